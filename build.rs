@@ -1,0 +1,12 @@
+//! Compiles proto/pubsub.proto with prost-build. protox parses the file in pure Rust, so no system
+//! `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/pubsub.proto");
+    let descriptors = protox::compile(["proto/pubsub.proto"], ["proto"])?;
+    let mut config = prost_build::Config::new();
+    // Payloads are shared between subscribers without copying.
+    config.bytes(["."]);
+    config.compile_fds(descriptors)?;
+    Ok(())
+}

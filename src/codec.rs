@@ -1,0 +1,142 @@
+//! Encoding of `PubSubResp` frames. Replies and pushes that carry messages are assembled from
+//! each [`Record`]'s pre-encoded bytes, so a message is protobuf-encoded once however many
+//! subscribers and fetches carry it.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::Message as _;
+
+use crate::backend::Record;
+use crate::error::GatewayError;
+use crate::pb::{pub_sub_resp::Resp, PubSubResp};
+
+const RESP_KAFKA_FETCH: u32 = 33;
+const RESP_KAFKA_PUSH: u32 = 37;
+const FETCH_MESSAGES: u32 = 1;
+const PUSH_SUBSCRIPTION_ID: u32 = 1;
+const PUSH_MESSAGES: u32 = 2;
+
+pub fn resp_frame(sequence: i64, resp: Resp) -> Bytes {
+    Bytes::from(
+        PubSubResp {
+            sequence,
+            resp: Some(resp),
+        }
+        .encode_to_vec(),
+    )
+}
+
+pub fn error_frame(sequence: i64, err: &GatewayError) -> Bytes {
+    resp_frame(sequence, Resp::ErrorResp(err.to_error_resp()))
+}
+
+/// `kafka_fetch_resp` with the records as its messages.
+pub fn fetch_frame(sequence: i64, records: &[Arc<Record>]) -> Bytes {
+    let inner = records_len(FETCH_MESSAGES, records);
+    let mut buf = start(sequence, RESP_KAFKA_FETCH, inner);
+    put_records(&mut buf, FETCH_MESSAGES, records);
+    buf.freeze()
+}
+
+/// `kafka_push` for a subscription, carrying the subscribe request's sequence.
+pub fn push_frame(sequence: i64, subscription_id: i64, records: &[Arc<Record>]) -> Bytes {
+    let id_len = int64_len(PUSH_SUBSCRIPTION_ID, subscription_id);
+    let inner = id_len + records_len(PUSH_MESSAGES, records);
+    let mut buf = start(sequence, RESP_KAFKA_PUSH, inner);
+    if id_len > 0 {
+        encode_key(PUSH_SUBSCRIPTION_ID, WireType::Varint, &mut buf);
+        encode_varint(subscription_id as u64, &mut buf);
+    }
+    put_records(&mut buf, PUSH_MESSAGES, records);
+    buf.freeze()
+}
+
+fn int64_len(tag: u32, v: i64) -> usize {
+    if v == 0 {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(v as u64)
+    }
+}
+
+fn records_len(tag: u32, records: &[Arc<Record>]) -> usize {
+    records
+        .iter()
+        .map(|r| key_len(tag) + encoded_len_varint(r.encoded.len() as u64) + r.encoded.len())
+        .sum()
+}
+
+/// A buffer holding the `sequence` field and the header of the `resp` oneof field.
+fn start(sequence: i64, resp_tag: u32, inner_len: usize) -> BytesMut {
+    let total = int64_len(1, sequence)
+        + key_len(resp_tag)
+        + encoded_len_varint(inner_len as u64)
+        + inner_len;
+    let mut buf = BytesMut::with_capacity(total);
+    if sequence != 0 {
+        encode_key(1, WireType::Varint, &mut buf);
+        encode_varint(sequence as u64, &mut buf);
+    }
+    encode_key(resp_tag, WireType::LengthDelimited, &mut buf);
+    encode_varint(inner_len as u64, &mut buf);
+    buf
+}
+
+fn put_records(buf: &mut BytesMut, tag: u32, records: &[Arc<Record>]) {
+    for r in records {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(r.encoded.len() as u64, buf);
+        buf.put_slice(&r.encoded);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::KafkaHeader;
+
+    fn rec(offset: i64) -> Arc<Record> {
+        Arc::new(Record::new(
+            Arc::from("t"),
+            2,
+            offset,
+            1_700_000_000_000,
+            Bytes::from_static(b"k"),
+            Bytes::from(format!("v{offset}")),
+            vec![KafkaHeader {
+                key: "h".into(),
+                value: Bytes::from_static(b"\x00\xff"),
+            }],
+        ))
+    }
+
+    #[test]
+    fn push_frame_decodes_as_pubsub_resp() {
+        let frame = push_frame(-7, 42, &[rec(0), rec(1)]);
+        let resp = PubSubResp::decode(frame).unwrap();
+        assert_eq!(resp.sequence, -7);
+        let Some(Resp::KafkaPush(push)) = resp.resp else {
+            panic!("not a push: {resp:?}")
+        };
+        assert_eq!(push.subscription_id, 42);
+        assert_eq!(push.messages.len(), 2);
+        assert_eq!(push.messages[1].offset, 1);
+        assert_eq!(push.messages[1].topic, "t");
+        assert_eq!(push.messages[1].partition, 2);
+        assert_eq!(&push.messages[1].value[..], b"v1");
+        assert_eq!(&push.messages[1].headers[0].value[..], b"\x00\xff");
+    }
+
+    #[test]
+    fn fetch_frame_decodes_even_when_empty() {
+        let resp = PubSubResp::decode(fetch_frame(0, &[])).unwrap();
+        assert_eq!(resp.resp, Some(Resp::KafkaFetchResp(Default::default())));
+        let resp = PubSubResp::decode(fetch_frame(5, &[rec(9)])).unwrap();
+        let Some(Resp::KafkaFetchResp(f)) = resp.resp else {
+            panic!()
+        };
+        assert_eq!(f.messages[0].offset, 9);
+    }
+}

@@ -1,0 +1,597 @@
+//! YAML configuration: `load` parses (unknown keys are errors naming the key and line), then
+//! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// serde_yaml's message names the key path, line and column.
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub log: LogConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+            limits: Limits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `pubsub_gateway=debug`; RUST_LOG overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Per-connection limits. Every one bounds memory or time a single client can take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest WebSocket frame or message accepted; past it the connection closes with 1009.
+    pub max_frame_bytes: usize,
+    /// Frames queued for one connection's writer (replies and pushes). When full, reading
+    /// requests and push delivery wait: the slow-consumer policy is backpressure, never an
+    /// unbounded queue.
+    pub outbound_queue: usize,
+    /// Requests of one connection being handled at once; past it the gateway stops reading.
+    pub max_inflight_requests: usize,
+    pub max_subscriptions: usize,
+    /// Seconds without any frame from the client (pongs count) before it is closed with 1001.
+    pub idle_timeout_secs: u64,
+    /// Seconds between WebSocket pings sent to keep the connection alive.
+    pub ping_interval_secs: u64,
+    /// Seconds a client has to send its HTTP upgrade request.
+    pub handshake_timeout_secs: u64,
+    pub fetch_max_messages: usize,
+    pub fetch_max_bytes: usize,
+    /// Cap on `CmdKafkaFetch.max_wait_ms`.
+    pub fetch_max_wait_ms: u64,
+    /// Seconds connections get to drain on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 1 << 20,
+            outbound_queue: 256,
+            max_inflight_requests: 64,
+            max_subscriptions: 64,
+            idle_timeout_secs: 60,
+            ping_interval_secs: 20,
+            handshake_timeout_secs: 10,
+            fetch_max_messages: 500,
+            fetch_max_bytes: 512 * 1024,
+            fetch_max_wait_ms: 30_000,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// APISIX's `id` and `name` are accepted so routes can be copied over; they label logs.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "de_uri")]
+    pub uri: String,
+    pub upstream: Upstream,
+    #[serde(default)]
+    pub plugins: Plugins,
+}
+
+impl Route {
+    /// `uri` ending in `*` matches by prefix, as in APISIX; otherwise the path must be equal.
+    pub fn matches(&self, path: &str) -> bool {
+        match self.uri.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == self.uri,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Embedded,
+    Kafka,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub scheme: Scheme,
+    /// APISIX's load-balancer type; accepted and ignored, since Kafka balances itself.
+    #[serde(default, rename = "type")]
+    pub lb_type: Option<String>,
+    #[serde(default)]
+    pub nodes: Nodes,
+    #[serde(default)]
+    pub tls: Option<UpstreamTls>,
+    #[serde(default)]
+    pub timeout: UpstreamTimeout,
+    /// Extra librdkafka properties; keys the gateway sets itself are refused.
+    #[serde(default)]
+    pub kafka: BTreeMap<String, String>,
+    #[serde(default)]
+    pub embedded: EmbeddedOptions,
+}
+
+/// APISIX's `timeout` block, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamTimeout {
+    pub connect: f64,
+    pub send: f64,
+    pub read: f64,
+}
+
+impl Default for UpstreamTimeout {
+    fn default() -> Self {
+        UpstreamTimeout {
+            connect: 10.0,
+            send: 10.0,
+            read: 10.0,
+        }
+    }
+}
+
+impl UpstreamTimeout {
+    pub fn connect(&self) -> Duration {
+        Duration::from_secs_f64(self.connect)
+    }
+    pub fn send(&self) -> Duration {
+        Duration::from_secs_f64(self.send)
+    }
+    pub fn read(&self) -> Duration {
+        Duration::from_secs_f64(self.read)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    #[serde(default = "yes")]
+    pub verify: bool,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// In-process broker settings. Retention bounds memory per partition whatever clients do;
+/// `max_topics` and `max_groups` bound how many of each clients can create.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedOptions {
+    pub partitions: i32,
+    pub retention_messages: usize,
+    pub retention_bytes: usize,
+    pub max_topics: usize,
+    pub max_groups: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            partitions: 1,
+            retention_messages: 100_000,
+            retention_bytes: 64 << 20,
+            max_topics: 1_000,
+            max_groups: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plugins {
+    #[serde(default, rename = "kafka-proxy")]
+    pub kafka_proxy: Option<KafkaProxy>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaProxy {
+    #[serde(default)]
+    pub sasl: Option<Sasl>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sasl {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+}
+
+/// Never prints the password.
+impl fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sasl")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("mechanism", &self.mechanism)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    #[default]
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// Broker addresses, as APISIX's map `"host:port": weight`, a list of `"host:port"`, or a list of
+/// `{host, port, weight}`. Weights are accepted and ignored: Kafka routes by partition leader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Nodes(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Nodes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NodesVisitor;
+
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Node {
+            host: String,
+            port: u16,
+            #[serde(default)]
+            #[allow(dead_code)]
+            weight: Option<u32>,
+            #[serde(default)]
+            #[allow(dead_code)]
+            priority: Option<i32>,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum ListItem {
+            Addr(String),
+            Node(Node),
+        }
+
+        impl<'de> Visitor<'de> for NodesVisitor {
+            type Value = Nodes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of \"host:port\": weight, or a list of \"host:port\" or {host, port}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Nodes, A::Error> {
+                let mut out = Vec::new();
+                while let Some((addr, _weight)) = map.next_entry::<String, u32>()? {
+                    out.push(check_host_port(addr).map_err(de::Error::custom)?);
+                }
+                Ok(Nodes(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Nodes, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<ListItem>()? {
+                    let addr = match item {
+                        ListItem::Addr(a) => a,
+                        ListItem::Node(n) => format!("{}:{}", n.host, n.port),
+                    };
+                    out.push(check_host_port(addr).map_err(de::Error::custom)?);
+                }
+                Ok(Nodes(out))
+            }
+        }
+        d.deserialize_any(NodesVisitor)
+    }
+}
+
+fn check_host_port(addr: String) -> Result<String, String> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(addr)
+        }
+        _ => Err(format!("node `{addr}` is not host:port")),
+    }
+}
+
+fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e| de::Error::custom(format!("`{s}` is not an ip:port address ({e})")))
+}
+
+fn de_uri<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !s.starts_with('/') {
+        return Err(de::Error::custom(format!("uri `{s}` must start with /")));
+    }
+    if s[..s.len() - 1].contains('*') {
+        return Err(de::Error::custom(format!(
+            "uri `{s}`: `*` is only allowed at the end (prefix match)"
+        )));
+    }
+    Ok(s)
+}
+
+/// librdkafka properties the gateway sets from the route itself.
+const OWNED_KAFKA_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "security.protocol",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "partitioner",
+    "client.id",
+];
+const OWNED_KAFKA_PREFIXES: &[&str] = &["sasl.", "ssl."];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// `origin` names the source in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: origin.to_owned(),
+            source,
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        let l = &self.server.limits;
+        for (key, value) in [
+            ("max_frame_bytes", l.max_frame_bytes),
+            ("outbound_queue", l.outbound_queue),
+            ("max_inflight_requests", l.max_inflight_requests),
+            ("max_subscriptions", l.max_subscriptions),
+            ("fetch_max_messages", l.fetch_max_messages),
+            ("fetch_max_bytes", l.fetch_max_bytes),
+            ("idle_timeout_secs", l.idle_timeout_secs as usize),
+            ("ping_interval_secs", l.ping_interval_secs as usize),
+            ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    format!("server.limits.{key}"),
+                    "must be greater than 0".into(),
+                ));
+            }
+        }
+        if self.routes.is_empty() {
+            return Err(invalid("routes".into(), "at least one route is needed".into()));
+        }
+        let mut seen = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let at = |k: &str| format!("routes[{i}].{k}");
+            if !seen.insert(route.uri.as_str()) {
+                return Err(invalid(at("uri"), format!("duplicate uri `{}`", route.uri)));
+            }
+            let up = &route.upstream;
+            for (k, v) in [
+                ("connect", up.timeout.connect),
+                ("send", up.timeout.send),
+                ("read", up.timeout.read),
+            ] {
+                if !(v > 0.0 && v <= 3600.0) {
+                    return Err(invalid(
+                        at(&format!("upstream.timeout.{k}")),
+                        "must be between 0 and 3600 seconds".into(),
+                    ));
+                }
+            }
+            match up.scheme {
+                Scheme::Embedded => {
+                    if !up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "the embedded scheme has no nodes".into(),
+                        ));
+                    }
+                    if !up.kafka.is_empty() || up.tls.is_some() {
+                        return Err(invalid(
+                            at("upstream"),
+                            "kafka and tls options do not apply to the embedded scheme".into(),
+                        ));
+                    }
+                    let e = &up.embedded;
+                    if !(1..=1024).contains(&e.partitions) {
+                        return Err(invalid(
+                            at("upstream.embedded.partitions"),
+                            "must be between 1 and 1024".into(),
+                        ));
+                    }
+                    if e.retention_messages == 0 || e.retention_bytes == 0 || e.max_topics == 0
+                    {
+                        return Err(invalid(
+                            at("upstream.embedded"),
+                            "retention_messages, retention_bytes and max_topics must be greater than 0"
+                                .into(),
+                        ));
+                    }
+                }
+                Scheme::Kafka => {
+                    if up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "a kafka upstream needs at least one broker".into(),
+                        ));
+                    }
+                    for key in up.kafka.keys() {
+                        if OWNED_KAFKA_KEYS.contains(&key.as_str())
+                            || OWNED_KAFKA_PREFIXES.iter().any(|p| key.starts_with(p))
+                        {
+                            return Err(invalid(
+                                at(&format!("upstream.kafka.{key}")),
+                                "is set by the gateway from the route (nodes, tls, plugins.kafka-proxy); it cannot be overridden"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: embedded\n      bogus: 1\n";
+        let err = Config::parse(text, "t.yaml").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn nodes_accept_apisix_map_and_lists() {
+        let text = r#"
+routes:
+  - uri: /a
+    upstream: { scheme: kafka, type: none, nodes: { "127.0.0.1:9092": 1, "b:9093": 2 } }
+  - uri: /b
+    upstream: { scheme: kafka, nodes: ["h:1"] }
+  - uri: /c
+    upstream: { scheme: kafka, nodes: [{ host: h, port: 2, weight: 1 }] }
+"#;
+        let c = Config::parse(text, "t").unwrap();
+        assert_eq!(c.routes[0].upstream.nodes.0, vec!["127.0.0.1:9092", "b:9093"]);
+        assert_eq!(c.routes[1].upstream.nodes.0, vec!["h:1"]);
+        assert_eq!(c.routes[2].upstream.nodes.0, vec!["h:2"]);
+    }
+
+    #[test]
+    fn bad_node_is_rejected_with_line() {
+        let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"nohost\"]\n";
+        let err = Config::parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("nohost") && err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn gateway_owned_kafka_keys_are_refused() {
+        let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"h:1\"]\n      kafka: { sasl.password: x }\n";
+        let err = Config::parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("routes[0].upstream.kafka.sasl.password"), "{err}");
+    }
+
+    #[test]
+    fn sasl_debug_never_shows_the_password() {
+        let s = Sasl {
+            username: "u".into(),
+            password: "hunter2".into(),
+            mechanism: SaslMechanism::ScramSha512,
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn prefix_routes_match_by_prefix() {
+        let text = "routes:\n  - uri: /ws/*\n    upstream: { scheme: embedded }\n";
+        let c = Config::parse(text, "t").unwrap();
+        assert!(c.routes[0].matches("/ws/game"));
+        assert!(!c.routes[0].matches("/other"));
+    }
+}

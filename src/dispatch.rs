@@ -1,0 +1,213 @@
+//! Routes each decoded request to the route's backend.
+//!
+//! The `match` on the request's `oneof` has no catch-all arm on purpose: adding a command to
+//! proto/pubsub.proto stops the build here until it has a handler.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::backend::{validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription};
+use crate::codec;
+use crate::config::Limits;
+use crate::error::{GatewayError, Result};
+use crate::pb::pub_sub_req::Req;
+use crate::pb::pub_sub_resp::Resp;
+use crate::pb::{
+    CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
+};
+use crate::session::Outbound;
+
+/// What a command answers with.
+enum Reply {
+    Resp(Resp),
+    /// A fetch's records, assembled from their pre-encoded bytes.
+    Records(Vec<Arc<crate::backend::Record>>),
+    /// The handler queued its reply itself (subscribe: the reply must precede the first push).
+    Sent,
+}
+
+/// One connection's command handling state.
+pub struct Dispatcher {
+    backend: Arc<dyn Backend>,
+    limits: Arc<Limits>,
+    out: mpsc::Sender<Outbound>,
+    subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
+    next_subscription: AtomicI64,
+}
+
+/// Failures other than "unknown command" get the operation's context, in APISIX's wording.
+fn ctx(e: GatewayError, context: impl FnOnce() -> String) -> GatewayError {
+    match e {
+        GatewayError::UnknownCommand => e,
+        e => e.context(context()),
+    }
+}
+
+impl Dispatcher {
+    pub fn new(backend: Arc<dyn Backend>, limits: Arc<Limits>, out: mpsc::Sender<Outbound>) -> Self {
+        Dispatcher {
+            backend,
+            limits,
+            out,
+            subscriptions: Mutex::new(HashMap::new()),
+            next_subscription: AtomicI64::new(1),
+        }
+    }
+
+    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Arc<dyn Subscription>>> {
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The encoded reply to one request, or None when the handler sent it itself.
+    pub async fn handle(&self, req: PubSubReq) -> Option<Bytes> {
+        let seq = req.sequence;
+        let Some(cmd) = req.req else {
+            return Some(codec::error_frame(
+                seq,
+                &GatewayError::BadRequest("request has no command".into()),
+            ));
+        };
+        match self.command(seq, cmd).await {
+            Ok(Reply::Resp(r)) => Some(codec::resp_frame(seq, r)),
+            Ok(Reply::Records(records)) => Some(codec::fetch_frame(seq, &records)),
+            Ok(Reply::Sent) => None,
+            Err(e) => {
+                tracing::debug!(sequence = seq, code = e.code(), error = %e, "command failed");
+                Some(codec::error_frame(seq, &e))
+            }
+        }
+    }
+
+    async fn command(&self, seq: i64, cmd: Req) -> Result<Reply> {
+        let backend = &*self.backend;
+        match cmd {
+            Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
+            Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
+            Req::CmdKafkaListOffset(c) => backend
+                .list_offset(&c)
+                .await
+                .map(|offset| Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset })))
+                .map_err(|e| {
+                    ctx(e, || {
+                        format!("failed to list offset, topic: {}, partition: {}", c.topic, c.partition)
+                    })
+                }),
+            Req::CmdKafkaFetch(c) => backend
+                .fetch(&c, self.fetch_limits(&c))
+                .await
+                .map(Reply::Records)
+                .map_err(|e| {
+                    ctx(e, || {
+                        format!("failed to fetch message, topic: {}, partition: {}", c.topic, c.partition)
+                    })
+                }),
+            Req::CmdKafkaProduce(c) => {
+                let topic = c.topic.clone();
+                let produce = async {
+                    validate_topic(&c.topic)?;
+                    backend.produce(c).await
+                };
+                produce
+                    .await
+                    .map(|r| Reply::Resp(Resp::KafkaProduceResp(r)))
+                    .map_err(|e| ctx(e, || format!("failed to produce message, topic: {topic}")))
+            }
+            Req::CmdKafkaSubscribe(c) => {
+                let what = if c.topic.is_empty() {
+                    format!("topic_pattern: {}", c.topic_pattern)
+                } else {
+                    format!("topic: {}", c.topic)
+                };
+                self.subscribe(seq, c)
+                    .await
+                    .map_err(|e| ctx(e, || format!("failed to subscribe, {what}")))
+            }
+            Req::CmdUnsubscribe(c) => {
+                let sub = self
+                    .subs()
+                    .remove(&c.subscription_id)
+                    .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
+                sub.close();
+                Ok(Reply::Resp(Resp::OkResp(OkResp {})))
+            }
+            Req::CmdKafkaCommit(c) => {
+                let sub = self
+                    .subs()
+                    .get(&c.subscription_id)
+                    .cloned()
+                    .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
+                sub.commit(c.offsets)
+                    .await
+                    .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                    .map_err(|e| ctx(e, || format!("failed to commit, subscription: {}", c.subscription_id)))
+            }
+            Req::CmdKafkaMetadata(c) => {
+                let metadata = async {
+                    validate_topic(&c.topic)?;
+                    backend.metadata(&c.topic).await
+                };
+                metadata
+                    .await
+                    .map(|m| Reply::Resp(Resp::KafkaMetadataResp(m)))
+                    .map_err(|e| ctx(e, || format!("failed to get metadata, topic: {}", c.topic)))
+            }
+        }
+    }
+
+    async fn subscribe(&self, seq: i64, c: crate::pb::CmdKafkaSubscribe) -> Result<Reply> {
+        if self.subs().len() >= self.limits.max_subscriptions {
+            return Err(GatewayError::Overloaded(format!(
+                "subscription limit reached ({} per connection)",
+                self.limits.max_subscriptions
+            )));
+        }
+        let spec = SubscribeSpec::parse(c)?;
+        let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
+        let gate = sink.gate();
+        let sub = self.backend.subscribe(spec, sink).await?;
+        self.subs().insert(id, sub);
+        let reply = codec::resp_frame(
+            seq,
+            Resp::KafkaSubscribeResp(KafkaSubscribeResp { subscription_id: id }),
+        );
+        // Pushes wait behind the gate until the reply is queued, so it always comes first.
+        let _ = self.out.send(Outbound::Frame(reply)).await;
+        gate.open();
+        Ok(Reply::Sent)
+    }
+
+    fn fetch_limits(&self, c: &CmdKafkaFetch) -> FetchLimits {
+        let cap = |asked: i32, limit: usize| match usize::try_from(asked) {
+            Ok(n) if n > 0 => n.min(limit),
+            _ => limit,
+        };
+        FetchLimits {
+            max_messages: cap(c.max_messages, self.limits.fetch_max_messages),
+            max_bytes: cap(c.max_bytes, self.limits.fetch_max_bytes),
+            max_wait: Duration::from_millis(
+                u64::try_from(c.max_wait_ms)
+                    .unwrap_or(0)
+                    .min(self.limits.fetch_max_wait_ms),
+            ),
+        }
+    }
+
+    /// Stops every subscription of the connection.
+    pub fn close_all(&self) {
+        for (_, sub) in self.subs().drain() {
+            sub.close();
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
