@@ -1,0 +1,219 @@
+//! Test support: the real gateway on 127.0.0.1:0 and a real WebSocket client.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use pubsub_gateway::pb::{pub_sub_req::Req, pub_sub_resp::Resp, KafkaMessage, PubSubReq, PubSubResp};
+use pubsub_gateway::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Starts the gateway from YAML; `server.listen` is forced to 127.0.0.1:0.
+    pub async fn start(yaml: &str) -> Gateway {
+        let mut config = Config::parse(yaml, "test").expect("test config parses");
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        Gateway::start_config(config).await
+    }
+
+    pub async fn start_config(config: Config) -> Gateway {
+        let server = Server::bind(config).await.expect("gateway binds");
+        let addr = server.local_addr();
+        let shutdown = server.shutdown_token();
+        let task = tokio::spawn(server.run());
+        Gateway {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    pub async fn connect(&self, path: &str) -> Client {
+        Client::connect(self.addr, path).await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+    }
+}
+
+pub const EMBEDDED: &str = "routes:\n  - uri: /embedded\n    upstream: { scheme: embedded }\n";
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_seq: i64,
+    /// Frames received while waiting for something else.
+    pending: VecDeque<PubSubResp>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, path: &str) -> Client {
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("websocket upgrade");
+        Client {
+            ws,
+            next_seq: 1,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub async fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).await.expect("send frame");
+    }
+
+    /// Sends a command with a fresh sequence; returns the sequence.
+    pub async fn send(&mut self, req: Req) -> i64 {
+        let sequence = self.next_seq;
+        self.next_seq += 1;
+        let frame = PubSubReq {
+            sequence,
+            req: Some(req),
+        }
+        .encode_to_vec();
+        self.send_raw(Message::Binary(frame.into())).await;
+        sequence
+    }
+
+    /// The next binary frame, decoded; panics after WAIT.
+    pub async fn recv_frame(&mut self) -> PubSubResp {
+        self.try_recv_frame(WAIT).await.expect("a frame in time")
+    }
+
+    /// The next binary frame within `wait`, or None.
+    pub async fn try_recv_frame(&mut self, wait: Duration) -> Option<PubSubResp> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            match msg {
+                Some(Ok(Message::Binary(b))) => {
+                    return Some(PubSubResp::decode(b).expect("server frames decode"))
+                }
+                Some(Ok(Message::Close(f))) => panic!("connection closed: {f:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("connection failed: {e}"),
+                None => panic!("connection ended"),
+            }
+        }
+    }
+
+    /// The reply with this sequence that is not a push; other frames are kept for later.
+    pub async fn reply(&mut self, sequence: i64) -> Resp {
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|r| r.sequence == sequence && !matches!(r.resp, Some(Resp::KafkaPush(_))))
+        {
+            let r = self.pending.remove(i).unwrap();
+            return r.resp.expect("reply has a resp");
+        }
+        loop {
+            let r = self.recv_frame().await;
+            if r.sequence == sequence && !matches!(r.resp, Some(Resp::KafkaPush(_))) {
+                return r.resp.expect("reply has a resp");
+            }
+            self.pending.push_back(r);
+        }
+    }
+
+    pub async fn request(&mut self, req: Req) -> Resp {
+        let seq = self.send(req).await;
+        self.reply(seq).await
+    }
+
+    /// Pushed messages for a subscription, until `n` arrived (panics after WAIT).
+    pub async fn pushed(&mut self, subscription_id: i64, n: usize) -> Vec<KafkaMessage> {
+        let mut out = Vec::new();
+        let mut kept = VecDeque::new();
+        while let Some(r) = self.pending.pop_front() {
+            match r.resp {
+                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id && out.len() < n => {
+                    out.extend(p.messages)
+                }
+                _ => kept.push_back(r),
+            }
+        }
+        self.pending = kept;
+        while out.len() < n {
+            let r = self.recv_frame().await;
+            match r.resp {
+                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id => {
+                    out.extend(p.messages)
+                }
+                _ => self.pending.push_back(r),
+            }
+        }
+        out
+    }
+
+    /// Pushes for a subscription that arrive within `wait` (for proving nothing more comes).
+    pub async fn pushed_within(&mut self, subscription_id: i64, wait: Duration) -> Vec<KafkaMessage> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(r) = self.try_recv_frame(left).await else {
+                return out;
+            };
+            match r.resp {
+                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id => {
+                    out.extend(p.messages)
+                }
+                _ => self.pending.push_back(r),
+            }
+        }
+    }
+
+    /// Waits for the server's close frame.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("close in time") {
+                Some(Ok(Message::Close(f))) => return f,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
+/// Sends raw bytes as an HTTP request and returns the status code of the answer.
+pub async fn http_status(addr: SocketAddr, request: &str) -> u16 {
+    let mut tcp = TcpStream::connect(addr).await.expect("tcp connect");
+    tcp.write_all(request.as_bytes()).await.expect("write request");
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf))
+        .await
+        .expect("answer in time")
+        .expect("read answer");
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"))
+}
+
+pub fn error_of(resp: Resp) -> (i32, String) {
+    match resp {
+        Resp::ErrorResp(e) => (e.code, e.message),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
