@@ -183,6 +183,33 @@ pub struct Upstream {
     pub kafka: BTreeMap<String, String>,
     #[serde(default)]
     pub embedded: EmbeddedOptions,
+    /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
+    #[serde(default = "default_fetch_consumers")]
+    pub fetch_consumers: usize,
+    /// Kafka scheme: group subscriptions are real group members, one librdkafka consumer each;
+    /// this caps how many one upstream runs at once.
+    #[serde(default = "default_max_group_consumers")]
+    pub max_group_consumers: usize,
+    /// Kafka scheme: how often topic patterns look for new matching topics and partitions.
+    #[serde(default = "default_metadata_refresh_secs")]
+    pub metadata_refresh_secs: f64,
+    /// Kafka scheme: recent messages kept per subscribed partition, serving late joiners and
+    /// fetches of recent offsets without a broker round trip.
+    #[serde(default = "default_partition_cache_messages")]
+    pub partition_cache_messages: usize,
+}
+
+fn default_fetch_consumers() -> usize {
+    2
+}
+fn default_max_group_consumers() -> usize {
+    256
+}
+fn default_metadata_refresh_secs() -> f64 {
+    5.0
+}
+fn default_partition_cache_messages() -> usize {
+    1000
 }
 
 /// APISIX's `timeout` block, in seconds.
@@ -344,7 +371,9 @@ impl<'de> Deserialize<'de> for Nodes {
         impl<'de> Visitor<'de> for NodesVisitor {
             type Value = Nodes;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of \"host:port\": weight, or a list of \"host:port\" or {host, port}")
+                f.write_str(
+                    "a map of \"host:port\": weight, or a list of \"host:port\" or {host, port}",
+                )
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Nodes, A::Error> {
                 let mut out = Vec::new();
@@ -458,7 +487,10 @@ impl Config {
             }
         }
         if self.routes.is_empty() {
-            return Err(invalid("routes".into(), "at least one route is needed".into()));
+            return Err(invalid(
+                "routes".into(),
+                "at least one route is needed".into(),
+            ));
         }
         let mut seen = HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
@@ -500,8 +532,7 @@ impl Config {
                             "must be between 1 and 1024".into(),
                         ));
                     }
-                    if e.retention_messages == 0 || e.retention_bytes == 0 || e.max_topics == 0
-                    {
+                    if e.retention_messages == 0 || e.retention_bytes == 0 || e.max_topics == 0 {
                         return Err(invalid(
                             at("upstream.embedded"),
                             "retention_messages, retention_bytes and max_topics must be greater than 0"
@@ -510,6 +541,18 @@ impl Config {
                     }
                 }
                 Scheme::Kafka => {
+                    if up.fetch_consumers == 0 || up.fetch_consumers > 64 {
+                        return Err(invalid(
+                            at("upstream.fetch_consumers"),
+                            "must be between 1 and 64".into(),
+                        ));
+                    }
+                    if !(up.metadata_refresh_secs >= 0.1 && up.metadata_refresh_secs <= 3600.0) {
+                        return Err(invalid(
+                            at("upstream.metadata_refresh_secs"),
+                            "must be between 0.1 and 3600".into(),
+                        ));
+                    }
                     if up.nodes.0.is_empty() {
                         return Err(invalid(
                             at("upstream.nodes"),
@@ -558,14 +601,18 @@ routes:
     upstream: { scheme: kafka, nodes: [{ host: h, port: 2, weight: 1 }] }
 "#;
         let c = Config::parse(text, "t").unwrap();
-        assert_eq!(c.routes[0].upstream.nodes.0, vec!["127.0.0.1:9092", "b:9093"]);
+        assert_eq!(
+            c.routes[0].upstream.nodes.0,
+            vec!["127.0.0.1:9092", "b:9093"]
+        );
         assert_eq!(c.routes[1].upstream.nodes.0, vec!["h:1"]);
         assert_eq!(c.routes[2].upstream.nodes.0, vec!["h:2"]);
     }
 
     #[test]
     fn bad_node_is_rejected_with_line() {
-        let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"nohost\"]\n";
+        let text =
+            "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"nohost\"]\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
         assert!(err.contains("nohost") && err.contains("line 5"), "{err}");
     }
@@ -574,7 +621,10 @@ routes:
     fn gateway_owned_kafka_keys_are_refused() {
         let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"h:1\"]\n      kafka: { sasl.password: x }\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
-        assert!(err.contains("routes[0].upstream.kafka.sasl.password"), "{err}");
+        assert!(
+            err.contains("routes[0].upstream.kafka.sasl.password"),
+            "{err}"
+        );
     }
 
     #[test]

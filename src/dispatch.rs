@@ -49,7 +49,11 @@ fn ctx(e: GatewayError, context: impl FnOnce() -> String) -> GatewayError {
 }
 
 impl Dispatcher {
-    pub fn new(backend: Arc<dyn Backend>, limits: Arc<Limits>, out: mpsc::Sender<Outbound>) -> Self {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        limits: Arc<Limits>,
+        out: mpsc::Sender<Outbound>,
+    ) -> Self {
         Dispatcher {
             backend,
             limits,
@@ -91,10 +95,15 @@ impl Dispatcher {
             Req::CmdKafkaListOffset(c) => backend
                 .list_offset(&c)
                 .await
-                .map(|offset| Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset })))
+                .map(|offset| {
+                    Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset }))
+                })
                 .map_err(|e| {
                     ctx(e, || {
-                        format!("failed to list offset, topic: {}, partition: {}", c.topic, c.partition)
+                        format!(
+                            "failed to list offset, topic: {}, partition: {}",
+                            c.topic, c.partition
+                        )
                     })
                 }),
             Req::CmdKafkaFetch(c) => backend
@@ -103,7 +112,10 @@ impl Dispatcher {
                 .map(Reply::Records)
                 .map_err(|e| {
                     ctx(e, || {
-                        format!("failed to fetch message, topic: {}, partition: {}", c.topic, c.partition)
+                        format!(
+                            "failed to fetch message, topic: {}, partition: {}",
+                            c.topic, c.partition
+                        )
                     })
                 }),
             Req::CmdKafkaProduce(c) => {
@@ -144,7 +156,11 @@ impl Dispatcher {
                 sub.commit(c.offsets)
                     .await
                     .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
-                    .map_err(|e| ctx(e, || format!("failed to commit, subscription: {}", c.subscription_id)))
+                    .map_err(|e| {
+                        ctx(e, || {
+                            format!("failed to commit, subscription: {}", c.subscription_id)
+                        })
+                    })
             }
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
@@ -174,7 +190,9 @@ impl Dispatcher {
         self.subs().insert(id, sub);
         let reply = codec::resp_frame(
             seq,
-            Resp::KafkaSubscribeResp(KafkaSubscribeResp { subscription_id: id }),
+            Resp::KafkaSubscribeResp(KafkaSubscribeResp {
+                subscription_id: id,
+            }),
         );
         // Pushes wait behind the gate until the reply is queued, so it always comes first.
         let _ = self.out.send(Outbound::Frame(reply)).await;

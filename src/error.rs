@@ -24,7 +24,11 @@ pub enum GatewayError {
     #[error("unknown subscription id {0}")]
     UnknownSubscription(i64),
     #[error("OFFSET_OUT_OF_RANGE (offset {offset} not in [{earliest}, {end}])")]
-    OffsetOutOfRange { offset: i64, earliest: i64, end: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        earliest: i64,
+        end: i64,
+    },
     #[error("{0}")]
     Overloaded(String),
     /// The upstream answered with an error.

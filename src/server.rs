@@ -152,8 +152,9 @@ async fn connection(
     };
     let entry = &shared.routes[index];
     tracing::debug!(%peer, route = %entry.route.uri, "connection upgraded");
-    let ws = WebSocketStream::from_partially_read(tcp, leftover, Role::Server, Some(shared.ws_config))
-        .await;
+    let ws =
+        WebSocketStream::from_partially_read(tcp, leftover, Role::Server, Some(shared.ws_config))
+            .await;
     session::run(ws, entry.backend.clone(), shared.limits.clone(), shutdown).await;
     tracing::debug!(%peer, "connection closed");
 }
@@ -196,7 +197,11 @@ where
                         stream.write_all(resp.as_bytes()).await?;
                         Ok((route, buf.split_off(len)))
                     }
-                    Decision::Refuse { status, extra, body } => {
+                    Decision::Refuse {
+                        status,
+                        extra,
+                        body,
+                    } => {
                         refuse(stream, status, extra, body).await?;
                         Err(HandshakeError::Refused(status))
                     }
@@ -253,7 +258,10 @@ fn decide(req: &httparse::Request<'_, '_>, shared: &Shared) -> Decision {
     if !has_token(header(req, "upgrade"), "websocket")
         || !has_token(header(req, "connection"), "upgrade")
     {
-        return refuse(400, "this route speaks WebSocket only: send an upgrade request\n");
+        return refuse(
+            400,
+            "this route speaks WebSocket only: send an upgrade request\n",
+        );
     }
     if req.method != Some("GET") {
         return refuse(400, "a WebSocket upgrade must be a GET request\n");

@@ -445,7 +445,11 @@ impl Backend for EmbeddedBackend {
         })
     }
 
-    async fn subscribe(&self, spec: SubscribeSpec, sink: PushSink) -> Result<Arc<dyn Subscription>> {
+    async fn subscribe(
+        &self,
+        spec: SubscribeSpec,
+        sink: PushSink,
+    ) -> Result<Arc<dyn Subscription>> {
         let broker = &self.broker;
         if let Target::Topic(name) = &spec.target {
             let t = broker.topic_or_create(name)?;
@@ -576,7 +580,10 @@ impl Delivery {
             let Ok((_, part)) = self.broker.partition(&tp.0, tp.1) else {
                 continue;
             };
-            let committed = self.membership.as_ref().and_then(|m| m.group.committed(&tp));
+            let committed = self
+                .membership
+                .as_ref()
+                .and_then(|m| m.group.committed(&tp));
             let offset = {
                 let log = lock(&part.log);
                 match (committed, self.spec.start) {

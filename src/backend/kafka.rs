@@ -1,10 +1,1405 @@
-//! Kafka scheme (being written).
-use super::Backend;
-use crate::config::Route;
-pub struct KafkaBackend;
-impl KafkaBackend {
-    pub fn new(_route: &Route) -> Result<KafkaBackend, String> {
-        Ok(KafkaBackend)
+//! The Kafka scheme, over rdkafka, talking to the brokers in `upstream.nodes` directly.
+//!
+//! Clients are shared per upstream, never per connection:
+//! - one idempotent producer (acks=all, Kafka's murmur2 partitioner);
+//! - one metadata client for metadata, watermarks and offsets by time;
+//! - a small pool of fetch consumers serving `cmd_kafka_fetch` and catch-up reads;
+//! - one tail consumer for every non-group subscription: each subscribed partition is read once,
+//!   each message decoded and encoded once, then fanned out to every subscriber as shared bytes;
+//! - group subscriptions are real group members, one consumer each (capped by
+//!   `max_group_consumers`), so plain Kafka consumers in the same group share partitions with
+//!   gateway clients.
+//!
+//! Slow subscribers never hold the tail back: a subscriber whose queue is full (or whose
+//! max_in_flight window is used up) is detached and catches up from the partition cache or the
+//! broker on its own, then re-attaches; nothing is lost or duplicated.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    FetchLimits, PushSink, Record, SinkClosed, Start, SubscribeSpec, Subscription, Target,
+};
+use crate::config::{Route, SaslMechanism};
+use crate::error::{GatewayError, Result};
+use crate::pb::{
+    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaHeader, KafkaMetadataResp,
+    KafkaPartitionInfo, KafkaPartitionOffset, KafkaProduceResp,
+};
+
+type Tp = (Arc<str>, i32);
+
+/// Messages per push or fetch batch read from a consumer at once.
+const BATCH: usize = 256;
+/// Blocking librdkafka calls (metadata, offsets) in flight at once per upstream.
+const ADMIN_CONCURRENCY: usize = 32;
+/// How long partition counts are trusted before produce asks the broker again.
+const PARTITION_COUNT_TTL: Duration = Duration::from_secs(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Maps an rdkafka error to the gateway's codes; never includes configuration (no secrets).
+fn upstream_error(e: &KafkaError) -> GatewayError {
+    use RDKafkaErrorCode as C;
+    match e.rdkafka_error_code() {
+        Some(C::UnknownTopicOrPartition | C::UnknownTopic | C::UnknownPartition) => {
+            GatewayError::UnknownTopicOrPartition
+        }
+        Some(C::MessageTimedOut | C::OperationTimedOut | C::RequestTimedOut) => {
+            GatewayError::Timeout(format!("kafka did not answer in time ({e})"))
+        }
+        Some(
+            C::AllBrokersDown
+            | C::BrokerTransportFailure
+            | C::NetworkException
+            | C::BrokerNotAvailable
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::Resolve,
+        ) => GatewayError::Unavailable(format!("kafka unavailable ({e})")),
+        Some(C::Authentication | C::SaslAuthenticationFailed) => {
+            GatewayError::Upstream("authentication with the kafka brokers failed".into())
+        }
+        _ => GatewayError::Upstream(format!("kafka error: {e}")),
     }
 }
-impl Backend for KafkaBackend {}
+
+fn join_error(e: tokio::task::JoinError) -> GatewayError {
+    GatewayError::Upstream(format!("kafka call failed: {e}"))
+}
+
+/// Turns a consumed message into a record: decoded and encoded once, here.
+fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| KafkaHeader {
+                    key: h.key.to_owned(),
+                    value: Bytes::copy_from_slice(h.value.unwrap_or_default()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Arc::new(Record::new(
+        topic.clone(),
+        m.partition(),
+        m.offset(),
+        m.timestamp().to_millis().unwrap_or(-1),
+        Bytes::copy_from_slice(m.key().unwrap_or_default()),
+        Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+        headers,
+    ))
+}
+
+pub struct KafkaBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Connection settings every client of this upstream shares (brokers, TLS, SASL, extras).
+    base: ClientConfig,
+    timeout: Duration,
+    send_timeout: Duration,
+    refresh: Duration,
+    cache_messages: usize,
+    max_group_consumers: usize,
+    group_consumers: AtomicUsize,
+    producer: FutureProducer,
+    admin: Arc<BaseConsumer>,
+    admin_permits: Semaphore,
+    fetchers: Vec<tokio::sync::Mutex<Fetcher>>,
+    tail: OnceLock<std::result::Result<Arc<Tail>, String>>,
+    watermarks: Mutex<HashMap<Tp, (i64, i64)>>,
+    partition_counts: Mutex<HashMap<String, (i32, Instant)>>,
+}
+
+impl KafkaBackend {
+    /// Builds the shared clients. Nothing connects yet, so the gateway starts with Kafka down.
+    pub fn new(route: &Route) -> std::result::Result<KafkaBackend, String> {
+        let up = &route.upstream;
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", up.nodes.0.join(","));
+        base.set("client.id", "pubsub-gateway");
+        base.set(
+            "socket.connection.setup.timeout.ms",
+            (up.timeout.connect().as_millis().max(1000)).to_string(),
+        );
+        let sasl = route
+            .plugins
+            .kafka_proxy
+            .as_ref()
+            .and_then(|k| k.sasl.as_ref());
+        let protocol = match (up.tls.is_some(), sasl.is_some()) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        base.set("security.protocol", protocol);
+        if let Some(tls) = &up.tls {
+            base.set(
+                "enable.ssl.certificate.verification",
+                if tls.verify { "true" } else { "false" },
+            );
+            base.set(
+                "ssl.endpoint.identification.algorithm",
+                if tls.verify { "https" } else { "none" },
+            );
+            if let Some(ca) = &tls.ca_file {
+                base.set("ssl.ca.location", ca.display().to_string());
+            }
+            if let Some(cert) = &tls.client_cert {
+                base.set("ssl.certificate.location", cert.display().to_string());
+            }
+            if let Some(key) = &tls.client_key {
+                base.set("ssl.key.location", key.display().to_string());
+            }
+        }
+        if let Some(sasl) = sasl {
+            base.set("sasl.mechanism", sasl.mechanism.as_str());
+            base.set("sasl.username", &sasl.username);
+            base.set("sasl.password", &sasl.password);
+            if sasl.mechanism == SaslMechanism::Plain && up.tls.is_none() {
+                tracing::warn!(route = %route.uri, "SASL PLAIN without TLS sends the password in clear text");
+            }
+        }
+        for (k, v) in &up.kafka {
+            base.set(k, v);
+        }
+        let timeout = up.timeout.read();
+        let send_timeout = up.timeout.send();
+
+        let producer: FutureProducer = base
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", send_timeout.as_millis().to_string())
+            .set("queue.buffering.max.kbytes", "65536")
+            .create()
+            .map_err(|e| format!("cannot create the kafka producer: {e}"))?;
+        let admin: BaseConsumer = consumer_config(&base)
+            .create()
+            .map_err(|e| format!("cannot create the kafka metadata client: {e}"))?;
+        let mut fetchers = Vec::with_capacity(up.fetch_consumers);
+        for _ in 0..up.fetch_consumers {
+            let consumer: StreamConsumer = consumer_config(&base)
+                .set("auto.offset.reset", "error")
+                .set("queued.max.messages.kbytes", "16384")
+                .create()
+                .map_err(|e| format!("cannot create a kafka fetch consumer: {e}"))?;
+            fetchers.push(tokio::sync::Mutex::new(Fetcher {
+                consumer,
+                at: None,
+                held: None,
+            }));
+        }
+        Ok(KafkaBackend {
+            inner: Arc::new(Inner {
+                base,
+                timeout,
+                send_timeout,
+                refresh: Duration::from_secs_f64(up.metadata_refresh_secs),
+                cache_messages: up.partition_cache_messages,
+                max_group_consumers: up.max_group_consumers,
+                group_consumers: AtomicUsize::new(0),
+                producer,
+                admin: Arc::new(admin),
+                admin_permits: Semaphore::new(ADMIN_CONCURRENCY),
+                fetchers,
+                tail: OnceLock::new(),
+                watermarks: Mutex::new(HashMap::new()),
+                partition_counts: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// Settings every gateway consumer shares: offsets are the gateway's to manage.
+fn consumer_config(base: &ClientConfig) -> ClientConfig {
+    let mut c = base.clone();
+    c.set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("allow.auto.create.topics", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("group.id", "pubsub-gateway-unused");
+    c
+}
+
+impl Inner {
+    /// Runs a blocking librdkafka call off the async threads, bounded in number and time.
+    async fn admin_call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&BaseConsumer, Duration) -> std::result::Result<T, KafkaError> + Send + 'static,
+    {
+        let _permit = self
+            .admin_permits
+            .acquire()
+            .await
+            .map_err(|_| GatewayError::Unavailable("kafka client closed".into()))?;
+        let admin = self.admin.clone();
+        let timeout = self.timeout;
+        let call = tokio::task::spawn_blocking(move || f(&admin, timeout));
+        match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+            Ok(joined) => joined.map_err(join_error)?.map_err(|e| upstream_error(&e)),
+            Err(_) => Err(GatewayError::Timeout("kafka did not answer in time".into())),
+        }
+    }
+
+    async fn watermarks(&self, tp: &Tp) -> Result<(i64, i64)> {
+        let (topic, partition) = (tp.0.to_string(), tp.1);
+        let w = self
+            .admin_call(move |c, t| c.fetch_watermarks(&topic, partition, t))
+            .await?;
+        lock(&self.watermarks).insert(tp.clone(), w);
+        Ok(w)
+    }
+
+    /// Checks an offset against [earliest, end], trusting a cached range when it already
+    /// contains the offset (end only grows; retention is caught by the broker's own error).
+    async fn check_offset(&self, tp: &Tp, offset: i64) -> Result<(i64, i64)> {
+        if let Some((lo, hi)) = lock(&self.watermarks).get(tp).copied() {
+            if offset >= lo && offset < hi {
+                return Ok((lo, hi));
+            }
+        }
+        let (lo, hi) = self.watermarks(tp).await?;
+        if offset < lo || offset > hi {
+            return Err(GatewayError::OffsetOutOfRange {
+                offset,
+                earliest: lo,
+                end: hi,
+            });
+        }
+        Ok((lo, hi))
+    }
+
+    async fn topic_partitions(&self, topic: &str) -> Result<i32> {
+        let name = topic.to_owned();
+        let md = self
+            .admin_call(move |c, t| c.fetch_metadata(Some(&name), t))
+            .await?;
+        let t = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .ok_or(GatewayError::UnknownTopicOrPartition)?;
+        if let Some(err) = t.error() {
+            let code = RDKafkaErrorCode::from(err);
+            return Err(upstream_error(&KafkaError::MetadataFetch(code)));
+        }
+        let n = t.partitions().len() as i32;
+        if n == 0 {
+            return Err(GatewayError::UnknownTopicOrPartition);
+        }
+        lock(&self.partition_counts).insert(topic.to_owned(), (n, Instant::now()));
+        Ok(n)
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32> {
+        if let Some((n, at)) = lock(&self.partition_counts).get(topic).copied() {
+            if at.elapsed() < PARTITION_COUNT_TTL {
+                return Ok(n);
+            }
+        }
+        self.topic_partitions(topic).await
+    }
+
+    /// Every (topic, partition) a subscription covers, from fresh metadata.
+    async fn matching(&self, spec: &SubscribeSpec) -> Result<BTreeSet<Tp>> {
+        let topic = match &spec.target {
+            Target::Topic(t) => Some(t.clone()),
+            Target::Pattern(_) => None,
+        };
+        let md = self
+            .admin_call(move |c, t| c.fetch_metadata(topic.as_deref(), t))
+            .await?;
+        let mut out = BTreeSet::new();
+        for t in md.topics() {
+            if !spec.target.matches(t.name()) || t.name().starts_with("__") {
+                continue;
+            }
+            if t.error().is_some() {
+                if matches!(spec.target, Target::Topic(_)) {
+                    return Err(GatewayError::UnknownTopicOrPartition);
+                }
+                continue;
+            }
+            let name: Arc<str> = Arc::from(t.name());
+            for p in t.partitions() {
+                if spec.wants_partition(p.id()) {
+                    out.insert((name.clone(), p.id()));
+                }
+            }
+            if let (Target::Topic(_), Some(missing)) = (
+                &spec.target,
+                spec.partitions
+                    .iter()
+                    .find(|p| !t.partitions().iter().any(|q| q.id() == **p)),
+            ) {
+                return Err(GatewayError::BadRequest(format!(
+                    "topic {} has no partition {missing}",
+                    t.name()
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a partition's delivery starts.
+    async fn resolve(&self, tp: &Tp, start: Start) -> Result<i64> {
+        let (lo, hi) = self.watermarks(tp).await?;
+        Ok(match start {
+            Start::Latest => hi,
+            Start::Earliest => lo,
+            Start::Last => (hi - 1).max(lo),
+            Start::Offset(o) => {
+                if o < lo || o > hi {
+                    return Err(GatewayError::OffsetOutOfRange {
+                        offset: o,
+                        earliest: lo,
+                        end: hi,
+                    });
+                }
+                o
+            }
+            Start::Timestamp(ts) => match self.offset_for_time(tp, ts).await? {
+                -1 => hi,
+                o => o,
+            },
+        })
+    }
+
+    async fn offset_for_time(&self, tp: &Tp, ts: i64) -> Result<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(ts))
+            .map_err(|e| upstream_error(&e))?;
+        let out = self
+            .admin_call(move |c, t| c.offsets_for_times(tpl, t))
+            .await?;
+        let offset = out
+            .elements()
+            .first()
+            .map(|e| {
+                if let Err(err) = e.error() {
+                    return Err(upstream_error(&err));
+                }
+                Ok(match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                })
+            })
+            .unwrap_or(Ok(-1))?;
+        Ok(offset)
+    }
+
+    /// Reads up to the limits from `offset` (already checked to be in range) with a pooled
+    /// fetch consumer, preferring one already positioned there.
+    async fn read(
+        &self,
+        tp: &Tp,
+        offset: i64,
+        limits: FetchLimits,
+        wait: Duration,
+    ) -> Result<Vec<Arc<Record>>> {
+        let mut slot = None;
+        for f in &self.fetchers {
+            if let Ok(g) = f.try_lock() {
+                let positioned = g.at.as_ref() == Some(&(tp.clone(), offset));
+                if positioned || slot.is_none() {
+                    slot = Some(g);
+                    if positioned {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut fetcher = match slot {
+            Some(g) => g,
+            None => {
+                let i = (offset as usize).wrapping_add(tp.1 as usize) % self.fetchers.len().max(1);
+                let f = self
+                    .fetchers
+                    .get(i)
+                    .ok_or_else(|| GatewayError::Unavailable("no fetch consumer".into()))?;
+                tokio::time::timeout(self.timeout, f.lock())
+                    .await
+                    .map_err(|_| {
+                        GatewayError::Overloaded("all kafka fetch consumers are busy".into())
+                    })?
+            }
+        };
+        fetcher.read(tp, offset, limits, wait).await
+    }
+
+    fn tail(self: &Arc<Self>) -> Result<Arc<Tail>> {
+        self.tail
+            .get_or_init(|| {
+                let consumer: StreamConsumer = consumer_config(&self.base)
+                    .set("auto.offset.reset", "earliest")
+                    .set("queued.max.messages.kbytes", "32768")
+                    .create()
+                    .map_err(|e| format!("cannot create the kafka tail consumer: {e}"))?;
+                let tail = Arc::new(Tail {
+                    consumer: Arc::new(consumer),
+                    parts: Mutex::new(HashMap::new()),
+                    cache_messages: self.cache_messages,
+                });
+                tokio::spawn(tail.clone().run());
+                Ok(tail)
+            })
+            .clone()
+            .map_err(GatewayError::Upstream)
+    }
+}
+
+/// A pooled consumer for reads at arbitrary offsets.
+struct Fetcher {
+    consumer: StreamConsumer,
+    /// The partition and next offset the consumer is positioned at.
+    at: Option<(Tp, i64)>,
+    /// A message read past a batch's limits, kept for the next read.
+    held: Option<Arc<Record>>,
+}
+
+impl Fetcher {
+    async fn read(
+        &mut self,
+        tp: &Tp,
+        offset: i64,
+        limits: FetchLimits,
+        wait: Duration,
+    ) -> Result<Vec<Arc<Record>>> {
+        if self.at.as_ref() != Some(&(tp.clone(), offset)) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
+                .map_err(|e| upstream_error(&e))?;
+            self.consumer.assign(&tpl).map_err(|e| upstream_error(&e))?;
+            self.at = Some((tp.clone(), offset));
+            self.held = None;
+        }
+        let mut out: Vec<Arc<Record>> = Vec::new();
+        let mut bytes = 0;
+        let mut next = offset;
+        if let Some(r) = self.held.take() {
+            if r.offset >= next {
+                bytes += r.size();
+                next = r.offset + 1;
+                out.push(r);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while out.len() < limits.max_messages {
+            let msg = if out.is_empty() {
+                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            } else {
+                match self.consumer.recv().now_or_never() {
+                    Some(m) => m,
+                    None => break,
+                }
+            };
+            let m = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    self.at = None;
+                    return Err(match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::OffsetOutOfRange) => {
+                            GatewayError::OffsetOutOfRange {
+                                offset: next,
+                                earliest: -1,
+                                end: -1,
+                            }
+                        }
+                        _ => upstream_error(&e),
+                    });
+                }
+            };
+            // Stale messages from an earlier assignment are skipped.
+            if m.topic() != &*tp.0 || m.partition() != tp.1 || m.offset() < next {
+                continue;
+            }
+            let r = to_record(&m, &tp.0);
+            if !out.is_empty() && bytes + r.size() > limits.max_bytes {
+                self.held = Some(r);
+                break;
+            }
+            bytes += r.size();
+            next = r.offset + 1;
+            out.push(r);
+        }
+        self.at = Some((tp.clone(), next));
+        Ok(out)
+    }
+}
+
+/// The shared tail consumer of one upstream: every partition some non-group subscription
+/// reads, each read once.
+struct Tail {
+    consumer: Arc<StreamConsumer>,
+    parts: Mutex<HashMap<Tp, Arc<TailPart>>>,
+    cache_messages: usize,
+}
+
+struct TailPart {
+    state: Mutex<TailState>,
+}
+
+struct TailState {
+    /// Subscriptions reading this partition, attached or catching up.
+    users: usize,
+    /// The offset the tail consumer delivers next.
+    next: i64,
+    /// The most recent records, ending just before `next`.
+    cache: VecDeque<Arc<Record>>,
+    attached: Vec<Attached>,
+}
+
+impl TailState {
+    fn cache_start(&self) -> i64 {
+        self.cache.front().map_or(self.next, |r| r.offset)
+    }
+}
+
+/// A subscription receiving a partition live from the tail, from offset `from` on.
+struct Attached {
+    sub: Arc<SubShared>,
+    from: i64,
+}
+
+impl Tail {
+    /// Starts reading a partition for one more subscription; the first one positions the
+    /// consumer at its start offset.
+    fn join(&self, tp: &Tp, start: i64) -> Result<Arc<TailPart>> {
+        let mut parts = lock(&self.parts);
+        if let Some(p) = parts.get(tp) {
+            lock(&p.state).users += 1;
+            return Ok(p.clone());
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&tp.0, tp.1, Offset::Offset(start))
+            .map_err(|e| upstream_error(&e))?;
+        self.consumer
+            .incremental_assign(&tpl)
+            .map_err(|e| upstream_error(&e))?;
+        let part = Arc::new(TailPart {
+            state: Mutex::new(TailState {
+                users: 1,
+                next: start,
+                cache: VecDeque::new(),
+                attached: Vec::new(),
+            }),
+        });
+        parts.insert(tp.clone(), part.clone());
+        Ok(part)
+    }
+
+    fn leave(&self, tp: &Tp, sub: &Arc<SubShared>) {
+        let mut parts = lock(&self.parts);
+        let Some(p) = parts.get(tp).cloned() else {
+            return;
+        };
+        let mut st = lock(&p.state);
+        st.attached.retain(|a| !Arc::ptr_eq(&a.sub, sub));
+        st.users = st.users.saturating_sub(1);
+        if st.users == 0 {
+            drop(st);
+            parts.remove(tp);
+            let mut tpl = TopicPartitionList::new();
+            if tpl
+                .add_partition(&tp.0, tp.1)
+                .set_offset(Offset::Invalid)
+                .is_ok()
+            {
+                if let Err(e) = self.consumer.incremental_unassign(&tpl) {
+                    tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "tail unassign failed");
+                }
+            }
+        }
+    }
+
+    /// Recent records from `offset`, if the cache covers it.
+    fn cached(&self, tp: &Tp, offset: i64, limits: FetchLimits) -> Option<Vec<Arc<Record>>> {
+        let p = lock(&self.parts).get(tp).cloned()?;
+        let st = lock(&p.state);
+        if offset < st.cache_start() || offset >= st.next {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for r in st
+            .cache
+            .iter()
+            .filter(|r| r.offset >= offset)
+            .take(limits.max_messages)
+        {
+            if !out.is_empty() && bytes + r.size() > limits.max_bytes {
+                break;
+            }
+            bytes += r.size();
+            out.push(r.clone());
+        }
+        Some(out)
+    }
+
+    async fn run(self: Arc<Self>) {
+        let mut errors = 0u32;
+        loop {
+            let first = self.consumer.recv().await;
+            let mut batch = Vec::with_capacity(BATCH);
+            match first {
+                Ok(m) => batch.push(m),
+                Err(e) => {
+                    errors += 1;
+                    if errors % 100 == 1 {
+                        tracing::warn!(error = %e, "kafka tail consumer error");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+            errors = 0;
+            while batch.len() < BATCH {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(m)) => batch.push(m),
+                    _ => break,
+                }
+            }
+            // Consecutive messages of one partition go out as one push.
+            let mut i = 0;
+            while i < batch.len() {
+                let topic = batch[i].topic();
+                let partition = batch[i].partition();
+                let mut j = i;
+                while j < batch.len()
+                    && batch[j].partition() == partition
+                    && batch[j].topic() == topic
+                {
+                    j += 1;
+                }
+                let tp: Tp = (Arc::from(topic), partition);
+                let records: Vec<_> = batch[i..j].iter().map(|m| to_record(m, &tp.0)).collect();
+                self.deliver(&tp, records);
+                i = j;
+            }
+        }
+    }
+
+    fn deliver(&self, tp: &Tp, records: Vec<Arc<Record>>) {
+        let Some(p) = lock(&self.parts).get(tp).cloned() else {
+            return;
+        };
+        let mut st = lock(&p.state);
+        let fresh: Vec<_> = records
+            .into_iter()
+            .filter(|r| r.offset >= st.next)
+            .collect();
+        let Some(last) = fresh.last() else { return };
+        st.next = last.offset + 1;
+        for r in &fresh {
+            st.cache.push_back(r.clone());
+        }
+        while st.cache.len() > self.cache_messages {
+            st.cache.pop_front();
+        }
+        st.attached.retain(|a| {
+            let due: Vec<_> = fresh
+                .iter()
+                .filter(|r| r.offset >= a.from)
+                .cloned()
+                .collect();
+            let Some(first) = due.first().map(|r| r.offset) else {
+                return true;
+            };
+            match a.sub.sink.try_push(&a.sub.filter(&due)) {
+                Ok(true) => true,
+                Ok(false) => {
+                    // Queue full or window used up: catch up alone from the first undelivered.
+                    a.sub.lagging(tp.clone(), first);
+                    false
+                }
+                Err(SinkClosed) => false,
+            }
+        });
+    }
+}
+
+/// State a non-group subscription shares with the tail.
+struct SubShared {
+    sink: PushSink,
+    match_headers: Vec<KafkaHeader>,
+    /// Partitions detached for lagging, with the offset to resume from.
+    lagging: Mutex<Vec<(Tp, i64)>>,
+    wake: Notify,
+}
+
+impl SubShared {
+    fn filter(&self, records: &[Arc<Record>]) -> Vec<Arc<Record>> {
+        records
+            .iter()
+            .filter(|r| r.matches_headers(&self.match_headers))
+            .cloned()
+            .collect()
+    }
+
+    fn lagging(&self, tp: Tp, from: i64) {
+        lock(&self.lagging).push((tp, from));
+        self.wake.notify_one();
+    }
+}
+
+struct KafkaSubscription {
+    cancel: CancellationToken,
+    flow: Arc<super::Flow>,
+    group: Option<Arc<StreamConsumer<GroupContext>>>,
+    inner: Arc<Inner>,
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+        if let Some(consumer) = &self.group {
+            let mut tpl = TopicPartitionList::new();
+            for o in &offsets {
+                if o.offset < 0 {
+                    return Err(GatewayError::BadRequest(format!(
+                        "invalid commit offset {}",
+                        o.offset
+                    )));
+                }
+                tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
+                    .map_err(|e| upstream_error(&e))?;
+            }
+            let consumer = consumer.clone();
+            let call = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync));
+            match tokio::time::timeout(self.inner.timeout, call).await {
+                Ok(joined) => joined
+                    .map_err(join_error)?
+                    .map_err(|e| upstream_error(&e))?,
+                Err(_) => {
+                    return Err(GatewayError::Timeout(
+                        "kafka commit did not finish in time".into(),
+                    ))
+                }
+            }
+        }
+        for o in &offsets {
+            self.flow.ack(&o.topic, o.partition, o.offset);
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[async_trait]
+impl super::Backend for KafkaBackend {
+    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+        let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
+        match req.timestamp {
+            -1 => Ok(self.inner.watermarks(&tp).await?.1),
+            -2 => Ok(self.inner.watermarks(&tp).await?.0),
+            ts => self.inner.offset_for_time(&tp, ts).await,
+        }
+    }
+
+    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+        let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
+        if let Some(Ok(tail)) = self.inner.tail.get() {
+            if let Some(records) = tail.cached(&tp, req.offset, limits) {
+                return Ok(records);
+            }
+        }
+        let (_, hi) = self.inner.check_offset(&tp, req.offset).await?;
+        let wait = if req.offset < hi {
+            self.inner.timeout
+        } else if limits.max_wait.is_zero() {
+            return Ok(Vec::new());
+        } else {
+            limits.max_wait
+        };
+        self.inner.read(&tp, req.offset, limits, wait).await
+    }
+
+    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+        let inner = &self.inner;
+        let mut count = inner.partition_count(&req.topic).await?;
+        if let Some(p) = req.partition {
+            if p >= count {
+                count = inner.topic_partitions(&req.topic).await?;
+            }
+            if p < 0 || p >= count {
+                return Err(GatewayError::UnknownTopicOrPartition);
+            }
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&req.topic).payload(&req.value[..]);
+        if !req.key.is_empty() {
+            record = record.key(&req.key[..]);
+        }
+        if let Some(p) = req.partition {
+            record = record.partition(p);
+        }
+        if req.timestamp > 0 {
+            record = record.timestamp(req.timestamp);
+        }
+        if !req.headers.is_empty() {
+            let mut hs = OwnedHeaders::new_with_capacity(req.headers.len());
+            for h in &req.headers {
+                hs = hs.insert(Header {
+                    key: &h.key,
+                    value: Some(&h.value[..]),
+                });
+            }
+            record = record.headers(hs);
+        }
+        let send = inner
+            .producer
+            .send(record, Timeout::After(inner.send_timeout));
+        match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
+            Ok(Ok(d)) => Ok(KafkaProduceResp {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Ok(Err((e, _))) => Err(upstream_error(&e)),
+            Err(_) => Err(GatewayError::Timeout(
+                "kafka did not acknowledge in time".into(),
+            )),
+        }
+    }
+
+    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+        let count = self.inner.topic_partitions(topic).await?;
+        let name: Arc<str> = Arc::from(topic);
+        let mut partitions = Vec::with_capacity(count as usize);
+        for p in 0..count {
+            let (earliest, latest) = self.inner.watermarks(&(name.clone(), p)).await?;
+            partitions.push(KafkaPartitionInfo {
+                partition: p,
+                earliest,
+                latest,
+            });
+        }
+        Ok(KafkaMetadataResp {
+            topic: topic.to_owned(),
+            partitions,
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        spec: SubscribeSpec,
+        sink: PushSink,
+    ) -> Result<Arc<dyn Subscription>> {
+        match spec.group.clone() {
+            Some(group) => self.subscribe_group(group, spec, sink).await,
+            None => self.subscribe_shared(spec, sink).await,
+        }
+    }
+
+    async fn ready(&self) -> Result<()> {
+        self.inner
+            .admin_call(|c, t| c.fetch_metadata(None, t).map(|_| ()))
+            .await
+    }
+}
+
+impl KafkaBackend {
+    async fn subscribe_shared(
+        &self,
+        spec: SubscribeSpec,
+        sink: PushSink,
+    ) -> Result<Arc<dyn Subscription>> {
+        let inner = self.inner.clone();
+        let tail = inner.tail()?;
+        let tps = inner.matching(&spec).await?;
+        if matches!(spec.target, Target::Topic(_)) && tps.is_empty() {
+            return Err(GatewayError::UnknownTopicOrPartition);
+        }
+        // Start offsets are fixed before the reply, so LATEST misses nothing produced after it.
+        let mut starts = Vec::with_capacity(tps.len());
+        for tp in &tps {
+            starts.push((tp.clone(), inner.resolve(tp, spec.start).await?));
+        }
+        let shared = Arc::new(SubShared {
+            sink: sink.clone(),
+            match_headers: spec.match_headers.clone(),
+            lagging: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+        });
+        let cancel = CancellationToken::new();
+        let mut joined = Joined {
+            tail: tail.clone(),
+            sub: shared.clone(),
+            tps: BTreeSet::new(),
+        };
+        for (tp, start) in starts {
+            joined.add(&tp, start)?;
+        }
+        let flow = sink.flow.clone();
+        tokio::spawn(shared_loop(inner.clone(), spec, joined, cancel.clone()));
+        Ok(Arc::new(KafkaSubscription {
+            cancel,
+            flow,
+            group: None,
+            inner,
+        }))
+    }
+
+    async fn subscribe_group(
+        &self,
+        group: String,
+        spec: SubscribeSpec,
+        sink: PushSink,
+    ) -> Result<Arc<dyn Subscription>> {
+        if !spec.partitions.is_empty() {
+            return Err(GatewayError::BadRequest(
+                "partitions cannot be combined with group: the group assigns partitions".into(),
+            ));
+        }
+        let inner = self.inner.clone();
+        let slot = GroupSlot::take(&inner)?;
+        let topics: Vec<String> = match &spec.target {
+            Target::Topic(t) => {
+                inner.topic_partitions(t).await?;
+                vec![t.clone()]
+            }
+            Target::Pattern(_) => topics_of(&inner.matching(&spec).await?),
+        };
+        let context = GroupContext {
+            start: spec.start,
+            timeout: inner.timeout,
+        };
+        let consumer: StreamConsumer<GroupContext> = consumer_config(&inner.base)
+            .set("group.id", &group)
+            .set(
+                "auto.offset.reset",
+                if spec.start == Start::Earliest {
+                    "earliest"
+                } else {
+                    "latest"
+                },
+            )
+            .set("session.timeout.ms", "10000")
+            .set("queued.max.messages.kbytes", "4096")
+            .create_with_context(context)
+            .map_err(|e| upstream_error(&e))?;
+        let consumer = Arc::new(consumer);
+        if !topics.is_empty() {
+            let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&refs).map_err(|e| upstream_error(&e))?;
+        }
+        let cancel = CancellationToken::new();
+        let flow = sink.flow.clone();
+        tokio::spawn(group_loop(
+            inner.clone(),
+            consumer.clone(),
+            spec,
+            topics,
+            sink,
+            cancel.clone(),
+            slot,
+        ));
+        Ok(Arc::new(KafkaSubscription {
+            cancel,
+            flow,
+            group: Some(consumer),
+            inner,
+        }))
+    }
+}
+
+fn topics_of(tps: &BTreeSet<Tp>) -> Vec<String> {
+    let mut v: Vec<String> = tps.iter().map(|(t, _)| t.to_string()).collect();
+    v.dedup();
+    v
+}
+
+/// The partitions a non-group subscription holds in the tail; leaves them all when dropped.
+struct Joined {
+    tail: Arc<Tail>,
+    sub: Arc<SubShared>,
+    tps: BTreeSet<Tp>,
+}
+
+impl Joined {
+    /// Joins a partition: attached at once when the start is at or past the tail's position,
+    /// otherwise marked lagging to catch up from the cache or the broker.
+    fn add(&mut self, tp: &Tp, start: i64) -> Result<()> {
+        let part = self.tail.join(tp, start)?;
+        self.tps.insert(tp.clone());
+        let mut st = lock(&part.state);
+        if start >= st.next {
+            st.attached.push(Attached {
+                sub: self.sub.clone(),
+                from: start,
+            });
+        } else {
+            drop(st);
+            self.sub.lagging(tp.clone(), start);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        for tp in &self.tps {
+            self.tail.leave(tp, &self.sub);
+        }
+    }
+}
+
+/// A non-group subscription's own work: catching up partitions it fell behind on, and
+/// picking up new partitions of matching topics.
+async fn shared_loop(
+    inner: Arc<Inner>,
+    spec: SubscribeSpec,
+    mut joined: Joined,
+    cancel: CancellationToken,
+) {
+    let mut refresh = tokio::time::interval(inner.refresh);
+    refresh.reset();
+    loop {
+        let work: Vec<(Tp, i64)> = std::mem::take(&mut *lock(&joined.sub.lagging));
+        for (tp, from) in work {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = catch_up(&inner, &joined, &tp, from) => if r.is_err() { return },
+            }
+        }
+        if !lock(&joined.sub.lagging).is_empty() {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = joined.sub.wake.notified() => {}
+            _ = refresh.tick(), if matches!(spec.target, Target::Pattern(_)) => {
+                if let Ok(now) = inner.matching(&spec).await {
+                    for tp in now.difference(&joined.tps.clone()) {
+                        // Partitions that appeared after the subscription: all their messages are new.
+                        if let Ok((lo, _)) = inner.watermarks(tp).await {
+                            let _ = joined.add(tp, lo);
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {
+                if joined.sub.sink.is_closed() { return; }
+            }
+        }
+    }
+}
+
+/// Delivers a partition from `from` until the subscriber reaches the tail, then re-attaches.
+async fn catch_up(
+    inner: &Arc<Inner>,
+    joined: &Joined,
+    tp: &Tp,
+    mut from: i64,
+) -> std::result::Result<(), SinkClosed> {
+    let sub = &joined.sub;
+    let Some(part) = lock(&joined.tail.parts).get(tp).cloned() else {
+        return Ok(());
+    };
+    loop {
+        while sub.sink.flow.room() == 0 {
+            sub.sink.flow.acked().await;
+        }
+        let room = sub.sink.flow.room().min(BATCH);
+        let limits = FetchLimits {
+            max_messages: room,
+            max_bytes: 256 * 1024,
+            max_wait: Duration::ZERO,
+        };
+        // Attach when the tail's cache reaches back to `from` and the backlog fits now.
+        let batch = {
+            let mut st = lock(&part.state);
+            if from >= st.cache_start() {
+                let backlog: Vec<_> = st
+                    .cache
+                    .iter()
+                    .filter(|r| r.offset >= from)
+                    .cloned()
+                    .collect();
+                let wanted = sub.filter(&backlog);
+                if from >= st.next || sub.sink.try_push(&wanted)? {
+                    let from = from.max(st.next);
+                    st.attached.push(Attached {
+                        sub: sub.clone(),
+                        from,
+                    });
+                    return Ok(());
+                }
+                backlog.into_iter().take(room).collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            }
+        };
+        let batch = if batch.is_empty() {
+            match read_history(inner, tp, from, limits).await {
+                Ok(b) => b,
+                Err(GatewayError::OffsetOutOfRange { .. }) => {
+                    // Retention removed what this subscriber had not read: go on from the earliest.
+                    match inner.watermarks(tp).await {
+                        Ok((lo, _)) if lo > from => {
+                            from = lo;
+                            continue;
+                        }
+                        _ => Vec::new(),
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %tp.0, partition = tp.1, error = %e, "catch-up read failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        } else {
+            batch
+        };
+        let Some(last) = batch.last() else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        from = last.offset + 1;
+        sub.sink.push(&sub.filter(&batch)).await?;
+    }
+}
+
+async fn read_history(
+    inner: &Arc<Inner>,
+    tp: &Tp,
+    from: i64,
+    limits: FetchLimits,
+) -> Result<Vec<Arc<Record>>> {
+    let (_, hi) = inner.check_offset(tp, from).await?;
+    if from >= hi {
+        return Ok(Vec::new());
+    }
+    inner.read(tp, from, limits, inner.timeout).await
+}
+
+/// Counts group consumers against `max_group_consumers`.
+struct GroupSlot(Arc<Inner>);
+
+impl GroupSlot {
+    fn take(inner: &Arc<Inner>) -> Result<GroupSlot> {
+        let n = inner.group_consumers.fetch_add(1, Ordering::AcqRel);
+        if n >= inner.max_group_consumers {
+            inner.group_consumers.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Overloaded(format!(
+                "group subscription limit reached ({} on this upstream)",
+                inner.max_group_consumers
+            )));
+        }
+        Ok(GroupSlot(inner.clone()))
+    }
+}
+
+impl Drop for GroupSlot {
+    fn drop(&mut self) {
+        self.0.group_consumers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Positions newly assigned partitions that have no committed offset at the start position.
+struct GroupContext {
+    start: Start,
+    timeout: Duration,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let committed = c.committed_offsets(tpl.clone(), self.timeout).ok();
+                let parts: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                for (topic, partition) in parts {
+                    let done = committed
+                        .as_ref()
+                        .and_then(|c| c.find_partition(&topic, partition))
+                        .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= 0));
+                    let offset = if done {
+                        Offset::Stored
+                    } else {
+                        self.start_offset(c, &topic, partition)
+                    };
+                    let _ = tpl.set_partition_offset(&topic, partition, offset);
+                }
+                let r = if cooperative {
+                    c.incremental_assign(tpl)
+                } else {
+                    c.assign(tpl)
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "group assign failed");
+                }
+            }
+            _ => {
+                let r = if cooperative {
+                    c.incremental_unassign(tpl)
+                } else {
+                    c.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "group unassign failed");
+                }
+            }
+        }
+    }
+}
+
+impl GroupContext {
+    fn start_offset(&self, c: &BaseConsumer<Self>, topic: &str, partition: i32) -> Offset {
+        match self.start {
+            Start::Earliest => Offset::Beginning,
+            Start::Latest => Offset::End,
+            Start::Offset(o) => Offset::Offset(o),
+            Start::Last => match c.fetch_watermarks(topic, partition, self.timeout) {
+                Ok((lo, hi)) => Offset::Offset((hi - 1).max(lo)),
+                Err(_) => Offset::End,
+            },
+            Start::Timestamp(ts) => {
+                let mut q = TopicPartitionList::new();
+                if q.add_partition_offset(topic, partition, Offset::Offset(ts))
+                    .is_err()
+                {
+                    return Offset::End;
+                }
+                match c.offsets_for_times(q, self.timeout) {
+                    Ok(r) => match r.elements().first().map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) => Offset::Offset(o),
+                        _ => Offset::End,
+                    },
+                    Err(_) => Offset::End,
+                }
+            }
+        }
+    }
+}
+
+/// A group member's loop: consume, filter, push within the flow window; follow new topics of a
+/// pattern. The consumer leaves the group when the loop ends.
+async fn group_loop(
+    inner: Arc<Inner>,
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    spec: SubscribeSpec,
+    mut topics: Vec<String>,
+    sink: PushSink,
+    cancel: CancellationToken,
+    slot: GroupSlot,
+) {
+    let mut refresh = tokio::time::interval(inner.refresh);
+    refresh.reset();
+    let mut held: Option<Arc<Record>> = None;
+    loop {
+        if held.is_some() && sink.flow.room() == 0 {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = sink.flow.acked() => {}
+                // Keep serving rebalances while paused.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        if let Some(r) = held.take() {
+            if sink.push(&[r]).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            m = consumer.recv() => match m {
+                Ok(m) => {
+                    let topic: Arc<str> = Arc::from(m.topic());
+                    let mut batch = vec![to_record(&m, &topic)];
+                    drop(m);
+                    let room = sink.flow.room();
+                    while batch.len() < BATCH.min(room) {
+                        match consumer.recv().now_or_never() {
+                            Some(Ok(m)) => {
+                                let t: Arc<str> = if m.topic() == &*topic { topic.clone() } else { Arc::from(m.topic()) };
+                                batch.push(to_record(&m, &t));
+                            }
+                            _ => break,
+                        }
+                    }
+                    let mut wanted: Vec<_> = batch
+                        .into_iter()
+                        .filter(|r| r.matches_headers(&spec.match_headers))
+                        .collect();
+                    if wanted.len() > room {
+                        held = wanted.pop();
+                    }
+                    if sink.push(&wanted).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "group consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = refresh.tick(), if matches!(spec.target, Target::Pattern(_)) => {
+                if let Ok(now) = inner.matching(&spec).await {
+                    let now = topics_of(&now);
+                    if now != topics && !now.is_empty() {
+                        let refs: Vec<&str> = now.iter().map(String::as_str).collect();
+                        if consumer.subscribe(&refs).is_ok() {
+                            topics = now;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Closing a consumer blocks while it leaves the group.
+    tokio::task::spawn_blocking(move || {
+        consumer.unsubscribe();
+        drop(consumer);
+        drop(slot);
+    });
+}

@@ -130,9 +130,11 @@ impl Record {
     }
 
     pub fn matches_headers(&self, wanted: &[KafkaHeader]) -> bool {
-        wanted
-            .iter()
-            .all(|w| self.headers.iter().any(|h| h.key == w.key && h.value == w.value))
+        wanted.iter().all(|w| {
+            self.headers
+                .iter()
+                .any(|h| h.key == w.key && h.value == w.value)
+        })
     }
 }
 
@@ -187,7 +189,11 @@ impl SubscribeSpec {
                     .map_err(|e| bad(format!("invalid topic_pattern: {e}")))?;
                 Target::Pattern(re)
             }
-            _ => return Err(bad("exactly one of topic and topic_pattern must be set".into())),
+            _ => {
+                return Err(bad(
+                    "exactly one of topic and topic_pattern must be set".into()
+                ))
+            }
         };
         if let Some(p) = cmd.partitions.iter().find(|p| **p < 0) {
             return Err(bad(format!("invalid partition {p}")));
@@ -477,7 +483,10 @@ mod tests {
             ("foobar", -790332482),
             ("a-little-bit-long-string", -985981536),
             ("a-little-bit-longer-string", -1486304829),
-            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
             ("abc", 479470107),
         ];
         for (input, want) in cases {
@@ -512,7 +521,17 @@ mod tests {
         let flow = Flow::new(3);
         let t: Arc<str> = Arc::from("t");
         let recs: Vec<_> = (0..3)
-            .map(|o| Arc::new(Record::new(t.clone(), 0, o, 0, Bytes::new(), Bytes::new(), vec![])))
+            .map(|o| {
+                Arc::new(Record::new(
+                    t.clone(),
+                    0,
+                    o,
+                    0,
+                    Bytes::new(),
+                    Bytes::new(),
+                    vec![],
+                ))
+            })
             .collect();
         flow.pushed(&recs);
         assert_eq!(flow.room(), 0);

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
-use pubsub_gateway::pb::{pub_sub_req::Req, pub_sub_resp::Resp, KafkaMessage, PubSubReq, PubSubResp};
+use pubsub_gateway::pb::{
+    pub_sub_req::Req, pub_sub_resp::Resp, CmdKafkaCommit, CmdKafkaFetch, CmdKafkaProduce,
+    CmdKafkaSubscribe, KafkaMessage, KafkaPartitionOffset, KafkaProduceResp, PubSubReq, PubSubResp,
+};
 use pubsub_gateway::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,6 +59,16 @@ impl Gateway {
 
 pub const EMBEDDED: &str = "routes:\n  - uri: /embedded\n    upstream: { scheme: embedded }\n";
 
+/// One embedded route on /embedded with these `embedded:` options, e.g. `partitions: 4`.
+pub fn embedded_with(options: &str) -> String {
+    format!("routes:\n  - uri: /embedded\n    upstream: {{ scheme: embedded, embedded: {{ {options} }} }}\n")
+}
+
+/// One embedded route on /embedded with these `server.limits`, e.g. `max_subscriptions: 2`.
+pub fn embedded_with_limits(limits: &str) -> String {
+    format!("server:\n  limits: {{ {limits} }}\n{EMBEDDED}")
+}
+
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_seq: i64,
@@ -103,7 +116,9 @@ impl Client {
     pub async fn try_recv_frame(&mut self, wait: Duration) -> Option<PubSubResp> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             match msg {
                 Some(Ok(Message::Binary(b))) => {
                     return Some(PubSubResp::decode(b).expect("server frames decode"))
@@ -146,7 +161,9 @@ impl Client {
         let mut kept = VecDeque::new();
         while let Some(r) = self.pending.pop_front() {
             match r.resp {
-                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id && out.len() < n => {
+                Some(Resp::KafkaPush(p))
+                    if p.subscription_id == subscription_id && out.len() < n =>
+                {
                     out.extend(p.messages)
                 }
                 _ => kept.push_back(r),
@@ -166,7 +183,11 @@ impl Client {
     }
 
     /// Pushes for a subscription that arrive within `wait` (for proving nothing more comes).
-    pub async fn pushed_within(&mut self, subscription_id: i64, wait: Duration) -> Vec<KafkaMessage> {
+    pub async fn pushed_within(
+        &mut self,
+        subscription_id: i64,
+        wait: Duration,
+    ) -> Vec<KafkaMessage> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -186,7 +207,10 @@ impl Client {
     /// Waits for the server's close frame.
     pub async fn closed(&mut self) -> Option<CloseFrame> {
         loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("close in time") {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
                 Some(Ok(Message::Close(f))) => return f,
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
@@ -195,10 +219,109 @@ impl Client {
     }
 }
 
+/// Typed shortcuts: each panics unless the server answers with the expected response.
+impl Client {
+    pub async fn produce(&mut self, cmd: CmdKafkaProduce) -> KafkaProduceResp {
+        match self.request(Req::CmdKafkaProduce(cmd)).await {
+            Resp::KafkaProduceResp(r) => r,
+            other => panic!("expected a produce reply, got {other:?}"),
+        }
+    }
+
+    /// Produces `value` to `topic` without key or partition.
+    pub async fn produce_value(&mut self, topic: &str, value: &str) -> KafkaProduceResp {
+        self.produce(CmdKafkaProduce {
+            topic: topic.into(),
+            value: value.as_bytes().to_vec().into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Produces `value` to one partition of `topic`.
+    pub async fn produce_to(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        value: &str,
+    ) -> KafkaProduceResp {
+        self.produce(CmdKafkaProduce {
+            topic: topic.into(),
+            partition: Some(partition),
+            value: value.as_bytes().to_vec().into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn fetch(&mut self, cmd: CmdKafkaFetch) -> Vec<KafkaMessage> {
+        match self.request(Req::CmdKafkaFetch(cmd)).await {
+            Resp::KafkaFetchResp(r) => r.messages,
+            other => panic!("expected a fetch reply, got {other:?}"),
+        }
+    }
+
+    /// Subscribes; returns the subscription id.
+    pub async fn subscribe(&mut self, cmd: CmdKafkaSubscribe) -> i64 {
+        match self.request(Req::CmdKafkaSubscribe(cmd)).await {
+            Resp::KafkaSubscribeResp(r) => r.subscription_id,
+            other => panic!("expected a subscribe reply, got {other:?}"),
+        }
+    }
+
+    /// Commits `(topic, partition, next offset)` for a subscription and expects OkResp.
+    pub async fn commit(&mut self, subscription_id: i64, offsets: &[(&str, i32, i64)]) {
+        let offsets = offsets
+            .iter()
+            .map(|(topic, partition, offset)| KafkaPartitionOffset {
+                topic: topic.to_string(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect();
+        let r = self
+            .request(Req::CmdKafkaCommit(CmdKafkaCommit {
+                subscription_id,
+                offsets,
+            }))
+            .await;
+        assert!(matches!(r, Resp::OkResp(_)), "commit answered {r:?}");
+    }
+
+    /// Closes the connection from the client side and waits until the server has closed it.
+    pub async fn disconnect(mut self) {
+        let _ = self.ws.close(None).await;
+        let _ = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}
+
+/// A fetch of one partition from `offset`, with the server's default bounds.
+pub fn fetch_cmd(topic: &str, partition: i32, offset: i64) -> CmdKafkaFetch {
+    CmdKafkaFetch {
+        topic: topic.into(),
+        partition,
+        offset,
+        ..Default::default()
+    }
+}
+
+pub fn value_of(m: &KafkaMessage) -> String {
+    String::from_utf8_lossy(&m.value).into_owned()
+}
+
+pub fn offsets_of(messages: &[KafkaMessage]) -> Vec<i64> {
+    messages.iter().map(|m| m.offset).collect()
+}
+
 /// Sends raw bytes as an HTTP request and returns the status code of the answer.
 pub async fn http_status(addr: SocketAddr, request: &str) -> u16 {
     let mut tcp = TcpStream::connect(addr).await.expect("tcp connect");
-    tcp.write_all(request.as_bytes()).await.expect("write request");
+    tcp.write_all(request.as_bytes())
+        .await
+        .expect("write request");
     let mut buf = Vec::new();
     tokio::time::timeout(WAIT, tcp.read_to_end(&mut buf))
         .await
