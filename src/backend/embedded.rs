@@ -458,10 +458,8 @@ impl Backend for EmbeddedBackend {
                 .iter()
                 .find(|p| **p as usize >= t.partitions.len())
             {
-                return Err(GatewayError::BadRequest(format!(
-                    "topic {name} has no partition {p} (it has {})",
-                    t.partitions.len()
-                )));
+                tracing::debug!(topic = %name, partition = p, count = t.partitions.len(), "subscribe to a missing partition");
+                return Err(GatewayError::UnknownTopicOrPartition);
             }
         }
         let membership = match &spec.group {
@@ -489,6 +487,7 @@ impl Backend for EmbeddedBackend {
             sink: sink.clone(),
             waker: Arc::new(Notify::new()),
             cursors: BTreeMap::new(),
+            origin: HashMap::new(),
         };
         // Positions are fixed before the reply, so a message produced after the client sees the
         // subscribe reply is delivered even with LATEST.
@@ -557,16 +556,28 @@ struct Delivery {
     sink: PushSink,
     waker: Arc<Notify>,
     cursors: BTreeMap<Tp, (Arc<Partition>, i64)>,
+    /// LATEST and LAST resolved when the subscription started, for every partition it matched
+    /// then: a group member given one of them later starts there, not at the log's start.
+    origin: HashMap<Tp, i64>,
 }
 
 impl Delivery {
     /// Brings the cursors in line with what the subscription (or the group) assigns now.
     /// Partitions of topics found after the start begin at their earliest offset for LATEST and
-    /// LAST, since every message in them is newer than the subscription.
+    /// LAST, since every message in them is newer than the subscription; partitions that
+    /// existed at the start begin where LATEST or LAST pointed then.
     fn refresh(&mut self, initial: bool) -> Result<()> {
         self.topics_rx.borrow_and_update();
         if let Some(rx) = &mut self.generation_rx {
             rx.borrow_and_update();
+        }
+        if initial && matches!(self.spec.start, Start::Latest | Start::Last) {
+            for tp in self.broker.matching(&self.spec) {
+                if let Ok((_, part)) = self.broker.partition(&tp.0, tp.1) {
+                    let at = lock(&part.log).resolve(self.spec.start);
+                    self.origin.insert(tp, at);
+                }
+            }
         }
         let want = match &self.membership {
             Some(m) => m.group.assigned(m.id),
@@ -592,7 +603,10 @@ impl Delivery {
                         log.check(o)?;
                         o
                     }
-                    (_, Start::Latest | Start::Last) if !initial => log.start,
+                    (_, Start::Latest | Start::Last) if !initial => self
+                        .origin
+                        .get(&tp)
+                        .map_or(log.start, |o| (*o).clamp(log.start, log.end())),
                     (_, start) => log.resolve(start),
                 }
             };
@@ -606,6 +620,15 @@ impl Delivery {
         loop {
             if cancel.is_cancelled() || self.sink.is_closed() {
                 return;
+            }
+            // A rebalance may have taken partitions away: drop them before reading, or a message
+            // woken for here could go out from both this member and its new owner.
+            if self
+                .generation_rx
+                .as_ref()
+                .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+            {
+                let _ = self.refresh(false);
             }
             let room = self.sink.flow.room();
             let mut pushed = false;

@@ -449,7 +449,7 @@ impl PushSink {
         if records.is_empty() {
             return Ok(true);
         }
-        if !self.gate.is_open() {
+        if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
         let permit = match self.tx.try_reserve() {

@@ -19,7 +19,10 @@ pub fn tansu_bin() -> PathBuf {
     if let Ok(p) = std::env::var("TANSU_BIN") {
         return PathBuf::from(p);
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install-test-broker.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/install-test-broker.sh"
+    );
     let out = Command::new("bash")
         .arg(script)
         .stderr(Stdio::inherit())
@@ -53,6 +56,31 @@ pub struct BrokerOptions {
     pub authentication: bool,
 }
 
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            port: None,
+            dir: None,
+            authentication: false,
+        }
+    }
+}
+
+/// Spawns `cmd` from the long-lived spawner thread with a parent-death signal (SIGKILL), so the
+/// process never outlives the tests, like the broker. Kill it yourself when done with it.
+pub fn spawn_tied(mut cmd: Command) -> std::io::Result<Child> {
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    spawner().send((cmd, tx)).expect("spawner thread");
+    rx.recv().expect("spawner reply")
+}
+
 fn spawner() -> &'static mpsc::Sender<(Command, mpsc::Sender<std::io::Result<Child>>)> {
     static SPAWNER: OnceLock<mpsc::Sender<(Command, mpsc::Sender<std::io::Result<Child>>)>> =
         OnceLock::new();
@@ -81,18 +109,36 @@ impl Broker {
     }
 
     pub fn start_with(opts: BrokerOptions) -> Broker {
+        Broker::launch(opts, None)
+    }
+
+    /// Like `start_with`, but metadata advertises `127.0.0.1:advertised_port` instead of the
+    /// listening port (for a proxy or TLS terminator in front of the broker).
+    pub fn start_advertising(opts: BrokerOptions, advertised_port: u16) -> Broker {
+        Broker::launch(opts, Some(advertised_port))
+    }
+
+    fn launch(opts: BrokerOptions, advertised_port: Option<u16>) -> Broker {
         let bin = tansu_bin();
         let port = opts.port.unwrap_or_else(free_port);
         let dir = opts.dir.unwrap_or_else(|| {
-            let d = std::env::temp_dir().join(format!("pubsub-gw-tansu-{}-{port}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(format!("pubsub-gw-tansu-{}-{port}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).expect("broker directory");
             d
         });
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
         let mut cmd = Command::new(&bin);
         cmd.current_dir(&dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &advertised,
+            ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -133,6 +179,14 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Stops the broker and keeps its directory (to restart on the same storage), returning it.
+    pub fn stop_keep_dir(self) -> PathBuf {
+        self.stop();
+        let dir = self.dir.clone();
+        std::mem::forget(self);
+        dir
+    }
+
     /// Stops the broker (it sometimes ignores SIGTERM: SIGKILL follows).
     pub fn stop(&self) {
         unsafe {
@@ -148,7 +202,9 @@ impl Broker {
         }
         reap(self.pid);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -160,7 +216,10 @@ impl Broker {
             .expect("admin client");
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let res = admin
-            .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &opts)
+            .create_topics(
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                &opts,
+            )
             .await
             .expect("create_topics answered");
         for r in res {
@@ -199,5 +258,9 @@ pub fn kafka_yaml(bootstrap: &str, extra_upstream: &str) -> String {
 pub fn topic(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
