@@ -298,14 +298,17 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition Kafka's default partitioner picks for a key.
 pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
+
+/// Pushed offsets not yet acknowledged, per (topic, partition).
+type Pending = HashMap<(Arc<str>, i32), VecDeque<i64>>;
 
 /// Flow control for one subscription: pushed messages not yet acknowledged by a commit, per
 /// partition, capped at `limit` (0 = no cap).
 pub struct Flow {
     limit: usize,
-    pending: Mutex<HashMap<(Arc<str>, i32), VecDeque<i64>>>,
+    pending: Mutex<Pending>,
     acked: Notify,
 }
 
@@ -318,7 +321,7 @@ impl Flow {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, i32), VecDeque<i64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs what the tests need first, so it works on a fresh machine:
+# - the Kafka-protocol test broker (Tansu, built once from crates.io and cached; ~14 min the first time),
+# - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v socat >/dev/null || need+=(socat)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >&2
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}" >&2
+  fi
+fi
+
+TANSU_BIN=$(scripts/install-test-broker.sh)
+export TANSU_BIN
+
+cargo test --locked "$@"
