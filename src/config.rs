@@ -44,14 +44,29 @@ pub struct Config {
 pub struct ServerConfig {
     #[serde(deserialize_with = "de_socket_addr")]
     pub listen: SocketAddr,
+    /// Serves wss:// when present. The files are read again on every reload (SIGHUP or config
+    /// change), so certificates can be renewed without a restart.
+    pub tls: Option<ServerTls>,
+    /// Health, readiness, Prometheus metrics and the live console. Never expose it publicly.
+    #[serde(deserialize_with = "de_opt_socket_addr")]
+    pub admin_listen: Option<SocketAddr>,
     pub limits: Limits,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+            tls: None,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9091))),
             limits: Limits::default(),
             log: LogConfig::default(),
         }
@@ -63,12 +78,15 @@ impl Default for ServerConfig {
 pub struct LogConfig {
     /// A `tracing` filter such as `info` or `pubsub_gateway=debug`; RUST_LOG overrides it.
     pub level: String,
+    /// One JSON object per line instead of human-readable text.
+    pub json: bool,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
+            json: false,
         }
     }
 }
@@ -98,6 +116,28 @@ pub struct Limits {
     pub fetch_max_wait_ms: u64,
     /// Seconds connections get to drain on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Open connections, all routes together; past it new ones are closed with 1013.
+    pub max_connections: usize,
+    /// Open connections from one client IP address; past it new ones are closed with 1013.
+    pub max_connections_per_ip: usize,
+    /// Requests per second one connection may send (a token bucket holding one second's worth);
+    /// past it requests answer 429.
+    pub max_requests_per_sec: u32,
+    /// Milliseconds a client may leave its outbound queue full (it stopped reading) before
+    /// the slow-consumer policy applies: `pause` (default) keeps waiting, `close` closes with 1008.
+    pub slow_consumer_timeout_ms: u64,
+    pub slow_consumer: SlowConsumerPolicy,
+}
+
+/// What happens to a client that stops reading while messages flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlowConsumerPolicy {
+    /// Subscriptions pause where they are in the log and resume with no loss.
+    #[default]
+    Pause,
+    /// The connection is closed with 1008 "slow consumer".
+    Close,
 }
 
 impl Default for Limits {
@@ -114,6 +154,11 @@ impl Default for Limits {
             fetch_max_bytes: 512 * 1024,
             fetch_max_wait_ms: 30_000,
             shutdown_grace_secs: 10,
+            max_connections: 100_000,
+            max_connections_per_ip: 1_000,
+            max_requests_per_sec: 1_000,
+            slow_consumer_timeout_ms: 10_000,
+            slow_consumer: SlowConsumerPolicy::Pause,
         }
     }
 }
@@ -146,6 +191,10 @@ pub struct Route {
     pub upstream: Upstream,
     #[serde(default)]
     pub plugins: Plugins,
+    /// Browser `Origin`s allowed to open a WebSocket on this route (exact match, or `*`);
+    /// empty = any. Checked before the upgrade against cross-site WebSocket hijacking.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Route {
@@ -165,7 +214,7 @@ pub enum Scheme {
     Kafka,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
     pub scheme: Scheme,
@@ -213,7 +262,7 @@ fn default_partition_cache_messages() -> usize {
 }
 
 /// APISIX's `timeout` block, in seconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamTimeout {
     pub connect: f64,
@@ -243,7 +292,7 @@ impl UpstreamTimeout {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTls {
     #[serde(default = "yes")]
@@ -262,7 +311,7 @@ fn yes() -> bool {
 
 /// In-process broker settings. Retention bounds memory per partition whatever clients do;
 /// `max_topics` and `max_groups` bound how many of each clients can create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedOptions {
     pub partitions: i32,
@@ -289,6 +338,114 @@ impl Default for EmbeddedOptions {
 pub struct Plugins {
     #[serde(default, rename = "kafka-proxy")]
     pub kafka_proxy: Option<KafkaProxy>,
+    #[serde(default, rename = "key-auth")]
+    pub key_auth: Option<KeyAuth>,
+    #[serde(default, rename = "jwt-auth")]
+    pub jwt_auth: Option<JwtAuth>,
+    /// The route's topic ACL, for everyone on it; per-key ACLs and JWT claims narrow it.
+    #[serde(default, rename = "topic-acl")]
+    pub topic_acl: Option<AclConfig>,
+}
+
+/// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`
+/// query parameter for browsers (which cannot set headers on a WebSocket).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuth {
+    pub keys: Vec<ApiKey>,
+    #[serde(default = "default_key_header")]
+    pub header: String,
+    #[serde(default = "default_key_query")]
+    pub query: String,
+}
+
+fn default_key_header() -> String {
+    "apikey".into()
+}
+fn default_key_query() -> String {
+    "apikey".into()
+}
+
+impl fmt::Debug for KeyAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyAuth")
+            .field("keys", &self.keys.len())
+            .field("header", &self.header)
+            .field("query", &self.query)
+            .finish()
+    }
+}
+
+/// One key: given in the file (`key`) or read from an environment variable (`key_env`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// The identity this key authenticates, for logs and ACLs.
+    pub id: String,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    #[serde(default)]
+    pub acl: Option<AclConfig>,
+}
+
+/// JWT authentication. The token comes from `Authorization: Bearer`, the `token` query
+/// parameter, or a `bearer.<token>` entry of `Sec-WebSocket-Protocol` (browsers).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtAuth {
+    /// HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384.
+    pub algorithm: String,
+    /// The HMAC secret, in the file or from an environment variable.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// PEM public key for RS*/ES*.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Allowed clock skew for exp/nbf, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    #[serde(default = "default_token_query")]
+    pub query: String,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+fn default_token_query() -> String {
+    "token".into()
+}
+
+impl fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("algorithm", &self.algorithm)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_env", &self.secret_env)
+            .field("public_key_file", &self.public_key_file)
+            .finish()
+    }
+}
+
+/// Topic ACL: regular expressions matching whole topic (or group) names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclConfig {
+    /// fetch, list_offset, subscribe, metadata.
+    #[serde(default)]
+    pub read: Option<Vec<String>>,
+    /// produce.
+    #[serde(default)]
+    pub write: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,7 +455,7 @@ pub struct KafkaProxy {
     pub sasl: Option<Sasl>,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sasl {
     pub username: String,
@@ -413,6 +570,17 @@ fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Erro
         .map_err(|e| de::Error::custom(format!("`{s}` is not an ip:port address ({e})")))
 }
 
+fn de_opt_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() || s == "off" => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|e| de::Error::custom(format!("`{s}` is not an ip:port address ({e})"))),
+    }
+}
+
 fn de_uri<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     if !s.starts_with('/') {
@@ -497,6 +665,46 @@ impl Config {
             let at = |k: &str| format!("routes[{i}].{k}");
             if !seen.insert(route.uri.as_str()) {
                 return Err(invalid(at("uri"), format!("duplicate uri `{}`", route.uri)));
+            }
+            if route.plugins.key_auth.is_some() && route.plugins.jwt_auth.is_some() {
+                return Err(invalid(
+                    at("plugins"),
+                    "use key-auth or jwt-auth on a route, not both".into(),
+                ));
+            }
+            if let Some(ka) = &route.plugins.key_auth {
+                if ka.keys.is_empty() {
+                    return Err(invalid(at("plugins.key-auth.keys"), "no keys".into()));
+                }
+                for (k, key) in ka.keys.iter().enumerate() {
+                    if key.key.is_some() == key.key_env.is_some() {
+                        return Err(invalid(
+                            at(&format!("plugins.key-auth.keys[{k}]")),
+                            "exactly one of key and key_env".into(),
+                        ));
+                    }
+                    if let Some(acl) = &key.acl {
+                        crate::auth::Acl::compile(acl).map_err(|m| {
+                            invalid(at(&format!("plugins.key-auth.keys[{k}].acl")), m)
+                        })?;
+                    }
+                }
+            }
+            if let Some(acl) = &route.plugins.topic_acl {
+                crate::auth::Acl::compile(acl).map_err(|m| invalid(at("plugins.topic-acl"), m))?;
+            }
+            if let Some(j) = &route.plugins.jwt_auth {
+                crate::auth::jwt_algorithm(&j.algorithm)
+                    .map_err(|m| invalid(at("plugins.jwt-auth.algorithm"), m))?;
+                let hmac = j.algorithm.starts_with("HS");
+                let has_secret = j.secret.is_some() || j.secret_env.is_some();
+                if hmac != has_secret || (!hmac && j.public_key_file.is_none()) {
+                    return Err(invalid(
+                        at("plugins.jwt-auth"),
+                        "HS* algorithms need secret or secret_env; RS*/ES* need public_key_file"
+                            .into(),
+                    ));
+                }
             }
             let up = &route.upstream;
             for (k, v) in [

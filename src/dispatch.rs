@@ -8,19 +8,21 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
-
-use crate::backend::{validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription};
+use crate::auth::Identity;
+use crate::backend::{
+    validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription, Target,
+};
 use crate::codec;
 use crate::config::Limits;
 use crate::error::{GatewayError, Result};
+use crate::metrics::METRICS;
 use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{
     CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
 };
-use crate::session::Outbound;
+use crate::session::{Outbound, Outbox};
+use bytes::Bytes;
 
 /// What a command answers with.
 enum Reply {
@@ -35,7 +37,8 @@ enum Reply {
 pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     limits: Arc<Limits>,
-    out: mpsc::Sender<Outbound>,
+    out: Outbox,
+    identity: Arc<Identity>,
     subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
     next_subscription: AtomicI64,
 }
@@ -52,12 +55,14 @@ impl Dispatcher {
     pub fn new(
         backend: Arc<dyn Backend>,
         limits: Arc<Limits>,
-        out: mpsc::Sender<Outbound>,
+        out: Outbox,
+        identity: Arc<Identity>,
     ) -> Self {
         Dispatcher {
             backend,
             limits,
             out,
+            identity,
             subscriptions: Mutex::new(HashMap::new()),
             next_subscription: AtomicI64::new(1),
         }
@@ -68,15 +73,21 @@ impl Dispatcher {
     }
 
     /// The encoded reply to one request, or None when the handler sent it itself.
-    pub async fn handle(&self, req: PubSubReq) -> Option<Bytes> {
+    pub async fn handle(&self, req: PubSubReq, started: std::time::Instant) -> Option<Bytes> {
         let seq = req.sequence;
+        let index = command_index(&req);
         let Some(cmd) = req.req else {
-            return Some(codec::error_frame(
-                seq,
-                &GatewayError::BadRequest("request has no command".into()),
-            ));
+            let err = GatewayError::BadRequest("request has no command".into());
+            METRICS.command(index, Some(err.code()), started.elapsed());
+            return Some(codec::error_frame(seq, &err));
         };
-        match self.command(seq, cmd).await {
+        let result = self.command(seq, cmd).await;
+        METRICS.command(
+            index,
+            result.as_ref().err().map(GatewayError::code),
+            started.elapsed(),
+        );
+        match result {
             Ok(Reply::Resp(r)) => Some(codec::resp_frame(seq, r)),
             Ok(Reply::Records(records)) => Some(codec::fetch_frame(seq, &records)),
             Ok(Reply::Sent) => None,
@@ -87,41 +98,59 @@ impl Dispatcher {
         }
     }
 
+    fn read_allowed(&self, topic: &str) -> Result<()> {
+        if self.identity.can_read(topic) {
+            Ok(())
+        } else {
+            Err(GatewayError::Forbidden(format!(
+                "read access to topic {topic} denied"
+            )))
+        }
+    }
+
     async fn command(&self, seq: i64, cmd: Req) -> Result<Reply> {
         let backend = &*self.backend;
         match cmd {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
-            Req::CmdKafkaListOffset(c) => backend
-                .list_offset(&c)
-                .await
-                .map(|offset| {
-                    Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset }))
+            Req::CmdKafkaListOffset(c) => async {
+                self.read_allowed(&c.topic)?;
+                backend.list_offset(&c).await
+            }
+            .await
+            .map(|offset| Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset })))
+            .map_err(|e| {
+                ctx(e, || {
+                    format!(
+                        "failed to list offset, topic: {}, partition: {}",
+                        c.topic, c.partition
+                    )
                 })
-                .map_err(|e| {
-                    ctx(e, || {
-                        format!(
-                            "failed to list offset, topic: {}, partition: {}",
-                            c.topic, c.partition
-                        )
-                    })
-                }),
-            Req::CmdKafkaFetch(c) => backend
-                .fetch(&c, self.fetch_limits(&c))
-                .await
-                .map(Reply::Records)
-                .map_err(|e| {
-                    ctx(e, || {
-                        format!(
-                            "failed to fetch message, topic: {}, partition: {}",
-                            c.topic, c.partition
-                        )
-                    })
-                }),
+            }),
+            Req::CmdKafkaFetch(c) => async {
+                self.read_allowed(&c.topic)?;
+                backend.fetch(&c, self.fetch_limits(&c)).await
+            }
+            .await
+            .map(Reply::Records)
+            .map_err(|e| {
+                ctx(e, || {
+                    format!(
+                        "failed to fetch message, topic: {}, partition: {}",
+                        c.topic, c.partition
+                    )
+                })
+            }),
             Req::CmdKafkaProduce(c) => {
                 let topic = c.topic.clone();
                 let produce = async {
                     validate_topic(&c.topic)?;
+                    if !self.identity.can_write(&c.topic) {
+                        return Err(GatewayError::Forbidden(format!(
+                            "write access to topic {} denied",
+                            c.topic
+                        )));
+                    }
                     backend.produce(c).await
                 };
                 produce
@@ -145,6 +174,9 @@ impl Dispatcher {
                     .remove(&c.subscription_id)
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
                 sub.close();
+                METRICS
+                    .subscriptions_open
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(Reply::Resp(Resp::OkResp(OkResp {})))
             }
             Req::CmdKafkaCommit(c) => {
@@ -165,6 +197,7 @@ impl Dispatcher {
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
                     validate_topic(&c.topic)?;
+                    self.read_allowed(&c.topic)?;
                     backend.metadata(&c.topic).await
                 };
                 metadata
@@ -182,12 +215,27 @@ impl Dispatcher {
                 self.limits.max_subscriptions
             )));
         }
-        let spec = SubscribeSpec::parse(c)?;
+        let mut spec = SubscribeSpec::parse(c)?;
+        if let Target::Topic(t) = &spec.target {
+            self.read_allowed(t)?;
+        }
+        if let Some(g) = &spec.group {
+            if !self.identity.can_join(g) {
+                return Err(GatewayError::Forbidden(format!("group {g} denied")));
+            }
+        }
+        if self.identity.restricts_read() {
+            // Pattern subscriptions only see the topics this identity may read.
+            spec.allowed = Some(self.identity.clone());
+        }
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
         let gate = sink.gate();
         let sub = self.backend.subscribe(spec, sink).await?;
         self.subs().insert(id, sub);
+        METRICS
+            .subscriptions_open
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let reply = codec::resp_frame(
             seq,
             Resp::KafkaSubscribeResp(KafkaSubscribeResp {
@@ -220,6 +268,9 @@ impl Dispatcher {
     pub fn close_all(&self) {
         for (_, sub) in self.subs().drain() {
             sub.close();
+            METRICS
+                .subscriptions_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -227,5 +278,21 @@ impl Dispatcher {
 impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.close_all();
+    }
+}
+
+/// The metrics index of a request's command.
+pub fn command_index(req: &PubSubReq) -> usize {
+    match &req.req {
+        Some(Req::CmdEmpty(_)) => 0,
+        Some(Req::CmdPing(_)) => 1,
+        Some(Req::CmdKafkaFetch(_)) => 2,
+        Some(Req::CmdKafkaListOffset(_)) => 3,
+        Some(Req::CmdKafkaProduce(_)) => 4,
+        Some(Req::CmdKafkaSubscribe(_)) => 5,
+        Some(Req::CmdUnsubscribe(_)) => 6,
+        Some(Req::CmdKafkaCommit(_)) => 7,
+        Some(Req::CmdKafkaMetadata(_)) => 8,
+        None => crate::metrics::CMD_INVALID,
     }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use pubsub_gateway::{Config, Server};
+use std::time::Duration;
+
+use pubsub_gateway::{Config, Server, ServerHandle};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: pubsub-gateway [--config PATH] [--check-config]
@@ -46,7 +48,14 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.server.log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    if config.server.log.json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,10 +82,62 @@ fn main() -> ExitCode {
             tracing::info!("shutting down: closing connections with 1001");
             token.cancel();
         });
+        tokio::spawn(reload_on_change(config_path, server.handle()));
         server.run().await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// Reloads the configuration on SIGHUP and when the file changes (checked every 2 seconds).
+/// An invalid file is reported and the running configuration stays.
+async fn reload_on_change(path: PathBuf, handle: ServerHandle) {
+    let stamp = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    let mut poll = tokio::time::interval(Duration::from_secs(2));
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match &mut hup {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<()>();
+        let why = tokio::select! {
+            _ = hangup => "SIGHUP",
+            _ = poll.tick() => {
+                let now = stamp(&path);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                "file changed"
+            }
+        };
+        match Config::load(&path) {
+            Ok(config) => match handle.reload(config) {
+                Ok(()) => {
+                    tracing::info!(reason = why, path = %path.display(), "configuration reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(reason = why, error = %e, "reload rejected; keeping the running configuration")
+                }
+            },
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "reload rejected; keeping the running configuration")
+            }
+        }
+    }
 }
 
 fn usage_error(message: &str) -> ExitCode {

@@ -1,40 +1,116 @@
-//! Accepts connections, reads the HTTP upgrade request itself (so routing and refusals happen
-//! before any WebSocket exists), upgrades, and hands each connection to a session. Shutdown:
-//! stop accepting, let sessions send 1001 and drain, wait for them within the grace period.
+//! Accepts connections (plain or TLS), reads the HTTP upgrade request itself so that routing,
+//! Origin checks and authentication happen before any WebSocket exists, upgrades, and hands each
+//! connection to a session.
+//!
+//! The route table is swapped whole on reload: new connections see the new table, existing ones
+//! keep their route's backend; connections whose route disappeared are closed with 1001.
+//! Shutdown: stop accepting, let sessions drain and send 1001, wait within the grace period.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{parse_query, Credentials, Identity, Refusal, RouteAuth};
 use crate::backend::{self, Backend};
 use crate::config::{Config, Limits, Route};
-use crate::session;
+use crate::metrics::{Rejection, METRICS};
+use crate::session::{self, SessionContext};
 
 /// Largest HTTP request head accepted before the upgrade.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
 
-struct RouteEntry {
-    route: Route,
-    backend: Arc<dyn Backend>,
+pub struct RouteEntry {
+    pub route: Route,
+    pub backend: Arc<dyn Backend>,
+    auth: RouteAuth,
+    /// Cancelled when a reload removes the route.
+    removed: CancellationToken,
 }
 
-struct Shared {
-    routes: Vec<RouteEntry>,
-    limits: Arc<Limits>,
+/// Everything a configuration determines; replaced whole on reload.
+pub(crate) struct Table {
+    pub(crate) routes: Vec<Arc<RouteEntry>>,
+    pub(crate) limits: Arc<Limits>,
     ws_config: WebSocketConfig,
+    tls: Option<TlsAcceptor>,
+    pub(crate) listen: SocketAddr,
+}
+
+impl Table {
+    pub(crate) fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+pub(crate) struct Inner {
+    table: RwLock<Arc<Table>>,
+    open: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+impl Inner {
+    pub(crate) fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts a connection against the limits; None when one is reached.
+    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<ConnSlot, Rejection> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if self.open.load(Ordering::Acquire) >= limits.max_connections {
+            return Err(Rejection::ConnectionLimit);
+        }
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= limits.max_connections_per_ip {
+            return Err(Rejection::IpConnectionLimit);
+        }
+        *n += 1;
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Ok(ConnSlot {
+            inner: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// An admitted connection; released when dropped.
+struct ConnSlot {
+    inner: Arc<Inner>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.inner.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.inner.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    admin: Option<TcpListener>,
+    inner: Arc<Inner>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -47,36 +123,146 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("route {uri}: {message}")]
-    Backend { uri: String, message: String },
+    Route { uri: String, message: String },
+    #[error("server.tls: {0}")]
+    Tls(String),
+}
+
+fn load_tls(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {
+    let Some(tls) = &config.server.tls else {
+        return Ok(None);
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StartError::Tls(format!("cert {}: {e}", tls.cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| StartError::Tls(format!("key {}: {e}", tls.key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(sc))))
+}
+
+/// Upstream settings whose change means a new backend; anything else keeps the running one
+/// (and, for the embedded scheme, its messages).
+fn same_backend(a: &Route, b: &Route) -> bool {
+    a.upstream == b.upstream
+        && a.plugins.kafka_proxy.as_ref().and_then(|k| k.sasl.clone())
+            == b.plugins.kafka_proxy.as_ref().and_then(|k| k.sasl.clone())
+}
+
+fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, StartError> {
+    let mut routes = Vec::with_capacity(config.routes.len());
+    for route in &config.routes {
+        let err = |message: String| StartError::Route {
+            uri: route.uri.clone(),
+            message,
+        };
+        let kept = previous
+            .and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri))
+            .filter(|e| same_backend(&e.route, route));
+        let backend = match kept {
+            Some(e) => e.backend.clone(),
+            None => backend::build(route).map_err(err)?,
+        };
+        let auth = RouteAuth::build(route).map_err(err)?;
+        let removed = previous
+            .and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri))
+            .map(|e| e.removed.clone())
+            .unwrap_or_default();
+        routes.push(Arc::new(RouteEntry {
+            route: route.clone(),
+            backend,
+            auth,
+            removed,
+        }));
+    }
+    let limits = config.server.limits.clone();
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    Ok(Table {
+        routes,
+        limits: Arc::new(limits),
+        ws_config,
+        tls: load_tls(config)?,
+        listen: config.server.listen,
+    })
+}
+
+/// Reloads and shuts down a running server.
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) inner: Arc<Inner>,
+    shutdown: CancellationToken,
+}
+
+impl ServerHandle {
+    /// Applies a new configuration: routes, upstreams, plugins, limits and TLS certificates.
+    /// An error leaves the running configuration as it was.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let old = self.inner.table();
+        let result = build_table(&config, Some(&old));
+        let new = match result {
+            Ok(t) => t,
+            Err(e) => {
+                METRICS.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                return Err(e.to_string());
+            }
+        };
+        if new.listen != old.listen {
+            tracing::warn!(old = %old.listen, new = %new.listen, "server.listen changes need a restart; still listening on the old address");
+        }
+        for gone in old
+            .routes
+            .iter()
+            .filter(|o| !new.routes.iter().any(|n| n.route.uri == o.route.uri))
+        {
+            tracing::info!(route = %gone.route.uri, "route removed: closing its connections");
+            gone.removed.cancel();
+        }
+        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        METRICS.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl Server {
-    /// Builds every route's backend once and binds the listener.
+    /// Builds every route's backend once and binds the listeners.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
-        let mut routes = Vec::with_capacity(config.routes.len());
-        for route in config.routes {
-            let backend = backend::build(&route).map_err(|message| StartError::Backend {
-                uri: route.uri.clone(),
-                message,
-            })?;
-            routes.push(RouteEntry { route, backend });
-        }
+        let table = build_table(&config, None)?;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
-        let limits = config.server.limits;
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(limits.max_frame_bytes))
-            .max_frame_size(Some(limits.max_frame_bytes))
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(0);
+        let admin = match config.server.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
+        let local_addr = listener.local_addr().unwrap_or(addr);
         Ok(Server {
             listener,
-            shared: Arc::new(Shared {
-                routes,
-                limits: Arc::new(limits),
-                ws_config,
+            admin,
+            inner: Arc::new(Inner {
+                table: RwLock::new(Arc::new(table)),
+                open: AtomicUsize::new(0),
+                per_ip: Mutex::new(HashMap::new()),
+                local_addr,
             }),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -84,9 +270,11 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.inner.local_addr
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Cancelling it starts a graceful shutdown; `run` returns when it is done.
@@ -94,20 +282,31 @@ impl Server {
         self.shutdown.clone()
     }
 
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            inner: self.inner.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     pub async fn run(self) {
         let Server {
             listener,
-            shared,
+            admin,
+            inner,
             shutdown,
             tracker,
         } = self;
+        if let Some(admin) = admin {
+            tokio::spawn(crate::admin::serve(admin, inner.clone(), shutdown.clone()));
+        }
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let _ = tcp.set_nodelay(true);
-                        tracker.spawn(connection(tcp, peer, shared.clone(), shutdown.clone()));
+                        tracker.spawn(connection(tcp, peer, inner.clone(), shutdown.clone()));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -119,7 +318,7 @@ impl Server {
         }
         drop(listener);
         tracker.close();
-        let grace = shared.limits.shutdown_grace() + std::time::Duration::from_secs(1);
+        let grace = inner.table().limits.shutdown_grace() + std::time::Duration::from_secs(1);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(
                 remaining = tracker.len(),
@@ -130,32 +329,92 @@ impl Server {
 }
 
 async fn connection(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    inner: Arc<Inner>,
     shutdown: CancellationToken,
 ) {
+    let table = inner.table();
+    match table.tls.clone() {
+        None => serve(tcp, peer, table, inner, shutdown).await,
+        Some(acceptor) => {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = tokio::time::timeout(table.limits.handshake_timeout(), acceptor.accept(tcp)) => r,
+            };
+            match accepted {
+                Ok(Ok(tls)) => serve(tls, peer, table, inner, shutdown).await,
+                Ok(Err(e)) => {
+                    METRICS.reject(Rejection::TlsHandshake);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => METRICS.reject(Rejection::HandshakeTimeout),
+            }
+        }
+    }
+}
+
+async fn serve<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    table: Arc<Table>,
+    inner: Arc<Inner>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let upgraded = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(shared.limits.handshake_timeout(), handshake(&mut tcp, &shared)) => r,
+        r = tokio::time::timeout(table.limits.handshake_timeout(), handshake(&mut stream, &table)) => r,
     };
-    let (index, leftover) = match upgraded {
+    let up = match upgraded {
         Ok(Ok(u)) => u,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "upgrade refused");
             return;
         }
         Err(_) => {
+            METRICS.reject(Rejection::HandshakeTimeout);
             tracing::debug!(%peer, "handshake timed out");
             return;
         }
     };
-    let entry = &shared.routes[index];
-    tracing::debug!(%peer, route = %entry.route.uri, "connection upgraded");
-    let ws =
-        WebSocketStream::from_partially_read(tcp, leftover, Role::Server, Some(shared.ws_config))
+    let mut ws = WebSocketStream::from_partially_read(
+        stream,
+        up.leftover,
+        Role::Server,
+        Some(table.ws_config),
+    )
+    .await;
+    let slot = match inner.admit(peer.ip(), &table.limits) {
+        Ok(s) => s,
+        Err(r) => {
+            METRICS.reject(r);
+            tracing::info!(%peer, reason = ?r, "connection limit reached: closing with 1013");
+            let close = CloseFrame {
+                code: CloseCode::Again,
+                reason: "too many connections, try again later".into(),
+            };
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                futures_util::SinkExt::send(&mut ws, Message::Close(Some(close))),
+            )
             .await;
-    session::run(ws, entry.backend.clone(), shared.limits.clone(), shutdown).await;
+            return;
+        }
+    };
+    METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
+    let entry = up.entry;
+    tracing::debug!(%peer, route = %entry.route.uri, identity = ?up.identity.id, "connection upgraded");
+    let ctx = SessionContext {
+        backend: entry.backend.clone(),
+        limits: table.limits.clone(),
+        identity: Arc::new(up.identity),
+        route_removed: entry.removed.clone(),
+    };
+    drop(table);
+    session::run(ws, ctx, shutdown).await;
+    drop(slot);
     tracing::debug!(%peer, "connection closed");
 }
 
@@ -170,9 +429,15 @@ enum HandshakeError {
     Refused(u16),
 }
 
-/// Reads one HTTP request head and either upgrades (returns the route index and any bytes read
-/// past the head) or answers with an HTTP error.
-async fn handshake<S>(stream: &mut S, shared: &Shared) -> Result<(usize, Vec<u8>), HandshakeError>
+struct Upgrade {
+    entry: Arc<RouteEntry>,
+    identity: Identity,
+    leftover: Vec<u8>,
+}
+
+/// Reads one HTTP request head and either upgrades (the 101 is written) or answers with an
+/// HTTP error.
+async fn handshake<S>(stream: &mut S, table: &Table) -> Result<Upgrade, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -188,32 +453,54 @@ where
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => {
-                let answer = decide(&req, shared);
-                return match answer {
-                    Decision::Upgrade { route, accept } => {
+                return match decide(&req, table) {
+                    Decision::Upgrade {
+                        entry,
+                        accept,
+                        protocol,
+                        identity,
+                    } => {
+                        let protocol = protocol
+                            .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+                            .unwrap_or_default();
                         let resp = format!(
-                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
                         );
                         stream.write_all(resp.as_bytes()).await?;
-                        Ok((route, buf.split_off(len)))
+                        Ok(Upgrade {
+                            entry,
+                            identity,
+                            leftover: buf.split_off(len),
+                        })
                     }
                     Decision::Refuse {
                         status,
                         extra,
                         body,
+                        reason,
                     } => {
-                        refuse(stream, status, extra, body).await?;
+                        METRICS.reject(reason);
+                        http_answer(
+                            stream,
+                            status,
+                            extra,
+                            "text/plain; charset=utf-8",
+                            body.as_bytes(),
+                        )
+                        .await?;
                         Err(HandshakeError::Refused(status))
                     }
                 };
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_HEAD => continue,
             Ok(httparse::Status::Partial) => {
-                refuse(stream, 431, "", "request head too large\n").await?;
+                METRICS.reject(Rejection::BadRequest);
+                http_answer(stream, 431, "", "text/plain", b"request head too large\n").await?;
                 return Err(HandshakeError::Refused(431));
             }
             Err(_) => {
-                refuse(stream, 400, "", "malformed HTTP request\n").await?;
+                METRICS.reject(Rejection::BadRequest);
+                http_answer(stream, 400, "", "text/plain", b"malformed HTTP request\n").await?;
                 return Err(HandshakeError::Refused(400));
             }
         }
@@ -222,17 +509,20 @@ where
 
 enum Decision {
     Upgrade {
-        route: usize,
+        entry: Arc<RouteEntry>,
         accept: String,
+        protocol: Option<String>,
+        identity: Identity,
     },
     Refuse {
         status: u16,
         extra: &'static str,
         body: &'static str,
+        reason: Rejection,
     },
 }
 
-fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Option<&'a str> {
     req.headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -244,16 +534,17 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-fn decide(req: &httparse::Request<'_, '_>, shared: &Shared) -> Decision {
-    let refuse = |status, body| Decision::Refuse {
+fn decide(req: &httparse::Request<'_, '_>, table: &Table) -> Decision {
+    let refuse = |status, body, reason| Decision::Refuse {
         status,
         extra: "",
         body,
+        reason,
     };
-    let path = req.path.unwrap_or("/");
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let Some(route) = shared.routes.iter().position(|r| r.route.matches(path)) else {
-        return refuse(404, "no route for this path\n");
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let Some(entry) = table.routes.iter().find(|r| r.route.matches(path)) else {
+        return refuse(404, "no route for this path\n", Rejection::NotFound);
     };
     if !has_token(header(req, "upgrade"), "websocket")
         || !has_token(header(req, "connection"), "upgrade")
@@ -261,46 +552,93 @@ fn decide(req: &httparse::Request<'_, '_>, shared: &Shared) -> Decision {
         return refuse(
             400,
             "this route speaks WebSocket only: send an upgrade request\n",
+            Rejection::BadRequest,
         );
     }
     if req.method != Some("GET") {
-        return refuse(400, "a WebSocket upgrade must be a GET request\n");
+        return refuse(
+            400,
+            "a WebSocket upgrade must be a GET request\n",
+            Rejection::BadRequest,
+        );
     }
     if header(req, "sec-websocket-version") != Some("13") {
         return Decision::Refuse {
             status: 426,
             extra: "Sec-WebSocket-Version: 13\r\n",
             body: "unsupported WebSocket version: 13 is supported\n",
+            reason: Rejection::BadRequest,
         };
     }
     let Some(key) = header(req, "sec-websocket-key").filter(|k| !k.is_empty()) else {
-        return refuse(400, "missing Sec-WebSocket-Key\n");
+        return refuse(400, "missing Sec-WebSocket-Key\n", Rejection::BadRequest);
     };
+    if !entry.auth.origin_allowed(header(req, "origin")) {
+        return refuse(403, "origin not allowed\n", Rejection::ForbiddenOrigin);
+    }
+    let protocols: Vec<&str> = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .filter_map(|h| std::str::from_utf8(h.value).ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let query = parse_query(query);
+    let lookup = |name: &str| header(req, name);
+    let identity = match entry.auth.authenticate(&Credentials {
+        header: &lookup,
+        query: &query,
+        protocols: &protocols,
+    }) {
+        Ok(id) => id,
+        Err(Refusal::Unauthorized) => {
+            return refuse(401, "invalid credentials\n", Rejection::Unauthorized)
+        }
+        Err(Refusal::Forbidden) => return refuse(403, "forbidden\n", Rejection::ForbiddenOrigin),
+    };
+    // A browser that offered subprotocols needs one back: `pubsub` when offered, else the first
+    // (never the token itself when anything else was offered).
+    let protocol = protocols
+        .iter()
+        .find(|p| p.eq_ignore_ascii_case("pubsub"))
+        .or_else(|| protocols.iter().find(|p| !p.starts_with("bearer.")))
+        .or_else(|| protocols.first())
+        .map(|p| p.to_string());
     Decision::Upgrade {
-        route,
+        entry: entry.clone(),
         accept: derive_accept_key(key.as_bytes()),
+        protocol,
+        identity,
     }
 }
 
-async fn refuse<S: AsyncWrite + Unpin>(
+/// Writes a complete HTTP/1.1 answer and closes the write side.
+pub(crate) async fn http_answer<S: AsyncWrite + Unpin>(
     stream: &mut S,
     status: u16,
     extra: &str,
-    body: &str,
+    content_type: &str,
+    body: &[u8],
 ) -> std::io::Result<()> {
     let reason = match status {
+        200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     };
-    let resp = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{extra}\r\n",
         body.len()
     );
-    stream.write_all(resp.as_bytes()).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
     stream.shutdown().await
 }

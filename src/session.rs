@@ -1,12 +1,14 @@
 //! One WebSocket connection: a reader loop that decodes requests and runs them concurrently
-//! (pipelining, bounded by `max_inflight_requests`), and one writer task fed by a bounded queue
-//! that carries replies and pushes alike.
+//! (pipelining), and one writer task fed by a bounded queue that carries replies and pushes
+//! alike, plus a priority lane for the close frame.
 //!
-//! Close codes: 1000 normal, 1001 server shutdown or idle timeout, 1002 protocol error,
-//! 1009 frame or message over `max_frame_bytes`.
+//! Close codes: 1000 normal, 1001 server shutdown, idle timeout or route removed, 1002 protocol
+//! error, 1008 slow consumer (policy `close`), 1009 frame or message over `max_frame_bytes`,
+//! 1013 connection limits (sent by the server before a session starts).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -24,11 +26,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Identity;
 use crate::backend::Backend;
 use crate::codec;
-use crate::config::Limits;
+use crate::config::{Limits, SlowConsumerPolicy};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
+use crate::metrics::{CMD_INVALID, METRICS};
 use crate::pb::PubSubReq;
 
 /// What the writer task sends.
@@ -36,7 +40,47 @@ use crate::pb::PubSubReq;
 pub enum Outbound {
     Frame(Bytes),
     Ping,
-    Close(CloseCode, &'static str),
+}
+
+/// The sending side of a connection's bounded outbound queue.
+#[derive(Clone)]
+pub struct Outbox(mpsc::Sender<Outbound>);
+
+impl Outbox {
+    /// Waits for room; Err when the connection is gone.
+    pub async fn send(&self, out: Outbound) -> Result<(), ()> {
+        self.0.send(out).await.map_err(|_| ())?;
+        METRICS.queued_frames.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Ok(false) when the queue is full right now; Err when the connection is gone.
+    pub fn try_send(&self, out: Outbound) -> Result<bool, ()> {
+        match self.0.try_send(out) {
+            Ok(()) => {
+                METRICS.queued_frames.fetch_add(1, Relaxed);
+                Ok(true)
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    fn is_full(&self) -> bool {
+        self.0.capacity() == 0
+    }
+}
+
+/// What a connection runs with, decided at upgrade time.
+pub struct SessionContext {
+    pub backend: Arc<dyn Backend>,
+    pub limits: Arc<Limits>,
+    pub identity: Arc<Identity>,
+    pub route_removed: CancellationToken,
 }
 
 /// How long the writer gets to flush after the session ends, when not shutting down.
@@ -44,23 +88,57 @@ const WRITER_LINGER: Duration = Duration::from_secs(2);
 
 type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>;
 
-pub async fn run<S>(
-    ws: WebSocketStream<S>,
-    backend: Arc<dyn Backend>,
-    limits: Arc<Limits>,
-    shutdown: CancellationToken,
-) where
+/// A token bucket holding one second's worth of requests.
+struct RateLimit {
+    per_sec: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(per_sec: u32) -> RateLimit {
+        RateLimit {
+            per_sec: per_sec as f64,
+            tokens: per_sec as f64,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + refill).min(self.per_sec);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub async fn run<S>(ws: WebSocketStream<S>, ctx: SessionContext, shutdown: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = ctx.limits.clone();
     let (sink, mut stream) = ws.split();
     let (out_tx, out_rx) = mpsc::channel(limits.outbound_queue);
-    let mut writer = tokio::spawn(write_loop(sink, out_rx));
-    let dispatcher = Dispatcher::new(backend, limits.clone(), out_tx.clone());
+    let out = Outbox(out_tx);
+    let (close_tx, close_rx) = oneshot::channel();
+    let mut writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
+    let mut writer_done = false;
+    let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity);
     let mut inflight: InFlight<'_> = FuturesUnordered::new();
+    let mut rate = RateLimit::new(limits.max_requests_per_sec);
     let mut last_seen = Instant::now();
     let mut keepalive = tokio::time::interval(limits.ping_interval());
     keepalive.reset();
-    let mut writer_done = false;
+    let slow_check = Duration::from_millis((limits.slow_consumer_timeout_ms / 4).max(10));
+    let mut slow_tick = tokio::time::interval(slow_check);
+    let mut full_since: Option<Instant> = None;
+    METRICS.connections_open.fetch_add(1, Relaxed);
 
     let close: Option<(CloseCode, &'static str)> = loop {
         tokio::select! {
@@ -71,6 +149,7 @@ pub async fn run<S>(
                 }).await;
                 break Some((CloseCode::Away, "server shutting down"));
             }
+            _ = ctx.route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
             _ = &mut writer => {
                 writer_done = true;
@@ -80,13 +159,25 @@ pub async fn run<S>(
                 if last_seen.elapsed() >= limits.idle_timeout() {
                     break Some((CloseCode::Away, "idle timeout"));
                 }
-                let _ = out_tx.try_send(Outbound::Ping);
+                let _ = out.try_send(Outbound::Ping);
             }
-            msg = stream.next(), if inflight.len() < limits.max_inflight_requests => {
+            _ = slow_tick.tick(), if limits.slow_consumer == SlowConsumerPolicy::Close => {
+                if !out.is_full() {
+                    full_since = None;
+                } else if full_since.get_or_insert_with(Instant::now).elapsed()
+                    >= Duration::from_millis(limits.slow_consumer_timeout_ms)
+                {
+                    METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
+                    tracing::info!("closing a slow consumer: its outbound queue stayed full");
+                    break Some((CloseCode::Policy, "slow consumer"));
+                }
+            }
+            msg = stream.next() => {
                 let msg = match msg {
                     None => break None,
                     Some(Ok(m)) => m,
                     Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                        METRICS.frames_too_big.fetch_add(1, Relaxed);
                         tracing::info!(size, max_size, "closing: frame too big");
                         break Some((CloseCode::Size, "message too big"));
                     }
@@ -100,29 +191,57 @@ pub async fn run<S>(
                     }
                 };
                 last_seen = Instant::now();
-                match msg {
-                    Message::Binary(data) => {
-                        let tx = out_tx.clone();
-                        let dispatcher = &dispatcher;
-                        inflight.push(Box::pin(async move {
-                            let reply = match PubSubReq::decode(data) {
-                                Ok(req) => dispatcher.handle(req).await,
-                                Err(e) => {
-                                    tracing::info!(error = %e, "undecodable request");
-                                    Some(codec::error_frame(0, &GatewayError::WrongCommand))
-                                }
-                            };
-                            if let Some(frame) = reply {
-                                let _ = tx.send(Outbound::Frame(frame)).await;
-                            }
-                        }));
-                    }
+                let data = match msg {
+                    Message::Binary(data) => data,
                     Message::Text(text) => {
                         tracing::info!(len = text.len(), "ignoring text frame: the protocol is binary protobuf");
+                        continue;
                     }
                     Message::Close(_) => break None,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                };
+                let started = std::time::Instant::now();
+                let req = match PubSubReq::decode(data) {
+                    Ok(req) => req,
+                    Err(e) => {
+                        tracing::info!(error = %e, "undecodable request");
+                        let err = GatewayError::WrongCommand;
+                        METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
+                        if out.send(Outbound::Frame(codec::error_frame(0, &err))).await.is_err() {
+                            break None;
+                        }
+                        continue;
+                    }
+                };
+                // Limits answer at once instead of holding the connection's reading back.
+                let refusal = if !rate.take() {
+                    METRICS.rate_limited.fetch_add(1, Relaxed);
+                    Some(GatewayError::Overloaded(format!(
+                        "rate limit exceeded ({} requests per second)",
+                        limits.max_requests_per_sec
+                    )))
+                } else if inflight.len() >= limits.max_inflight_requests {
+                    Some(GatewayError::Overloaded(format!(
+                        "too many requests in flight ({} per connection)",
+                        limits.max_inflight_requests
+                    )))
+                } else {
+                    None
+                };
+                if let Some(err) = refusal {
+                    METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
+                    if out.send(Outbound::Frame(codec::error_frame(req.sequence, &err))).await.is_err() {
+                        break None;
+                    }
+                    continue;
                 }
+                let tx = out.clone();
+                let dispatcher = &dispatcher;
+                inflight.push(Box::pin(async move {
+                    if let Some(frame) = dispatcher.handle(req, started).await {
+                        let _ = tx.send(Outbound::Frame(frame)).await;
+                    }
+                }));
             }
         }
     };
@@ -130,42 +249,78 @@ pub async fn run<S>(
     drop(inflight);
     dispatcher.close_all();
     drop(dispatcher);
+    METRICS.connections_open.fetch_sub(1, Relaxed);
     let linger = if shutdown.is_cancelled() {
         limits.shutdown_grace()
     } else {
         WRITER_LINGER
     };
-    let finish = match close {
-        Some((code, reason)) => Outbound::Close(code, reason),
-        None => Outbound::Close(CloseCode::Normal, ""),
-    };
-    // The queue may be full of frames for a client that stopped reading: wait only so long.
-    let _ = tokio::time::timeout(linger, out_tx.send(finish)).await;
-    drop(out_tx);
+    let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
+    drop(out);
     if !writer_done && tokio::time::timeout(linger, &mut writer).await.is_err() {
         writer.abort();
     }
 }
 
 async fn write_loop<S>(
-    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    sink: SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<Outbound>,
+    close: oneshot::Receiver<(CloseCode, &'static str)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(out) = rx.recv().await {
+    write_frames(sink, &mut rx, close).await;
+    // Whatever is left will never be sent.
+    rx.close();
+    let mut left = 0;
+    while rx.try_recv().is_ok() {
+        left += 1;
+    }
+    METRICS.queued_frames.fetch_sub(left, Relaxed);
+}
+
+async fn write_frames<S>(
+    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    rx: &mut mpsc::Receiver<Outbound>,
+    mut close: oneshot::Receiver<(CloseCode, &'static str)>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let out = tokio::select! {
+            biased;
+            c = &mut close => {
+                // Frames already queued go first when the session ends normally; a close for
+                // a slow consumer or shutdown does not wait behind a full queue.
+                let (code, reason) = c.unwrap_or((CloseCode::Normal, ""));
+                if code == CloseCode::Normal {
+                    while let Ok(o) = rx.try_recv() {
+                        METRICS.queued_frames.fetch_sub(1, Relaxed);
+                        if let Outbound::Frame(b) = o {
+                            if sink.feed(Message::Binary(b)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+                    .await;
+                let _ = sink.close().await;
+                return;
+            }
+            o = rx.recv() => match o {
+                Some(o) => o,
+                None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+        };
+        METRICS.queued_frames.fetch_sub(1, Relaxed);
         let msg = match out {
             Outbound::Frame(b) => Message::Binary(b),
             Outbound::Ping => Message::Ping(Bytes::new()),
-            Outbound::Close(code, reason) => {
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })))
-                    .await;
-                break;
-            }
         };
         if sink.feed(msg).await.is_err() {
             return;
@@ -175,5 +330,4 @@ async fn write_loop<S>(
             return;
         }
     }
-    let _ = sink.close().await;
 }

@@ -156,7 +156,20 @@ async fn fetch(c: &mut Client, cmd: CmdKafkaFetch) -> Vec<KafkaMessage> {
 }
 
 fn values(msgs: &[KafkaMessage]) -> Vec<String> {
-    msgs.iter().map(|m| String::from_utf8_lossy(&m.value).to_string()).collect()
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(&m.value).to_string())
+        .collect()
+}
+
+/// Pushes for a subscription until `n` arrived, failing after `wait`.
+async fn pushed_by(c: &mut Client, id: i64, n: usize, wait: Duration) -> Vec<KafkaMessage> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(tokio::time::Instant::now() < deadline, "only {} of {n} pushes in {wait:?}", out.len());
+        out.extend(c.pushed_within(id, Duration::from_millis(300)).await);
+    }
+    out
 }
 
 async fn setup(prefix: &str, partitions: i32) -> (Gateway, String) {
@@ -171,7 +184,10 @@ async fn setup(prefix: &str, partitions: i32) -> (Gateway, String) {
 async fn list_offset_by_timestamp_matches_a_direct_kafka_client() {
     let (gw, t) = setup("ts", 1).await;
     let mut c = gw.connect("/kafka").await;
-    for (i, ts) in [1_600_000_000_000i64, 1_600_000_001_000, 1_600_000_002_000].iter().enumerate() {
+    for (i, ts) in [1_600_000_000_000i64, 1_600_000_001_000, 1_600_000_002_000]
+        .iter()
+        .enumerate()
+    {
         let r = c
             .request(Req::CmdKafkaProduce(CmdKafkaProduce {
                 topic: t.clone(),
@@ -183,8 +199,14 @@ async fn list_offset_by_timestamp_matches_a_direct_kafka_client() {
             .await;
         assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
     }
-    assert_eq!(offset_of(list_offset(&mut c, &t, 1_600_000_000_500).await), 1);
-    assert_eq!(offset_of(list_offset(&mut c, &t, 1_600_000_002_000).await), 2);
+    assert_eq!(
+        offset_of(list_offset(&mut c, &t, 1_600_000_000_500).await),
+        1
+    );
+    assert_eq!(
+        offset_of(list_offset(&mut c, &t, 1_600_000_002_000).await),
+        2
+    );
     // Past the last timestamp Apache Kafka answers -1; Tansu answers 0 (a documented broker
     // deviation). The gateway passes on what the broker says: compare with a direct client.
     let direct: BaseConsumer = ClientConfig::new()
@@ -192,7 +214,8 @@ async fn list_offset_by_timestamp_matches_a_direct_kafka_client() {
         .create()
         .unwrap();
     let mut q = rdkafka::TopicPartitionList::new();
-    q.add_partition_offset(&t, 0, rdkafka::Offset::Offset(1_700_000_000_000)).unwrap();
+    q.add_partition_offset(&t, 0, rdkafka::Offset::Offset(1_700_000_000_000))
+        .unwrap();
     let t2 = t.clone();
     let oracle = tokio::task::spawn_blocking(move || {
         let r = direct.offsets_for_times(q, Duration::from_secs(5)).unwrap();
@@ -204,7 +227,10 @@ async fn list_offset_by_timestamp_matches_a_direct_kafka_client() {
     })
     .await
     .unwrap();
-    assert_eq!(offset_of(list_offset(&mut c, &t, 1_700_000_000_000).await), oracle);
+    assert_eq!(
+        offset_of(list_offset(&mut c, &t, 1_700_000_000_000).await),
+        oracle
+    );
     gw.stop().await;
 }
 
@@ -215,25 +241,66 @@ async fn fetch_is_bounded_and_long_polls_at_the_end() {
     for i in 0..20 {
         produce(&mut c, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
     }
-    let msgs = fetch(&mut c, CmdKafkaFetch { topic: t.clone(), offset: 3, max_messages: 5, ..Default::default() }).await;
+    let msgs = fetch(
+        &mut c,
+        CmdKafkaFetch {
+            topic: t.clone(),
+            offset: 3,
+            max_messages: 5,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(values(&msgs), ["m3", "m4", "m5", "m6", "m7"]);
-    let msgs = fetch(&mut c, CmdKafkaFetch { topic: t.clone(), offset: 8, max_bytes: 1, ..Default::default() }).await;
+    let msgs = fetch(
+        &mut c,
+        CmdKafkaFetch {
+            topic: t.clone(),
+            offset: 8,
+            max_bytes: 1,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(values(&msgs), ["m8"], "max_bytes still returns one message");
     // Sequential fetches continue where the previous one stopped.
-    let msgs = fetch(&mut c, CmdKafkaFetch { topic: t.clone(), offset: 9, ..Default::default() }).await;
+    let msgs = fetch(
+        &mut c,
+        CmdKafkaFetch {
+            topic: t.clone(),
+            offset: 9,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(msgs.first().map(|m| m.offset), Some(9));
     assert_eq!(msgs.last().map(|m| m.offset), Some(19));
     // At the end: empty at once without max_wait_ms ...
-    let msgs = fetch(&mut c, CmdKafkaFetch { topic: t.clone(), offset: 20, ..Default::default() }).await;
+    let msgs = fetch(
+        &mut c,
+        CmdKafkaFetch {
+            topic: t.clone(),
+            offset: 20,
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(msgs.is_empty());
     // ... and with it, the message produced while waiting.
     let seq = c
-        .send(Req::CmdKafkaFetch(CmdKafkaFetch { topic: t.clone(), offset: 20, max_wait_ms: 5000, ..Default::default() }))
+        .send(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: t.clone(),
+            offset: 20,
+            max_wait_ms: 5000,
+            ..Default::default()
+        }))
         .await;
     let mut p = gw.connect("/kafka").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     produce(&mut p, &t, Some(0), b"", b"late").await;
-    let Resp::KafkaFetchResp(f) = c.reply(seq).await else { panic!() };
+    let Resp::KafkaFetchResp(f) = c.reply(seq).await else {
+        panic!()
+    };
     assert_eq!(values(&f.messages), ["late"]);
     gw.stop().await;
 }
@@ -243,22 +310,40 @@ async fn missing_topic_and_partition_answer_404_naming_them() {
     let (gw, t) = setup("missing", 1).await;
     let mut c = gw.connect("/kafka").await;
     let r = c
-        .request(Req::CmdKafkaFetch(CmdKafkaFetch { topic: "no-such-topic-xyz".into(), ..Default::default() }))
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "no-such-topic-xyz".into(),
+            ..Default::default()
+        }))
         .await;
     let (code, msg) = error_of(r);
     assert_eq!(code, 404, "{msg}");
-    assert!(msg.contains("no-such-topic-xyz") && msg.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{msg}");
+    assert!(
+        msg.contains("no-such-topic-xyz") && msg.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+        "{msg}"
+    );
     let r = c
-        .request(Req::CmdKafkaFetch(CmdKafkaFetch { topic: t.clone(), partition: 7, ..Default::default() }))
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: t.clone(),
+            partition: 7,
+            ..Default::default()
+        }))
         .await;
     let (code, msg) = error_of(r);
     assert_eq!(code, 404, "{msg}");
     assert!(msg.contains("partition: 7"), "{msg}");
     let r = c
-        .request(Req::CmdKafkaProduce(CmdKafkaProduce { topic: t.clone(), partition: Some(3), ..Default::default() }))
+        .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: t.clone(),
+            partition: Some(3),
+            ..Default::default()
+        }))
         .await;
     assert_eq!(error_of(r).0, 404);
-    let r = c.request(Req::CmdKafkaMetadata(CmdKafkaMetadata { topic: "no-such-topic-xyz".into() })).await;
+    let r = c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "no-such-topic-xyz".into(),
+        }))
+        .await;
     assert_eq!(error_of(r).0, 404);
     gw.stop().await;
 }
@@ -282,15 +367,32 @@ async fn keyed_produce_uses_kafkas_default_partitioner_and_keeps_headers_and_tim
             key: Bytes::from_static(b"k"),
             value: Bytes::from_static(b"with-headers"),
             headers: vec![
-                KafkaHeader { key: "trace".into(), value: Bytes::from_static(b"abc") },
-                KafkaHeader { key: "bin".into(), value: Bytes::from_static(b"\x00\x01\xff") },
+                KafkaHeader {
+                    key: "trace".into(),
+                    value: Bytes::from_static(b"abc"),
+                },
+                KafkaHeader {
+                    key: "bin".into(),
+                    value: Bytes::from_static(b"\x00\x01\xff"),
+                },
             ],
             timestamp: 1_650_000_000_123,
         }))
         .await;
-    let Resp::KafkaProduceResp(p) = r else { panic!("{r:?}") };
+    let Resp::KafkaProduceResp(p) = r else {
+        panic!("{r:?}")
+    };
     assert_eq!(p.partition, 2);
-    let msgs = fetch(&mut c, CmdKafkaFetch { topic: t.clone(), partition: 2, offset: p.offset, ..Default::default() }).await;
+    let msgs = fetch(
+        &mut c,
+        CmdKafkaFetch {
+            topic: t.clone(),
+            partition: 2,
+            offset: p.offset,
+            ..Default::default()
+        },
+    )
+    .await;
     let m = &msgs[0];
     assert_eq!(&m.value[..], b"with-headers");
     assert_eq!(&m.key[..], b"k");
@@ -304,10 +406,14 @@ async fn keyed_produce_uses_kafkas_default_partitioner_and_keeps_headers_and_tim
         .create()
         .unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&t, 2, rdkafka::Offset::Offset(p.offset)).unwrap();
+    tpl.add_partition_offset(&t, 2, rdkafka::Offset::Offset(p.offset))
+        .unwrap();
     direct.assign(&tpl).unwrap();
     let (hk, ts) = tokio::task::spawn_blocking(move || {
-        let m = direct.poll(Duration::from_secs(10)).expect("a message").expect("no error");
+        let m = direct
+            .poll(Duration::from_secs(10))
+            .expect("a message")
+            .expect("no error");
         let h = m.headers().unwrap();
         (h.get(0).key.to_string(), m.timestamp().to_millis())
     })
@@ -324,10 +430,18 @@ async fn metadata_lists_partitions_with_watermarks() {
     let mut c = gw.connect("/kafka").await;
     produce(&mut c, &t, Some(1), b"", b"x").await;
     produce(&mut c, &t, Some(1), b"", b"y").await;
-    let r = c.request(Req::CmdKafkaMetadata(CmdKafkaMetadata { topic: t.clone() })).await;
-    let Resp::KafkaMetadataResp(m) = r else { panic!("{r:?}") };
+    let r = c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata { topic: t.clone() }))
+        .await;
+    let Resp::KafkaMetadataResp(m) = r else {
+        panic!("{r:?}")
+    };
     assert_eq!(m.topic, t);
-    let latest: Vec<_> = m.partitions.iter().map(|p| (p.partition, p.earliest, p.latest)).collect();
+    let latest: Vec<_> = m
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.earliest, p.latest))
+        .collect();
     assert_eq!(latest, [(0, 0, 0), (1, 0, 2), (2, 0, 0)]);
     gw.stop().await;
 }
@@ -359,18 +473,39 @@ async fn every_start_position_starts_where_it_should() {
     ];
     for (start, start_value, first) in cases {
         let mut s = gw.connect("/kafka").await;
-        let id = subscribe(&mut s, CmdKafkaSubscribe { topic: t.clone(), start: start as i32, start_value, ..Default::default() }).await;
+        let id = subscribe(
+            &mut s,
+            CmdKafkaSubscribe {
+                topic: t.clone(),
+                start: start as i32,
+                start_value,
+                ..Default::default()
+            },
+        )
+        .await;
         let got = s.pushed(id, 1).await;
         assert_eq!(values(&got[..1]), [first], "{start:?}");
     }
     // LATEST gets only new messages.
     let mut latest = gw.connect("/kafka").await;
-    let l = subscribe(&mut latest, CmdKafkaSubscribe { topic: t.clone(), ..Default::default() }).await;
+    let l = subscribe(
+        &mut latest,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
     produce(&mut c, &t, Some(0), b"", b"new").await;
     assert_eq!(values(&latest.pushed(l, 1).await), ["new"]);
     // An offset outside the log is refused at subscribe time.
     let r = c
-        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe { topic: t.clone(), start: StartPosition::Offset as i32, start_value: 99, ..Default::default() }))
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: t.clone(),
+            start: StartPosition::Offset as i32,
+            start_value: 99,
+            ..Default::default()
+        }))
         .await;
     assert_eq!(error_of(r).0, 416);
     gw.stop().await;
@@ -382,7 +517,14 @@ async fn many_subscribers_share_one_tail_and_each_gets_every_message_in_order() 
     let mut subs = Vec::new();
     for _ in 0..20 {
         let mut s = gw.connect("/kafka").await;
-        let id = subscribe(&mut s, CmdKafkaSubscribe { topic: t.clone(), ..Default::default() }).await;
+        let id = subscribe(
+            &mut s,
+            CmdKafkaSubscribe {
+                topic: t.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
         subs.push((s, id));
     }
     let mut p = gw.connect("/kafka").await;
@@ -406,19 +548,42 @@ async fn late_subscriber_from_earliest_catches_up_then_follows_live() {
     let (gw, t) = setup("catchup", 1).await;
     let mut p = gw.connect("/kafka").await;
     let mut live = gw.connect("/kafka").await;
-    let lid = subscribe(&mut live, CmdKafkaSubscribe { topic: t.clone(), ..Default::default() }).await;
+    let lid = subscribe(
+        &mut live,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
     for i in 0..30 {
         produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
     }
     live.pushed(lid, 30).await;
     let mut late = gw.connect("/kafka").await;
-    let id = subscribe(&mut late, CmdKafkaSubscribe { topic: t.clone(), start: StartPosition::Earliest as i32, ..Default::default() }).await;
+    let id = subscribe(
+        &mut late,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
     for i in 30..35 {
         produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
     }
     let got = late.pushed(id, 35).await;
-    assert_eq!(got.iter().map(|m| m.offset).collect::<Vec<_>>(), (0..35).collect::<Vec<_>>());
-    assert!(late.pushed_within(id, Duration::from_millis(300)).await.is_empty(), "no duplicates");
+    assert_eq!(
+        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        (0..35).collect::<Vec<_>>()
+    );
+    assert!(
+        late.pushed_within(id, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "no duplicates"
+    );
     gw.stop().await;
 }
 
@@ -427,17 +592,38 @@ async fn max_in_flight_pauses_until_commit_without_loss() {
     let (gw, t) = setup("flow", 1).await;
     let mut p = gw.connect("/kafka").await;
     let mut s = gw.connect("/kafka").await;
-    let id = subscribe(&mut s, CmdKafkaSubscribe { topic: t.clone(), max_in_flight: 3, ..Default::default() }).await;
+    let id = subscribe(
+        &mut s,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            max_in_flight: 3,
+            ..Default::default()
+        },
+    )
+    .await;
     for i in 0..8 {
         produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
     }
     let first = s.pushed(id, 3).await;
-    assert_eq!(values(&first), ["m0", "m1", "m2"], "no more than max_in_flight before a commit");
-    assert!(s.pushed_within(id, Duration::from_millis(500)).await.is_empty(), "window is full");
+    assert_eq!(
+        values(&first),
+        ["m0", "m1", "m2"],
+        "no more than max_in_flight before a commit"
+    );
+    assert!(
+        s.pushed_within(id, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "window is full"
+    );
     let r = s
         .request(Req::CmdKafkaCommit(CmdKafkaCommit {
             subscription_id: id,
-            offsets: vec![KafkaPartitionOffset { topic: t.clone(), partition: 0, offset: 3 }],
+            offsets: vec![KafkaPartitionOffset {
+                topic: t.clone(),
+                partition: 0,
+                offset: 3,
+            }],
         }))
         .await;
     assert_eq!(r, Resp::OkResp(OkResp {}));
@@ -458,7 +644,10 @@ async fn topic_pattern_picks_up_topics_created_later_and_headers_filter() {
         &mut s,
         CmdKafkaSubscribe {
             topic_pattern: format!("{prefix}-.*"),
-            match_headers: vec![KafkaHeader { key: "kind".into(), value: Bytes::from_static(b"keep") }],
+            match_headers: vec![KafkaHeader {
+                key: "kind".into(),
+                value: Bytes::from_static(b"keep"),
+            }],
             ..Default::default()
         },
     )
@@ -468,24 +657,64 @@ async fn topic_pattern_picks_up_topics_created_later_and_headers_filter() {
     // Let the pattern refresh (0.5 s in these routes) find the new topic.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut p = gw.connect("/kafka").await;
-    for (t, kind, v) in [(&first, "keep", "a1"), (&first, "drop", "a2"), (&second, "keep", "b1"), (&second, "drop", "b2")] {
+    for (t, kind, v) in [
+        (&first, "keep", "a1"),
+        (&first, "drop", "a2"),
+        (&second, "keep", "b1"),
+        (&second, "drop", "b2"),
+    ] {
         p.request(Req::CmdKafkaProduce(CmdKafkaProduce {
             topic: t.clone(),
             partition: Some(0),
             value: Bytes::from(v),
-            headers: vec![KafkaHeader { key: "kind".into(), value: Bytes::from(kind) }],
+            headers: vec![KafkaHeader {
+                key: "kind".into(),
+                value: Bytes::from(kind),
+            }],
             ..Default::default()
         }))
         .await;
     }
     let got = s.pushed(id, 2).await;
-    let mut got: Vec<_> = got.iter().map(|m| (m.topic.clone(), String::from_utf8_lossy(&m.value).to_string())).collect();
+    let mut got: Vec<_> = got
+        .iter()
+        .map(|m| {
+            (
+                m.topic.clone(),
+                String::from_utf8_lossy(&m.value).to_string(),
+            )
+        })
+        .collect();
     got.sort();
-    assert_eq!(got, [(first.clone(), "a1".to_string()), (second.clone(), "b1".to_string())]);
-    assert!(s.pushed_within(id, Duration::from_millis(500)).await.is_empty());
+    assert_eq!(
+        got,
+        [
+            (first.clone(), "a1".to_string()),
+            (second.clone(), "b1".to_string())
+        ]
+    );
+    assert!(s
+        .pushed_within(id, Duration::from_millis(500))
+        .await
+        .is_empty());
     // Unsubscribe stops pushes; an unknown id is a 404.
-    assert_eq!(s.request(Req::CmdUnsubscribe(CmdUnsubscribe { subscription_id: id })).await, Resp::OkResp(OkResp {}));
-    assert_eq!(error_of(s.request(Req::CmdUnsubscribe(CmdUnsubscribe { subscription_id: id })).await).0, 404);
+    assert_eq!(
+        s.request(Req::CmdUnsubscribe(CmdUnsubscribe {
+            subscription_id: id
+        }))
+        .await,
+        Resp::OkResp(OkResp {})
+    );
+    assert_eq!(
+        error_of(
+            s.request(Req::CmdUnsubscribe(CmdUnsubscribe {
+                subscription_id: id
+            }))
+            .await
+        )
+        .0,
+        404
+    );
     gw.stop().await;
 }
 
@@ -494,7 +723,16 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
     let (gw, t) = setup("grp", 2).await;
     let group = topic("group");
     let mut s = gw.connect("/kafka").await;
-    let id = subscribe(&mut s, CmdKafkaSubscribe { topic: t.clone(), group: group.clone(), start: StartPosition::Earliest as i32, ..Default::default() }).await;
+    let id = subscribe(
+        &mut s,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
     let plain: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", shared().bootstrap())
         .set("group.id", &group)
@@ -512,7 +750,10 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
         if n == 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the group never split the partitions");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never split the partitions"
+        );
     }
     let plain_part = plain.assignment().unwrap().elements()[0].partition();
     let mut p = gw.connect("/kafka").await;
@@ -522,32 +763,61 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
     let got = s.pushed(id, 5).await;
     let parts: BTreeSet<_> = got.iter().map(|m| m.partition).collect();
     assert_eq!(parts.len(), 1);
-    assert_ne!(*parts.iter().next().unwrap(), plain_part, "the gateway member got the other partition");
+    assert_ne!(
+        *parts.iter().next().unwrap(),
+        plain_part,
+        "the gateway member got the other partition"
+    );
     let mut plain_got = 0;
     while plain_got < 5 {
-        let m = tokio::time::timeout(Duration::from_secs(10), plain.recv()).await.expect("plain consumer gets its share").unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(10), plain.recv())
+            .await
+            .expect("plain consumer gets its share")
+            .unwrap();
         assert_eq!(m.partition(), plain_part);
         plain_got += 1;
     }
     // Commit 3 of the gateway member's partition, leave, and a new member resumes at 3.
     let gp = *parts.iter().next().unwrap();
     let r = s
-        .request(Req::CmdKafkaCommit(CmdKafkaCommit { subscription_id: id, offsets: vec![KafkaPartitionOffset { topic: t.clone(), partition: gp, offset: 3 }] }))
+        .request(Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: id,
+            offsets: vec![KafkaPartitionOffset {
+                topic: t.clone(),
+                partition: gp,
+                offset: 3,
+            }],
+        }))
         .await;
     assert_eq!(r, Resp::OkResp(OkResp {}));
     drop(s);
     let direct_commit = {
         let mut tpl = rdkafka::TopicPartitionList::new();
-        tpl.add_partition_offset(&t, plain_part, rdkafka::Offset::Offset(5)).unwrap();
+        tpl.add_partition_offset(&t, plain_part, rdkafka::Offset::Offset(5))
+            .unwrap();
         tpl
     };
     plain.commit(&direct_commit, CommitMode::Sync).unwrap();
     drop(plain);
     let mut s2 = gw.connect("/kafka").await;
-    let id2 = subscribe(&mut s2, CmdKafkaSubscribe { topic: t.clone(), group: group.clone(), start: StartPosition::Earliest as i32, ..Default::default() }).await;
-    let got = s2.pushed(id2, 2).await;
+    let id2 = subscribe(
+        &mut s2,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    // A rebalance after members left can take up to the group's session timeout.
+    let got = pushed_by(&mut s2, id2, 2, Duration::from_secs(30)).await;
     let offsets: BTreeSet<_> = got.iter().map(|m| (m.partition, m.offset)).collect();
-    assert_eq!(offsets, BTreeSet::from([(gp, 3), (gp, 4)]), "resumes after the commit, nothing from the plain consumer's committed partition");
+    assert_eq!(
+        offsets,
+        BTreeSet::from([(gp, 3), (gp, 4)]),
+        "resumes after the commit, nothing from the plain consumer's committed partition"
+    );
     gw.stop().await;
 }
 
@@ -560,19 +830,41 @@ async fn unreachable_broker_answers_5xx_in_time_and_the_connection_keeps_serving
     let gw = Gateway::start(&yaml).await;
     let mut c = gw.connect("/kafka").await;
     let cmds = [
-        Req::CmdKafkaListOffset(CmdKafkaListOffset { topic: "t".into(), partition: 0, timestamp: -1 }),
-        Req::CmdKafkaFetch(CmdKafkaFetch { topic: "t".into(), ..Default::default() }),
-        Req::CmdKafkaProduce(CmdKafkaProduce { topic: "t".into(), value: Bytes::from_static(b"x"), ..Default::default() }),
+        Req::CmdKafkaListOffset(CmdKafkaListOffset {
+            topic: "t".into(),
+            partition: 0,
+            timestamp: -1,
+        }),
+        Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "t".into(),
+            ..Default::default()
+        }),
+        Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "t".into(),
+            value: Bytes::from_static(b"x"),
+            ..Default::default()
+        }),
         Req::CmdKafkaMetadata(CmdKafkaMetadata { topic: "t".into() }),
-        Req::CmdKafkaSubscribe(CmdKafkaSubscribe { topic: "t".into(), ..Default::default() }),
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "t".into(),
+            ..Default::default()
+        }),
     ];
     for cmd in cmds {
         let started = std::time::Instant::now();
         let (code, msg) = error_of(c.request(cmd).await);
         assert!((502..=504).contains(&code), "{code} {msg}");
-        assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered after {:?}",
+            started.elapsed()
+        );
     }
-    let r = c.request(Req::CmdPing(CmdPing { state: Bytes::from_static(b"still") })).await;
+    let r = c
+        .request(Req::CmdPing(CmdPing {
+            state: Bytes::from_static(b"still"),
+        }))
+        .await;
     assert!(matches!(r, Resp::PongResp(_)));
     gw.stop().await;
 }
@@ -586,7 +878,14 @@ async fn broker_restart_mid_subscription_loses_and_duplicates_nothing() {
     broker.create_topic(&t, 1).await;
     let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
     let mut s = gw.connect("/kafka").await;
-    let id = subscribe(&mut s, CmdKafkaSubscribe { topic: t.clone(), ..Default::default() }).await;
+    let id = subscribe(
+        &mut s,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
     let mut p = gw.connect("/kafka").await;
     for i in 0..5 {
         produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
@@ -595,29 +894,50 @@ async fn broker_restart_mid_subscription_loses_and_duplicates_nothing() {
     // Stop the broker but keep its directory (SQLite storage survives).
     broker.stop();
     let (code, _) = error_of(
-        p.request(Req::CmdKafkaListOffset(CmdKafkaListOffset { topic: t.clone(), partition: 0, timestamp: -1 }))
-            .await,
+        p.request(Req::CmdKafkaListOffset(CmdKafkaListOffset {
+            topic: t.clone(),
+            partition: 0,
+            timestamp: -1,
+        }))
+        .await,
     );
     assert!((502..=504).contains(&code), "{code}");
-    let restarted = Broker::start_with(BrokerOptions { port: Some(port), dir: Some(dir), authentication: false });
+    let restarted = Broker::start_with(BrokerOptions {
+        port: Some(port),
+        dir: Some(dir),
+        authentication: false,
+    });
     std::mem::forget(broker);
     for i in 5..10 {
         // The producer may need a moment to reconnect.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let r = p
-                .request(Req::CmdKafkaProduce(CmdKafkaProduce { topic: t.clone(), partition: Some(0), value: Bytes::from(format!("m{i}")), ..Default::default() }))
+                .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                    topic: t.clone(),
+                    partition: Some(0),
+                    value: Bytes::from(format!("m{i}")),
+                    ..Default::default()
+                }))
                 .await;
             if matches!(r, Resp::KafkaProduceResp(_)) {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "produce after restart: {r:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "produce after restart: {r:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     let got = s.pushed(id, 5).await;
     assert_eq!(values(&got), ["m5", "m6", "m7", "m8", "m9"]);
-    assert!(s.pushed_within(id, Duration::from_millis(500)).await.is_empty(), "no duplicates");
+    assert!(
+        s.pushed_within(id, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "no duplicates"
+    );
     gw.stop().await;
     drop(restarted);
 }

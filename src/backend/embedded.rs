@@ -229,8 +229,8 @@ impl Broker {
                     add(t)
                 }
             }
-            Target::Pattern(re) => {
-                for t in topics.values().filter(|t| re.is_match(&t.name)) {
+            Target::Pattern(_) => {
+                for t in topics.values().filter(|t| spec.matches_topic(&t.name)) {
                     add(t)
                 }
             }

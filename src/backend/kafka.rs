@@ -61,6 +61,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Maps an rdkafka error to the gateway's codes; never includes configuration (no secrets).
 fn upstream_error(e: &KafkaError) -> GatewayError {
     use RDKafkaErrorCode as C;
+    crate::metrics::METRICS
+        .kafka_client_errors
+        .fetch_add(1, Ordering::Relaxed);
     match e.rdkafka_error_code() {
         Some(C::UnknownTopicOrPartition | C::UnknownTopic | C::UnknownPartition) => {
             GatewayError::UnknownTopicOrPartition
@@ -340,7 +343,7 @@ impl Inner {
             .await?;
         let mut out = BTreeSet::new();
         for t in md.topics() {
-            if !spec.target.matches(t.name()) || t.name().starts_with("__") {
+            if !spec.matches_topic(t.name()) || t.name().starts_with("__") {
                 continue;
             }
             if t.error().is_some() {

@@ -15,16 +15,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use prost::Message as _;
 use regex::Regex;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::codec;
 use crate::config::{Route, Scheme};
 use crate::error::{GatewayError, Result};
+use crate::metrics::METRICS;
 use crate::pb::{
     CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, CmdKafkaSubscribe, KafkaHeader,
     KafkaMessage, KafkaMetadataResp, KafkaPartitionOffset, KafkaProduceResp, StartPosition,
 };
-use crate::session::Outbound;
+use crate::session::{Outbound, Outbox};
 
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
@@ -174,6 +175,9 @@ pub struct SubscribeSpec {
     pub group: Option<String>,
     pub match_headers: Vec<KafkaHeader>,
     pub max_in_flight: usize,
+    /// Set when the connection's identity may read only some topics: pattern subscriptions
+    /// then skip the others.
+    pub allowed: Option<Arc<crate::auth::Identity>>,
 }
 
 impl SubscribeSpec {
@@ -230,7 +234,13 @@ impl SubscribeSpec {
             group: Some(cmd.group).filter(|g| !g.is_empty()),
             match_headers: cmd.match_headers,
             max_in_flight: cmd.max_in_flight as usize,
+            allowed: None,
         })
+    }
+
+    /// Whether a topic belongs to this subscription (its target, and the identity's ACL).
+    pub fn matches_topic(&self, topic: &str) -> bool {
+        self.target.matches(topic) && self.allowed.as_ref().is_none_or(|id| id.can_read(topic))
     }
 
     pub fn wants_partition(&self, p: i32) -> bool {
@@ -399,11 +409,17 @@ impl Gate {
 /// Where a subscription's pushes go: the connection's bounded outbound queue.
 #[derive(Clone)]
 pub struct PushSink {
-    tx: mpsc::Sender<Outbound>,
+    tx: Outbox,
     pub subscription_id: i64,
     pub sequence: i64,
     pub flow: Arc<Flow>,
     gate: Arc<Gate>,
+}
+
+fn count_push(messages: usize, bytes: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    METRICS.push_messages.fetch_add(messages as u64, Relaxed);
+    METRICS.push_bytes.fetch_add(bytes, Relaxed);
 }
 
 /// The connection has gone; the subscription should stop.
@@ -411,12 +427,7 @@ pub struct PushSink {
 pub struct SinkClosed;
 
 impl PushSink {
-    pub fn new(
-        tx: mpsc::Sender<Outbound>,
-        subscription_id: i64,
-        sequence: i64,
-        max_in_flight: usize,
-    ) -> PushSink {
+    pub fn new(tx: Outbox, subscription_id: i64, sequence: i64, max_in_flight: usize) -> PushSink {
         PushSink {
             tx,
             subscription_id,
@@ -438,11 +449,13 @@ impl PushSink {
         }
         self.gate.wait().await;
         let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        let bytes = frame.len() as u64;
         self.tx
             .send(Outbound::Frame(frame))
             .await
             .map_err(|_| SinkClosed)?;
         self.flow.pushed(records);
+        count_push(records.len(), bytes);
         Ok(())
     }
 
@@ -455,18 +468,17 @@ impl PushSink {
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
-        let permit = match self.tx.try_reserve() {
-            Ok(p) => p,
-            Err(mpsc::error::TrySendError::Full(())) => return Ok(false),
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(SinkClosed),
-        };
-        permit.send(Outbound::Frame(codec::push_frame(
-            self.sequence,
-            self.subscription_id,
-            records,
-        )));
-        self.flow.pushed(records);
-        Ok(true)
+        let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        let bytes = frame.len() as u64;
+        match self.tx.try_send(Outbound::Frame(frame)) {
+            Ok(true) => {
+                self.flow.pushed(records);
+                count_push(records.len(), bytes);
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(()) => Err(SinkClosed),
+        }
     }
 
     pub fn is_closed(&self) -> bool {

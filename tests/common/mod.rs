@@ -23,6 +23,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct Gateway {
     pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub handle: pubsub_gateway::ServerHandle,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -32,16 +34,25 @@ impl Gateway {
     pub async fn start(yaml: &str) -> Gateway {
         let mut config = Config::parse(yaml, "test").expect("test config parses");
         config.server.listen = "127.0.0.1:0".parse().unwrap();
+        // An admin listener (on by default) moves to a free port too.
+        config.server.admin_listen = config
+            .server
+            .admin_listen
+            .map(|_| "127.0.0.1:0".parse().unwrap());
         Gateway::start_config(config).await
     }
 
     pub async fn start_config(config: Config) -> Gateway {
         let server = Server::bind(config).await.expect("gateway binds");
         let addr = server.local_addr();
+        let admin = server.admin_addr();
+        let handle = server.handle();
         let shutdown = server.shutdown_token();
         let task = tokio::spawn(server.run());
         Gateway {
             addr,
+            admin,
+            handle,
             shutdown,
             task,
         }

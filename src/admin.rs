@@ -1,0 +1,149 @@
+//! The admin listener (`server.admin_listen`): `/healthz`, `/readyz`, Prometheus `/metrics`,
+//! `/api/routes` and the live console under `/console/`. One request per connection; meant for
+//! loopback or a private network, never the internet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Scheme;
+use crate::metrics::METRICS;
+use crate::server::{http_answer, Inner};
+
+/// How long /readyz waits for each upstream.
+const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, shutdown: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "admin listening");
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(10), request(tcp, inner)).await;
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let path = loop {
+        let n = tcp.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                if req.method != Some("GET") && req.method != Some("HEAD") {
+                    return http_answer(
+                        &mut tcp,
+                        405,
+                        "Allow: GET\r\n",
+                        "text/plain",
+                        b"GET only\n",
+                    )
+                    .await;
+                }
+                let p = req.path.unwrap_or("/");
+                break p.split_once('?').map_or(p, |(p, _)| p).to_owned();
+            }
+            Ok(httparse::Status::Partial) if buf.len() < 8192 => continue,
+            _ => return http_answer(&mut tcp, 400, "", "text/plain", b"bad request\n").await,
+        }
+    };
+    match path.as_str() {
+        "/healthz" => http_answer(&mut tcp, 200, "", "text/plain", b"ok\n").await,
+        "/readyz" => {
+            let (ok, body) = readiness(&inner).await;
+            http_answer(
+                &mut tcp,
+                if ok { 200 } else { 503 },
+                "",
+                "application/json",
+                body.as_bytes(),
+            )
+            .await
+        }
+        "/metrics" => {
+            let body = METRICS.render();
+            http_answer(
+                &mut tcp,
+                200,
+                "",
+                "text/plain; version=0.0.4",
+                body.as_bytes(),
+            )
+            .await
+        }
+        "/api/routes" => {
+            let body = routes_json(&inner);
+            http_answer(&mut tcp, 200, "", "application/json", body.as_bytes()).await
+        }
+        "/" => {
+            http_answer(
+                &mut tcp,
+                200,
+                "",
+                "text/plain",
+                b"pubsub-gateway admin: /healthz /readyz /metrics /api/routes\n",
+            )
+            .await
+        }
+        _ => http_answer(&mut tcp, 404, "", "text/plain", b"not found\n").await,
+    }
+}
+
+/// Every route's upstream must answer (Kafka: a metadata request) within READY_TIMEOUT.
+async fn readiness(inner: &Inner) -> (bool, String) {
+    let table = inner.table();
+    let mut all = true;
+    let mut routes = serde_json::Map::new();
+    for entry in &table.routes {
+        let state = match tokio::time::timeout(READY_TIMEOUT, entry.backend.ready()).await {
+            Ok(Ok(())) => "ready".to_string(),
+            Ok(Err(e)) => {
+                all = false;
+                e.to_string()
+            }
+            Err(_) => {
+                all = false;
+                "timed out".to_string()
+            }
+        };
+        routes.insert(entry.route.uri.clone(), serde_json::Value::String(state));
+    }
+    let body = serde_json::json!({ "ready": all, "routes": routes });
+    (all, body.to_string())
+}
+
+fn routes_json(inner: &Inner) -> String {
+    let table = inner.table();
+    let scheme = if table.has_tls() { "wss" } else { "ws" };
+    let routes: Vec<_> = table
+        .routes
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "uri": e.route.uri,
+                "scheme": match e.route.upstream.scheme { Scheme::Embedded => "embedded", Scheme::Kafka => "kafka" },
+            })
+        })
+        .collect();
+    serde_json::json!({ "ws_base": format!("{scheme}://{}", inner.local_addr), "routes": routes })
+        .to_string()
+}
