@@ -46,23 +46,27 @@ pub enum Outbound {
 #[derive(Clone)]
 pub struct Outbox(mpsc::Sender<Outbound>);
 
+/// The connection's writer has gone.
+#[derive(Debug)]
+pub struct Closed;
+
 impl Outbox {
     /// Waits for room; Err when the connection is gone.
-    pub async fn send(&self, out: Outbound) -> Result<(), ()> {
-        self.0.send(out).await.map_err(|_| ())?;
+    pub async fn send(&self, out: Outbound) -> Result<(), Closed> {
+        self.0.send(out).await.map_err(|_| Closed)?;
         METRICS.queued_frames.fetch_add(1, Relaxed);
         Ok(())
     }
 
     /// Ok(false) when the queue is full right now; Err when the connection is gone.
-    pub fn try_send(&self, out: Outbound) -> Result<bool, ()> {
+    pub fn try_send(&self, out: Outbound) -> Result<bool, Closed> {
         match self.0.try_send(out) {
             Ok(()) => {
                 METRICS.queued_frames.fetch_add(1, Relaxed);
                 Ok(true)
             }
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
         }
     }
 

@@ -477,7 +477,7 @@ impl PushSink {
                 Ok(true)
             }
             Ok(false) => Ok(false),
-            Err(()) => Err(SinkClosed),
+            Err(_) => Err(SinkClosed),
         }
     }
 

@@ -50,20 +50,11 @@ pub struct Broker {
     pid: u32,
 }
 
+#[derive(Default)]
 pub struct BrokerOptions {
     pub port: Option<u16>,
     pub dir: Option<PathBuf>,
     pub authentication: bool,
-}
-
-impl Default for BrokerOptions {
-    fn default() -> Self {
-        BrokerOptions {
-            port: None,
-            dir: None,
-            authentication: false,
-        }
-    }
 }
 
 /// Spawns `cmd` from the long-lived spawner thread with a parent-death signal (SIGKILL), so the

@@ -88,6 +88,14 @@ pub struct Client {
 }
 
 impl Client {
+    pub fn from_ws(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            next_seq: 1,
+            pending: VecDeque::new(),
+        }
+    }
+
     pub async fn connect(addr: SocketAddr, path: &str) -> Client {
         let url = format!("ws://{addr}{path}");
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))

@@ -1,0 +1,851 @@
+//! Security and operations through real WebSocket clients: wss, key-auth and jwt-auth (including
+//! the browser ways to pass a token), topic ACLs, Origin checks, limits, the admin listener and
+//! reload.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use futures_util::StreamExt;
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::pub_sub_resp::Resp;
+use pubsub_gateway::pb::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pubsub-gw-sec-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl CLI is needed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA and a server certificate it signed for localhost / 127.0.0.1: (ca, cert, key).
+fn ca_and_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pubsub-gateway test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+/// Upgrades with extra request headers; Err(status) when the gateway refuses.
+async fn upgrade(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<
+    (
+        Client,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    u16,
+> {
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (k, v) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        req.headers_mut()
+            .insert(name, HeaderValue::from_str(v).unwrap());
+    }
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    match tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await
+    {
+        Ok((ws, resp)) => Ok((Client::from_ws(ws), resp)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("upgrade failed oddly: {e}"),
+    }
+}
+
+async fn ping_ok(c: &mut Client) {
+    let r = c
+        .request(Req::CmdPing(CmdPing {
+            state: Bytes::from_static(b"p"),
+        }))
+        .await;
+    assert!(matches!(r, Resp::PongResp(_)), "{r:?}");
+}
+
+#[tokio::test]
+async fn wss_serves_the_protocol_with_a_test_certificate() {
+    let dir = tmpdir("wss");
+    let (ca, cert, key) = ca_and_cert(&dir);
+    let yaml = format!(
+        "server:\n  tls: {{ cert: {}, key: {} }}\n{}",
+        cert.display(),
+        key.display(),
+        EMBEDDED
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cc = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cc))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the gateway");
+    let (ws, _) = tokio_tungstenite::client_async("wss://localhost/embedded", tls)
+        .await
+        .expect("upgrade over TLS");
+    let (mut sink, mut stream) = ws.split();
+    use futures_util::SinkExt;
+    use prost::Message as _;
+    let req = PubSubReq {
+        sequence: 9,
+        req: Some(Req::CmdPing(CmdPing {
+            state: Bytes::from_static(b"tls"),
+        })),
+    };
+    sink.send(Message::Binary(req.encode_to_vec().into()))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Binary(b))) = stream.next().await else {
+        panic!("no reply over wss")
+    };
+    let resp = PubSubResp::decode(b).unwrap();
+    assert_eq!(resp.sequence, 9);
+    assert_eq!(
+        resp.resp,
+        Some(Resp::PongResp(PongResp {
+            state: Bytes::from_static(b"tls")
+        }))
+    );
+    // Plain ws:// to a TLS listener does not get a WebSocket.
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET /embedded HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("101"));
+    gw.stop().await;
+}
+
+const KEY_AUTH: &str = r#"
+routes:
+  - uri: /embedded
+    upstream: { scheme: embedded }
+    plugins:
+      key-auth:
+        keys:
+          - { id: alice, key: alice-key }
+          - { id: bob, key_env: PUBSUB_GW_TEST_BOB_KEY, acl: { read: ["public-.*"], write: [], groups: ["g-ok"] } }
+"#;
+
+#[tokio::test]
+async fn key_auth_accepts_header_or_query_and_refuses_with_401_that_says_nothing_more() {
+    std::env::set_var("PUBSUB_GW_TEST_BOB_KEY", "bob-secret-key");
+    let gw = Gateway::start(KEY_AUTH).await;
+    let (mut c, _) = upgrade(gw.addr, "/embedded", &[("apikey", "alice-key")])
+        .await
+        .expect("header key");
+    ping_ok(&mut c).await;
+    let (mut c, _) = upgrade(gw.addr, "/embedded?apikey=bob-secret-key", &[])
+        .await
+        .expect("query key from env");
+    ping_ok(&mut c).await;
+    assert_eq!(upgrade(gw.addr, "/embedded", &[]).await.err(), Some(401));
+    assert_eq!(
+        upgrade(gw.addr, "/embedded", &[("apikey", "alice-kez")])
+            .await
+            .err(),
+        Some(401)
+    );
+    // The body is the same whatever was wrong.
+    let missing = raw_http(gw.addr, "/embedded", "").await;
+    let wrong = raw_http(gw.addr, "/embedded", "apikey: nope\r\n").await;
+    assert!(missing.starts_with("HTTP/1.1 401"), "{missing}");
+    assert_eq!(body(&missing), body(&wrong));
+    assert_eq!(body(&missing), "invalid credentials\n");
+    gw.stop().await;
+}
+
+async fn raw_http(addr: std::net::SocketAddr, path: &str, extra: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+#[tokio::test]
+async fn acl_denies_with_403_naming_the_topic_and_the_connection_stays_open() {
+    std::env::set_var("PUBSUB_GW_TEST_BOB_KEY", "bob-secret-key");
+    let gw = Gateway::start(KEY_AUTH).await;
+    let (mut alice, _) = upgrade(gw.addr, "/embedded", &[("apikey", "alice-key")])
+        .await
+        .unwrap();
+    for t in ["public-news", "secret-plans"] {
+        let r = alice
+            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: t.into(),
+                value: Bytes::from_static(b"x"),
+                ..Default::default()
+            }))
+            .await;
+        assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
+    }
+    let (mut bob, _) = upgrade(gw.addr, "/embedded", &[("apikey", "bob-secret-key")])
+        .await
+        .unwrap();
+    let r = bob
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "secret-plans".into(),
+            ..Default::default()
+        }))
+        .await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 403);
+    assert!(msg.contains("secret-plans"), "{msg}");
+    let r = bob
+        .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "public-news".into(),
+            ..Default::default()
+        }))
+        .await;
+    assert_eq!(error_of(r).0, 403, "bob may not write at all");
+    let r = bob
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "secret-plans".into(),
+        }))
+        .await;
+    assert_eq!(error_of(r).0, 403);
+    let r = bob
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "public-news".into(),
+            group: "g-bad".into(),
+            ..Default::default()
+        }))
+        .await;
+    assert_eq!(error_of(r).0, 403, "group not allowed");
+    let msgs = match bob
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "public-news".into(),
+            ..Default::default()
+        }))
+        .await
+    {
+        Resp::KafkaFetchResp(f) => f.messages,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(msgs.len(), 1);
+    // A pattern subscription sees only the topics bob may read.
+    let r = bob
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic_pattern: ".*".into(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        }))
+        .await;
+    let Resp::KafkaSubscribeResp(s) = r else {
+        panic!("{r:?}")
+    };
+    let got = bob.pushed(s.subscription_id, 1).await;
+    assert_eq!(got[0].topic, "public-news");
+    assert!(bob
+        .pushed_within(s.subscription_id, Duration::from_millis(300))
+        .await
+        .is_empty());
+    ping_ok(&mut bob).await;
+    gw.stop().await;
+}
+
+fn hs256(secret: &str, claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn now() -> i64 {
+    pubsub_gateway::backend::now_ms() / 1000
+}
+
+#[tokio::test]
+async fn jwt_from_bearer_header_query_or_subprotocol_and_exp_nbf_are_checked() {
+    let yaml = r#"
+routes:
+  - uri: /embedded
+    upstream: { scheme: embedded }
+    plugins:
+      jwt-auth: { algorithm: HS256, secret: test-jwt-secret, leeway_secs: 0 }
+"#;
+    let gw = Gateway::start(yaml).await;
+    let good = hs256(
+        "test-jwt-secret",
+        serde_json::json!({ "sub": "carol", "exp": now() + 600 }),
+    );
+    let (mut c, _) = upgrade(
+        gw.addr,
+        "/embedded",
+        &[("authorization", &format!("Bearer {good}"))],
+    )
+    .await
+    .expect("bearer header");
+    ping_ok(&mut c).await;
+    let (mut c, _) = upgrade(gw.addr, &format!("/embedded?token={good}"), &[])
+        .await
+        .expect("token query");
+    ping_ok(&mut c).await;
+    // Browsers: the token as a subprotocol entry; the gateway selects `pubsub`.
+    let (mut c, resp) = upgrade(
+        gw.addr,
+        "/embedded",
+        &[("sec-websocket-protocol", &format!("pubsub, bearer.{good}"))],
+    )
+    .await
+    .expect("token subprotocol");
+    assert_eq!(
+        resp.headers().get("sec-websocket-protocol").unwrap(),
+        "pubsub"
+    );
+    ping_ok(&mut c).await;
+
+    let expired = hs256(
+        "test-jwt-secret",
+        serde_json::json!({ "sub": "carol", "exp": now() - 60 }),
+    );
+    let not_yet = hs256(
+        "test-jwt-secret",
+        serde_json::json!({ "sub": "carol", "exp": now() + 600, "nbf": now() + 300 }),
+    );
+    let forged = hs256(
+        "another-secret",
+        serde_json::json!({ "sub": "carol", "exp": now() + 600 }),
+    );
+    for bad in [expired, not_yet, forged, "garbage".to_string()] {
+        assert_eq!(
+            upgrade(gw.addr, &format!("/embedded?token={bad}"), &[])
+                .await
+                .err(),
+            Some(401)
+        );
+    }
+    assert_eq!(upgrade(gw.addr, "/embedded", &[]).await.err(), Some(401));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn jwt_acl_claim_narrows_what_the_route_allows() {
+    let yaml = r#"
+routes:
+  - uri: /embedded
+    upstream: { scheme: embedded }
+    plugins:
+      jwt-auth: { algorithm: HS256, secret: s3 }
+      topic-acl: { read: ["game-.*"], write: ["game-.*"] }
+"#;
+    let gw = Gateway::start(yaml).await;
+    let token = hs256(
+        "s3",
+        serde_json::json!({ "sub": "p1", "exp": now() + 600, "acl": { "write": ["game-room1"] } }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/embedded?token={token}"), &[])
+        .await
+        .unwrap();
+    let produce = |t: &str| {
+        Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: t.into(),
+            value: Bytes::from_static(b"x"),
+            ..Default::default()
+        })
+    };
+    assert!(matches!(
+        c.request(produce("game-room1")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    assert_eq!(
+        error_of(c.request(produce("game-room2")).await).0,
+        403,
+        "the claim narrows writes"
+    );
+    assert_eq!(
+        error_of(c.request(produce("chat")).await).0,
+        403,
+        "the route forbids it anyway"
+    );
+    let r = c
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "game-room1".into(),
+            ..Default::default()
+        }))
+        .await;
+    assert!(
+        matches!(r, Resp::KafkaFetchResp(_)),
+        "reads follow the route ACL: {r:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn jwt_rs256_and_es256_public_keys_verify_tokens() {
+    let dir = tmpdir("jwtkeys");
+    openssl(
+        &dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa_pub.pem"],
+    );
+    openssl(
+        &dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ec.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &["pkey", "-in", "ec.pem", "-pubout", "-out", "ec_pub.pem"],
+    );
+    for (alg, priv_key, pub_key) in [
+        ("RS256", "rsa.pem", "rsa_pub.pem"),
+        ("ES256", "ec.pem", "ec_pub.pem"),
+    ] {
+        let yaml = format!(
+            "routes:\n  - uri: /e\n    upstream: {{ scheme: embedded }}\n    plugins:\n      jwt-auth: {{ algorithm: {alg}, public_key_file: {} }}\n",
+            dir.join(pub_key).display()
+        );
+        let gw = Gateway::start(&yaml).await;
+        let pem = std::fs::read(dir.join(priv_key)).unwrap();
+        let (key, algorithm) = if alg == "RS256" {
+            (
+                jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+                jsonwebtoken::Algorithm::RS256,
+            )
+        } else {
+            (
+                jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+                jsonwebtoken::Algorithm::ES256,
+            )
+        };
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(algorithm),
+            &serde_json::json!({ "exp": now() + 60 }),
+            &key,
+        )
+        .unwrap();
+        let (mut c, _) = upgrade(gw.addr, &format!("/e?token={token}"), &[])
+            .await
+            .unwrap_or_else(|s| panic!("{alg}: {s}"));
+        ping_ok(&mut c).await;
+        let hs = hs256("x", serde_json::json!({ "exp": now() + 60 }));
+        assert_eq!(
+            upgrade(gw.addr, &format!("/e?token={hs}"), &[]).await.err(),
+            Some(401),
+            "{alg} refuses HS256"
+        );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn origin_allow_list_is_enforced_before_the_upgrade() {
+    let yaml = "routes:\n  - uri: /e\n    upstream: { scheme: embedded }\n    allowed_origins: [\"https://game.example\"]\n";
+    let gw = Gateway::start(yaml).await;
+    assert!(
+        upgrade(gw.addr, "/e", &[("origin", "https://game.example")])
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        upgrade(gw.addr, "/e", &[("origin", "https://evil.example")])
+            .await
+            .err(),
+        Some(403)
+    );
+    assert!(
+        upgrade(gw.addr, "/e", &[]).await.is_ok(),
+        "non-browser clients send no Origin"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connection_limits_close_with_1013_and_free_up_when_clients_leave() {
+    let yaml = format!("server:\n  limits: {{ max_connections: 2 }}\n{EMBEDDED}");
+    let gw = Gateway::start(&yaml).await;
+    let mut a = gw.connect("/embedded").await;
+    let b = gw.connect("/embedded").await;
+    let mut c = gw.connect("/embedded").await;
+    let close = c.closed().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Again);
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut d = gw.connect("/embedded").await;
+    ping_ok(&mut d).await;
+    ping_ok(&mut a).await;
+    gw.stop().await;
+
+    let yaml = format!("server:\n  limits: {{ max_connections_per_ip: 1 }}\n{EMBEDDED}");
+    let gw = Gateway::start(&yaml).await;
+    let _a = gw.connect("/embedded").await;
+    let mut b = gw.connect("/embedded").await;
+    assert_eq!(b.closed().await.expect("close").code, CloseCode::Again);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn request_rate_and_inflight_limits_answer_429_and_keep_the_connection() {
+    let yaml = format!("server:\n  limits: {{ max_requests_per_sec: 5 }}\n{EMBEDDED}");
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/embedded").await;
+    let mut seqs = Vec::new();
+    for _ in 0..10 {
+        seqs.push(c.send(Req::CmdPing(CmdPing::default())).await);
+    }
+    let mut limited = 0;
+    for s in seqs {
+        if let Resp::ErrorResp(e) = c.reply(s).await {
+            assert_eq!(e.code, 429);
+            limited += 1;
+        }
+    }
+    assert!(limited >= 4, "only {limited} of 10 limited");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ping_ok(&mut c).await;
+    gw.stop().await;
+
+    let yaml = format!("server:\n  limits: {{ max_inflight_requests: 2 }}\n{EMBEDDED}");
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/embedded").await;
+    c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+        topic: "quiet".into(),
+        ..Default::default()
+    }))
+    .await;
+    // Two long polls at the end of the log fill the window; the next request is refused at once.
+    for _ in 0..2 {
+        c.send(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "quiet".into(),
+            offset: 1,
+            max_wait_ms: 3000,
+            ..Default::default()
+        }))
+        .await;
+    }
+    let started = std::time::Instant::now();
+    let r = c.request(Req::CmdPing(CmdPing::default())).await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 429, "{msg}");
+    assert!(msg.contains("in flight"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once, not after the polls"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn admin_listener_reports_health_readiness_and_metrics() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let yaml = format!(
+        "routes:\n  - uri: /embedded\n    upstream: {{ scheme: embedded }}\n  - uri: /kafka\n    upstream: {{ scheme: kafka, nodes: [\"127.0.0.1:{port}\"], timeout: {{ connect: 1, send: 1, read: 1 }} }}\n"
+    );
+    let gw = Gateway::start(&yaml).await;
+    let admin = gw.admin.expect("admin listener on by default");
+    let mut c = gw.connect("/embedded").await;
+    ping_ok(&mut c).await;
+    let get = |path: &'static str| async move {
+        let mut tcp = TcpStream::connect(admin).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    let ready = get("/readyz").await;
+    assert!(
+        ready.starts_with("HTTP/1.1 503"),
+        "kafka is unreachable: {ready}"
+    );
+    let json: serde_json::Value = serde_json::from_str(body(&ready)).unwrap();
+    assert_eq!(json["routes"]["/embedded"], "ready");
+    assert_ne!(json["routes"]["/kafka"], "ready");
+    let metrics = get("/metrics").await;
+    for needle in [
+        "pubsub_connections_open",
+        "pubsub_commands_total{command=\"ping\",result=\"ok\"}",
+        "pubsub_command_duration_seconds_bucket{command=\"ping\"",
+        "pubsub_push_messages_total",
+        "pubsub_slow_consumer_closes_total",
+        "pubsub_kafka_client_errors_total",
+        "pubsub_outbound_queued_frames",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}");
+    }
+    let routes = get("/api/routes").await;
+    let json: serde_json::Value = serde_json::from_str(body(&routes)).unwrap();
+    assert_eq!(json["ws_base"], format!("ws://{}", gw.addr));
+    assert_eq!(json["routes"][1]["scheme"], "kafka");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn slow_consumer_with_close_policy_is_closed_and_others_keep_flowing() {
+    let yaml = format!(
+        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{EMBEDDED}"
+    );
+    let gw = Gateway::start(&yaml).await;
+    let before = pubsub_gateway::metrics::METRICS
+        .slow_consumer_closes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // The slow client subscribes over a raw socket and then never reads.
+    let mut slow = gw.connect("/embedded").await;
+    let sid = match slow
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "flood".into(),
+            ..Default::default()
+        }))
+        .await
+    {
+        Resp::KafkaSubscribeResp(s) => s.subscription_id,
+        other => panic!("{other:?}"),
+    };
+    let mut fast = gw.connect("/embedded").await;
+    let fid = match fast
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "flood".into(),
+            ..Default::default()
+        }))
+        .await
+    {
+        Resp::KafkaSubscribeResp(s) => s.subscription_id,
+        other => panic!("{other:?}"),
+    };
+    let mut p = gw.connect("/embedded").await;
+    let value = Bytes::from(vec![b'x'; 16 * 1024]);
+    for _ in 0..400 {
+        p.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "flood".into(),
+            value: value.clone(),
+            ..Default::default()
+        }))
+        .await;
+    }
+    assert_eq!(
+        fast.pushed(fid, 400).await.len(),
+        400,
+        "a reading client gets everything"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pubsub_gateway::metrics::METRICS
+        .slow_consumer_closes
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == before
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow consumer was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reading now, the slow client finds its connection ended (1008, or reset if the close
+    // frame could not be written into its full socket).
+    let mut n = 0;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next())
+            .await
+            .expect("ends")
+        {
+            Some(Ok(Message::Close(f))) => break f.map(|f| f.code),
+            Some(Ok(_)) => n += 1,
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(
+        ended.is_none() || ended == Some(CloseCode::Policy),
+        "{ended:?}"
+    );
+    assert!(
+        n < 400,
+        "it did not get everything: it was cut off ({n} frames, sub {sid})"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn reload_adds_and_removes_routes_and_keeps_connections_of_kept_routes() {
+    let gw = Gateway::start("routes:\n  - uri: /a\n    upstream: { scheme: embedded }\n  - uri: /b\n    upstream: { scheme: embedded }\n").await;
+    let mut a = gw.connect("/a").await;
+    a.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+        topic: "kept".into(),
+        value: Bytes::from_static(b"v"),
+        ..Default::default()
+    }))
+    .await;
+    let mut b = gw.connect("/b").await;
+    assert_eq!(
+        http_status(gw.addr, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n").await,
+        404
+    );
+
+    // An invalid configuration is refused and changes nothing.
+    let bad = pubsub_gateway::Config::parse(
+        "routes:\n  - uri: /a\n    upstream: { scheme: kafka }\n",
+        "t",
+    );
+    assert!(bad.is_err());
+    let wrong_env = pubsub_gateway::Config::parse(
+        "routes:\n  - uri: /a\n    upstream: { scheme: embedded }\n    plugins:\n      key-auth: { keys: [{ id: x, key_env: PUBSUB_GW_UNSET_VAR }] }\n",
+        "t",
+    )
+    .unwrap();
+    assert!(gw.handle.reload(wrong_env).is_err());
+    ping_ok(&mut a).await;
+
+    let next = pubsub_gateway::Config::parse("routes:\n  - uri: /a\n    upstream: { scheme: embedded }\n  - uri: /c\n    upstream: { scheme: embedded }\n", "t").unwrap();
+    gw.handle.reload(next).expect("valid reload");
+    let close = b
+        .closed()
+        .await
+        .expect("a close frame for the removed route");
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason.as_str(), "route removed");
+    ping_ok(&mut a).await;
+    // The kept route kept its broker and its messages.
+    let r = a
+        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "kept".into(),
+            ..Default::default()
+        }))
+        .await;
+    let Resp::KafkaFetchResp(f) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(f.messages.len(), 1);
+    let mut c = gw.connect("/c").await;
+    ping_ok(&mut c).await;
+    assert_eq!(
+        http_status(gw.addr, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n").await,
+        404
+    );
+    gw.stop().await;
+}
