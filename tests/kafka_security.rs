@@ -479,11 +479,15 @@ async fn failing_commands(c: &mut Client, topic: &str) -> Failures {
     f
 }
 
-/// What the gateway answers today when it cannot connect to Kafka, whatever the reason
-/// (certificate not trusted, TLS against plaintext, SASL rejected): librdkafka's blocking
-/// metadata call only sees a transport failure, "all brokers down" (503) or, depending on
-/// timing, a timeout (504). The reason librdkafka knows (see `direct_client_reports`) is not
-/// passed on.
+/// The gateway names the cause librdkafka reported through its error callback, never a secret.
+fn assert_named_failure(code: i32, message: &str, cause: &str) {
+    assert_eq!(code, 502, "{message}");
+    assert!(message.contains(cause), "expected `{cause}` in: {message}");
+}
+
+/// When librdkafka reports no TLS or authentication cause (TLS against a plaintext listener
+/// just times out; a client without SASL is simply disconnected), the answer is a transport
+/// failure or "all brokers down" (503), or a timeout (504).
 fn assert_generic_connection_failure(code: i32, message: &str) {
     let unavailable = code == 503
         && [
@@ -532,8 +536,8 @@ async fn tls_with_trusted_ca_produces_and_fetches() {
 /// verify: true without the CA: the server certificate is not trusted. Commands answer a 5xx
 /// within the configured timeout instead of hanging and the connection stays usable. The
 /// cause is certificate verification: the terminator saw the client abort the handshake with
-/// "unknown ca", and librdkafka reports "certificate verify failed"; the gateway's answer
-/// does not say so (see `assert_generic_connection_failure`).
+/// "unknown ca", and the gateway answers 502 naming "certificate verify failed", as a direct
+/// librdkafka client reports it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_untrusted_certificate_fails_in_time_and_keeps_the_connection() {
     let k = TlsKafka::start();
@@ -558,7 +562,12 @@ async fn tls_with_untrusted_certificate_fails_in_time_and_keeps_the_connection()
         )
     );
     for (code, message) in failures.both() {
-        assert_generic_connection_failure(*code, message);
+        assert_named_failure(
+            *code,
+            message,
+            "TLS handshake with the kafka brokers failed",
+        );
+        assert_named_failure(*code, message, "certificate verify failed");
     }
     assert_reported(&oracle, "certificate verify failed");
     let log = k.terminator.log_text();
@@ -677,10 +686,9 @@ fn scram_broker(mechanism: &str, user: &str, password: &str, topic: &str) -> Bro
 }
 
 /// Correct credentials produce and fetch. A wrong password answers a 5xx in time, keeps the
-/// connection, and neither password appears in the answer; librdkafka reports the SASL
-/// authentication failure, the gateway's answer does not (see
-/// `assert_generic_connection_failure`). A route without SASL fails too: the broker really
-/// requires authentication.
+/// connection, answers 502 "authentication with the kafka brokers failed", and neither
+/// password appears in the answer. A route without SASL fails too (a generic transport
+/// failure): the broker really requires authentication.
 async fn scram_case(mechanism: &'static str) {
     let user = format!("gw-{}", mechanism.to_lowercase());
     let password = format!("right-{mechanism}-pw");
@@ -722,7 +730,11 @@ async fn scram_case(mechanism: &'static str) {
             !message.contains(&wrong) && !message.contains(&password),
             "a password leaked into the answer: {message}"
         );
-        assert_generic_connection_failure(*code, message);
+        assert_named_failure(
+            *code,
+            message,
+            "authentication with the kafka brokers failed",
+        );
     }
     for (code, message) in none_failures.both() {
         assert_generic_connection_failure(*code, message);

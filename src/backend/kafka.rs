@@ -115,6 +115,99 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
     ))
 }
 
+/// What librdkafka reported last about TLS or authentication: it reports those only through
+/// the error callback, while the calls the gateway makes just see "transport failure" or a
+/// timeout. Kept so a client is told the real cause.
+#[derive(Default)]
+struct Diagnostics {
+    last: Mutex<Option<(Instant, Cause)>>,
+}
+
+#[derive(Clone)]
+enum Cause {
+    Tls(String),
+    Authentication,
+}
+
+/// How long a reported TLS or authentication failure explains later transport errors.
+const CAUSE_TTL: Duration = Duration::from_secs(60);
+
+impl Diagnostics {
+    fn record(&self, cause: Cause) {
+        *lock(&self.last) = Some((Instant::now(), cause));
+    }
+
+    fn clear(&self) {
+        *lock(&self.last) = None;
+    }
+
+    /// A transport failure or timeout, explained by a recent TLS or authentication failure.
+    fn explain(&self, err: GatewayError) -> GatewayError {
+        if !matches!(err, GatewayError::Unavailable(_) | GatewayError::Timeout(_)) {
+            return err;
+        }
+        match lock(&self.last).clone() {
+            Some((at, Cause::Tls(reason))) if at.elapsed() < CAUSE_TTL => GatewayError::Upstream(
+                format!("TLS handshake with the kafka brokers failed: {reason}"),
+            ),
+            Some((at, Cause::Authentication)) if at.elapsed() < CAUSE_TTL => {
+                GatewayError::Upstream("authentication with the kafka brokers failed".into())
+            }
+            _ => err,
+        }
+    }
+}
+
+/// The context of every librdkafka client of one upstream: librdkafka's logs go to `tracing`,
+/// and TLS and authentication failures are remembered for error replies. librdkafka's messages
+/// never contain the SASL password.
+#[derive(Clone)]
+struct GwContext {
+    diag: Arc<Diagnostics>,
+}
+
+fn observe(diag: &Diagnostics, error: &KafkaError, reason: &str) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::SSL) => {
+            // "ssl://host:port/id: SSL handshake failed: ...": keep what follows the address.
+            let why = reason
+                .split_once(": ")
+                .map_or(reason, |(_, rest)| rest)
+                .to_owned();
+            diag.record(Cause::Tls(why));
+        }
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
+            diag.record(Cause::Authentication)
+        }
+        _ => {}
+    }
+    tracing::warn!(error = %error, reason, "kafka client error");
+}
+
+fn log_to_tracing(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", fac, "{message}")
+        }
+        L::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", fac, "{message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", fac, "{message}"),
+    }
+}
+
+impl ClientContext for GwContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_to_tracing(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        observe(&self.diag, &error, reason);
+    }
+}
+
+impl ConsumerContext for GwContext {}
+
 pub struct KafkaBackend {
     inner: Arc<Inner>,
 }
@@ -128,11 +221,13 @@ struct Inner {
     cache_messages: usize,
     max_group_consumers: usize,
     group_consumers: AtomicUsize,
-    producer: FutureProducer,
-    admin: Arc<BaseConsumer>,
+    diag: Arc<Diagnostics>,
+    producer: FutureProducer<GwContext>,
+    admin: Arc<BaseConsumer<GwContext>>,
     admin_permits: Semaphore,
     fetchers: Vec<tokio::sync::Mutex<Fetcher>>,
     tail: OnceLock<std::result::Result<Arc<Tail>, String>>,
+    context: GwContext,
     watermarks: Mutex<HashMap<Tp, (i64, i64)>>,
     partition_counts: Mutex<HashMap<String, (i32, Instant)>>,
 }
@@ -193,7 +288,9 @@ impl KafkaBackend {
         let timeout = up.timeout.read();
         let send_timeout = up.timeout.send();
 
-        let producer: FutureProducer = base
+        let diag = Arc::new(Diagnostics::default());
+        let context = GwContext { diag: diag.clone() };
+        let producer: FutureProducer<GwContext> = base
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -201,17 +298,17 @@ impl KafkaBackend {
             .set("linger.ms", "1")
             .set("message.timeout.ms", send_timeout.as_millis().to_string())
             .set("queue.buffering.max.kbytes", "65536")
-            .create()
+            .create_with_context(context.clone())
             .map_err(|e| format!("cannot create the kafka producer: {e}"))?;
-        let admin: BaseConsumer = consumer_config(&base)
-            .create()
+        let admin: BaseConsumer<GwContext> = consumer_config(&base)
+            .create_with_context(context.clone())
             .map_err(|e| format!("cannot create the kafka metadata client: {e}"))?;
         let mut fetchers = Vec::with_capacity(up.fetch_consumers);
         for _ in 0..up.fetch_consumers {
-            let consumer: StreamConsumer = consumer_config(&base)
+            let consumer: StreamConsumer<GwContext> = consumer_config(&base)
                 .set("auto.offset.reset", "error")
                 .set("queued.max.messages.kbytes", "16384")
-                .create()
+                .create_with_context(context.clone())
                 .map_err(|e| format!("cannot create a kafka fetch consumer: {e}"))?;
             fetchers.push(tokio::sync::Mutex::new(Fetcher {
                 consumer,
@@ -228,11 +325,13 @@ impl KafkaBackend {
                 cache_messages: up.partition_cache_messages,
                 max_group_consumers: up.max_group_consumers,
                 group_consumers: AtomicUsize::new(0),
+                diag,
                 producer,
                 admin: Arc::new(admin),
                 admin_permits: Semaphore::new(ADMIN_CONCURRENCY),
                 fetchers,
                 tail: OnceLock::new(),
+                context,
                 watermarks: Mutex::new(HashMap::new()),
                 partition_counts: Mutex::new(HashMap::new()),
             }),
@@ -257,7 +356,9 @@ impl Inner {
     async fn admin_call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&BaseConsumer, Duration) -> std::result::Result<T, KafkaError> + Send + 'static,
+        F: FnOnce(&BaseConsumer<GwContext>, Duration) -> std::result::Result<T, KafkaError>
+            + Send
+            + 'static,
     {
         let _permit = self
             .admin_permits
@@ -267,10 +368,14 @@ impl Inner {
         let admin = self.admin.clone();
         let timeout = self.timeout;
         let call = tokio::task::spawn_blocking(move || f(&admin, timeout));
-        match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+        let result = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
             Ok(joined) => joined.map_err(join_error)?.map_err(|e| upstream_error(&e)),
             Err(_) => Err(GatewayError::Timeout("kafka did not answer in time".into())),
+        };
+        if result.is_ok() {
+            self.diag.clear();
         }
+        result.map_err(|e| self.diag.explain(e))
     }
 
     async fn watermarks(&self, tp: &Tp) -> Result<(i64, i64)> {
@@ -456,16 +561,19 @@ impl Inner {
                     })?
             }
         };
-        fetcher.read(tp, offset, limits, wait).await
+        fetcher
+            .read(tp, offset, limits, wait)
+            .await
+            .map_err(|e| self.diag.explain(e))
     }
 
     fn tail(self: &Arc<Self>) -> Result<Arc<Tail>> {
         self.tail
             .get_or_init(|| {
-                let consumer: StreamConsumer = consumer_config(&self.base)
+                let consumer: StreamConsumer<GwContext> = consumer_config(&self.base)
                     .set("auto.offset.reset", "earliest")
                     .set("queued.max.messages.kbytes", "32768")
-                    .create()
+                    .create_with_context(self.context.clone())
                     .map_err(|e| format!("cannot create the kafka tail consumer: {e}"))?;
                 let tail = Arc::new(Tail {
                     consumer: Arc::new(consumer),
@@ -482,7 +590,7 @@ impl Inner {
 
 /// A pooled consumer for reads at arbitrary offsets.
 struct Fetcher {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<GwContext>,
     /// The partition and next offset the consumer is positioned at.
     at: Option<(Tp, i64)>,
     /// A message read past a batch's limits, kept for the next read.
@@ -565,7 +673,7 @@ impl Fetcher {
 /// The shared tail consumer of one upstream: every partition some non-group subscription
 /// reads, each read once.
 struct Tail {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<GwContext>>,
     parts: Mutex<HashMap<Tp, Arc<TailPart>>>,
     cache_messages: usize,
 }
@@ -1006,6 +1114,7 @@ impl KafkaBackend {
         let context = GroupContext {
             start: spec.start,
             timeout: inner.timeout,
+            diag: inner.diag.clone(),
         };
         let consumer: StreamConsumer<GroupContext> = consumer_config(&inner.base)
             .set("group.id", &group)
@@ -1244,9 +1353,18 @@ impl Drop for GroupSlot {
 struct GroupContext {
     start: Start,
     timeout: Duration,
+    diag: Arc<Diagnostics>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        log_to_tracing(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        observe(&self.diag, &error, reason);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
