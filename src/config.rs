@@ -101,7 +101,9 @@ pub struct Limits {
     /// requests and push delivery wait: the slow-consumer policy is backpressure, never an
     /// unbounded queue.
     pub outbound_queue: usize,
-    /// Requests of one connection being handled at once; past it the gateway stops reading.
+    /// Bytes of frames queued for one connection's writer; the same backpressure applies.
+    pub outbound_queue_bytes: usize,
+    /// Requests of one connection being handled at once; past it requests answer 429.
     pub max_inflight_requests: usize,
     pub max_subscriptions: usize,
     /// Seconds without any frame from the client (pongs count) before it is closed with 1001.
@@ -145,6 +147,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 1 << 20,
             outbound_queue: 256,
+            outbound_queue_bytes: 1 << 20,
             max_inflight_requests: 64,
             max_subscriptions: 64,
             idle_timeout_secs: 60,
@@ -639,6 +642,7 @@ impl Config {
         for (key, value) in [
             ("max_frame_bytes", l.max_frame_bytes),
             ("outbound_queue", l.outbound_queue),
+            ("outbound_queue_bytes", l.outbound_queue_bytes),
             ("max_inflight_requests", l.max_inflight_requests),
             ("max_subscriptions", l.max_subscriptions),
             ("fetch_max_messages", l.fetch_max_messages),

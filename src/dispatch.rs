@@ -21,7 +21,7 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{
     CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
 };
-use crate::session::{Outbound, Outbox};
+use crate::session::Outbox;
 use bytes::Bytes;
 
 /// What a command answers with.
@@ -243,7 +243,7 @@ impl Dispatcher {
             }),
         );
         // Pushes wait behind the gate until the reply is queued, so it always comes first.
-        let _ = self.out.send(Outbound::Frame(reply)).await;
+        let _ = self.out.send_frame(reply).await;
         gate.open();
         Ok(Reply::Sent)
     }

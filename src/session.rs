@@ -17,7 +17,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -35,32 +35,67 @@ use crate::error::GatewayError;
 use crate::metrics::{CMD_INVALID, METRICS};
 use crate::pb::PubSubReq;
 
-/// What the writer task sends.
+/// What the writer task sends. A frame holds its share of the connection's byte budget until
+/// it is written.
 #[derive(Debug)]
 pub enum Outbound {
-    Frame(Bytes),
+    Frame(Bytes, OwnedSemaphorePermit),
     Ping,
 }
 
-/// The sending side of a connection's bounded outbound queue.
+/// The sending side of a connection's outbound queue, bounded in frames
+/// (`outbound_queue`) and in bytes (`outbound_queue_bytes`).
 #[derive(Clone)]
-pub struct Outbox(mpsc::Sender<Outbound>);
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+    bytes: Arc<Semaphore>,
+    budget: usize,
+}
 
 /// The connection's writer has gone.
 #[derive(Debug)]
 pub struct Closed;
 
 impl Outbox {
+    fn new(tx: mpsc::Sender<Outbound>, budget: usize) -> Outbox {
+        let budget = budget.clamp(1, Semaphore::MAX_PERMITS);
+        Outbox {
+            tx,
+            bytes: Arc::new(Semaphore::new(budget)),
+            budget,
+        }
+    }
+
+    /// A frame larger than the whole budget takes all of it, so it still goes out alone.
+    fn cost(&self, frame: &Bytes) -> u32 {
+        frame.len().clamp(1, self.budget).min(u32::MAX as usize) as u32
+    }
+
     /// Waits for room; Err when the connection is gone.
-    pub async fn send(&self, out: Outbound) -> Result<(), Closed> {
-        self.0.send(out).await.map_err(|_| Closed)?;
+    pub async fn send_frame(&self, frame: Bytes) -> Result<(), Closed> {
+        let permit = self
+            .bytes
+            .clone()
+            .acquire_many_owned(self.cost(&frame))
+            .await
+            .map_err(|_| Closed)?;
+        self.tx
+            .send(Outbound::Frame(frame, permit))
+            .await
+            .map_err(|_| Closed)?;
         METRICS.queued_frames.fetch_add(1, Relaxed);
         Ok(())
     }
 
-    /// Ok(false) when the queue is full right now; Err when the connection is gone.
-    pub fn try_send(&self, out: Outbound) -> Result<bool, Closed> {
-        match self.0.try_send(out) {
+    /// Ok(false) when there is no room right now; Err when the connection is gone.
+    pub fn try_send_frame(&self, frame: Bytes) -> Result<bool, Closed> {
+        if self.tx.is_closed() {
+            return Err(Closed);
+        }
+        let Ok(permit) = self.bytes.clone().try_acquire_many_owned(self.cost(&frame)) else {
+            return Ok(false);
+        };
+        match self.tx.try_send(Outbound::Frame(frame, permit)) {
             Ok(()) => {
                 METRICS.queued_frames.fetch_add(1, Relaxed);
                 Ok(true)
@@ -70,12 +105,18 @@ impl Outbox {
         }
     }
 
+    fn try_ping(&self) {
+        if self.tx.try_send(Outbound::Ping).is_ok() {
+            METRICS.queued_frames.fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.tx.is_closed()
     }
 
     fn is_full(&self) -> bool {
-        self.0.capacity() == 0
+        self.tx.capacity() == 0 || self.bytes.available_permits() == 0
     }
 }
 
@@ -129,7 +170,7 @@ where
     let limits = ctx.limits.clone();
     let (sink, mut stream) = ws.split();
     let (out_tx, out_rx) = mpsc::channel(limits.outbound_queue);
-    let out = Outbox(out_tx);
+    let out = Outbox::new(out_tx, limits.outbound_queue_bytes);
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
     let mut writer_done = false;
@@ -163,7 +204,7 @@ where
                 if last_seen.elapsed() >= limits.idle_timeout() {
                     break Some((CloseCode::Away, "idle timeout"));
                 }
-                let _ = out.try_send(Outbound::Ping);
+                out.try_ping();
             }
             _ = slow_tick.tick(), if limits.slow_consumer == SlowConsumerPolicy::Close => {
                 if !out.is_full() {
@@ -211,7 +252,7 @@ where
                         tracing::info!(error = %e, "undecodable request");
                         let err = GatewayError::WrongCommand;
                         METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
-                        if out.send(Outbound::Frame(codec::error_frame(0, &err))).await.is_err() {
+                        if out.send_frame(codec::error_frame(0, &err)).await.is_err() {
                             break None;
                         }
                         continue;
@@ -234,7 +275,7 @@ where
                 };
                 if let Some(err) = refusal {
                     METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
-                    if out.send(Outbound::Frame(codec::error_frame(req.sequence, &err))).await.is_err() {
+                    if out.send_frame(codec::error_frame(req.sequence, &err)).await.is_err() {
                         break None;
                     }
                     continue;
@@ -243,7 +284,7 @@ where
                 let dispatcher = &dispatcher;
                 inflight.push(Box::pin(async move {
                     if let Some(frame) = dispatcher.handle(req, started).await {
-                        let _ = tx.send(Outbound::Frame(frame)).await;
+                        let _ = tx.send_frame(frame).await;
                     }
                 }));
             }
@@ -294,13 +335,13 @@ async fn write_frames<S>(
         let out = tokio::select! {
             biased;
             c = &mut close => {
-                // Frames already queued go first when the session ends normally; a close for
-                // a slow consumer or shutdown does not wait behind a full queue.
+                // Frames already queued (replies drained at shutdown) go before the close;
+                // only a slow consumer's close does not wait behind its full queue.
                 let (code, reason) = c.unwrap_or((CloseCode::Normal, ""));
-                if code == CloseCode::Normal {
+                if code != CloseCode::Policy {
                     while let Ok(o) = rx.try_recv() {
                         METRICS.queued_frames.fetch_sub(1, Relaxed);
-                        if let Outbound::Frame(b) = o {
+                        if let Outbound::Frame(b, _permit) = o {
                             if sink.feed(Message::Binary(b)).await.is_err() {
                                 return;
                             }
@@ -323,7 +364,11 @@ async fn write_frames<S>(
         };
         METRICS.queued_frames.fetch_sub(1, Relaxed);
         let msg = match out {
-            Outbound::Frame(b) => Message::Binary(b),
+            Outbound::Frame(b, permit) => {
+                // The budget is released once the frame is handed to the socket.
+                drop(permit);
+                Message::Binary(b)
+            }
             Outbound::Ping => Message::Ping(Bytes::new()),
         };
         if sink.feed(msg).await.is_err() {

@@ -25,7 +25,7 @@ use crate::pb::{
     CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, CmdKafkaSubscribe, KafkaHeader,
     KafkaMessage, KafkaMetadataResp, KafkaPartitionOffset, KafkaProduceResp, StartPosition,
 };
-use crate::session::{Outbound, Outbox};
+use crate::session::Outbox;
 
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
@@ -450,10 +450,7 @@ impl PushSink {
         self.gate.wait().await;
         let frame = codec::push_frame(self.sequence, self.subscription_id, records);
         let bytes = frame.len() as u64;
-        self.tx
-            .send(Outbound::Frame(frame))
-            .await
-            .map_err(|_| SinkClosed)?;
+        self.tx.send_frame(frame).await.map_err(|_| SinkClosed)?;
         self.flow.pushed(records);
         count_push(records.len(), bytes);
         Ok(())
@@ -470,7 +467,7 @@ impl PushSink {
         }
         let frame = codec::push_frame(self.sequence, self.subscription_id, records);
         let bytes = frame.len() as u64;
-        match self.tx.try_send(Outbound::Frame(frame)) {
+        match self.tx.try_send_frame(frame) {
             Ok(true) => {
                 self.flow.pushed(records);
                 count_push(records.len(), bytes);
