@@ -849,3 +849,69 @@ async fn reload_adds_and_removes_routes_and_keeps_connections_of_kept_routes() {
     );
     gw.stop().await;
 }
+
+/// Connects over TLS trusting only `ca` and pings; Err with the TLS error otherwise.
+async fn wss_ping(addr: std::net::SocketAddr, ca: &Path) -> Result<(), String> {
+    use futures_util::SinkExt;
+    use prost::Message as _;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cc = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cc))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/embedded", tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let req = PubSubReq {
+        sequence: 1,
+        req: Some(Req::CmdPing(CmdPing::default())),
+    };
+    ws.send(Message::Binary(req.encode_to_vec().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    match ws.next().await {
+        Some(Ok(Message::Binary(_))) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn reload_swaps_the_tls_certificate_for_new_connections() {
+    let (dir_a, dir_b) = (tmpdir("cert-a"), tmpdir("cert-b"));
+    let (ca_a, cert_a, key_a) = ca_and_cert(&dir_a);
+    let (ca_b, cert_b, key_b) = ca_and_cert(&dir_b);
+    let yaml = |cert: &Path, key: &Path| {
+        format!(
+            "server:\n  tls: {{ cert: {}, key: {} }}\n{EMBEDDED}",
+            cert.display(),
+            key.display()
+        )
+    };
+    let gw = Gateway::start(&yaml(&cert_a, &key_a)).await;
+    wss_ping(gw.addr, &ca_a).await.expect("certificate A");
+    assert!(wss_ping(gw.addr, &ca_b).await.is_err());
+    let mut next = pubsub_gateway::Config::parse(&yaml(&cert_b, &key_b), "t").unwrap();
+    next.server.listen = gw.addr;
+    next.server.admin_listen = None;
+    gw.handle.reload(next).expect("reload with certificate B");
+    wss_ping(gw.addr, &ca_b)
+        .await
+        .expect("certificate B after reload");
+    assert!(
+        wss_ping(gw.addr, &ca_a).await.is_err(),
+        "certificate A is no longer served"
+    );
+    gw.stop().await;
+}
