@@ -166,7 +166,11 @@ async fn pushed_by(c: &mut Client, id: i64, n: usize, wait: Duration) -> Vec<Kaf
     let deadline = tokio::time::Instant::now() + wait;
     let mut out = Vec::new();
     while out.len() < n {
-        assert!(tokio::time::Instant::now() < deadline, "only {} of {n} pushes in {wait:?}", out.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} pushes in {wait:?}",
+            out.len()
+        );
         out.extend(c.pushed_within(id, Duration::from_millis(300)).await);
     }
     out
