@@ -945,3 +945,66 @@ async fn broker_restart_mid_subscription_loses_and_duplicates_nothing() {
     gw.stop().await;
     drop(restarted);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consumers_are_capped_per_upstream_with_429() {
+    let broker = shared();
+    let t = topic("cap");
+    broker.create_topic(&t, 1).await;
+    let gw = Gateway::start(&kafka_yaml(
+        &broker.bootstrap(),
+        "      max_group_consumers: 1\n",
+    ))
+    .await;
+    let mut a = gw.connect("/kafka").await;
+    let mut b = gw.connect("/kafka").await;
+    let group = topic("capgroup");
+    subscribe(
+        &mut a,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let r = b
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            ..Default::default()
+        }))
+        .await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 429, "{msg}");
+    // Non-group subscriptions share the tail and are not counted.
+    subscribe(
+        &mut b,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Leaving frees the slot.
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = b
+            .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+                topic: t.clone(),
+                group: group.clone(),
+                ..Default::default()
+            }))
+            .await;
+        if matches!(r, Resp::KafkaSubscribeResp(_)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never freed: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.stop().await;
+}
