@@ -13,6 +13,8 @@ use crate::config::Scheme;
 use crate::metrics::METRICS;
 use crate::server::{http_answer, Inner};
 
+const INDEX: &str = "<!doctype html><title>pubsub-gateway admin</title><ul><li><a href=\"/console/\">console</a><li><a href=\"/metrics\">metrics</a><li><a href=\"/readyz\">readyz</a><li><a href=\"/healthz\">healthz</a><li><a href=\"/api/routes\">routes</a></ul>\n";
+
 /// How long /readyz waits for each upstream.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -99,12 +101,19 @@ async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
                 &mut tcp,
                 200,
                 "",
-                "text/plain",
-                b"pubsub-gateway admin: /healthz /readyz /metrics /api/routes\n",
+                "text/html; charset=utf-8",
+                INDEX.as_bytes(),
             )
             .await
         }
-        _ => http_answer(&mut tcp, 404, "", "text/plain", b"not found\n").await,
+        // The page's relative imports need the trailing slash.
+        "/console" => {
+            http_answer(&mut tcp, 308, "Location: /console/\r\n", "text/plain", b"").await
+        }
+        p => match crate::console::asset(p) {
+            Some((content_type, body)) => http_answer(&mut tcp, 200, "", content_type, body).await,
+            None => http_answer(&mut tcp, 404, "", "text/plain", b"not found\n").await,
+        },
     }
 }
 

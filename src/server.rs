@@ -107,6 +107,21 @@ impl Drop for ConnSlot {
     }
 }
 
+/// Connections waiting to be accepted; the default 128 overflows when many clients (re)connect
+/// at once, and the kernel then makes them retry after a second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -183,11 +198,13 @@ fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, Start
         }));
     }
     let limits = config.server.limits.clone();
+    // Small buffers keep idle connections cheap; the writer flushes whenever its queue drains,
+    // so a burst still leaves in few large writes.
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(8 * 1024);
     Ok(Table {
         routes,
         limits: Arc::new(limits),
@@ -243,9 +260,7 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Server, StartError> {
         let table = build_table(&config, None)?;
         let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })?;
+        let listener = listen(addr).map_err(|source| StartError::Listen { addr, source })?;
         let admin = match config.server.admin_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -340,7 +355,7 @@ async fn connection(
         Some(acceptor) => {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = tokio::time::timeout(table.limits.handshake_timeout(), acceptor.accept(tcp)) => r,
+                r = tokio::time::timeout(table.limits.handshake_timeout(), Box::pin(acceptor.accept(tcp))) => r,
             };
             match accepted {
                 Ok(Ok(tls)) => serve(tls, peer, table, inner, shutdown).await,
@@ -363,9 +378,11 @@ async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Boxed: the handshake's buffers are freed once it is done instead of sizing this task's
+    // state for the whole life of the connection.
     let upgraded = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(table.limits.handshake_timeout(), handshake(&mut stream, &table)) => r,
+        r = tokio::time::timeout(table.limits.handshake_timeout(), Box::pin(handshake(&mut stream, &table))) => r,
     };
     let up = match upgraded {
         Ok(Ok(u)) => u,
@@ -628,6 +645,7 @@ pub(crate) async fn http_answer<S: AsyncWrite + Unpin>(
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        308 => "Permanent Redirect",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",

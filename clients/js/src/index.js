@@ -1,0 +1,867 @@
+// pubsub-client: a browser (and Node) client for pubsub-gateway.
+//
+// Every frame is a protobuf PubSubReq / PubSubResp, encoded and decoded by the code that
+// `npm run build` generates from proto/pubsub.proto with protobufjs-cli (src/gen/pubsub.js);
+// this file does no wire encoding of its own.
+//
+// int64 fields (sequence, offsets, timestamps, start_value, subscription ids) are plain JavaScript
+// numbers in this API. protobufjs decodes them exactly (as `long` values) and the library converts
+// them with a range check: a value outside +-(2^53 - 1) throws a RangeError instead of being
+// rounded. Kafka offsets and millisecond timestamps stay far below that limit.
+//
+// Bytes (keys, values, header values, ping state) are Uint8Array on the way out; on the way in,
+// strings are accepted and encoded as UTF-8.
+
+import { pubsub } from "./gen/pubsub.js";
+
+const { PubSubReq, PubSubResp, StartPosition: StartEnum } = pubsub;
+
+/** The generated protobuf namespace (message classes PubSubReq, PubSubResp, ...). */
+export { pubsub };
+
+/** Start positions of a subscription (`start` option); names or these numbers are accepted. */
+export const StartPosition = Object.freeze({ ...StartEnum });
+
+/** Special `timestamp` values of listOffset. */
+export const OffsetTimestamp = Object.freeze({ LATEST: -1, EARLIEST: -2 });
+
+/**
+ * A failed request. `code` is the gateway's ErrorResp code (HTTP-style: 400, 401, 403, 404, 416,
+ * 429, 502, 503, 504), or 0 when no answer came: `reason` then says why ("disconnected",
+ * "closed", "timeout", "connect").
+ */
+export class PubSubError extends Error {
+  constructor(code, message, { sequence, reason, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "PubSubError";
+    this.code = code;
+    if (sequence !== undefined) this.sequence = sequence;
+    if (reason !== undefined) this.reason = reason;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/** UTF-8 encodes a string; passes bytes through. */
+export function toBytes(v) {
+  if (v == null) return new Uint8Array(0);
+  if (typeof v === "string") return encoder.encode(v);
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new TypeError("expected a string or bytes (Uint8Array / ArrayBuffer)");
+}
+
+/** Decodes bytes as UTF-8 (invalid sequences become U+FFFD). */
+export function bytesToText(b) {
+  return decoder.decode(b ?? new Uint8Array(0));
+}
+
+/** Lower-case hex, bytes separated by spaces. */
+export function bytesToHex(b, separator = " ") {
+  return Array.from(b ?? [], (x) => x.toString(16).padStart(2, "0")).join(separator);
+}
+
+/** int64 from protobufjs (number or Long) to a safe JS number. */
+function num(v) {
+  if (typeof v === "number") return v;
+  if (v == null) return 0;
+  if (typeof v === "bigint") v = { toNumber: () => Number(v), toString: () => String(v) };
+  const n = typeof v.toNumber === "function" ? v.toNumber() : Number(v);
+  if (!Number.isSafeInteger(n)) {
+    throw new RangeError(`int64 value ${v.toString()} is outside JavaScript's safe integer range`);
+  }
+  return n;
+}
+
+function int(name, v) {
+  if (typeof v === "bigint") v = Number(v);
+  if (!Number.isSafeInteger(v)) throw new TypeError(`${name} must be an integer, got ${v}`);
+  return v;
+}
+
+function headerList(h) {
+  if (h == null) return [];
+  const entries = Array.isArray(h)
+    ? h.map((e) => (Array.isArray(e) ? e : [e.key, e.value]))
+    : h instanceof Map
+      ? [...h.entries()]
+      : Object.entries(h);
+  return entries.map(([key, value]) => ({ key: String(key), value: toBytes(value) }));
+}
+
+function startNumber(start) {
+  if (start == null) return StartEnum.LATEST;
+  if (typeof start === "number" && Object.values(StartEnum).includes(start)) return start;
+  const n = StartEnum[String(start).toUpperCase()];
+  if (n === undefined) throw new TypeError(`unknown start position ${start}`);
+  return n;
+}
+
+function toMessage(m) {
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: num(m.offset),
+    timestamp: num(m.timestamp),
+    key: m.key,
+    value: m.value,
+    headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value })),
+  };
+}
+
+const tp = (topic, partition) => `${partition}\u0000${topic}`;
+
+// HTTP token characters: a subprotocol entry must be one.
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const DEFAULT_RECONNECT = {
+  initialDelayMs: 250,
+  maxDelayMs: 10000,
+  factor: 2,
+  jitter: 0.2,
+  maxAttempts: Infinity,
+};
+
+/**
+ * Opens a client and resolves once the first connection is open (rejects with a PubSubError,
+ * code 0, reason "connect", when that first attempt fails).
+ *
+ * @param {string|URL} url ws:// or wss:// URL of a route (http(s):// is mapped to ws(s)://).
+ * @param {object} [options]
+ * @param {string} [options.token] sent as `?token=` and as the subprotocol `bearer.<token>`.
+ * @param {string[]} [options.protocols] extra subprotocols, offered after `pubsub`.
+ * @param {Function} [options.WebSocket] a WebSocket constructor (Node 20: the `ws` package).
+ * @param {boolean|object} [options.reconnect] false, or {initialDelayMs, maxDelayMs, factor,
+ *   jitter, maxAttempts}.
+ * @param {number} [options.requestTimeoutMs] per request (fetch adds its maxWaitMs); 0 = none.
+ * @param {number} [options.connectTimeoutMs] per connection attempt.
+ */
+export async function connect(url, options = {}) {
+  const client = new PubSubClient(url, options);
+  await client.ready;
+  return client;
+}
+
+export class PubSubClient {
+  constructor(url, options = {}) {
+    const WS = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof WS !== "function") {
+      throw new TypeError("no WebSocket implementation: pass options.WebSocket (e.g. the ws package)");
+    }
+    this._WS = WS;
+    const base = globalThis.location?.href;
+    const u = base ? new URL(String(url), base) : new URL(String(url));
+    if (u.protocol === "http:") u.protocol = "ws:";
+    if (u.protocol === "https:") u.protocol = "wss:";
+    if (options.token != null) u.searchParams.set("token", String(options.token));
+    /** The URL connected to (with `?token=`). */
+    this.url = u.toString();
+    const extra = (options.protocols ?? []).filter((p) => p !== "pubsub");
+    const protocols = [];
+    if (options.token != null || extra.length) {
+      protocols.push("pubsub");
+      const bearer = `bearer.${options.token}`;
+      if (options.token != null && TOKEN_RE.test(bearer)) protocols.push(bearer);
+      protocols.push(...extra);
+    }
+    /** Subprotocols offered in the handshake. */
+    this.protocols = protocols;
+    this.reconnectOptions =
+      options.reconnect === false ? null : { ...DEFAULT_RECONNECT, ...(options.reconnect ?? {}) };
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10000;
+
+    this._ws = null;
+    this._open = false;
+    this._closed = false;
+    this._nextSeq = 1;
+    this._pending = new Map(); // sequence -> {resolve, reject, timer, onReply}
+    this._queue = []; // sends waiting for a connection
+    this._subs = new Set(); // live Subscription handles
+    this._subsById = new Map(); // server subscription id -> Subscription
+    this._listeners = new Map();
+    this._attempt = 0;
+    this._reconnectTimer = null;
+    /** Connections opened so far (1 after the first, +1 per reconnect). */
+    this.connections = 0;
+
+    this.ready = new Promise((resolve, reject) => {
+      this._readyResolve = resolve;
+      this._readyReject = reject;
+    });
+    this._dial();
+  }
+
+  /** true while a connection is open. */
+  get connected() {
+    return this._open;
+  }
+
+  /** Subprotocol the gateway selected ("" when none). */
+  get protocol() {
+    return this._ws?.protocol ?? "";
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs}, "reconnect",
+  // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
+  // an exception thrown by an onMessage callback)
+  // -------------------------------------------------------------------------------------------
+
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  off(event, fn) {
+    this._listeners.get(event)?.delete(fn);
+  }
+
+  _emit(event, arg) {
+    const set = this._listeners.get(event);
+    if (!set || set.size === 0) {
+      if (event === "error" && globalThis.console) console.warn("pubsub-client:", arg);
+      return;
+    }
+    for (const fn of [...set]) {
+      try {
+        fn(arg);
+      } catch (e) {
+        if (event !== "error") this._emit("error", e);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // connection
+  // -------------------------------------------------------------------------------------------
+
+  _dial() {
+    let ws;
+    try {
+      ws = this.protocols.length ? new this._WS(this.url, this.protocols) : new this._WS(this.url);
+    } catch (e) {
+      this._connectFailed(e);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    const timer =
+      this.connectTimeoutMs > 0
+        ? setTimeout(() => {
+            if (this._ws === ws && !this._open) this._drop(ws, 4008, "connect timeout");
+          }, this.connectTimeoutMs)
+        : null;
+    ws.onopen = () => {
+      clearTimeout(timer);
+      if (this._ws !== ws) return;
+      this._onOpen();
+    };
+    ws.onmessage = (ev) => {
+      if (this._ws !== ws) return;
+      this._onFrame(ev.data);
+    };
+    ws.onerror = () => {
+      // followed by close; nothing to do here
+    };
+    ws.onclose = (ev) => {
+      clearTimeout(timer);
+      if (this._ws !== ws) return;
+      this._drop(ws, ev.code, ev.reason);
+    };
+  }
+
+  _onOpen() {
+    const reconnected = this.connections > 0;
+    this._open = true;
+    this._attempt = 0;
+    this.connections += 1;
+    this._readyResolve?.(this);
+    this._readyResolve = this._readyReject = null;
+    this._emit("open");
+    if (reconnected) {
+      for (const sub of [...this._subs]) this._resubscribe(sub);
+      this._emit("reconnect");
+    }
+    const queued = this._queue;
+    this._queue = [];
+    for (const send of queued) send();
+  }
+
+  // The socket is gone (closed by either side, failed, or dropped by a test): fail what was in
+  // flight, forget server subscription ids, and schedule a reconnect.
+  _drop(ws, code = 1006, reason = "") {
+    if (this._ws !== ws) return;
+    this._ws = null;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws.readyState === 0 || ws.readyState === 1) {
+      try {
+        ws.close(code >= 4000 && code < 5000 ? code : 1000, reason);
+      } catch {
+        try {
+          ws.close();
+        } catch {
+          /* already closing */
+        }
+      }
+    }
+    const wasOpen = this._open;
+    this._open = false;
+    for (const sub of this._subs) sub._ids.clear();
+    this._subsById.clear();
+    const why = this._closed ? "closed" : "disconnected";
+    for (const [sequence, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(new PubSubError(0, `connection ${why} before the reply`, { sequence, reason: why }));
+    }
+    this._pending.clear();
+    if (wasOpen) this._emit("close", { code, reason });
+    if (this._closed) return;
+    if (this.connections === 0) {
+      this._connectFailed(new Error(`WebSocket closed with ${code} ${reason}`.trim()));
+      return;
+    }
+    this._scheduleReconnect();
+  }
+
+  _connectFailed(cause) {
+    if (this._readyReject) {
+      const err = new PubSubError(0, `cannot connect to ${this.url}: ${cause.message ?? cause}`, {
+        reason: "connect",
+        cause,
+      });
+      this._readyReject(err);
+      this._readyResolve = this._readyReject = null;
+      this._shutdown(err);
+      return;
+    }
+    this._scheduleReconnect();
+  }
+
+  _scheduleReconnect() {
+    const o = this.reconnectOptions;
+    if (!o || this._attempt >= o.maxAttempts) {
+      this._shutdown(new PubSubError(0, "connection lost", { reason: "disconnected" }));
+      return;
+    }
+    const base = Math.min(o.maxDelayMs, o.initialDelayMs * o.factor ** this._attempt);
+    const delayMs = Math.round(base * (1 + o.jitter * (Math.random() * 2 - 1)));
+    this._attempt += 1;
+    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    this._reconnectTimer = setTimeout(() => {
+      this._reconnectTimer = null;
+      if (!this._closed) this._dial();
+    }, delayMs);
+  }
+
+  // No more connections: reject what waits for one.
+  _shutdown(err) {
+    this._closed = true;
+    const queued = this._queue;
+    this._queue = [];
+    for (const send of queued) send(err);
+  }
+
+  /** Closes the connection for good (no reconnect); pending requests reject with reason "closed". */
+  close() {
+    this._closed = true;
+    clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    if (this._ws) this._drop(this._ws, 1000, "client closed");
+    this._shutdown(new PubSubError(0, "client closed", { reason: "closed" }));
+    this._subs.clear();
+  }
+
+  /**
+   * Test hook: drops the current connection from the client side, as a network failure would
+   * (in-flight requests reject with reason "disconnected"; the client then reconnects and
+   * resubscribes). Returns false when there was no connection.
+   */
+  simulateDisconnect() {
+    if (!this._ws) return false;
+    this._drop(this._ws, 4000, "simulated disconnect");
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // requests
+  // -------------------------------------------------------------------------------------------
+
+  _onFrame(data) {
+    if (typeof data === "string") return; // text frames carry nothing in this protocol
+    let resp;
+    try {
+      resp = PubSubResp.decode(data instanceof Uint8Array ? data : new Uint8Array(data));
+    } catch (e) {
+      this._emit("error", new PubSubError(0, `undecodable frame: ${e.message}`, { cause: e }));
+      return;
+    }
+    let sequence;
+    try {
+      sequence = num(resp.sequence);
+      const kind = resp.resp;
+      if (kind === "kafkaPush") {
+        this._onPush(num(resp.kafkaPush.subscriptionId), resp.kafkaPush.messages);
+        return;
+      }
+      const p = this._pending.get(sequence);
+      if (!p) {
+        if (kind === "errorResp") {
+          const e = resp.errorResp;
+          this._emit("error", new PubSubError(e.code, e.message, { sequence }));
+        }
+        return;
+      }
+      this._pending.delete(sequence);
+      clearTimeout(p.timer);
+      if (kind === "errorResp") {
+        const e = resp.errorResp;
+        p.reject(new PubSubError(e.code, e.message, { sequence }));
+      } else if (kind !== p.expect) {
+        p.reject(new PubSubError(0, `unexpected reply ${kind} to a ${p.field}`, { sequence }));
+      } else {
+        const body = resp[kind];
+        p.resolve(p.onReply ? p.onReply(body) : body);
+      }
+    } catch (e) {
+      this._emit("error", e);
+    }
+  }
+
+  /**
+   * Sends one command; resolves with the reply body (or what `onReply` makes of it, run
+   * synchronously when the reply frame is read).
+   */
+  _request(field, expect, body, { timeoutMs, onReply } = {}) {
+    return new Promise((resolve, reject) => {
+      const timeout = timeoutMs ?? this.requestTimeoutMs;
+      const started = Date.now();
+      const send = (err) => {
+        if (err) return reject(err);
+        const left = timeout > 0 ? timeout - (Date.now() - started) : 0;
+        if (timeout > 0 && left <= 0) {
+          return reject(new PubSubError(0, `${field} timed out`, { reason: "timeout" }));
+        }
+        const sequence = this._nextSeq++;
+        let frame;
+        try {
+          frame = PubSubReq.encode({ sequence, [field]: body }).finish();
+        } catch (e) {
+          return reject(e);
+        }
+        const timer =
+          timeout > 0
+            ? setTimeout(() => {
+                if (this._pending.delete(sequence)) {
+                  reject(new PubSubError(0, `${field} timed out`, { sequence, reason: "timeout" }));
+                }
+              }, left)
+            : null;
+        this._pending.set(sequence, { resolve, reject, timer, onReply, expect, field });
+        try {
+          this._ws.send(frame);
+        } catch (e) {
+          this._pending.delete(sequence);
+          clearTimeout(timer);
+          reject(new PubSubError(0, `send failed: ${e.message}`, { sequence, reason: "disconnected" }));
+        }
+      };
+      if (this._open) send();
+      else if (this._closed) reject(new PubSubError(0, "client closed", { reason: "closed" }));
+      else this._queue.push(send);
+    });
+  }
+
+  /** Application-level ping; resolves with the echoed state (Uint8Array). */
+  async ping(state) {
+    const r = await this._request("cmdPing", "pongResp", { state: toBytes(state) });
+    return r.state;
+  }
+
+  /**
+   * Produces one message; resolves with {partition, offset}.
+   * @param {string} topic
+   * @param {string|Uint8Array} value
+   * @param {object} [o] {key, headers ({k: v}, [[k, v]] or [{key, value}]), partition, timestamp}
+   */
+  async produce(topic, value, o = {}) {
+    const body = {
+      topic: String(topic),
+      key: toBytes(o.key),
+      value: toBytes(value),
+      headers: headerList(o.headers),
+    };
+    if (o.partition != null) body.partition = int("partition", o.partition);
+    if (o.timestamp != null) body.timestamp = int("timestamp", o.timestamp);
+    const r = await this._request("cmdKafkaProduce", "kafkaProduceResp", body);
+    return { partition: r.partition, offset: num(r.offset) };
+  }
+
+  /**
+   * Messages of one partition from `offset` on (416 when it is outside [earliest, end]).
+   * @param {object} [o] {maxMessages, maxBytes, maxWaitMs}
+   */
+  async fetch(topic, partition, offset, o = {}) {
+    const maxWaitMs = o.maxWaitMs ?? 0;
+    const r = await this._request(
+      "cmdKafkaFetch",
+      "kafkaFetchResp",
+      {
+        topic: String(topic),
+        partition: int("partition", partition),
+        offset: int("offset", offset),
+        maxMessages: o.maxMessages ?? 0,
+        maxBytes: o.maxBytes ?? 0,
+        maxWaitMs,
+      },
+      { timeoutMs: this.requestTimeoutMs > 0 ? this.requestTimeoutMs + maxWaitMs : 0 },
+    );
+    return r.messages.map(toMessage);
+  }
+
+  /** timestamp: -1 end offset, -2 earliest, else the first offset at or after it (-1: none). */
+  async listOffset(topic, partition, timestamp = OffsetTimestamp.LATEST) {
+    const r = await this._request("cmdKafkaListOffset", "kafkaListOffsetResp", {
+      topic: String(topic),
+      partition: int("partition", partition),
+      timestamp: int("timestamp", timestamp),
+    });
+    return num(r.offset);
+  }
+
+  /** {topic, partitions: [{partition, earliest, latest}]} (404 for an unknown topic). */
+  async metadata(topic) {
+    const r = await this._request("cmdKafkaMetadata", "kafkaMetadataResp", { topic: String(topic) });
+    return {
+      topic: r.topic,
+      partitions: r.partitions.map((p) => ({
+        partition: p.partition,
+        earliest: num(p.earliest),
+        latest: num(p.latest),
+      })),
+    };
+  }
+
+  /**
+   * Commits offsets (the next offset to read, Kafka's convention) for a subscription: for its
+   * group if it has one, and as acknowledgements of pushed messages (maxInFlight).
+   * @param {Subscription|number} subscription a handle or a server subscription id
+   * @param {Array<{topic?: string, partition: number, offset: number}>} offsets
+   */
+  async commit(subscription, offsets) {
+    if (subscription instanceof Subscription) return subscription.commit(offsets);
+    await this._request("cmdKafkaCommit", "okResp", {
+      subscriptionId: int("subscription id", subscription),
+      offsets: offsets.map((o) => ({
+        topic: String(o.topic),
+        partition: int("partition", o.partition),
+        offset: int("offset", o.offset),
+      })),
+    });
+  }
+
+  /** Low-level: sends cmd_unsubscribe for a server subscription id. */
+  async unsubscribeId(subscriptionId) {
+    await this._request("cmdUnsubscribe", "okResp", {
+      subscriptionId: int("subscription id", subscriptionId),
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // subscriptions
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Subscribes; resolves with a Subscription once the gateway accepted it. `onMessage(message,
+   * subscription)` is called for every message, in offset order per partition, exactly once per
+   * (topic, partition, offset) across reconnects for subscriptions without a group.
+   *
+   * @param {string|null} topic (null or "" with options.topicPattern)
+   * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
+   *   "TIME_DELTA"), startValue, group, matchHeaders, partitions, topicPattern, maxInFlight}
+   * @param {(message: object, sub: Subscription) => void} onMessage
+   */
+  async subscribe(topic, o, onMessage) {
+    if (typeof o === "function") [o, onMessage] = [{}, o];
+    o = o ?? {};
+    if (typeof onMessage !== "function") throw new TypeError("subscribe needs an onMessage callback");
+    const spec = {
+      topic: topic ? String(topic) : "",
+      topicPattern: o.topicPattern ? String(o.topicPattern) : "",
+      partitions: (o.partitions ?? []).map((p) => int("partition", p)),
+      start: startNumber(o.start),
+      startValue: int("startValue", o.startValue ?? 0),
+      group: o.group ? String(o.group) : "",
+      matchHeaders: headerList(o.matchHeaders),
+      maxInFlight: int("maxInFlight", o.maxInFlight ?? 0),
+    };
+    const sub = new Subscription(this, spec, onMessage);
+    // LATEST and LAST are positions of the moment: remember where each partition ended just
+    // before subscribing, so a reconnect can resume partitions that delivered nothing yet from
+    // there (an offset at or before the real start: no gap, and never a message twice).
+    if (spec.topic && !spec.group && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
+      sub._baseline = await this._endOffsets(spec.topic);
+    }
+    sub._subscribedAt = Date.now();
+    await this._subscribeWire(sub, this._wireSpec(spec, {}));
+    return sub;
+  }
+
+  // Map partition -> {earliest, latest}; an empty map when the topic does not exist yet (all of
+  // its messages will be new); null when that cannot be known.
+  async _endOffsets(topic) {
+    try {
+      const m = await this.metadata(topic);
+      return new Map(m.partitions.map((p) => [p.partition, p]));
+    } catch (e) {
+      if (e instanceof PubSubError && e.code === 404) return new Map();
+      return null;
+    }
+  }
+
+  _wireSpec(spec, over) {
+    return {
+      topic: spec.topic,
+      topicPattern: spec.topicPattern,
+      partitions: spec.partitions,
+      start: spec.start,
+      startValue: spec.startValue,
+      group: spec.group,
+      matchHeaders: spec.matchHeaders,
+      maxInFlight: spec.maxInFlight,
+      ...over,
+    };
+  }
+
+  _subscribeWire(sub, wire) {
+    return this._request("cmdKafkaSubscribe", "kafkaSubscribeResp", wire, {
+      // Registered while the reply frame is handled, before any push for it can be read.
+      onReply: (r) => {
+        const id = num(r.subscriptionId);
+        if (sub._closed) {
+          this.unsubscribeId(id).catch(() => {});
+          return id;
+        }
+        sub._ids.add(id);
+        this._subsById.set(id, sub);
+        this._subs.add(sub);
+        return id;
+      },
+    });
+  }
+
+  _onPush(id, messages) {
+    const sub = this._subsById.get(id);
+    if (!sub || sub._closed) return;
+    for (const raw of messages) {
+      const m = toMessage(raw);
+      const key = tp(m.topic, m.partition);
+      const next = sub._next.get(key);
+      // Without a group, every (topic, partition, offset) is delivered once: after a reconnect
+      // two server subscriptions can cover one partition for a moment.
+      if (!sub.spec.group && next !== undefined && m.offset < next) continue;
+      sub._next.set(key, m.offset + 1);
+      try {
+        sub._onMessage(m, sub);
+      } catch (e) {
+        this._emit("error", e);
+      }
+    }
+  }
+
+  // After a reconnect: group subscriptions rejoin their group (committed offsets apply, as with
+  // Kafka); the others resume every partition at the last delivered offset + 1, and partitions
+  // that delivered nothing yet from where the original start put them.
+  async _resubscribe(sub) {
+    if (sub._closed || !this._open) return;
+    const spec = sub.spec;
+    const conn = this.connections;
+    try {
+      const plans = [];
+      if (spec.group) {
+        plans.push(this._wireSpec(spec, {}));
+      } else if (!spec.topic) {
+        // Pattern: known topic-partitions exactly, plus the pattern itself for the others (the
+        // duplicate filter drops what the pattern subscription repeats).
+        const byTopic = new Map();
+        for (const [key, offset] of sub._next) {
+          const i = key.indexOf("\u0000");
+          const partition = Number(key.slice(0, i));
+          const topic = key.slice(i + 1);
+          if (!byTopic.has(topic)) byTopic.set(topic, new Map());
+          addPlan(byTopic.get(topic), offset, partition);
+        }
+        for (const [topic, byOffset] of byTopic) {
+          for (const [offset, partitions] of byOffset) {
+            plans.push(
+              this._wireSpec(spec, {
+                topic,
+                topicPattern: "",
+                partitions,
+                start: StartEnum.OFFSET,
+                startValue: offset,
+              }),
+            );
+          }
+        }
+        plans.push(this._wireSpec(spec, this._restartOver(sub)));
+      } else {
+        let partitions = spec.partitions;
+        if (!partitions.length) {
+          const ends = await this._endOffsets(spec.topic);
+          const known = new Set(ends ? ends.keys() : []);
+          for (const key of sub._next.keys()) {
+            const i = key.indexOf("\u0000");
+            if (key.slice(i + 1) === spec.topic) known.add(Number(key.slice(0, i)));
+          }
+          for (const p of sub._baseline?.keys() ?? []) known.add(p);
+          partitions = [...known].sort((a, b) => a - b);
+        }
+        if (!partitions.length) {
+          plans.push(this._wireSpec(spec, this._restartOver(sub)));
+        } else {
+          const byOffset = new Map();
+          const earliest = [];
+          const original = [];
+          for (const p of partitions) {
+            const next = sub._next.get(tp(spec.topic, p));
+            const r = next !== undefined ? next : this._resumeFromBaseline(sub, p);
+            if (r === undefined) original.push(p);
+            else if (r === "earliest") earliest.push(p);
+            else addPlan(byOffset, r, p);
+          }
+          for (const [offset, ps] of byOffset) {
+            plans.push(
+              this._wireSpec(spec, { partitions: ps, start: StartEnum.OFFSET, startValue: offset }),
+            );
+          }
+          if (earliest.length) {
+            plans.push(this._wireSpec(spec, { partitions: earliest, start: StartEnum.EARLIEST, startValue: 0 }));
+          }
+          if (original.length) {
+            plans.push(this._wireSpec(spec, { ...this._restartOver(sub), partitions: original }));
+          }
+        }
+      }
+      for (const wire of plans) {
+        if (sub._closed || this.connections !== conn || !this._open) return;
+        await this._subscribeWire(sub, wire);
+      }
+      sub._resubscriptions += 1;
+    } catch (e) {
+      if (sub._closed || this.connections !== conn || !this._open) return;
+      // Undo a partial resubscription and try again shortly.
+      for (const id of sub._ids) {
+        this._subsById.delete(id);
+        this.unsubscribeId(id).catch(() => {});
+      }
+      sub._ids.clear();
+      this._emit(
+        "error",
+        new PubSubError(e.code ?? 0, `resubscribe to ${spec.topic || spec.topicPattern} failed: ${e.message}`, {
+          cause: e,
+        }),
+      );
+      const delay = this.reconnectOptions?.maxDelayMs ?? 1000;
+      setTimeout(() => {
+        if (this.connections === conn && this._open) this._resubscribe(sub);
+      }, Math.min(delay, 1000));
+    }
+  }
+
+  // Where a partition that delivered nothing yet resumes: an offset, "earliest", or undefined
+  // for the subscription's original start.
+  _resumeFromBaseline(sub, partition) {
+    const b = sub._baseline;
+    if (!b) return undefined;
+    const info = b.get(partition);
+    // Not there before the subscription: all of its messages are newer than it.
+    if (!info) return "earliest";
+    if (sub.spec.start === StartEnum.LATEST) return info.latest;
+    // LAST: the last message that existed then, if any.
+    return info.latest > info.earliest ? info.latest - 1 : "earliest";
+  }
+
+  // The original start, with TIME_DELTA moved back by the time since the subscription began.
+  _restartOver(sub) {
+    if (sub.spec.start === StartEnum.TIME_DELTA) {
+      return { startValue: sub.spec.startValue + (Date.now() - sub._subscribedAt) };
+    }
+    return {};
+  }
+}
+
+function addPlan(byOffset, offset, partition) {
+  if (!byOffset.has(offset)) byOffset.set(offset, []);
+  byOffset.get(offset).push(partition);
+}
+
+/** A subscription handle: survives reconnects (its server subscription ids change). */
+export class Subscription {
+  constructor(client, spec, onMessage) {
+    this.client = client;
+    this.spec = spec;
+    this._onMessage = onMessage;
+    this._ids = new Set();
+    this._next = new Map();
+    this._baseline = null;
+    this._subscribedAt = 0;
+    this._closed = false;
+    this._resubscriptions = 0;
+  }
+
+  /** The current server subscription id (the first, when a reconnect split it); undefined while disconnected. */
+  get id() {
+    return this._ids.values().next().value;
+  }
+
+  /** All current server subscription ids. */
+  get ids() {
+    return [...this._ids];
+  }
+
+  /** How often this subscription was re-established after a reconnect. */
+  get resubscriptions() {
+    return this._resubscriptions;
+  }
+
+  /** Next offset to deliver per partition: [{topic, partition, offset}] (last delivered + 1). */
+  positions() {
+    return [...this._next].map(([key, offset]) => {
+      const i = key.indexOf("\u0000");
+      return { topic: key.slice(i + 1), partition: Number(key.slice(0, i)), offset };
+    });
+  }
+
+  /**
+   * Commits offsets (next offset to read) for this subscription's group and acknowledges pushed
+   * messages below them. `topic` defaults to the subscription's topic.
+   */
+  async commit(offsets) {
+    const list = offsets.map((o) => ({ ...o, topic: o.topic ?? this.spec.topic }));
+    const ids = this.ids;
+    if (!ids.length) throw new PubSubError(0, "not connected", { reason: "disconnected" });
+    await Promise.all(ids.map((id) => this.client.commit(id, list)));
+  }
+
+  /** Stops the subscription (also across reconnects). */
+  async unsubscribe() {
+    if (this._closed) return;
+    this._closed = true;
+    this.client._subs.delete(this);
+    const ids = this.ids;
+    this._ids.clear();
+    for (const id of ids) this.client._subsById.delete(id);
+    if (!this.client.connected) return;
+    await Promise.all(
+      ids.map((id) =>
+        this.client.unsubscribeId(id).catch((e) => {
+          if (!(e instanceof PubSubError && (e.code === 404 || e.code === 0))) throw e;
+        }),
+      ),
+    );
+  }
+}

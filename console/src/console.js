@@ -1,0 +1,325 @@
+// The live console: pick a route, subscribe, watch messages stream into a table, publish, and
+// see per-topic message rates. Everything goes through the pubsub-client bundle.
+
+import { connect, bytesToText, bytesToHex, PubSubError } from "./pubsub-client.js";
+import { RateChart } from "./chart.js";
+
+const MAX_ROWS = 1000;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  client: null,
+  routes: [],
+  subs: [], // {sub, li, count}
+  rows: [], // {m, tr}, newest first
+  format: "text",
+  pending: [], // messages waiting for the next frame
+  total: 0,
+};
+
+const chart = new RateChart($("rates"));
+globalThis.pubsubConsole = { state, chart };
+
+// ---------------------------------------------------------------------------------------------
+// routes and connection
+// ---------------------------------------------------------------------------------------------
+
+function wsBase(base) {
+  // A gateway listening on every interface advertises 0.0.0.0: reach it where the page came from.
+  const u = new URL(base);
+  if (["0.0.0.0", "[::]", "::"].includes(u.hostname)) u.hostname = location.hostname;
+  return u.toString().replace(/\/$/, "");
+}
+
+async function loadRoutes() {
+  const select = $("route");
+  try {
+    const r = await fetch("/api/routes", { cache: "no-store" });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const data = await r.json();
+    const base = wsBase(data.ws_base);
+    state.routes = (data.routes ?? []).map((rt) => ({ ...rt, url: base + rt.uri }));
+    select.replaceChildren(
+      ...state.routes.map((rt, i) => new Option(`${rt.uri} (${rt.scheme})`, String(i))),
+    );
+    if (!state.routes.length) select.replaceChildren(new Option("no routes", ""));
+  } catch (e) {
+    select.replaceChildren(new Option("enter a URL", ""));
+    $("url").value = `ws://${location.hostname || "127.0.0.1"}:9080/embedded`;
+    note("sub-note", `cannot load /api/routes (${e.message}): enter a WebSocket URL above`, true);
+    return;
+  }
+  if (state.routes.length) {
+    $("url").value = state.routes[0].url;
+    await reconnect();
+  }
+}
+
+function setStatus(text, cls) {
+  const s = $("status");
+  s.textContent = text;
+  s.className = `pill ${cls}`;
+}
+
+async function reconnect() {
+  const url = $("url").value.trim();
+  if (!url) return;
+  if (state.client) {
+    state.client.close();
+    state.client = null;
+  }
+  for (const s of state.subs) s.li.remove();
+  state.subs = [];
+  setStatus("connecting…", "reconnecting");
+  const token = $("token").value.trim();
+  try {
+    const client = await connect(url, token ? { token } : {});
+    state.client = client;
+    client.on("open", () => setStatus("connected", "connected"));
+    client.on("close", () => setStatus("disconnected", "disconnected"));
+    client.on("reconnecting", ({ attempt, delayMs }) =>
+      setStatus(`reconnecting (${attempt}, ${Math.round(delayMs)} ms)`, "reconnecting"),
+    );
+    client.on("reconnect", () => setStatus("connected", "connected"));
+    client.on("error", (e) => note("sub-note", e.message, true));
+    setStatus("connected", "connected");
+    note("sub-note", `connected to ${url}`);
+  } catch (e) {
+    setStatus("disconnected", "disconnected");
+    note("sub-note", e.message, true);
+  }
+}
+
+$("route").addEventListener("change", () => {
+  const rt = state.routes[Number($("route").value)];
+  if (rt) {
+    $("url").value = rt.url;
+    reconnect();
+  }
+});
+$("connect").addEventListener("click", () => reconnect());
+
+// ---------------------------------------------------------------------------------------------
+// subscribe
+// ---------------------------------------------------------------------------------------------
+
+$("sub-start").addEventListener("change", () => {
+  const start = $("sub-start").value;
+  const needsValue = ["OFFSET", "TIMESTAMP", "TIME_DELTA"].includes(start);
+  $("sub-value").disabled = !needsValue;
+  if (start === "TIMESTAMP") $("sub-value").value = String(Date.now() - 60000);
+  else if (start === "TIME_DELTA") $("sub-value").value = "60000";
+  else if (start === "OFFSET") $("sub-value").value = "0";
+});
+
+$("sub-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const client = state.client;
+  if (!client) return note("sub-note", "not connected", true);
+  const topic = $("sub-topic").value.trim();
+  const start = $("sub-start").value;
+  const opts = { start };
+  if (!$("sub-value").disabled) opts.startValue = Number($("sub-value").value || 0);
+  const parts = $("sub-partitions").value.trim();
+  if (parts) opts.partitions = parts.split(/[\s,]+/).filter(Boolean).map(Number);
+  const group = $("sub-group").value.trim();
+  if (group) opts.group = group;
+  $("sub-button").disabled = true;
+  try {
+    const entry = { count: 0 };
+    const sub = await client.subscribe(topic, opts, (m) => {
+      entry.count += 1;
+      entry.countEl.textContent = String(entry.count);
+      onMessage(m);
+    });
+    entry.sub = sub;
+    addSubEntry(entry, topic, opts);
+    if (!$("pub-topic").value) $("pub-topic").value = topic;
+    note("sub-note", `subscribed to ${topic} (${start.toLowerCase()})`);
+  } catch (e) {
+    note("sub-note", describe(e), true);
+  } finally {
+    $("sub-button").disabled = false;
+  }
+});
+
+function addSubEntry(entry, topic, opts) {
+  const li = document.createElement("li");
+  const label = document.createElement("span");
+  const extra = [opts.start.toLowerCase()];
+  if (opts.startValue !== undefined) extra.push(String(opts.startValue));
+  if (opts.partitions) extra.push(`p${opts.partitions.join(",")}`);
+  if (opts.group) extra.push(`group ${opts.group}`);
+  label.textContent = `${topic} · ${extra.join(" ")}`;
+  label.title = label.textContent;
+  const count = document.createElement("span");
+  count.className = "count";
+  count.textContent = "0";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary";
+  button.textContent = "×";
+  button.title = "unsubscribe";
+  button.addEventListener("click", async () => {
+    li.remove();
+    state.subs = state.subs.filter((s) => s !== entry);
+    try {
+      await entry.sub.unsubscribe();
+    } catch (e) {
+      note("sub-note", describe(e), true);
+    }
+  });
+  li.dataset.topic = topic;
+  li.append(label, count, button);
+  entry.li = li;
+  entry.countEl = count;
+  state.subs.push(entry);
+  $("subs").append(li);
+}
+
+// ---------------------------------------------------------------------------------------------
+// messages table
+// ---------------------------------------------------------------------------------------------
+
+function onMessage(m) {
+  chart.add(m.topic);
+  state.pending.push(m);
+  if (state.pending.length === 1) requestAnimationFrame(flush);
+}
+
+function flush() {
+  const batch = state.pending;
+  state.pending = [];
+  if (!batch.length) return;
+  const tbody = $("messages").tBodies[0];
+  tbody.querySelector("tr.placeholder")?.remove();
+  const frag = document.createDocumentFragment();
+  for (let i = batch.length - 1; i >= 0; i--) {
+    const m = batch[i];
+    const tr = renderRow(m);
+    frag.append(tr);
+    state.rows.unshift({ m, tr });
+  }
+  tbody.prepend(frag);
+  state.total += batch.length;
+  while (state.rows.length > MAX_ROWS) state.rows.pop().tr.remove();
+  $("msg-count").textContent = `(${state.total}${state.total > MAX_ROWS ? `, last ${MAX_ROWS} shown` : ""})`;
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function renderRow(m) {
+  const tr = document.createElement("tr");
+  tr.className = "fresh";
+  tr.dataset.topic = m.topic;
+  tr.dataset.partition = String(m.partition);
+  tr.dataset.offset = String(m.offset);
+  const time = cell(formatTime(m.timestamp), "mono time");
+  time.title = m.timestamp ? new Date(m.timestamp).toISOString() : "";
+  const headers = m.headers.map((h) => `${h.key}=${bytesToText(h.value)}`).join(", ");
+  tr.append(
+    cell(m.topic, "topic"),
+    cell(String(m.partition), "num partition"),
+    cell(String(m.offset), "num offset"),
+    time,
+    cell(show(m.key), "mono key"),
+    cell(headers, "mono headers"),
+    cell(show(m.value), "value"),
+  );
+  return tr;
+}
+
+function show(bytes) {
+  if (!bytes || !bytes.length) return "";
+  return state.format === "hex" ? bytesToHex(bytes) : bytesToText(bytes);
+}
+
+function formatTime(ms) {
+  if (!ms) return "";
+  const d = new Date(ms);
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+function setFormat(format) {
+  state.format = format;
+  $("fmt-text").setAttribute("aria-pressed", String(format === "text"));
+  $("fmt-hex").setAttribute("aria-pressed", String(format === "hex"));
+  for (const { m, tr } of state.rows) {
+    tr.querySelector("td.key").textContent = show(m.key);
+    tr.querySelector("td.value").textContent = show(m.value);
+  }
+}
+$("fmt-text").addEventListener("click", () => setFormat("text"));
+$("fmt-hex").addEventListener("click", () => setFormat("hex"));
+$("clear").addEventListener("click", () => {
+  for (const { tr } of state.rows) tr.remove();
+  state.rows = [];
+  state.total = 0;
+  $("msg-count").textContent = "";
+  chart.clear();
+});
+
+// ---------------------------------------------------------------------------------------------
+// publish
+// ---------------------------------------------------------------------------------------------
+
+function parseHeaders(text) {
+  const out = [];
+  for (const part of text.split(/[,\n]/)) {
+    const t = part.trim();
+    if (!t) continue;
+    const i = t.indexOf("=");
+    out.push(i < 0 ? [t, ""] : [t.slice(0, i).trim(), t.slice(i + 1).trim()]);
+  }
+  return out;
+}
+
+$("pub-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const client = state.client;
+  if (!client) return note("pub-note", "not connected", true);
+  const topic = $("pub-topic").value.trim();
+  const o = { headers: parseHeaders($("pub-headers").value) };
+  const key = $("pub-key").value;
+  if (key) o.key = key;
+  const partition = $("pub-partition").value.trim();
+  if (partition) o.partition = Number(partition);
+  $("pub-button").disabled = true;
+  try {
+    const r = await client.produce(topic, $("pub-value").value, o);
+    note("pub-note", `published to ${topic}, partition ${r.partition}, offset ${r.offset}`);
+  } catch (e) {
+    note("pub-note", describe(e), true);
+  } finally {
+    $("pub-button").disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+
+function describe(e) {
+  return e instanceof PubSubError && e.code ? `${e.code}: ${e.message}` : e.message;
+}
+
+function note(id, text, error = false) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle("error", error);
+}
+
+function tick() {
+  chart.draw();
+  const rates = Object.values(chart.rates()).reduce((a, b) => a + b, 0);
+  $("rate-total").textContent = chart.series.size ? `${Math.round(rates * 10) / 10} msg/s in total (3 s average)` : "";
+}
+setInterval(tick, 1000);
+addEventListener("resize", () => chart.draw());
+tick();
+
+loadRoutes();
