@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Kafka-protocol broker the test suite runs against: Tansu 0.6.0 with SQLite storage,
-# built from crates.io (Apache Kafka cannot be downloaded here; see ../shared/TEST-BROKER.md).
+# built from the Rust package registry (Apache Kafka cannot be downloaded here; see ../shared/TEST-BROKER.md).
 # The build takes ~14 minutes once; the binary is cached under $PUBSUB_GW_CACHE (default
 # ~/.cache/pubsub-gateway) and reused on later runs. Prints the binary's path on stdout.
 set -euo pipefail

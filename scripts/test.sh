@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need first, so it works on a fresh machine:
-# - the Kafka-protocol test broker (Tansu, built once from crates.io and cached; ~14 min the first time),
+# - the Kafka-protocol test broker (Tansu, built once from the Rust package registry and cached; ~14 min the first time),
 # - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
