@@ -34,7 +34,13 @@ cargo build --locked
 broker_pid=
 broker_dir=
 cleanup() {
-  if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+  if [ -n "$broker_pid" ]; then
+    # Tansu sometimes ignores SIGTERM: escalate.
+    kill "$broker_pid" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+  fi
   if [ -n "$broker_dir" ]; then rm -rf "$broker_dir"; fi
 }
 trap cleanup EXIT

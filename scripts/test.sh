@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests need first, so it works on a fresh machine:
-# - the Kafka-protocol test broker (Tansu, built once from the Rust package registry and cached; ~14 min the first time),
-# - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian.
+# Runs the whole test suite: `cargo test` (unit, integration, Kafka, load generator smoke), then the
+# browser tests (scripts/test-browser.sh). Installs what the tests need first, so it works on a
+# fresh machine:
+# - the Kafka-protocol test broker (Tansu, built once from the Rust package registry and cached;
+#   ~14 min the first time),
+# - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian,
+# - chromium and the client's npm packages (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +25,4 @@ TANSU_BIN=$(scripts/install-test-broker.sh)
 export TANSU_BIN
 
 cargo test --locked "$@"
+scripts/test-browser.sh
