@@ -511,21 +511,13 @@ async fn produce_to_a_partition_out_of_range_answers_404() {
     gw.stop().await;
 }
 
-#[tokio::test]
-async fn keyed_produce_picks_kafkas_murmur2_partition_and_keeps_a_key_on_one_partition() {
-    let gw = Gateway::start(&embedded_with("partitions: 4")).await;
-    let mut c = gw.connect("/embedded").await;
-    // Keys from Kafka's murmur2 test vectors, with the partitions Kafka picks among 4.
-    let keys: &[(&str, i32)] = &[
-        ("21", 0),
-        ("foobar", 2),
-        ("abc", 3),
-        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 1),
-        ("a-little-bit-long-string", 0),
-    ];
-    for (key, kafka_partition) in keys {
-        let expected = partition_for_key(key.as_bytes(), 4);
-        assert_eq!(expected, *kafka_partition, "partition_for_key({key:?})");
+/// Produces each key three times on `route`; asserts the partition is `partition_for_key` and the
+/// one Kafka picks (`kafka`), and that one key's messages follow each other on that partition.
+async fn produce_keys(gw: &Gateway, route: &str, count: i32, keys: &[(&str, i32)]) {
+    let mut c = gw.connect(route).await;
+    for (key, kafka) in keys {
+        let expected = partition_for_key(key.as_bytes(), count);
+        assert_eq!(expected, *kafka, "partition_for_key({key:?}, {count})");
         let mut offsets = Vec::new();
         for i in 0..3 {
             let r = c
@@ -536,12 +528,51 @@ async fn keyed_produce_picks_kafkas_murmur2_partition_and_keeps_a_key_on_one_par
                     ..Default::default()
                 })
                 .await;
-            assert_eq!(r.partition, expected, "key {key:?}");
+            assert_eq!(r.partition, expected, "key {key:?} among {count}");
             offsets.push(r.offset);
         }
         assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
     }
+}
+
+#[tokio::test]
+async fn keyed_produce_picks_kafkas_murmur2_partition_and_keeps_a_key_on_one_partition() {
+    let yaml = "routes:
+  - uri: /embedded
+    upstream: { scheme: embedded, embedded: { partitions: 4 } }
+  - uri: /five
+    upstream: { scheme: embedded, embedded: { partitions: 5 } }
+";
+    let gw = Gateway::start(yaml).await;
+    // Keys from Kafka's murmur2 test vectors, with the partitions Kafka's default partitioner
+    // picks. Five partitions tell a sign-masked hash from an unmasked one; four cannot.
+    produce_keys(
+        &gw,
+        "/embedded",
+        4,
+        &[
+            ("21", 0),
+            ("foobar", 2),
+            ("abc", 3),
+            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 1),
+            ("a-little-bit-long-string", 0),
+        ],
+    )
+    .await;
+    produce_keys(
+        &gw,
+        "/five",
+        5,
+        &[
+            ("21", 0),
+            ("foobar", 1),
+            ("abc", 2),
+            ("a-little-bit-longer-string", 4),
+        ],
+    )
+    .await;
     // The messages are where the replies said, with their keys.
+    let mut c = gw.connect("/embedded").await;
     let p0 = c.fetch(fetch_cmd("keyed", 0, 0)).await;
     let keys0: Vec<_> = p0.iter().map(|m| m.key.clone()).collect();
     assert_eq!(
@@ -1241,6 +1272,89 @@ async fn group_members_split_the_partitions_and_get_every_message_exactly_once()
     all.sort();
     let expected: Vec<(i32, i64)> = (0..4).flat_map(|p| (0..5).map(move |o| (p, o))).collect();
     assert_eq!(all, expected, "every message exactly once");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_rebalance_takes_effect_before_messages_produced_along_with_it_are_delivered() {
+    let gw = Gateway::start(&embedded_with("partitions: 4")).await;
+    let mut a = gw.connect("/embedded").await;
+    let ida = a.subscribe(group_sub("orders", "billing")).await;
+    // b joins and produces in one burst: a's delivery wakes with the rebalance and the new
+    // messages at once, and must not push messages of partitions it just lost.
+    let mut b = gw.connect("/embedded").await;
+    let sub_seq = b
+        .send(Req::CmdKafkaSubscribe(group_sub("orders", "billing")))
+        .await;
+    let mut produced = Vec::new();
+    for partition in 0..4 {
+        let req = Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "orders".into(),
+            partition: Some(partition),
+            value: format!("m{partition}").into_bytes().into(),
+            ..Default::default()
+        });
+        produced.push(b.send(req).await);
+    }
+    let Resp::KafkaSubscribeResp(r) = b.reply(sub_seq).await else {
+        panic!("not a subscribe reply")
+    };
+    let idb = r.subscription_id;
+    for seq in produced {
+        assert!(matches!(b.reply(seq).await, Resp::KafkaProduceResp(_)));
+    }
+    let (got_a, got_b) = collect_two(&mut a, ida, &mut b, idb, 4).await;
+    let mut all: Vec<(i32, i64)> = got_a
+        .iter()
+        .chain(&got_b)
+        .map(|m| (m.partition, m.offset))
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        vec![(0, 0), (1, 0), (2, 0), (3, 0)],
+        "every message exactly once"
+    );
+    assert!(partitions_of(&got_a).is_disjoint(&partitions_of(&got_b)));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_member_blocked_on_a_slow_connection_does_not_deliver_a_partition_it_lost() {
+    let gw = Gateway::start(&format!(
+        "server:\n  limits: {{ outbound_queue: 1, outbound_queue_bytes: 1 }}\n{}",
+        embedded_with("partitions: 2")
+    ))
+    .await;
+    // a holds both partitions and stops reading: its delivery ends up waiting in the middle of
+    // pushing partition 0, with partition 1 next.
+    let mut a = connect_small_window(gw.addr, "/embedded").await;
+    let ida = a.subscribe(group_sub("orders", "billing")).await;
+    let mut p = gw.connect("/embedded").await;
+    // More than the kernel's socket buffers hold (Linux: up to 4 MiB each way by default).
+    const N: usize = 48;
+    let big = "x".repeat(256 * 1024);
+    for _ in 0..N {
+        p.produce_to("orders", 0, &big).await;
+    }
+    // b takes partition 1 while a is stuck; a message for partition 1 is b's alone.
+    let mut b = gw.connect("/embedded").await;
+    let idb = b.subscribe(group_sub("orders", "billing")).await;
+    p.produce_to("orders", 1, "for-b").await;
+    let got_b = b.pushed(idb, 1).await;
+    assert_eq!(
+        got_b
+            .iter()
+            .map(|m| (m.partition, m.offset, value_of(m)))
+            .collect::<Vec<_>>(),
+        vec![(1, 0, "for-b".to_string())]
+    );
+    // a reads again: partition 0's messages, none of partition 1.
+    let mut got_a = a.pushed(ida, N).await;
+    got_a.extend(a.pushed_within(ida, QUIET).await);
+    assert_eq!(got_a.len(), N);
+    assert_eq!(partitions_of(&got_a), BTreeSet::from([0]));
+    assert_eq!(offsets_of(&got_a), (0..N as i64).collect::<Vec<_>>());
     gw.stop().await;
 }
 

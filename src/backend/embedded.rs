@@ -679,6 +679,16 @@ impl Delivery {
                 *cursor = (*cursor).max(log.start);
                 log.read(*cursor, room.min(PUSH_BATCH_MESSAGES), PUSH_BATCH_BYTES)
             };
+            // A rebalance while this member was busy (say, pushing to a slow connection) may have
+            // given the partition away: refresh before delivering anything more. Checked after
+            // the read, so a message read here that its new owner will deliver is never pushed.
+            if self
+                .generation_rx
+                .as_ref()
+                .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+            {
+                return Ok(true);
+            }
             let Some(last) = batch.last() else { continue };
             *cursor = last.offset + 1;
             any = true;

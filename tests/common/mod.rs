@@ -208,6 +208,17 @@ impl Client {
         wait: Duration,
     ) -> Vec<KafkaMessage> {
         let mut out = Vec::new();
+        // Pushes kept aside while `reply` waited come first.
+        let mut kept = VecDeque::new();
+        while let Some(r) = self.pending.pop_front() {
+            match r.resp {
+                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id => {
+                    out.extend(p.messages)
+                }
+                _ => kept.push_back(r),
+            }
+        }
+        self.pending = kept;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -236,6 +247,26 @@ impl Client {
             }
         }
     }
+}
+
+/// A client whose TCP receive buffer is as small as the OS allows: when it stops reading, the
+/// server's writes back up after a few frames (for backpressure tests).
+pub async fn connect_small_window(addr: SocketAddr, path: &str) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().expect("tcp socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = tokio::time::timeout(WAIT, socket.connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("tcp connect");
+    let url = format!("ws://{addr}{path}");
+    let (ws, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
+    )
+    .await
+    .expect("upgrade in time")
+    .expect("websocket upgrade");
+    Client::from_ws(ws)
 }
 
 /// Typed shortcuts: each panics unless the server answers with the expected response.
