@@ -203,7 +203,7 @@ fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, Start
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(8 * 1024);
     Ok(Table {
         routes,
@@ -321,7 +321,13 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let _ = tcp.set_nodelay(true);
-                        tracker.spawn(connection(tcp, peer, inner.clone(), shutdown.clone()));
+                        tracker.spawn(connection(
+                            tcp,
+                            peer,
+                            inner.clone(),
+                            shutdown.clone(),
+                            tracker.clone(),
+                        ));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -343,29 +349,48 @@ impl Server {
     }
 }
 
+/// Each connection's tasks are sized for what lives long: this one only dispatches, the boxed
+/// handshake steps are freed after the upgrade, and the session then runs in a task of its own
+/// holding nothing but the session.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 ) {
     let table = inner.table();
     match table.tls.clone() {
-        None => serve(tcp, peer, table, inner, shutdown).await,
+        None => Box::pin(serve(tcp, peer, table, inner, shutdown, tracker)).await,
         Some(acceptor) => {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                r = tokio::time::timeout(table.limits.handshake_timeout(), Box::pin(acceptor.accept(tcp))) => r,
-            };
-            match accepted {
-                Ok(Ok(tls)) => serve(tls, peer, table, inner, shutdown).await,
-                Ok(Err(e)) => {
-                    METRICS.reject(Rejection::TlsHandshake);
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                }
-                Err(_) => METRICS.reject(Rejection::HandshakeTimeout),
-            }
+            Box::pin(serve_tls(
+                acceptor, tcp, peer, table, inner, shutdown, tracker,
+            ))
+            .await
         }
+    }
+}
+
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    table: Arc<Table>,
+    inner: Arc<Inner>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        r = tokio::time::timeout(table.limits.handshake_timeout(), acceptor.accept(tcp)) => r,
+    };
+    match accepted {
+        Ok(Ok(tls)) => Box::pin(serve(tls, peer, table, inner, shutdown, tracker)).await,
+        Ok(Err(e)) => {
+            METRICS.reject(Rejection::TlsHandshake);
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => METRICS.reject(Rejection::HandshakeTimeout),
     }
 }
 
@@ -375,6 +400,7 @@ async fn serve<S>(
     table: Arc<Table>,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -430,9 +456,11 @@ async fn serve<S>(
         route_removed: entry.removed.clone(),
     };
     drop(table);
-    session::run(ws, ctx, shutdown).await;
-    drop(slot);
-    tracing::debug!(%peer, "connection closed");
+    tracker.spawn(async move {
+        session::run(ws, ctx, shutdown).await;
+        drop(slot);
+        tracing::debug!(%peer, "connection closed");
+    });
 }
 
 /// Why an upgrade did not happen; the HTTP answer has been written already where there is one.

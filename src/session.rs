@@ -17,7 +17,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -35,11 +35,12 @@ use crate::error::GatewayError;
 use crate::metrics::{CMD_INVALID, METRICS};
 use crate::pb::PubSubReq;
 
-/// What the writer task sends. A frame holds its share of the connection's byte budget until
-/// it is written.
+/// What the writer task sends. A queued frame holds its share of the connection's byte budget
+/// (see `Outbox::cost`); the writer gives it back once the frame is handed to the socket. Kept
+/// small: the queue's first block of slots is allocated with every connection.
 #[derive(Debug)]
 pub enum Outbound {
-    Frame(Bytes, OwnedSemaphorePermit),
+    Frame(Bytes),
     Ping,
 }
 
@@ -50,6 +51,10 @@ pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
     bytes: Arc<Semaphore>,
     budget: usize,
+}
+
+fn cost(len: usize, budget: usize) -> u32 {
+    len.clamp(1, budget).min(u32::MAX as usize) as u32
 }
 
 /// The connection's writer has gone.
@@ -68,21 +73,21 @@ impl Outbox {
 
     /// A frame larger than the whole budget takes all of it, so it still goes out alone.
     fn cost(&self, frame: &Bytes) -> u32 {
-        frame.len().clamp(1, self.budget).min(u32::MAX as usize) as u32
+        cost(frame.len(), self.budget)
     }
 
     /// Waits for room; Err when the connection is gone.
     pub async fn send_frame(&self, frame: Bytes) -> Result<(), Closed> {
-        let permit = self
-            .bytes
-            .clone()
-            .acquire_many_owned(self.cost(&frame))
+        let cost = self.cost(&frame);
+        self.bytes
+            .acquire_many(cost)
             .await
-            .map_err(|_| Closed)?;
-        self.tx
-            .send(Outbound::Frame(frame, permit))
-            .await
-            .map_err(|_| Closed)?;
+            .map_err(|_| Closed)?
+            .forget();
+        if self.tx.send(Outbound::Frame(frame)).await.is_err() {
+            self.bytes.add_permits(cost as usize);
+            return Err(Closed);
+        }
         METRICS.queued_frames.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -92,17 +97,21 @@ impl Outbox {
         if self.tx.is_closed() {
             return Err(Closed);
         }
-        let Ok(permit) = self.bytes.clone().try_acquire_many_owned(self.cost(&frame)) else {
+        let cost = self.cost(&frame);
+        let Ok(permit) = self.bytes.try_acquire_many(cost) else {
             return Ok(false);
         };
-        match self.tx.try_send(Outbound::Frame(frame, permit)) {
+        permit.forget();
+        let sent = match self.tx.try_send(Outbound::Frame(frame)) {
             Ok(()) => {
                 METRICS.queued_frames.fetch_add(1, Relaxed);
-                Ok(true)
+                return Ok(true);
             }
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
-        }
+        };
+        self.bytes.add_permits(cost as usize);
+        sent
     }
 
     fn try_ping(&self) {
@@ -172,7 +181,13 @@ where
     let (out_tx, out_rx) = mpsc::channel(limits.outbound_queue);
     let out = Outbox::new(out_tx, limits.outbound_queue_bytes);
     let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(sink, out_rx, close_rx));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        out_rx,
+        close_rx,
+        out.bytes.clone(),
+        out.budget,
+    ));
     let mut writer_done = false;
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity);
     let mut inflight: InFlight<'_> = FuturesUnordered::new();
@@ -180,8 +195,12 @@ where
     let mut last_seen = Instant::now();
     let mut keepalive = tokio::time::interval(limits.ping_interval());
     keepalive.reset();
-    let slow_check = Duration::from_millis((limits.slow_consumer_timeout_ms / 4).max(10));
-    let mut slow_tick = tokio::time::interval(slow_check);
+    // Only the `close` policy watches the queue; idle connections under `pause` carry no timer.
+    let mut slow_tick = (limits.slow_consumer == SlowConsumerPolicy::Close).then(|| {
+        tokio::time::interval(Duration::from_millis(
+            (limits.slow_consumer_timeout_ms / 4).max(10),
+        ))
+    });
     let mut full_since: Option<Instant> = None;
     METRICS.connections_open.fetch_add(1, Relaxed);
 
@@ -206,7 +225,12 @@ where
                 }
                 out.try_ping();
             }
-            _ = slow_tick.tick(), if limits.slow_consumer == SlowConsumerPolicy::Close => {
+            _ = async {
+                match &mut slow_tick {
+                    Some(t) => t.tick().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 if !out.is_full() {
                     full_since = None;
                 } else if full_since.get_or_insert_with(Instant::now).elapsed()
@@ -311,10 +335,12 @@ async fn write_loop<S>(
     sink: SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     close: oneshot::Receiver<(CloseCode, &'static str)>,
+    bytes: Arc<Semaphore>,
+    budget: usize,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    write_frames(sink, &mut rx, close).await;
+    write_frames(sink, &mut rx, close, &bytes, budget).await;
     // Whatever is left will never be sent.
     rx.close();
     let mut left = 0;
@@ -328,6 +354,8 @@ async fn write_frames<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
     rx: &mut mpsc::Receiver<Outbound>,
     mut close: oneshot::Receiver<(CloseCode, &'static str)>,
+    bytes: &Semaphore,
+    budget: usize,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -341,7 +369,7 @@ async fn write_frames<S>(
                 if code != CloseCode::Policy {
                     while let Ok(o) = rx.try_recv() {
                         METRICS.queued_frames.fetch_sub(1, Relaxed);
-                        if let Outbound::Frame(b, _permit) = o {
+                        if let Outbound::Frame(b) = o {
                             if sink.feed(Message::Binary(b)).await.is_err() {
                                 return;
                             }
@@ -364,9 +392,9 @@ async fn write_frames<S>(
         };
         METRICS.queued_frames.fetch_sub(1, Relaxed);
         let msg = match out {
-            Outbound::Frame(b, permit) => {
-                // The budget is released once the frame is handed to the socket.
-                drop(permit);
+            Outbound::Frame(b) => {
+                // The budget is given back once the frame is handed to the socket.
+                bytes.add_permits(cost(b.len(), budget) as usize);
                 Message::Binary(b)
             }
             Outbound::Ping => Message::Ping(Bytes::new()),

@@ -888,7 +888,9 @@ impl SubShared {
 struct KafkaSubscription {
     cancel: CancellationToken,
     flow: Arc<super::Flow>,
-    group: Option<Arc<StreamConsumer<GroupContext>>>,
+    /// Weak: the member's loop owns the consumer, so closing it (which blocks while it leaves
+    /// the group) always happens on a blocking thread, never on an async worker.
+    group: Option<std::sync::Weak<StreamConsumer<GroupContext>>>,
     inner: Arc<Inner>,
 }
 
@@ -896,6 +898,9 @@ struct KafkaSubscription {
 impl Subscription for KafkaSubscription {
     async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
         if let Some(consumer) = &self.group {
+            let consumer = consumer.upgrade().ok_or_else(|| {
+                GatewayError::Unavailable("the group member has left the group".into())
+            })?;
             let mut tpl = TopicPartitionList::new();
             for o in &offsets {
                 if o.offset < 0 {
@@ -907,7 +912,6 @@ impl Subscription for KafkaSubscription {
                 tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
                     .map_err(|e| upstream_error(&e))?;
             }
-            let consumer = consumer.clone();
             let call = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync));
             match tokio::time::timeout(self.inner.timeout, call).await {
                 Ok(joined) => joined
@@ -1149,7 +1153,7 @@ impl KafkaBackend {
         Ok(Arc::new(KafkaSubscription {
             cancel,
             flow,
-            group: Some(consumer),
+            group: Some(Arc::downgrade(&consumer)),
             inner,
         }))
     }
