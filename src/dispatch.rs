@@ -4,7 +4,7 @@
 //! proto/pubsub.proto stops the build here until it has a handler.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,7 +40,18 @@ pub struct Dispatcher {
     out: Outbox,
     identity: Arc<Identity>,
     subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
+    /// Subscribes being set up, counted against the limit with the open ones.
+    pending_subscribes: AtomicUsize,
     next_subscription: AtomicI64,
+}
+
+/// A subscribe in progress; released when it is done either way.
+struct Reserved<'a>(&'a AtomicUsize);
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Failures other than "unknown command" get the operation's context, in APISIX's wording.
@@ -64,6 +75,7 @@ impl Dispatcher {
             out,
             identity,
             subscriptions: Mutex::new(HashMap::new()),
+            pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
         }
     }
@@ -115,6 +127,12 @@ impl Dispatcher {
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
                 self.read_allowed(&c.topic)?;
+                if c.timestamp < -2 {
+                    return Err(GatewayError::BadRequest(format!(
+                        "invalid timestamp {}: -1 (end), -2 (earliest) or a time in ms",
+                        c.timestamp
+                    )));
+                }
                 backend.list_offset(&c).await
             }
             .await
@@ -209,12 +227,8 @@ impl Dispatcher {
     }
 
     async fn subscribe(&self, seq: i64, c: crate::pb::CmdKafkaSubscribe) -> Result<Reply> {
-        if self.subs().len() >= self.limits.max_subscriptions {
-            return Err(GatewayError::Overloaded(format!(
-                "subscription limit reached ({} per connection)",
-                self.limits.max_subscriptions
-            )));
-        }
+        // Counted before the backend is asked, so pipelined subscribes cannot overshoot.
+        let _slot = self.reserve_subscription()?;
         let mut spec = SubscribeSpec::parse(c)?;
         if let Target::Topic(t) = &spec.target {
             self.read_allowed(t)?;
@@ -246,6 +260,19 @@ impl Dispatcher {
         let _ = self.out.send_frame(reply).await;
         gate.open();
         Ok(Reply::Sent)
+    }
+
+    fn reserve_subscription(&self) -> Result<Reserved<'_>> {
+        let subs = self.subs();
+        let pending = self.pending_subscribes.fetch_add(1, Ordering::AcqRel);
+        if subs.len() + pending >= self.limits.max_subscriptions {
+            self.pending_subscribes.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Overloaded(format!(
+                "subscription limit reached ({} per connection)",
+                self.limits.max_subscriptions
+            )));
+        }
+        Ok(Reserved(&self.pending_subscribes))
     }
 
     fn fetch_limits(&self, c: &CmdKafkaFetch) -> FetchLimits {

@@ -1595,3 +1595,45 @@ async fn shutdown_closes_connected_clients_with_1001() {
         .expect("the server stops in time")
         .expect("the server task ends cleanly");
 }
+
+#[tokio::test]
+async fn list_offset_with_an_invalid_negative_timestamp_answers_400() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    c.produce_value("ts-neg", "x").await;
+    let r = c
+        .request(Req::CmdKafkaListOffset(CmdKafkaListOffset {
+            topic: "ts-neg".into(),
+            partition: 0,
+            timestamp: -3,
+        }))
+        .await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 400, "{msg}");
+    assert!(
+        msg.starts_with("failed to list offset, topic: ts-neg, partition: 0"),
+        "{msg}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn produce_to_a_partition_a_new_topic_would_not_have_creates_no_topic() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let r = c
+        .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "never-created".into(),
+            partition: Some(5),
+            ..Default::default()
+        }))
+        .await;
+    assert_eq!(error_of(r).0, 404);
+    let r = c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "never-created".into(),
+        }))
+        .await;
+    assert_eq!(error_of(r).0, 404, "the topic was not created");
+    gw.stop().await;
+}

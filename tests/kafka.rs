@@ -1009,3 +1009,38 @@ async fn group_consumers_are_capped_per_upstream_with_429() {
     }
     gw.stop().await;
 }
+
+/// Kafka subscribes wait on the broker, so pipelined ones are in flight together: the limit
+/// must count them before they finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_subscribes_never_exceed_the_subscription_limit() {
+    let broker = shared();
+    let t = topic("pipelined");
+    broker.create_topic(&t, 1).await;
+    let yaml = format!(
+        "server:\n  limits: {{ max_subscriptions: 3 }}\n{}",
+        kafka_yaml(&broker.bootstrap(), "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/kafka").await;
+    let mut seqs = Vec::new();
+    for _ in 0..10 {
+        seqs.push(
+            c.send(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+                topic: t.clone(),
+                ..Default::default()
+            }))
+            .await,
+        );
+    }
+    let mut ok = 0;
+    for s in seqs {
+        match c.reply(s).await {
+            Resp::KafkaSubscribeResp(_) => ok += 1,
+            Resp::ErrorResp(e) => assert_eq!(e.code, 429, "{}", e.message),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 3);
+    gw.stop().await;
+}

@@ -409,6 +409,15 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+        // A partition a new topic would not have is refused before the topic is created.
+        let known = self.broker.topic(&req.topic).is_some();
+        if !known
+            && req
+                .partition
+                .is_some_and(|p| p < 0 || p >= self.broker.opts.partitions)
+        {
+            return Err(GatewayError::UnknownTopicOrPartition);
+        }
         let topic = self.broker.topic_or_create(&req.topic)?;
         let count = topic.partitions.len() as i32;
         let partition = match req.partition {
