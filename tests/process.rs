@@ -273,7 +273,7 @@ routes:
 async fn memory_stays_bounded_when_a_subscriber_stops_reading() {
     let p = Proc::start("slow", |port| {
         format!(
-            "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\nroutes:\n  - uri: /e\n    upstream: {{ scheme: embedded, embedded: {{ retention_bytes: 8388608 }} }}\n"
+            "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  limits: {{ max_requests_per_sec: 1000000 }}\nroutes:\n  - uri: /e\n    upstream: {{ scheme: embedded, embedded: {{ retention_bytes: 8388608 }} }}\n"
         )
     });
     // The slow client subscribes, then never reads again.
@@ -289,12 +289,14 @@ async fn memory_stays_bounded_when_a_subscriber_stops_reading() {
     let value = Bytes::from(vec![b'x'; 32 * 1024]);
     // Warm up, then measure while 160 MiB flow past the stalled subscriber.
     for _ in 0..300 {
-        prod.request(Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: "flood".into(),
-            value: value.clone(),
-            ..Default::default()
-        }))
-        .await;
+        let r = prod
+            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "flood".into(),
+                value: value.clone(),
+                ..Default::default()
+            }))
+            .await;
+        assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
     }
     let before = p.rss_kib();
     let mut peak = before;
@@ -306,7 +308,8 @@ async fn memory_stays_bounded_when_a_subscriber_stops_reading() {
                 ..Default::default()
             }))
             .await;
-        prod.reply(seq).await;
+        let r = prod.reply(seq).await;
+        assert!(matches!(r, Resp::KafkaProduceResp(_)), "produce {i}: {r:?}");
         if i % 250 == 0 {
             peak = peak.max(p.rss_kib());
         }
@@ -320,6 +323,6 @@ async fn memory_stays_bounded_when_a_subscriber_stops_reading() {
     );
     // And the producer's connection kept working throughout.
     let r = prod.request(Req::CmdPing(CmdPing::default())).await;
-    assert!(matches!(r, Resp::PongResp(_)));
+    assert!(matches!(r, Resp::PongResp(_)), "{r:?}");
     drop(slow);
 }
