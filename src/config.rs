@@ -610,6 +610,7 @@ const OWNED_KAFKA_KEYS: &[&str] = &[
     "request.required.acks",
     "partitioner",
     "client.id",
+    "message.timeout.ms",
 ];
 const OWNED_KAFKA_PREFIXES: &[&str] = &["sasl.", "ssl."];
 

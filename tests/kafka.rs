@@ -724,7 +724,16 @@ async fn topic_pattern_picks_up_topics_created_later_and_headers_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() {
-    let (gw, t) = setup("grp", 2).await;
+    // A rebalance waits for departed members up to the rebalance timeout
+    // (max.poll.interval.ms, 300 s by default); keep it short for every member here.
+    let broker = shared();
+    let t = topic("grp");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(
+        &broker.bootstrap(),
+        "      kafka: { max.poll.interval.ms: \"10000\", session.timeout.ms: \"6000\" }\n",
+    ))
+    .await;
     let group = topic("group");
     let mut s = gw.connect("/kafka").await;
     let id = subscribe(
@@ -743,6 +752,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "10000")
         .create()
         .unwrap();
     plain.subscribe(&[&t]).unwrap();

@@ -290,14 +290,15 @@ impl KafkaBackend {
 
         let diag = Arc::new(Diagnostics::default());
         let context = GwContext { diag: diag.clone() };
-        let producer: FutureProducer<GwContext> = base
-            .clone()
+        let mut producer_config = base.clone();
+        producer_config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", send_timeout.as_millis().to_string())
-            .set("queue.buffering.max.kbytes", "65536")
+            .set("message.timeout.ms", send_timeout.as_millis().to_string());
+        default_setting(&mut producer_config, "linger.ms", "1");
+        default_setting(&mut producer_config, "queue.buffering.max.kbytes", "65536");
+        let producer: FutureProducer<GwContext> = producer_config
             .create_with_context(context.clone())
             .map_err(|e| format!("cannot create the kafka producer: {e}"))?;
         let admin: BaseConsumer<GwContext> = consumer_config(&base)
@@ -305,11 +306,13 @@ impl KafkaBackend {
             .map_err(|e| format!("cannot create the kafka metadata client: {e}"))?;
         let mut fetchers = Vec::with_capacity(up.fetch_consumers);
         for _ in 0..up.fetch_consumers {
-            let consumer: StreamConsumer<GwContext> = consumer_config(&base)
-                .set("auto.offset.reset", "error")
-                .set("queued.max.messages.kbytes", "16384")
-                .create_with_context(context.clone())
-                .map_err(|e| format!("cannot create a kafka fetch consumer: {e}"))?;
+            let mut config = consumer_config(&base);
+            config.set("auto.offset.reset", "error");
+            default_setting(&mut config, "queued.max.messages.kbytes", "16384");
+            let consumer: StreamConsumer<GwContext> =
+                config
+                    .create_with_context(context.clone())
+                    .map_err(|e| format!("cannot create a kafka fetch consumer: {e}"))?;
             fetchers.push(tokio::sync::Mutex::new(Fetcher {
                 consumer,
                 at: None,
@@ -339,6 +342,13 @@ impl KafkaBackend {
     }
 }
 
+/// A gateway default that the route's `upstream.kafka` properties may override.
+fn default_setting(config: &mut ClientConfig, key: &str, value: &str) {
+    if config.get(key).is_none() {
+        config.set(key, value);
+    }
+}
+
 /// Settings every gateway consumer shares: offsets are the gateway's to manage.
 fn consumer_config(base: &ClientConfig) -> ClientConfig {
     let mut c = base.clone();
@@ -346,8 +356,8 @@ fn consumer_config(base: &ClientConfig) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("allow.auto.create.topics", "false")
-        .set("fetch.wait.max.ms", "100")
         .set("group.id", "pubsub-gateway-unused");
+    default_setting(&mut c, "fetch.wait.max.ms", "100");
     c
 }
 
@@ -570,9 +580,10 @@ impl Inner {
     fn tail(self: &Arc<Self>) -> Result<Arc<Tail>> {
         self.tail
             .get_or_init(|| {
-                let consumer: StreamConsumer<GwContext> = consumer_config(&self.base)
-                    .set("auto.offset.reset", "earliest")
-                    .set("queued.max.messages.kbytes", "32768")
+                let mut config = consumer_config(&self.base);
+                config.set("auto.offset.reset", "earliest");
+                default_setting(&mut config, "queued.max.messages.kbytes", "32768");
+                let consumer: StreamConsumer<GwContext> = config
                     .create_with_context(self.context.clone())
                     .map_err(|e| format!("cannot create the kafka tail consumer: {e}"))?;
                 let tail = Arc::new(Tail {
@@ -1120,18 +1131,18 @@ impl KafkaBackend {
             timeout: inner.timeout,
             diag: inner.diag.clone(),
         };
-        let consumer: StreamConsumer<GroupContext> = consumer_config(&inner.base)
-            .set("group.id", &group)
-            .set(
-                "auto.offset.reset",
-                if spec.start == Start::Earliest {
-                    "earliest"
-                } else {
-                    "latest"
-                },
-            )
-            .set("session.timeout.ms", "10000")
-            .set("queued.max.messages.kbytes", "4096")
+        let mut config = consumer_config(&inner.base);
+        config.set("group.id", &group).set(
+            "auto.offset.reset",
+            if spec.start == Start::Earliest {
+                "earliest"
+            } else {
+                "latest"
+            },
+        );
+        default_setting(&mut config, "session.timeout.ms", "10000");
+        default_setting(&mut config, "queued.max.messages.kbytes", "4096");
+        let consumer: StreamConsumer<GroupContext> = config
             .create_with_context(context)
             .map_err(|e| upstream_error(&e))?;
         let consumer = Arc::new(consumer);
