@@ -659,6 +659,13 @@ impl Config {
                 ));
             }
         }
+        if l.idle_timeout_secs <= l.ping_interval_secs {
+            return Err(invalid(
+                "server.limits.idle_timeout_secs".into(),
+                "must be longer than ping_interval_secs, or clients are closed before the first ping"
+                    .into(),
+            ));
+        }
         if self.routes.is_empty() {
             return Err(invalid(
                 "routes".into(),
@@ -848,6 +855,13 @@ routes:
             mechanism: SaslMechanism::ScramSha512,
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn idle_timeout_must_exceed_the_ping_interval() {
+        let text = "server:\n  limits: { idle_timeout_secs: 5, ping_interval_secs: 5 }\nroutes:\n  - uri: /a\n    upstream: { scheme: embedded }\n";
+        let err = Config::parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("server.limits.idle_timeout_secs"), "{err}");
     }
 
     #[test]

@@ -1637,3 +1637,31 @@ async fn produce_to_a_partition_a_new_topic_would_not_have_creates_no_topic() {
     assert_eq!(error_of(r).0, 404, "the topic was not created");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_closed_with_1001_idle_timeout() {
+    let gw = Gateway::start(&embedded_with_limits(
+        "idle_timeout_secs: 2, ping_interval_secs: 1",
+    ))
+    .await;
+    let mut quiet = gw.connect("/embedded").await;
+    let mut lively = gw.connect("/embedded").await;
+    // `lively` keeps reading, so its WebSocket library answers the gateway's pings.
+    let keep = tokio::spawn(async move {
+        let r = lively
+            .pushed_within(0, std::time::Duration::from_millis(3500))
+            .await;
+        assert!(r.is_empty());
+        lively.request(Req::CmdPing(CmdPing::default())).await
+    });
+    // `quiet` reads nothing for a while: no pongs, no frames.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let close = quiet.closed().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason.as_str(), "idle timeout");
+    assert!(
+        matches!(keep.await.unwrap(), Resp::PongResp(_)),
+        "the answering client stays"
+    );
+    gw.stop().await;
+}
