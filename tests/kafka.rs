@@ -726,7 +726,8 @@ async fn topic_pattern_picks_up_topics_created_later_and_headers_filter() {
 async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() {
     // A rebalance waits for departed members up to the rebalance timeout
     // (max.poll.interval.ms, 300 s by default); keep it short for every member here.
-    let broker = shared();
+    // Its own broker: group coordination on the shared one competes with every other test.
+    let broker = Broker::start();
     let t = topic("grp");
     broker.create_topic(&t, 2).await;
     let gw = Gateway::start(&kafka_yaml(
@@ -747,7 +748,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
     )
     .await;
     let plain: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", shared().bootstrap())
+        .set("bootstrap.servers", broker.bootstrap())
         .set("group.id", &group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -757,7 +758,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
         .unwrap();
     plain.subscribe(&[&t]).unwrap();
     // Wait until the group has split the two partitions between the two members.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let _ = tokio::time::timeout(Duration::from_millis(200), plain.recv()).await;
         let n = plain.assignment().map(|a| a.count()).unwrap_or(0);
@@ -774,7 +775,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
     for i in 0..10 {
         produce(&mut p, &t, Some(i % 2), b"", format!("m{i}").as_bytes()).await;
     }
-    let got = s.pushed(id, 5).await;
+    let got = pushed_by(&mut s, id, 5, Duration::from_secs(60)).await;
     let parts: BTreeSet<_> = got.iter().map(|m| m.partition).collect();
     assert_eq!(parts.len(), 1);
     assert_ne!(
@@ -784,7 +785,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_resumes_after_commit() 
     );
     let mut plain_got = 0;
     while plain_got < 5 {
-        let m = tokio::time::timeout(Duration::from_secs(10), plain.recv())
+        let m = tokio::time::timeout(Duration::from_secs(60), plain.recv())
             .await
             .expect("plain consumer gets its share")
             .unwrap();
