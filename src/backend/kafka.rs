@@ -1126,10 +1126,13 @@ impl KafkaBackend {
             }
             Target::Pattern(_) => topics_of(&inner.matching(&spec).await?),
         };
+        let mut lookup = consumer_config(&inner.base);
+        lookup.set("group.id", &group);
         let context = GroupContext {
             start: spec.start,
             timeout: inner.timeout,
             diag: inner.diag.clone(),
+            lookup,
         };
         let mut config = consumer_config(&inner.base);
         config.set("group.id", &group).set(
@@ -1369,6 +1372,8 @@ struct GroupContext {
     start: Start,
     timeout: Duration,
     diag: Arc<Diagnostics>,
+    /// Settings of a plain client of the same group, for committed-offset lookups.
+    lookup: ClientConfig,
 }
 
 impl ClientContext for GroupContext {
@@ -1386,23 +1391,10 @@ impl ConsumerContext for GroupContext {
         let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let committed = c.committed_offsets(tpl.clone(), self.timeout).ok();
-                let parts: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
-                for (topic, partition) in parts {
-                    let done = committed
-                        .as_ref()
-                        .and_then(|c| c.find_partition(&topic, partition))
-                        .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= 0));
-                    let offset = if done {
-                        Offset::Stored
-                    } else {
-                        self.start_offset(c, &topic, partition)
-                    };
-                    let _ = tpl.set_partition_offset(&topic, partition, offset);
+                // EARLIEST and LATEST are librdkafka's own behaviour: Offset::Stored resumes
+                // from the committed offset, else auto.offset.reset applies.
+                if !matches!(self.start, Start::Earliest | Start::Latest) {
+                    self.position_uncommitted(tpl);
                 }
                 let r = if cooperative {
                     c.incremental_assign(tpl)
@@ -1428,7 +1420,45 @@ impl ConsumerContext for GroupContext {
 }
 
 impl GroupContext {
-    fn start_offset(&self, c: &BaseConsumer<Self>, topic: &str, partition: i32) -> Offset {
+    /// Sets partitions that have no committed offset to the start position. Committed offsets
+    /// are asked through a separate short-lived handle of the same group: this consumer's own
+    /// group state is busy with this very rebalance, and asking it from here can block until
+    /// the rebalance it is waiting for, which never comes. If the lookup fails, the partitions
+    /// keep Offset::Stored (the committed offset, else auto.offset.reset), never overriding a
+    /// commit.
+    fn position_uncommitted(&self, tpl: &mut TopicPartitionList) {
+        let lookup: BaseConsumer = match self.lookup.create() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create the offset lookup client");
+                return;
+            }
+        };
+        let Ok(committed) = lookup.committed_offsets(tpl.clone(), self.timeout) else {
+            tracing::warn!(
+                "committed offsets unavailable; partitions resume from the group's own position"
+            );
+            return;
+        };
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        for (topic, partition) in parts {
+            let done = committed
+                .find_partition(&topic, partition)
+                .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= 0));
+            let offset = if done {
+                Offset::Stored
+            } else {
+                self.start_offset(&lookup, &topic, partition)
+            };
+            let _ = tpl.set_partition_offset(&topic, partition, offset);
+        }
+    }
+
+    fn start_offset(&self, c: &BaseConsumer, topic: &str, partition: i32) -> Offset {
         match self.start {
             Start::Earliest => Offset::Beginning,
             Start::Latest => Offset::End,
