@@ -35,6 +35,27 @@ pub fn tansu_bin() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
+/// Removes `prefix<pid>-*` directories in the temp dir left by test processes that are gone
+/// (the shared broker of a test process is never dropped, so its directory outlives it).
+pub fn sweep_stale_dirs(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -112,6 +133,7 @@ impl Broker {
     fn launch(opts: BrokerOptions, advertised_port: Option<u16>) -> Broker {
         let bin = tansu_bin();
         let port = opts.port.unwrap_or_else(free_port);
+        sweep_stale_dirs("pubsub-gw-tansu-");
         let dir = opts.dir.unwrap_or_else(|| {
             let d =
                 std::env::temp_dir().join(format!("pubsub-gw-tansu-{}-{port}", std::process::id()));
