@@ -23,20 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 fn tmpdir(name: &str) -> PathBuf {
-    // Directories of earlier runs whose process is gone.
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = n
-                .strip_prefix("pubsub-gw-sec-")
-                .and_then(|r| r.split('-').next())
-            {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-    }
+    sweep_stale_dirs("pubsub-gw-sec-");
     let d = std::env::temp_dir().join(format!("pubsub-gw-sec-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();

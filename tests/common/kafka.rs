@@ -35,27 +35,6 @@ pub fn tansu_bin() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// Removes `prefix<pid>-*` directories in the temp dir left by test processes that are gone
-/// (the shared broker of a test process is never dropped, so its directory outlives it).
-pub fn sweep_stale_dirs(prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(prefix) else {
-            continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        if !pid.is_empty()
-            && pid.bytes().all(|b| b.is_ascii_digit())
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -133,7 +112,7 @@ impl Broker {
     fn launch(opts: BrokerOptions, advertised_port: Option<u16>) -> Broker {
         let bin = tansu_bin();
         let port = opts.port.unwrap_or_else(free_port);
-        sweep_stale_dirs("pubsub-gw-tansu-");
+        crate::common::sweep_stale_dirs("pubsub-gw-tansu-");
         let dir = opts.dir.unwrap_or_else(|| {
             let d =
                 std::env::temp_dir().join(format!("pubsub-gw-tansu-{}-{port}", std::process::id()));
@@ -161,19 +140,8 @@ impl Broker {
         if opts.authentication {
             cmd.arg("--authentication");
         }
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        spawner().send((cmd, tx)).expect("spawner thread");
-        let child = rx
-            .recv()
-            .expect("spawner reply")
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let child =
+            spawn_tied(cmd).unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let pid = child.id();
         std::mem::forget(child);
         let deadline = Instant::now() + Duration::from_secs(20);

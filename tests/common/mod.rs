@@ -390,3 +390,24 @@ pub fn error_of(resp: Resp) -> (i32, String) {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// Removes `prefix<pid>-*` directories in the temp dir left by test processes that are gone
+/// (a process-wide test broker is never dropped, so its directory outlives it).
+pub fn sweep_stale_dirs(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
