@@ -110,8 +110,17 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds between WebSocket pings sent to keep the connection alive.
     pub ping_interval_secs: u64,
-    /// Seconds a client has to send its HTTP upgrade request.
+    /// Seconds a connection has from its TCP accept to the end of the WebSocket upgrade (TLS
+    /// handshake, request head, 101 answer) all together.
     pub handshake_timeout_secs: u64,
+    /// Milliseconds a client has for its TLS handshake and, separately, for sending its whole
+    /// HTTP request head. Short, so that idle or trickling sockets give their file descriptor
+    /// back quickly instead of holding it for the whole handshake timeout.
+    pub request_head_timeout_ms: u64,
+    /// Connections accepted but not yet upgraded (or refused), all routes together; sockets
+    /// past it are closed at once. Bounds the descriptors that sockets which never send a
+    /// request can hold.
+    pub max_handshakes: usize,
     pub fetch_max_messages: usize,
     pub fetch_max_bytes: usize,
     /// Cap on `CmdKafkaFetch.max_wait_ms`.
@@ -153,6 +162,8 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             ping_interval_secs: 20,
             handshake_timeout_secs: 10,
+            request_head_timeout_ms: 2_500,
+            max_handshakes: 1_024,
             fetch_max_messages: 2_000,
             fetch_max_bytes: 1 << 20,
             fetch_max_wait_ms: 30_000,
@@ -175,6 +186,9 @@ impl Limits {
     }
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+    pub fn request_head_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_head_timeout_ms)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -651,6 +665,11 @@ impl Config {
             ("idle_timeout_secs", l.idle_timeout_secs as usize),
             ("ping_interval_secs", l.ping_interval_secs as usize),
             ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
+            (
+                "request_head_timeout_ms",
+                l.request_head_timeout_ms as usize,
+            ),
+            ("max_handshakes", l.max_handshakes),
         ] {
             if value == 0 {
                 return Err(invalid(

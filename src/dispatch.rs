@@ -234,8 +234,8 @@ impl Dispatcher {
             self.read_allowed(t)?;
         }
         if let Some(g) = &spec.group {
-            if !self.identity.can_join(g) {
-                return Err(GatewayError::Forbidden(format!("group {g} denied")));
+            if let Some(why) = self.identity.join_denied(g) {
+                return Err(GatewayError::Forbidden(why));
             }
         }
         if self.identity.restricts_read() {

@@ -57,6 +57,8 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
         timeout: { connect: 3, send: 5, read: 5 },
         metadata_refresh_secs: 0.5,
       },
+      // Kafka routes refuse consumer groups without an allow-list.
+      plugins: { "topic-acl": { groups: [".*"] } },
     });
   }
   const gw = await startGateway({ routes });
