@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, RouteAuth};
 use crate::backend::{
     validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription, Target,
 };
@@ -23,6 +23,7 @@ use crate::pb::{
 };
 use crate::session::Outbox;
 use bytes::Bytes;
+use tokio::sync::watch;
 
 /// What a command answers with.
 enum Reply {
@@ -38,7 +39,10 @@ pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     limits: Arc<Limits>,
     out: Outbox,
-    identity: Arc<Identity>,
+    /// Replaced by `cmd_refresh` and by reloads; each command reads the current one.
+    identity: watch::Sender<Arc<Identity>>,
+    /// The route's current access rules, for `cmd_refresh`.
+    auth: Option<watch::Receiver<Arc<RouteAuth>>>,
     subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
     /// Subscribes being set up, counted against the limit with the open ones.
     pending_subscribes: AtomicUsize,
@@ -73,10 +77,75 @@ impl Dispatcher {
             backend,
             limits,
             out,
-            identity,
+            identity: watch::Sender::new(identity),
+            auth: None,
             subscriptions: Mutex::new(HashMap::new()),
             pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
+        }
+    }
+
+    /// Lets `cmd_refresh` check tokens against the route's current rules; without it the
+    /// command answers 400.
+    pub fn with_auth(mut self, auth: Option<watch::Receiver<Arc<RouteAuth>>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.borrow().clone()
+    }
+
+    /// Sees every identity change (the session re-arms its expiry timer).
+    pub fn watch_identity(&self) -> watch::Receiver<Arc<Identity>> {
+        self.identity.subscribe()
+    }
+
+    /// A reload changed the route's rules: the connection's credential is checked again and
+    /// its identity replaced. false = it no longer authenticates.
+    pub fn rederive(&self, auth: &RouteAuth) -> bool {
+        loop {
+            let current = self.identity();
+            match auth.rederive(&current) {
+                Ok(new) => {
+                    let new = Arc::new(new);
+                    // A `cmd_refresh` that replaced the identity meanwhile is not overwritten:
+                    // its token is checked instead, on the next turn.
+                    let replaced = self.identity.send_if_modified(|id| {
+                        let same = Arc::ptr_eq(id, &current);
+                        if same {
+                            *id = new.clone();
+                        }
+                        same
+                    });
+                    if replaced {
+                        return true;
+                    }
+                }
+                Err(_) if Arc::ptr_eq(&self.identity(), &current) => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn refresh(&self, token: &str) -> Result<()> {
+        let Some(rx) = &self.auth else {
+            return Err(GatewayError::BadRequest(
+                "this connection has no credentials to refresh".into(),
+            ));
+        };
+        loop {
+            let auth = rx.borrow().clone();
+            let id = auth
+                .refresh(token)
+                .map_err(|_| GatewayError::Unauthorized("invalid credentials".into()))?;
+            // Holding the rules' read lock: a reload cannot slip in between the check and the
+            // swap and leave an identity derived from the rules it replaced.
+            let latest = rx.borrow();
+            if Arc::ptr_eq(&auth, &latest) {
+                self.identity.send_replace(Arc::new(id));
+                return Ok(());
+            }
         }
     }
 
@@ -111,7 +180,7 @@ impl Dispatcher {
     }
 
     fn read_allowed(&self, topic: &str) -> Result<()> {
-        if self.identity.can_read(topic) {
+        if self.identity().can_read(topic) {
             Ok(())
         } else {
             Err(GatewayError::Forbidden(format!(
@@ -163,7 +232,7 @@ impl Dispatcher {
                 let topic = c.topic.clone();
                 let produce = async {
                     validate_topic(&c.topic)?;
-                    if !self.identity.can_write(&c.topic) {
+                    if !self.identity().can_write(&c.topic) {
                         return Err(GatewayError::Forbidden(format!(
                             "write access to topic {} denied",
                             c.topic
@@ -212,6 +281,10 @@ impl Dispatcher {
                         })
                     })
             }
+            Req::CmdRefresh(c) => self
+                .refresh(&c.token)
+                .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                .map_err(|e| ctx(e, || "failed to refresh credentials".into())),
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
                     validate_topic(&c.topic)?;
@@ -233,14 +306,15 @@ impl Dispatcher {
         if let Target::Topic(t) = &spec.target {
             self.read_allowed(t)?;
         }
+        let identity = self.identity();
         if let Some(g) = &spec.group {
-            if let Some(why) = self.identity.join_denied(g) {
+            if let Some(why) = identity.join_denied(g) {
                 return Err(GatewayError::Forbidden(why));
             }
         }
-        if self.identity.restricts_read() {
+        if identity.restricts_read() {
             // Pattern subscriptions only see the topics this identity may read.
-            spec.allowed = Some(self.identity.clone());
+            spec.allowed = Some(identity);
         }
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
@@ -320,6 +394,7 @@ pub fn command_index(req: &PubSubReq) -> usize {
         Some(Req::CmdUnsubscribe(_)) => 6,
         Some(Req::CmdKafkaCommit(_)) => 7,
         Some(Req::CmdKafkaMetadata(_)) => 8,
+        Some(Req::CmdRefresh(_)) => 9,
         None => crate::metrics::CMD_INVALID,
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Commands by name, in the order of the arrays below.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "empty",
     "ping",
     "kafka_fetch",
@@ -18,9 +18,10 @@ pub const COMMANDS: [&str; 10] = [
     "unsubscribe",
     "kafka_commit",
     "kafka_metadata",
+    "refresh",
     "invalid",
 ];
-pub const CMD_INVALID: usize = 9;
+pub const CMD_INVALID: usize = 10;
 
 /// Results: "ok" then the ErrorResp codes.
 const RESULTS: [&str; 11] = [

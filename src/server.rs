@@ -3,7 +3,9 @@
 //! connection to a session.
 //!
 //! The route table is swapped whole on reload: new connections see the new table, existing ones
-//! keep their route's backend; connections whose route disappeared are closed with 1001.
+//! keep their route's backend; connections whose route disappeared are closed with 1001. A kept
+//! route's new access rules reach its open connections too: each checks its credential again
+//! (removed keys are closed with 1008, narrowed ACLs apply to the next command).
 //! Shutdown: stop accepting, let sessions drain and send 1001, wait within the grace period.
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -37,7 +40,10 @@ const MAX_HEADERS: usize = 64;
 pub struct RouteEntry {
     pub route: Route,
     pub backend: Arc<dyn Backend>,
-    auth: RouteAuth,
+    auth: Arc<RouteAuth>,
+    /// Shared by every table that has this route: a reload sends the new rules to the
+    /// connections already open on it.
+    auth_tx: Arc<watch::Sender<Arc<RouteAuth>>>,
     /// Cancelled when a reload removes the route.
     removed: CancellationToken,
 }
@@ -206,15 +212,18 @@ fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, Start
             Some(e) => e.backend.clone(),
             None => backend::build(route).map_err(err)?,
         };
-        let auth = RouteAuth::build(route).map_err(err)?;
-        let removed = previous
-            .and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri))
-            .map(|e| e.removed.clone())
-            .unwrap_or_default();
+        let auth = Arc::new(RouteAuth::build(route).map_err(err)?);
+        let same_route = previous.and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri));
+        let removed = same_route.map(|e| e.removed.clone()).unwrap_or_default();
+        // Sent only once the reload is committed (an error later leaves the old rules).
+        let auth_tx = same_route
+            .map(|e| e.auth_tx.clone())
+            .unwrap_or_else(|| Arc::new(watch::Sender::new(auth.clone())));
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,
             auth,
+            auth_tx,
             removed,
         }));
     }
@@ -266,7 +275,11 @@ impl ServerHandle {
             tracing::info!(route = %gone.route.uri, "route removed: closing its connections");
             gone.removed.cancel();
         }
-        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        let new = Arc::new(new);
+        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        for entry in &new.routes {
+            entry.auth_tx.send_replace(entry.auth.clone());
+        }
         METRICS.reloads_ok.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -495,11 +508,18 @@ async fn serve<S>(
     METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
     let entry = up.entry;
     tracing::debug!(%peer, route = %entry.route.uri, identity = ?up.identity.id, "connection upgraded");
+    let mut auth = entry.auth_tx.subscribe();
+    // A reload between this connection's authentication and now: the session checks it again
+    // against the newer rules at once.
+    if !Arc::ptr_eq(&auth.borrow(), &entry.auth) {
+        auth.mark_changed();
+    }
     let ctx = SessionContext {
         backend: entry.backend.clone(),
         limits: table.limits.clone(),
         identity: Arc::new(up.identity),
         route_removed: entry.removed.clone(),
+        auth: Some(auth),
     };
     drop(table);
     tracker.spawn(async move {

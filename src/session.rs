@@ -3,7 +3,9 @@
 //! alike, plus a priority lane for the close frame.
 //!
 //! Close codes: 1000 normal, 1001 server shutdown, idle timeout or route removed, 1002 protocol
-//! error, 1008 slow consumer (policy `close`), 1009 frame or message over `max_frame_bytes`,
+//! error, 1008 slow consumer (policy `close`), token expired (a JWT's `exp` plus leeway passed
+//! with no `cmd_refresh`) or credentials revoked (a reload removed the key or changed the secret),
+//! 1009 frame or message over `max_frame_bytes`,
 //! 1013 connection limits (sent by the server before a session starts).
 
 use std::future::Future;
@@ -17,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,7 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, RouteAuth};
 use crate::backend::Backend;
 use crate::codec;
 use crate::config::{Limits, SlowConsumerPolicy};
@@ -135,6 +137,16 @@ pub struct SessionContext {
     pub limits: Arc<Limits>,
     pub identity: Arc<Identity>,
     pub route_removed: CancellationToken,
+    /// The route's access rules; a reload sends new ones, and the session then checks its
+    /// credential again (`Dispatcher::rederive`). `cmd_refresh` checks tokens against them.
+    pub auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+}
+
+/// Closes when the identity's credential expires; None when it never does.
+fn expiry_timer(identity: &Identity) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    identity
+        .expires_in()
+        .map(|left| Box::pin(tokio::time::sleep(left)))
 }
 
 /// How long the writer gets to flush after the session ends, when not shutting down.
@@ -189,7 +201,11 @@ where
         out.budget,
     ));
     let mut writer_done = false;
-    let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity);
+    let mut auth = ctx.auth;
+    let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
+        .with_auth(auth.clone());
+    let mut identity = dispatcher.watch_identity();
+    let mut expiry = expiry_timer(&identity.borrow_and_update());
     let mut inflight: InFlight<'_> = FuturesUnordered::new();
     let mut rate = RateLimit::new(limits.max_requests_per_sec);
     let mut last_seen = Instant::now();
@@ -214,6 +230,28 @@ where
                 break Some((CloseCode::Away, "server shutting down"));
             }
             _ = ctx.route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
+            _ = async {
+                match &mut expiry {
+                    Some(t) => t.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("closing: token expired");
+                break Some((CloseCode::Policy, "token expired"));
+            }
+            Ok(()) = identity.changed() => {
+                expiry = expiry_timer(&identity.borrow_and_update());
+            }
+            Ok(()) = async {
+                match &mut auth {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !rederive(&dispatcher, &mut auth) {
+                    break Some((CloseCode::Policy, "credentials revoked"));
+                }
+            }
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
             _ = &mut writer => {
                 writer_done = true;
@@ -304,6 +342,13 @@ where
                     }
                     continue;
                 }
+                // A reload's rules apply to every command read after it, whichever select
+                // branch the runtime picks first.
+                if auth.as_ref().is_some_and(|rx| rx.has_changed().unwrap_or(false))
+                    && !rederive(&dispatcher, &mut auth)
+                {
+                    break Some((CloseCode::Policy, "credentials revoked"));
+                }
                 let tx = out.clone();
                 let dispatcher = &dispatcher;
                 inflight.push(Box::pin(async move {
@@ -329,6 +374,17 @@ where
     if !writer_done && tokio::time::timeout(linger, &mut writer).await.is_err() {
         writer.abort();
     }
+}
+
+/// Takes the route's new rules and checks the connection against them; false = revoked.
+fn rederive(dispatcher: &Dispatcher, auth: &mut Option<watch::Receiver<Arc<RouteAuth>>>) -> bool {
+    let Some(rx) = auth else { return true };
+    let rules = rx.borrow_and_update().clone();
+    let kept = dispatcher.rederive(&rules);
+    if !kept {
+        tracing::info!("closing: a reload revoked the connection's credentials");
+    }
+    kept
 }
 
 async fn write_loop<S>(

@@ -1292,3 +1292,188 @@ async fn embedded_routes_do_not_treat_double_underscore_topics_as_internal() {
     assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
     gw.stop().await;
 }
+
+const JWT_ROUTE: &str = r#"
+routes:
+  - uri: /e
+    upstream: { scheme: embedded }
+    plugins:
+      jwt-auth: { algorithm: HS256, secret: life-secret, leeway_secs: 0 }
+"#;
+
+fn produce(topic: &str) -> Req {
+    Req::CmdKafkaProduce(CmdKafkaProduce {
+        topic: topic.into(),
+        value: Bytes::from_static(b"x"),
+        ..Default::default()
+    })
+}
+
+fn refresh(token: &str) -> Req {
+    Req::CmdRefresh(CmdRefresh {
+        token: token.into(),
+    })
+}
+
+#[tokio::test]
+async fn a_jwt_connection_is_closed_with_1008_when_its_token_expires() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let token = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 2 }),
+    );
+    let started = std::time::Instant::now();
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={token}"), &[])
+        .await
+        .expect("a valid token");
+    ping_ok(&mut c).await;
+    let close = c
+        .closed()
+        .await
+        .expect("a close frame when the token expires");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "token expired");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before exp: {:?}",
+        started.elapsed()
+    );
+    // Keys never expire: an hour-long token, too, is still fine after the short one is gone.
+    let long = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 3600 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={long}"), &[])
+        .await
+        .unwrap();
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_refreshed_token_keeps_the_connection_past_the_first_exp_and_its_acl_applies_next() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let short = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 2 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={short}"), &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.request(produce("room-2")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    // Bad tokens answer 401 and change nothing.
+    let expired = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() - 60 }),
+    );
+    let forged = hs256(
+        "not-the-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600 }),
+    );
+    for bad in [expired.as_str(), forged.as_str(), "garbage", ""] {
+        let (code, msg) = error_of(c.request(refresh(bad)).await);
+        assert_eq!(code, 401, "{bad}: {msg}");
+    }
+    assert!(matches!(
+        c.request(produce("room-2")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    let narrower = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600, "acl": { "write": ["room-1"] } }),
+    );
+    let r = c.request(refresh(&narrower)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    assert_eq!(
+        error_of(c.request(produce("room-2")).await).0,
+        403,
+        "the new token's ACL applies to the next command"
+    );
+    assert!(matches!(
+        c.request(produce("room-1")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    // Past the first token's exp the connection is still open.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_closes_connections_of_removed_keys_and_narrows_acls_of_kept_ones() {
+    let keys = |alice_acl: &str, bob: bool| {
+        format!(
+            "routes:\n  - uri: /e\n    upstream: {{ scheme: embedded }}\n    plugins:\n      key-auth:\n        keys:\n          - {{ id: alice, key: alice-reload-key{alice_acl} }}\n{}",
+            if bob {
+                "          - { id: bob, key: bob-reload-key }\n"
+            } else {
+                "          - { id: carol, key: carol-reload-key }\n"
+            }
+        )
+    };
+    let gw = Gateway::start(&keys("", true)).await;
+    let (mut alice, _) = upgrade(gw.addr, "/e", &[("apikey", "alice-reload-key")])
+        .await
+        .unwrap();
+    let (mut bob, _) = upgrade(gw.addr, "/e", &[("apikey", "bob-reload-key")])
+        .await
+        .unwrap();
+    for c in [&mut alice, &mut bob] {
+        assert!(matches!(
+            c.request(produce("anything")).await,
+            Resp::KafkaProduceResp(_)
+        ));
+    }
+    let next =
+        pubsub_gateway::Config::parse(&keys(", acl: { write: [\"only-this\"] }", false), "t")
+            .unwrap();
+    gw.handle.reload(next).expect("valid reload");
+    assert_eq!(
+        error_of(alice.request(produce("anything")).await).0,
+        403,
+        "the narrowed ACL applies to the next command"
+    );
+    assert!(matches!(
+        alice.request(produce("only-this")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    let close = bob.closed().await.expect("a close frame for a removed key");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "credentials revoked");
+    assert_eq!(
+        upgrade(gw.addr, "/e", &[("apikey", "bob-reload-key")])
+            .await
+            .err(),
+        Some(401)
+    );
+    // A reload that changes nothing about alice keeps her connection.
+    let same =
+        pubsub_gateway::Config::parse(&keys(", acl: { write: [\"only-this\"] }", false), "t")
+            .unwrap();
+    gw.handle.reload(same).unwrap();
+    ping_ok(&mut alice).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_jwt_secret_revokes_tokens_signed_with_the_old_one() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let token = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={token}"), &[])
+        .await
+        .unwrap();
+    ping_ok(&mut c).await;
+    let next =
+        pubsub_gateway::Config::parse(&JWT_ROUTE.replace("life-secret", "rotated"), "t").unwrap();
+    gw.handle.reload(next).unwrap();
+    let close = c.closed().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "credentials revoked");
+    gw.stop().await;
+}
