@@ -1478,3 +1478,23 @@ async fn a_reload_that_changes_the_jwt_secret_revokes_tokens_signed_with_the_old
     assert_eq!(close.reason.as_str(), "credentials revoked");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_socket_on_a_tls_listener_is_closed_after_the_request_head_timeout() {
+    let dir = tmpdir("tls-idle");
+    let (_, cert, key) = ca_and_cert(&dir);
+    let yaml = format!(
+        "server:\n  tls: {{ cert: {}, key: {} }}\n  limits: {{ request_head_timeout_ms: 300, handshake_timeout_secs: 30 }}\n{EMBEDDED}",
+        cert.display(),
+        key.display(),
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a socket that never starts its TLS handshake is closed long before the handshake timeout"
+    );
+    gw.stop().await;
+}
