@@ -138,6 +138,8 @@ pub struct Limits {
     /// the slow-consumer policy applies: `pause` (default) keeps waiting, `close` closes with 1008.
     pub slow_consumer_timeout_ms: u64,
     pub slow_consumer: SlowConsumerPolicy,
+    /// Longest `topic_pattern` a subscribe may carry, in bytes; longer ones answer 400.
+    pub max_topic_pattern_bytes: usize,
 }
 
 /// What happens to a client that stops reading while messages flow.
@@ -173,6 +175,7 @@ impl Default for Limits {
             max_requests_per_sec: 1_000,
             slow_consumer_timeout_ms: 10_000,
             slow_consumer: SlowConsumerPolicy::Pause,
+            max_topic_pattern_bytes: 1024,
         }
     }
 }
@@ -336,16 +339,21 @@ pub struct EmbeddedOptions {
     pub retention_bytes: usize,
     pub max_topics: usize,
     pub max_groups: usize,
+    /// Seconds a group with no members and no committed offsets is kept before it is dropped.
+    pub group_idle_secs: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         EmbeddedOptions {
             partitions: 1,
-            retention_messages: 100_000,
-            retention_bytes: 64 << 20,
+            // The worst case, every topic full: max_topics x partitions x retention_bytes
+            // = 1,000 x 1 x 1 MiB, about 1 GiB of memory, which a small machine survives.
+            retention_messages: 10_000,
+            retention_bytes: 1 << 20,
             max_topics: 1_000,
             max_groups: 1_000,
+            group_idle_secs: 60,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Identity, RouteAuth};
 use crate::backend::{
-    validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription, Target,
+    validate_topic, Backend, FetchLimits, Gate, PushSink, SubscribeSpec, Subscription, Target,
 };
 use crate::codec;
 use crate::config::Limits;
@@ -43,10 +43,29 @@ pub struct Dispatcher {
     identity: watch::Sender<Arc<Identity>>,
     /// The route's current access rules, for `cmd_refresh`.
     auth: Option<watch::Receiver<Arc<RouteAuth>>>,
-    subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
+    subscriptions: Mutex<HashMap<i64, Open>>,
     /// Subscribes being set up, counted against the limit with the open ones.
     pending_subscribes: AtomicUsize,
     next_subscription: AtomicI64,
+}
+
+/// An open subscription, with what the dispatcher checks and controls itself.
+#[derive(Clone)]
+struct Open {
+    sub: Arc<dyn Subscription>,
+    gate: Arc<Gate>,
+    group: Option<String>,
+}
+
+impl Open {
+    /// Stops the subscription without waiting, when the connection is going away.
+    fn close_now(&self) {
+        self.gate.shut_now();
+        self.sub.close();
+        METRICS
+            .subscriptions_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A subscribe in progress; released when it is done either way.
@@ -149,7 +168,7 @@ impl Dispatcher {
         }
     }
 
-    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Arc<dyn Subscription>>> {
+    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Open>> {
         self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -179,6 +198,13 @@ impl Dispatcher {
         }
     }
 
+    fn join_allowed(&self, group: &str) -> Result<()> {
+        match self.identity().join_denied(group) {
+            None => Ok(()),
+            Some(why) => Err(GatewayError::Forbidden(why)),
+        }
+    }
+
     fn read_allowed(&self, topic: &str) -> Result<()> {
         if self.identity().can_read(topic) {
             Ok(())
@@ -195,6 +221,8 @@ impl Dispatcher {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
+                validate_topic(&c.topic)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 if c.timestamp < -2 {
                     return Err(GatewayError::BadRequest(format!(
@@ -215,6 +243,8 @@ impl Dispatcher {
                 })
             }),
             Req::CmdKafkaFetch(c) => async {
+                validate_topic(&c.topic)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 backend.fetch(&c, self.fetch_limits(&c)).await
             }
@@ -256,23 +286,37 @@ impl Dispatcher {
                     .map_err(|e| ctx(e, || format!("failed to subscribe, {what}")))
             }
             Req::CmdUnsubscribe(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .remove(&c.subscription_id)
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.close();
-                METRICS
-                    .subscriptions_open
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                // A push already being queued goes before this reply, none after it.
+                open.gate.shut().await;
+                open.close_now();
                 Ok(Reply::Resp(Resp::OkResp(OkResp {})))
             }
             Req::CmdKafkaCommit(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .get(&c.subscription_id)
                     .cloned()
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.commit(c.offsets)
+                let checked = (|| {
+                    for o in &c.offsets {
+                        validate_topic(&o.topic)?;
+                        validate_partition(o.partition)?;
+                        self.read_allowed(&o.topic)?;
+                    }
+                    if let Some(g) = &open.group {
+                        self.join_allowed(g)?;
+                    }
+                    Ok(())
+                })();
+                let commit = async {
+                    checked?;
+                    open.sub.commit(c.offsets).await
+                };
+                commit
                     .await
                     .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
                     .map_err(|e| {
@@ -302,15 +346,13 @@ impl Dispatcher {
     async fn subscribe(&self, seq: i64, c: crate::pb::CmdKafkaSubscribe) -> Result<Reply> {
         // Counted before the backend is asked, so pipelined subscribes cannot overshoot.
         let _slot = self.reserve_subscription()?;
-        let mut spec = SubscribeSpec::parse(c)?;
+        let mut spec = SubscribeSpec::parse(c, self.limits.max_topic_pattern_bytes)?;
         if let Target::Topic(t) = &spec.target {
             self.read_allowed(t)?;
         }
         let identity = self.identity();
         if let Some(g) = &spec.group {
-            if let Some(why) = identity.join_denied(g) {
-                return Err(GatewayError::Forbidden(why));
-            }
+            self.join_allowed(g)?;
         }
         if identity.restricts_read() {
             // Pattern subscriptions only see the topics this identity may read.
@@ -319,8 +361,16 @@ impl Dispatcher {
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
         let gate = sink.gate();
+        let group = spec.group.clone();
         let sub = self.backend.subscribe(spec, sink).await?;
-        self.subs().insert(id, sub);
+        self.subs().insert(
+            id,
+            Open {
+                sub,
+                gate: gate.clone(),
+                group,
+            },
+        );
         METRICS
             .subscriptions_open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -331,8 +381,12 @@ impl Dispatcher {
             }),
         );
         // Pushes wait behind the gate until the reply is queued, so it always comes first.
-        let _ = self.out.send_frame(reply).await;
-        gate.open();
+        if self.out.send_frame(reply).await.is_ok() {
+            gate.open();
+        } else if let Some(open) = self.subs().remove(&id) {
+            // The connection went away first: nothing would ever open the gate.
+            open.close_now();
+        }
         Ok(Reply::Sent)
     }
 
@@ -367,11 +421,8 @@ impl Dispatcher {
 
     /// Stops every subscription of the connection.
     pub fn close_all(&self) {
-        for (_, sub) in self.subs().drain() {
-            sub.close();
-            METRICS
-                .subscriptions_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        for (_, open) in self.subs().drain() {
+            open.close_now();
         }
     }
 }
@@ -380,6 +431,16 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.close_all();
     }
+}
+
+/// Partitions are numbered from 0 on every scheme.
+fn validate_partition(partition: i32) -> Result<()> {
+    if partition < 0 {
+        return Err(GatewayError::BadRequest(format!(
+            "invalid partition {partition}"
+        )));
+    }
+    Ok(())
 }
 
 /// The metrics index of a request's command.

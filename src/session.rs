@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +51,16 @@ pub enum Outbound {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
-    bytes: Arc<Semaphore>,
+    shared: Arc<Budget>,
     budget: usize,
+}
+
+/// The byte budget of one connection's queue, shared by its senders and its writer.
+struct Budget {
+    bytes: Semaphore,
+    /// Senders waiting for room: a queue that still has some bytes free but not enough for the
+    /// frame waiting to go in is as full as one with none, for the slow-consumer policy.
+    waiting: AtomicUsize,
 }
 
 fn cost(len: usize, budget: usize) -> u32 {
@@ -63,12 +71,24 @@ fn cost(len: usize, budget: usize) -> u32 {
 #[derive(Debug)]
 pub struct Closed;
 
+/// Counts a sender as waiting for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 impl Outbox {
     fn new(tx: mpsc::Sender<Outbound>, budget: usize) -> Outbox {
         let budget = budget.clamp(1, Semaphore::MAX_PERMITS);
         Outbox {
             tx,
-            bytes: Arc::new(Semaphore::new(budget)),
+            shared: Arc::new(Budget {
+                bytes: Semaphore::new(budget),
+                waiting: AtomicUsize::new(0),
+            }),
             budget,
         }
     }
@@ -78,16 +98,35 @@ impl Outbox {
         cost(frame.len(), self.budget)
     }
 
-    /// Waits for room; Err when the connection is gone.
+    /// Waits for room; Err when the connection is gone. The budget is closed when the
+    /// connection ends, so a sender waiting for room always wakes up then.
     pub async fn send_frame(&self, frame: Bytes) -> Result<(), Closed> {
         let cost = self.cost(&frame);
-        self.bytes
-            .acquire_many(cost)
-            .await
-            .map_err(|_| Closed)?
-            .forget();
-        if self.tx.send(Outbound::Frame(frame)).await.is_err() {
-            self.bytes.add_permits(cost as usize);
+        let permit = match self.shared.bytes.try_acquire_many(cost) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.shared.waiting.fetch_add(1, Relaxed);
+                let _waiting = Waiting(&self.shared.waiting);
+                self.shared
+                    .bytes
+                    .acquire_many(cost)
+                    .await
+                    .map_err(|_| Closed)?
+            }
+        };
+        permit.forget();
+        let sent = match self.tx.try_send(Outbound::Frame(frame)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
+            Err(mpsc::error::TrySendError::Full(o)) => {
+                self.shared.waiting.fetch_add(1, Relaxed);
+                let _waiting = Waiting(&self.shared.waiting);
+                self.tx.send(o).await.map_err(|_| Closed)
+            }
+        };
+        if sent.is_err() {
+            self.shared.bytes.add_permits(cost as usize);
             return Err(Closed);
         }
         METRICS.queued_frames.fetch_add(1, Relaxed);
@@ -100,8 +139,10 @@ impl Outbox {
             return Err(Closed);
         }
         let cost = self.cost(&frame);
-        let Ok(permit) = self.bytes.try_acquire_many(cost) else {
-            return Ok(false);
+        let permit = match self.shared.bytes.try_acquire_many(cost) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Ok(false),
         };
         permit.forget();
         let sent = match self.tx.try_send(Outbound::Frame(frame)) {
@@ -112,7 +153,7 @@ impl Outbox {
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
         };
-        self.bytes.add_permits(cost as usize);
+        self.shared.bytes.add_permits(cost as usize);
         sent
     }
 
@@ -122,12 +163,25 @@ impl Outbox {
         }
     }
 
+    /// Whether the connection has gone: its writer ended or the session is over.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.shared.bytes.is_closed()
+    }
+
+    /// Resolves once the connection's writer has gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// Refuses every frame from now on and wakes every sender waiting for room.
+    fn close(&self) {
+        self.shared.bytes.close();
     }
 
     fn is_full(&self) -> bool {
-        self.tx.capacity() == 0 || self.bytes.available_permits() == 0
+        self.tx.capacity() == 0
+            || self.shared.bytes.available_permits() == 0
+            || self.shared.waiting.load(Relaxed) > 0
     }
 }
 
@@ -184,6 +238,39 @@ impl RateLimit {
     }
 }
 
+/// Log lines about one connection's bad frames: the first at once, then at most one per
+/// interval with the count of those left out, so a flood cannot fill the disk.
+#[derive(Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl LogLimit {
+    /// Some(lines left out since the last one) when this line may be written.
+    fn allow(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < LOG_INTERVAL) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// The reader's own replies (refusals, undecodable frames) never wait for room: a client that
+/// floods requests without reading loses those replies (counted in `replies_dropped`) instead
+/// of pinning the reader, which must keep watching idle time, the slow-consumer policy,
+/// shutdown and route removal.
+fn reply_now(out: &Outbox, frame: Bytes) -> Result<(), Closed> {
+    if !out.try_send_frame(frame)? {
+        METRICS.replies_dropped.fetch_add(1, Relaxed);
+    }
+    Ok(())
+}
+
 pub async fn run<S>(ws: WebSocketStream<S>, ctx: SessionContext, shutdown: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -197,7 +284,7 @@ where
         sink,
         out_rx,
         close_rx,
-        out.bytes.clone(),
+        out.shared.clone(),
         out.budget,
     ));
     let mut writer_done = false;
@@ -218,6 +305,7 @@ where
         ))
     });
     let mut full_since: Option<Instant> = None;
+    let mut noisy = LogLimit::default();
     METRICS.connections_open.fetch_add(1, Relaxed);
 
     let close: Option<(CloseCode, &'static str)> = loop {
@@ -301,7 +389,9 @@ where
                 let data = match msg {
                     Message::Binary(data) => data,
                     Message::Text(text) => {
-                        tracing::info!(len = text.len(), "ignoring text frame: the protocol is binary protobuf");
+                        if let Some(suppressed) = noisy.allow() {
+                            tracing::info!(len = text.len(), suppressed, "ignoring text frame: the protocol is binary protobuf");
+                        }
                         continue;
                     }
                     Message::Close(_) => break None,
@@ -311,10 +401,12 @@ where
                 let req = match PubSubReq::decode(data) {
                     Ok(req) => req,
                     Err(e) => {
-                        tracing::info!(error = %e, "undecodable request");
+                        if let Some(suppressed) = noisy.allow() {
+                            tracing::info!(error = %e, suppressed, "undecodable request");
+                        }
                         let err = GatewayError::WrongCommand;
                         METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
-                        if out.send_frame(codec::error_frame(0, &err)).await.is_err() {
+                        if reply_now(&out, codec::error_frame(0, &err)).is_err() {
                             break None;
                         }
                         continue;
@@ -337,7 +429,7 @@ where
                 };
                 if let Some(err) = refusal {
                     METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
-                    if out.send_frame(codec::error_frame(req.sequence, &err)).await.is_err() {
+                    if reply_now(&out, codec::error_frame(req.sequence, &err)).is_err() {
                         break None;
                     }
                     continue;
@@ -361,6 +453,8 @@ where
     };
 
     drop(inflight);
+    // Pushes waiting for room give up now rather than when the writer is done lingering.
+    out.close();
     dispatcher.close_all();
     drop(dispatcher);
     METRICS.connections_open.fetch_sub(1, Relaxed);
@@ -391,13 +485,14 @@ async fn write_loop<S>(
     sink: SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     close: oneshot::Receiver<(CloseCode, &'static str)>,
-    bytes: Arc<Semaphore>,
+    shared: Arc<Budget>,
     budget: usize,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    write_frames(sink, &mut rx, close, &bytes, budget).await;
-    // Whatever is left will never be sent.
+    write_frames(sink, &mut rx, close, &shared.bytes, budget).await;
+    // Whatever is left will never be sent; senders waiting for room must not wait for good.
+    shared.bytes.close();
     rx.close();
     let mut left = 0;
     while rx.try_recv().is_ok() {

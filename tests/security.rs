@@ -712,7 +712,9 @@ async fn admin_listener_reports_health_readiness_and_metrics() {
 #[tokio::test]
 async fn slow_consumer_with_close_policy_is_closed_and_others_keep_flowing() {
     let yaml = format!(
-        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{EMBEDDED}"
+        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{}",
+        // Retention holds the whole flood (6.4 MiB), so the reading client misses nothing.
+        embedded_with("retention_bytes: 67108864")
     );
     let gw = Gateway::start(&yaml).await;
     let before = pubsub_gateway::metrics::METRICS
