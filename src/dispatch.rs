@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Identity, RouteAuth};
 use crate::backend::{
-    validate_topic, Backend, FetchLimits, Gate, PushSink, SubscribeSpec, Subscription, Target,
+    Backend, FetchLimits, Gate, PushSink, SubscribeSpec, Subscription, Target, TopicUse, Wildcards,
 };
 use crate::codec;
 use crate::config::Limits;
@@ -20,6 +20,7 @@ use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{
     CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
+    RouteInfoResp,
 };
 use crate::session::Outbox;
 use bytes::Bytes;
@@ -47,6 +48,8 @@ pub struct Dispatcher {
     /// Subscribes being set up, counted against the limit with the open ones.
     pending_subscribes: AtomicUsize,
     next_subscription: AtomicI64,
+    /// The route's uri, for route_info and capability errors.
+    route: Arc<str>,
 }
 
 /// An open subscription, with what the dispatcher checks and controls itself.
@@ -101,7 +104,14 @@ impl Dispatcher {
             subscriptions: Mutex::new(HashMap::new()),
             pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
+            route: Arc::from(""),
         }
+    }
+
+    /// The route this connection is on, for route_info and capability errors.
+    pub fn with_route(mut self, route: Arc<str>) -> Self {
+        self.route = route;
+        self
     }
 
     /// Lets `cmd_refresh` check tokens against the route's current rules; without it the
@@ -221,7 +231,7 @@ impl Dispatcher {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
-                validate_topic(&c.topic)?;
+                self.check_topic(&c.topic, TopicUse::Read)?;
                 validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 if c.timestamp < -2 {
@@ -229,6 +239,15 @@ impl Dispatcher {
                         "invalid timestamp {}: -1 (end), -2 (earliest) or a time in ms",
                         c.timestamp
                     )));
+                }
+                if c.timestamp >= 0 {
+                    self.need(
+                        self.caps().time_lookup,
+                        "list_offset by time",
+                        "time lookup",
+                    )?;
+                } else {
+                    self.need(self.caps().offsets, "list_offset", "offsets")?;
                 }
                 backend.list_offset(&c).await
             }
@@ -243,9 +262,10 @@ impl Dispatcher {
                 })
             }),
             Req::CmdKafkaFetch(c) => async {
-                validate_topic(&c.topic)?;
+                self.check_topic(&c.topic, TopicUse::Read)?;
                 validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
+                self.need(self.caps().fetch, "fetch", "history")?;
                 backend.fetch(&c, self.fetch_limits(&c)).await
             }
             .await
@@ -261,12 +281,22 @@ impl Dispatcher {
             Req::CmdKafkaProduce(c) => {
                 let topic = c.topic.clone();
                 let produce = async {
-                    validate_topic(&c.topic)?;
+                    self.check_topic(&c.topic, TopicUse::Publish)?;
                     if !self.identity().can_write(&c.topic) {
                         return Err(GatewayError::Forbidden(format!(
                             "write access to topic {} denied",
                             c.topic
                         )));
+                    }
+                    let caps = self.caps();
+                    if !c.headers.is_empty() {
+                        self.need(caps.headers, "publishing headers", "headers")?;
+                    }
+                    if !c.key.is_empty() {
+                        self.need(caps.keys, "publishing a key", "keys")?;
+                    }
+                    if c.partition.is_some() {
+                        self.need(caps.partitions, "publishing to a partition", "partitions")?;
                     }
                     backend.produce(c).await
                 };
@@ -302,8 +332,9 @@ impl Dispatcher {
                     .cloned()
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
                 let checked = (|| {
+                    self.need(self.caps().commit, "commit", "cumulative commit")?;
                     for o in &c.offsets {
-                        validate_topic(&o.topic)?;
+                        self.check_topic(&o.topic, TopicUse::Read)?;
                         validate_partition(o.partition)?;
                         self.read_allowed(&o.topic)?;
                     }
@@ -329,10 +360,31 @@ impl Dispatcher {
                 .refresh(&c.token)
                 .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
                 .map_err(|e| ctx(e, || "failed to refresh credentials".into())),
+            Req::CmdRouteInfo(_) => Ok(Reply::Resp(Resp::RouteInfoResp(RouteInfoResp {
+                route: self.route.to_string(),
+                scheme: backend.scheme().into(),
+                capabilities: Some(self.caps().to_pb()),
+            }))),
+            Req::CmdAck(c) => {
+                let id = c.subscription_id;
+                self.acknowledge(id, c.positions, None)
+                    .await
+                    .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                    .map_err(|e| ctx(e, || format!("failed to ack, subscription: {id}")))
+            }
+            Req::CmdNack(c) => {
+                let id = c.subscription_id;
+                let delay = Duration::from_millis(u64::try_from(c.delay_ms).unwrap_or(0));
+                self.acknowledge(id, c.positions, Some(delay))
+                    .await
+                    .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                    .map_err(|e| ctx(e, || format!("failed to nack, subscription: {id}")))
+            }
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
-                    validate_topic(&c.topic)?;
+                    self.check_topic(&c.topic, TopicUse::Read)?;
                     self.read_allowed(&c.topic)?;
+                    self.need(self.caps().offsets, "metadata", "offsets")?;
                     backend.metadata(&c.topic).await
                 };
                 metadata
@@ -348,8 +400,10 @@ impl Dispatcher {
         let _slot = self.reserve_subscription()?;
         let mut spec = SubscribeSpec::parse(c, self.limits.max_topic_pattern_bytes)?;
         if let Target::Topic(t) = &spec.target {
+            self.check_topic(t, TopicUse::Subscribe)?;
             self.read_allowed(t)?;
         }
+        self.check_subscribe(&spec)?;
         let identity = self.identity();
         if let Some(g) = &spec.group {
             self.join_allowed(g)?;
@@ -388,6 +442,97 @@ impl Dispatcher {
             open.close_now();
         }
         Ok(Reply::Sent)
+    }
+
+    /// Every capability a subscribe needs, so no request is silently downgraded.
+    fn check_subscribe(&self, spec: &SubscribeSpec) -> Result<()> {
+        let caps = self.caps();
+        if !caps.starts.contains(&spec.start_asked) {
+            let start = spec.start_asked.as_str_name();
+            let why = if caps.history {
+                "a start the route offers"
+            } else {
+                "history"
+            };
+            return Err(self.unsupported(&format!("start {start}"), why));
+        }
+        if matches!(spec.target, Target::Pattern(_)) {
+            self.need(
+                caps.wildcards == Wildcards::Regex,
+                "topic_pattern",
+                "regular-expression patterns",
+            )?;
+        }
+        if spec.group.is_some() {
+            self.need(caps.groups, "group", "consumer groups")?;
+        }
+        if !spec.partitions.is_empty() {
+            self.need(caps.partitions, "partitions", "partitions")?;
+        }
+        if spec.start_epoch != 0 {
+            self.need(caps.epochs, "start_epoch", "epochs")?;
+        }
+        if !spec.start_position.is_empty() {
+            self.need(caps.string_positions, "start_position", "string positions")?;
+        }
+        Ok(())
+    }
+
+    /// Ack (delay None) or nack of delivered messages, where the scheme acknowledges one by one.
+    async fn acknowledge(
+        &self,
+        id: i64,
+        positions: Vec<crate::pb::MessagePosition>,
+        nack: Option<Duration>,
+    ) -> Result<()> {
+        let open = self
+            .subs()
+            .get(&id)
+            .cloned()
+            .ok_or(GatewayError::UnknownSubscription(id))?;
+        match nack {
+            None => self.need(self.caps().ack, "ack", "per-message ack")?,
+            Some(_) => self.need(self.caps().nack, "nack", "per-message nack")?,
+        }
+        for p in &positions {
+            self.check_topic(&p.topic, TopicUse::Read)?;
+            validate_partition(p.partition)?;
+            self.read_allowed(&p.topic)?;
+        }
+        match nack {
+            None => open.sub.ack(positions).await,
+            Some(delay) => open.sub.nack(positions, delay).await,
+        }
+    }
+
+    fn caps(&self) -> &crate::backend::Capabilities {
+        self.backend.capabilities()
+    }
+
+    fn check_topic(&self, topic: &str, usage: TopicUse) -> Result<()> {
+        self.backend.validate_topic(topic, usage)
+    }
+
+    fn need(&self, has: bool, what: &str, capability: &str) -> Result<()> {
+        if has {
+            Ok(())
+        } else {
+            Err(self.unsupported(what, capability))
+        }
+    }
+
+    /// "start EARLIEST needs history; route /chat is core NATS, which has none".
+    fn unsupported(&self, what: &str, capability: &str) -> GatewayError {
+        let caps = self.caps();
+        let scheme = if caps.description.is_empty() {
+            self.backend.scheme()
+        } else {
+            caps.description
+        };
+        GatewayError::Unsupported(format!(
+            "{what} needs {capability}; route {} is {scheme}, which has none",
+            self.route
+        ))
     }
 
     fn reserve_subscription(&self) -> Result<Reserved<'_>> {
@@ -456,6 +601,9 @@ pub fn command_index(req: &PubSubReq) -> usize {
         Some(Req::CmdKafkaCommit(_)) => 7,
         Some(Req::CmdKafkaMetadata(_)) => 8,
         Some(Req::CmdRefresh(_)) => 9,
+        Some(Req::CmdRouteInfo(_)) => 10,
+        Some(Req::CmdAck(_)) => 11,
+        Some(Req::CmdNack(_)) => 12,
         None => crate::metrics::CMD_INVALID,
     }
 }

@@ -14,6 +14,9 @@ pub enum GatewayError {
     UnknownCommand,
     #[error("{0}")]
     BadRequest(String),
+    /// The route's scheme lacks a capability the request needs (see `RouteCapabilities`).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -65,7 +68,8 @@ impl GatewayError {
         match self {
             GatewayError::WrongCommand
             | GatewayError::UnknownCommand
-            | GatewayError::BadRequest(_) => 400,
+            | GatewayError::BadRequest(_)
+            | GatewayError::Unsupported(_) => 400,
             GatewayError::Unauthorized(_) => 401,
             GatewayError::Forbidden(_) => 403,
             GatewayError::UnknownTopicOrPartition | GatewayError::UnknownSubscription(_) => 404,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Commands by name, in the order of the arrays below.
-pub const COMMANDS: [&str; 11] = [
+pub const COMMANDS: [&str; 14] = [
     "empty",
     "ping",
     "kafka_fetch",
@@ -19,9 +19,12 @@ pub const COMMANDS: [&str; 11] = [
     "kafka_commit",
     "kafka_metadata",
     "refresh",
+    "route_info",
+    "ack",
+    "nack",
     "invalid",
 ];
-pub const CMD_INVALID: usize = 10;
+pub const CMD_INVALID: usize = 13;
 
 /// Results: "ok" then the ErrorResp codes.
 const RESULTS: [&str; 12] = [

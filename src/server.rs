@@ -520,6 +520,7 @@ async fn serve<S>(
         identity: Arc::new(up.identity),
         route_removed: entry.removed.clone(),
         auth: Some(auth),
+        route: Arc::from(entry.route.uri.as_str()),
     };
     drop(table);
     tracker.spawn(async move {

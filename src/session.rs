@@ -194,6 +194,8 @@ pub struct SessionContext {
     /// The route's access rules; a reload sends new ones, and the session then checks its
     /// credential again (`Dispatcher::rederive`). `cmd_refresh` checks tokens against them.
     pub auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+    /// The route's uri, for route_info and capability errors.
+    pub route: Arc<str>,
 }
 
 /// Closes when the identity's credential expires; None when it never does.
@@ -290,7 +292,8 @@ where
     let mut writer_done = false;
     let mut auth = ctx.auth;
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
-        .with_auth(auth.clone());
+        .with_auth(auth.clone())
+        .with_route(ctx.route.clone());
     let mut identity = dispatcher.watch_identity();
     let mut expiry = expiry_timer(&identity.borrow_and_update());
     let mut inflight: InFlight<'_> = FuturesUnordered::new();

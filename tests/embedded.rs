@@ -645,8 +645,12 @@ async fn headers_key_and_explicit_timestamp_come_back_in_fetch() {
             headers,
             partition: 0,
             topic: "hdr".into(),
+            position: String::new(),
+            // The log's generation, set by the embedded broker.
+            epoch: msgs[0].epoch,
         }]
     );
+    assert_ne!(msgs[0].epoch, 0);
     // Without a timestamp the broker stamps the message with the time of the produce.
     let before = now_ms();
     c.produce_value("hdr", "now").await;

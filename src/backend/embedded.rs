@@ -74,7 +74,21 @@ struct Broker {
 
 struct Topic {
     name: Arc<str>,
+    /// This log's generation: a topic made again (after a restart) has another one, so a client
+    /// resuming from a position of the old log is told instead of silently skipping.
+    epoch: u64,
     partitions: Vec<Arc<Partition>>,
+}
+
+/// A fresh epoch: distinct across restarts (wall-clock nanoseconds) and within one run.
+fn new_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos
+        .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+        .max(1)
 }
 
 struct Partition {
@@ -198,6 +212,7 @@ impl Broker {
         let name: Arc<str> = Arc::from(name);
         let topic = Arc::new(Topic {
             name: name.clone(),
+            epoch: new_epoch(),
             partitions: (0..self.opts.partitions)
                 .map(|_| Arc::new(Partition::new()))
                 .collect(),
@@ -259,15 +274,17 @@ impl Broker {
         let offset = {
             let mut log = lock(&p.log);
             let offset = log.end();
-            let rec = Arc::new(Record::new(
-                topic.name.clone(),
+            let rec = Arc::new(Record::from_parts(super::RecordParts {
+                topic: topic.name.clone(),
                 partition,
                 offset,
+                position: String::new(),
+                epoch: topic.epoch,
                 timestamp,
-                req.key,
-                req.value,
-                req.headers,
-            ));
+                key: req.key,
+                value: req.value,
+                headers: req.headers,
+            }));
             log.bytes += retained_size(&rec);
             log.records.push_back(rec);
             // Retention: the newest message always stays, so a produce is never lost at once.
@@ -409,8 +426,24 @@ impl Drop for Membership {
     }
 }
 
+/// Kafka's model, plus epochs: each topic's log is a new generation when it is created (after a
+/// restart, every topic is).
+const CAPABILITIES: super::Capabilities = super::Capabilities {
+    description: "the embedded broker",
+    epochs: true,
+    ..super::KAFKA_LIKE
+};
+
 #[async_trait]
 impl Backend for EmbeddedBackend {
+    fn scheme(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn capabilities(&self) -> &super::Capabilities {
+        &CAPABILITIES
+    }
+
     async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
         let (_, p) = self.broker.partition(&req.topic, req.partition)?;
         let log = lock(&p.log);
@@ -496,7 +529,18 @@ impl Backend for EmbeddedBackend {
         sink: PushSink,
     ) -> Result<Arc<dyn Subscription>> {
         let broker = &self.broker;
+        let mut spec = spec;
         if let Target::Topic(name) = &spec.target {
+            // A resume into another generation of the log starts over at its beginning (a topic
+            // not made yet will be a new generation too), and the client is told.
+            if spec.start_epoch != 0
+                && broker
+                    .topic(name)
+                    .is_none_or(|t| t.epoch != spec.start_epoch)
+            {
+                spec.start = Start::Earliest;
+                sink.mark_reset();
+            }
             // Only publishing creates topics: a subscription to a topic nobody has published to
             // yet waits for it (a room subscribed before anyone speaks), and a typo costs nothing.
             // The partitions it asks for must exist, or be ones a new topic will have.

@@ -952,8 +952,21 @@ impl Drop for KafkaSubscription {
     }
 }
 
+const CAPABILITIES: super::Capabilities = super::Capabilities {
+    description: "Kafka",
+    ..super::KAFKA_LIKE
+};
+
 #[async_trait]
 impl super::Backend for KafkaBackend {
+    fn scheme(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn capabilities(&self) -> &super::Capabilities {
+        &CAPABILITIES
+    }
+
     async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         match req.timestamp {

@@ -37,8 +37,127 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
     }
 }
 
+/// What a route's scheme can do (`RouteCapabilities` on the wire). Dispatch checks every request
+/// against it before the backend sees it, so a scheme only implements what it declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// How the route names its scheme to clients and in capability errors ("core NATS").
+    pub description: &'static str,
+    pub history: bool,
+    pub starts: &'static [StartPosition],
+    pub fetch: bool,
+    pub time_lookup: bool,
+    pub offsets: bool,
+    pub groups: bool,
+    pub ack: bool,
+    pub nack: bool,
+    pub commit: bool,
+    pub wildcards: Wildcards,
+    pub headers: bool,
+    pub keys: bool,
+    pub partitions: bool,
+    pub string_positions: bool,
+    pub epochs: bool,
+}
+
+/// The wildcard syntax of a scheme's subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wildcards {
+    None,
+    /// `topic_pattern`: a regular expression over the listable topic set.
+    Regex,
+    /// In `topic`: `*` one token, `>` the rest.
+    Nats,
+    /// In `topic`: `*` one word, `#` zero or more.
+    Amqp,
+    /// In `topic`: `+` one level, `#` the rest.
+    Mqtt,
+    /// In `topic`: Redis glob patterns.
+    Glob,
+}
+
+impl Wildcards {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wildcards::None => "",
+            Wildcards::Regex => "regex",
+            Wildcards::Nats => "nats",
+            Wildcards::Amqp => "amqp",
+            Wildcards::Mqtt => "mqtt",
+            Wildcards::Glob => "glob",
+        }
+    }
+}
+
+pub const ALL_STARTS: &[StartPosition] = &[
+    StartPosition::Latest,
+    StartPosition::Earliest,
+    StartPosition::Last,
+    StartPosition::Offset,
+    StartPosition::Timestamp,
+    StartPosition::TimeDelta,
+];
+
+/// A Kafka-shaped log: Kafka itself and the embedded broker.
+pub const KAFKA_LIKE: Capabilities = Capabilities {
+    description: "",
+    history: true,
+    starts: ALL_STARTS,
+    fetch: true,
+    time_lookup: true,
+    offsets: true,
+    groups: true,
+    ack: false,
+    nack: false,
+    commit: true,
+    wildcards: Wildcards::Regex,
+    headers: true,
+    keys: true,
+    partitions: true,
+    string_positions: false,
+    epochs: false,
+};
+
+impl Capabilities {
+    pub fn to_pb(&self) -> crate::pb::RouteCapabilities {
+        crate::pb::RouteCapabilities {
+            history: self.history,
+            starts: self.starts.iter().map(|s| *s as i32).collect(),
+            fetch: self.fetch,
+            time_lookup: self.time_lookup,
+            offsets: self.offsets,
+            groups: self.groups,
+            ack: self.ack,
+            nack: self.nack,
+            commit: self.commit,
+            wildcards: self.wildcards.as_str().into(),
+            headers: self.headers,
+            keys: self.keys,
+            partitions: self.partitions,
+            string_positions: self.string_positions,
+            epochs: self.epochs,
+        }
+    }
+}
+
+/// What a topic name is used for: schemes allow wildcards only where they subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicUse {
+    Publish,
+    Subscribe,
+    /// fetch, list_offset, metadata, commit, ack.
+    Read,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// The scheme's name as clients see it in `RouteInfoResp.scheme`.
+    fn scheme(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    /// The scheme's topic syntax; Kafka's rules unless the scheme says otherwise.
+    fn validate_topic(&self, topic: &str, _usage: TopicUse) -> Result<()> {
+        validate_topic(topic)
+    }
     async fn list_offset(&self, _req: &CmdKafkaListOffset) -> Result<i64> {
         Err(GatewayError::UnknownCommand)
     }
@@ -70,6 +189,18 @@ pub trait Subscription: Send + Sync {
     /// Acknowledges pushed messages below each offset (see max_in_flight); for a group
     /// subscription also commits them for the group.
     async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()>;
+    /// Acknowledges delivered messages one by one (schemes whose capabilities say `ack`).
+    async fn ack(&self, _positions: Vec<crate::pb::MessagePosition>) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
+    /// Gives delivered messages back for redelivery after `delay` (capability `nack`).
+    async fn nack(
+        &self,
+        _positions: Vec<crate::pb::MessagePosition>,
+        _delay: std::time::Duration,
+    ) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
     /// Stops delivery and leaves the group, if any. Idempotent.
     fn close(&self);
 }
@@ -115,6 +246,8 @@ pub struct Record {
     pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
+    /// The generation of the log it belongs to (0 = not tracked).
+    pub epoch: u64,
     pub timestamp: i64,
     /// Kept decoded for `match_headers` filtering.
     pub headers: Vec<KafkaHeader>,
@@ -132,21 +265,39 @@ impl Record {
         value: Bytes,
         headers: Vec<KafkaHeader>,
     ) -> Record {
-        let msg = KafkaMessage {
+        Record::from_parts(RecordParts {
+            topic,
+            partition,
             offset,
+            position: String::new(),
+            epoch: 0,
             timestamp,
             key,
             value,
             headers,
-            partition,
-            topic: topic.to_string(),
+        })
+    }
+
+    /// A record of a scheme with epochs or non-integer positions.
+    pub fn from_parts(p: RecordParts) -> Record {
+        let msg = KafkaMessage {
+            offset: p.offset,
+            timestamp: p.timestamp,
+            key: p.key,
+            value: p.value,
+            headers: p.headers,
+            partition: p.partition,
+            topic: p.topic.to_string(),
+            position: p.position,
+            epoch: p.epoch,
         };
         let encoded = Bytes::from(msg.encode_to_vec());
         Record {
-            topic,
-            partition,
-            offset,
-            timestamp,
+            topic: p.topic,
+            partition: p.partition,
+            offset: p.offset,
+            epoch: p.epoch,
+            timestamp: p.timestamp,
             headers: msg.headers,
             encoded,
         }
@@ -164,6 +315,20 @@ impl Record {
                 .any(|h| h.key == w.key && h.value == w.value)
         })
     }
+}
+
+/// Everything a record is made of, for `Record::from_parts`.
+pub struct RecordParts {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    /// The scheme's own position where it is not an integer (else empty).
+    pub position: String,
+    pub epoch: u64,
+    pub timestamp: i64,
+    pub key: Bytes,
+    pub value: Bytes,
+    pub headers: Vec<KafkaHeader>,
 }
 
 /// What to subscribe to: a topic, or every topic whose whole name matches a pattern.
@@ -203,8 +368,15 @@ pub struct SubscribeSpec {
     pub match_headers: Vec<KafkaHeader>,
     pub max_in_flight: usize,
     /// Set when the connection's identity may read only some topics: pattern subscriptions
-    /// then skip the others.
+    /// (and wildcard subjects) then skip the others.
     pub allowed: Option<Arc<crate::auth::Identity>>,
+    /// The epoch the client resumes in (0 = no check): another epoch restarts from the new
+    /// log's beginning.
+    pub start_epoch: u64,
+    /// The scheme's own start position for OFFSET where positions are not integers.
+    pub start_position: String,
+    /// The start position as the client asked for it (TIME_DELTA is a timestamp in `start`).
+    pub start_asked: StartPosition,
 }
 
 /// Memory a compiled `topic_pattern` may take: a client cannot make the gateway build
@@ -216,10 +388,8 @@ impl SubscribeSpec {
     pub fn parse(cmd: CmdKafkaSubscribe, max_pattern_bytes: usize) -> Result<SubscribeSpec> {
         let bad = |m: String| GatewayError::BadRequest(m);
         let target = match (cmd.topic.is_empty(), cmd.topic_pattern.is_empty()) {
-            (false, true) => {
-                validate_topic(&cmd.topic)?;
-                Target::Topic(cmd.topic)
-            }
+            // The topic's syntax is the scheme's: dispatch checks it with the backend.
+            (false, true) => Target::Topic(cmd.topic),
             (true, false) => {
                 if cmd.topic_pattern.len() > max_pattern_bytes {
                     return Err(bad(format!(
@@ -243,6 +413,8 @@ impl SubscribeSpec {
         if let Some(p) = cmd.partitions.iter().find(|p| **p < 0) {
             return Err(bad(format!("invalid partition {p}")));
         }
+        let start_asked = StartPosition::try_from(cmd.start)
+            .map_err(|_| bad(format!("unknown start position {}", cmd.start)))?;
         let start = match StartPosition::try_from(cmd.start) {
             Ok(StartPosition::Latest) => Start::Latest,
             Ok(StartPosition::Earliest) => Start::Earliest,
@@ -262,6 +434,9 @@ impl SubscribeSpec {
             }
             Err(_) => return Err(bad(format!("unknown start position {}", cmd.start))),
         };
+        if cmd.start_position.len() > 256 {
+            return Err(bad("start_position is longer than 256 bytes".into()));
+        }
         if cmd.max_in_flight < 0 {
             return Err(bad("max_in_flight must not be negative".into()));
         }
@@ -276,6 +451,9 @@ impl SubscribeSpec {
             match_headers: cmd.match_headers,
             max_in_flight: cmd.max_in_flight as usize,
             allowed: None,
+            start_epoch: cmd.start_epoch,
+            start_position: cmd.start_position,
+            start_asked,
         })
     }
 
@@ -490,6 +668,8 @@ pub struct PushSink {
     pub sequence: i64,
     pub flow: Arc<Flow>,
     gate: Arc<Gate>,
+    /// The next push says `reset` (delivery started over in a recreated log).
+    reset: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn count_push(messages: usize, bytes: u64) {
@@ -510,7 +690,18 @@ impl PushSink {
             sequence,
             flow: Arc::new(Flow::new(max_in_flight)),
             gate: Arc::new(Gate::default()),
+            reset: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// The next push tells the client that delivery started over in a recreated log.
+    pub fn mark_reset(&self) {
+        self.reset.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn frame(&self, records: &[Arc<Record>]) -> Bytes {
+        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
     }
 
     pub fn gate(&self) -> Arc<Gate> {
@@ -535,7 +726,7 @@ impl PushSink {
         if self.gate.is_shut() {
             return Err(SinkClosed);
         }
-        let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        let frame = self.frame(records);
         let bytes = frame.len() as u64;
         self.tx.send_frame(frame).await.map_err(|_| SinkClosed)?;
         self.flow.pushed(records);
@@ -562,9 +753,15 @@ impl PushSink {
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
-        let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let frame = codec::push_frame_with(self.sequence, self.subscription_id, records, reset);
         let bytes = frame.len() as u64;
         match self.tx.try_send_frame(frame) {
+            Ok(false) if reset => {
+                // Not queued: the next attempt carries the flag.
+                self.mark_reset();
+                Ok(false)
+            }
             Ok(true) => {
                 self.flow.pushed(records);
                 count_push(records.len(), bytes);
