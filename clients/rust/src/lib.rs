@@ -1454,6 +1454,22 @@ impl Subscription {
     }
 }
 
+impl std::fmt::Debug for SubscriptionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.sub.spec.topic)
+            .field("topic_pattern", &self.sub.spec.topic_pattern)
+            .field("ids", &self.ids())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.handle.fmt(f)
+    }
+}
+
 impl std::ops::Deref for Subscription {
     type Target = SubscriptionHandle;
     fn deref(&self) -> &SubscriptionHandle {
