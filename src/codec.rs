@@ -8,9 +8,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message as _;
 
-use crate::backend::Record;
 use crate::error::GatewayError;
 use crate::pb::{pub_sub_resp::Resp, PubSubResp};
+use crate::record::Record;
 
 const RESP_KAFKA_FETCH: u32 = 33;
 const RESP_KAFKA_PUSH: u32 = 37;

@@ -459,6 +459,31 @@ impl fmt::Debug for JwtAuth {
     }
 }
 
+/// The JWT algorithms jwt-auth accepts.
+pub const JWT_ALGORITHMS: [&str; 8] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
+];
+
+/// An ACL pattern: a regular expression that matches whole names.
+pub fn acl_pattern(p: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| format!("pattern `{p}`: {e}"))
+}
+
+impl AclConfig {
+    /// Every pattern compiles.
+    pub fn check(&self) -> Result<(), String> {
+        for list in [&self.read, &self.write, &self.groups]
+            .into_iter()
+            .flatten()
+        {
+            for p in list {
+                acl_pattern(p)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Topic ACL: regular expressions matching whole topic (or group) names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -723,18 +748,27 @@ impl Config {
                         ));
                     }
                     if let Some(acl) = &key.acl {
-                        crate::auth::Acl::compile(acl).map_err(|m| {
+                        acl.check().map_err(|m| {
                             invalid(at(&format!("plugins.key-auth.keys[{k}].acl")), m)
                         })?;
                     }
                 }
             }
             if let Some(acl) = &route.plugins.topic_acl {
-                crate::auth::Acl::compile(acl).map_err(|m| invalid(at("plugins.topic-acl"), m))?;
+                acl.check()
+                    .map_err(|m| invalid(at("plugins.topic-acl"), m))?;
             }
             if let Some(j) = &route.plugins.jwt_auth {
-                crate::auth::jwt_algorithm(&j.algorithm)
-                    .map_err(|m| invalid(at("plugins.jwt-auth.algorithm"), m))?;
+                if !JWT_ALGORITHMS.contains(&j.algorithm.as_str()) {
+                    return Err(invalid(
+                        at("plugins.jwt-auth.algorithm"),
+                        format!(
+                            "unsupported algorithm `{}`: one of {}",
+                            j.algorithm,
+                            JWT_ALGORITHMS.join(", ")
+                        ),
+                    ));
+                }
                 let hmac = j.algorithm.starts_with("HS");
                 let has_secret = j.secret.is_some() || j.secret_env.is_some();
                 if hmac != has_secret || (!hmac && j.public_key_file.is_none()) {

@@ -16,13 +16,13 @@ use crate::codec;
 use crate::config::Limits;
 use crate::error::{GatewayError, Result};
 use crate::metrics::METRICS;
+use crate::outbox::Outbox;
 use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{
     CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
     RouteInfoResp,
 };
-use crate::session::Outbox;
 use bytes::Bytes;
 use tokio::sync::watch;
 
