@@ -393,10 +393,9 @@ async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Resul
             report(&a.topic, at)?;
         }
         _ => {
-            // Pipelined: up to WINDOW in flight, reported in input order.
-            const WINDOW: usize = 64;
+            // One at a time: the gateway may run pipelined produces concurrently, and lines
+            // must land in the log in input order.
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-            let mut inflight = std::collections::VecDeque::new();
             let mut interrupted = false;
             loop {
                 let line = tokio::select! {
@@ -404,17 +403,8 @@ async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Resul
                     _ = tokio::signal::ctrl_c() => { interrupted = true; None }
                 };
                 let Some(line) = line else { break };
-                let c = client.clone();
-                let p = make(line);
-                inflight.push_back(tokio::spawn(async move { c.produce(p).await }));
-                if inflight.len() >= WINDOW {
-                    if let Some(h) = inflight.pop_front() {
-                        report(&a.topic, join(h).await?)?;
-                    }
-                }
-            }
-            while let Some(h) = inflight.pop_front() {
-                report(&a.topic, join(h).await?)?;
+                let at = client.produce(make(line)).await?;
+                report(&a.topic, at)?;
             }
             if interrupted {
                 return Ok(EXIT_INTERRUPTED);
@@ -422,13 +412,6 @@ async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Resul
         }
     }
     Ok(0)
-}
-
-async fn join<T>(h: tokio::task::JoinHandle<Result<T, Error>>) -> Result<T, Fail> {
-    match h.await {
-        Ok(r) => r.map_err(Fail::from),
-        Err(e) => Err(Fail(EXIT_LOCAL, e.to_string())),
-    }
 }
 
 async fn subscribe(client: &pubsub_client::Client, out: &Out, a: SubArgs) -> Result<u8, Fail> {
@@ -501,14 +484,15 @@ async fn fetch(client: &pubsub_client::Client, out: &Out, a: FetchArgs) -> Resul
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut interrupted = false;
-    while next < end && a.count.is_none_or(|n| seen < n) {
+    // The first fetch always goes out, so an offset outside the log answers the gateway's 416.
+    loop {
+        if a.count.is_some_and(|n| seen >= n) {
+            break;
+        }
         let batch = tokio::select! {
             b = client.fetch(&a.topic, a.partition, next, FetchOptions::default()) => b?,
             _ = &mut ctrl_c => { interrupted = true; break }
         };
-        if batch.is_empty() {
-            break;
-        }
         if progress {
             // The progress line goes to stderr and is wiped before messages are printed.
             eprint!("\r\x1b[K");
@@ -521,6 +505,9 @@ async fn fetch(client: &pubsub_client::Client, out: &Out, a: FetchArgs) -> Resul
             seen += 1;
         }
         next = batch.last().map_or(next, |m| m.offset + 1);
+        if batch.is_empty() || next >= end {
+            break;
+        }
         if progress {
             eprint!("fetched {seen}, at offset {next} of {end}");
         }
