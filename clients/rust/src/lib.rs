@@ -1171,7 +1171,7 @@ impl Client {
     }
 
     /// Commits offsets (the next offset to read) for a server subscription id. Prefer
-    /// [`Subscription::commit`], which follows the subscription across reconnects.
+    /// [`SubscriptionHandle::commit`], which follows the subscription across reconnects.
     pub async fn commit(&self, subscription_id: i64, offsets: &[(&str, i32, i64)]) -> Result<()> {
         let r = self
             .request(Req::CmdKafkaCommit(pb::CmdKafkaCommit {
