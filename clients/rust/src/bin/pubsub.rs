@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use pubsub_client::{pb, Error, Event, FetchOptions, Message, Options, Publish, Start, Subscribe};
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
 
 const EXIT_ERROR_REPLY: u8 = 1;
 const EXIT_CONNECTION: u8 = 3;
@@ -164,6 +165,41 @@ fn parse_start(s: &str) -> Result<Start, String> {
         Some(("timestamp", v)) => Ok(Start::Timestamp(num(v)?)),
         Some(("delta", v)) => Ok(Start::TimeDelta(num(v)?)),
         Some(_) => Err(format!("{s}: expected offset:N, timestamp:MS or delta:MS")),
+    }
+}
+
+/// Set once Ctrl-C (SIGINT) arrived. The handler is installed before anything else runs
+/// (`tokio::signal::ctrl_c()` would install it only when first polled, and a SIGINT before that
+/// would kill the process without closing its subscriptions).
+type Stop = watch::Receiver<bool>;
+
+fn install_interrupt() -> Result<Stop, Fail> {
+    let (tx, rx) = watch::channel(false);
+    #[cfg(unix)]
+    {
+        let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            if sig.recv().await.is_some() {
+                let _ = tx.send(true);
+            }
+            // Keep the sender: a stopped() that sees it gone would report a Ctrl-C.
+            std::future::pending::<()>().await;
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        }
+        std::future::pending::<()>().await;
+    });
+    Ok(rx)
+}
+
+/// Resolves once Ctrl-C arrived.
+async fn stopped(stop: &mut Stop) {
+    if stop.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -337,16 +373,34 @@ async fn run(cli: Cli) -> Result<u8, Fail> {
         hex: cli.hex,
         stdout: std::io::stdout(),
     };
-    let client = pubsub_client::connect(&cli.url, options).await?;
+    let mut stop = install_interrupt()?;
+    let client = tokio::select! {
+        c = pubsub_client::connect(&cli.url, options) => c?,
+        _ = stopped(&mut stop) => return Ok(EXIT_INTERRUPTED),
+    };
     let work = async {
-        match cli.cmd {
-            Cmd::Ping => ping(&client, &out).await,
-            Cmd::Pub(a) => publish(&client, &out, a).await,
-            Cmd::Sub(a) => subscribe(&client, &out, a).await,
-            Cmd::Fetch(a) => fetch(&client, &out, a).await,
-            Cmd::Offsets(a) => offsets(&client, &out, a).await,
-            Cmd::Meta { topic } => meta(&client, &out, &topic).await,
-            Cmd::Info => info(&client, &out).await,
+        let own = stop.clone();
+        let mut stop = stop.clone();
+        let quick = async {
+            match cli.cmd {
+                Cmd::Ping => ping(&client, &out).await,
+                Cmd::Pub(a) => publish(&client, &out, a, own.clone()).await,
+                Cmd::Sub(a) => subscribe(&client, &out, a, own.clone()).await,
+                Cmd::Fetch(a) => fetch(&client, &out, a, own.clone()).await,
+                Cmd::Offsets(a) => offsets(&client, &out, a).await,
+                Cmd::Meta { topic } => meta(&client, &out, &topic).await,
+                Cmd::Info => info(&client, &out).await,
+            }
+        };
+        // pub, sub and fetch end by themselves on Ctrl-C (they clean up); this is for the rest,
+        // and only after those had their chance.
+        tokio::select! {
+            biased;
+            r = quick => r,
+            _ = async {
+                stopped(&mut stop).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            } => Ok(EXIT_INTERRUPTED),
         }
     };
     let r = work.await;
@@ -366,7 +420,12 @@ async fn ping(client: &pubsub_client::Client, out: &Out) -> Result<u8, Fail> {
     Ok(0)
 }
 
-async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Result<u8, Fail> {
+async fn publish(
+    client: &pubsub_client::Client,
+    out: &Out,
+    a: PubArgs,
+    mut stop: Stop,
+) -> Result<u8, Fail> {
     let make = |value: String| {
         let mut p = Publish::new(a.topic.clone(), value);
         if let Some(k) = &a.key {
@@ -400,7 +459,7 @@ async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Resul
             loop {
                 let line = tokio::select! {
                     l = lines.next_line() => l?,
-                    _ = tokio::signal::ctrl_c() => { interrupted = true; None }
+                    _ = stopped(&mut stop) => { interrupted = true; None }
                 };
                 let Some(line) = line else { break };
                 let at = client.produce(make(line)).await?;
@@ -414,7 +473,12 @@ async fn publish(client: &pubsub_client::Client, out: &Out, a: PubArgs) -> Resul
     Ok(0)
 }
 
-async fn subscribe(client: &pubsub_client::Client, out: &Out, a: SubArgs) -> Result<u8, Fail> {
+async fn subscribe(
+    client: &pubsub_client::Client,
+    out: &Out,
+    a: SubArgs,
+    mut stop: Stop,
+) -> Result<u8, Fail> {
     let mut what = match (&a.topic, &a.pattern) {
         (Some(t), _) => Subscribe::topic(t.clone()),
         (None, Some(p)) => Subscribe::pattern(p.clone()),
@@ -438,15 +502,13 @@ async fn subscribe(client: &pubsub_client::Client, out: &Out, a: SubArgs) -> Res
         );
     }
     let mut seen = 0u64;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let result = loop {
         if a.count.is_some_and(|n| seen >= n) {
             break Ok(0);
         }
         let event = tokio::select! {
             e = sub.recv() => e,
-            _ = &mut ctrl_c => break Ok(0),
+            _ = stopped(&mut stop) => break Ok(0),
         };
         match event {
             None => break Err(Fail(EXIT_CONNECTION, "connection closed".into())),
@@ -474,15 +536,18 @@ async fn subscribe(client: &pubsub_client::Client, out: &Out, a: SubArgs) -> Res
     result
 }
 
-async fn fetch(client: &pubsub_client::Client, out: &Out, a: FetchArgs) -> Result<u8, Fail> {
+async fn fetch(
+    client: &pubsub_client::Client,
+    out: &Out,
+    a: FetchArgs,
+    mut stop: Stop,
+) -> Result<u8, Fail> {
     let end = client
         .list_offset(&a.topic, a.partition, pubsub_client::LATEST)
         .await?;
     let progress = std::io::stdout().is_terminal() && !out.json;
     let mut next = a.offset;
     let mut seen = 0u64;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let mut interrupted = false;
     // The first fetch always goes out, so an offset outside the log answers the gateway's 416.
     loop {
@@ -491,7 +556,7 @@ async fn fetch(client: &pubsub_client::Client, out: &Out, a: FetchArgs) -> Resul
         }
         let batch = tokio::select! {
             b = client.fetch(&a.topic, a.partition, next, FetchOptions::default()) => b?,
-            _ = &mut ctrl_c => { interrupted = true; break }
+            _ = stopped(&mut stop) => { interrupted = true; break }
         };
         if progress {
             // The progress line goes to stderr and is wiped before messages are printed.
