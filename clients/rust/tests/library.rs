@@ -432,3 +432,70 @@ async fn a_group_subscription_rejoins_its_group_after_a_reconnect_and_resumes_at
     assert_eq!(again[0].offset, 2);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_pattern_subscription_resumes_each_topic_it_delivered_after_a_reconnect() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let proxy = Proxy::start(gw.addr).await;
+    let producer = connect(&url(gw.addr), Options::default()).await.unwrap();
+    let client = connect(&format!("ws://{}/embedded", proxy.addr), fast_reconnect())
+        .await
+        .unwrap();
+    for t in ["pat-a", "pat-b", "other"] {
+        producer.publish(t, format!("{t}0")).await.unwrap();
+    }
+    let mut sub = client
+        .subscribe(Subscribe::pattern("pat-.*").start(Start::Earliest))
+        .await
+        .unwrap();
+    let first = messages(&mut sub, 2).await;
+    assert!(first.iter().all(|m| m.topic.starts_with("pat-")));
+    proxy.cut();
+    client.wait_connection(1).await.unwrap();
+    for t in ["pat-a", "pat-b", "other"] {
+        producer.publish(t, format!("{t}1")).await.unwrap();
+    }
+    let mut got: Vec<(String, i64)> = first.iter().map(|m| (m.topic.clone(), m.offset)).collect();
+    got.extend(
+        messages(&mut sub, 2)
+            .await
+            .iter()
+            .map(|m| (m.topic.clone(), m.offset)),
+    );
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("pat-a".to_string(), 0),
+            ("pat-a".to_string(), 1),
+            ("pat-b".to_string(), 0),
+            ("pat-b".to_string(), 1)
+        ]
+    );
+    let extra = tokio::time::timeout(Duration::from_millis(300), sub.recv()).await;
+    assert!(extra.is_err(), "no duplicate: {extra:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsubscribed_subscription_stays_gone_after_a_reconnect() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let proxy = Proxy::start(gw.addr).await;
+    let client = connect(&format!("ws://{}/embedded", proxy.addr), fast_reconnect())
+        .await
+        .unwrap();
+    let mut gone = client.subscribe(Subscribe::topic("u")).await.unwrap();
+    let mut kept = client.subscribe(Subscribe::topic("u")).await.unwrap();
+    gone.unsubscribe().await.unwrap();
+    assert!(gone.recv().await.is_none());
+    proxy.cut();
+    client.wait_connection(1).await.unwrap();
+    // Published while `kept` (LATEST, on a topic that did not exist yet) may still be
+    // resubscribing: it is newer than the subscription, so it must arrive.
+    client.publish("u", "after").await.unwrap();
+    let m = messages(&mut kept, 1).await;
+    assert_eq!(value(&m[0]), "after");
+    assert_eq!(kept.ids().len(), 1);
+    assert!(gone.ids().is_empty());
+    gw.stop().await;
+}
