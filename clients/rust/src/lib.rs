@@ -1424,6 +1424,9 @@ fn positions_of(messages: &[&Message]) -> Vec<pb::MessagePosition> {
 /// A subscription: a [`Stream`](futures_util::Stream) of [`Event`]s (or [`recv`](Self::recv)),
 /// plus the [`SubscriptionHandle`] methods. It ends when unsubscribed or when the client is
 /// closed for good. Dropping it unsubscribes.
+///
+/// Pushed messages wait here until read; to bound that for a slow reader, subscribe with
+/// [`Subscribe::max_in_flight`] and commit (or ack) as you go: the gateway then pauses delivery.
 pub struct Subscription {
     handle: SubscriptionHandle,
     rx: mpsc::UnboundedReceiver<Event>,

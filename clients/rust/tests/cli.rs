@@ -233,6 +233,30 @@ async fn exit_codes_tell_error_replies_usage_errors_and_connection_failures_apar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_pubsub_token_or_the_flag() {
+    let gw = Gateway::start(
+        "routes:\n  - uri: /k\n    upstream: { scheme: embedded }\n    plugins:\n      key-auth: { query: token, keys: [{ id: a, key: key-a }] }\n",
+    )
+    .await;
+    let url = format!("ws://{}/k", gw.addr);
+    // Refused at the upgrade: no connection.
+    assert_eq!(run(&url, &["ping"], "").await.status.code(), Some(3));
+    ok(&run(&url, &["--token", "key-a", "ping"], "").await);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("ping")
+            .env("PUBSUB_URL", &url)
+            .env("PUBSUB_TOKEN", "key-a")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    ok(&out);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_ends_a_subscription_cleanly_and_a_group_resumes_at_what_commit_committed() {
     let gw = Gateway::start(EMBEDDED).await;
     let url = format!("ws://{}/embedded", gw.addr);
