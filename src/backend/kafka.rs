@@ -40,10 +40,6 @@ use super::{
 };
 use crate::config::{Route, SaslMechanism};
 use crate::error::{GatewayError, Result};
-use crate::pb::{
-    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaHeader, KafkaMetadataResp,
-    KafkaPartitionInfo, KafkaPartitionOffset, KafkaProduceResp,
-};
 
 type Tp = (Arc<str>, i32);
 
@@ -97,7 +93,7 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
         .headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| KafkaHeader {
+                .map(|h| super::Header {
                     key: h.key.to_owned(),
                     value: Bytes::copy_from_slice(h.value.unwrap_or_default()),
                 })
@@ -875,7 +871,7 @@ impl Tail {
 /// State a non-group subscription shares with the tail.
 struct SubShared {
     sink: PushSink,
-    match_headers: Vec<KafkaHeader>,
+    match_headers: Vec<super::Header>,
     /// Partitions detached for lagging, with the offset to resume from.
     lagging: Mutex<Vec<(Tp, i64)>>,
     wake: Notify,
@@ -907,7 +903,7 @@ struct KafkaSubscription {
 
 #[async_trait]
 impl Subscription for KafkaSubscription {
-    async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, offsets: Vec<super::CommitOffset>) -> Result<()> {
         if let Some(consumer) = &self.group {
             let consumer = consumer.upgrade().ok_or_else(|| {
                 GatewayError::Unavailable("the group member has left the group".into())
@@ -967,7 +963,7 @@ impl super::Backend for KafkaBackend {
         &CAPABILITIES
     }
 
-    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+    async fn list_offset(&self, req: &super::ListOffset) -> Result<i64> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         match req.timestamp {
             -1 => Ok(self.inner.watermarks(&tp).await?.1),
@@ -976,7 +972,7 @@ impl super::Backend for KafkaBackend {
         }
     }
 
-    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+    async fn fetch(&self, req: &super::Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         if let Some(Ok(tail)) = self.inner.tail.get() {
             if let Some(records) = tail.cached(&tp, req.offset, limits) {
@@ -994,7 +990,7 @@ impl super::Backend for KafkaBackend {
         self.inner.read(&tp, req.offset, limits, wait).await
     }
 
-    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    async fn produce(&self, req: super::Publish) -> Result<super::Published> {
         let inner = &self.inner;
         let mut count = inner.partition_count(&req.topic).await?;
         if let Some(p) = req.partition {
@@ -1030,7 +1026,7 @@ impl super::Backend for KafkaBackend {
             .producer
             .send(record, Timeout::After(inner.send_timeout));
         match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
-            Ok(Ok(d)) => Ok(KafkaProduceResp {
+            Ok(Ok(d)) => Ok(super::Published {
                 partition: d.partition,
                 offset: d.offset,
             }),
@@ -1041,19 +1037,19 @@ impl super::Backend for KafkaBackend {
         }
     }
 
-    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+    async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
         let count = self.inner.topic_partitions(topic).await?;
         let name: Arc<str> = Arc::from(topic);
         let mut partitions = Vec::with_capacity(count as usize);
         for p in 0..count {
             let (earliest, latest) = self.inner.watermarks(&(name.clone(), p)).await?;
-            partitions.push(KafkaPartitionInfo {
+            partitions.push(super::PartitionInfo {
                 partition: p,
                 earliest,
                 latest,
             });
         }
-        Ok(KafkaMetadataResp {
+        Ok(super::TopicMetadata {
             topic: topic.to_owned(),
             partitions,
         })
