@@ -1066,3 +1066,288 @@ async fn pipelined_subscribes_never_exceed_the_subscription_limit() {
     assert_eq!(ok, 3);
     gw.stop().await;
 }
+
+/// Upstream properties for tests that form consumer groups on Tansu: its first join waits
+/// session.timeout.ms / 2, and a rebalance waits for departed members up to the rebalance
+/// timeout (max.poll.interval.ms).
+const GROUP_PROPS: &str =
+    "      kafka: { max.poll.interval.ms: \"10000\", session.timeout.ms: \"6000\" }\n";
+
+/// Kafka applies `auto.offset.reset` when a partition is assigned, seconds after the subscribe
+/// reply; a LATEST group member must still get everything produced after the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_subscription_from_latest_delivers_every_message_produced_after_the_reply() {
+    let broker = Broker::start();
+    let t = topic("grplatest");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..4 {
+        produce(&mut p, &t, Some(i % 2), b"", format!("old{i}").as_bytes()).await;
+    }
+    let mut s = gw.connect("/kafka").await;
+    let id = subscribe(
+        &mut s,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: topic("latestgroup"),
+            start: StartPosition::Latest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..5 {
+        produce(&mut p, &t, Some(i % 2), b"", format!("new{i}").as_bytes()).await;
+    }
+    let got = pushed_by(&mut s, id, 5, Duration::from_secs(60)).await;
+    let mut got = values(&got);
+    got.sort();
+    assert_eq!(got, ["new0", "new1", "new2", "new3", "new4"]);
+    assert!(
+        s.pushed_within(id, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "nothing else"
+    );
+    gw.stop().await;
+}
+
+/// The tail reads several partitions at once and pushes runs of one partition: pipelined
+/// produces alternating between partitions make its batches mix them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order() {
+    let (gw, t) = setup("mixed", 2).await;
+    let mut both = gw.connect("/kafka").await;
+    let both_id = subscribe(
+        &mut both,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut one = gw.connect("/kafka").await;
+    let one_id = subscribe(
+        &mut one,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            partitions: vec![1],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut p = gw.connect("/kafka").await;
+    const N: i32 = 200;
+    for round in 0..3 {
+        let mut seqs = Vec::new();
+        for i in 0..N {
+            let n = round * N + i;
+            seqs.push(
+                p.send(Req::CmdKafkaProduce(CmdKafkaProduce {
+                    topic: t.clone(),
+                    partition: Some(n % 2),
+                    value: Bytes::from(format!("{}-{n}", n % 2)),
+                    ..Default::default()
+                }))
+                .await,
+            );
+        }
+        for s in seqs {
+            let r = p.reply(s).await;
+            assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
+        }
+    }
+    let total = 3 * N as usize;
+    let got = pushed_by(&mut both, both_id, total, Duration::from_secs(60)).await;
+    assert_eq!(got.len(), total);
+    for part in 0..2 {
+        let mine: Vec<_> = got.iter().filter(|m| m.partition == part).collect();
+        let offs: Vec<i64> = mine.iter().map(|m| m.offset).collect();
+        assert_eq!(
+            offs,
+            (0..total as i64 / 2).collect::<Vec<_>>(),
+            "partition {part}"
+        );
+        assert!(mine
+            .iter()
+            .all(|m| value_of(m).starts_with(&format!("{part}-"))));
+    }
+    let got = pushed_by(&mut one, one_id, total / 2, Duration::from_secs(60)).await;
+    assert!(got.iter().all(|m| m.partition == 1));
+    assert_eq!(offsets_of(&got), (0..total as i64 / 2).collect::<Vec<_>>());
+    assert!(both
+        .pushed_within(both_id, Duration::from_millis(500))
+        .await
+        .is_empty());
+    assert!(one
+        .pushed_within(one_id, Duration::from_millis(500))
+        .await
+        .is_empty());
+    gw.stop().await;
+}
+
+/// Produces `n` messages of `size` bytes to one partition straight to the broker (faster than
+/// through the gateway, for tests that need a large backlog).
+async fn produce_bulk(broker: &Broker, topic: &str, partition: i32, n: usize, size: usize) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let value = vec![b'x'; size];
+    let sends = (0..n).map(|_| {
+        producer.send(
+            FutureRecord::<[u8], [u8]>::to(topic)
+                .partition(partition)
+                .payload(&value[..]),
+            Duration::from_secs(60),
+        )
+    });
+    for r in futures_util::future::join_all(sends).await {
+        r.map_err(|(e, _)| e).expect("bulk produce");
+    }
+}
+
+/// Produces one probe to each partition per round until each member receives exactly one
+/// partition, different from the other's; returns (a's partition, b's partition).
+async fn wait_for_split(
+    p: &mut Client,
+    t: &str,
+    a: &mut Client,
+    a_id: i64,
+    b: &mut Client,
+    b_id: i64,
+) -> (i32, i32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never split the partitions between the members"
+        );
+        for part in 0..2 {
+            produce(p, t, Some(part), b"", format!("probe{n}").as_bytes()).await;
+            n += 1;
+        }
+        let got_a: BTreeSet<i32> = a
+            .pushed_within(a_id, Duration::from_millis(700))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        let got_b: BTreeSet<i32> = b
+            .pushed_within(b_id, Duration::from_millis(300))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        if got_a.len() == 1 && got_b.len() == 1 && got_a != got_b {
+            return (*got_a.first().unwrap(), *got_b.first().unwrap());
+        }
+    }
+}
+
+/// A member whose client stops reading with a full queue and then drops its TCP connection
+/// must leave the group at once: its partitions go to the other member, which then receives
+/// new messages on them. (max.poll.interval.ms stays at librdkafka's 300 s, so a member stuck
+/// without polling is not removed by that timer within the test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_group_member_that_vanishes_hands_its_partitions_to_the_others() {
+    let broker = Broker::start();
+    let t = topic("stallgrp");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(
+        &broker.bootstrap(),
+        "      kafka: { session.timeout.ms: \"6000\" }\n",
+    ))
+    .await;
+    let group = topic("stallgroup");
+    let cmd = CmdKafkaSubscribe {
+        topic: t.clone(),
+        group: group.clone(),
+        start: StartPosition::Latest as i32,
+        ..Default::default()
+    };
+    let mut a = connect_small_window(gw.addr, "/kafka").await;
+    let a_id = subscribe(&mut a, cmd.clone()).await;
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(&mut b, cmd).await;
+    let mut p = gw.connect("/kafka").await;
+    let (a_part, _) = wait_for_split(&mut p, &t, &mut a, a_id, &mut b, b_id).await;
+    // a stops reading while a backlog far larger than its queue and socket buffers arrives.
+    produce_bulk(&broker, &t, a_part, 160, 64 * 1024).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(a);
+    // b takes a's partition over and receives what is produced there from now on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    'outer: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the vanished member's partition never reached the other member"
+        );
+        produce(
+            &mut p,
+            &t,
+            Some(a_part),
+            b"",
+            format!("after{n}").as_bytes(),
+        )
+        .await;
+        n += 1;
+        for m in b.pushed_within(b_id, Duration::from_millis(500)).await {
+            if m.partition == a_part && value_of(&m).starts_with("after") {
+                break 'outer;
+            }
+        }
+    }
+    gw.stop().await;
+}
+
+/// Long polls wait for new messages without holding one of the upstream's few fetch
+/// consumers (two by default): other clients' fetches of existing data answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_in_flight_do_not_hold_back_other_fetches() {
+    let (gw, t) = setup("longpoll", 2).await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..3 {
+        produce(&mut p, &t, Some(1), b"", format!("m{i}").as_bytes()).await;
+    }
+    let mut poller = gw.connect("/kafka").await;
+    let mut polls = Vec::new();
+    for _ in 0..2 {
+        polls.push(
+            poller
+                .send(Req::CmdKafkaFetch(CmdKafkaFetch {
+                    topic: t.clone(),
+                    partition: 0,
+                    offset: 0,
+                    max_wait_ms: 20_000,
+                    ..Default::default()
+                }))
+                .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut other = gw.connect("/kafka").await;
+    let started = std::time::Instant::now();
+    let got = fetch(&mut other, fetch_cmd(&t, 1, 0)).await;
+    assert_eq!(values(&got), ["m0", "m1", "m2"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a fetch of existing data took {:?} behind two long polls",
+        started.elapsed()
+    );
+    // The long polls still answer as soon as something arrives.
+    let started = std::time::Instant::now();
+    produce(&mut p, &t, Some(0), b"", b"late").await;
+    for seq in polls {
+        match poller.reply(seq).await {
+            Resp::KafkaFetchResp(f) => assert_eq!(values(&f.messages), ["late"]),
+            other => panic!("long poll answered {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    gw.stop().await;
+}

@@ -376,6 +376,16 @@ impl Flow {
         drop(pending);
         self.acked.notify_one();
     }
+
+    /// The partition was taken away (a group rebalance): its pushed messages can no longer be
+    /// acknowledged by this subscription, so they stop counting against the window.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        if self.limit == 0 {
+            return;
+        }
+        self.lock().remove(&(Arc::from(topic), partition));
+        self.acked.notify_one();
+    }
 }
 
 /// Holds pushes back until the subscribe reply is queued.
