@@ -1112,39 +1112,16 @@ async fn group_subscription_from_latest_delivers_every_message_produced_after_th
     gw.stop().await;
 }
 
-/// The tail reads several partitions at once and pushes runs of one partition: pipelined
-/// produces alternating between partitions make its batches mix them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order() {
-    let (gw, t) = setup("mixed", 2).await;
-    let mut both = gw.connect("/kafka").await;
-    let both_id = subscribe(
-        &mut both,
-        CmdKafkaSubscribe {
-            topic: t.clone(),
-            ..Default::default()
-        },
-    )
-    .await;
-    let mut one = gw.connect("/kafka").await;
-    let one_id = subscribe(
-        &mut one,
-        CmdKafkaSubscribe {
-            topic: t.clone(),
-            partitions: vec![1],
-            ..Default::default()
-        },
-    )
-    .await;
-    let mut p = gw.connect("/kafka").await;
-    const N: i32 = 200;
-    for round in 0..3 {
+/// Produces to partitions 0 and 1 alternately, `N` requests pipelined at a time (within the
+/// connection's 64 in flight); message `n` holds "<partition>-<n>".
+async fn produce_alternating(p: &mut Client, t: &str, rounds: std::ops::Range<i32>) {
+    for round in rounds {
         let mut seqs = Vec::new();
-        for i in 0..N {
-            let n = round * N + i;
+        for i in 0..N_PIPELINED {
+            let n = round * N_PIPELINED + i;
             seqs.push(
                 p.send(Req::CmdKafkaProduce(CmdKafkaProduce {
-                    topic: t.clone(),
+                    topic: t.into(),
                     partition: Some(n % 2),
                     value: Bytes::from(format!("{}-{n}", n % 2)),
                     ..Default::default()
@@ -1157,7 +1134,56 @@ async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order(
             assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
         }
     }
-    let total = 3 * N as usize;
+}
+
+const N_PIPELINED: i32 = 50;
+
+/// The tail reads several partitions at once and pushes runs of one partition: a backlog of
+/// both partitions, then pipelined produces alternating between them, make its batches mix
+/// partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order() {
+    let gw = Gateway::start(&kafka_yaml(&shared().bootstrap(), "")).await;
+    // Whether a batch mixes partitions depends on how the broker's fetch responses fall:
+    // three topics make a run without mixed batches unlikely.
+    for _ in 0..3 {
+        let t = topic("mixed");
+        shared().create_topic(&t, 2).await;
+        mixed_batches_on(&gw, &t).await;
+    }
+    gw.stop().await;
+}
+
+async fn mixed_batches_on(gw: &Gateway, t: &str) {
+    let t = t.to_owned();
+    let mut p = gw.connect("/kafka").await;
+    const ROUNDS: i32 = 8;
+    const N: i32 = N_PIPELINED;
+    // The first subscriber's EARLIEST start has the tail read the backlog of both partitions.
+    produce_alternating(&mut p, &t, 0..ROUNDS / 2).await;
+    let mut both = gw.connect("/kafka").await;
+    let both_id = subscribe(
+        &mut both,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut one = gw.connect("/kafka").await;
+    let one_id = subscribe(
+        &mut one,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            partitions: vec![1],
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    produce_alternating(&mut p, &t, ROUNDS / 2..ROUNDS).await;
+    let total = (ROUNDS * N) as usize;
     let got = pushed_by(&mut both, both_id, total, Duration::from_secs(60)).await;
     assert_eq!(got.len(), total);
     for part in 0..2 {
@@ -1183,7 +1209,6 @@ async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order(
         .pushed_within(one_id, Duration::from_millis(500))
         .await
         .is_empty());
-    gw.stop().await;
 }
 
 /// Produces `n` messages of `size` bytes to one partition straight to the broker (faster than
@@ -1349,5 +1374,86 @@ async fn long_polls_in_flight_do_not_hold_back_other_fetches() {
         }
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+    gw.stop().await;
+}
+
+/// Committed offsets of the group, read by a plain client (the oracle).
+async fn committed_by_group(broker: &Broker, group: &str, t: &str) -> Vec<rdkafka::Offset> {
+    let oracle: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut q = rdkafka::TopicPartitionList::new();
+    q.add_partition(t, 0);
+    q.add_partition(t, 1);
+    let t = t.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let c = oracle
+            .committed_offsets(q, Duration::from_secs(10))
+            .unwrap();
+        (0..2)
+            .map(|p| c.find_partition(&t, p).unwrap().offset())
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// A member may commit only the partitions the group assigned to it now: a commit for
+/// another member's partition (or one that does not exist) would move someone else's
+/// position, so it is refused as a whole and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_for_partitions_the_member_does_not_own_are_refused_and_change_nothing() {
+    let broker = Broker::start();
+    let t = topic("owncommit");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let group = topic("owngroup");
+    let cmd = CmdKafkaSubscribe {
+        topic: t.clone(),
+        group: group.clone(),
+        start: StartPosition::Latest as i32,
+        ..Default::default()
+    };
+    let mut a = gw.connect("/kafka").await;
+    let a_id = subscribe(&mut a, cmd.clone()).await;
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(&mut b, cmd).await;
+    let mut p = gw.connect("/kafka").await;
+    let (a_part, b_part) = wait_for_split(&mut p, &t, &mut a, a_id, &mut b, b_id).await;
+    let commit = |offsets: &[(i32, i64)]| {
+        Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: a_id,
+            offsets: offsets
+                .iter()
+                .map(|(partition, offset)| KafkaPartitionOffset {
+                    topic: t.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                })
+                .collect(),
+        })
+    };
+    for offsets in [
+        vec![(b_part, 1)],
+        vec![(a_part, 1), (b_part, 1)],
+        vec![(7, 1)],
+    ] {
+        let (code, msg) = error_of(a.request(commit(&offsets)).await);
+        assert_eq!(code, 400, "{offsets:?}: {msg}");
+    }
+    assert_eq!(
+        committed_by_group(&broker, &group, &t).await,
+        [rdkafka::Offset::Invalid, rdkafka::Offset::Invalid],
+        "a refused commit changed the group's offsets"
+    );
+    assert_eq!(
+        a.request(commit(&[(a_part, 1)])).await,
+        Resp::OkResp(OkResp {})
+    );
+    let mut want = [rdkafka::Offset::Invalid, rdkafka::Offset::Invalid];
+    want[a_part as usize] = rdkafka::Offset::Offset(1);
+    assert_eq!(committed_by_group(&broker, &group, &t).await, want);
     gw.stop().await;
 }

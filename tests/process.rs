@@ -411,6 +411,7 @@ async fn stalled_group_members_that_vanish_give_back_their_slots_and_metrics_ret
     });
     let subs_before = metric(admin, "pubsub_subscriptions_open").await;
     let groups_before = metric(admin, "pubsub_kafka_group_consumers").await;
+    let mut fifth = None;
     for i in 0..5 {
         let mut c = connect_small_window(p.addr, "/kafka").await;
         let cmd = CmdKafkaSubscribe {
@@ -421,6 +422,7 @@ async fn stalled_group_members_that_vanish_give_back_their_slots_and_metrics_ret
         };
         let id = subscribe_retrying(&mut c, cmd, Duration::from_secs(15)).await;
         if i == 4 {
+            fifth = Some(c);
             break;
         }
         // Delivery has begun; then the client stops reading and its queue fills.
@@ -449,6 +451,7 @@ async fn stalled_group_members_that_vanish_give_back_their_slots_and_metrics_ret
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    drop(fifth);
 }
 
 /// Threads of the process.

@@ -2157,3 +2157,89 @@ async fn group_loop(mut run: GroupRun) {
         drop(slot);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(partition: i32, offset: i64) -> Arc<Record> {
+        Arc::new(Record::new(
+            Arc::from("t"),
+            partition,
+            offset,
+            0,
+            Bytes::new(),
+            Bytes::new(),
+            vec![],
+        ))
+    }
+
+    /// A revoked partition's unacknowledged pushes stop counting against max_in_flight: the
+    /// member can no longer acknowledge them, and its other partitions must not stall.
+    #[test]
+    fn a_revoked_partition_gives_its_window_back() {
+        let flow = super::super::Flow::new(2);
+        flow.pushed(&[rec(0, 0), rec(1, 0)]);
+        assert_eq!(flow.room(), 0);
+        flow.forget("t", 1);
+        assert_eq!(flow.room(), 1);
+        flow.forget("t", 1);
+        assert_eq!(flow.room(), 1);
+    }
+
+    fn info(name: &str, failed: bool, partitions: &[i32]) -> TopicInfo {
+        TopicInfo {
+            name: Arc::from(name),
+            failed,
+            partitions: partitions.to_vec(),
+        }
+    }
+
+    /// A pattern's topic whose metadata failed is remembered as existing, so it is not later
+    /// treated as a new topic (replayed from its first message).
+    #[test]
+    fn failed_topics_of_a_pattern_are_remembered_not_dropped() {
+        let spec = SubscribeSpec::parse(crate::pb::CmdKafkaSubscribe {
+            topic_pattern: "a.*".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let m = select_topics(
+            &[
+                info("a1", false, &[0, 1]),
+                info("a2", true, &[]),
+                info("b", false, &[0]),
+                info("__a", false, &[0]),
+            ],
+            &spec,
+        )
+        .unwrap();
+        let tps: Vec<_> = m.tps.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+        assert_eq!(tps, [("a1".to_string(), 0), ("a1".to_string(), 1)]);
+        assert_eq!(
+            m.failed.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            ["a2"]
+        );
+    }
+
+    /// Upstream trouble is logged on state changes: down once, up once.
+    #[test]
+    fn health_tracks_down_and_back() {
+        let h = Health::default();
+        assert!(!h.is_down());
+        h.trouble(false, "connect failed", "refused");
+        assert!(
+            !h.is_down(),
+            "one failed connection is not the whole upstream"
+        );
+        h.trouble(true, "all down", "1/1 brokers are down");
+        assert!(h.is_down());
+        for _ in 0..100 {
+            h.trouble(true, "all down", "1/1 brokers are down");
+        }
+        assert_eq!(lock(&h.log).quiet, 100);
+        h.ok();
+        assert!(!h.is_down());
+        assert_eq!(lock(&h.log).quiet, 0);
+    }
+}
