@@ -1301,8 +1301,10 @@ async fn a_stalled_group_member_that_vanishes_hands_its_partitions_to_the_others
     let mut p = gw.connect("/kafka").await;
     let (a_part, _) = wait_for_split(&mut p, &t, &mut a, a_id, &mut b, b_id).await;
     // a stops reading while a backlog far larger than its queue and socket buffers arrives.
-    produce_bulk(&broker, &t, a_part, 160, 64 * 1024).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // (30 MiB: its group consumer ends up waiting for room in the connection's queue; the
+    // gateway pushes about 8 MiB into queue and socket buffers within a few seconds.)
+    produce_bulk(&broker, &t, a_part, 480, 64 * 1024).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     drop(a);
     // b takes a's partition over and receives what is produced there from now on.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -391,6 +391,27 @@ async fn subscribe_retrying(c: &mut Client, cmd: CmdKafkaSubscribe, within: Dura
     }
 }
 
+/// Waits until the gateway has stopped queueing pushes for 2 s: the stalled subscriber's
+/// outbound queue is full and its subscription waits for room.
+async fn wait_until_pushes_stop(admin: u16) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = (
+        metric(admin, "pubsub_push_bytes_total").await,
+        Instant::now(),
+    );
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = metric(admin, "pubsub_push_bytes_total").await;
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_secs(2) {
+            eprintln!("pushes stopped at {now} bytes");
+            return;
+        }
+        assert!(Instant::now() < deadline, "pushes never stopped");
+    }
+}
+
 /// Group members whose clients stop reading with a full queue and then drop their TCP
 /// connections must give back their consumers and `max_group_consumers` slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,7 +420,8 @@ async fn stalled_group_members_that_vanish_give_back_their_slots_and_metrics_ret
     let t = broker::topic("stall");
     b.create_topic(&t, 1).await;
     // Far more than a connection's outbound budget and socket buffers hold.
-    produce_bulk(&b, &t, 160, 64 * 1024).await;
+    // (30 MiB: several of the largest push frames, 256 messages each, must be waiting.)
+    produce_bulk(&b, &t, 480, 64 * 1024).await;
     let admin = free_port();
     let p = Proc::start("stallgroups", |port| {
         kafka_config(
@@ -434,7 +456,7 @@ async fn stalled_group_members_that_vanish_give_back_their_slots_and_metrics_ret
         {
             assert!(Instant::now() < deadline, "member {i} never got a push");
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        wait_until_pushes_stop(admin).await;
         drop(c);
     }
     let deadline = Instant::now() + Duration::from_secs(15);
