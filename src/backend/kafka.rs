@@ -1481,8 +1481,15 @@ impl KafkaBackend {
         };
         // Fixed before the reply, so LATEST misses nothing produced after it.
         let starts = GroupStarts::resolve(&inner, spec.start, &tps).await?;
-        let mut lookup = consumer_config(&inner.base);
-        lookup.set("group.id", &group);
+        let mut lookup_config = consumer_config(&inner.base);
+        lookup_config.set("group.id", &group);
+        let mut lookup = Lookup {
+            config: lookup_config,
+            client: None,
+        };
+        if spec.start != Start::Earliest {
+            lookup.warm(&tps, inner.timeout).await;
+        }
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let context = GroupContext {
             diag: inner.diag.clone(),
@@ -1527,10 +1534,7 @@ impl KafkaBackend {
             events,
             member: member.clone(),
             starts,
-            lookup: Lookup {
-                config: lookup,
-                client: None,
-            },
+            lookup,
         }));
         Ok(Arc::new(KafkaSubscription {
             cancel,
@@ -1892,6 +1896,16 @@ struct Lookup {
 }
 
 impl Lookup {
+    /// Creates the client and has it find the group's coordinator, so the first rebalance
+    /// does not wait for that.
+    async fn warm(&mut self, tps: &BTreeSet<Tp>, timeout: Duration) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in tps {
+            tpl.add_partition(t, *p);
+        }
+        let _ = self.committed(&tpl, timeout).await;
+    }
+
     /// Committed offsets of `tpl`'s partitions; None if they cannot be had in time.
     async fn committed(
         &mut self,
@@ -1933,6 +1947,14 @@ async fn position_assigned(
     timeout: Duration,
 ) -> TopicPartitionList {
     let mut out = TopicPartitionList::new();
+    if starts.start == Start::Earliest {
+        // librdkafka's own behaviour is the start here: the committed offset, else
+        // auto.offset.reset=earliest. No lookup, so the assignment is not delayed.
+        for e in tpl.elements() {
+            let _ = out.add_partition_offset(e.topic(), e.partition(), Offset::Stored);
+        }
+        return out;
+    }
     let committed = lookup.committed(tpl, timeout).await;
     if committed.is_none() {
         tracing::warn!(
