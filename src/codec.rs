@@ -8,15 +8,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message as _;
 
-use crate::backend::Record;
 use crate::error::GatewayError;
 use crate::pb::{pub_sub_resp::Resp, PubSubResp};
+use crate::record::Record;
 
 const RESP_KAFKA_FETCH: u32 = 33;
 const RESP_KAFKA_PUSH: u32 = 37;
 const FETCH_MESSAGES: u32 = 1;
 const PUSH_SUBSCRIPTION_ID: u32 = 1;
 const PUSH_MESSAGES: u32 = 2;
+const PUSH_RESET: u32 = 3;
 
 pub fn resp_frame(sequence: i64, resp: Resp) -> Bytes {
     Bytes::from(
@@ -42,14 +43,29 @@ pub fn fetch_frame(sequence: i64, records: &[Arc<Record>]) -> Bytes {
 
 /// `kafka_push` for a subscription, carrying the subscribe request's sequence.
 pub fn push_frame(sequence: i64, subscription_id: i64, records: &[Arc<Record>]) -> Bytes {
+    push_frame_with(sequence, subscription_id, records, false)
+}
+
+/// A push; `reset` says delivery started over in a recreated log (`KafkaPush.reset`).
+pub fn push_frame_with(
+    sequence: i64,
+    subscription_id: i64,
+    records: &[Arc<Record>],
+    reset: bool,
+) -> Bytes {
     let id_len = int64_len(PUSH_SUBSCRIPTION_ID, subscription_id);
-    let inner = id_len + records_len(PUSH_MESSAGES, records);
+    let reset_len = if reset { key_len(PUSH_RESET) + 1 } else { 0 };
+    let inner = id_len + records_len(PUSH_MESSAGES, records) + reset_len;
     let mut buf = start(sequence, RESP_KAFKA_PUSH, inner);
     if id_len > 0 {
         encode_key(PUSH_SUBSCRIPTION_ID, WireType::Varint, &mut buf);
         encode_varint(subscription_id as u64, &mut buf);
     }
     put_records(&mut buf, PUSH_MESSAGES, records);
+    if reset {
+        encode_key(PUSH_RESET, WireType::Varint, &mut buf);
+        encode_varint(1, &mut buf);
+    }
     buf.freeze()
 }
 
@@ -127,6 +143,18 @@ mod tests {
         assert_eq!(push.messages[1].partition, 2);
         assert_eq!(&push.messages[1].value[..], b"v1");
         assert_eq!(&push.messages[1].headers[0].value[..], b"\x00\xff");
+    }
+
+    #[test]
+    fn reset_push_says_so_and_a_plain_one_does_not() {
+        let decode = |frame| match PubSubResp::decode(frame).unwrap().resp {
+            Some(Resp::KafkaPush(p)) => p,
+            other => panic!("not a push: {other:?}"),
+        };
+        let reset = decode(push_frame_with(3, 9, &[rec(0)], true));
+        assert!(reset.reset);
+        assert_eq!(reset.messages.len(), 1);
+        assert!(!decode(push_frame_with(3, 9, &[rec(0)], false)).reset);
     }
 
     #[test]

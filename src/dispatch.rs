@@ -8,21 +8,23 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, RouteAuth};
 use crate::backend::{
-    validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription, Target,
+    Backend, FetchLimits, Gate, PushSink, SubscribeSpec, Subscription, Target, TopicUse, Wildcards,
 };
 use crate::codec;
 use crate::config::Limits;
 use crate::error::{GatewayError, Result};
 use crate::metrics::METRICS;
+use crate::outbox::Outbox;
 use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{
     CmdKafkaFetch, KafkaListOffsetResp, KafkaSubscribeResp, OkResp, PongResp, PubSubReq,
+    RouteInfoResp,
 };
-use crate::session::Outbox;
 use bytes::Bytes;
+use tokio::sync::watch;
 
 /// What a command answers with.
 enum Reply {
@@ -38,11 +40,35 @@ pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     limits: Arc<Limits>,
     out: Outbox,
-    identity: Arc<Identity>,
-    subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
+    /// Replaced by `cmd_refresh` and by reloads; each command reads the current one.
+    identity: watch::Sender<Arc<Identity>>,
+    /// The route's current access rules, for `cmd_refresh`.
+    auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+    subscriptions: Mutex<HashMap<i64, Open>>,
     /// Subscribes being set up, counted against the limit with the open ones.
     pending_subscribes: AtomicUsize,
     next_subscription: AtomicI64,
+    /// The route's uri, for route_info and capability errors.
+    route: Arc<str>,
+}
+
+/// An open subscription, with what the dispatcher checks and controls itself.
+#[derive(Clone)]
+struct Open {
+    sub: Arc<dyn Subscription>,
+    gate: Arc<Gate>,
+    group: Option<String>,
+}
+
+impl Open {
+    /// Stops the subscription without waiting, when the connection is going away.
+    fn close_now(&self) {
+        self.gate.shut_now();
+        self.sub.close();
+        METRICS
+            .subscriptions_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A subscribe in progress; released when it is done either way.
@@ -73,14 +99,86 @@ impl Dispatcher {
             backend,
             limits,
             out,
-            identity,
+            identity: watch::Sender::new(identity),
+            auth: None,
             subscriptions: Mutex::new(HashMap::new()),
             pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
+            route: Arc::from(""),
         }
     }
 
-    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Arc<dyn Subscription>>> {
+    /// The route this connection is on, for route_info and capability errors.
+    pub fn with_route(mut self, route: Arc<str>) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// Lets `cmd_refresh` check tokens against the route's current rules; without it the
+    /// command answers 400.
+    pub fn with_auth(mut self, auth: Option<watch::Receiver<Arc<RouteAuth>>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.borrow().clone()
+    }
+
+    /// Sees every identity change (the session re-arms its expiry timer).
+    pub fn watch_identity(&self) -> watch::Receiver<Arc<Identity>> {
+        self.identity.subscribe()
+    }
+
+    /// A reload changed the route's rules: the connection's credential is checked again and
+    /// its identity replaced. false = it no longer authenticates.
+    pub fn rederive(&self, auth: &RouteAuth) -> bool {
+        loop {
+            let current = self.identity();
+            match auth.rederive(&current) {
+                Ok(new) => {
+                    let new = Arc::new(new);
+                    // A `cmd_refresh` that replaced the identity meanwhile is not overwritten:
+                    // its token is checked instead, on the next turn.
+                    let replaced = self.identity.send_if_modified(|id| {
+                        let same = Arc::ptr_eq(id, &current);
+                        if same {
+                            *id = new.clone();
+                        }
+                        same
+                    });
+                    if replaced {
+                        return true;
+                    }
+                }
+                Err(_) if Arc::ptr_eq(&self.identity(), &current) => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn refresh(&self, token: &str) -> Result<()> {
+        let Some(rx) = &self.auth else {
+            return Err(GatewayError::BadRequest(
+                "this connection has no credentials to refresh".into(),
+            ));
+        };
+        loop {
+            let auth = rx.borrow().clone();
+            let id = auth
+                .refresh(token)
+                .map_err(|_| GatewayError::Unauthorized("invalid credentials".into()))?;
+            // Holding the rules' read lock: a reload cannot slip in between the check and the
+            // swap and leave an identity derived from the rules it replaced.
+            let latest = rx.borrow();
+            if Arc::ptr_eq(&auth, &latest) {
+                self.identity.send_replace(Arc::new(id));
+                return Ok(());
+            }
+        }
+    }
+
+    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Open>> {
         self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -110,8 +208,15 @@ impl Dispatcher {
         }
     }
 
+    fn join_allowed(&self, group: &str) -> Result<()> {
+        match self.identity().join_denied(group) {
+            None => Ok(()),
+            Some(why) => Err(GatewayError::Forbidden(why)),
+        }
+    }
+
     fn read_allowed(&self, topic: &str) -> Result<()> {
-        if self.identity.can_read(topic) {
+        if self.identity().can_read(topic) {
             Ok(())
         } else {
             Err(GatewayError::Forbidden(format!(
@@ -126,12 +231,23 @@ impl Dispatcher {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
+                self.check_topic(&c.topic, TopicUse::Read)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 if c.timestamp < -2 {
                     return Err(GatewayError::BadRequest(format!(
                         "invalid timestamp {}: -1 (end), -2 (earliest) or a time in ms",
                         c.timestamp
                     )));
+                }
+                if c.timestamp >= 0 {
+                    self.need(
+                        self.caps().time_lookup,
+                        "list_offset by time",
+                        "time lookup",
+                    )?;
+                } else {
+                    self.need(self.caps().offsets, "list_offset", "offsets")?;
                 }
                 backend.list_offset(&c).await
             }
@@ -146,7 +262,10 @@ impl Dispatcher {
                 })
             }),
             Req::CmdKafkaFetch(c) => async {
+                self.check_topic(&c.topic, TopicUse::Read)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
+                self.need(self.caps().fetch, "fetch", "history")?;
                 backend.fetch(&c, self.fetch_limits(&c)).await
             }
             .await
@@ -162,12 +281,22 @@ impl Dispatcher {
             Req::CmdKafkaProduce(c) => {
                 let topic = c.topic.clone();
                 let produce = async {
-                    validate_topic(&c.topic)?;
-                    if !self.identity.can_write(&c.topic) {
+                    self.check_topic(&c.topic, TopicUse::Publish)?;
+                    if !self.identity().can_write(&c.topic) {
                         return Err(GatewayError::Forbidden(format!(
                             "write access to topic {} denied",
                             c.topic
                         )));
+                    }
+                    let caps = self.caps();
+                    if !c.headers.is_empty() {
+                        self.need(caps.headers, "publishing headers", "headers")?;
+                    }
+                    if !c.key.is_empty() {
+                        self.need(caps.keys, "publishing a key", "keys")?;
+                    }
+                    if c.partition.is_some() {
+                        self.need(caps.partitions, "publishing to a partition", "partitions")?;
                     }
                     backend.produce(c).await
                 };
@@ -187,23 +316,38 @@ impl Dispatcher {
                     .map_err(|e| ctx(e, || format!("failed to subscribe, {what}")))
             }
             Req::CmdUnsubscribe(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .remove(&c.subscription_id)
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.close();
-                METRICS
-                    .subscriptions_open
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                // A push already being queued goes before this reply, none after it.
+                open.gate.shut().await;
+                open.close_now();
                 Ok(Reply::Resp(Resp::OkResp(OkResp {})))
             }
             Req::CmdKafkaCommit(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .get(&c.subscription_id)
                     .cloned()
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.commit(c.offsets)
+                let checked = (|| {
+                    self.need(self.caps().commit, "commit", "cumulative commit")?;
+                    for o in &c.offsets {
+                        self.check_topic(&o.topic, TopicUse::Read)?;
+                        validate_partition(o.partition)?;
+                        self.read_allowed(&o.topic)?;
+                    }
+                    if let Some(g) = &open.group {
+                        self.join_allowed(g)?;
+                    }
+                    Ok(())
+                })();
+                let commit = async {
+                    checked?;
+                    open.sub.commit(c.offsets).await
+                };
+                commit
                     .await
                     .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
                     .map_err(|e| {
@@ -212,10 +356,35 @@ impl Dispatcher {
                         })
                     })
             }
+            Req::CmdRefresh(c) => self
+                .refresh(&c.token)
+                .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                .map_err(|e| ctx(e, || "failed to refresh credentials".into())),
+            Req::CmdRouteInfo(_) => Ok(Reply::Resp(Resp::RouteInfoResp(RouteInfoResp {
+                route: self.route.to_string(),
+                scheme: backend.scheme().into(),
+                capabilities: Some(self.caps().to_pb()),
+            }))),
+            Req::CmdAck(c) => {
+                let id = c.subscription_id;
+                self.acknowledge(id, c.positions, None)
+                    .await
+                    .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                    .map_err(|e| ctx(e, || format!("failed to ack, subscription: {id}")))
+            }
+            Req::CmdNack(c) => {
+                let id = c.subscription_id;
+                let delay = Duration::from_millis(u64::try_from(c.delay_ms).unwrap_or(0));
+                self.acknowledge(id, c.positions, Some(delay))
+                    .await
+                    .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                    .map_err(|e| ctx(e, || format!("failed to nack, subscription: {id}")))
+            }
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
-                    validate_topic(&c.topic)?;
+                    self.check_topic(&c.topic, TopicUse::Read)?;
                     self.read_allowed(&c.topic)?;
+                    self.need(self.caps().offsets, "metadata", "offsets")?;
                     backend.metadata(&c.topic).await
                 };
                 metadata
@@ -229,24 +398,33 @@ impl Dispatcher {
     async fn subscribe(&self, seq: i64, c: crate::pb::CmdKafkaSubscribe) -> Result<Reply> {
         // Counted before the backend is asked, so pipelined subscribes cannot overshoot.
         let _slot = self.reserve_subscription()?;
-        let mut spec = SubscribeSpec::parse(c)?;
+        let mut spec = SubscribeSpec::parse(c, self.limits.max_topic_pattern_bytes)?;
         if let Target::Topic(t) = &spec.target {
+            self.check_topic(t, TopicUse::Subscribe)?;
             self.read_allowed(t)?;
         }
+        self.check_subscribe(&spec)?;
+        let identity = self.identity();
         if let Some(g) = &spec.group {
-            if !self.identity.can_join(g) {
-                return Err(GatewayError::Forbidden(format!("group {g} denied")));
-            }
+            self.join_allowed(g)?;
         }
-        if self.identity.restricts_read() {
+        if identity.restricts_read() {
             // Pattern subscriptions only see the topics this identity may read.
-            spec.allowed = Some(self.identity.clone());
+            spec.allowed = Some(identity);
         }
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
         let gate = sink.gate();
+        let group = spec.group.clone();
         let sub = self.backend.subscribe(spec, sink).await?;
-        self.subs().insert(id, sub);
+        self.subs().insert(
+            id,
+            Open {
+                sub,
+                gate: gate.clone(),
+                group,
+            },
+        );
         METRICS
             .subscriptions_open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -257,9 +435,104 @@ impl Dispatcher {
             }),
         );
         // Pushes wait behind the gate until the reply is queued, so it always comes first.
-        let _ = self.out.send_frame(reply).await;
-        gate.open();
+        if self.out.send_frame(reply).await.is_ok() {
+            gate.open();
+        } else if let Some(open) = self.subs().remove(&id) {
+            // The connection went away first: nothing would ever open the gate.
+            open.close_now();
+        }
         Ok(Reply::Sent)
+    }
+
+    /// Every capability a subscribe needs, so no request is silently downgraded.
+    fn check_subscribe(&self, spec: &SubscribeSpec) -> Result<()> {
+        let caps = self.caps();
+        if !caps.starts.contains(&spec.start_asked) {
+            let start = spec.start_asked.as_str_name();
+            let why = if caps.history {
+                "a start the route offers"
+            } else {
+                "history"
+            };
+            return Err(self.unsupported(&format!("start {start}"), why));
+        }
+        if matches!(spec.target, Target::Pattern(_)) {
+            self.need(
+                caps.wildcards == Wildcards::Regex,
+                "topic_pattern",
+                "regular-expression patterns",
+            )?;
+        }
+        if spec.group.is_some() {
+            self.need(caps.groups, "group", "consumer groups")?;
+        }
+        if !spec.partitions.is_empty() {
+            self.need(caps.partitions, "partitions", "partitions")?;
+        }
+        if spec.start_epoch != 0 {
+            self.need(caps.epochs, "start_epoch", "epochs")?;
+        }
+        if !spec.start_position.is_empty() {
+            self.need(caps.string_positions, "start_position", "string positions")?;
+        }
+        Ok(())
+    }
+
+    /// Ack (delay None) or nack of delivered messages, where the scheme acknowledges one by one.
+    async fn acknowledge(
+        &self,
+        id: i64,
+        positions: Vec<crate::pb::MessagePosition>,
+        nack: Option<Duration>,
+    ) -> Result<()> {
+        let open = self
+            .subs()
+            .get(&id)
+            .cloned()
+            .ok_or(GatewayError::UnknownSubscription(id))?;
+        match nack {
+            None => self.need(self.caps().ack, "ack", "per-message ack")?,
+            Some(_) => self.need(self.caps().nack, "nack", "per-message nack")?,
+        }
+        for p in &positions {
+            self.check_topic(&p.topic, TopicUse::Read)?;
+            validate_partition(p.partition)?;
+            self.read_allowed(&p.topic)?;
+        }
+        match nack {
+            None => open.sub.ack(positions).await,
+            Some(delay) => open.sub.nack(positions, delay).await,
+        }
+    }
+
+    fn caps(&self) -> &crate::backend::Capabilities {
+        self.backend.capabilities()
+    }
+
+    fn check_topic(&self, topic: &str, usage: TopicUse) -> Result<()> {
+        self.backend.validate_topic(topic, usage)
+    }
+
+    fn need(&self, has: bool, what: &str, capability: &str) -> Result<()> {
+        if has {
+            Ok(())
+        } else {
+            Err(self.unsupported(what, capability))
+        }
+    }
+
+    /// "start EARLIEST needs history; route /chat is core NATS, which has none".
+    fn unsupported(&self, what: &str, capability: &str) -> GatewayError {
+        let caps = self.caps();
+        let scheme = if caps.description.is_empty() {
+            self.backend.scheme()
+        } else {
+            caps.description
+        };
+        GatewayError::Unsupported(format!(
+            "{what} needs {capability}; route {} is {scheme}, which has none",
+            self.route
+        ))
     }
 
     fn reserve_subscription(&self) -> Result<Reserved<'_>> {
@@ -293,11 +566,8 @@ impl Dispatcher {
 
     /// Stops every subscription of the connection.
     pub fn close_all(&self) {
-        for (_, sub) in self.subs().drain() {
-            sub.close();
-            METRICS
-                .subscriptions_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        for (_, open) in self.subs().drain() {
+            open.close_now();
         }
     }
 }
@@ -306,6 +576,16 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.close_all();
     }
+}
+
+/// Partitions are numbered from 0 on every scheme.
+fn validate_partition(partition: i32) -> Result<()> {
+    if partition < 0 {
+        return Err(GatewayError::BadRequest(format!(
+            "invalid partition {partition}"
+        )));
+    }
+    Ok(())
 }
 
 /// The metrics index of a request's command.
@@ -320,6 +600,10 @@ pub fn command_index(req: &PubSubReq) -> usize {
         Some(Req::CmdUnsubscribe(_)) => 6,
         Some(Req::CmdKafkaCommit(_)) => 7,
         Some(Req::CmdKafkaMetadata(_)) => 8,
+        Some(Req::CmdRefresh(_)) => 9,
+        Some(Req::CmdRouteInfo(_)) => 10,
+        Some(Req::CmdAck(_)) => 11,
+        Some(Req::CmdNack(_)) => 12,
         None => crate::metrics::CMD_INVALID,
     }
 }

@@ -14,6 +14,9 @@ pub enum GatewayError {
     UnknownCommand,
     #[error("{0}")]
     BadRequest(String),
+    /// The route's scheme lacks a capability the request needs (see `RouteCapabilities`).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -29,6 +32,10 @@ pub enum GatewayError {
         earliest: i64,
         end: i64,
     },
+    /// The request conflicts with the state it acts on (a commit for a partition this group
+    /// member does not own).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Overloaded(String),
     /// The upstream answered with an error.
@@ -61,10 +68,12 @@ impl GatewayError {
         match self {
             GatewayError::WrongCommand
             | GatewayError::UnknownCommand
-            | GatewayError::BadRequest(_) => 400,
+            | GatewayError::BadRequest(_)
+            | GatewayError::Unsupported(_) => 400,
             GatewayError::Unauthorized(_) => 401,
             GatewayError::Forbidden(_) => 403,
             GatewayError::UnknownTopicOrPartition | GatewayError::UnknownSubscription(_) => 404,
+            GatewayError::Conflict(_) => 409,
             GatewayError::OffsetOutOfRange { .. } => 416,
             GatewayError::Overloaded(_) => 429,
             GatewayError::Upstream(_) => 502,

@@ -331,7 +331,7 @@ async fn memory_stays_bounded_when_a_subscriber_stops_reading() {
 
 fn kafka_config(port: u16, admin: u16, bootstrap: &str, extra_upstream: &str) -> String {
     format!(
-        "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: \"127.0.0.1:{admin}\"\nroutes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: [\"{bootstrap}\"]\n      timeout: {{ connect: 3, send: 5, read: 5 }}\n{extra_upstream}"
+        "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: \"127.0.0.1:{admin}\"\nroutes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: [\"{bootstrap}\"]\n      timeout: {{ connect: 3, send: 5, read: 5 }}\n{extra_upstream}    plugins:\n      topic-acl: {{ groups: [\".*\"] }}\n"
     )
 }
 

@@ -1285,8 +1285,21 @@ impl Drop for KafkaSubscription {
     }
 }
 
+const CAPABILITIES: super::Capabilities = super::Capabilities {
+    description: "Kafka",
+    ..super::KAFKA_LIKE
+};
+
 #[async_trait]
 impl super::Backend for KafkaBackend {
+    fn scheme(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn capabilities(&self) -> &super::Capabilities {
+        &CAPABILITIES
+    }
+
     async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         match req.timestamp {
@@ -1597,6 +1610,7 @@ async fn shared_loop(
     mut catalog: Option<tokio::sync::watch::Receiver<Option<Arc<Catalog>>>>,
     mut failed: BTreeSet<Arc<str>>,
 ) {
+    let _task = super::TaskGauge::new();
     loop {
         let work: Vec<(Tp, i64)> = std::mem::take(&mut *lock(&joined.sub.lagging));
         for (tp, from) in work {
@@ -2072,6 +2086,7 @@ impl GroupRun {
 /// A group member's loop: consume, filter, push within the flow window; follow new topics of a
 /// pattern. The consumer leaves the group when the loop ends.
 async fn group_loop(mut run: GroupRun) {
+    let task = super::TaskGauge::new();
     let mut held: Option<Arc<Record>> = None;
     loop {
         if held.is_some() && run.sink.flow.room() == 0 {
@@ -2177,6 +2192,7 @@ async fn group_loop(mut run: GroupRun) {
         drop(consumer);
         drop(lookup);
         drop(slot);
+        drop(task);
     });
 }
 
@@ -2221,10 +2237,13 @@ mod tests {
     /// treated as a new topic (replayed from its first message).
     #[test]
     fn failed_topics_of_a_pattern_are_remembered_not_dropped() {
-        let spec = SubscribeSpec::parse(crate::pb::CmdKafkaSubscribe {
-            topic_pattern: "a.*".into(),
-            ..Default::default()
-        })
+        let spec = SubscribeSpec::parse(
+            crate::pb::CmdKafkaSubscribe {
+                topic_pattern: "a.*".into(),
+                ..Default::default()
+            },
+            1024,
+        )
         .unwrap();
         let m = select_topics(
             &[

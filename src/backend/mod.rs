@@ -13,7 +13,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use prost::Message as _;
 use regex::Regex;
 use tokio::sync::Notify;
 
@@ -21,11 +20,11 @@ use crate::codec;
 use crate::config::{Route, Scheme};
 use crate::error::{GatewayError, Result};
 use crate::metrics::METRICS;
+use crate::outbox::Outbox;
 use crate::pb::{
     CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, CmdKafkaSubscribe, KafkaHeader,
-    KafkaMessage, KafkaMetadataResp, KafkaPartitionOffset, KafkaProduceResp, StartPosition,
+    KafkaMetadataResp, KafkaPartitionOffset, KafkaProduceResp, StartPosition,
 };
-use crate::session::Outbox;
 
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
@@ -37,8 +36,127 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
     }
 }
 
+/// What a route's scheme can do (`RouteCapabilities` on the wire). Dispatch checks every request
+/// against it before the backend sees it, so a scheme only implements what it declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// How the route names its scheme to clients and in capability errors ("core NATS").
+    pub description: &'static str,
+    pub history: bool,
+    pub starts: &'static [StartPosition],
+    pub fetch: bool,
+    pub time_lookup: bool,
+    pub offsets: bool,
+    pub groups: bool,
+    pub ack: bool,
+    pub nack: bool,
+    pub commit: bool,
+    pub wildcards: Wildcards,
+    pub headers: bool,
+    pub keys: bool,
+    pub partitions: bool,
+    pub string_positions: bool,
+    pub epochs: bool,
+}
+
+/// The wildcard syntax of a scheme's subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wildcards {
+    None,
+    /// `topic_pattern`: a regular expression over the listable topic set.
+    Regex,
+    /// In `topic`: `*` one token, `>` the rest.
+    Nats,
+    /// In `topic`: `*` one word, `#` zero or more.
+    Amqp,
+    /// In `topic`: `+` one level, `#` the rest.
+    Mqtt,
+    /// In `topic`: Redis glob patterns.
+    Glob,
+}
+
+impl Wildcards {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wildcards::None => "",
+            Wildcards::Regex => "regex",
+            Wildcards::Nats => "nats",
+            Wildcards::Amqp => "amqp",
+            Wildcards::Mqtt => "mqtt",
+            Wildcards::Glob => "glob",
+        }
+    }
+}
+
+pub const ALL_STARTS: &[StartPosition] = &[
+    StartPosition::Latest,
+    StartPosition::Earliest,
+    StartPosition::Last,
+    StartPosition::Offset,
+    StartPosition::Timestamp,
+    StartPosition::TimeDelta,
+];
+
+/// A Kafka-shaped log: Kafka itself and the embedded broker.
+pub const KAFKA_LIKE: Capabilities = Capabilities {
+    description: "",
+    history: true,
+    starts: ALL_STARTS,
+    fetch: true,
+    time_lookup: true,
+    offsets: true,
+    groups: true,
+    ack: false,
+    nack: false,
+    commit: true,
+    wildcards: Wildcards::Regex,
+    headers: true,
+    keys: true,
+    partitions: true,
+    string_positions: false,
+    epochs: false,
+};
+
+impl Capabilities {
+    pub fn to_pb(&self) -> crate::pb::RouteCapabilities {
+        crate::pb::RouteCapabilities {
+            history: self.history,
+            starts: self.starts.iter().map(|s| *s as i32).collect(),
+            fetch: self.fetch,
+            time_lookup: self.time_lookup,
+            offsets: self.offsets,
+            groups: self.groups,
+            ack: self.ack,
+            nack: self.nack,
+            commit: self.commit,
+            wildcards: self.wildcards.as_str().into(),
+            headers: self.headers,
+            keys: self.keys,
+            partitions: self.partitions,
+            string_positions: self.string_positions,
+            epochs: self.epochs,
+        }
+    }
+}
+
+/// What a topic name is used for: schemes allow wildcards only where they subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicUse {
+    Publish,
+    Subscribe,
+    /// fetch, list_offset, metadata, commit, ack.
+    Read,
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// The scheme's name as clients see it in `RouteInfoResp.scheme`.
+    fn scheme(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    /// The scheme's topic syntax; Kafka's rules unless the scheme says otherwise.
+    fn validate_topic(&self, topic: &str, _usage: TopicUse) -> Result<()> {
+        validate_topic(topic)
+    }
     async fn list_offset(&self, _req: &CmdKafkaListOffset) -> Result<i64> {
         Err(GatewayError::UnknownCommand)
     }
@@ -70,8 +188,47 @@ pub trait Subscription: Send + Sync {
     /// Acknowledges pushed messages below each offset (see max_in_flight); for a group
     /// subscription also commits them for the group.
     async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()>;
+    /// Acknowledges delivered messages one by one (schemes whose capabilities say `ack`).
+    async fn ack(&self, _positions: Vec<crate::pb::MessagePosition>) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
+    /// Gives delivered messages back for redelivery after `delay` (capability `nack`).
+    async fn nack(
+        &self,
+        _positions: Vec<crate::pb::MessagePosition>,
+        _delay: std::time::Duration,
+    ) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
     /// Stops delivery and leaves the group, if any. Idempotent.
     fn close(&self);
+}
+
+/// Held by a backend task that delivers to a subscription, for as long as it runs: the
+/// `pubsub_subscription_tasks` gauge shows tasks that outlive their connection.
+pub struct TaskGauge(());
+
+impl TaskGauge {
+    pub fn new() -> TaskGauge {
+        METRICS
+            .subscription_tasks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TaskGauge(())
+    }
+}
+
+impl Default for TaskGauge {
+    fn default() -> Self {
+        TaskGauge::new()
+    }
+}
+
+impl Drop for TaskGauge {
+    fn drop(&mut self) {
+        METRICS
+            .subscription_tasks
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Effective fetch bounds after the server's limits are applied to a request.
@@ -82,62 +239,7 @@ pub struct FetchLimits {
     pub max_wait: std::time::Duration,
 }
 
-/// One message, encoded as a `KafkaMessage` once and shared from then on.
-#[derive(Debug)]
-pub struct Record {
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub offset: i64,
-    pub timestamp: i64,
-    /// Kept decoded for `match_headers` filtering.
-    pub headers: Vec<KafkaHeader>,
-    /// The encoded `KafkaMessage` (topic and partition set), without tag or length.
-    pub encoded: Bytes,
-}
-
-impl Record {
-    pub fn new(
-        topic: Arc<str>,
-        partition: i32,
-        offset: i64,
-        timestamp: i64,
-        key: Bytes,
-        value: Bytes,
-        headers: Vec<KafkaHeader>,
-    ) -> Record {
-        let msg = KafkaMessage {
-            offset,
-            timestamp,
-            key,
-            value,
-            headers,
-            partition,
-            topic: topic.to_string(),
-        };
-        let encoded = Bytes::from(msg.encode_to_vec());
-        Record {
-            topic,
-            partition,
-            offset,
-            timestamp,
-            headers: msg.headers,
-            encoded,
-        }
-    }
-
-    /// What this record costs in memory and in a reply, for byte limits.
-    pub fn size(&self) -> usize {
-        self.encoded.len()
-    }
-
-    pub fn matches_headers(&self, wanted: &[KafkaHeader]) -> bool {
-        wanted.iter().all(|w| {
-            self.headers
-                .iter()
-                .any(|h| h.key == w.key && h.value == w.value)
-        })
-    }
-}
+pub use crate::record::{Record, RecordParts};
 
 /// What to subscribe to: a topic, or every topic whose whole name matches a pattern.
 #[derive(Debug, Clone)]
@@ -176,20 +278,39 @@ pub struct SubscribeSpec {
     pub match_headers: Vec<KafkaHeader>,
     pub max_in_flight: usize,
     /// Set when the connection's identity may read only some topics: pattern subscriptions
-    /// then skip the others.
+    /// (and wildcard subjects) then skip the others.
     pub allowed: Option<Arc<crate::auth::Identity>>,
+    /// The epoch the client resumes in (0 = no check): another epoch restarts from the new
+    /// log's beginning.
+    pub start_epoch: u64,
+    /// The scheme's own start position for OFFSET where positions are not integers.
+    pub start_position: String,
+    /// The start position as the client asked for it (TIME_DELTA is a timestamp in `start`).
+    pub start_asked: StartPosition,
 }
 
+/// Memory a compiled `topic_pattern` may take: a client cannot make the gateway build
+/// megabytes of automaton.
+const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+
 impl SubscribeSpec {
-    pub fn parse(cmd: CmdKafkaSubscribe) -> Result<SubscribeSpec> {
+    /// `max_pattern_bytes` caps the length of `topic_pattern` (`server.limits`).
+    pub fn parse(cmd: CmdKafkaSubscribe, max_pattern_bytes: usize) -> Result<SubscribeSpec> {
         let bad = |m: String| GatewayError::BadRequest(m);
         let target = match (cmd.topic.is_empty(), cmd.topic_pattern.is_empty()) {
-            (false, true) => {
-                validate_topic(&cmd.topic)?;
-                Target::Topic(cmd.topic)
-            }
+            // The topic's syntax is the scheme's: dispatch checks it with the backend.
+            (false, true) => Target::Topic(cmd.topic),
             (true, false) => {
-                let re = Regex::new(&format!("^(?:{})$", cmd.topic_pattern))
+                if cmd.topic_pattern.len() > max_pattern_bytes {
+                    return Err(bad(format!(
+                        "topic_pattern is {} bytes, over the limit of {max_pattern_bytes}",
+                        cmd.topic_pattern.len()
+                    )));
+                }
+                let re = regex::RegexBuilder::new(&format!("^(?:{})$", cmd.topic_pattern))
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .dfa_size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
                     .map_err(|e| bad(format!("invalid topic_pattern: {e}")))?;
                 Target::Pattern(re)
             }
@@ -202,6 +323,8 @@ impl SubscribeSpec {
         if let Some(p) = cmd.partitions.iter().find(|p| **p < 0) {
             return Err(bad(format!("invalid partition {p}")));
         }
+        let start_asked = StartPosition::try_from(cmd.start)
+            .map_err(|_| bad(format!("unknown start position {}", cmd.start)))?;
         let start = match StartPosition::try_from(cmd.start) {
             Ok(StartPosition::Latest) => Start::Latest,
             Ok(StartPosition::Earliest) => Start::Earliest,
@@ -221,6 +344,9 @@ impl SubscribeSpec {
             }
             Err(_) => return Err(bad(format!("unknown start position {}", cmd.start))),
         };
+        if cmd.start_position.len() > 256 {
+            return Err(bad("start_position is longer than 256 bytes".into()));
+        }
         if cmd.max_in_flight < 0 {
             return Err(bad("max_in_flight must not be negative".into()));
         }
@@ -235,6 +361,9 @@ impl SubscribeSpec {
             match_headers: cmd.match_headers,
             max_in_flight: cmd.max_in_flight as usize,
             allowed: None,
+            start_epoch: cmd.start_epoch,
+            start_position: cmd.start_position,
+            start_asked,
         })
     }
 
@@ -362,6 +491,16 @@ impl Flow {
         }
     }
 
+    /// The subscription no longer reads the partition (a rebalance took it): what was pushed
+    /// from it can no longer be acknowledged by this member, so it stops counting.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        if self.limit == 0 {
+            return;
+        }
+        self.lock().remove(&(Arc::from(topic), partition));
+        self.acked.notify_one();
+    }
+
     /// Messages of the partition below `next_offset` are acknowledged.
     pub fn ack(&self, topic: &str, partition: i32, next_offset: i64) {
         if self.limit == 0 {
@@ -376,42 +515,57 @@ impl Flow {
         drop(pending);
         self.acked.notify_one();
     }
-
-    /// The partition was taken away (a group rebalance): its pushed messages can no longer be
-    /// acknowledged by this subscription, so they stop counting against the window.
-    pub fn forget(&self, topic: &str, partition: i32) {
-        if self.limit == 0 {
-            return;
-        }
-        self.lock().remove(&(Arc::from(topic), partition));
-        self.acked.notify_one();
-    }
 }
 
-/// Holds pushes back until the subscribe reply is queued.
+/// Holds pushes back until the subscribe reply is queued, and shuts them off for good once the
+/// subscription is unsubscribed: no push is queued after the unsubscribe's reply.
 #[derive(Default)]
 pub struct Gate {
     open: std::sync::atomic::AtomicBool,
-    opened: Notify,
+    shut: std::sync::atomic::AtomicBool,
+    changed: Notify,
+    /// Held while a push is being queued; `shut` takes it, so a push already under way is in
+    /// the queue before the unsubscribe reply, and none follows it.
+    pushing: tokio::sync::Mutex<()>,
 }
 
 impl Gate {
     pub fn open(&self) {
         self.open.store(true, std::sync::atomic::Ordering::Release);
-        self.opened.notify_waiters();
+        self.changed.notify_waiters();
+    }
+
+    /// Stops pushes; returns once no push is being queued any more.
+    pub async fn shut(&self) {
+        let _pushing = self.pushing.lock().await;
+        self.shut_now();
+    }
+
+    /// Stops pushes without waiting, when the connection is going away anyway.
+    pub fn shut_now(&self) {
+        self.shut.store(true, std::sync::atomic::Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     fn is_open(&self) -> bool {
         self.open.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    async fn wait(&self) {
-        while !self.is_open() {
-            let notified = self.opened.notified();
-            if self.is_open() {
-                return;
+    fn is_shut(&self) -> bool {
+        self.shut.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until pushes may go: true when open, false when shut.
+    async fn wait(&self) -> bool {
+        loop {
+            let changed = self.changed.notified();
+            if self.is_shut() {
+                return false;
             }
-            notified.await;
+            if self.is_open() {
+                return true;
+            }
+            changed.await;
         }
     }
 }
@@ -424,6 +578,8 @@ pub struct PushSink {
     pub sequence: i64,
     pub flow: Arc<Flow>,
     gate: Arc<Gate>,
+    /// The next push says `reset` (delivery started over in a recreated log).
+    reset: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn count_push(messages: usize, bytes: u64) {
@@ -444,7 +600,18 @@ impl PushSink {
             sequence,
             flow: Arc::new(Flow::new(max_in_flight)),
             gate: Arc::new(Gate::default()),
+            reset: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
+    }
+
+    /// The next push tells the client that delivery started over in a recreated log.
+    pub fn mark_reset(&self) {
+        self.reset.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn frame(&self, records: &[Arc<Record>]) -> Bytes {
+        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
     }
 
     pub fn gate(&self) -> Arc<Gate> {
@@ -457,8 +624,19 @@ impl PushSink {
         if records.is_empty() {
             return Ok(());
         }
-        self.gate.wait().await;
-        let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        // The subscribe reply may never be queued (the connection went away first).
+        let open = tokio::select! {
+            open = self.gate.wait() => open,
+            _ = self.tx.closed() => false,
+        };
+        if !open {
+            return Err(SinkClosed);
+        }
+        let _pushing = self.gate.pushing.lock().await;
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
+        }
+        let frame = self.frame(records);
         let bytes = frame.len() as u64;
         self.tx.send_frame(frame).await.map_err(|_| SinkClosed)?;
         self.flow.pushed(records);
@@ -472,12 +650,28 @@ impl PushSink {
         if records.is_empty() {
             return Ok(true);
         }
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
+        }
+        // A push being queued by another task (a catch-up) goes first; this one waits its turn.
+        let Ok(_pushing) = self.gate.pushing.try_lock() else {
+            return Ok(false);
+        };
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
+        }
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
-        let frame = codec::push_frame(self.sequence, self.subscription_id, records);
+        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let frame = codec::push_frame_with(self.sequence, self.subscription_id, records, reset);
         let bytes = frame.len() as u64;
         match self.tx.try_send_frame(frame) {
+            Ok(false) if reset => {
+                // Not queued: the next attempt carries the flag.
+                self.mark_reset();
+                Ok(false)
+            }
             Ok(true) => {
                 self.flow.pushed(records);
                 count_push(records.len(), bytes);
@@ -489,7 +683,7 @@ impl PushSink {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.gate.is_shut()
     }
 }
 
@@ -523,16 +717,19 @@ mod tests {
             topic_pattern: "b.*".into(),
             ..Default::default()
         };
-        assert!(SubscribeSpec::parse(both).is_err());
-        assert!(SubscribeSpec::parse(CmdKafkaSubscribe::default()).is_err());
+        assert!(SubscribeSpec::parse(both, 1024).is_err());
+        assert!(SubscribeSpec::parse(CmdKafkaSubscribe::default(), 1024).is_err());
     }
 
     #[test]
     fn topic_pattern_matches_whole_names_only() {
-        let spec = SubscribeSpec::parse(CmdKafkaSubscribe {
-            topic_pattern: "orders-.*".into(),
-            ..Default::default()
-        })
+        let spec = SubscribeSpec::parse(
+            CmdKafkaSubscribe {
+                topic_pattern: "orders-.*".into(),
+                ..Default::default()
+            },
+            1024,
+        )
         .unwrap();
         assert!(spec.target.matches("orders-eu"));
         assert!(!spec.target.matches("old-orders-eu"));
