@@ -1459,3 +1459,82 @@ async fn commits_for_partitions_the_member_does_not_own_are_refused_and_change_n
     assert_eq!(committed_by_group(&broker, &group, &t).await, want);
     gw.stop().await;
 }
+
+/// max_in_flight counts pushes not yet acknowledged; a rebalance that takes a partition away
+/// makes its pushes impossible to acknowledge from this member, so they must stop counting,
+/// or the member stalls on its remaining partitions for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_frees_the_flow_window_held_by_revoked_partitions() {
+    let broker = Broker::start();
+    let t = topic("flowgrp");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let group = topic("flowgroup");
+    let mut a = gw.connect("/kafka").await;
+    let a_id = subscribe(
+        &mut a,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Latest as i32,
+            max_in_flight: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut p = gw.connect("/kafka").await;
+    produce(&mut p, &t, Some(0), b"", b"first0").await;
+    produce(&mut p, &t, Some(1), b"", b"first1").await;
+    // a holds both partitions alone: its window is full of one push from each, unacknowledged.
+    let got = pushed_by(&mut a, a_id, 2, Duration::from_secs(60)).await;
+    assert_eq!(got.len(), 2);
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(
+        &mut b,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Latest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Probe both partitions until b receives from exactly one: the group has split.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    let b_part = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never gave b a partition"
+        );
+        for part in 0..2 {
+            produce(&mut p, &t, Some(part), b"", format!("probe{n}").as_bytes()).await;
+            n += 1;
+        }
+        let parts: BTreeSet<i32> = b
+            .pushed_within(b_id, Duration::from_millis(700))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        if parts.len() == 1 {
+            break *parts.first().unwrap();
+        }
+    };
+    // Without any commit, a receives again on the partition it kept.
+    let a_part = 1 - b_part;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        produce(&mut p, &t, Some(a_part), b"", format!("more{n}").as_bytes()).await;
+        n += 1;
+        let got = a.pushed_within(a_id, Duration::from_millis(700)).await;
+        if got.iter().any(|m| m.partition == a_part) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled on acknowledgements for a partition it no longer owns"
+        );
+    }
+    gw.stop().await;
+}

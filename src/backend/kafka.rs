@@ -2019,7 +2019,7 @@ struct GroupRun {
 
 impl GroupRun {
     /// Applies a rebalance event; false when the subscription was cancelled meanwhile.
-    async fn handle(&mut self, ev: GroupEvent, held: &mut Option<Arc<Record>>) -> bool {
+    async fn handle(&mut self, ev: GroupEvent, held: &mut Held) -> bool {
         match ev {
             GroupEvent::Assign(tpl) => {
                 let positioned = tokio::select! {
@@ -2043,6 +2043,10 @@ impl GroupRun {
                     owned.clear();
                 }
                 owned.extend(tps_of(&tpl));
+                drop(owned);
+                // librdkafka keeps a partition's pause across unassign and assign: set it
+                // either way.
+                self.pause(held.paused);
             }
             GroupEvent::Revoked(tpl) => {
                 let cooperative = matches!(
@@ -2063,14 +2067,28 @@ impl GroupRun {
                     self.sink.flow.forget(&tp.0, tp.1);
                 }
                 drop(owned);
-                if held.as_ref().is_some_and(|r| {
-                    !lock(&self.member.owned).contains(&(r.topic.clone(), r.partition))
-                }) {
-                    *held = None;
-                }
+                let owned = lock(&self.member.owned);
+                held.records
+                    .retain(|r| owned.contains(&(r.topic.clone(), r.partition)));
             }
         }
         true
+    }
+
+    /// Stops (or restarts) fetching the assigned partitions while the flow window is full, so
+    /// the loop can keep polling the consumer, which serves rebalances, without reading on.
+    fn pause(&self, on: bool) {
+        let Ok(assigned) = self.consumer.assignment() else {
+            return;
+        };
+        let r = if on {
+            self.consumer.pause(&assigned)
+        } else {
+            self.consumer.resume(&assigned)
+        };
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "group pause or resume failed");
+        }
     }
 
     /// Pushes, giving up when the subscription is cancelled (a vanished client's queue may
@@ -2083,27 +2101,54 @@ impl GroupRun {
     }
 }
 
+/// Records a group member read but may not push yet (its max_in_flight window is full).
+struct Held {
+    records: VecDeque<Arc<Record>>,
+    /// The assigned partitions are paused until the window has room again.
+    paused: bool,
+}
+
 /// A group member's loop: consume, filter, push within the flow window; follow new topics of a
 /// pattern. The consumer leaves the group when the loop ends.
 async fn group_loop(mut run: GroupRun) {
     let task = super::TaskGauge::new();
-    let mut held: Option<Arc<Record>> = None;
+    let mut held = Held {
+        records: VecDeque::new(),
+        paused: false,
+    };
     loop {
-        if held.is_some() && run.sink.flow.room() == 0 {
-            tokio::select! {
-                _ = run.cancel.cancelled() => break,
-                _ = run.sink.flow.acked() => {}
-                Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
-                // Keep serving rebalances while paused.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        let room = run.sink.flow.room();
+        if !held.records.is_empty() {
+            if room == 0 {
+                if !held.paused {
+                    run.pause(true);
+                    held.paused = true;
+                }
+                tokio::select! {
+                    biased;
+                    _ = run.cancel.cancelled() => break,
+                    Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
+                    _ = run.sink.flow.acked() => {}
+                    // Polling serves rebalances; what was fetched before the pause is kept.
+                    m = run.consumer.recv() => if let Ok(m) = m {
+                        let r = to_record(&m, &Arc::from(m.topic()));
+                        if r.matches_headers(&run.spec.match_headers) {
+                            held.records.push_back(r);
+                        }
+                    },
+                }
+                continue;
             }
-            continue;
-        }
-        if let Some(r) = held.take() {
-            if !run.push(&[r]).await {
+            let n = room.min(held.records.len()).min(BATCH);
+            let batch: Vec<_> = held.records.drain(..n).collect();
+            if !run.push(&batch).await {
                 break;
             }
             continue;
+        }
+        if held.paused {
+            run.pause(false);
+            held.paused = false;
         }
         tokio::select! {
             biased;
@@ -2131,8 +2176,10 @@ async fn group_loop(mut run: GroupRun) {
                         .into_iter()
                         .filter(|r| r.matches_headers(&run.spec.match_headers))
                         .collect();
-                    if wanted.len() > room {
-                        held = wanted.pop();
+                    while wanted.len() > room {
+                        if let Some(r) = wanted.pop() {
+                            held.records.push_front(r);
+                        }
                     }
                     if !run.push(&wanted).await {
                         break;
