@@ -2310,6 +2310,47 @@ mod tests {
         );
     }
 
+    /// A partition of large messages must not keep `partition_cache_messages` of them.
+    #[tokio::test]
+    async fn the_tail_cache_is_bounded_in_bytes_as_well_as_messages() {
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", "127.0.0.1:1");
+        let consumer: StreamConsumer<GwContext> = consumer_config(&base)
+            .create_with_context(GwContext {
+                diag: Arc::new(Diagnostics::default()),
+            })
+            .unwrap();
+        let tail = Tail {
+            consumer: Arc::new(consumer),
+            parts: Mutex::new(HashMap::new()),
+            cache_messages: 1000,
+            cache_bytes: 10_000,
+        };
+        let tp: Tp = (Arc::from("t"), 0);
+        let part = tail.join(&tp, 0).unwrap();
+        let big = |o: i64| {
+            Arc::new(Record::new(
+                tp.0.clone(),
+                0,
+                o,
+                0,
+                Bytes::new(),
+                Bytes::from(vec![0u8; 1000]),
+                vec![],
+            ))
+        };
+        tail.deliver(&tp, (0..100).map(big).collect());
+        let st = lock(&part.state);
+        assert!(st.cache_size <= 10_000, "{} bytes cached", st.cache_size);
+        assert_eq!(
+            st.cache_size,
+            st.cache.iter().map(|r| r.size()).sum::<usize>()
+        );
+        assert!(st.cache.len() >= 9, "only {} kept", st.cache.len());
+        assert_eq!(st.cache.back().map(|r| r.offset), Some(99));
+        assert_eq!(st.next, 100);
+    }
+
     /// Upstream trouble is logged on state changes: down once, up once.
     #[test]
     fn health_tracks_down_and_back() {
