@@ -158,10 +158,6 @@ impl Health {
         self.down.load(Ordering::Acquire)
     }
 
-    fn reason(&self) -> String {
-        lock(&self.log).reason.clone()
-    }
-
     /// A client reported a failure; `all_down` when no broker of the upstream is reachable.
     fn trouble(&self, all_down: bool, what: &str, reason: &str) {
         let mut log = lock(&self.log);
@@ -559,10 +555,8 @@ impl Inner {
         if self.diag.health.is_down()
             && matches!(err, GatewayError::Timeout(_) | GatewayError::Unavailable(_))
         {
-            return GatewayError::Unavailable(format!(
-                "kafka unavailable (all brokers down: {})",
-                self.diag.health.reason()
-            ));
+            // Worded as librdkafka's own "all brokers down" (the reason is in the log).
+            return upstream_error(&KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown));
         }
         err
     }
