@@ -139,8 +139,6 @@ struct Health {
 
 #[derive(Default)]
 struct TroubleLog {
-    /// The last reason all brokers were reported down.
-    reason: String,
     down_since: Option<Instant>,
     /// Start of the current summary window; None before any trouble.
     window: Option<Instant>,
@@ -163,7 +161,6 @@ impl Health {
         let mut log = lock(&self.log);
         if all_down && !self.is_down() {
             self.down.store(true, Ordering::Release);
-            log.reason = reason.to_owned();
             log.down_since = Some(Instant::now());
             log.window = Some(Instant::now());
             log.quiet = 0;
@@ -172,9 +169,6 @@ impl Health {
                 "kafka upstream unreachable; commands answer 503 until it is back"
             );
             return;
-        }
-        if all_down {
-            log.reason = reason.to_owned();
         }
         let fresh = log.window.is_none_or(|w| w.elapsed() >= TROUBLE_SUMMARY);
         if !fresh {
