@@ -111,7 +111,7 @@ fn put_records(buf: &mut BytesMut, tag: u32, records: &[Arc<Record>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb::KafkaHeader;
+    use crate::record::Header;
 
     fn rec(offset: i64) -> Arc<Record> {
         Arc::new(Record::new(
@@ -121,7 +121,7 @@ mod tests {
             1_700_000_000_000,
             Bytes::from_static(b"k"),
             Bytes::from(format!("v{offset}")),
-            vec![KafkaHeader {
+            vec![Header {
                 key: "h".into(),
                 value: Bytes::from_static(b"\x00\xff"),
             }],

@@ -249,7 +249,7 @@ impl Dispatcher {
                 } else {
                     self.need(self.caps().offsets, "list_offset", "offsets")?;
                 }
-                backend.list_offset(&c).await
+                backend.list_offset(&c.clone().into()).await
             }
             .await
             .map(|offset| Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset })))
@@ -266,7 +266,7 @@ impl Dispatcher {
                 validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 self.need(self.caps().fetch, "fetch", "history")?;
-                backend.fetch(&c, self.fetch_limits(&c)).await
+                backend.fetch(&(&c).into(), self.fetch_limits(&c)).await
             }
             .await
             .map(Reply::Records)
@@ -298,11 +298,11 @@ impl Dispatcher {
                     if c.partition.is_some() {
                         self.need(caps.partitions, "publishing to a partition", "partitions")?;
                     }
-                    backend.produce(c).await
+                    backend.produce(c.into()).await
                 };
                 produce
                     .await
-                    .map(|r| Reply::Resp(Resp::KafkaProduceResp(r)))
+                    .map(|r| Reply::Resp(Resp::KafkaProduceResp(r.into())))
                     .map_err(|e| ctx(e, || format!("failed to produce message, topic: {topic}")))
             }
             Req::CmdKafkaSubscribe(c) => {
@@ -345,7 +345,9 @@ impl Dispatcher {
                 })();
                 let commit = async {
                     checked?;
-                    open.sub.commit(c.offsets).await
+                    open.sub
+                        .commit(c.offsets.into_iter().map(Into::into).collect())
+                        .await
                 };
                 commit
                     .await
@@ -389,7 +391,7 @@ impl Dispatcher {
                 };
                 metadata
                     .await
-                    .map(|m| Reply::Resp(Resp::KafkaMetadataResp(m)))
+                    .map(|m| Reply::Resp(Resp::KafkaMetadataResp(m.into())))
                     .map_err(|e| ctx(e, || format!("failed to get metadata, topic: {}", c.topic)))
             }
         }
@@ -500,8 +502,15 @@ impl Dispatcher {
             self.read_allowed(&p.topic)?;
         }
         match nack {
-            None => open.sub.ack(positions).await,
-            Some(delay) => open.sub.nack(positions, delay).await,
+            None => {
+                open.sub
+                    .ack(positions.into_iter().map(Into::into).collect())
+                    .await
+            }
+            Some(delay) => {
+                let positions = positions.into_iter().map(Into::into).collect();
+                open.sub.nack(positions, delay).await
+            }
         }
     }
 

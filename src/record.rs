@@ -8,6 +8,22 @@ use prost::Message as _;
 
 use crate::pb::{KafkaHeader, KafkaMessage};
 
+/// A message header: a key and a binary value. Schemes with multi-valued headers repeat the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub key: String,
+    pub value: Bytes,
+}
+
+impl From<KafkaHeader> for Header {
+    fn from(h: KafkaHeader) -> Header {
+        Header {
+            key: h.key,
+            value: h.value,
+        }
+    }
+}
+
 /// One message, encoded as a `KafkaMessage` once and shared from then on.
 #[derive(Debug)]
 pub struct Record {
@@ -18,7 +34,7 @@ pub struct Record {
     pub epoch: u64,
     pub timestamp: i64,
     /// Kept decoded for `match_headers` filtering.
-    pub headers: Vec<KafkaHeader>,
+    pub headers: Vec<Header>,
     /// The encoded `KafkaMessage` (topic and partition set), without tag or length.
     pub encoded: Bytes,
 }
@@ -31,7 +47,7 @@ impl Record {
         timestamp: i64,
         key: Bytes,
         value: Bytes,
-        headers: Vec<KafkaHeader>,
+        headers: Vec<Header>,
     ) -> Record {
         Record::from_parts(RecordParts {
             topic,
@@ -53,7 +69,14 @@ impl Record {
             timestamp: p.timestamp,
             key: p.key,
             value: p.value,
-            headers: p.headers,
+            headers: p
+                .headers
+                .iter()
+                .map(|h| KafkaHeader {
+                    key: h.key.clone(),
+                    value: h.value.clone(),
+                })
+                .collect(),
             partition: p.partition,
             topic: p.topic.to_string(),
             position: p.position,
@@ -66,7 +89,7 @@ impl Record {
             offset: p.offset,
             epoch: p.epoch,
             timestamp: p.timestamp,
-            headers: msg.headers,
+            headers: p.headers,
             encoded,
         }
     }
@@ -76,7 +99,7 @@ impl Record {
         self.encoded.len()
     }
 
-    pub fn matches_headers(&self, wanted: &[KafkaHeader]) -> bool {
+    pub fn matches_headers(&self, wanted: &[Header]) -> bool {
         wanted.iter().all(|w| {
             self.headers
                 .iter()
@@ -96,5 +119,5 @@ pub struct RecordParts {
     pub timestamp: i64,
     pub key: Bytes,
     pub value: Bytes,
-    pub headers: Vec<KafkaHeader>,
+    pub headers: Vec<Header>,
 }

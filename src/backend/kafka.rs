@@ -40,10 +40,6 @@ use super::{
 };
 use crate::config::{Route, SaslMechanism};
 use crate::error::{GatewayError, Result};
-use crate::pb::{
-    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaHeader, KafkaMetadataResp,
-    KafkaPartitionInfo, KafkaPartitionOffset, KafkaProduceResp,
-};
 
 type Tp = (Arc<str>, i32);
 
@@ -101,7 +97,7 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
         .headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| KafkaHeader {
+                .map(|h| super::Header {
                     key: h.key.to_owned(),
                     value: Bytes::copy_from_slice(h.value.unwrap_or_default()),
                 })
@@ -1182,7 +1178,7 @@ impl Tail {
 /// State a non-group subscription shares with the tail.
 struct SubShared {
     sink: PushSink,
-    match_headers: Vec<KafkaHeader>,
+    match_headers: Vec<super::Header>,
     /// Partitions detached for lagging, with the offset to resume from.
     lagging: Mutex<Vec<(Tp, i64)>>,
     wake: Notify,
@@ -1215,7 +1211,7 @@ struct KafkaSubscription {
 
 #[async_trait]
 impl Subscription for KafkaSubscription {
-    async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, offsets: Vec<super::CommitOffset>) -> Result<()> {
         if let Some(consumer) = &self.group {
             let consumer = consumer.upgrade().ok_or_else(|| {
                 GatewayError::Unavailable("the group member has left the group".into())
@@ -1288,7 +1284,7 @@ impl super::Backend for KafkaBackend {
         &CAPABILITIES
     }
 
-    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+    async fn list_offset(&self, req: &super::ListOffset) -> Result<i64> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         match req.timestamp {
             -1 => Ok(self.inner.watermarks(&tp).await?.1),
@@ -1297,7 +1293,7 @@ impl super::Backend for KafkaBackend {
         }
     }
 
-    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+    async fn fetch(&self, req: &super::Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         if let Some(Ok(tail)) = self.inner.tail.get() {
             if let Some(records) = tail.cached(&tp, req.offset, limits) {
@@ -1324,7 +1320,7 @@ impl super::Backend for KafkaBackend {
             .await
     }
 
-    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    async fn produce(&self, req: super::Publish) -> Result<super::Published> {
         let inner = &self.inner;
         inner.reachable().await?;
         let mut count = inner.partition_count(&req.topic).await?;
@@ -1363,7 +1359,7 @@ impl super::Backend for KafkaBackend {
         match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
             Ok(Ok(d)) => {
                 inner.diag.health.ok();
-                Ok(KafkaProduceResp {
+                Ok(super::Published {
                     partition: d.partition,
                     offset: d.offset,
                 })
@@ -1375,19 +1371,19 @@ impl super::Backend for KafkaBackend {
         }
     }
 
-    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+    async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
         let count = self.inner.topic_partitions(topic).await?;
         let name: Arc<str> = Arc::from(topic);
         let mut partitions = Vec::with_capacity(count as usize);
         for p in 0..count {
             let (earliest, latest) = self.inner.watermarks(&(name.clone(), p)).await?;
-            partitions.push(KafkaPartitionInfo {
+            partitions.push(super::PartitionInfo {
                 partition: p,
                 earliest,
                 latest,
             });
         }
-        Ok(KafkaMetadataResp {
+        Ok(super::TopicMetadata {
             topic: topic.to_owned(),
             partitions,
         })
@@ -2234,31 +2230,6 @@ async fn group_loop(mut run: GroupRun) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(partition: i32, offset: i64) -> Arc<Record> {
-        Arc::new(Record::new(
-            Arc::from("t"),
-            partition,
-            offset,
-            0,
-            Bytes::new(),
-            Bytes::new(),
-            vec![],
-        ))
-    }
-
-    /// A revoked partition's unacknowledged pushes stop counting against max_in_flight: the
-    /// member can no longer acknowledge them, and its other partitions must not stall.
-    #[test]
-    fn a_revoked_partition_gives_its_window_back() {
-        let flow = super::super::Flow::new(2);
-        flow.pushed(&[rec(0, 0), rec(1, 0)]);
-        assert_eq!(flow.room(), 0);
-        flow.forget("t", 1);
-        assert_eq!(flow.room(), 1);
-        flow.forget("t", 1);
-        assert_eq!(flow.room(), 1);
-    }
 
     fn info(name: &str, failed: bool, partitions: &[i32]) -> TopicInfo {
         TopicInfo {
