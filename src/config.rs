@@ -266,6 +266,10 @@ pub struct Upstream {
     /// fetches of recent offsets without a broker round trip.
     #[serde(default = "default_partition_cache_messages")]
     pub partition_cache_messages: usize,
+    /// Kafka scheme: bytes of recent messages kept per subscribed partition (encoded size), so a
+    /// partition of large messages cannot hold `partition_cache_messages` of them in memory.
+    #[serde(default = "default_partition_cache_bytes")]
+    pub partition_cache_bytes: usize,
 }
 
 fn default_fetch_consumers() -> usize {
@@ -279,6 +283,9 @@ fn default_metadata_refresh_secs() -> f64 {
 }
 fn default_partition_cache_messages() -> usize {
     1000
+}
+fn default_partition_cache_bytes() -> usize {
+    4 << 20
 }
 
 /// APISIX's `timeout` block, in seconds.
@@ -832,6 +839,12 @@ impl Config {
                         return Err(invalid(
                             at("upstream.metadata_refresh_secs"),
                             "must be between 0.1 and 3600".into(),
+                        ));
+                    }
+                    if up.partition_cache_bytes == 0 {
+                        return Err(invalid(
+                            at("upstream.partition_cache_bytes"),
+                            "must be greater than 0".into(),
                         ));
                     }
                     if up.nodes.0.is_empty() {
