@@ -1443,7 +1443,7 @@ async fn commits_for_partitions_the_member_does_not_own_are_refused_and_change_n
         vec![(7, 1)],
     ] {
         let (code, msg) = error_of(a.request(commit(&offsets)).await);
-        assert_eq!(code, 400, "{offsets:?}: {msg}");
+        assert_eq!(code, 409, "{offsets:?}: {msg}");
     }
     assert_eq!(
         committed_by_group(&broker, &group, &t).await,

@@ -1223,7 +1223,7 @@ impl Subscription for KafkaSubscription {
                     .find(|o| !owned.contains(&(Arc::from(o.topic.as_str()), o.partition)))
                 {
                     // Committing a partition another member now reads would move its position.
-                    return Err(GatewayError::BadRequest(format!(
+                    return Err(GatewayError::Conflict(format!(
                         "partition {}/{} is not assigned to this group member",
                         o.topic, o.partition
                     )));
