@@ -3792,6 +3792,8 @@ var pubsub = $root.pubsub = (() => {
     CmdKafkaSubscribe.prototype.group = "";
     CmdKafkaSubscribe.prototype.matchHeaders = $util.emptyArray;
     CmdKafkaSubscribe.prototype.maxInFlight = 0;
+    CmdKafkaSubscribe.prototype.startEpoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+    CmdKafkaSubscribe.prototype.startPosition = "";
     CmdKafkaSubscribe.create = function(properties) {
       return new CmdKafkaSubscribe(properties);
     };
@@ -3843,6 +3845,16 @@ var pubsub = $root.pubsub = (() => {
           /* id 8, wireType 0 =*/
           64
         ).int32(message.maxInFlight);
+      if (message.startEpoch != null && $Object.hasOwnProperty.call(message, "startEpoch") && (typeof message.startEpoch === "object" ? message.startEpoch.low || message.startEpoch.high : message.startEpoch !== 0))
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).uint64(message.startEpoch);
+      if (message.startPosition != null && $Object.hasOwnProperty.call(message, "startPosition") && message.startPosition !== "")
+        writer.uint32(
+          /* id 10, wireType 2 =*/
+          82
+        ).string(message.startPosition);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -3949,6 +3961,24 @@ var pubsub = $root.pubsub = (() => {
               message.maxInFlight = value;
             else
               delete message.maxInFlight;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.startEpoch = value;
+            else
+              delete message.startEpoch;
+            continue;
+          }
+          case 10: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.startPosition = value;
+            else
+              delete message.startPosition;
             continue;
           }
         }
@@ -4430,6 +4460,412 @@ var pubsub = $root.pubsub = (() => {
     };
     return CmdRefresh;
   })();
+  pubsub2.CmdRouteInfo = (function() {
+    const CmdRouteInfo = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdRouteInfo.create = function(properties) {
+      return new CmdRouteInfo(properties);
+    };
+    CmdRouteInfo.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdRouteInfo.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdRouteInfo();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        reader.skipType(tag & 7, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdRouteInfo;
+  })();
+  pubsub2.MessagePosition = (function() {
+    const MessagePosition = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    MessagePosition.prototype.topic = "";
+    MessagePosition.prototype.partition = 0;
+    MessagePosition.prototype.offset = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    MessagePosition.prototype.position = "";
+    MessagePosition.create = function(properties) {
+      return new MessagePosition(properties);
+    };
+    MessagePosition.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
+        writer.uint32(
+          /* id 1, wireType 2 =*/
+          10
+        ).string(message.topic);
+      if (message.partition != null && $Object.hasOwnProperty.call(message, "partition") && message.partition !== 0)
+        writer.uint32(
+          /* id 2, wireType 0 =*/
+          16
+        ).int32(message.partition);
+      if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).int64(message.offset);
+      if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+        writer.uint32(
+          /* id 4, wireType 2 =*/
+          34
+        ).string(message.position);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    MessagePosition.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.MessagePosition();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.topic = value;
+            else
+              delete message.topic;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.int32())
+              message.partition = value;
+            else
+              delete message.partition;
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.offset = value;
+            else
+              delete message.offset;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.position = value;
+            else
+              delete message.position;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return MessagePosition;
+  })();
+  pubsub2.CmdAck = (function() {
+    const CmdAck = function(properties) {
+      this.positions = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdAck.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdAck.prototype.positions = $util.emptyArray;
+    CmdAck.create = function(properties) {
+      return new CmdAck(properties);
+    };
+    CmdAck.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).int64(message.subscriptionId);
+      if (message.positions != null && message.positions.length)
+        for (let i = 0; i < message.positions.length; ++i)
+          $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(
+            /* id 2, wireType 2 =*/
+            18
+          ).fork(), _depth + 1).ldelim();
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdAck.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdAck();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.subscriptionId = value;
+            else
+              delete message.subscriptionId;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if (!(message.positions && message.positions.length))
+              message.positions = [];
+            message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdAck;
+  })();
+  pubsub2.CmdNack = (function() {
+    const CmdNack = function(properties) {
+      this.positions = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdNack.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdNack.prototype.positions = $util.emptyArray;
+    CmdNack.prototype.delayMs = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdNack.create = function(properties) {
+      return new CmdNack(properties);
+    };
+    CmdNack.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).int64(message.subscriptionId);
+      if (message.positions != null && message.positions.length)
+        for (let i = 0; i < message.positions.length; ++i)
+          $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(
+            /* id 2, wireType 2 =*/
+            18
+          ).fork(), _depth + 1).ldelim();
+      if (message.delayMs != null && $Object.hasOwnProperty.call(message, "delayMs") && (typeof message.delayMs === "object" ? message.delayMs.low || message.delayMs.high : message.delayMs !== 0))
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).int64(message.delayMs);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdNack.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdNack();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.subscriptionId = value;
+            else
+              delete message.subscriptionId;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if (!(message.positions && message.positions.length))
+              message.positions = [];
+            message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.delayMs = value;
+            else
+              delete message.delayMs;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdNack;
+  })();
   pubsub2.PubSubReq = (function() {
     const PubSubReq2 = function(properties) {
       if (properties) {
@@ -4449,9 +4885,12 @@ var pubsub = $root.pubsub = (() => {
     PubSubReq2.prototype.cmdKafkaCommit = null;
     PubSubReq2.prototype.cmdKafkaMetadata = null;
     PubSubReq2.prototype.cmdRefresh = null;
+    PubSubReq2.prototype.cmdRouteInfo = null;
+    PubSubReq2.prototype.cmdAck = null;
+    PubSubReq2.prototype.cmdNack = null;
     let $oneOfFields;
     $Object.defineProperty(PubSubReq2.prototype, "req", {
-      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh"]),
+      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh", "cmdRouteInfo", "cmdAck", "cmdNack"]),
       set: $util.oneOfSetter($oneOfFields)
     });
     PubSubReq2.create = function(properties) {
@@ -4518,6 +4957,21 @@ var pubsub = $root.pubsub = (() => {
         $root.pubsub.CmdRefresh.encode(message.cmdRefresh, writer.uint32(
           /* id 40, wireType 2 =*/
           322
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdRouteInfo != null && $Object.hasOwnProperty.call(message, "cmdRouteInfo"))
+        $root.pubsub.CmdRouteInfo.encode(message.cmdRouteInfo, writer.uint32(
+          /* id 41, wireType 2 =*/
+          330
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdAck != null && $Object.hasOwnProperty.call(message, "cmdAck"))
+        $root.pubsub.CmdAck.encode(message.cmdAck, writer.uint32(
+          /* id 42, wireType 2 =*/
+          338
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdNack != null && $Object.hasOwnProperty.call(message, "cmdNack"))
+        $root.pubsub.CmdNack.encode(message.cmdNack, writer.uint32(
+          /* id 43, wireType 2 =*/
+          346
         ).fork(), _depth + 1).ldelim();
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
@@ -4628,6 +5082,27 @@ var pubsub = $root.pubsub = (() => {
               break;
             message.cmdRefresh = $root.pubsub.CmdRefresh.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRefresh);
             message.req = "cmdRefresh";
+            continue;
+          }
+          case 41: {
+            if (wireType !== 2)
+              break;
+            message.cmdRouteInfo = $root.pubsub.CmdRouteInfo.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRouteInfo);
+            message.req = "cmdRouteInfo";
+            continue;
+          }
+          case 42: {
+            if (wireType !== 2)
+              break;
+            message.cmdAck = $root.pubsub.CmdAck.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdAck);
+            message.req = "cmdAck";
+            continue;
+          }
+          case 43: {
+            if (wireType !== 2)
+              break;
+            message.cmdNack = $root.pubsub.CmdNack.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdNack);
+            message.req = "cmdNack";
             continue;
           }
         }
@@ -4845,6 +5320,8 @@ var pubsub = $root.pubsub = (() => {
     KafkaMessage.prototype.headers = $util.emptyArray;
     KafkaMessage.prototype.partition = 0;
     KafkaMessage.prototype.topic = "";
+    KafkaMessage.prototype.position = "";
+    KafkaMessage.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaMessage.create = function(properties) {
       return new KafkaMessage(properties);
     };
@@ -4891,6 +5368,16 @@ var pubsub = $root.pubsub = (() => {
           /* id 7, wireType 2 =*/
           58
         ).string(message.topic);
+      if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+        writer.uint32(
+          /* id 8, wireType 2 =*/
+          66
+        ).string(message.position);
+      if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).uint64(message.epoch);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -4983,6 +5470,24 @@ var pubsub = $root.pubsub = (() => {
               message.topic = value;
             else
               delete message.topic;
+            continue;
+          }
+          case 8: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.position = value;
+            else
+              delete message.position;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.epoch = value;
+            else
+              delete message.epoch;
             continue;
           }
         }
@@ -5362,6 +5867,7 @@ var pubsub = $root.pubsub = (() => {
     };
     KafkaPush.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPush.prototype.messages = $util.emptyArray;
+    KafkaPush.prototype.reset = false;
     KafkaPush.create = function(properties) {
       return new KafkaPush(properties);
     };
@@ -5383,6 +5889,11 @@ var pubsub = $root.pubsub = (() => {
             /* id 2, wireType 2 =*/
             18
           ).fork(), _depth + 1).ldelim();
+      if (message.reset != null && $Object.hasOwnProperty.call(message, "reset") && message.reset !== false)
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).bool(message.reset);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5430,6 +5941,15 @@ var pubsub = $root.pubsub = (() => {
             if (!(message.messages && message.messages.length))
               message.messages = [];
             message.messages.push($root.pubsub.KafkaMessage.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.reset = value;
+            else
+              delete message.reset;
             continue;
           }
         }
@@ -5727,6 +6247,415 @@ var pubsub = $root.pubsub = (() => {
     };
     return KafkaMetadataResp;
   })();
+  pubsub2.RouteCapabilities = (function() {
+    const RouteCapabilities = function(properties) {
+      this.starts = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    RouteCapabilities.prototype.history = false;
+    RouteCapabilities.prototype.starts = $util.emptyArray;
+    RouteCapabilities.prototype.fetch = false;
+    RouteCapabilities.prototype.timeLookup = false;
+    RouteCapabilities.prototype.offsets = false;
+    RouteCapabilities.prototype.groups = false;
+    RouteCapabilities.prototype.ack = false;
+    RouteCapabilities.prototype.nack = false;
+    RouteCapabilities.prototype.commit = false;
+    RouteCapabilities.prototype.wildcards = "";
+    RouteCapabilities.prototype.headers = false;
+    RouteCapabilities.prototype.keys = false;
+    RouteCapabilities.prototype.partitions = false;
+    RouteCapabilities.prototype.stringPositions = false;
+    RouteCapabilities.prototype.epochs = false;
+    RouteCapabilities.create = function(properties) {
+      return new RouteCapabilities(properties);
+    };
+    RouteCapabilities.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.history != null && $Object.hasOwnProperty.call(message, "history") && message.history !== false)
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).bool(message.history);
+      if (message.starts != null && message.starts.length)
+        writer.uint32(
+          /* id 2, wireType 2 =*/
+          18
+        ).int32s(message.starts);
+      if (message.fetch != null && $Object.hasOwnProperty.call(message, "fetch") && message.fetch !== false)
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).bool(message.fetch);
+      if (message.timeLookup != null && $Object.hasOwnProperty.call(message, "timeLookup") && message.timeLookup !== false)
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).bool(message.timeLookup);
+      if (message.offsets != null && $Object.hasOwnProperty.call(message, "offsets") && message.offsets !== false)
+        writer.uint32(
+          /* id 5, wireType 0 =*/
+          40
+        ).bool(message.offsets);
+      if (message.groups != null && $Object.hasOwnProperty.call(message, "groups") && message.groups !== false)
+        writer.uint32(
+          /* id 6, wireType 0 =*/
+          48
+        ).bool(message.groups);
+      if (message.ack != null && $Object.hasOwnProperty.call(message, "ack") && message.ack !== false)
+        writer.uint32(
+          /* id 7, wireType 0 =*/
+          56
+        ).bool(message.ack);
+      if (message.nack != null && $Object.hasOwnProperty.call(message, "nack") && message.nack !== false)
+        writer.uint32(
+          /* id 8, wireType 0 =*/
+          64
+        ).bool(message.nack);
+      if (message.commit != null && $Object.hasOwnProperty.call(message, "commit") && message.commit !== false)
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).bool(message.commit);
+      if (message.wildcards != null && $Object.hasOwnProperty.call(message, "wildcards") && message.wildcards !== "")
+        writer.uint32(
+          /* id 10, wireType 2 =*/
+          82
+        ).string(message.wildcards);
+      if (message.headers != null && $Object.hasOwnProperty.call(message, "headers") && message.headers !== false)
+        writer.uint32(
+          /* id 11, wireType 0 =*/
+          88
+        ).bool(message.headers);
+      if (message.keys != null && $Object.hasOwnProperty.call(message, "keys") && message.keys !== false)
+        writer.uint32(
+          /* id 12, wireType 0 =*/
+          96
+        ).bool(message.keys);
+      if (message.partitions != null && $Object.hasOwnProperty.call(message, "partitions") && message.partitions !== false)
+        writer.uint32(
+          /* id 13, wireType 0 =*/
+          104
+        ).bool(message.partitions);
+      if (message.stringPositions != null && $Object.hasOwnProperty.call(message, "stringPositions") && message.stringPositions !== false)
+        writer.uint32(
+          /* id 14, wireType 0 =*/
+          112
+        ).bool(message.stringPositions);
+      if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs") && message.epochs !== false)
+        writer.uint32(
+          /* id 15, wireType 0 =*/
+          120
+        ).bool(message.epochs);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    RouteCapabilities.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.RouteCapabilities();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.history = value;
+            else
+              delete message.history;
+            continue;
+          }
+          case 2: {
+            if (wireType === 2) {
+              if (!(message.starts && message.starts.length))
+                message.starts = [];
+              reader.int32s(message.starts);
+              continue;
+            }
+            if (wireType !== 0)
+              break;
+            if (!(message.starts && message.starts.length))
+              message.starts = [];
+            message.starts.push(reader.int32());
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.fetch = value;
+            else
+              delete message.fetch;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.timeLookup = value;
+            else
+              delete message.timeLookup;
+            continue;
+          }
+          case 5: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.offsets = value;
+            else
+              delete message.offsets;
+            continue;
+          }
+          case 6: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.groups = value;
+            else
+              delete message.groups;
+            continue;
+          }
+          case 7: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.ack = value;
+            else
+              delete message.ack;
+            continue;
+          }
+          case 8: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.nack = value;
+            else
+              delete message.nack;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.commit = value;
+            else
+              delete message.commit;
+            continue;
+          }
+          case 10: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.wildcards = value;
+            else
+              delete message.wildcards;
+            continue;
+          }
+          case 11: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.headers = value;
+            else
+              delete message.headers;
+            continue;
+          }
+          case 12: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.keys = value;
+            else
+              delete message.keys;
+            continue;
+          }
+          case 13: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.partitions = value;
+            else
+              delete message.partitions;
+            continue;
+          }
+          case 14: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.stringPositions = value;
+            else
+              delete message.stringPositions;
+            continue;
+          }
+          case 15: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.epochs = value;
+            else
+              delete message.epochs;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return RouteCapabilities;
+  })();
+  pubsub2.RouteInfoResp = (function() {
+    const RouteInfoResp = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    RouteInfoResp.prototype.route = "";
+    RouteInfoResp.prototype.scheme = "";
+    RouteInfoResp.prototype.capabilities = null;
+    RouteInfoResp.create = function(properties) {
+      return new RouteInfoResp(properties);
+    };
+    RouteInfoResp.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.route != null && $Object.hasOwnProperty.call(message, "route") && message.route !== "")
+        writer.uint32(
+          /* id 1, wireType 2 =*/
+          10
+        ).string(message.route);
+      if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== "")
+        writer.uint32(
+          /* id 2, wireType 2 =*/
+          18
+        ).string(message.scheme);
+      if (message.capabilities != null && $Object.hasOwnProperty.call(message, "capabilities"))
+        $root.pubsub.RouteCapabilities.encode(message.capabilities, writer.uint32(
+          /* id 3, wireType 2 =*/
+          26
+        ).fork(), _depth + 1).ldelim();
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    RouteInfoResp.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.RouteInfoResp();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.route = value;
+            else
+              delete message.route;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.scheme = value;
+            else
+              delete message.scheme;
+            continue;
+          }
+          case 3: {
+            if (wireType !== 2)
+              break;
+            message.capabilities = $root.pubsub.RouteCapabilities.decode(reader, reader.size(), $undefined, _depth + 1, message.capabilities);
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return RouteInfoResp;
+  })();
   pubsub2.PubSubResp = (function() {
     const PubSubResp2 = function(properties) {
       if (properties) {
@@ -5745,9 +6674,10 @@ var pubsub = $root.pubsub = (() => {
     PubSubResp2.prototype.kafkaPush = null;
     PubSubResp2.prototype.okResp = null;
     PubSubResp2.prototype.kafkaMetadataResp = null;
+    PubSubResp2.prototype.routeInfoResp = null;
     let $oneOfFields;
     $Object.defineProperty(PubSubResp2.prototype, "resp", {
-      get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp"]),
+      get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp", "routeInfoResp"]),
       set: $util.oneOfSetter($oneOfFields)
     });
     PubSubResp2.create = function(properties) {
@@ -5809,6 +6739,11 @@ var pubsub = $root.pubsub = (() => {
         $root.pubsub.KafkaMetadataResp.encode(message.kafkaMetadataResp, writer.uint32(
           /* id 39, wireType 2 =*/
           314
+        ).fork(), _depth + 1).ldelim();
+      if (message.routeInfoResp != null && $Object.hasOwnProperty.call(message, "routeInfoResp"))
+        $root.pubsub.RouteInfoResp.encode(message.routeInfoResp, writer.uint32(
+          /* id 41, wireType 2 =*/
+          330
         ).fork(), _depth + 1).ldelim();
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
@@ -5912,6 +6847,13 @@ var pubsub = $root.pubsub = (() => {
               break;
             message.kafkaMetadataResp = $root.pubsub.KafkaMetadataResp.decode(reader, reader.size(), $undefined, _depth + 1, message.kafkaMetadataResp);
             message.resp = "kafkaMetadataResp";
+            continue;
+          }
+          case 41: {
+            if (wireType !== 2)
+              break;
+            message.routeInfoResp = $root.pubsub.RouteInfoResp.decode(reader, reader.size(), $undefined, _depth + 1, message.routeInfoResp);
+            message.resp = "routeInfoResp";
             continue;
           }
         }
