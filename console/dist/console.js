@@ -432,6 +432,12 @@ function ackButtons(m) {
   }
   return td;
 }
+function epochCell(epoch) {
+  const full = epoch && epoch !== "0" ? epoch : "";
+  const td = cell(full.length > 8 ? `\u2026${full.slice(-6)}` : full, "mono epoch");
+  td.title = full;
+  return td;
+}
 function renderRow(m) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
@@ -447,7 +453,7 @@ function renderRow(m) {
     cell(m.topic, "topic"),
     cell(String(m.partition), "num partition"),
     cell(m.position || String(m.offset), "num offset"),
-    cell(m.epoch && m.epoch !== "0" ? m.epoch : "", "mono epoch"),
+    epochCell(m.epoch),
     time,
     cell(show(m.key), "mono key"),
     cell(headers, "mono headers"),

@@ -355,6 +355,15 @@ function ackButtons(m) {
   return td;
 }
 
+// Epochs are long (often a clock in nanoseconds): the table shows their end, which is what
+// differs between two generations; the cell's title has all of it.
+function epochCell(epoch) {
+  const full = epoch && epoch !== "0" ? epoch : "";
+  const td = cell(full.length > 8 ? `…${full.slice(-6)}` : full, "mono epoch");
+  td.title = full;
+  return td;
+}
+
 function renderRow(m) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
@@ -370,7 +379,7 @@ function renderRow(m) {
     cell(m.topic, "topic"),
     cell(String(m.partition), "num partition"),
     cell(m.position || String(m.offset), "num offset"),
-    cell(m.epoch && m.epoch !== "0" ? m.epoch : "", "mono epoch"),
+    epochCell(m.epoch),
     time,
     cell(show(m.key), "mono key"),
     cell(headers, "mono headers"),
