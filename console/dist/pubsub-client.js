@@ -7592,7 +7592,8 @@ var PubSubClient = class {
       const last = sub._last.get(key);
       const previousEpoch = last?.epoch ?? "0";
       const epochChanged = previousEpoch !== "0" && m.epoch !== "0" && m.epoch !== previousEpoch;
-      if (reset || epochChanged) {
+      const alreadyNew = m.epoch !== "0" && previousEpoch === m.epoch;
+      if (epochChanged || reset && !alreadyNew) {
         recreated.push({ topic: m.topic, partition: m.partition, epoch: m.epoch, previousEpoch });
         sub._next.delete(key);
         sub._last.delete(key);

@@ -156,11 +156,18 @@ test("after the gateway restarts (embedded route: a new log), the resumed subscr
     s.got = col.got;
     s.sub = await c.subscribe(topic, { start: "EARLIEST" }, col.on);
     s.sub.on("reset", (ev) => s.resets.push({ ...ev, deliveredBefore: s.got.length }));
+    // A topic pattern matching the topic resumes it twice: exactly (OFFSET in its epoch) and by
+    // the pattern (EARLIEST): one server subscription's reset must not undo the other's.
+    const pat = h.collector();
+    s.pat = pat.got;
+    s.patResets = [];
+    s.patSub = await c.subscribe(null, { topicPattern: topic.replace(/[.]/g, "\\."), start: "EARLIEST" }, pat.on);
+    s.patSub.on("reset", (ev) => s.patResets.push(ev));
     const p = await connect(url);
     for (let i = 0; i < 5; i++) await p.produce(topic, `old-p0-${i}`, { partition: 0 });
     for (let i = 0; i < 3; i++) await p.produce(topic, `old-p1-${i}`, { partition: 1 });
     p.close();
-    await h.waitFor(() => s.got.length === 8, "the old log's messages");
+    await h.waitFor(() => s.got.length === 8 && s.pat.length === 8, "the old log's messages");
     return { got: s.got.map((m) => [m.partition, m.offset, m.epoch]), positions: s.sub.positions() };
   }, { url, topic });
   const oldEpoch = before.got[0][2];
@@ -173,20 +180,20 @@ test("after the gateway restarts (embedded route: a new log), the resumed subscr
   const after = await page.evaluate(async ({ url, topic }) => {
     const { connect } = lib;
     const s = window.state;
-    await h.waitFor(() => s.c.connected && s.sub.resubscriptions === 1, "the resubscription", 30000);
+    await h.waitFor(() => s.c.connected && s.sub.resubscriptions === 1 && s.patSub.resubscriptions === 1, "the resubscription", 30000);
     // The new log gets more messages than the old one had: offsets 5 and 6 exist in both.
     const p = await connect(url);
     for (let i = 0; i < 7; i++) await p.produce(topic, `new-p0-${i}`, { partition: 0 });
     for (let i = 0; i < 2; i++) await p.produce(topic, `new-p1-${i}`, { partition: 1 });
-    await h.waitFor(() => s.got.length >= 8 + 9, "the new log's messages", 30000);
+    await h.waitFor(() => s.got.length >= 8 + 9 && s.pat.length >= 8 + 9, "the new log's messages", 30000);
     await h.sleep(300);
     const resumedNew = s.got.slice(8).map((m) => [m.partition, m.offset, m.value, m.epoch]);
     const resetsAfterRestart = s.resets.length;
     // Position tracking restarted in the new log: a later drop resumes there, with no reset.
     s.c.simulateDisconnect();
-    await h.waitFor(() => s.c.connected && s.sub.resubscriptions === 2, "the second resubscription", 30000);
+    await h.waitFor(() => s.c.connected && s.sub.resubscriptions === 2 && s.patSub.resubscriptions === 2, "the second resubscription", 30000);
     await p.produce(topic, "new-p0-7", { partition: 0 });
-    await h.waitFor(() => s.got.length >= 18, "the message after the second drop", 30000);
+    await h.waitFor(() => s.got.length >= 18 && s.pat.length >= 18, "the message after the second drop", 30000);
     await h.sleep(300);
     p.close();
     const out = {
@@ -198,6 +205,8 @@ test("after the gateway restarts (embedded route: a new log), the resumed subscr
       positions: s.sub.positions(),
       resetCount: s.sub.resets,
       errors: s.errors,
+      pattern: s.pat.slice(8).map((m) => [m.partition, m.offset, m.value, m.epoch]),
+      patResets: s.patResets.flatMap((e) => e.partitions.map((p) => [p.partition, p.previousEpoch, p.epoch])),
     };
     s.c.close();
     return out;
@@ -232,5 +241,8 @@ test("after the gateway restarts (embedded route: a new log), the resumed subscr
     after.positions.map(({ partition, offset, epoch }) => [partition, offset, epoch]).sort((a, b) => a[0] - b[0]),
     [[0, 8, newEpoch], [1, 2, newEpoch]],
   );
+  // The pattern subscription: the same, each message once, each partition reset once.
+  assert.deepEqual(sorted(after.pattern), sorted([...after.resumedNew, ...after.last]));
+  assert.deepEqual(after.patResets.sort(), [[0, oldEpoch, newEpoch], [1, oldEpoch, newEpoch]]);
   assert.deepEqual(page.problems, []);
 });

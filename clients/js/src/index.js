@@ -854,7 +854,10 @@ export class PubSubClient {
       const last = sub._last.get(key);
       const previousEpoch = last?.epoch ?? "0";
       const epochChanged = previousEpoch !== "0" && m.epoch !== "0" && m.epoch !== previousEpoch;
-      if (reset || epochChanged) {
+      // A reset push for a partition already delivering the new log (another server
+      // subscription of this handle, e.g. a topic pattern's, got there first) changes nothing.
+      const alreadyNew = m.epoch !== "0" && previousEpoch === m.epoch;
+      if (epochChanged || (reset && !alreadyNew)) {
         recreated.push({ topic: m.topic, partition: m.partition, epoch: m.epoch, previousEpoch });
         sub._next.delete(key);
         sub._last.delete(key);
