@@ -4,13 +4,30 @@
 // messages carrying position and epoch, and a resume into a recreated log: the gateway process
 // is restarted between a subscription and its resume, and the subscription emits `reset` and
 // delivers the new log from offset 0 (before: it resumed at the old log's next offset and
-// silently skipped the new log's first messages).
+// silently skipped the new log's first messages); and a stand-in for an older gateway without
+// route_info, with which the client works as before.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDLE, HTML, JS, launchBrowser, newPage, repo, startGateway, staticServer, uniqueTopic } from "./harness.mjs";
+import {
+  BUNDLE,
+  HTML,
+  JS,
+  launchBrowser,
+  lib,
+  newPage,
+  nodeClient,
+  repo,
+  require,
+  startGateway,
+  staticServer,
+  uniqueTopic,
+  waitFor,
+} from "./harness.mjs";
+
+const { toBytes } = lib;
 
 const KAFKA = process.env.KAFKA_BOOTSTRAP || "";
 const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
@@ -245,4 +262,54 @@ test("after the gateway restarts (embedded route: a new log), the resumed subscr
   assert.deepEqual(sorted(after.pattern), sorted([...after.resumedNew, ...after.last]));
   assert.deepEqual(after.patResets.sort(), [[0, oldEpoch, newEpoch], [1, oldEpoch, newEpoch]]);
   assert.deepEqual(page.problems, []);
+});
+
+test("against a gateway without route_info (it answers unknown command), subscribe, delivery and the resume work as before", { timeout: 60000 }, async (t) => {
+  // A WebSocket server of the test's own standing in for an older gateway: it records the
+  // subscribes and pushes two messages to each.
+  const { WebSocketServer } = require("ws");
+  const { PubSubReq, PubSubResp } = lib.pubsub;
+  const subscribes = [];
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  let nextId = 1;
+  wss.on("connection", (ws) => {
+    ws.on("message", (data) => {
+      const req = PubSubReq.decode(new Uint8Array(data));
+      const reply = (resp) => ws.send(PubSubResp.encode({ sequence: req.sequence, ...resp }).finish());
+      if (req.req === "cmdKafkaSubscribe") {
+        const c = req.cmdKafkaSubscribe;
+        subscribes.push({ start: c.start, startValue: Number(c.startValue), partitions: c.partitions, startEpoch: String(c.startEpoch) });
+        const id = nextId++;
+        reply({ kafkaSubscribeResp: { subscriptionId: id } });
+        const from = c.start === lib.StartPosition.OFFSET ? Number(c.startValue) : 0;
+        const messages = [from, from + 1].map((offset) => ({ topic: c.topic, partition: 0, offset, value: toBytes(`m${offset}`) }));
+        ws.send(PubSubResp.encode({ sequence: 0, kafkaPush: { subscriptionId: id, messages } }).finish());
+      } else {
+        reply({ errorResp: { code: 400, message: "unknown command" } });
+      }
+    });
+  });
+  await new Promise((r) => wss.once("listening", r));
+  // ws 8 calls back once every connection is gone: end them.
+  t.after(() => new Promise((r) => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close(r);
+  }));
+
+  const c = await nodeClient(`ws://127.0.0.1:${wss.address().port}/old`, { reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+  t.after(() => c.close());
+  const got = [];
+  const errors = [];
+  c.on("error", (e) => errors.push(e.message));
+  const sub = await c.subscribe("t", { start: "EARLIEST" }, (m) => got.push([m.offset, m.epoch]));
+  await waitFor(() => got.length === 2, { message: "the first pushes" });
+  c.simulateDisconnect();
+  await waitFor(() => sub.resubscriptions === 1 && got.length === 4, { message: "the resume" });
+  await assert.rejects(c.routeInfo(), (e) => e.code === 400 && /unknown command/.test(e.message));
+  assert.deepEqual(got, [[0, "0"], [1, "0"], [2, "0"], [3, "0"]]);
+  assert.deepEqual(subscribes, [
+    { start: lib.StartPosition.EARLIEST, startValue: 0, partitions: [], startEpoch: "0" },
+    { start: lib.StartPosition.OFFSET, startValue: 2, partitions: [0], startEpoch: "0" },
+  ]);
+  assert.deepEqual(errors, []);
 });
