@@ -6046,6 +6046,7 @@ var pubsub = $root.pubsub = (() => {
     KafkaPartitionInfo.prototype.partition = 0;
     KafkaPartitionInfo.prototype.earliest = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPartitionInfo.prototype.latest = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    KafkaPartitionInfo.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaPartitionInfo.create = function(properties) {
       return new KafkaPartitionInfo(properties);
     };
@@ -6071,6 +6072,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 3, wireType 0 =*/
           24
         ).int64(message.latest);
+      if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).uint64(message.epoch);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -6128,6 +6134,15 @@ var pubsub = $root.pubsub = (() => {
               message.latest = value;
             else
               delete message.latest;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.epoch = value;
+            else
+              delete message.epoch;
             continue;
           }
         }

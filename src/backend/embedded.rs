@@ -510,6 +510,7 @@ impl Backend for EmbeddedBackend {
                     partition: i as i32,
                     earliest: log.start,
                     latest: log.end(),
+                    epoch: t.epoch,
                 }
             })
             .collect();

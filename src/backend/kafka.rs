@@ -1381,6 +1381,8 @@ impl super::Backend for KafkaBackend {
                 partition: p,
                 earliest,
                 latest,
+                // Kafka's topic ids (KIP-516) would be one; not tracked yet.
+                epoch: 0,
             });
         }
         Ok(super::TopicMetadata {

@@ -59,6 +59,8 @@ pub struct PartitionInfo {
     pub partition: i32,
     pub earliest: i64,
     pub latest: i64,
+    /// The log's generation (0 = not tracked).
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,7 @@ impl From<TopicMetadata> for pb::KafkaMetadataResp {
                     partition: p.partition,
                     earliest: p.earliest,
                     latest: p.latest,
+                    epoch: p.epoch,
                 })
                 .collect(),
         }

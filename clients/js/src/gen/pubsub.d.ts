@@ -2086,6 +2086,9 @@ export namespace pubsub {
         /** KafkaPartitionInfo latest. */
         latest: (number|Long);
 
+        /** KafkaPartitionInfo epoch. */
+        epoch: (number|Long);
+
         /**
          * Creates a new KafkaPartitionInfo instance using the specified properties.
          * @param [properties] Properties to set
@@ -2126,6 +2129,9 @@ export namespace pubsub {
 
             /** KafkaPartitionInfo latest */
             latest?: (number|Long|null);
+
+            /** KafkaPartitionInfo epoch */
+            epoch?: (number|Long|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

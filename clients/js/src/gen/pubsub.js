@@ -5078,6 +5078,7 @@ export const pubsub = $root.pubsub = (() => {
          * @property {number|null} [partition] KafkaPartitionInfo partition
          * @property {number|Long|null} [earliest] KafkaPartitionInfo earliest
          * @property {number|Long|null} [latest] KafkaPartitionInfo latest
+         * @property {number|Long|null} [epoch] KafkaPartitionInfo epoch
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -5134,6 +5135,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaPartitionInfo.prototype.latest = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
         /**
+         * KafkaPartitionInfo epoch.
+         * @member {number|Long} epoch
+         * @memberof pubsub.KafkaPartitionInfo
+         * @instance
+         */
+        KafkaPartitionInfo.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
          * Creates a new KafkaPartitionInfo instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaPartitionInfo
@@ -5171,6 +5180,8 @@ export const pubsub = $root.pubsub = (() => {
                 writer.uint32(/* id 2, wireType 0 =*/16).int64(message.earliest);
             if (message.latest != null && $Object.hasOwnProperty.call(message, "latest") && (typeof message.latest === "object" ? message.latest.low || message.latest.high : message.latest !== 0))
                 writer.uint32(/* id 3, wireType 0 =*/24).int64(message.latest);
+            if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+                writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.epoch);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -5240,6 +5251,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.latest = value;
                         else
                             delete message.latest;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                            message.epoch = value;
+                        else
+                            delete message.epoch;
                         continue;
                     }
                 }
