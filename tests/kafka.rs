@@ -1538,3 +1538,29 @@ async fn a_rebalance_frees_the_flow_window_held_by_revoked_partitions() {
     }
     gw.stop().await;
 }
+
+/// Gateways are stateless replicas: a message published through one reaches a subscriber of
+/// another on the same Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_kafka_serve_each_others_messages() {
+    let broker = shared();
+    let t = topic("replicas");
+    broker.create_topic(&t, 1).await;
+    let a = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    let b = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    let mut sub_b = b.connect("/kafka").await;
+    let id = subscribe(
+        &mut sub_b,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut pub_a = a.connect("/kafka").await;
+    produce(&mut pub_a, &t, None, b"", b"from-a").await;
+    let got = pushed_by(&mut sub_b, id, 1, Duration::from_secs(20)).await;
+    assert_eq!(values(&got), vec!["from-a".to_string()]);
+    a.stop().await;
+    b.stop().await;
+}
