@@ -1,0 +1,189 @@
+//! The broker: topics, their creation and lookup, appends with retention, and groups.
+
+use super::*;
+
+pub(super) struct Broker {
+    pub(super) opts: EmbeddedOptions,
+    pub(super) topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    /// Bumped on every topic creation, so pattern subscriptions and groups look again.
+    pub(super) topics_changed: watch::Sender<u64>,
+    pub(super) groups: Mutex<HashMap<String, Arc<Group>>>,
+    pub(super) next_member: AtomicU64,
+    /// Round-robin counter for messages without key or partition.
+    pub(super) spread: AtomicU32,
+}
+
+impl Broker {
+    pub(super) fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub(super) fn topic_or_create(&self, name: &str) -> Result<Arc<Topic>> {
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        validate_topic(name)?;
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = topics.get(name) {
+            return Ok(t.clone());
+        }
+        if topics.len() >= self.opts.max_topics {
+            return Err(GatewayError::Overloaded(format!(
+                "topic limit reached ({} topics)",
+                self.opts.max_topics
+            )));
+        }
+        let name: Arc<str> = Arc::from(name);
+        let topic = Arc::new(Topic {
+            name: name.clone(),
+            epoch: new_epoch(),
+            partitions: (0..self.opts.partitions)
+                .map(|_| Arc::new(Partition::new()))
+                .collect(),
+        });
+        topics.insert(name, topic.clone());
+        drop(topics);
+        self.topics_changed.send_modify(|g| *g += 1);
+        Ok(topic)
+    }
+
+    pub(super) fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Arc<Topic>, Arc<Partition>)> {
+        let t = self
+            .topic(topic)
+            .ok_or(GatewayError::UnknownTopicOrPartition)?;
+        let p = usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+            .cloned()
+            .ok_or(GatewayError::UnknownTopicOrPartition)?;
+        Ok((t, p))
+    }
+
+    /// Every (topic, partition) the subscription asks for, as the topics stand now.
+    pub(super) fn matching(&self, spec: &SubscribeSpec) -> BTreeSet<Tp> {
+        let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = BTreeSet::new();
+        let mut add = |t: &Topic| {
+            for p in 0..t.partitions.len() as i32 {
+                if spec.wants_partition(p) {
+                    out.insert((t.name.clone(), p));
+                }
+            }
+        };
+        match &spec.target {
+            Target::Topic(name) => {
+                if let Some(t) = topics.get(name.as_str()) {
+                    add(t)
+                }
+            }
+            Target::Pattern(_) => {
+                for t in topics.values().filter(|t| spec.matches_topic(&t.name)) {
+                    add(t)
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn append(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        req: crate::backend::Publish,
+    ) -> Result<i64> {
+        let p = usize::try_from(partition)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+            .ok_or(GatewayError::UnknownTopicOrPartition)?;
+        let timestamp = if req.timestamp > 0 {
+            req.timestamp
+        } else {
+            now_ms()
+        };
+        let offset = {
+            let mut log = lock(&p.log);
+            let offset = log.end();
+            let rec = Arc::new(Record::from_parts(crate::backend::RecordParts {
+                topic: topic.name.clone(),
+                partition,
+                offset,
+                position: String::new(),
+                epoch: topic.epoch,
+                timestamp,
+                key: req.key,
+                value: req.value,
+                headers: req.headers,
+            }));
+            log.bytes += retained_size(&rec);
+            log.records.push_back(rec);
+            // Retention: the newest message always stays, so a produce is never lost at once.
+            while log.records.len() > 1
+                && (log.records.len() > self.opts.retention_messages
+                    || log.bytes > self.opts.retention_bytes)
+            {
+                if let Some(old) = log.records.pop_front() {
+                    log.bytes -= retained_size(&old);
+                    log.start += 1;
+                }
+            }
+            offset
+        };
+        p.wake();
+        Ok(offset)
+    }
+
+    /// Adds a member to a group, creating the group if needed. Under the groups' lock, so a
+    /// sweep never drops a group someone is joining.
+    pub(super) fn join_group(
+        &self,
+        name: &str,
+        id: u64,
+        spec: SubscribeSpec,
+    ) -> Result<Arc<Group>> {
+        let mut groups = lock(&self.groups);
+        let idle = Duration::from_secs(self.opts.group_idle_secs);
+        // Groups nobody has been in for a while and that hold no commits keep no state worth
+        // keeping; they would otherwise fill `max_groups` for good.
+        groups.retain(|_, g| {
+            let st = lock(&g.state);
+            !(st.members.is_empty()
+                && st.committed.is_empty()
+                && st.idle_since.is_some_and(|t| t.elapsed() >= idle))
+        });
+        let group = match groups.get(name) {
+            Some(g) => g.clone(),
+            None => {
+                let g = self.new_group(groups.len())?;
+                groups.insert(name.to_owned(), g.clone());
+                g
+            }
+        };
+        {
+            let mut st = lock(&group.state);
+            st.members.insert(id, spec);
+            st.idle_since = None;
+        }
+        Ok(group)
+    }
+
+    pub(super) fn new_group(&self, count: usize) -> Result<Arc<Group>> {
+        if count >= self.opts.max_groups {
+            return Err(GatewayError::Overloaded(format!(
+                "group limit reached ({} groups)",
+                self.opts.max_groups
+            )));
+        }
+        Ok(Arc::new(Group {
+            state: Mutex::new(GroupState::default()),
+            generation: watch::Sender::new(0),
+        }))
+    }
+}

@@ -1,0 +1,295 @@
+//! An in-process broker with Kafka's semantics: topics of partitions, each an append-only log
+//! with offsets from 0 and CreateTime timestamps, bounded retention that moves the earliest
+//! offset forward, consumer groups that split partitions between members and keep committed
+//! offsets. Memory is bounded by retention times `max_topics` (clients cannot create more).
+//!
+//! Files by job: `log` (partitions and their logs), `broker` (topics, appends, groups' registry),
+//! `groups` (assignment and commits), `delivery` (a subscription's loop), this file (the backend
+//! and its subscriptions).
+
+mod broker;
+mod delivery;
+mod groups;
+mod log;
+
+use broker::*;
+use delivery::*;
+use groups::*;
+use log::*;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    now_ms, partition_for_key, validate_topic, Backend, FetchLimits, PushSink, Record, Start,
+    SubscribeSpec, Subscription, Target,
+};
+use crate::config::EmbeddedOptions;
+use crate::error::{GatewayError, Result};
+
+/// What a retained record costs in memory beyond its encoded bytes (the `Record`, its `Arc`,
+/// the decoded headers' vector and the log's slot), so `retention_bytes` bounds real memory.
+const RECORD_OVERHEAD: usize = 192;
+
+fn retained_size(r: &Record) -> usize {
+    r.size() + RECORD_OVERHEAD
+}
+
+/// Messages one push frame carries at most.
+const PUSH_BATCH_MESSAGES: usize = 256;
+const PUSH_BATCH_BYTES: usize = 256 * 1024;
+
+type Tp = (Arc<str>, i32);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the broker down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct EmbeddedBackend {
+    broker: Arc<Broker>,
+}
+
+impl EmbeddedBackend {
+    pub fn new(opts: EmbeddedOptions) -> EmbeddedBackend {
+        EmbeddedBackend {
+            broker: Arc::new(Broker {
+                opts,
+                topics: RwLock::new(HashMap::new()),
+                topics_changed: watch::Sender::new(0),
+                groups: Mutex::new(HashMap::new()),
+                next_member: AtomicU64::new(1),
+                spread: AtomicU32::new(0),
+            }),
+        }
+    }
+}
+
+/// Kafka's model, plus epochs: each topic's log is a new generation when it is created (after a
+/// restart, every topic is).
+const CAPABILITIES: super::Capabilities = super::Capabilities {
+    description: "the embedded broker",
+    epochs: true,
+    ..super::KAFKA_LIKE
+};
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn scheme(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn capabilities(&self) -> &super::Capabilities {
+        &CAPABILITIES
+    }
+
+    async fn list_offset(&self, req: &super::ListOffset) -> Result<i64> {
+        let (_, p) = self.broker.partition(&req.topic, req.partition)?;
+        let log = lock(&p.log);
+        Ok(match req.timestamp {
+            -1 => log.end(),
+            -2 => log.start,
+            ts => log.offset_for_timestamp(ts).unwrap_or(-1),
+        })
+    }
+
+    async fn fetch(&self, req: &super::Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+        let (_, p) = self.broker.partition(&req.topic, req.partition)?;
+        let deadline = tokio::time::Instant::now() + limits.max_wait;
+        let waker = Arc::new(Notify::new());
+        loop {
+            {
+                let log = lock(&p.log);
+                log.check(req.offset)?;
+                if req.offset < log.end() || limits.max_wait.is_zero() {
+                    return Ok(log.read(req.offset, limits.max_messages, limits.max_bytes));
+                }
+                // Registered under the log lock: an append after this wakes us.
+                p.watch(&waker);
+            }
+            if tokio::time::timeout_at(deadline, waker.notified())
+                .await
+                .is_err()
+            {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    async fn produce(&self, req: super::Publish) -> Result<super::Published> {
+        // A partition a new topic would not have is refused before the topic is created.
+        let known = self.broker.topic(&req.topic).is_some();
+        if !known
+            && req
+                .partition
+                .is_some_and(|p| p < 0 || p >= self.broker.opts.partitions)
+        {
+            return Err(GatewayError::UnknownTopicOrPartition);
+        }
+        let topic = self.broker.topic_or_create(&req.topic)?;
+        let count = topic.partitions.len() as i32;
+        let partition = match req.partition {
+            Some(p) if (0..count).contains(&p) => p,
+            Some(_) => return Err(GatewayError::UnknownTopicOrPartition),
+            None if !req.key.is_empty() => partition_for_key(&req.key, count),
+            None => (self.broker.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
+        };
+        let offset = self.broker.append(&topic, partition, req)?;
+        Ok(super::Published { partition, offset })
+    }
+
+    async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
+        let t = self
+            .broker
+            .topic(topic)
+            .ok_or(GatewayError::UnknownTopicOrPartition)?;
+        let partitions = t
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let log = lock(&p.log);
+                super::PartitionInfo {
+                    partition: i as i32,
+                    earliest: log.start,
+                    latest: log.end(),
+                    epoch: t.epoch,
+                }
+            })
+            .collect();
+        Ok(super::TopicMetadata {
+            topic: topic.to_owned(),
+            partitions,
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        spec: SubscribeSpec,
+        sink: PushSink,
+    ) -> Result<Arc<dyn Subscription>> {
+        let broker = &self.broker;
+        let mut spec = spec;
+        if let Target::Topic(name) = &spec.target {
+            // A resume into another generation of the log starts over at its beginning (a topic
+            // not made yet will be a new generation too), and the client is told.
+            if spec.start_epoch != 0
+                && broker
+                    .topic(name)
+                    .is_none_or(|t| t.epoch != spec.start_epoch)
+            {
+                spec.start = Start::Earliest;
+                sink.mark_reset();
+            }
+            // Only publishing creates topics: a subscription to a topic nobody has published to
+            // yet waits for it (a room subscribed before anyone speaks), and a typo costs nothing.
+            // The partitions it asks for must exist, or be ones a new topic will have.
+            let count = broker
+                .topic(name)
+                .map_or(broker.opts.partitions as usize, |t| t.partitions.len());
+            if let Some(p) = spec.partitions.iter().find(|p| **p as usize >= count) {
+                tracing::debug!(topic = %name, partition = p, count, "subscribe to a missing partition");
+                return Err(GatewayError::UnknownTopicOrPartition);
+            }
+        }
+        let membership = match &spec.group {
+            Some(name) => {
+                let id = broker.next_member.fetch_add(1, Ordering::Relaxed);
+                let group = broker.join_group(name, id, spec.clone())?;
+                let m = Membership {
+                    group,
+                    id,
+                    broker: broker.clone(),
+                };
+                m.group.rebalance(broker);
+                Some(m)
+            }
+            None => None,
+        };
+        let group = membership.as_ref().map(|m| (m.group.clone(), m.id));
+        let mut delivery = Delivery {
+            broker: broker.clone(),
+            topics_rx: broker.topics_changed.subscribe(),
+            generation_rx: membership.as_ref().map(|m| m.group.generation.subscribe()),
+            membership,
+            spec,
+            sink: sink.clone(),
+            waker: Arc::new(Notify::new()),
+            cursors: BTreeMap::new(),
+            origin: HashMap::new(),
+            _task: super::TaskGauge::new(),
+        };
+        // Positions are fixed before the reply, so a message produced after the client sees the
+        // subscribe reply is delivered even with LATEST.
+        delivery.refresh(true)?;
+        let cancel = CancellationToken::new();
+        tokio::spawn(delivery.run(cancel.clone()));
+        Ok(Arc::new(EmbeddedSubscription {
+            broker: broker.clone(),
+            group,
+            sink,
+            cancel,
+        }))
+    }
+}
+
+struct EmbeddedSubscription {
+    broker: Arc<Broker>,
+    /// The group and this member's id in it.
+    group: Option<(Arc<Group>, u64)>,
+    sink: PushSink,
+    cancel: CancellationToken,
+}
+
+#[async_trait]
+impl Subscription for EmbeddedSubscription {
+    /// All or nothing: every offset is checked before any is committed.
+    async fn commit(&self, offsets: Vec<super::CommitOffset>) -> Result<()> {
+        let mut checked = Vec::with_capacity(offsets.len());
+        for o in &offsets {
+            let (t, p) = self.broker.partition(&o.topic, o.partition)?;
+            let end = lock(&p.log).end();
+            if o.offset < 0 || o.offset > end {
+                return Err(GatewayError::BadRequest(format!(
+                    "commit offset {} of {}/{} is past the end {end}",
+                    o.offset, o.topic, o.partition
+                )));
+            }
+            checked.push(((t.name.clone(), o.partition), o.offset));
+        }
+        if let Some((g, member)) = &self.group {
+            let mut st = lock(&g.state);
+            let owned = st.assignment.get(member);
+            if let Some(((topic, partition), _)) = checked
+                .iter()
+                .find(|(tp, _)| !owned.is_some_and(|a| a.contains(tp)))
+            {
+                // Kafka refuses commits from a member for partitions it does not hold.
+                return Err(GatewayError::Conflict(format!(
+                    "partition {topic}/{partition} is not assigned to this group member"
+                )));
+            }
+            st.committed.extend(checked);
+        }
+        for o in &offsets {
+            self.sink.flow.ack(&o.topic, o.partition, o.offset);
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for EmbeddedSubscription {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
