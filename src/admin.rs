@@ -149,7 +149,7 @@ fn routes_json(inner: &Inner) -> String {
         .map(|e| {
             serde_json::json!({
                 "uri": e.route.uri,
-                "scheme": match e.route.upstream.scheme { Scheme::Embedded => "embedded", Scheme::Kafka => "kafka" },
+                "scheme": match e.route.upstream.scheme { Scheme::Embedded => "embedded", Scheme::Kafka => "kafka", Scheme::Nats => "nats" },
             })
         })
         .collect();

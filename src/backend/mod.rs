@@ -6,6 +6,7 @@
 
 pub mod embedded;
 pub mod kafka;
+pub mod nats;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
             route.upstream.embedded.clone(),
         ))),
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
+        Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
     }
 }
 
