@@ -1177,7 +1177,10 @@ routes:
             err.contains("nats.create_stream needs nats.stream"),
             "{err}"
         );
-        assert!(err.contains("line 6"), "{err}");
+        assert!(
+            err.contains("routes[0].upstream") && err.contains("line 4"),
+            "{err}"
+        );
         let text = format!("{NATS_ROUTE}      nats: {{ stream: S, bogus: 1 }}\n");
         let err = Config::parse(&text, "t").unwrap_err().to_string();
         assert!(err.contains("bogus") && err.contains("line 6"), "{err}");

@@ -28,10 +28,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Delivered, not yet acknowledged: (subject, stream sequence) -> the message, for groups.
+/// (subject, stream sequence) -> the message, kept for groups (which acknowledge it).
+type Delivered = BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>;
+
+/// Delivered, not yet acknowledged.
 #[derive(Default)]
 struct InFlight {
-    map: Mutex<BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>>,
+    map: Mutex<Delivered>,
 }
 
 impl InFlight {

@@ -83,7 +83,7 @@ impl NatsBackend {
             .upstream
             .nats
             .clone()
-            .unwrap_or_else(|| crate::config::NatsOptions {
+            .unwrap_or(crate::config::NatsOptions {
                 stream: None,
                 jetstream: false,
                 create_stream: None,

@@ -1,0 +1,129 @@
+//! NATS test support: the machine's server (127.0.0.1:4222, JetStream on) as oracle and peer,
+//! unique subjects and streams per run, and private servers for outages.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const NATS: &str = "127.0.0.1:4222";
+
+/// A plain async-nats client on the shared server; fails loudly when it is not running.
+pub async fn oracle() -> async_nats::Client {
+    tokio::time::timeout(Duration::from_secs(5), async_nats::connect(NATS))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("NATS at {NATS} did not answer: start it with `nats-server -js`")
+        })
+        .unwrap_or_else(|e| {
+            panic!("NATS at {NATS} is not reachable ({e}): start it with `nats-server -js`")
+        })
+}
+
+/// A name no other test (or run) uses: `prefix_<pid>_<n>_<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A core NATS route on `uri` to `server`.
+pub fn core_route(uri: &str, server: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{server}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n"
+    )
+}
+
+/// A JetStream route on `uri` whose stream `stream` (subjects `subject.>`) the gateway creates.
+pub fn js_route(uri: &str, server: &str, stream: &str, subject: &str, extra: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{server}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n      nats: {{ stream: {stream}, create_stream: {{ subjects: [\"{subject}.>\"] }}{extra} }}\n"
+    )
+}
+
+pub async fn delete_stream(nc: &async_nats::Client, stream: &str) {
+    let js = async_nats::jetstream::new(nc.clone());
+    let _ = js.delete_stream(stream).await;
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private `nats-server -js` on a free port with its own store, for outages.
+pub struct PrivateServer {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateServer {
+    pub async fn start() -> PrivateServer {
+        PrivateServer::start_on(free_port()).await
+    }
+
+    pub async fn start_on(port: u16) -> PrivateServer {
+        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
+        std::fs::create_dir_all(&dir).expect("store dir");
+        let mut s = PrivateServer {
+            port,
+            dir,
+            child: None,
+        };
+        s.restart().await;
+        s
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("/usr/sbin/nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("/usr/sbin/nats-server runs");
+        self.child = Some(child);
+        let addr = self.addr();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("private nats-server on {addr} did not start");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
