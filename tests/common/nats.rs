@@ -127,3 +127,10 @@ impl Drop for PrivateServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Returns once the server has processed everything `nc` sent before: async-nats' `flush`
+/// only writes the socket, so a subscription could otherwise miss a message sent right after.
+pub async fn settle(nc: &async_nats::Client) {
+    nc.flush().await.expect("flush");
+    let _ = nc.request(nc.new_inbox(), bytes::Bytes::new()).await;
+}

@@ -3,6 +3,7 @@
 //! lives. Requests made while it is down answer 503 within the route's connect timeout.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, ConnectOptions, HeaderMap, HeaderName, HeaderValue, ServerAddr};
@@ -21,6 +22,9 @@ pub(super) struct Conn {
     pub timeouts: UpstreamTimeout,
     client: OnceCell<Client>,
     route: String,
+    /// Bumped on every (re)connection: subscriptions then renew their JetStream consumers,
+    /// which the outage may have cost (a restarted server forgets pull requests).
+    connections: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 enum Auth {
@@ -73,6 +77,7 @@ impl Conn {
             timeouts: up.timeout.clone(),
             client: OnceCell::new(),
             route: route.uri.clone(),
+            connections: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -92,6 +97,31 @@ impl Conn {
         Ok(client)
     }
 
+    /// Returns once the server has processed everything this client sent before (a request
+    /// nobody answers comes back "no responders" after the commands ahead of it). async-nats'
+    /// `flush` only writes the socket; a subscription must be in place at the server before
+    /// the subscribe reply, or a message published right after it could be missed.
+    pub async fn round_trip(&self, client: &Client) -> Result<()> {
+        match client
+            .request(client.new_inbox(), bytes::Bytes::new())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
+            Err(e) if e.kind() == async_nats::client::RequestErrorKind::TimedOut => Err(
+                GatewayError::Timeout(format!("NATS server did not answer in time: {e}")),
+            ),
+            Err(e) => Err(GatewayError::Unavailable(format!(
+                "NATS round trip failed: {e}"
+            ))),
+        }
+    }
+
+    /// Changes on every reconnection.
+    pub fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.connections.subscribe()
+    }
+
     fn describe(&self) -> String {
         self.servers
             .iter()
@@ -102,6 +132,7 @@ impl Conn {
 
     async fn connect(&self) -> Result<Client> {
         let route = self.route.clone();
+        let connections = self.connections.clone();
         let mut opts = ConnectOptions::new()
             .name("pubsub-gateway")
             .retry_on_initial_connect()
@@ -114,9 +145,11 @@ impl Conn {
             })
             .event_callback(move |event| {
                 let route = route.clone();
+                let connections = connections.clone();
                 async move {
                     match event {
                         async_nats::Event::Connected => {
+                            connections.send_modify(|n| *n += 1);
                             tracing::info!(route = %route, "NATS connected")
                         }
                         async_nats::Event::Disconnected => {

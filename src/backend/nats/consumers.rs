@@ -23,6 +23,9 @@ use crate::pb::{KafkaPartitionOffset, MessagePosition};
 /// Delivered messages a plain subscription remembers for `ack` when it has no max_in_flight.
 const REMEMBERED: usize = 10_000;
 const PUSH_BATCH: usize = 256;
+/// How long a group member's pull requests live at the server: a member that leaves gives its
+/// unacknowledged messages back after this (instead of the consumer's ack wait).
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -123,6 +126,7 @@ pub(super) async fn subscribe(
         inflight: inflight.clone(),
         epoch: view.epoch,
         ack_timeout: js.conn.timeouts.send(),
+        connections: js.conn.connections(),
     });
     let group = shared.spec.group.clone();
     match group {
@@ -144,7 +148,13 @@ pub(super) async fn subscribe(
                     .map_err(|e| js_error("cannot read the JetStream consumer", e))
             })
             .await?;
-            tokio::spawn(plain_loop(shared.clone(), messages, cancel.clone()));
+            let reader = Reader {
+                stream: view.stream.clone(),
+                subject: subject.clone(),
+                policy,
+                last: 0,
+            };
+            tokio::spawn(plain_loop(shared.clone(), reader, messages, cancel.clone()));
         }
         Some(name) => {
             let max_ack_pending = match shared.spec.max_in_flight {
@@ -194,6 +204,43 @@ struct Shared {
     inflight: Arc<InFlight>,
     epoch: u64,
     ack_timeout: Duration,
+    connections: tokio::sync::watch::Receiver<u64>,
+}
+
+/// What a plain subscription needs to make its ordered consumer again, from where it was.
+struct Reader {
+    stream: async_nats::jetstream::stream::Stream,
+    subject: String,
+    policy: consumer::DeliverPolicy,
+    /// The last stream sequence read (0 = none yet).
+    last: u64,
+}
+
+impl Reader {
+    async fn open(&self, timeout: Duration) -> Result<consumer::pull::Ordered> {
+        let deliver_policy = match self.last {
+            0 => self.policy,
+            n => consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: n + 1,
+            },
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: self.subject.clone(),
+            deliver_policy,
+            ..Default::default()
+        };
+        within(timeout, "creating the consumer", async {
+            let c = self
+                .stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| js_error("cannot create a JetStream consumer", e))?;
+            c.messages()
+                .await
+                .map_err(|e| js_error("cannot read the JetStream consumer", e))
+        })
+        .await
+    }
 }
 
 impl Shared {
@@ -222,39 +269,60 @@ impl Shared {
 
 async fn plain_loop(
     shared: Arc<Shared>,
-    mut messages: consumer::pull::Ordered,
+    mut reader: Reader,
+    messages: consumer::pull::Ordered,
     cancel: CancellationToken,
 ) {
     let _task = TaskGauge::new();
     let bounded = shared.spec.max_in_flight == 0;
+    let mut connections = shared.connections.clone();
+    connections.borrow_and_update();
+    let mut messages = Some(messages);
     let mut errors = 0u32;
     loop {
         if !shared.room(&cancel).await {
             return;
         }
+        let current = match &mut messages {
+            Some(m) => m,
+            None => match reader.open(shared.ack_timeout).await {
+                Ok(m) => messages.insert(m),
+                Err(e) => {
+                    errors += 1;
+                    if errors.is_power_of_two() {
+                        tracing::warn!(error = %e, "JetStream subscription interrupted; retrying");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                    continue;
+                }
+            },
+        };
         let next = tokio::select! {
             _ = cancel.cancelled() => return,
-            n = messages.next() => n,
-        };
-        let first = match next {
-            None => return,
-            Some(Err(e)) => {
-                // Outages and missed heartbeats: the ordered consumer recreates itself from
-                // the last delivered sequence.
-                errors += 1;
-                if errors.is_power_of_two() {
-                    tracing::warn!(error = %e, "JetStream subscription interrupted; resuming");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            n = current.next() => n,
+            // After an outage the consumer is made again from the last sequence read: nothing
+            // lost, nothing twice.
+            _ = connections.changed() => {
+                messages = None;
                 continue;
             }
+        };
+        let first = match next {
             Some(Ok(m)) => m,
+            Some(Err(_)) | None => {
+                messages = None;
+                continue;
+            }
         };
         errors = 0;
         let mut batch = Vec::new();
         let room = shared.sink.flow.room().min(PUSH_BATCH);
-        let add = |m: jetstream::Message, batch: &mut Vec<Arc<Record>>| {
+        let mut add = |m: jetstream::Message, batch: &mut Vec<Arc<Record>>| {
             if let Ok(r) = js_record(&m, shared.epoch) {
+                reader.last = reader.last.max(u64::try_from(r.offset).unwrap_or(0));
                 if shared.wanted(&r) {
                     shared.inflight.delivered(&r, None, bounded);
                     batch.push(r);
@@ -264,7 +332,7 @@ async fn plain_loop(
         add(first, &mut batch);
         let mut read = 1;
         while read < room {
-            match futures_util::FutureExt::now_or_never(messages.next()) {
+            match futures_util::FutureExt::now_or_never(current.next()) {
                 Some(Some(Ok(m))) => add(m, &mut batch),
                 _ => break,
             }
@@ -289,6 +357,8 @@ async fn group_loop(
     let _task = TaskGauge::new();
     let mut messages = None;
     let mut errors = 0u32;
+    let mut connections = shared.connections.clone();
+    connections.borrow_and_update();
     loop {
         if !shared.room(&cancel).await {
             break;
@@ -298,7 +368,12 @@ async fn group_loop(
             None => {
                 let made = tokio::select! {
                     _ = cancel.cancelled() => break,
-                    m = consumer.stream().max_messages_per_batch(batch).messages() => m,
+                    m = consumer
+                        .stream()
+                        .max_messages_per_batch(batch)
+                        .expires(PULL_EXPIRES)
+                        .heartbeat(PULL_EXPIRES / 2)
+                        .messages() => m,
                 };
                 match made {
                     Ok(s) => messages.insert(s),
@@ -316,6 +391,11 @@ async fn group_loop(
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
             n = stream.next() => n,
+            // A restarted server forgot the pull requests: pull again.
+            _ = connections.changed() => {
+                messages = None;
+                continue;
+            }
         };
         let msg = match next {
             None => {
@@ -327,6 +407,7 @@ async fn group_loop(
                 if errors.is_power_of_two() {
                     tracing::warn!(error = %e, "JetStream group delivery interrupted; resuming");
                 }
+                messages = None;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -351,11 +432,22 @@ async fn group_loop(
             break;
         }
     }
-    // Gone without acknowledging: the group gets these back now, not after the ack wait.
-    let held: Vec<_> = std::mem::take(&mut *lock(&shared.inflight.map))
+    // Gone without acknowledging: the group gets these back soon, not after the ack wait. What
+    // the pull subscription holds is given back too. The pull requests it left at the server
+    // must expire first, or the server would hand the messages straight back to them.
+    let mut held: Vec<_> = std::mem::take(&mut *lock(&shared.inflight.map))
         .into_values()
         .flatten()
         .collect();
+    if let Some(mut s) = messages.take() {
+        while let Some(Some(Ok(m))) = futures_util::FutureExt::now_or_never(s.next()) {
+            held.push(m);
+        }
+    }
+    if held.is_empty() {
+        return;
+    }
+    tokio::time::sleep(PULL_EXPIRES + Duration::from_millis(200)).await;
     for m in held {
         let _ = m.ack_with(AckKind::Nak(None)).await;
     }
@@ -404,8 +496,9 @@ impl JsSubscription {
     ) -> Result<()> {
         let subjects: Vec<Arc<str>> = taken.iter().map(|(s, _)| s.clone()).collect();
         let result = within(self.shared.ack_timeout, "the acknowledgement", async {
+            // Confirmed by the server: an acknowledged message is not redelivered after an outage.
             for m in taken.into_iter().filter_map(|(_, m)| m) {
-                m.ack_with(kind)
+                m.double_ack_with(kind)
                     .await
                     .map_err(|e| js_error("JetStream acknowledgement failed", e))?;
             }

@@ -81,8 +81,7 @@ impl Hub {
                 None => client.publish(req.topic, req.value).await,
             };
             sent.map_err(|e| GatewayError::Upstream(format!("NATS publish failed: {e}")))?;
-            // The server has it once it answers the flush's PING: an answer means it was
-            // handed to the server, not buffered in a disconnected client.
+            // Written to the server's socket, not left in the client's buffer.
             client
                 .flush()
                 .await
@@ -116,10 +115,7 @@ impl Hub {
                     .await
                     .map_err(|e| GatewayError::Upstream(format!("NATS subscribe failed: {e}")))?;
                 // Registered at the server before the reply: nothing published after it is missed.
-                client
-                    .flush()
-                    .await
-                    .map_err(|e| GatewayError::Unavailable(format!("NATS flush failed: {e}")))?;
+                self.conn.round_trip(&client).await?;
                 Ok(sub)
             })
             .await?;
@@ -146,9 +142,7 @@ impl Hub {
                         let sub = client.subscribe(subject.clone()).await.map_err(|e| {
                             GatewayError::Upstream(format!("NATS subscribe failed: {e}"))
                         })?;
-                        client.flush().await.map_err(|e| {
-                            GatewayError::Unavailable(format!("NATS flush failed: {e}"))
-                        })?;
+                        self.conn.round_trip(&client).await?;
                         Ok(sub)
                     })
                     .await?;
