@@ -64,6 +64,8 @@ pub struct PrivateServer {
     pub port: u16,
     dir: std::path::PathBuf,
     child: Option<std::process::Child>,
+    /// Extra arguments, e.g. `--user u --pass p`.
+    pub args: Vec<String>,
 }
 
 impl PrivateServer {
@@ -78,6 +80,7 @@ impl PrivateServer {
             port,
             dir,
             child: None,
+            args: Vec::new(),
         };
         s.restart().await;
         s
@@ -85,6 +88,21 @@ impl PrivateServer {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A private server that wants these arguments (credentials).
+    pub async fn start_with(args: &[&str]) -> PrivateServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
+        std::fs::create_dir_all(&dir).expect("store dir");
+        let mut s = PrivateServer {
+            port,
+            dir,
+            child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        s.restart().await;
+        s
     }
 
     pub async fn restart(&mut self) {
@@ -98,6 +116,7 @@ impl PrivateServer {
                 "-sd",
             ])
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -106,6 +106,14 @@ impl Hub {
                 "max_in_flight needs per-message ack, which core NATS has none of".into(),
             ));
         }
+        if let Some(g) = &spec.group {
+            if g.len() > 255 || g.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(GatewayError::BadRequest(format!(
+                    "group `{}` is not a NATS queue group name (no spaces or control characters)",
+                    g.escape_debug()
+                )));
+            }
+        }
         let client = self.conn.client().await?.clone();
         let cancel = CancellationToken::new();
         if let Some(group) = &spec.group {
