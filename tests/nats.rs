@@ -1102,3 +1102,97 @@ async fn nats_auth_credentials_come_from_the_environment_and_never_reach_error_m
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn plain_jetstream_subscribers_of_one_subject_share_one_consumer() {
+    let js = Js::start("").await;
+    let t = js.subject("fan");
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let mut c = js.gw.connect("/js").await;
+        let id = c.subscribe(sub(&t)).await;
+        clients.push((c, id));
+    }
+    let jsc = async_nats::jetstream::new(js.nc.clone());
+    let mut stream = jsc.get_stream(&js.stream).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.consumer_count,
+        1,
+        "five LATEST subscribers, one JetStream consumer"
+    );
+    for i in 1..=3 {
+        jsc.publish(t.clone(), format!("m{i}").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    for (c, id) in &mut clients {
+        assert_eq!(values(&c.pushed(*id, 3).await), ["m1", "m2", "m3"]);
+    }
+    // A late EARLIEST subscriber reads the past alone, then joins the tail: all once, in order.
+    let mut late = js.gw.connect("/js").await;
+    let id = late
+        .subscribe(CmdKafkaSubscribe {
+            start: StartPosition::Earliest as i32,
+            ..sub(&t)
+        })
+        .await;
+    assert_eq!(values(&late.pushed(id, 3).await), ["m1", "m2", "m3"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    jsc.publish(t.clone(), "m4".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(values(&late.pushed(id, 1).await), ["m4"]);
+    assert!(late
+        .pushed_within(id, Duration::from_millis(300))
+        .await
+        .is_empty());
+    js.end().await;
+}
+
+#[tokio::test]
+async fn a_plain_jetstream_subscriber_held_by_max_in_flight_loses_nothing_and_holds_nobody_back() {
+    let js = Js::start("").await;
+    let t = js.subject("slow");
+    let mut fast = js.gw.connect("/js").await;
+    let fid = fast.subscribe(sub(&t)).await;
+    let mut slow = js.gw.connect("/js").await;
+    let sid = slow
+        .subscribe(CmdKafkaSubscribe {
+            max_in_flight: 2,
+            ..sub(&t)
+        })
+        .await;
+    let n = 12;
+    for i in 0..n {
+        slow.produce_value(&t, &format!("m{i}")).await;
+    }
+    let want: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        values(&fast.pushed(fid, n).await),
+        want,
+        "the fast one is not held back"
+    );
+    let mut got = Vec::new();
+    while got.len() < n {
+        let batch = slow.pushed(sid, 1).await;
+        assert!(batch.len() <= 2, "max_in_flight 2: {}", batch.len());
+        let r = slow
+            .request(Req::CmdAck(CmdAck {
+                subscription_id: sid,
+                positions: positions(&t, &offsets_of(&batch)),
+            }))
+            .await;
+        assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+        got.extend(values(&batch));
+    }
+    assert_eq!(got, want);
+    assert!(slow
+        .pushed_within(sid, Duration::from_millis(300))
+        .await
+        .is_empty());
+    js.end().await;
+}

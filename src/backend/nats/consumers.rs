@@ -36,12 +36,16 @@ type Delivered = BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>;
 
 /// Delivered, not yet acknowledged.
 #[derive(Default)]
-struct InFlight {
+pub(super) struct InFlight {
     map: Mutex<Delivered>,
 }
 
 impl InFlight {
-    fn delivered(&self, r: &Record, msg: Option<jetstream::Message>, bounded: bool) {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Delivered> {
+        lock(&self.map)
+    }
+
+    pub fn delivered(&self, r: &Record, msg: Option<jetstream::Message>, bounded: bool) {
         let mut map = lock(&self.map);
         map.insert((r.topic.clone(), r.offset), msg);
         while bounded && map.len() > REMEMBERED {
@@ -131,30 +135,42 @@ pub(super) async fn subscribe(
     let group = shared.spec.group.clone();
     match group {
         None => {
-            let config = consumer::pull::OrderedConfig {
-                filter_subject: subject.clone(),
-                deliver_policy: policy,
-                ..Default::default()
-            };
-            // Made before the reply: with LATEST, whatever is published after it is delivered.
-            let messages = within(timeout, "creating the consumer", async {
-                let c = view
-                    .stream
-                    .create_consumer(config)
-                    .await
-                    .map_err(|e| js_error("cannot create a JetStream consumer", e))?;
-                c.messages()
-                    .await
-                    .map_err(|e| js_error("cannot read the JetStream consumer", e))
-            })
-            .await?;
             let reader = Reader {
                 stream: view.stream.clone(),
                 subject: subject.clone(),
                 policy,
                 last: 0,
+                epoch: view.epoch,
+                connections: js.conn.connections(),
             };
-            tokio::spawn(plain_loop(shared.clone(), reader, messages, cancel.clone()));
+            if matches!(policy, consumer::DeliverPolicy::LastPerSubject) {
+                // The last of each subject a wildcard covers has no one start sequence: this
+                // subscription reads alone.
+                let messages = reader.open(timeout).await?;
+                tokio::spawn(plain_loop(shared.clone(), reader, messages, cancel.clone()));
+            } else {
+                // Fixed as a stream sequence before the reply: LATEST misses nothing after it.
+                let next = match shared.spec.start {
+                    Start::Latest => view.end,
+                    Start::Earliest => view.earliest,
+                    Start::Offset(o) => o,
+                    Start::Last | Start::Timestamp(_) => js
+                        .first_sequence(&view, &subject, policy)
+                        .await?
+                        .unwrap_or(view.end),
+                };
+                let next = u64::try_from(next.max(1)).unwrap_or(1);
+                let end = u64::try_from(view.end.max(1)).unwrap_or(1);
+                let key = (view.name.clone(), view.epoch, subject.clone());
+                let tail = js.tails.join(key, reader.clone(), end, timeout);
+                tokio::spawn(super::tail::member_loop(
+                    shared.clone(),
+                    reader,
+                    tail,
+                    next,
+                    cancel.clone(),
+                ));
+            }
         }
         Some(name) => {
             let max_ack_pending = match shared.spec.max_in_flight {
@@ -198,26 +214,29 @@ pub(super) async fn subscribe(
     Ok(Arc::new(JsSubscription { shared, cancel }))
 }
 
-struct Shared {
-    spec: SubscribeSpec,
-    sink: PushSink,
-    inflight: Arc<InFlight>,
-    epoch: u64,
-    ack_timeout: Duration,
-    connections: tokio::sync::watch::Receiver<u64>,
+pub(super) struct Shared {
+    pub spec: SubscribeSpec,
+    pub sink: PushSink,
+    pub inflight: Arc<InFlight>,
+    pub epoch: u64,
+    pub ack_timeout: Duration,
+    pub connections: tokio::sync::watch::Receiver<u64>,
 }
 
-/// What a plain subscription needs to make its ordered consumer again, from where it was.
-struct Reader {
-    stream: async_nats::jetstream::stream::Stream,
-    subject: String,
-    policy: consumer::DeliverPolicy,
+/// What an ordered consumer needs to be made again, from where it was.
+#[derive(Clone)]
+pub(super) struct Reader {
+    pub stream: async_nats::jetstream::stream::Stream,
+    pub subject: String,
+    pub policy: consumer::DeliverPolicy,
     /// The last stream sequence read (0 = none yet).
-    last: u64,
+    pub last: u64,
+    pub epoch: u64,
+    pub connections: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Reader {
-    async fn open(&self, timeout: Duration) -> Result<consumer::pull::Ordered> {
+    pub async fn open(&self, timeout: Duration) -> Result<consumer::pull::Ordered> {
         let deliver_policy = match self.last {
             0 => self.policy,
             n => consumer::DeliverPolicy::ByStartSequence {
@@ -244,7 +263,7 @@ impl Reader {
 }
 
 impl Shared {
-    fn wanted(&self, r: &Record) -> bool {
+    pub fn wanted(&self, r: &Record) -> bool {
         !super::reserved(&r.topic)
             && self
                 .spec
@@ -255,7 +274,7 @@ impl Shared {
     }
 
     /// Waits while the max_in_flight window is used up; false when cancelled.
-    async fn room(&self, cancel: &CancellationToken) -> bool {
+    pub async fn room(&self, cancel: &CancellationToken) -> bool {
         while self.sink.flow.room() == 0 {
             tokio::select! {
                 _ = cancel.cancelled() => return false,

@@ -24,6 +24,8 @@ pub(super) struct Js {
     pub opts: NatsOptions,
     /// Made once `create_stream` has run (or found the stream).
     created: OnceCell<()>,
+    /// Shared readers of the live end of each subscribed subject.
+    pub tails: Arc<super::tail::Tails>,
     lookups: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -85,6 +87,7 @@ impl Js {
             conn,
             opts,
             created: OnceCell::new(),
+            tails: Arc::default(),
             lookups: Mutex::new(HashMap::new()),
         }
     }
@@ -292,6 +295,28 @@ impl Js {
             limits,
         )
         .await
+    }
+
+    /// The sequence of the first message `policy` delivers for `subject` now, if any.
+    pub async fn first_sequence(
+        &self,
+        view: &StreamView,
+        subject: &str,
+        policy: consumer::DeliverPolicy,
+    ) -> Result<Option<i64>> {
+        let first = self
+            .read(
+                view,
+                subject,
+                policy,
+                FetchLimits {
+                    max_messages: 1,
+                    max_bytes: usize::MAX,
+                    max_wait: Duration::ZERO,
+                },
+            )
+            .await?;
+        Ok(first.first().map(|r| r.offset))
     }
 
     /// Reads with a short-lived consumer: what is there now, else (with max_wait) the first

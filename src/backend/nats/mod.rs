@@ -4,8 +4,9 @@
 //! - `core`: publish with headers, and subscriptions: one NATS subscription per subject fanned
 //!   out to every gateway subscriber of it, or a queue subscription per group member;
 //! - `jetstream`: streams, publish with PubAck, fetch, list_offset, metadata;
-//! - `consumers`: JetStream subscriptions: an ordered consumer per plain subscription, a
-//!   durable consumer shared by a group's members, per-message ack and nack.
+//! - `consumers`: JetStream subscriptions: a durable consumer shared by a group's members,
+//!   per-message ack and nack;
+//! - `tail`: plain JetStream subscriptions of one subject share one ordered consumer.
 //!
 //! A topic is a subject; there is one partition (0); on JetStream an offset is the stream
 //! sequence and the epoch is the stream's creation time.
@@ -14,6 +15,7 @@ mod client;
 mod consumers;
 mod core;
 mod jetstream;
+mod tail;
 
 use std::sync::Arc;
 
