@@ -219,7 +219,7 @@ async fn fan_out(subject: String, mut sub: async_nats::Subscriber, fanout: Arc<F
             {
                 continue;
             }
-            if m.tx.try_send(record.clone()).is_err() {
+            if let Err(mpsc::error::TrySendError::Full(_)) = m.tx.try_send(record.clone()) {
                 dropped += 1;
                 if dropped.is_power_of_two() {
                     tracing::warn!(subject = %subject, dropped, "core NATS subscriber too slow; messages dropped");
