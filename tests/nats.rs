@@ -384,6 +384,7 @@ struct Js {
 impl Js {
     async fn start(extra: &str) -> Js {
         let nc = oracle().await;
+        sweep_stale_streams(&nc).await;
         let stream = unique("GWT");
         let base = unique("gwt.js").replace('_', ".");
         let gw = Gateway::start(&js_route("/js", NATS, &stream, &base, extra)).await;

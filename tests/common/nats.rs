@@ -153,3 +153,30 @@ pub async fn settle(nc: &async_nats::Client) {
     nc.flush().await.expect("flush");
     let _ = nc.request(nc.new_inbox(), bytes::Bytes::new()).await;
 }
+
+/// Deletes `GWT_<pid>_...` streams of test processes that are gone (a test that panicked
+/// before its cleanup), once per test process.
+pub async fn sweep_stale_streams(nc: &async_nats::Client) {
+    use futures_util::StreamExt;
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let js = async_nats::jetstream::new(nc.clone());
+    let mut names = js.stream_names();
+    let mut stale = Vec::new();
+    while let Some(Ok(name)) = names.next().await {
+        let pid = name
+            .strip_prefix("GWT_")
+            .and_then(|rest| rest.split('_').find_map(|t| t.parse::<u32>().ok()));
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                stale.push(name);
+            }
+        }
+    }
+    for name in stale {
+        let _ = js.delete_stream(&name).await;
+    }
+}
