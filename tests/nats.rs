@@ -1197,3 +1197,40 @@ async fn a_plain_jetstream_subscriber_held_by_max_in_flight_loses_nothing_and_ho
         .is_empty());
     js.end().await;
 }
+
+#[tokio::test]
+async fn jetstream_route_looks_up_each_subjects_stream_and_answers_404_without_one() {
+    let nc = oracle().await;
+    let stream = unique("GWT_LOOKUP");
+    let base = unique("gwt.lookup").replace('_', ".");
+    let jsc = async_nats::jetstream::new(nc.clone());
+    jsc.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("{base}.>")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&format!(
+        "routes:\n  - uri: /js\n    upstream:\n      scheme: nats\n      nodes: [\"{NATS}\"]\n      nats: {{ jetstream: true }}\n"
+    ))
+    .await;
+    let mut c = gw.connect("/js").await;
+    let info = route_info(c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await);
+    assert_eq!(info.scheme, "nats-jetstream");
+    let t = format!("{base}.a");
+    assert_eq!(c.produce_value(&t, "found").await.offset, 1);
+    assert_eq!(values(&c.fetch(fetch_cmd(&t, 0, 1)).await), ["found"]);
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaFetch(fetch_cmd(
+            &format!("{base}x.none"),
+            0,
+            1,
+        )))
+        .await,
+    );
+    assert_eq!(code, 404, "{msg}");
+    assert!(msg.contains("no JetStream stream holds subject"), "{msg}");
+    delete_stream(&nc, &stream).await;
+    gw.stop().await;
+}
