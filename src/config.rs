@@ -1053,6 +1053,20 @@ impl Config {
                             "does not apply to the nats scheme; use nats-auth".into(),
                         ));
                     }
+                    if let Some(tls) = &up.tls {
+                        if !tls.verify {
+                            return Err(invalid(
+                                at("upstream.tls.verify"),
+                                "the nats scheme always verifies the server's certificate (give ca_file for a private CA)".into(),
+                            ));
+                        }
+                        if tls.client_cert.is_some() != tls.client_key.is_some() {
+                            return Err(invalid(
+                                at("upstream.tls"),
+                                "client_cert and client_key go together".into(),
+                            ));
+                        }
+                    }
                 }
                 Scheme::Kafka => {
                     if up.fetch_consumers == 0 || up.fetch_consumers > 64 {
@@ -1215,5 +1229,12 @@ routes:
             "routes:\n  - uri: /a\n    upstream: { scheme: embedded, nats: { stream: S } }\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
         assert!(err.contains("routes[0].upstream.nats"), "{err}");
+    }
+
+    #[test]
+    fn nats_tls_always_verifies() {
+        let text = format!("{NATS_ROUTE}      tls: {{ verify: false }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("routes[0].upstream.tls.verify"), "{err}");
     }
 }

@@ -1234,3 +1234,41 @@ async fn jetstream_route_looks_up_each_subjects_stream_and_answers_404_without_o
     delete_stream(&nc, &stream).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn tls_upstream_verifies_the_server_with_the_route_ca() {
+    let pki = make_pki();
+    let cert = pki.cert.display().to_string();
+    let key = pki.key.display().to_string();
+    let server = PrivateServer::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]).await;
+    let route = |uri: &str, tls: &str| {
+        format!(
+            "  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n      tls: {{ {tls} }}\n",
+            server.addr()
+        )
+    };
+    let yaml = format!(
+        "routes:\n{}{}",
+        route("/tls", &format!("ca_file: \"{}\"", pki.ca.display())),
+        route("/untrusted", "verify: true")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/tls").await;
+    let id = c.subscribe(sub("gwt.tls")).await;
+    c.produce_value("gwt.tls", "sealed").await;
+    assert_eq!(values(&c.pushed(id, 1).await), ["sealed"]);
+    // Without the CA the server's certificate is not trusted: no connection, 503 in time.
+    let mut u = gw.connect("/untrusted").await;
+    let started = std::time::Instant::now();
+    let (code, msg) = error_of(
+        u.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "gwt.tls".into(),
+            value: "x".as_bytes().to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert!(matches!(code, 502..=504), "{code} {msg}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    gw.stop().await;
+}
