@@ -1272,3 +1272,31 @@ async fn tls_upstream_verifies_the_server_with_the_route_ca() {
     assert!(started.elapsed() < Duration::from_secs(5));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn core_subscriptions_come_back_by_themselves_after_a_server_restart() {
+    let mut server = PrivateServer::start().await;
+    let gw = Gateway::start(&core_route("/chat", &server.addr())).await;
+    let mut c = gw.connect("/chat").await;
+    let id = c.subscribe(sub("gwt.back.*")).await;
+    server.kill();
+    server.restart().await;
+    let peer = async_nats::connect(server.addr()).await.unwrap();
+    // Core NATS keeps nothing: what is published before the gateway is back is gone, so publish
+    // until one arrives.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscription did not come back"
+        );
+        peer.publish("gwt.back.x", "again".into()).await.unwrap();
+        settle(&peer).await;
+        let got = c.pushed_within(id, Duration::from_millis(200)).await;
+        if !got.is_empty() {
+            assert!(values(&got).iter().all(|v| v == "again"));
+            break;
+        }
+    }
+    gw.stop().await;
+}
