@@ -5,6 +5,7 @@
 # - the Kafka-protocol test broker (Tansu, built once from the Rust package registry and cached;
 #   ~14 min the first time),
 # - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian,
+# - the NATS, RabbitMQ, Redis and Mosquitto servers running (scripts/services.sh),
 # - chromium and the client's npm packages (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
     sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}" >&2
   fi
 fi
+
+# NATS, RabbitMQ, Redis and Mosquitto on their standard ports (started when not running).
+scripts/services.sh
 
 TANSU_BIN=$(scripts/install-test-broker.sh)
 export TANSU_BIN

@@ -9,16 +9,29 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Scheme;
+use crate::backend::Backend;
+use crate::http::http_answer;
 use crate::metrics::METRICS;
-use crate::server::{http_answer, Inner};
+
+/// What the admin listener shows of the running gateway; the server implements it, so this
+/// module needs nothing of the server's.
+pub(crate) trait Served: Send + Sync + 'static {
+    /// Every route's uri and backend, as the current configuration has them.
+    fn routes(&self) -> Vec<(String, Arc<dyn Backend>)>;
+    /// `ws://` or `wss://` and the listen address.
+    fn ws_base(&self) -> String;
+}
 
 const INDEX: &str = "<!doctype html><title>pubsub-gateway admin</title><ul><li><a href=\"/console/\">console</a><li><a href=\"/metrics\">metrics</a><li><a href=\"/readyz\">readyz</a><li><a href=\"/healthz\">healthz</a><li><a href=\"/api/routes\">routes</a></ul>\n";
 
 /// How long /readyz waits for each upstream.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    inner: Arc<dyn Served>,
+    shutdown: CancellationToken,
+) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin listening");
     }
@@ -38,7 +51,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, shutdown: Ca
     }
 }
 
-async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
+async fn request(mut tcp: TcpStream, inner: Arc<dyn Served>) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let path = loop {
@@ -71,7 +84,7 @@ async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
     match path.as_str() {
         "/healthz" => http_answer(&mut tcp, 200, "", "text/plain", b"ok\n").await,
         "/readyz" => {
-            let (ok, body) = readiness(&inner).await;
+            let (ok, body) = readiness(&*inner).await;
             http_answer(
                 &mut tcp,
                 if ok { 200 } else { 503 },
@@ -93,7 +106,7 @@ async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
             .await
         }
         "/api/routes" => {
-            let body = routes_json(&inner);
+            let body = routes_json(&*inner);
             http_answer(&mut tcp, 200, "", "application/json", body.as_bytes()).await
         }
         "/" => {
@@ -118,12 +131,11 @@ async fn request(mut tcp: TcpStream, inner: Arc<Inner>) -> std::io::Result<()> {
 }
 
 /// Every route's upstream must answer (Kafka: a metadata request) within READY_TIMEOUT.
-async fn readiness(inner: &Inner) -> (bool, String) {
-    let table = inner.table();
+async fn readiness(inner: &dyn Served) -> (bool, String) {
     let mut all = true;
     let mut routes = serde_json::Map::new();
-    for entry in &table.routes {
-        let state = match tokio::time::timeout(READY_TIMEOUT, entry.backend.ready()).await {
+    for (uri, backend) in inner.routes() {
+        let state = match tokio::time::timeout(READY_TIMEOUT, backend.ready()).await {
             Ok(Ok(())) => "ready".to_string(),
             Ok(Err(e)) => {
                 all = false;
@@ -134,25 +146,17 @@ async fn readiness(inner: &Inner) -> (bool, String) {
                 "timed out".to_string()
             }
         };
-        routes.insert(entry.route.uri.clone(), serde_json::Value::String(state));
+        routes.insert(uri, serde_json::Value::String(state));
     }
     let body = serde_json::json!({ "ready": all, "routes": routes });
     (all, body.to_string())
 }
 
-fn routes_json(inner: &Inner) -> String {
-    let table = inner.table();
-    let scheme = if table.has_tls() { "wss" } else { "ws" };
-    let routes: Vec<_> = table
-        .routes
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "uri": e.route.uri,
-                "scheme": match e.route.upstream.scheme { Scheme::Embedded => "embedded", Scheme::Kafka => "kafka", Scheme::Nats => "nats" },
-            })
-        })
+fn routes_json(inner: &dyn Served) -> String {
+    let routes: Vec<_> = inner
+        .routes()
+        .into_iter()
+        .map(|(uri, backend)| serde_json::json!({ "uri": uri, "scheme": backend.scheme() }))
         .collect();
-    serde_json::json!({ "ws_base": format!("{scheme}://{}", inner.local_addr), "routes": routes })
-        .to_string()
+    serde_json::json!({ "ws_base": inner.ws_base(), "routes": routes }).to_string()
 }

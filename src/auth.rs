@@ -37,12 +37,10 @@ fn compile_list(list: &Option<Vec<String>>) -> Result<Option<Vec<Rule>>, String>
         .map(|l| {
             l.iter()
                 .map(|p| {
-                    Regex::new(&format!("^(?:{p})$"))
-                        .map(|re| Rule {
-                            re,
-                            internal: p.starts_with("__"),
-                        })
-                        .map_err(|e| format!("pattern `{p}`: {e}"))
+                    crate::config::acl_pattern(p).map(|re| Rule {
+                        re,
+                        internal: p.starts_with("__"),
+                    })
                 })
                 .collect()
         })

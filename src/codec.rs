@@ -8,9 +8,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message as _;
 
-use crate::backend::Record;
 use crate::error::GatewayError;
 use crate::pb::{pub_sub_resp::Resp, PubSubResp};
+use crate::record::Record;
 
 const RESP_KAFKA_FETCH: u32 = 33;
 const RESP_KAFKA_PUSH: u32 = 37;
@@ -111,7 +111,7 @@ fn put_records(buf: &mut BytesMut, tag: u32, records: &[Arc<Record>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb::KafkaHeader;
+    use crate::record::Header;
 
     fn rec(offset: i64) -> Arc<Record> {
         Arc::new(Record::new(
@@ -121,7 +121,7 @@ mod tests {
             1_700_000_000_000,
             Bytes::from_static(b"k"),
             Bytes::from(format!("v{offset}")),
-            vec![KafkaHeader {
+            vec![Header {
                 key: "h".into(),
                 value: Bytes::from_static(b"\x00\xff"),
             }],

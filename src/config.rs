@@ -270,6 +270,10 @@ pub struct Upstream {
     /// fetches of recent offsets without a broker round trip.
     #[serde(default = "default_partition_cache_messages")]
     pub partition_cache_messages: usize,
+    /// Kafka scheme: bytes of recent messages kept per subscribed partition (encoded size), so a
+    /// partition of large messages cannot hold `partition_cache_messages` of them in memory.
+    #[serde(default = "default_partition_cache_bytes")]
+    pub partition_cache_bytes: usize,
 }
 
 fn default_fetch_consumers() -> usize {
@@ -283,6 +287,9 @@ fn default_metadata_refresh_secs() -> f64 {
 }
 fn default_partition_cache_messages() -> usize {
     1000
+}
+fn default_partition_cache_bytes() -> usize {
+    4 << 20
 }
 
 /// APISIX's `timeout` block, in seconds.
@@ -463,6 +470,31 @@ impl fmt::Debug for JwtAuth {
             .field("secret_env", &self.secret_env)
             .field("public_key_file", &self.public_key_file)
             .finish()
+    }
+}
+
+/// The JWT algorithms jwt-auth accepts.
+pub const JWT_ALGORITHMS: [&str; 8] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
+];
+
+/// An ACL pattern: a regular expression that matches whole names.
+pub fn acl_pattern(p: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| format!("pattern `{p}`: {e}"))
+}
+
+impl AclConfig {
+    /// Every pattern compiles.
+    pub fn check(&self) -> Result<(), String> {
+        for list in [&self.read, &self.write, &self.groups]
+            .into_iter()
+            .flatten()
+        {
+            for p in list {
+                acl_pattern(p)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -956,18 +988,27 @@ impl Config {
                         ));
                     }
                     if let Some(acl) = &key.acl {
-                        crate::auth::Acl::compile(acl).map_err(|m| {
+                        acl.check().map_err(|m| {
                             invalid(at(&format!("plugins.key-auth.keys[{k}].acl")), m)
                         })?;
                     }
                 }
             }
             if let Some(acl) = &route.plugins.topic_acl {
-                crate::auth::Acl::compile(acl).map_err(|m| invalid(at("plugins.topic-acl"), m))?;
+                acl.check()
+                    .map_err(|m| invalid(at("plugins.topic-acl"), m))?;
             }
             if let Some(j) = &route.plugins.jwt_auth {
-                crate::auth::jwt_algorithm(&j.algorithm)
-                    .map_err(|m| invalid(at("plugins.jwt-auth.algorithm"), m))?;
+                if !JWT_ALGORITHMS.contains(&j.algorithm.as_str()) {
+                    return Err(invalid(
+                        at("plugins.jwt-auth.algorithm"),
+                        format!(
+                            "unsupported algorithm `{}`: one of {}",
+                            j.algorithm,
+                            JWT_ALGORITHMS.join(", ")
+                        ),
+                    ));
+                }
                 let hmac = j.algorithm.starts_with("HS");
                 let has_secret = j.secret.is_some() || j.secret_env.is_some();
                 if hmac != has_secret || (!hmac && j.public_key_file.is_none()) {
@@ -1079,6 +1120,12 @@ impl Config {
                         return Err(invalid(
                             at("upstream.metadata_refresh_secs"),
                             "must be between 0.1 and 3600".into(),
+                        ));
+                    }
+                    if up.partition_cache_bytes == 0 {
+                        return Err(invalid(
+                            at("upstream.partition_cache_bytes"),
+                            "must be greater than 0".into(),
                         ));
                     }
                     if up.nodes.0.is_empty() {

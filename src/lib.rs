@@ -3,19 +3,27 @@
 //! embedded in-process broker.
 //!
 //! # Layout
+//! From the edge inwards; each module uses only modules listed after it (no import cycles,
+//! checked by tests/layout.rs).
 //! - `server`: accepts TCP or TLS, reads the HTTP upgrade request, checks Origin and
 //!   credentials, picks the route, upgrades; swaps the route table on reload.
+//! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
+//!   server through its `Served` trait.
 //! - `session`: one connection's loop: reads requests, runs them concurrently, one writer task
-//!   fed by a bounded queue carries replies and pushes.
-//! - `dispatch`: an exhaustive `match` from each command to the route's backend.
-//! - `backend`: the `Backend` trait and its schemes, `embedded` (in-process broker) and `kafka`
-//!   (rdkafka, clients shared per upstream).
+//!   drains the connection's outbound queue.
+//! - `dispatch`: an exhaustive `match` from each command to the route's backend, checking names,
+//!   ACLs and the route's capabilities first.
+//! - `backend`: the `Backend` trait, `Capabilities`, and one folder or file per scheme:
+//!   `embedded` (in-process broker), `kafka` (rdkafka, clients shared per upstream).
+//! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `codec`: builds reply and push frames from records encoded once.
+//! - `record`: a message as the gateway carries it, protobuf-encoded once.
 //! - `auth`: key-auth, jwt-auth, Origin allow-lists and topic ACLs.
-//! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console.
-//! - `metrics`: process-wide counters and histograms.
+//! - `http`: the plain HTTP answers the gateway writes itself.
+//! - `console`: the live console's files, built into the binary.
 //! - `config`: YAML configuration, parsed then validated.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
+//! - `metrics`: process-wide counters and histograms.
 //! - `pb`: the types generated from proto/pubsub.proto.
 
 pub mod admin;
@@ -26,8 +34,11 @@ pub mod config;
 pub mod console;
 pub mod dispatch;
 pub mod error;
+pub(crate) mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod pb;
+pub mod record;
 pub mod server;
 pub mod session;
 

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub frames_too_big: AtomicU64,
     pub kafka_client_errors: AtomicU64,
     pub subscriptions_open: AtomicI64,
+    /// Kafka group members (one librdkafka consumer each) running, all upstreams together.
+    pub kafka_group_consumers: AtomicI64,
     /// Backend tasks delivering to subscriptions: they must end with their subscription.
     pub subscription_tasks: AtomicI64,
     pub reloads_ok: AtomicU64,
@@ -106,6 +108,7 @@ pub static METRICS: Metrics = Metrics {
     frames_too_big: ZERO,
     kafka_client_errors: ZERO,
     subscriptions_open: AtomicI64::new(0),
+    kafka_group_consumers: AtomicI64::new(0),
     subscription_tasks: AtomicI64::new(0),
     reloads_ok: ZERO,
     reloads_failed: ZERO,
@@ -166,6 +169,11 @@ impl Metrics {
             "pubsub_subscriptions_open",
             "Open push subscriptions.",
             self.subscriptions_open.load(Relaxed),
+        );
+        gauge(
+            "pubsub_kafka_group_consumers",
+            "Kafka group members running (librdkafka consumers counted by max_group_consumers).",
+            self.kafka_group_consumers.load(Relaxed),
         );
         gauge(
             "pubsub_subscription_tasks",

@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{parse_query, Credentials, Identity, Refusal, RouteAuth};
 use crate::backend::{self, Backend};
 use crate::config::{Config, Limits, Route};
+use crate::http::http_answer;
 use crate::metrics::{Rejection, METRICS};
 use crate::session::{self, SessionContext};
 
@@ -70,6 +71,21 @@ pub(crate) struct Inner {
     handshakes: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     pub(crate) local_addr: SocketAddr,
+}
+
+impl crate::admin::Served for Inner {
+    fn routes(&self) -> Vec<(String, Arc<dyn Backend>)> {
+        self.table()
+            .routes
+            .iter()
+            .map(|e| (e.route.uri.clone(), e.backend.clone()))
+            .collect()
+    }
+
+    fn ws_base(&self) -> String {
+        let scheme = if self.table().has_tls() { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.local_addr)
+    }
 }
 
 impl Inner {
@@ -737,34 +753,4 @@ fn decide(req: &httparse::Request<'_, '_>, table: &Table) -> Decision {
         protocol,
         identity,
     }
-}
-
-/// Writes a complete HTTP/1.1 answer and closes the write side.
-pub(crate) async fn http_answer<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: u16,
-    extra: &str,
-    content_type: &str,
-    body: &[u8],
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        308 => "Permanent Redirect",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.shutdown().await
 }

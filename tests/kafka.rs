@@ -1066,3 +1066,501 @@ async fn pipelined_subscribes_never_exceed_the_subscription_limit() {
     assert_eq!(ok, 3);
     gw.stop().await;
 }
+
+/// Upstream properties for tests that form consumer groups on Tansu: its first join waits
+/// session.timeout.ms / 2, and a rebalance waits for departed members up to the rebalance
+/// timeout (max.poll.interval.ms).
+const GROUP_PROPS: &str =
+    "      kafka: { max.poll.interval.ms: \"10000\", session.timeout.ms: \"6000\" }\n";
+
+/// Kafka applies `auto.offset.reset` when a partition is assigned, seconds after the subscribe
+/// reply; a LATEST group member must still get everything produced after the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_subscription_from_latest_delivers_every_message_produced_after_the_reply() {
+    let broker = Broker::start();
+    let t = topic("grplatest");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..4 {
+        produce(&mut p, &t, Some(i % 2), b"", format!("old{i}").as_bytes()).await;
+    }
+    let mut s = gw.connect("/kafka").await;
+    let id = subscribe(
+        &mut s,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: topic("latestgroup"),
+            start: StartPosition::Latest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..5 {
+        produce(&mut p, &t, Some(i % 2), b"", format!("new{i}").as_bytes()).await;
+    }
+    let got = pushed_by(&mut s, id, 5, Duration::from_secs(60)).await;
+    let mut got = values(&got);
+    got.sort();
+    assert_eq!(got, ["new0", "new1", "new2", "new3", "new4"]);
+    assert!(
+        s.pushed_within(id, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "nothing else"
+    );
+    gw.stop().await;
+}
+
+/// Produces to partitions 0 and 1 alternately, `N` requests pipelined at a time (within the
+/// connection's 64 in flight); message `n` holds "<partition>-<n>".
+async fn produce_alternating(p: &mut Client, t: &str, rounds: std::ops::Range<i32>) {
+    for round in rounds {
+        let mut seqs = Vec::new();
+        for i in 0..N_PIPELINED {
+            let n = round * N_PIPELINED + i;
+            seqs.push(
+                p.send(Req::CmdKafkaProduce(CmdKafkaProduce {
+                    topic: t.into(),
+                    partition: Some(n % 2),
+                    value: Bytes::from(format!("{}-{n}", n % 2)),
+                    ..Default::default()
+                }))
+                .await,
+            );
+        }
+        for s in seqs {
+            let r = p.reply(s).await;
+            assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
+        }
+    }
+}
+
+const N_PIPELINED: i32 = 50;
+
+/// The tail reads several partitions at once and pushes runs of one partition: a backlog of
+/// both partitions, then pipelined produces alternating between them, make its batches mix
+/// partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_batches_mixing_partitions_reach_each_subscriber_once_and_in_order() {
+    let gw = Gateway::start(&kafka_yaml(&shared().bootstrap(), "")).await;
+    // Whether a batch mixes partitions depends on how the broker's fetch responses fall:
+    // three topics make a run without mixed batches unlikely.
+    for _ in 0..3 {
+        let t = topic("mixed");
+        shared().create_topic(&t, 2).await;
+        mixed_batches_on(&gw, &t).await;
+    }
+    gw.stop().await;
+}
+
+async fn mixed_batches_on(gw: &Gateway, t: &str) {
+    let t = t.to_owned();
+    let mut p = gw.connect("/kafka").await;
+    const ROUNDS: i32 = 8;
+    const N: i32 = N_PIPELINED;
+    // The first subscriber's EARLIEST start has the tail read the backlog of both partitions.
+    produce_alternating(&mut p, &t, 0..ROUNDS / 2).await;
+    let mut both = gw.connect("/kafka").await;
+    let both_id = subscribe(
+        &mut both,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut one = gw.connect("/kafka").await;
+    let one_id = subscribe(
+        &mut one,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            partitions: vec![1],
+            start: StartPosition::Earliest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    produce_alternating(&mut p, &t, ROUNDS / 2..ROUNDS).await;
+    let total = (ROUNDS * N) as usize;
+    let got = pushed_by(&mut both, both_id, total, Duration::from_secs(60)).await;
+    assert_eq!(got.len(), total);
+    for part in 0..2 {
+        let mine: Vec<_> = got.iter().filter(|m| m.partition == part).collect();
+        let offs: Vec<i64> = mine.iter().map(|m| m.offset).collect();
+        assert_eq!(
+            offs,
+            (0..total as i64 / 2).collect::<Vec<_>>(),
+            "partition {part}"
+        );
+        assert!(mine
+            .iter()
+            .all(|m| value_of(m).starts_with(&format!("{part}-"))));
+    }
+    let got = pushed_by(&mut one, one_id, total / 2, Duration::from_secs(60)).await;
+    assert!(got.iter().all(|m| m.partition == 1));
+    assert_eq!(offsets_of(&got), (0..total as i64 / 2).collect::<Vec<_>>());
+    assert!(both
+        .pushed_within(both_id, Duration::from_millis(500))
+        .await
+        .is_empty());
+    assert!(one
+        .pushed_within(one_id, Duration::from_millis(500))
+        .await
+        .is_empty());
+}
+
+/// Produces `n` messages of `size` bytes to one partition straight to the broker (faster than
+/// through the gateway, for tests that need a large backlog).
+async fn produce_bulk(broker: &Broker, topic: &str, partition: i32, n: usize, size: usize) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let value = vec![b'x'; size];
+    let sends = (0..n).map(|_| {
+        producer.send(
+            FutureRecord::<[u8], [u8]>::to(topic)
+                .partition(partition)
+                .payload(&value[..]),
+            Duration::from_secs(60),
+        )
+    });
+    for r in futures_util::future::join_all(sends).await {
+        r.map_err(|(e, _)| e).expect("bulk produce");
+    }
+}
+
+/// Produces one probe to each partition per round until each member receives exactly one
+/// partition, different from the other's; returns (a's partition, b's partition).
+async fn wait_for_split(
+    p: &mut Client,
+    t: &str,
+    a: &mut Client,
+    a_id: i64,
+    b: &mut Client,
+    b_id: i64,
+) -> (i32, i32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never split the partitions between the members"
+        );
+        for part in 0..2 {
+            produce(p, t, Some(part), b"", format!("probe{n}").as_bytes()).await;
+            n += 1;
+        }
+        let got_a: BTreeSet<i32> = a
+            .pushed_within(a_id, Duration::from_millis(700))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        let got_b: BTreeSet<i32> = b
+            .pushed_within(b_id, Duration::from_millis(300))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        if got_a.len() == 1 && got_b.len() == 1 && got_a != got_b {
+            return (*got_a.first().unwrap(), *got_b.first().unwrap());
+        }
+    }
+}
+
+/// A member whose client stops reading with a full queue and then drops its TCP connection
+/// must leave the group at once: its partitions go to the other member, which then receives
+/// new messages on them. (max.poll.interval.ms stays at librdkafka's 300 s, so a member stuck
+/// without polling is not removed by that timer within the test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_group_member_that_vanishes_hands_its_partitions_to_the_others() {
+    let broker = Broker::start();
+    let t = topic("stallgrp");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(
+        &broker.bootstrap(),
+        "      kafka: { session.timeout.ms: \"6000\" }\n",
+    ))
+    .await;
+    let group = topic("stallgroup");
+    let cmd = CmdKafkaSubscribe {
+        topic: t.clone(),
+        group: group.clone(),
+        start: StartPosition::Latest as i32,
+        ..Default::default()
+    };
+    let mut a = connect_small_window(gw.addr, "/kafka").await;
+    let a_id = subscribe(&mut a, cmd.clone()).await;
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(&mut b, cmd).await;
+    let mut p = gw.connect("/kafka").await;
+    let (a_part, _) = wait_for_split(&mut p, &t, &mut a, a_id, &mut b, b_id).await;
+    // a stops reading while a backlog far larger than its queue and socket buffers arrives.
+    // (30 MiB: its group consumer ends up waiting for room in the connection's queue; the
+    // gateway pushes about 8 MiB into queue and socket buffers within a few seconds.)
+    produce_bulk(&broker, &t, a_part, 480, 64 * 1024).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    drop(a);
+    // b takes a's partition over and receives what is produced there from now on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    'outer: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the vanished member's partition never reached the other member"
+        );
+        produce(
+            &mut p,
+            &t,
+            Some(a_part),
+            b"",
+            format!("after{n}").as_bytes(),
+        )
+        .await;
+        n += 1;
+        for m in b.pushed_within(b_id, Duration::from_millis(500)).await {
+            if m.partition == a_part && value_of(&m).starts_with("after") {
+                break 'outer;
+            }
+        }
+    }
+    gw.stop().await;
+}
+
+/// Long polls wait for new messages without holding one of the upstream's few fetch
+/// consumers (two by default): other clients' fetches of existing data answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_in_flight_do_not_hold_back_other_fetches() {
+    let (gw, t) = setup("longpoll", 2).await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..3 {
+        produce(&mut p, &t, Some(1), b"", format!("m{i}").as_bytes()).await;
+    }
+    let mut poller = gw.connect("/kafka").await;
+    let mut polls = Vec::new();
+    for _ in 0..2 {
+        polls.push(
+            poller
+                .send(Req::CmdKafkaFetch(CmdKafkaFetch {
+                    topic: t.clone(),
+                    partition: 0,
+                    offset: 0,
+                    max_wait_ms: 20_000,
+                    ..Default::default()
+                }))
+                .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut other = gw.connect("/kafka").await;
+    let started = std::time::Instant::now();
+    let got = fetch(&mut other, fetch_cmd(&t, 1, 0)).await;
+    assert_eq!(values(&got), ["m0", "m1", "m2"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a fetch of existing data took {:?} behind two long polls",
+        started.elapsed()
+    );
+    // The long polls still answer as soon as something arrives.
+    let started = std::time::Instant::now();
+    produce(&mut p, &t, Some(0), b"", b"late").await;
+    for seq in polls {
+        match poller.reply(seq).await {
+            Resp::KafkaFetchResp(f) => assert_eq!(values(&f.messages), ["late"]),
+            other => panic!("long poll answered {other:?}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    gw.stop().await;
+}
+
+/// Committed offsets of the group, read by a plain client (the oracle).
+async fn committed_by_group(broker: &Broker, group: &str, t: &str) -> Vec<rdkafka::Offset> {
+    let oracle: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut q = rdkafka::TopicPartitionList::new();
+    q.add_partition(t, 0);
+    q.add_partition(t, 1);
+    let t = t.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let c = oracle
+            .committed_offsets(q, Duration::from_secs(10))
+            .unwrap();
+        (0..2)
+            .map(|p| c.find_partition(&t, p).unwrap().offset())
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// A member may commit only the partitions the group assigned to it now: a commit for
+/// another member's partition (or one that does not exist) would move someone else's
+/// position, so it is refused as a whole and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_for_partitions_the_member_does_not_own_are_refused_and_change_nothing() {
+    let broker = Broker::start();
+    let t = topic("owncommit");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let group = topic("owngroup");
+    let cmd = CmdKafkaSubscribe {
+        topic: t.clone(),
+        group: group.clone(),
+        start: StartPosition::Latest as i32,
+        ..Default::default()
+    };
+    let mut a = gw.connect("/kafka").await;
+    let a_id = subscribe(&mut a, cmd.clone()).await;
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(&mut b, cmd).await;
+    let mut p = gw.connect("/kafka").await;
+    let (a_part, b_part) = wait_for_split(&mut p, &t, &mut a, a_id, &mut b, b_id).await;
+    let commit = |offsets: &[(i32, i64)]| {
+        Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: a_id,
+            offsets: offsets
+                .iter()
+                .map(|(partition, offset)| KafkaPartitionOffset {
+                    topic: t.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                })
+                .collect(),
+        })
+    };
+    for offsets in [
+        vec![(b_part, 1)],
+        vec![(a_part, 1), (b_part, 1)],
+        vec![(7, 1)],
+    ] {
+        let (code, msg) = error_of(a.request(commit(&offsets)).await);
+        assert_eq!(code, 409, "{offsets:?}: {msg}");
+    }
+    assert_eq!(
+        committed_by_group(&broker, &group, &t).await,
+        [rdkafka::Offset::Invalid, rdkafka::Offset::Invalid],
+        "a refused commit changed the group's offsets"
+    );
+    assert_eq!(
+        a.request(commit(&[(a_part, 1)])).await,
+        Resp::OkResp(OkResp {})
+    );
+    let mut want = [rdkafka::Offset::Invalid, rdkafka::Offset::Invalid];
+    want[a_part as usize] = rdkafka::Offset::Offset(1);
+    assert_eq!(committed_by_group(&broker, &group, &t).await, want);
+    gw.stop().await;
+}
+
+/// max_in_flight counts pushes not yet acknowledged; a rebalance that takes a partition away
+/// makes its pushes impossible to acknowledge from this member, so they must stop counting,
+/// or the member stalls on its remaining partitions for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_frees_the_flow_window_held_by_revoked_partitions() {
+    let broker = Broker::start();
+    let t = topic("flowgrp");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), GROUP_PROPS)).await;
+    let group = topic("flowgroup");
+    let mut a = gw.connect("/kafka").await;
+    let a_id = subscribe(
+        &mut a,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Latest as i32,
+            max_in_flight: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut p = gw.connect("/kafka").await;
+    produce(&mut p, &t, Some(0), b"", b"first0").await;
+    produce(&mut p, &t, Some(1), b"", b"first1").await;
+    // a holds both partitions alone: its window is full of one push from each, unacknowledged.
+    let got = pushed_by(&mut a, a_id, 2, Duration::from_secs(60)).await;
+    assert_eq!(got.len(), 2);
+    let mut b = gw.connect("/kafka").await;
+    let b_id = subscribe(
+        &mut b,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            group: group.clone(),
+            start: StartPosition::Latest as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Probe both partitions until b receives from exactly one: the group has split.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    let b_part = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never gave b a partition"
+        );
+        for part in 0..2 {
+            produce(&mut p, &t, Some(part), b"", format!("probe{n}").as_bytes()).await;
+            n += 1;
+        }
+        let parts: BTreeSet<i32> = b
+            .pushed_within(b_id, Duration::from_millis(700))
+            .await
+            .iter()
+            .map(|m| m.partition)
+            .collect();
+        if parts.len() == 1 {
+            break *parts.first().unwrap();
+        }
+    };
+    // Without any commit, a receives again on the partition it kept.
+    let a_part = 1 - b_part;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        produce(&mut p, &t, Some(a_part), b"", format!("more{n}").as_bytes()).await;
+        n += 1;
+        let got = a.pushed_within(a_id, Duration::from_millis(700)).await;
+        if got.iter().any(|m| m.partition == a_part) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stalled on acknowledgements for a partition it no longer owns"
+        );
+    }
+    gw.stop().await;
+}
+
+/// Gateways are stateless replicas: a message published through one reaches a subscriber of
+/// another on the same Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_kafka_serve_each_others_messages() {
+    let broker = shared();
+    let t = topic("replicas");
+    broker.create_topic(&t, 1).await;
+    let a = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    let b = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    let mut sub_b = b.connect("/kafka").await;
+    let id = subscribe(
+        &mut sub_b,
+        CmdKafkaSubscribe {
+            topic: t.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut pub_a = a.connect("/kafka").await;
+    produce(&mut pub_a, &t, None, b"", b"from-a").await;
+    let got = pushed_by(&mut sub_b, id, 1, Duration::from_secs(20)).await;
+    assert_eq!(values(&got), vec!["from-a".to_string()]);
+    a.stop().await;
+    b.stop().await;
+}

@@ -164,6 +164,16 @@ async fn resume_in_the_same_epoch_continues_where_it_left_off() {
     }
     let epoch = epoch_of(&mut c, "room").await;
     assert_ne!(epoch, 0);
+    // Metadata names the same epoch, for partitions a client has had no message from.
+    match c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "room".into(),
+        }))
+        .await
+    {
+        Resp::KafkaMetadataResp(m) => assert_eq!(m.partitions[0].epoch, epoch),
+        other => panic!("{other:?}"),
+    }
     let id = c
         .subscribe(CmdKafkaSubscribe {
             topic: "room".into(),

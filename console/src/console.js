@@ -1,5 +1,9 @@
 // The live console: pick a route, subscribe, watch messages stream into a table, publish, and
 // see per-topic message rates. Everything goes through the pubsub-client bundle.
+//
+// The route's capabilities (route_info, read at each connect) decide what is offered: start
+// positions, group, partitions, key and headers, fetch and offsets, commit, ack and nack. A
+// gateway without route_info gets everything, as before.
 
 import { connect, bytesToText, bytesToHex, PubSubError } from "./pubsub-client.js";
 import { RateChart } from "./chart.js";
@@ -10,6 +14,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   client: null,
   routes: [],
+  info: null, // route_info of the connected route, or null
+
   subs: [], // {sub, li, count}
   rows: [], // {m, tr}, newest first
   format: "text",
@@ -84,10 +90,56 @@ async function reconnect() {
     client.on("error", (e) => note("sub-note", e.message, true));
     setStatus("connected", "connected");
     note("sub-note", `connected to ${url}`);
+    await readRouteInfo(client, url);
   } catch (e) {
     setStatus("disconnected", "disconnected");
     note("sub-note", e.message, true);
   }
+}
+
+// What the route can do; a gateway without route_info answers an error: offer everything.
+async function readRouteInfo(client, url) {
+  let info = null;
+  try {
+    info = await client.routeInfo();
+  } catch (e) {
+    if (!(e instanceof PubSubError) || e.code === 0) note("sub-note", describe(e), true);
+  }
+  if (state.client !== client) return;
+  state.info = info;
+  const fromList = state.routes.find((rt) => rt.url === url)?.scheme ?? "";
+  const scheme = $("scheme");
+  scheme.textContent = info?.scheme || fromList;
+  scheme.title = info ? capabilitySummary(info.capabilities) : "capabilities unknown (no route_info)";
+  applyCapabilities(info?.capabilities ?? null);
+}
+
+function capabilitySummary(c) {
+  const has = ["history", "fetch", "offsets", "groups", "commit", "ack", "nack", "headers", "keys", "partitions", "epochs"]
+    .filter((k) => c[k]);
+  return `starts: ${c.starts.join(", ") || "none"}; ${has.join(", ")}${c.wildcards ? `; wildcards: ${c.wildcards}` : ""}`;
+}
+
+function can(cap) {
+  const c = state.info?.capabilities;
+  return !c || cap.split(" ").some((k) => c[k]);
+}
+
+function applyCapabilities(caps) {
+  for (const el of document.querySelectorAll("[data-cap]")) el.hidden = caps ? !can(el.dataset.cap) : false;
+  const select = $("sub-start");
+  for (const opt of select.options) {
+    const ok = !caps || caps.starts.includes(opt.value);
+    opt.hidden = !ok;
+    opt.disabled = !ok;
+  }
+  if (select.selectedOptions[0]?.disabled) {
+    const first = [...select.options].find((o) => !o.disabled);
+    if (first) select.value = first.value;
+    select.dispatchEvent(new Event("change"));
+  }
+  $("sub-start").disabled = caps ? caps.starts.length === 0 : false;
+  for (const { tr } of state.rows) tr.querySelector("td.actions").hidden = !can("ack nack");
 }
 
 $("route").addEventListener("change", () => {
@@ -134,9 +186,9 @@ $("sub-form").addEventListener("submit", async (ev) => {
   const start = $("sub-start").value;
   const opts = { start };
   if (!$("sub-value").disabled) opts.startValue = Number($("sub-value").value || 0);
-  const parts = $("sub-partitions").value.trim();
+  const parts = can("partitions") ? $("sub-partitions").value.trim() : "";
   if (parts) opts.partitions = parts.split(/[\s,]+/).filter(Boolean).map(Number);
-  const group = $("sub-group").value.trim();
+  const group = can("groups") ? $("sub-group").value.trim() : "";
   if (group) opts.group = group;
   $("sub-button").disabled = true;
   try {
@@ -147,6 +199,7 @@ $("sub-form").addEventListener("submit", async (ev) => {
       onMessage(m);
     });
     entry.sub = sub;
+    sub.on("reset", (ev) => onReset(entry, topic, ev));
     addSubEntry(entry, topic, opts);
     if (!$("pub-topic").value) $("pub-topic").value = topic;
     note("sub-note", `subscribed to ${topic} (${start.toLowerCase()})`);
@@ -174,6 +227,22 @@ function addSubEntry(entry, topic, opts) {
   button.className = "secondary";
   button.textContent = "×";
   button.title = "unsubscribe";
+  const commit = document.createElement("button");
+  commit.type = "button";
+  commit.className = "secondary commit";
+  commit.textContent = "commit";
+  commit.title = "commit what this subscription delivered (cmd_kafka_commit: the next offset per partition)";
+  commit.hidden = !can("commit");
+  commit.addEventListener("click", async () => {
+    const positions = entry.sub.positions().map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+    if (!positions.length) return note("sub-note", "nothing delivered yet to commit");
+    try {
+      await entry.sub.commit(positions);
+      note("sub-note", `committed ${positions.map((p) => `p${p.partition}@${p.offset}`).join(", ")}`);
+    } catch (e) {
+      note("sub-note", describe(e), true);
+    }
+  });
   button.addEventListener("click", async () => {
     li.remove();
     state.subs = state.subs.filter((s) => s !== entry);
@@ -184,12 +253,30 @@ function addSubEntry(entry, topic, opts) {
     }
   });
   li.dataset.topic = topic;
-  li.append(label, count, button);
+  li.append(label, count, commit, button);
   entry.li = li;
   entry.countEl = count;
   state.subs.push(entry);
   $("subs").append(li);
 }
+
+// The subscription's log was recreated (a gateway restart on the embedded broker, a stream made
+// again): delivery started over, and the same offsets now name other messages. Say so where it
+// cannot be missed, and mark the place in the table.
+function onReset(entry, topic, ev) {
+  const parts = ev.partitions.map((p) => `${p.topic} p${p.partition}`).join(", ");
+  $("notice-text").textContent =
+    `The log of ${parts} was recreated (epoch ${ev.partitions[0]?.previousEpoch} → ${ev.partitions[0]?.epoch}): ` +
+    "delivery started over from the new log's beginning, and earlier offsets are void.";
+  $("notice").hidden = false;
+  entry.li.classList.add("reset");
+  entry.li.title = `reset: ${parts}`;
+  state.pending.push({ resetMark: `— log recreated: ${parts}; the rows above are from the new log —`, topic });
+  if (state.pending.length === 1) requestAnimationFrame(flush);
+}
+$("notice-close").addEventListener("click", () => {
+  $("notice").hidden = true;
+});
 
 // ---------------------------------------------------------------------------------------------
 // messages table
@@ -208,14 +295,20 @@ function flush() {
   const tbody = $("messages").tBodies[0];
   tbody.querySelector("tr.placeholder")?.remove();
   const frag = document.createDocumentFragment();
+  let added = 0;
   for (let i = batch.length - 1; i >= 0; i--) {
     const m = batch[i];
+    if (m.resetMark) {
+      frag.append(resetRow(m.resetMark));
+      continue;
+    }
     const tr = renderRow(m);
     frag.append(tr);
     state.rows.unshift({ m, tr });
+    added += 1;
   }
   tbody.prepend(frag);
-  state.total += batch.length;
+  state.total += added;
   while (state.rows.length > MAX_ROWS) state.rows.pop().tr.remove();
   $("msg-count").textContent = `(${state.total}${state.total > MAX_ROWS ? `, last ${MAX_ROWS} shown` : ""})`;
 }
@@ -227,23 +320,71 @@ function cell(text, cls) {
   return td;
 }
 
+function resetRow(text) {
+  const tr = document.createElement("tr");
+  tr.className = "reset-mark";
+  const td = cell(text, "reset");
+  td.colSpan = 9;
+  tr.append(td);
+  return tr;
+}
+
+function ackButtons(m) {
+  const td = cell("", "actions");
+  td.hidden = !can("ack nack");
+  if (typeof m.ack !== "function") return td;
+  for (const [name, cap] of [["ack", "ack"], ["nack", "nack"]]) {
+    if (!can(cap)) continue;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `secondary ${name}`;
+    b.textContent = name;
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await m[name]();
+        for (const x of td.querySelectorAll("button")) x.disabled = true;
+        td.title = `${name}ed`;
+      } catch (e) {
+        b.disabled = false;
+        note("sub-note", describe(e), true);
+      }
+    });
+    td.append(b);
+  }
+  return td;
+}
+
+// Epochs are long (often a clock in nanoseconds): the table shows their end, which is what
+// differs between two generations; the cell's title has all of it.
+function epochCell(epoch) {
+  const full = epoch && epoch !== "0" ? epoch : "";
+  const td = cell(full.length > 8 ? `…${full.slice(-6)}` : full, "mono epoch");
+  td.title = full;
+  return td;
+}
+
 function renderRow(m) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
   tr.dataset.topic = m.topic;
   tr.dataset.partition = String(m.partition);
   tr.dataset.offset = String(m.offset);
+  tr.dataset.epoch = m.epoch ?? "0";
+  if (m.position) tr.dataset.position = m.position;
   const time = cell(formatTime(m.timestamp), "mono time");
   time.title = m.timestamp ? new Date(m.timestamp).toISOString() : "";
   const headers = m.headers.map((h) => `${h.key}=${bytesToText(h.value)}`).join(", ");
   tr.append(
     cell(m.topic, "topic"),
     cell(String(m.partition), "num partition"),
-    cell(String(m.offset), "num offset"),
+    cell(m.position || String(m.offset), "num offset"),
+    epochCell(m.epoch),
     time,
     cell(show(m.key), "mono key"),
     cell(headers, "mono headers"),
     cell(show(m.value), "value"),
+    ackButtons(m),
   );
   return tr;
 }
@@ -273,6 +414,7 @@ $("fmt-text").addEventListener("click", () => setFormat("text"));
 $("fmt-hex").addEventListener("click", () => setFormat("hex"));
 $("clear").addEventListener("click", () => {
   for (const { tr } of state.rows) tr.remove();
+  for (const tr of document.querySelectorAll("#messages tr.reset-mark")) tr.remove();
   state.rows = [];
   state.total = 0;
   $("msg-count").textContent = "";
@@ -299,10 +441,10 @@ $("pub-form").addEventListener("submit", async (ev) => {
   const client = state.client;
   if (!client) return note("pub-note", "not connected", true);
   const topic = $("pub-topic").value.trim();
-  const o = { headers: parseHeaders($("pub-headers").value) };
-  const key = $("pub-key").value;
+  const o = { headers: can("headers") ? parseHeaders($("pub-headers").value) : [] };
+  const key = can("keys") ? $("pub-key").value : "";
   if (key) o.key = key;
-  const partition = $("pub-partition").value.trim();
+  const partition = can("partitions") ? $("pub-partition").value.trim() : "";
   if (partition) o.partition = Number(partition);
   $("pub-button").disabled = true;
   try {
@@ -312,6 +454,46 @@ $("pub-form").addEventListener("submit", async (ev) => {
     note("pub-note", describe(e), true);
   } finally {
     $("pub-button").disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// read: fetch stored messages, offsets
+// ---------------------------------------------------------------------------------------------
+
+function readTarget() {
+  const topic = $("read-topic").value.trim() || $("sub-topic").value.trim() || $("pub-topic").value.trim();
+  const partition = can("partitions") ? Number($("read-partition").value || 0) : 0;
+  return { topic, partition };
+}
+
+$("read-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const client = state.client;
+  if (!client) return note("read-note", "not connected", true);
+  const { topic, partition } = readTarget();
+  if (!topic) return note("read-note", "which topic?", true);
+  const offset = Number($("read-offset").value || 0);
+  try {
+    const messages = await client.fetch(topic, partition, offset, { maxMessages: 100 });
+    state.pending.push(...messages);
+    if (state.pending.length === messages.length && messages.length) requestAnimationFrame(flush);
+    note("read-note", `fetched ${messages.length} from ${topic} p${partition} at ${offset}`);
+  } catch (e) {
+    note("read-note", describe(e), true);
+  }
+});
+
+$("offsets-button").addEventListener("click", async () => {
+  const client = state.client;
+  if (!client) return note("read-note", "not connected", true);
+  const { topic } = readTarget();
+  if (!topic) return note("read-note", "which topic?", true);
+  try {
+    const m = await client.metadata(topic);
+    note("read-note", m.partitions.map((p) => `p${p.partition}: ${p.earliest}…${p.latest}`).join(", "));
+  } catch (e) {
+    note("read-note", describe(e), true);
   }
 });
 

@@ -18,10 +18,6 @@ use super::{
 };
 use crate::config::EmbeddedOptions;
 use crate::error::{GatewayError, Result};
-use crate::pb::{
-    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaMetadataResp, KafkaPartitionInfo,
-    KafkaPartitionOffset, KafkaProduceResp,
-};
 
 /// What a retained record costs in memory beyond its encoded bytes (the `Record`, its `Arc`,
 /// the decoded headers' vector and the log's slot), so `retention_bytes` bounds real memory.
@@ -261,7 +257,7 @@ impl Broker {
         out
     }
 
-    fn append(&self, topic: &Topic, partition: i32, req: CmdKafkaProduce) -> Result<i64> {
+    fn append(&self, topic: &Topic, partition: i32, req: super::Publish) -> Result<i64> {
         let p = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
@@ -444,7 +440,7 @@ impl Backend for EmbeddedBackend {
         &CAPABILITIES
     }
 
-    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+    async fn list_offset(&self, req: &super::ListOffset) -> Result<i64> {
         let (_, p) = self.broker.partition(&req.topic, req.partition)?;
         let log = lock(&p.log);
         Ok(match req.timestamp {
@@ -454,7 +450,7 @@ impl Backend for EmbeddedBackend {
         })
     }
 
-    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+    async fn fetch(&self, req: &super::Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
         let (_, p) = self.broker.partition(&req.topic, req.partition)?;
         let deadline = tokio::time::Instant::now() + limits.max_wait;
         let waker = Arc::new(Notify::new());
@@ -477,7 +473,7 @@ impl Backend for EmbeddedBackend {
         }
     }
 
-    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    async fn produce(&self, req: super::Publish) -> Result<super::Published> {
         // A partition a new topic would not have is refused before the topic is created.
         let known = self.broker.topic(&req.topic).is_some();
         if !known
@@ -496,10 +492,10 @@ impl Backend for EmbeddedBackend {
             None => (self.broker.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
         };
         let offset = self.broker.append(&topic, partition, req)?;
-        Ok(KafkaProduceResp { partition, offset })
+        Ok(super::Published { partition, offset })
     }
 
-    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+    async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
         let t = self
             .broker
             .topic(topic)
@@ -510,14 +506,15 @@ impl Backend for EmbeddedBackend {
             .enumerate()
             .map(|(i, p)| {
                 let log = lock(&p.log);
-                KafkaPartitionInfo {
+                super::PartitionInfo {
                     partition: i as i32,
                     earliest: log.start,
                     latest: log.end(),
+                    epoch: t.epoch,
                 }
             })
             .collect();
-        Ok(KafkaMetadataResp {
+        Ok(super::TopicMetadata {
             topic: topic.to_owned(),
             partitions,
         })
@@ -604,7 +601,7 @@ struct EmbeddedSubscription {
 #[async_trait]
 impl Subscription for EmbeddedSubscription {
     /// All or nothing: every offset is checked before any is committed.
-    async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, offsets: Vec<super::CommitOffset>) -> Result<()> {
         let mut checked = Vec::with_capacity(offsets.len());
         for o in &offsets {
             let (t, p) = self.broker.partition(&o.topic, o.partition)?;

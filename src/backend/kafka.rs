@@ -40,15 +40,15 @@ use super::{
 };
 use crate::config::{Route, SaslMechanism};
 use crate::error::{GatewayError, Result};
-use crate::pb::{
-    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaHeader, KafkaMetadataResp,
-    KafkaPartitionInfo, KafkaPartitionOffset, KafkaProduceResp,
-};
 
 type Tp = (Arc<str>, i32);
 
 /// Messages per push or fetch batch read from a consumer at once.
 const BATCH: usize = 256;
+/// Bytes a push frame collects before it goes out (more when a single message is larger).
+const PUSH_BYTES: usize = 256 * 1024;
+/// How often a long-polling fetch looks for new messages.
+const LONG_POLL_CHECK: Duration = Duration::from_millis(200);
 /// Blocking librdkafka calls (metadata, offsets) in flight at once per upstream.
 const ADMIN_CONCURRENCY: usize = 32;
 /// How long partition counts are trusted before produce asks the broker again.
@@ -97,7 +97,7 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
         .headers()
         .map(|hs| {
             hs.iter()
-                .map(|h| KafkaHeader {
+                .map(|h| super::Header {
                     key: h.key.to_owned(),
                     value: Bytes::copy_from_slice(h.value.unwrap_or_default()),
                 })
@@ -121,6 +121,94 @@ fn to_record(m: &BorrowedMessage<'_>, topic: &Arc<str>) -> Arc<Record> {
 #[derive(Default)]
 struct Diagnostics {
     last: Mutex<Option<(Instant, Cause)>>,
+    health: Health,
+}
+
+/// Whether the upstream is reachable, and the log of its trouble. librdkafka reports every
+/// failed reconnect of every client (several a second while the cluster is down): the log
+/// says when the state changes, and repeats are summarized at most once a minute.
+#[derive(Default)]
+struct Health {
+    down: std::sync::atomic::AtomicBool,
+    log: Mutex<TroubleLog>,
+}
+
+#[derive(Default)]
+struct TroubleLog {
+    down_since: Option<Instant>,
+    /// Start of the current summary window; None before any trouble.
+    window: Option<Instant>,
+    /// Trouble reports not logged in the current window.
+    quiet: u64,
+}
+
+/// How often repeated upstream trouble is summarized in the log.
+const TROUBLE_SUMMARY: Duration = Duration::from_secs(60);
+/// How long calls wait on an upstream known to be down before answering 503.
+const DOWN_WAIT: Duration = Duration::from_millis(800);
+
+impl Health {
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// A client reported a failure; `all_down` when no broker of the upstream is reachable.
+    fn trouble(&self, all_down: bool, what: &str, reason: &str) {
+        let mut log = lock(&self.log);
+        if all_down && !self.is_down() {
+            self.down.store(true, Ordering::Release);
+            log.down_since = Some(Instant::now());
+            log.window = Some(Instant::now());
+            log.quiet = 0;
+            tracing::warn!(
+                reason,
+                "kafka upstream unreachable; commands answer 503 until it is back"
+            );
+            return;
+        }
+        let fresh = log.window.is_none_or(|w| w.elapsed() >= TROUBLE_SUMMARY);
+        if !fresh {
+            log.quiet += 1;
+            return;
+        }
+        let repeats = std::mem::take(&mut log.quiet);
+        log.window = Some(Instant::now());
+        if self.is_down() {
+            let secs = log.down_since.map_or(0, |t| t.elapsed().as_secs());
+            tracing::warn!(
+                reason,
+                repeats,
+                down_for_secs = secs,
+                "kafka upstream still unreachable"
+            );
+        } else if repeats > 0 {
+            tracing::warn!(
+                reason,
+                repeats,
+                "{what} (and {repeats} similar reports in the last minute)"
+            );
+        } else {
+            tracing::warn!(reason, "{what}");
+        }
+    }
+
+    /// A call to the upstream succeeded.
+    fn ok(&self) {
+        if !self.is_down() {
+            return;
+        }
+        let mut log = lock(&self.log);
+        if self.down.swap(false, Ordering::AcqRel) {
+            let secs = log.down_since.take().map_or(0, |t| t.elapsed().as_secs());
+            let repeats = std::mem::take(&mut log.quiet);
+            log.window = None;
+            tracing::info!(
+                down_for_secs = secs,
+                repeats,
+                "kafka upstream reachable again"
+            );
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -181,7 +269,32 @@ fn observe(diag: &Diagnostics, error: &KafkaError, reason: &str) {
         }
         _ => {}
     }
-    tracing::warn!(error = %error, reason, "kafka client error");
+    use RDKafkaErrorCode as C;
+    match error.rdkafka_error_code() {
+        Some(C::AllBrokersDown) => diag.health.trouble(true, "kafka client error", reason),
+        Some(C::BrokerTransportFailure | C::Resolve | C::NetworkException) => {
+            diag.health
+                .trouble(false, &format!("kafka client error: {error}"), reason)
+        }
+        _ => tracing::warn!(error = %error, reason, "kafka client error"),
+    }
+}
+
+/// librdkafka's own log lines, with connection failures (facility FAIL, one per failed
+/// reconnect of each client) going through the upstream's trouble log.
+fn log_line(diag: &Diagnostics, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    if fac == "FAIL"
+        && matches!(
+            level,
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning
+        )
+    {
+        diag.health
+            .trouble(false, "kafka broker connection failed", message);
+        return;
+    }
+    log_to_tracing(level, fac, message);
 }
 
 fn log_to_tracing(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
@@ -198,7 +311,7 @@ fn log_to_tracing(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &
 
 impl ClientContext for GwContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        log_to_tracing(level, fac, log_message);
+        log_line(&self.diag, level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -219,6 +332,7 @@ struct Inner {
     send_timeout: Duration,
     refresh: Duration,
     cache_messages: usize,
+    cache_bytes: usize,
     max_group_consumers: usize,
     group_consumers: AtomicUsize,
     diag: Arc<Diagnostics>,
@@ -230,6 +344,12 @@ struct Inner {
     context: GwContext,
     watermarks: Mutex<HashMap<Tp, (i64, i64)>>,
     partition_counts: Mutex<HashMap<String, (i32, Instant)>>,
+    /// The latest full topic list, shared by every pattern subscription of the upstream.
+    catalog: tokio::sync::watch::Sender<Option<Arc<Catalog>>>,
+    catalog_task: OnceLock<()>,
+    /// Cancelled when the backend is dropped (route removed or replaced by a reload): stops
+    /// the tasks that would otherwise keep this upstream's clients alive.
+    shutdown: CancellationToken,
 }
 
 impl KafkaBackend {
@@ -326,6 +446,7 @@ impl KafkaBackend {
                 send_timeout,
                 refresh: Duration::from_secs_f64(up.metadata_refresh_secs),
                 cache_messages: up.partition_cache_messages,
+                cache_bytes: up.partition_cache_bytes,
                 max_group_consumers: up.max_group_consumers,
                 group_consumers: AtomicUsize::new(0),
                 diag,
@@ -337,8 +458,32 @@ impl KafkaBackend {
                 context,
                 watermarks: Mutex::new(HashMap::new()),
                 partition_counts: Mutex::new(HashMap::new()),
+                catalog: tokio::sync::watch::channel(None).0,
+                catalog_task: OnceLock::new(),
+                shutdown: CancellationToken::new(),
             }),
         })
+    }
+}
+
+impl Drop for KafkaBackend {
+    fn drop(&mut self) {
+        self.inner.shutdown.cancel();
+        // The last reference closes every librdkafka client of the upstream, which blocks
+        // (the producer flushes for up to 500 ms): let that happen on a blocking thread.
+        // Subscriptions still running keep their reference and drop it when they end.
+        let inner = self.inner.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || {
+                for _ in 0..100 {
+                    if Arc::strong_count(&inner) == 1 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                drop(inner);
+            });
+        }
     }
 }
 
@@ -376,7 +521,13 @@ impl Inner {
             .await
             .map_err(|_| GatewayError::Unavailable("kafka client closed".into()))?;
         let admin = self.admin.clone();
-        let timeout = self.timeout;
+        let down = self.diag.health.is_down();
+        // Known down: one short try (which notices the upstream coming back), then 503.
+        let timeout = if down {
+            DOWN_WAIT.min(self.timeout)
+        } else {
+            self.timeout
+        };
         let call = tokio::task::spawn_blocking(move || f(&admin, timeout));
         let result = match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
             Ok(joined) => joined.map_err(join_error)?.map_err(|e| upstream_error(&e)),
@@ -384,8 +535,30 @@ impl Inner {
         };
         if result.is_ok() {
             self.diag.clear();
+            self.diag.health.ok();
         }
-        result.map_err(|e| self.diag.explain(e))
+        result.map_err(|e| self.unreachable(self.diag.explain(e)))
+    }
+
+    /// While the upstream is known down, a timeout or transport failure says so.
+    fn unreachable(&self, err: GatewayError) -> GatewayError {
+        if self.diag.health.is_down()
+            && matches!(err, GatewayError::Timeout(_) | GatewayError::Unavailable(_))
+        {
+            // Worded as librdkafka's own "all brokers down" (the reason is in the log).
+            return upstream_error(&KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown));
+        }
+        err
+    }
+
+    /// Answers 503 quickly when the upstream is known down and still is; for calls that would
+    /// otherwise wait their full timeout (produce, reads with a pooled consumer).
+    async fn reachable(&self) -> Result<()> {
+        if self.diag.health.is_down() {
+            self.admin_call(|c, t| c.fetch_metadata(None, t).map(|_| ()))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn watermarks(&self, tp: &Tp) -> Result<(i64, i64)> {
@@ -448,44 +621,43 @@ impl Inner {
     }
 
     /// Every (topic, partition) a subscription covers, from fresh metadata.
-    async fn matching(&self, spec: &SubscribeSpec) -> Result<BTreeSet<Tp>> {
-        let topic = match &spec.target {
-            Target::Topic(t) => Some(t.clone()),
-            Target::Pattern(_) => None,
-        };
-        let md = self
-            .admin_call(move |c, t| c.fetch_metadata(topic.as_deref(), t))
-            .await?;
-        let mut out = BTreeSet::new();
-        for t in md.topics() {
-            if !spec.matches_topic(t.name()) || t.name().starts_with("__") {
-                continue;
+    async fn matching(&self, spec: &SubscribeSpec) -> Result<Matched> {
+        match &spec.target {
+            Target::Topic(t) => {
+                let name = t.clone();
+                let topics = self
+                    .admin_call(move |c, t| {
+                        c.fetch_metadata(Some(&name), t).map(|md| topic_infos(&md))
+                    })
+                    .await?;
+                select_topics(&topics, spec)
             }
-            if t.error().is_some() {
-                if matches!(spec.target, Target::Topic(_)) {
-                    return Err(GatewayError::UnknownTopicOrPartition);
-                }
-                continue;
-            }
-            let name: Arc<str> = Arc::from(t.name());
-            for p in t.partitions() {
-                if spec.wants_partition(p.id()) {
-                    out.insert((name.clone(), p.id()));
-                }
-            }
-            if let (Target::Topic(_), Some(missing)) = (
-                &spec.target,
-                spec.partitions
-                    .iter()
-                    .find(|p| !t.partitions().iter().any(|q| q.id() == **p)),
-            ) {
-                return Err(GatewayError::BadRequest(format!(
-                    "topic {} has no partition {missing}",
-                    t.name()
-                )));
-            }
+            // Fresh: a topic a stale catalog missed would later count as new and replay from
+            // its first message.
+            Target::Pattern(_) => select_topics(&self.refresh_catalog().await?.topics, spec),
         }
-        Ok(out)
+    }
+
+    /// Fetches every topic's metadata and publishes it to the pattern subscriptions.
+    async fn refresh_catalog(&self) -> Result<Arc<Catalog>> {
+        let topics = self
+            .admin_call(|c, t| c.fetch_metadata(None, t).map(|md| topic_infos(&md)))
+            .await?;
+        let catalog = Arc::new(Catalog { topics });
+        self.catalog.send_replace(Some(catalog.clone()));
+        Ok(catalog)
+    }
+
+    /// Catalog updates for a pattern subscription; starts the upstream's one refresh task.
+    fn watch_catalog(self: &Arc<Self>) -> tokio::sync::watch::Receiver<Option<Arc<Catalog>>> {
+        self.catalog_task.get_or_init(|| {
+            tokio::spawn(catalog_loop(
+                Arc::downgrade(self),
+                self.refresh,
+                self.shutdown.clone(),
+            ));
+        });
+        self.catalog.subscribe()
     }
 
     /// Where a partition's delivery starts.
@@ -535,6 +707,28 @@ impl Inner {
         Ok(offset)
     }
 
+    /// Waits until the partition holds a message at `offset` (the end of the log when called),
+    /// watching the tail's cache and the broker's end offset; false when `wait` passed first.
+    async fn arrival(&self, tp: &Tp, offset: i64, wait: Duration) -> Result<bool> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            tokio::time::sleep(left.min(LONG_POLL_CHECK)).await;
+            if let Some(Ok(tail)) = self.tail.get() {
+                if tail.has(tp, offset) {
+                    return Ok(true);
+                }
+            }
+            let (_, hi) = self.watermarks(tp).await?;
+            if hi > offset {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Reads up to the limits from `offset` (already checked to be in range) with a pooled
     /// fetch consumer, preferring one already positioned there.
     async fn read(
@@ -544,6 +738,7 @@ impl Inner {
         limits: FetchLimits,
         wait: Duration,
     ) -> Result<Vec<Arc<Record>>> {
+        self.reachable().await?;
         let mut slot = None;
         for f in &self.fetchers {
             if let Ok(g) = f.try_lock() {
@@ -571,10 +766,11 @@ impl Inner {
                     })?
             }
         };
-        fetcher
-            .read(tp, offset, limits, wait)
-            .await
-            .map_err(|e| self.diag.explain(e))
+        let result = fetcher.read(tp, offset, limits, wait).await;
+        if result.as_ref().is_ok_and(|r| !r.is_empty()) {
+            self.diag.health.ok();
+        }
+        result.map_err(|e| self.diag.explain(e))
     }
 
     fn tail(self: &Arc<Self>) -> Result<Arc<Tail>> {
@@ -590,12 +786,101 @@ impl Inner {
                     consumer: Arc::new(consumer),
                     parts: Mutex::new(HashMap::new()),
                     cache_messages: self.cache_messages,
+                    cache_bytes: self.cache_bytes,
                 });
-                tokio::spawn(tail.clone().run());
+                tokio::spawn(tail.clone().run(self.shutdown.clone()));
                 Ok(tail)
             })
             .clone()
             .map_err(GatewayError::Upstream)
+    }
+}
+
+/// Every topic of the cluster, as one metadata request saw it.
+struct Catalog {
+    topics: Vec<TopicInfo>,
+}
+
+struct TopicInfo {
+    name: Arc<str>,
+    /// The broker reported an error for the topic (it may be transient).
+    failed: bool,
+    partitions: Vec<i32>,
+}
+
+fn topic_infos(md: &rdkafka::metadata::Metadata) -> Vec<TopicInfo> {
+    md.topics()
+        .iter()
+        .map(|t| TopicInfo {
+            name: Arc::from(t.name()),
+            failed: t.error().is_some(),
+            partitions: t.partitions().iter().map(|p| p.id()).collect(),
+        })
+        .collect()
+}
+
+/// What a subscription covers in one metadata view.
+struct Matched {
+    tps: BTreeSet<Tp>,
+    /// Matching topics whose metadata had an error: they are not new, and when they come back
+    /// they start where the subscription says, not at their first message.
+    failed: BTreeSet<Arc<str>>,
+}
+
+fn select_topics(topics: &[TopicInfo], spec: &SubscribeSpec) -> Result<Matched> {
+    let mut out = Matched {
+        tps: BTreeSet::new(),
+        failed: BTreeSet::new(),
+    };
+    for t in topics {
+        if !spec.matches_topic(&t.name) || t.name.starts_with("__") {
+            continue;
+        }
+        if t.failed {
+            if matches!(spec.target, Target::Topic(_)) {
+                return Err(GatewayError::UnknownTopicOrPartition);
+            }
+            out.failed.insert(t.name.clone());
+            continue;
+        }
+        for p in &t.partitions {
+            if spec.wants_partition(*p) {
+                out.tps.insert((t.name.clone(), *p));
+            }
+        }
+        if let (Target::Topic(_), Some(missing)) = (
+            &spec.target,
+            spec.partitions.iter().find(|p| !t.partitions.contains(p)),
+        ) {
+            return Err(GatewayError::BadRequest(format!(
+                "topic {} has no partition {missing}",
+                t.name
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The upstream's one metadata refresh for all its pattern subscriptions; idle while there
+/// are none. Holds the upstream weakly, so it never keeps a dropped backend's clients alive.
+async fn catalog_loop(inner: std::sync::Weak<Inner>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.catalog.receiver_count() == 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = inner.refresh_catalog() => if let Err(e) = r {
+                tracing::debug!(error = %e, "topic metadata refresh failed");
+            },
+        }
     }
 }
 
@@ -687,6 +972,7 @@ struct Tail {
     consumer: Arc<StreamConsumer<GwContext>>,
     parts: Mutex<HashMap<Tp, Arc<TailPart>>>,
     cache_messages: usize,
+    cache_bytes: usize,
 }
 
 struct TailPart {
@@ -700,6 +986,8 @@ struct TailState {
     next: i64,
     /// The most recent records, ending just before `next`.
     cache: VecDeque<Arc<Record>>,
+    /// Encoded size of `cache`.
+    cache_size: usize,
     attached: Vec<Attached>,
 }
 
@@ -735,6 +1023,7 @@ impl Tail {
                 users: 1,
                 next: start,
                 cache: VecDeque::new(),
+                cache_size: 0,
                 attached: Vec::new(),
             }),
         });
@@ -766,6 +1055,13 @@ impl Tail {
         }
     }
 
+    /// Whether the tail has read the partition past `offset`.
+    fn has(&self, tp: &Tp, offset: i64) -> bool {
+        lock(&self.parts)
+            .get(tp)
+            .is_some_and(|p| lock(&p.state).next > offset)
+    }
+
     /// Recent records from `offset`, if the cache covers it.
     fn cached(&self, tp: &Tp, offset: i64, limits: FetchLimits) -> Option<Vec<Arc<Record>>> {
         let p = lock(&self.parts).get(tp).cloned()?;
@@ -790,10 +1086,13 @@ impl Tail {
         Some(out)
     }
 
-    async fn run(self: Arc<Self>) {
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut errors = 0u32;
         loop {
-            let first = self.consumer.recv().await;
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                m = self.consumer.recv() => m,
+            };
             let mut batch = Vec::with_capacity(BATCH);
             match first {
                 Ok(m) => batch.push(m),
@@ -845,10 +1144,14 @@ impl Tail {
         let Some(last) = fresh.last() else { return };
         st.next = last.offset + 1;
         for r in &fresh {
+            st.cache_size += r.size();
             st.cache.push_back(r.clone());
         }
-        while st.cache.len() > self.cache_messages {
-            st.cache.pop_front();
+        while st.cache.len() > self.cache_messages || st.cache_size > self.cache_bytes {
+            match st.cache.pop_front() {
+                Some(r) => st.cache_size -= r.size(),
+                None => break,
+            }
         }
         st.attached.retain(|a| {
             let due: Vec<_> = fresh
@@ -875,7 +1178,7 @@ impl Tail {
 /// State a non-group subscription shares with the tail.
 struct SubShared {
     sink: PushSink,
-    match_headers: Vec<KafkaHeader>,
+    match_headers: Vec<super::Header>,
     /// Partitions detached for lagging, with the offset to resume from.
     lagging: Mutex<Vec<(Tp, i64)>>,
     wake: Notify,
@@ -902,16 +1205,30 @@ struct KafkaSubscription {
     /// Weak: the member's loop owns the consumer, so closing it (which blocks while it leaves
     /// the group) always happens on a blocking thread, never on an async worker.
     group: Option<std::sync::Weak<StreamConsumer<GroupContext>>>,
+    member: Option<Arc<Member>>,
     inner: Arc<Inner>,
 }
 
 #[async_trait]
 impl Subscription for KafkaSubscription {
-    async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, offsets: Vec<super::CommitOffset>) -> Result<()> {
         if let Some(consumer) = &self.group {
             let consumer = consumer.upgrade().ok_or_else(|| {
                 GatewayError::Unavailable("the group member has left the group".into())
             })?;
+            if let Some(member) = &self.member {
+                let owned = lock(&member.owned);
+                if let Some(o) = offsets
+                    .iter()
+                    .find(|o| !owned.contains(&(Arc::from(o.topic.as_str()), o.partition)))
+                {
+                    // Committing a partition another member now reads would move its position.
+                    return Err(GatewayError::Conflict(format!(
+                        "partition {}/{} is not assigned to this group member",
+                        o.topic, o.partition
+                    )));
+                }
+            }
             let mut tpl = TopicPartitionList::new();
             for o in &offsets {
                 if o.offset < 0 {
@@ -967,7 +1284,7 @@ impl super::Backend for KafkaBackend {
         &CAPABILITIES
     }
 
-    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+    async fn list_offset(&self, req: &super::ListOffset) -> Result<i64> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         match req.timestamp {
             -1 => Ok(self.inner.watermarks(&tp).await?.1),
@@ -976,7 +1293,7 @@ impl super::Backend for KafkaBackend {
         }
     }
 
-    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+    async fn fetch(&self, req: &super::Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
         let tp: Tp = (Arc::from(req.topic.as_str()), req.partition);
         if let Some(Ok(tail)) = self.inner.tail.get() {
             if let Some(records) = tail.cached(&tp, req.offset, limits) {
@@ -984,18 +1301,28 @@ impl super::Backend for KafkaBackend {
             }
         }
         let (_, hi) = self.inner.check_offset(&tp, req.offset).await?;
-        let wait = if req.offset < hi {
-            self.inner.timeout
-        } else if limits.max_wait.is_zero() {
-            return Ok(Vec::new());
-        } else {
-            limits.max_wait
-        };
-        self.inner.read(&tp, req.offset, limits, wait).await
+        if req.offset >= hi {
+            // A long poll waits for the end to move without holding a pooled consumer: a few
+            // long polls would otherwise keep every other fetch of the upstream waiting.
+            if limits.max_wait.is_zero()
+                || !self.inner.arrival(&tp, req.offset, limits.max_wait).await?
+            {
+                return Ok(Vec::new());
+            }
+            if let Some(Ok(tail)) = self.inner.tail.get() {
+                if let Some(records) = tail.cached(&tp, req.offset, limits) {
+                    return Ok(records);
+                }
+            }
+        }
+        self.inner
+            .read(&tp, req.offset, limits, self.inner.timeout)
+            .await
     }
 
-    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    async fn produce(&self, req: super::Publish) -> Result<super::Published> {
         let inner = &self.inner;
+        inner.reachable().await?;
         let mut count = inner.partition_count(&req.topic).await?;
         if let Some(p) = req.partition {
             if p >= count {
@@ -1030,30 +1357,35 @@ impl super::Backend for KafkaBackend {
             .producer
             .send(record, Timeout::After(inner.send_timeout));
         match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
-            Ok(Ok(d)) => Ok(KafkaProduceResp {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => Err(upstream_error(&e)),
+            Ok(Ok(d)) => {
+                inner.diag.health.ok();
+                Ok(super::Published {
+                    partition: d.partition,
+                    offset: d.offset,
+                })
+            }
+            Ok(Err((e, _))) => Err(inner.unreachable(upstream_error(&e))),
             Err(_) => Err(GatewayError::Timeout(
                 "kafka did not acknowledge in time".into(),
             )),
         }
     }
 
-    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+    async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
         let count = self.inner.topic_partitions(topic).await?;
         let name: Arc<str> = Arc::from(topic);
         let mut partitions = Vec::with_capacity(count as usize);
         for p in 0..count {
             let (earliest, latest) = self.inner.watermarks(&(name.clone(), p)).await?;
-            partitions.push(KafkaPartitionInfo {
+            partitions.push(super::PartitionInfo {
                 partition: p,
                 earliest,
                 latest,
+                // Kafka's topic ids (KIP-516) would be one; not tracked yet.
+                epoch: 0,
             });
         }
-        Ok(KafkaMetadataResp {
+        Ok(super::TopicMetadata {
             topic: topic.to_owned(),
             partitions,
         })
@@ -1085,7 +1417,7 @@ impl KafkaBackend {
     ) -> Result<Arc<dyn Subscription>> {
         let inner = self.inner.clone();
         let tail = inner.tail()?;
-        let tps = inner.matching(&spec).await?;
+        let Matched { tps, failed } = inner.matching(&spec).await?;
         if matches!(spec.target, Target::Topic(_)) && tps.is_empty() {
             return Err(GatewayError::UnknownTopicOrPartition);
         }
@@ -1110,11 +1442,20 @@ impl KafkaBackend {
             joined.add(&tp, start)?;
         }
         let flow = sink.flow.clone();
-        tokio::spawn(shared_loop(inner.clone(), spec, joined, cancel.clone()));
+        let catalog = matches!(spec.target, Target::Pattern(_)).then(|| inner.watch_catalog());
+        tokio::spawn(shared_loop(
+            inner.clone(),
+            spec,
+            joined,
+            cancel.clone(),
+            catalog,
+            failed,
+        ));
         Ok(Arc::new(KafkaSubscription {
             cancel,
             flow,
             group: None,
+            member: None,
             inner,
         }))
     }
@@ -1132,20 +1473,26 @@ impl KafkaBackend {
         }
         let inner = self.inner.clone();
         let slot = GroupSlot::take(&inner)?;
+        let Matched { tps, failed } = inner.matching(&spec).await?;
         let topics: Vec<String> = match &spec.target {
-            Target::Topic(t) => {
-                inner.topic_partitions(t).await?;
-                vec![t.clone()]
-            }
-            Target::Pattern(_) => topics_of(&inner.matching(&spec).await?),
+            Target::Topic(t) => vec![t.clone()],
+            Target::Pattern(_) => topics_of(&tps),
         };
-        let mut lookup = consumer_config(&inner.base);
-        lookup.set("group.id", &group);
+        // Fixed before the reply, so LATEST misses nothing produced after it.
+        let starts = GroupStarts::resolve(&inner, spec.start, &tps).await?;
+        let mut lookup_config = consumer_config(&inner.base);
+        lookup_config.set("group.id", &group);
+        let mut lookup = Lookup {
+            config: lookup_config,
+            client: None,
+        };
+        if spec.start != Start::Earliest {
+            lookup.warm(&tps, inner.timeout).await;
+        }
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let context = GroupContext {
-            start: spec.start,
-            timeout: inner.timeout,
             diag: inner.diag.clone(),
-            lookup,
+            events: events_tx,
         };
         let mut config = consumer_config(&inner.base);
         config.set("group.id", &group).set(
@@ -1168,19 +1515,31 @@ impl KafkaBackend {
         }
         let cancel = CancellationToken::new();
         let flow = sink.flow.clone();
-        tokio::spawn(group_loop(
-            inner.clone(),
-            consumer.clone(),
+        let member = Arc::new(Member {
+            group,
+            owned: Mutex::new(BTreeSet::new()),
+        });
+        let catalog = matches!(spec.target, Target::Pattern(_)).then(|| inner.watch_catalog());
+        tokio::spawn(group_loop(GroupRun {
+            catalog,
+            failed,
+            inner: inner.clone(),
+            consumer: consumer.clone(),
             spec,
             topics,
             sink,
-            cancel.clone(),
+            cancel: cancel.clone(),
             slot,
-        ));
+            events,
+            member: member.clone(),
+            starts,
+            lookup,
+        }));
         Ok(Arc::new(KafkaSubscription {
             cancel,
             flow,
             group: Some(Arc::downgrade(&consumer)),
+            member: Some(member),
             inner,
         }))
     }
@@ -1234,9 +1593,10 @@ async fn shared_loop(
     spec: SubscribeSpec,
     mut joined: Joined,
     cancel: CancellationToken,
+    mut catalog: Option<tokio::sync::watch::Receiver<Option<Arc<Catalog>>>>,
+    mut failed: BTreeSet<Arc<str>>,
 ) {
-    let mut refresh = tokio::time::interval(inner.refresh);
-    refresh.reset();
+    let _task = super::TaskGauge::new();
     loop {
         let work: Vec<(Tp, i64)> = std::mem::take(&mut *lock(&joined.sub.lagging));
         for (tp, from) in work {
@@ -1251,19 +1611,53 @@ async fn shared_loop(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = joined.sub.wake.notified() => {}
-            _ = refresh.tick(), if matches!(spec.target, Target::Pattern(_)) => {
-                if let Ok(now) = inner.matching(&spec).await {
-                    for tp in now.difference(&joined.tps.clone()) {
-                        // Partitions that appeared after the subscription: all their messages are new.
-                        if let Ok((lo, _)) = inner.watermarks(tp).await {
-                            let _ = joined.add(tp, lo);
+            changed = changed(&mut catalog) => {
+                let Some(now) = changed else {
+                    catalog = None;
+                    continue;
+                };
+                let Ok(now) = select_topics(&now.topics, &spec) else { continue };
+                let found = async {
+                    let mut found = Vec::new();
+                    for tp in now.tps.difference(&joined.tps) {
+                        // A topic that failed before was already there: it starts where the
+                        // subscription says. Anything else appeared after the subscription,
+                        // so all its messages are new.
+                        let start = if failed.contains(&tp.0) { spec.start } else { Start::Earliest };
+                        if let Ok(o) = inner.resolve(tp, start).await {
+                            found.push((tp.clone(), o));
                         }
                     }
+                    found
+                };
+                let found = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    f = found => f,
+                };
+                for (tp, o) in found {
+                    let _ = joined.add(&tp, o);
                 }
+                failed.retain(|t| now.failed.contains(t) || !joined.tps.iter().any(|(n, _)| n == t));
             }
             _ = tokio::time::sleep(Duration::from_secs(30)) => {
                 if joined.sub.sink.is_closed() { return; }
             }
+        }
+    }
+}
+
+/// The next catalog a pattern subscription sees; None once there will be none (never for a
+/// topic subscription, which waits forever).
+async fn changed(
+    catalog: &mut Option<tokio::sync::watch::Receiver<Option<Arc<Catalog>>>>,
+) -> Option<Arc<Catalog>> {
+    let Some(rx) = catalog else {
+        return std::future::pending().await;
+    };
+    loop {
+        rx.changed().await.ok()?;
+        if let Some(c) = rx.borrow_and_update().clone() {
+            return Some(c);
         }
     }
 }
@@ -1286,7 +1680,7 @@ async fn catch_up(
         let room = sub.sink.flow.room().min(BATCH);
         let limits = FetchLimits {
             max_messages: room,
-            max_bytes: 256 * 1024,
+            max_bytes: PUSH_BYTES,
             max_wait: Duration::ZERO,
         };
         // Attach when the tail's cache reaches back to `from` and the backlog fits now.
@@ -1370,6 +1764,9 @@ impl GroupSlot {
                 inner.max_group_consumers
             )));
         }
+        crate::metrics::METRICS
+            .kafka_group_consumers
+            .fetch_add(1, Ordering::Relaxed);
         Ok(GroupSlot(inner.clone()))
     }
 }
@@ -1377,21 +1774,29 @@ impl GroupSlot {
 impl Drop for GroupSlot {
     fn drop(&mut self) {
         self.0.group_consumers.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::METRICS
+            .kafka_group_consumers
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Positions newly assigned partitions that have no committed offset at the start position.
+/// What the rebalance callback hands the member's loop. The callback runs inside
+/// `consumer.recv()` on an async worker, so it only forwards: the loop looks committed offsets
+/// up off the async threads and then assigns (librdkafka lets the application call assign
+/// after the callback returned).
+enum GroupEvent {
+    Assign(TopicPartitionList),
+    Revoked(TopicPartitionList),
+}
+
 struct GroupContext {
-    start: Start,
-    timeout: Duration,
     diag: Arc<Diagnostics>,
-    /// Settings of a plain client of the same group, for committed-offset lookups.
-    lookup: ClientConfig,
+    events: tokio::sync::mpsc::UnboundedSender<GroupEvent>,
 }
 
 impl ClientContext for GroupContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        log_to_tracing(level, fac, log_message);
+        log_line(&self.diag, level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -1404,21 +1809,19 @@ impl ConsumerContext for GroupContext {
         let cooperative = matches!(c.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                // EARLIEST and LATEST are librdkafka's own behaviour: Offset::Stored resumes
-                // from the committed offset, else auto.offset.reset applies.
-                if !matches!(self.start, Start::Earliest | Start::Latest) {
-                    self.position_uncommitted(tpl);
-                }
-                let r = if cooperative {
-                    c.incremental_assign(tpl)
-                } else {
-                    c.assign(tpl)
-                };
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "group assign failed");
+                // The loop assigns once it knows where each partition starts. When the loop
+                // is gone (the consumer is closing) nobody will: take the assignment as is.
+                if self.events.send(GroupEvent::Assign(tpl.clone())).is_err() {
+                    let _ = if cooperative {
+                        c.incremental_assign(tpl)
+                    } else {
+                        c.assign(tpl)
+                    };
                 }
             }
             _ => {
+                // Unassigning is local (no broker call) and must happen before the rebalance
+                // completes, so it is done here; the loop only updates its bookkeeping.
                 let r = if cooperative {
                     c.incremental_unassign(tpl)
                 } else {
@@ -1427,158 +1830,506 @@ impl ConsumerContext for GroupContext {
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "group unassign failed");
                 }
+                let _ = self.events.send(GroupEvent::Revoked(tpl.clone()));
             }
         }
     }
 }
 
-impl GroupContext {
-    /// Sets partitions that have no committed offset to the start position. Committed offsets
-    /// are asked through a separate short-lived handle of the same group: this consumer's own
-    /// group state is busy with this very rebalance, and asking it from here can block until
-    /// the rebalance it is waiting for, which never comes. If the lookup fails, the partitions
-    /// keep Offset::Stored (the committed offset, else auto.offset.reset), never overriding a
-    /// commit.
-    fn position_uncommitted(&self, tpl: &mut TopicPartitionList) {
-        let lookup: BaseConsumer = match self.lookup.create() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create the offset lookup client");
-                return;
+/// A group member's state shared between its loop and its subscription handle.
+struct Member {
+    group: String,
+    /// Partitions assigned to this member now: commits for others are refused.
+    owned: Mutex<BTreeSet<Tp>>,
+}
+
+/// Where each partition of the subscribed topics starts when the group has no committed
+/// offset for it, fixed at subscribe time: resolving it at assignment (as
+/// `auto.offset.reset` does) would skip what was produced between the reply and the
+/// assignment. Partitions that appear later start at their beginning: all their messages are
+/// new to the subscription.
+struct GroupStarts {
+    start: Start,
+    fixed: Mutex<HashMap<Tp, i64>>,
+}
+
+impl GroupStarts {
+    async fn resolve(inner: &Inner, start: Start, tps: &BTreeSet<Tp>) -> Result<GroupStarts> {
+        let starts = GroupStarts {
+            start,
+            fixed: Mutex::new(HashMap::new()),
+        };
+        starts.add(inner, tps.iter()).await?;
+        Ok(starts)
+    }
+
+    async fn add(&self, inner: &Inner, tps: impl Iterator<Item = &Tp>) -> Result<()> {
+        if matches!(
+            self.start,
+            Start::Latest | Start::Last | Start::Timestamp(_)
+        ) {
+            for tp in tps {
+                let o = inner.resolve(tp, self.start).await?;
+                lock(&self.fixed).insert(tp.clone(), o);
+            }
+        }
+        Ok(())
+    }
+
+    fn offset(&self, tp: &Tp) -> Offset {
+        match self.start {
+            Start::Earliest => Offset::Beginning,
+            Start::Offset(o) => Offset::Offset(o),
+            _ => lock(&self.fixed)
+                .get(tp)
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o)),
+        }
+    }
+}
+
+/// A lazily created plain client of the member's group, for committed-offset lookups: the
+/// member's own consumer is in the middle of the rebalance being handled, and asking it could
+/// wait for that very rebalance.
+struct Lookup {
+    config: ClientConfig,
+    client: Option<Arc<BaseConsumer>>,
+}
+
+impl Lookup {
+    /// Creates the client and has it find the group's coordinator, so the first rebalance
+    /// does not wait for that.
+    async fn warm(&mut self, tps: &BTreeSet<Tp>, timeout: Duration) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in tps {
+            tpl.add_partition(t, *p);
+        }
+        let _ = self.committed(&tpl, timeout).await;
+    }
+
+    /// Committed offsets of `tpl`'s partitions; None if they cannot be had in time.
+    async fn committed(
+        &mut self,
+        tpl: &TopicPartitionList,
+        timeout: Duration,
+    ) -> Option<TopicPartitionList> {
+        let client = match &self.client {
+            Some(c) => c.clone(),
+            None => {
+                let config = self.config.clone();
+                let c: BaseConsumer = tokio::task::spawn_blocking(move || config.create())
+                    .await
+                    .ok()?
+                    .map_err(
+                        |e| tracing::warn!(error = %e, "cannot create the offset lookup client"),
+                    )
+                    .ok()?;
+                let c = Arc::new(c);
+                self.client = Some(c.clone());
+                c
             }
         };
-        let Ok(committed) = lookup.committed_offsets(tpl.clone(), self.timeout) else {
-            tracing::warn!(
-                "committed offsets unavailable; partitions resume from the group's own position"
-            );
+        let q = tpl.clone();
+        let call = tokio::task::spawn_blocking(move || client.committed_offsets(q, timeout));
+        match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+            Ok(Ok(Ok(c))) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Sets each newly assigned partition to its committed offset, else to the subscription's
+/// start. If the committed offsets cannot be had, partitions keep Offset::Stored (the
+/// committed offset, else auto.offset.reset): a commit is never overridden.
+async fn position_assigned(
+    tpl: &TopicPartitionList,
+    starts: &GroupStarts,
+    lookup: &mut Lookup,
+    timeout: Duration,
+) -> TopicPartitionList {
+    let mut out = TopicPartitionList::new();
+    if starts.start == Start::Earliest {
+        // librdkafka's own behaviour is the start here: the committed offset, else
+        // auto.offset.reset=earliest. No lookup, so the assignment is not delayed.
+        for e in tpl.elements() {
+            let _ = out.add_partition_offset(e.topic(), e.partition(), Offset::Stored);
+        }
+        return out;
+    }
+    let committed = lookup.committed(tpl, timeout).await;
+    if committed.is_none() {
+        tracing::warn!(
+            "committed offsets unavailable; partitions resume from the group's own position"
+        );
+    }
+    for e in tpl.elements() {
+        let tp: Tp = (Arc::from(e.topic()), e.partition());
+        let offset = match &committed {
+            None => Offset::Stored,
+            Some(c) => match c
+                .find_partition(e.topic(), e.partition())
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(o)) if o >= 0 => Offset::Offset(o),
+                _ => starts.offset(&tp),
+            },
+        };
+        let _ = out.add_partition_offset(e.topic(), e.partition(), offset);
+    }
+    out
+}
+
+fn tps_of(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .collect()
+}
+
+/// Everything a group member's loop owns.
+struct GroupRun {
+    inner: Arc<Inner>,
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    spec: SubscribeSpec,
+    topics: Vec<String>,
+    sink: PushSink,
+    cancel: CancellationToken,
+    slot: GroupSlot,
+    events: tokio::sync::mpsc::UnboundedReceiver<GroupEvent>,
+    member: Arc<Member>,
+    starts: GroupStarts,
+    lookup: Lookup,
+    catalog: Option<tokio::sync::watch::Receiver<Option<Arc<Catalog>>>>,
+    /// Matching topics whose metadata failed at subscribe time (see `Matched::failed`).
+    failed: BTreeSet<Arc<str>>,
+}
+
+impl GroupRun {
+    /// Applies a rebalance event; false when the subscription was cancelled meanwhile.
+    async fn handle(&mut self, ev: GroupEvent, held: &mut Held) -> bool {
+        match ev {
+            GroupEvent::Assign(tpl) => {
+                let positioned = tokio::select! {
+                    _ = self.cancel.cancelled() => return false,
+                    p = position_assigned(&tpl, &self.starts, &mut self.lookup, self.inner.timeout) => p,
+                };
+                let cooperative = matches!(
+                    self.consumer.rebalance_protocol(),
+                    RebalanceProtocol::Cooperative
+                );
+                let r = if cooperative {
+                    self.consumer.incremental_assign(&positioned)
+                } else {
+                    self.consumer.assign(&positioned)
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "group assign failed");
+                }
+                let mut owned = lock(&self.member.owned);
+                if !cooperative {
+                    owned.clear();
+                }
+                owned.extend(tps_of(&tpl));
+                drop(owned);
+                // librdkafka keeps a partition's pause across unassign and assign: set it
+                // either way.
+                self.pause(held.paused);
+            }
+            GroupEvent::Revoked(tpl) => {
+                let cooperative = matches!(
+                    self.consumer.rebalance_protocol(),
+                    RebalanceProtocol::Cooperative
+                );
+                let mut gone = tps_of(&tpl);
+                if !cooperative {
+                    // The callback unassigned already; this undoes an assignment the loop
+                    // applied from an event queued before that revocation.
+                    let _ = self.consumer.unassign();
+                    gone.extend(lock(&self.member.owned).iter().cloned());
+                }
+                let mut owned = lock(&self.member.owned);
+                for tp in &gone {
+                    owned.remove(tp);
+                    // Acknowledgements for it can no longer be sent by this member.
+                    self.sink.flow.forget(&tp.0, tp.1);
+                }
+                drop(owned);
+                let owned = lock(&self.member.owned);
+                held.records
+                    .retain(|r| owned.contains(&(r.topic.clone(), r.partition)));
+            }
+        }
+        true
+    }
+
+    /// Stops (or restarts) fetching the assigned partitions while the flow window is full, so
+    /// the loop can keep polling the consumer, which serves rebalances, without reading on.
+    fn pause(&self, on: bool) {
+        let Ok(assigned) = self.consumer.assignment() else {
             return;
         };
-        let parts: Vec<(String, i32)> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
-        for (topic, partition) in parts {
-            let done = committed
-                .find_partition(&topic, partition)
-                .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= 0));
-            let offset = if done {
-                Offset::Stored
-            } else {
-                self.start_offset(&lookup, &topic, partition)
-            };
-            let _ = tpl.set_partition_offset(&topic, partition, offset);
+        let r = if on {
+            self.consumer.pause(&assigned)
+        } else {
+            self.consumer.resume(&assigned)
+        };
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "group pause or resume failed");
         }
     }
 
-    fn start_offset(&self, c: &BaseConsumer, topic: &str, partition: i32) -> Offset {
-        match self.start {
-            Start::Earliest => Offset::Beginning,
-            Start::Latest => Offset::End,
-            Start::Offset(o) => Offset::Offset(o),
-            Start::Last => match c.fetch_watermarks(topic, partition, self.timeout) {
-                Ok((lo, hi)) => Offset::Offset((hi - 1).max(lo)),
-                Err(_) => Offset::End,
-            },
-            Start::Timestamp(ts) => {
-                let mut q = TopicPartitionList::new();
-                if q.add_partition_offset(topic, partition, Offset::Offset(ts))
-                    .is_err()
-                {
-                    return Offset::End;
-                }
-                match c.offsets_for_times(q, self.timeout) {
-                    Ok(r) => match r.elements().first().map(|e| e.offset()) {
-                        Some(Offset::Offset(o)) => Offset::Offset(o),
-                        _ => Offset::End,
-                    },
-                    Err(_) => Offset::End,
-                }
-            }
+    /// Pushes, giving up when the subscription is cancelled (a vanished client's queue may
+    /// never drain).
+    async fn push(&self, records: &[Arc<Record>]) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            r = self.sink.push(records) => r.is_ok(),
         }
     }
+}
+
+/// Records a group member read but may not push yet (its max_in_flight window is full).
+struct Held {
+    records: VecDeque<Arc<Record>>,
+    /// The assigned partitions are paused until the window has room again.
+    paused: bool,
 }
 
 /// A group member's loop: consume, filter, push within the flow window; follow new topics of a
 /// pattern. The consumer leaves the group when the loop ends.
-async fn group_loop(
-    inner: Arc<Inner>,
-    consumer: Arc<StreamConsumer<GroupContext>>,
-    spec: SubscribeSpec,
-    mut topics: Vec<String>,
-    sink: PushSink,
-    cancel: CancellationToken,
-    slot: GroupSlot,
-) {
-    let mut refresh = tokio::time::interval(inner.refresh);
-    refresh.reset();
-    let mut held: Option<Arc<Record>> = None;
+async fn group_loop(mut run: GroupRun) {
+    let task = super::TaskGauge::new();
+    let mut held = Held {
+        records: VecDeque::new(),
+        paused: false,
+    };
     loop {
-        if held.is_some() && sink.flow.room() == 0 {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = sink.flow.acked() => {}
-                // Keep serving rebalances while paused.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        let room = run.sink.flow.room();
+        if !held.records.is_empty() {
+            if room == 0 {
+                if !held.paused {
+                    run.pause(true);
+                    held.paused = true;
+                }
+                tokio::select! {
+                    biased;
+                    _ = run.cancel.cancelled() => break,
+                    Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
+                    _ = run.sink.flow.acked() => {}
+                    // Polling serves rebalances; what was fetched before the pause is kept.
+                    m = run.consumer.recv() => if let Ok(m) = m {
+                        let r = to_record(&m, &Arc::from(m.topic()));
+                        if r.matches_headers(&run.spec.match_headers) {
+                            held.records.push_back(r);
+                        }
+                    },
+                }
+                continue;
             }
-            continue;
-        }
-        if let Some(r) = held.take() {
-            if sink.push(&[r]).await.is_err() {
+            let n = room.min(held.records.len()).min(BATCH);
+            let batch: Vec<_> = held.records.drain(..n).collect();
+            if !run.push(&batch).await {
                 break;
             }
             continue;
         }
+        if held.paused {
+            run.pause(false);
+            held.paused = false;
+        }
         tokio::select! {
-            _ = cancel.cancelled() => break,
-            m = consumer.recv() => match m {
+            biased;
+            _ = run.cancel.cancelled() => break,
+            Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
+            m = run.consumer.recv() => match m {
                 Ok(m) => {
                     let topic: Arc<str> = Arc::from(m.topic());
                     let mut batch = vec![to_record(&m, &topic)];
                     drop(m);
-                    let room = sink.flow.room();
-                    while batch.len() < BATCH.min(room) {
-                        match consumer.recv().now_or_never() {
+                    let room = run.sink.flow.room();
+                    let mut bytes = batch[0].size();
+                    while batch.len() < BATCH.min(room) && bytes < PUSH_BYTES {
+                        match run.consumer.recv().now_or_never() {
                             Some(Ok(m)) => {
                                 let t: Arc<str> = if m.topic() == &*topic { topic.clone() } else { Arc::from(m.topic()) };
-                                batch.push(to_record(&m, &t));
+                                let r = to_record(&m, &t);
+                                bytes += r.size();
+                                batch.push(r);
                             }
                             _ => break,
                         }
                     }
                     let mut wanted: Vec<_> = batch
                         .into_iter()
-                        .filter(|r| r.matches_headers(&spec.match_headers))
+                        .filter(|r| r.matches_headers(&run.spec.match_headers))
                         .collect();
-                    if wanted.len() > room {
-                        held = wanted.pop();
+                    while wanted.len() > room {
+                        if let Some(r) = wanted.pop() {
+                            held.records.push_front(r);
+                        }
                     }
-                    if sink.push(&wanted).await.is_err() {
+                    if !run.push(&wanted).await {
                         break;
                     }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "group consumer error");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::select! {
+                        _ = run.cancel.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
                 }
             },
-            _ = refresh.tick(), if matches!(spec.target, Target::Pattern(_)) => {
-                if let Ok(now) = inner.matching(&spec).await {
-                    let now = topics_of(&now);
-                    if now != topics && !now.is_empty() {
-                        let refs: Vec<&str> = now.iter().map(String::as_str).collect();
-                        if consumer.subscribe(&refs).is_ok() {
-                            topics = now;
-                        }
+            changed = changed(&mut run.catalog) => {
+                let Some(now) = changed else {
+                    run.catalog = None;
+                    continue;
+                };
+                let Ok(now) = select_topics(&now.topics, &run.spec) else { continue };
+                let names = topics_of(&now.tps);
+                if names != run.topics && !names.is_empty() {
+                    // Topics that failed at subscribe time start where the subscription says.
+                    let back: Vec<Tp> = now
+                        .tps
+                        .iter()
+                        .filter(|tp| run.failed.contains(&tp.0))
+                        .cloned()
+                        .collect();
+                    let added = tokio::select! {
+                        _ = run.cancel.cancelled() => break,
+                        r = run.starts.add(&run.inner, back.iter()) => r,
+                    };
+                    if added.is_err() {
+                        continue;
+                    }
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    if run.consumer.subscribe(&refs).is_ok() {
+                        run.topics = names;
+                        let now_failed = now.failed;
+                        run.failed.retain(|t| now_failed.contains(t));
                     }
                 }
             }
         }
     }
+    let GroupRun {
+        consumer,
+        slot,
+        lookup,
+        member,
+        ..
+    } = run;
+    tracing::debug!(group = %member.group, "group member leaving");
     // Closing a consumer blocks while it leaves the group.
     tokio::task::spawn_blocking(move || {
         consumer.unsubscribe();
         drop(consumer);
+        drop(lookup);
         drop(slot);
+        drop(task);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, failed: bool, partitions: &[i32]) -> TopicInfo {
+        TopicInfo {
+            name: Arc::from(name),
+            failed,
+            partitions: partitions.to_vec(),
+        }
+    }
+
+    /// A pattern's topic whose metadata failed is remembered as existing, so it is not later
+    /// treated as a new topic (replayed from its first message).
+    #[test]
+    fn failed_topics_of_a_pattern_are_remembered_not_dropped() {
+        let spec = SubscribeSpec::parse(
+            crate::pb::CmdKafkaSubscribe {
+                topic_pattern: "a.*".into(),
+                ..Default::default()
+            },
+            1024,
+        )
+        .unwrap();
+        let m = select_topics(
+            &[
+                info("a1", false, &[0, 1]),
+                info("a2", true, &[]),
+                info("b", false, &[0]),
+                info("__a", false, &[0]),
+            ],
+            &spec,
+        )
+        .unwrap();
+        let tps: Vec<_> = m.tps.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+        assert_eq!(tps, [("a1".to_string(), 0), ("a1".to_string(), 1)]);
+        assert_eq!(
+            m.failed.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            ["a2"]
+        );
+    }
+
+    /// A partition of large messages must not keep `partition_cache_messages` of them.
+    #[tokio::test]
+    async fn the_tail_cache_is_bounded_in_bytes_as_well_as_messages() {
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", "127.0.0.1:1");
+        let consumer: StreamConsumer<GwContext> = consumer_config(&base)
+            .create_with_context(GwContext {
+                diag: Arc::new(Diagnostics::default()),
+            })
+            .unwrap();
+        let tail = Tail {
+            consumer: Arc::new(consumer),
+            parts: Mutex::new(HashMap::new()),
+            cache_messages: 1000,
+            cache_bytes: 10_000,
+        };
+        let tp: Tp = (Arc::from("t"), 0);
+        let part = tail.join(&tp, 0).unwrap();
+        let big = |o: i64| {
+            Arc::new(Record::new(
+                tp.0.clone(),
+                0,
+                o,
+                0,
+                Bytes::new(),
+                Bytes::from(vec![0u8; 1000]),
+                vec![],
+            ))
+        };
+        tail.deliver(&tp, (0..100).map(big).collect());
+        let st = lock(&part.state);
+        assert!(st.cache_size <= 10_000, "{} bytes cached", st.cache_size);
+        assert_eq!(
+            st.cache_size,
+            st.cache.iter().map(|r| r.size()).sum::<usize>()
+        );
+        assert!(st.cache.len() >= 9, "only {} kept", st.cache.len());
+        assert_eq!(st.cache.back().map(|r| r.offset), Some(99));
+        assert_eq!(st.next, 100);
+    }
+
+    /// Upstream trouble is logged on state changes: down once, up once.
+    #[test]
+    fn health_tracks_down_and_back() {
+        let h = Health::default();
+        assert!(!h.is_down());
+        h.trouble(false, "connect failed", "refused");
+        assert!(
+            !h.is_down(),
+            "one failed connection is not the whole upstream"
+        );
+        h.trouble(true, "all down", "1/1 brokers are down");
+        assert!(h.is_down());
+        for _ in 0..100 {
+            h.trouble(true, "all down", "1/1 brokers are down");
+        }
+        assert_eq!(lock(&h.log).quiet, 100);
+        h.ok();
+        assert!(!h.is_down());
+        assert_eq!(lock(&h.log).quiet, 0);
+    }
 }

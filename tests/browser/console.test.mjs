@@ -1,7 +1,8 @@
 // Test 1: the live console, loaded from the running gateway's admin listener
 // (http://ADMIN/console/), in headless Chromium: routes from /api/routes, subscribe from several
 // start positions, messages published from Node and from a second tab stream into the table,
-// key and headers, text/hex, the rate chart, unsubscribe.
+// key and headers, text/hex, the rate chart, unsubscribe; the route's scheme and capabilities
+// deciding what is offered; the reset notice after a gateway restart.
 //
 // PUBSUB_TEST_CONSOLE_FROM_DIST=1 serves console/dist from a test server instead (with
 // /api/routes taken from the admin listener): only for working on the console with a gateway
@@ -18,6 +19,7 @@ import {
   newPage,
   nodeClient,
   readRepo,
+  require,
   sleep,
   startGateway,
   staticServer,
@@ -54,7 +56,10 @@ async function subscribe(page, topic, { start = "LATEST", value, partitions } = 
   await page.fill("#sub-topic", topic);
   await page.selectOption("#sub-start", start);
   if (value !== undefined) await page.fill("#sub-value", String(value));
-  await page.fill("#sub-partitions", partitions ?? "");
+  // Hidden on routes without partitions.
+  if (partitions !== undefined || (await page.locator("#sub-partitions").isVisible())) {
+    await page.fill("#sub-partitions", partitions ?? "");
+  }
   await page.click("#sub-button");
   await page.locator("#subs li").nth(before).waitFor({ timeout: 10000 });
   assert.match(await page.textContent("#sub-note"), /^subscribed to /);
@@ -180,7 +185,7 @@ test("console: routes, subscribe, messages from Node and another tab, key, heade
   assert.match(await page.textContent("#rate-total"), /msg\/s in total/);
 
   // Unsubscribe: nothing more arrives.
-  await page.click("#subs li button");
+  await page.click(`#subs li button[title="unsubscribe"]`);
   await page.locator("#subs li").waitFor({ state: "detached" });
   const after = await producer.produce(topic, "after unsubscribe");
   await sleep(500);
@@ -238,4 +243,169 @@ test("console: a token typed in the token field refreshes the open connection pa
   assert.equal(await page.textContent("#status"), "connected");
   assert.deepEqual(await page.evaluate(() => window.statusChanges), []);
   assert.equal(await page.evaluate(() => document.getElementById("sub-note").textContent), "token refreshed");
+});
+
+const startOptions = (page) =>
+  page.$$eval("#sub-start option", (os) => os.filter((o) => !o.disabled && !o.hidden).map((o) => o.value));
+const shown = (page, sel) => page.locator(sel).isVisible();
+
+// A WebSocket server of the test's own that speaks the protocol for one route with other
+// capabilities than the gateway's schemes have today (core NATS-like: no history, LATEST only,
+// groups, headers, no keys or partitions; per-message ack and string positions): the console's
+// handling of such a route, until a real scheme has them. It records the requests it gets.
+async function fakeRoute(t) {
+  const { WebSocketServer } = require("ws");
+  const { PubSubReq, PubSubResp } = lib.pubsub;
+  const seen = [];
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  wss.on("connection", (ws) => {
+    ws.on("message", (data) => {
+      const req = PubSubReq.decode(new Uint8Array(data));
+      seen.push({ kind: req.req, body: req[req.req] });
+      const reply = (resp) => ws.send(PubSubResp.encode({ sequence: req.sequence, ...resp }).finish());
+      if (req.req === "cmdRouteInfo") {
+        reply({
+          routeInfoResp: {
+            route: "/fake",
+            scheme: "nats",
+            capabilities: { starts: [lib.StartPosition.LATEST], groups: true, headers: true, ack: true, nack: true, stringPositions: true, wildcards: "nats" },
+          },
+        });
+      } else if (req.req === "cmdKafkaSubscribe") {
+        reply({ kafkaSubscribeResp: { subscriptionId: 7 } });
+        const messages = [{ topic: req.cmdKafkaSubscribe.topic, partition: 0, offset: 0, position: "1700000000000-0", value: toBytes("from the fake"), timestamp: Date.now() }];
+        ws.send(PubSubResp.encode({ sequence: 0, kafkaPush: { subscriptionId: 7, messages } }).finish());
+      } else if (req.req === "cmdAck" || req.req === "cmdNack") {
+        reply({ okResp: {} });
+      } else {
+        reply({ errorResp: { code: 400, message: "unknown command" } });
+      }
+    });
+  });
+  await new Promise((r) => wss.once("listening", r));
+  // ws 8 calls back once every connection is gone: end them.
+  t.after(() => new Promise((r) => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close(r);
+  }));
+  return { url: `ws://127.0.0.1:${wss.address().port}/fake`, seen };
+}
+
+test("console: the route's scheme is shown, and only the start positions and actions its capabilities allow are offered", { timeout: 90000 }, async (t) => {
+  const gw = await startGateway({
+    routes: [{ uri: "/embedded", upstream: { scheme: "embedded", embedded: { partitions: 2 } } }],
+  });
+  t.after(() => gw.stop());
+  const url = await consoleUrl(gw, t);
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await openConsole(browser, url);
+
+  // The embedded route: every start position, groups, partitions, fetch and offsets, commit; no
+  // per-message ack.
+  await page.waitForFunction(() => document.getElementById("scheme").textContent === "embedded");
+  assert.match(await page.getAttribute("#scheme", "title"), /^starts: LATEST, EARLIEST, LAST, OFFSET, TIMESTAMP, TIME_DELTA; history, fetch, offsets, groups, commit/);
+  assert.deepEqual(await startOptions(page), ["LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP", "TIME_DELTA"]);
+  for (const sel of ["#sub-group", "#sub-partitions", "#pub-key", "#pub-headers", "#pub-partition", "#read-section", "#fetch-button", "#offsets-button"]) {
+    assert.equal(await shown(page, sel), true, sel);
+  }
+  assert.equal(await shown(page, "#messages th[data-cap]"), false, "no ack column");
+
+  const topic = uniqueTopic("console-caps");
+  const producer = await nodeClient(`${gw.ws}/embedded`);
+  t.after(() => producer.close());
+  const r0 = await producer.produce(topic, "one", { partition: 0 });
+  await subscribe(page, topic, { start: "EARLIEST" });
+  const tr = row(page, topic, 0, r0.offset);
+  const c = await cells(tr);
+  assert.equal(c.value, "one");
+  const epoch = await tr.getAttribute("data-epoch");
+  assert.match(epoch, /^[1-9][0-9]{8,}$/, "the message's epoch");
+  assert.equal(c.epoch, `…${epoch.slice(-6)}`, "the epoch's end is shown");
+  assert.equal(await tr.locator("td.epoch").getAttribute("title"), epoch, "all of it in the title");
+  assert.equal(await tr.locator("td.actions").isVisible(), false);
+  // commit: what this route has instead of ack.
+  await page.click("#subs li button.commit");
+  await page.waitForFunction(() => document.getElementById("sub-note").textContent === "committed p0@1");
+  // Offsets and fetch.
+  await page.fill("#read-topic", topic);
+  await page.click("#offsets-button");
+  await page.waitForFunction(() => /^p0: 0…1, p1: 0…0$/.test(document.getElementById("read-note").textContent));
+  await page.click("#fetch-button");
+  await page.waitForFunction(() => /^fetched 1 from /.test(document.getElementById("read-note").textContent));
+
+  // Another route: LATEST only, no partitions, keys, fetch or offsets; string positions, ack.
+  const fake = await fakeRoute(t);
+  await page.fill("#url", fake.url);
+  await page.click("#connect");
+  await page.waitForFunction(() => document.getElementById("scheme").textContent === "nats");
+  assert.deepEqual(await startOptions(page), ["LATEST"]);
+  assert.equal(await page.inputValue("#sub-start"), "LATEST");
+  for (const sel of ["#sub-partitions", "#pub-key", "#pub-partition", "#read-section"]) {
+    assert.equal(await shown(page, sel), false, `${sel} hidden`);
+  }
+  for (const sel of ["#sub-group", "#pub-headers", "#messages th[data-cap]"]) assert.equal(await shown(page, sel), true, sel);
+  const fakeTopic = uniqueTopic("console-fake");
+  await subscribe(page, fakeTopic);
+  assert.equal(await page.locator("#subs li button.commit").isVisible(), false, "no commit on a route without it");
+  const fr = page.locator(`#messages tbody tr[data-topic="${fakeTopic}"]`);
+  const fc = await cells(fr);
+  assert.equal(fc.offset, "1700000000000-0", "the string position is shown");
+  assert.equal(fc.epoch, "");
+  await fr.locator("button.ack").click();
+  await fr.locator("button.ack[disabled]").waitFor({ timeout: 10000 });
+  const acks = fake.seen.filter((s) => s.kind === "cmdAck");
+  assert.equal(acks.length, 1);
+  assert.equal(Number(acks[0].body.subscriptionId), 7);
+  assert.deepEqual(acks[0].body.positions.map((p) => [p.topic, p.partition, p.position]), [[fakeTopic, 0, "1700000000000-0"]]);
+  const sub = fake.seen.find((s) => s.kind === "cmdKafkaSubscribe").body;
+  assert.equal(sub.start, lib.StartPosition.LATEST);
+  assert.deepEqual(sub.partitions, []);
+
+  assert.deepEqual(page.problems, []);
+});
+
+test("console: after the gateway restarts, a subscription into the recreated log shows a reset notice and the new log's messages", { timeout: 90000 }, async (t) => {
+  const gw = await startGateway({
+    routes: [{ uri: "/embedded", upstream: { scheme: "embedded", embedded: { partitions: 1 } } }],
+  });
+  t.after(() => gw.stop());
+  const url = await consoleUrl(gw, t);
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await newPage(browser, { ignore: [/WebSocket connection to .* failed/] });
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("status").textContent === "connected", null, { timeout: 15000 });
+
+  const topic = uniqueTopic("console-reset");
+  let producer = await nodeClient(`${gw.ws}/embedded`, { reconnect: false });
+  for (let i = 0; i < 3; i++) await producer.produce(topic, `old-${i}`);
+  producer.close();
+  await subscribe(page, topic, { start: "EARLIEST" });
+  const old = await cells(row(page, topic, 0, 2));
+  assert.equal(old.value, "old-2");
+  old.epoch = await row(page, topic, 0, 2).getAttribute("data-epoch");
+  assert.equal(await page.locator("#notice").isVisible(), false);
+
+  await gw.restart();
+  await page.waitForFunction(() => globalThis.pubsubConsole.state.subs[0]?.sub.resubscriptions === 1, null, { timeout: 30000 });
+  producer = await nodeClient(`${gw.ws}/embedded`, { reconnect: false });
+  t.after(() => producer.close());
+  for (let i = 0; i < 2; i++) await producer.produce(topic, `new-${i}`);
+
+  await page.locator("#notice").waitFor({ state: "visible", timeout: 15000 });
+  const text = await page.textContent("#notice-text");
+  assert.match(text, new RegExp(`^The log of ${topic} p0 was recreated \\(epoch ${old.epoch} → \\d+\\): delivery started over from the new log's beginning, and earlier offsets are void\\.$`));
+  const newEpoch = text.match(/→ (\d+)/)[1];
+  assert.notEqual(newEpoch, old.epoch);
+  for (const offset of [0, 1]) {
+    const c = await cells(page.locator(`#messages tbody tr[data-topic="${topic}"][data-offset="${offset}"][data-epoch="${newEpoch}"]`));
+    assert.equal(c.value, `new-${offset}`);
+  }
+  assert.equal(await page.locator("#messages tbody tr.reset-mark").count(), 1);
+  assert.equal(await page.locator("#subs li.reset").count(), 1);
+  assert.equal(await page.textContent("#msg-count"), "(5)");
+  await page.click("#notice-close");
+  assert.equal(await page.locator("#notice").isVisible(), false);
+  assert.deepEqual(page.problems, []);
 });

@@ -87,10 +87,49 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
+// One gateway process on `config`; resolves once both listeners accept connections, or with
+// {exited, log} when the process ended first.
+async function spawnGateway(config, port, adminPort) {
+  const child = spawn(GATEWAY_BIN, ["--config", config], {
+    cwd: repo,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  running.add(child);
+  const proc = { child, log: "", exited: null };
+  child.stdout.on("data", (d) => (proc.log += d));
+  child.stderr.on("data", (d) => (proc.log += d));
+  proc.exit = new Promise((r) =>
+    child.once("exit", (code, signal) => {
+      proc.exited = { code, signal };
+      running.delete(child);
+      r(proc.exited);
+    }),
+  );
+  const deadline = Date.now() + 20000;
+  while (!proc.exited && !((await canConnect(port)) && (await canConnect(adminPort)))) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`gateway did not listen on ${port} and ${adminPort} in time:\n${proc.log}`);
+    }
+    await sleep(50);
+  }
+  return proc;
+}
+
+async function stopProcess(proc) {
+  if (proc.exited) return;
+  proc.child.kill("SIGTERM");
+  const t = setTimeout(() => proc.child.kill("SIGKILL"), 15000);
+  await proc.exit;
+  clearTimeout(t);
+}
+
 /**
  * Starts the gateway binary with a temporary config: `server.listen` and `server.admin_listen`
  * on free loopback ports, these routes (APISIX route objects). YAML is a superset of JSON, so the
- * config is written as JSON.
+ * config is written as JSON. `restart()` stops the process and starts a new one on the same
+ * ports and config (the embedded broker's logs start over: a new epoch).
  */
 export async function startGateway({ routes, server = {} }) {
   if (!existsSync(GATEWAY_BIN)) {
@@ -112,49 +151,36 @@ export async function startGateway({ routes, server = {} }) {
         2,
       ),
     );
-    const child = spawn(GATEWAY_BIN, ["--config", config], {
-      cwd: repo,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    running.add(child);
-    let log = "";
-    child.stdout.on("data", (d) => (log += d));
-    child.stderr.on("data", (d) => (log += d));
-    let exited = null;
-    const exit = new Promise((r) =>
-      child.once("exit", (code, signal) => {
-        exited = { code, signal };
-        running.delete(child);
-        r(exited);
-      }),
-    );
-    const deadline = Date.now() + 20000;
-    while (!exited && !((await canConnect(port)) && (await canConnect(adminPort)))) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`gateway did not listen on ${port} and ${adminPort} in time:\n${log}`);
-      }
-      await sleep(50);
-    }
-    if (exited) {
+    let proc = await spawnGateway(config, port, adminPort);
+    if (proc.exited) {
       rmSync(dir, { recursive: true, force: true });
       // A port taken between choosing and binding it: try again with others.
-      if (attempt < 3 && /Address already in use|cannot listen/i.test(log)) continue;
-      throw new Error(`gateway exited (${JSON.stringify(exited)}):\n${log}`);
+      if (attempt < 3 && /Address already in use|cannot listen/i.test(proc.log)) continue;
+      throw new Error(`gateway exited (${JSON.stringify(proc.exited)}):\n${proc.log}`);
     }
+    let earlierLogs = "";
     return {
       ws: `ws://127.0.0.1:${port}`,
       admin: `http://127.0.0.1:${adminPort}`,
       consoleUrl: `http://127.0.0.1:${adminPort}/console/`,
-      log: () => log,
-      async stop() {
-        if (!exited) {
-          child.kill("SIGTERM");
-          const t = setTimeout(() => child.kill("SIGKILL"), 15000);
-          await exit;
-          clearTimeout(t);
+      log: () => earlierLogs + proc.log,
+      async restart() {
+        await stopProcess(proc);
+        earlierLogs += proc.log;
+        // The old listeners are closed; another process could take a port meanwhile (then
+        // this fails, with the log saying so).
+        const deadline = Date.now() + 20000;
+        for (;;) {
+          proc = await spawnGateway(config, port, adminPort);
+          if (!proc.exited) return;
+          if (Date.now() > deadline || !/Address already in use/i.test(proc.log)) {
+            throw new Error(`gateway did not restart (${JSON.stringify(proc.exited)}):\n${proc.log}`);
+          }
+          await sleep(200);
         }
+      },
+      async stop() {
+        await stopProcess(proc);
         rmSync(dir, { recursive: true, force: true });
       },
     };

@@ -228,10 +228,11 @@ pub fn shared() -> &'static Broker {
     BROKER.get_or_init(Broker::start)
 }
 
-/// YAML for a gateway with one /kafka route to `bootstrap`, plus extra upstream lines.
+/// YAML for a gateway with one /kafka route to `bootstrap`, plus extra upstream lines. Any
+/// consumer group may be joined (a Kafka route needs `topic-acl.groups` for that).
 pub fn kafka_yaml(bootstrap: &str, extra_upstream: &str) -> String {
     format!(
-        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes:\n        \"{bootstrap}\": 1\n      timeout: {{ connect: 3, send: 5, read: 5 }}\n      metadata_refresh_secs: 0.5\n{extra_upstream}"
+        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes:\n        \"{bootstrap}\": 1\n      timeout: {{ connect: 3, send: 5, read: 5 }}\n      metadata_refresh_secs: 0.5\n{extra_upstream}    plugins:\n      topic-acl: {{ groups: [\".*\"] }}\n"
     )
 }
 

@@ -3792,6 +3792,8 @@ var pubsub = $root.pubsub = (() => {
     CmdKafkaSubscribe.prototype.group = "";
     CmdKafkaSubscribe.prototype.matchHeaders = $util.emptyArray;
     CmdKafkaSubscribe.prototype.maxInFlight = 0;
+    CmdKafkaSubscribe.prototype.startEpoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+    CmdKafkaSubscribe.prototype.startPosition = "";
     CmdKafkaSubscribe.create = function(properties) {
       return new CmdKafkaSubscribe(properties);
     };
@@ -3843,6 +3845,16 @@ var pubsub = $root.pubsub = (() => {
           /* id 8, wireType 0 =*/
           64
         ).int32(message.maxInFlight);
+      if (message.startEpoch != null && $Object.hasOwnProperty.call(message, "startEpoch") && (typeof message.startEpoch === "object" ? message.startEpoch.low || message.startEpoch.high : message.startEpoch !== 0))
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).uint64(message.startEpoch);
+      if (message.startPosition != null && $Object.hasOwnProperty.call(message, "startPosition") && message.startPosition !== "")
+        writer.uint32(
+          /* id 10, wireType 2 =*/
+          82
+        ).string(message.startPosition);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -3949,6 +3961,24 @@ var pubsub = $root.pubsub = (() => {
               message.maxInFlight = value;
             else
               delete message.maxInFlight;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.startEpoch = value;
+            else
+              delete message.startEpoch;
+            continue;
+          }
+          case 10: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.startPosition = value;
+            else
+              delete message.startPosition;
             continue;
           }
         }
@@ -4430,6 +4460,412 @@ var pubsub = $root.pubsub = (() => {
     };
     return CmdRefresh;
   })();
+  pubsub2.CmdRouteInfo = (function() {
+    const CmdRouteInfo = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdRouteInfo.create = function(properties) {
+      return new CmdRouteInfo(properties);
+    };
+    CmdRouteInfo.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdRouteInfo.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdRouteInfo();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        reader.skipType(tag & 7, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdRouteInfo;
+  })();
+  pubsub2.MessagePosition = (function() {
+    const MessagePosition = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    MessagePosition.prototype.topic = "";
+    MessagePosition.prototype.partition = 0;
+    MessagePosition.prototype.offset = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    MessagePosition.prototype.position = "";
+    MessagePosition.create = function(properties) {
+      return new MessagePosition(properties);
+    };
+    MessagePosition.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
+        writer.uint32(
+          /* id 1, wireType 2 =*/
+          10
+        ).string(message.topic);
+      if (message.partition != null && $Object.hasOwnProperty.call(message, "partition") && message.partition !== 0)
+        writer.uint32(
+          /* id 2, wireType 0 =*/
+          16
+        ).int32(message.partition);
+      if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).int64(message.offset);
+      if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+        writer.uint32(
+          /* id 4, wireType 2 =*/
+          34
+        ).string(message.position);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    MessagePosition.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.MessagePosition();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.topic = value;
+            else
+              delete message.topic;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.int32())
+              message.partition = value;
+            else
+              delete message.partition;
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.offset = value;
+            else
+              delete message.offset;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.position = value;
+            else
+              delete message.position;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return MessagePosition;
+  })();
+  pubsub2.CmdAck = (function() {
+    const CmdAck = function(properties) {
+      this.positions = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdAck.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdAck.prototype.positions = $util.emptyArray;
+    CmdAck.create = function(properties) {
+      return new CmdAck(properties);
+    };
+    CmdAck.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).int64(message.subscriptionId);
+      if (message.positions != null && message.positions.length)
+        for (let i = 0; i < message.positions.length; ++i)
+          $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(
+            /* id 2, wireType 2 =*/
+            18
+          ).fork(), _depth + 1).ldelim();
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdAck.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdAck();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.subscriptionId = value;
+            else
+              delete message.subscriptionId;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if (!(message.positions && message.positions.length))
+              message.positions = [];
+            message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdAck;
+  })();
+  pubsub2.CmdNack = (function() {
+    const CmdNack = function(properties) {
+      this.positions = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdNack.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdNack.prototype.positions = $util.emptyArray;
+    CmdNack.prototype.delayMs = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdNack.create = function(properties) {
+      return new CmdNack(properties);
+    };
+    CmdNack.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).int64(message.subscriptionId);
+      if (message.positions != null && message.positions.length)
+        for (let i = 0; i < message.positions.length; ++i)
+          $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(
+            /* id 2, wireType 2 =*/
+            18
+          ).fork(), _depth + 1).ldelim();
+      if (message.delayMs != null && $Object.hasOwnProperty.call(message, "delayMs") && (typeof message.delayMs === "object" ? message.delayMs.low || message.delayMs.high : message.delayMs !== 0))
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).int64(message.delayMs);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdNack.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdNack();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.subscriptionId = value;
+            else
+              delete message.subscriptionId;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if (!(message.positions && message.positions.length))
+              message.positions = [];
+            message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+              message.delayMs = value;
+            else
+              delete message.delayMs;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdNack;
+  })();
   pubsub2.PubSubReq = (function() {
     const PubSubReq2 = function(properties) {
       if (properties) {
@@ -4449,9 +4885,12 @@ var pubsub = $root.pubsub = (() => {
     PubSubReq2.prototype.cmdKafkaCommit = null;
     PubSubReq2.prototype.cmdKafkaMetadata = null;
     PubSubReq2.prototype.cmdRefresh = null;
+    PubSubReq2.prototype.cmdRouteInfo = null;
+    PubSubReq2.prototype.cmdAck = null;
+    PubSubReq2.prototype.cmdNack = null;
     let $oneOfFields;
     $Object.defineProperty(PubSubReq2.prototype, "req", {
-      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh"]),
+      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh", "cmdRouteInfo", "cmdAck", "cmdNack"]),
       set: $util.oneOfSetter($oneOfFields)
     });
     PubSubReq2.create = function(properties) {
@@ -4518,6 +4957,21 @@ var pubsub = $root.pubsub = (() => {
         $root.pubsub.CmdRefresh.encode(message.cmdRefresh, writer.uint32(
           /* id 40, wireType 2 =*/
           322
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdRouteInfo != null && $Object.hasOwnProperty.call(message, "cmdRouteInfo"))
+        $root.pubsub.CmdRouteInfo.encode(message.cmdRouteInfo, writer.uint32(
+          /* id 41, wireType 2 =*/
+          330
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdAck != null && $Object.hasOwnProperty.call(message, "cmdAck"))
+        $root.pubsub.CmdAck.encode(message.cmdAck, writer.uint32(
+          /* id 42, wireType 2 =*/
+          338
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdNack != null && $Object.hasOwnProperty.call(message, "cmdNack"))
+        $root.pubsub.CmdNack.encode(message.cmdNack, writer.uint32(
+          /* id 43, wireType 2 =*/
+          346
         ).fork(), _depth + 1).ldelim();
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
@@ -4628,6 +5082,27 @@ var pubsub = $root.pubsub = (() => {
               break;
             message.cmdRefresh = $root.pubsub.CmdRefresh.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRefresh);
             message.req = "cmdRefresh";
+            continue;
+          }
+          case 41: {
+            if (wireType !== 2)
+              break;
+            message.cmdRouteInfo = $root.pubsub.CmdRouteInfo.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRouteInfo);
+            message.req = "cmdRouteInfo";
+            continue;
+          }
+          case 42: {
+            if (wireType !== 2)
+              break;
+            message.cmdAck = $root.pubsub.CmdAck.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdAck);
+            message.req = "cmdAck";
+            continue;
+          }
+          case 43: {
+            if (wireType !== 2)
+              break;
+            message.cmdNack = $root.pubsub.CmdNack.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdNack);
+            message.req = "cmdNack";
             continue;
           }
         }
@@ -4845,6 +5320,8 @@ var pubsub = $root.pubsub = (() => {
     KafkaMessage.prototype.headers = $util.emptyArray;
     KafkaMessage.prototype.partition = 0;
     KafkaMessage.prototype.topic = "";
+    KafkaMessage.prototype.position = "";
+    KafkaMessage.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaMessage.create = function(properties) {
       return new KafkaMessage(properties);
     };
@@ -4891,6 +5368,16 @@ var pubsub = $root.pubsub = (() => {
           /* id 7, wireType 2 =*/
           58
         ).string(message.topic);
+      if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+        writer.uint32(
+          /* id 8, wireType 2 =*/
+          66
+        ).string(message.position);
+      if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).uint64(message.epoch);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -4983,6 +5470,24 @@ var pubsub = $root.pubsub = (() => {
               message.topic = value;
             else
               delete message.topic;
+            continue;
+          }
+          case 8: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.position = value;
+            else
+              delete message.position;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.epoch = value;
+            else
+              delete message.epoch;
             continue;
           }
         }
@@ -5362,6 +5867,7 @@ var pubsub = $root.pubsub = (() => {
     };
     KafkaPush.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPush.prototype.messages = $util.emptyArray;
+    KafkaPush.prototype.reset = false;
     KafkaPush.create = function(properties) {
       return new KafkaPush(properties);
     };
@@ -5383,6 +5889,11 @@ var pubsub = $root.pubsub = (() => {
             /* id 2, wireType 2 =*/
             18
           ).fork(), _depth + 1).ldelim();
+      if (message.reset != null && $Object.hasOwnProperty.call(message, "reset") && message.reset !== false)
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).bool(message.reset);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5430,6 +5941,15 @@ var pubsub = $root.pubsub = (() => {
             if (!(message.messages && message.messages.length))
               message.messages = [];
             message.messages.push($root.pubsub.KafkaMessage.decode(reader, reader.size(), $undefined, _depth + 1));
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.reset = value;
+            else
+              delete message.reset;
             continue;
           }
         }
@@ -5526,6 +6046,7 @@ var pubsub = $root.pubsub = (() => {
     KafkaPartitionInfo.prototype.partition = 0;
     KafkaPartitionInfo.prototype.earliest = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPartitionInfo.prototype.latest = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    KafkaPartitionInfo.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaPartitionInfo.create = function(properties) {
       return new KafkaPartitionInfo(properties);
     };
@@ -5551,6 +6072,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 3, wireType 0 =*/
           24
         ).int64(message.latest);
+      if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).uint64(message.epoch);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5608,6 +6134,15 @@ var pubsub = $root.pubsub = (() => {
               message.latest = value;
             else
               delete message.latest;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.epoch = value;
+            else
+              delete message.epoch;
             continue;
           }
         }
@@ -5727,6 +6262,415 @@ var pubsub = $root.pubsub = (() => {
     };
     return KafkaMetadataResp;
   })();
+  pubsub2.RouteCapabilities = (function() {
+    const RouteCapabilities = function(properties) {
+      this.starts = [];
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    RouteCapabilities.prototype.history = false;
+    RouteCapabilities.prototype.starts = $util.emptyArray;
+    RouteCapabilities.prototype.fetch = false;
+    RouteCapabilities.prototype.timeLookup = false;
+    RouteCapabilities.prototype.offsets = false;
+    RouteCapabilities.prototype.groups = false;
+    RouteCapabilities.prototype.ack = false;
+    RouteCapabilities.prototype.nack = false;
+    RouteCapabilities.prototype.commit = false;
+    RouteCapabilities.prototype.wildcards = "";
+    RouteCapabilities.prototype.headers = false;
+    RouteCapabilities.prototype.keys = false;
+    RouteCapabilities.prototype.partitions = false;
+    RouteCapabilities.prototype.stringPositions = false;
+    RouteCapabilities.prototype.epochs = false;
+    RouteCapabilities.create = function(properties) {
+      return new RouteCapabilities(properties);
+    };
+    RouteCapabilities.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.history != null && $Object.hasOwnProperty.call(message, "history") && message.history !== false)
+        writer.uint32(
+          /* id 1, wireType 0 =*/
+          8
+        ).bool(message.history);
+      if (message.starts != null && message.starts.length)
+        writer.uint32(
+          /* id 2, wireType 2 =*/
+          18
+        ).int32s(message.starts);
+      if (message.fetch != null && $Object.hasOwnProperty.call(message, "fetch") && message.fetch !== false)
+        writer.uint32(
+          /* id 3, wireType 0 =*/
+          24
+        ).bool(message.fetch);
+      if (message.timeLookup != null && $Object.hasOwnProperty.call(message, "timeLookup") && message.timeLookup !== false)
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).bool(message.timeLookup);
+      if (message.offsets != null && $Object.hasOwnProperty.call(message, "offsets") && message.offsets !== false)
+        writer.uint32(
+          /* id 5, wireType 0 =*/
+          40
+        ).bool(message.offsets);
+      if (message.groups != null && $Object.hasOwnProperty.call(message, "groups") && message.groups !== false)
+        writer.uint32(
+          /* id 6, wireType 0 =*/
+          48
+        ).bool(message.groups);
+      if (message.ack != null && $Object.hasOwnProperty.call(message, "ack") && message.ack !== false)
+        writer.uint32(
+          /* id 7, wireType 0 =*/
+          56
+        ).bool(message.ack);
+      if (message.nack != null && $Object.hasOwnProperty.call(message, "nack") && message.nack !== false)
+        writer.uint32(
+          /* id 8, wireType 0 =*/
+          64
+        ).bool(message.nack);
+      if (message.commit != null && $Object.hasOwnProperty.call(message, "commit") && message.commit !== false)
+        writer.uint32(
+          /* id 9, wireType 0 =*/
+          72
+        ).bool(message.commit);
+      if (message.wildcards != null && $Object.hasOwnProperty.call(message, "wildcards") && message.wildcards !== "")
+        writer.uint32(
+          /* id 10, wireType 2 =*/
+          82
+        ).string(message.wildcards);
+      if (message.headers != null && $Object.hasOwnProperty.call(message, "headers") && message.headers !== false)
+        writer.uint32(
+          /* id 11, wireType 0 =*/
+          88
+        ).bool(message.headers);
+      if (message.keys != null && $Object.hasOwnProperty.call(message, "keys") && message.keys !== false)
+        writer.uint32(
+          /* id 12, wireType 0 =*/
+          96
+        ).bool(message.keys);
+      if (message.partitions != null && $Object.hasOwnProperty.call(message, "partitions") && message.partitions !== false)
+        writer.uint32(
+          /* id 13, wireType 0 =*/
+          104
+        ).bool(message.partitions);
+      if (message.stringPositions != null && $Object.hasOwnProperty.call(message, "stringPositions") && message.stringPositions !== false)
+        writer.uint32(
+          /* id 14, wireType 0 =*/
+          112
+        ).bool(message.stringPositions);
+      if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs") && message.epochs !== false)
+        writer.uint32(
+          /* id 15, wireType 0 =*/
+          120
+        ).bool(message.epochs);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    RouteCapabilities.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.RouteCapabilities();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.history = value;
+            else
+              delete message.history;
+            continue;
+          }
+          case 2: {
+            if (wireType === 2) {
+              if (!(message.starts && message.starts.length))
+                message.starts = [];
+              reader.int32s(message.starts);
+              continue;
+            }
+            if (wireType !== 0)
+              break;
+            if (!(message.starts && message.starts.length))
+              message.starts = [];
+            message.starts.push(reader.int32());
+            continue;
+          }
+          case 3: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.fetch = value;
+            else
+              delete message.fetch;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.timeLookup = value;
+            else
+              delete message.timeLookup;
+            continue;
+          }
+          case 5: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.offsets = value;
+            else
+              delete message.offsets;
+            continue;
+          }
+          case 6: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.groups = value;
+            else
+              delete message.groups;
+            continue;
+          }
+          case 7: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.ack = value;
+            else
+              delete message.ack;
+            continue;
+          }
+          case 8: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.nack = value;
+            else
+              delete message.nack;
+            continue;
+          }
+          case 9: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.commit = value;
+            else
+              delete message.commit;
+            continue;
+          }
+          case 10: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.wildcards = value;
+            else
+              delete message.wildcards;
+            continue;
+          }
+          case 11: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.headers = value;
+            else
+              delete message.headers;
+            continue;
+          }
+          case 12: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.keys = value;
+            else
+              delete message.keys;
+            continue;
+          }
+          case 13: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.partitions = value;
+            else
+              delete message.partitions;
+            continue;
+          }
+          case 14: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.stringPositions = value;
+            else
+              delete message.stringPositions;
+            continue;
+          }
+          case 15: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.bool())
+              message.epochs = value;
+            else
+              delete message.epochs;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return RouteCapabilities;
+  })();
+  pubsub2.RouteInfoResp = (function() {
+    const RouteInfoResp = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    RouteInfoResp.prototype.route = "";
+    RouteInfoResp.prototype.scheme = "";
+    RouteInfoResp.prototype.capabilities = null;
+    RouteInfoResp.create = function(properties) {
+      return new RouteInfoResp(properties);
+    };
+    RouteInfoResp.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.route != null && $Object.hasOwnProperty.call(message, "route") && message.route !== "")
+        writer.uint32(
+          /* id 1, wireType 2 =*/
+          10
+        ).string(message.route);
+      if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== "")
+        writer.uint32(
+          /* id 2, wireType 2 =*/
+          18
+        ).string(message.scheme);
+      if (message.capabilities != null && $Object.hasOwnProperty.call(message, "capabilities"))
+        $root.pubsub.RouteCapabilities.encode(message.capabilities, writer.uint32(
+          /* id 3, wireType 2 =*/
+          26
+        ).fork(), _depth + 1).ldelim();
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    RouteInfoResp.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.RouteInfoResp();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.route = value;
+            else
+              delete message.route;
+            continue;
+          }
+          case 2: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.scheme = value;
+            else
+              delete message.scheme;
+            continue;
+          }
+          case 3: {
+            if (wireType !== 2)
+              break;
+            message.capabilities = $root.pubsub.RouteCapabilities.decode(reader, reader.size(), $undefined, _depth + 1, message.capabilities);
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return RouteInfoResp;
+  })();
   pubsub2.PubSubResp = (function() {
     const PubSubResp2 = function(properties) {
       if (properties) {
@@ -5745,9 +6689,10 @@ var pubsub = $root.pubsub = (() => {
     PubSubResp2.prototype.kafkaPush = null;
     PubSubResp2.prototype.okResp = null;
     PubSubResp2.prototype.kafkaMetadataResp = null;
+    PubSubResp2.prototype.routeInfoResp = null;
     let $oneOfFields;
     $Object.defineProperty(PubSubResp2.prototype, "resp", {
-      get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp"]),
+      get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp", "routeInfoResp"]),
       set: $util.oneOfSetter($oneOfFields)
     });
     PubSubResp2.create = function(properties) {
@@ -5809,6 +6754,11 @@ var pubsub = $root.pubsub = (() => {
         $root.pubsub.KafkaMetadataResp.encode(message.kafkaMetadataResp, writer.uint32(
           /* id 39, wireType 2 =*/
           314
+        ).fork(), _depth + 1).ldelim();
+      if (message.routeInfoResp != null && $Object.hasOwnProperty.call(message, "routeInfoResp"))
+        $root.pubsub.RouteInfoResp.encode(message.routeInfoResp, writer.uint32(
+          /* id 41, wireType 2 =*/
+          330
         ).fork(), _depth + 1).ldelim();
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
@@ -5914,6 +6864,13 @@ var pubsub = $root.pubsub = (() => {
             message.resp = "kafkaMetadataResp";
             continue;
           }
+          case 41: {
+            if (wireType !== 2)
+              break;
+            message.routeInfoResp = $root.pubsub.RouteInfoResp.decode(reader, reader.size(), $undefined, _depth + 1, message.routeInfoResp);
+            message.resp = "routeInfoResp";
+            continue;
+          }
         }
         reader.skipType(wireType, _depth, tag);
         if (!reader.discardUnknown) {
@@ -5991,6 +6948,13 @@ function startNumber(start) {
   if (n === void 0) throw new TypeError(`unknown start position ${start}`);
   return n;
 }
+var START_NAMES = Object.fromEntries(Object.entries(StartEnum).map(([k, v]) => [v, k]));
+function epochText(v) {
+  if (v == null || v === "") return "0";
+  const t = typeof v === "string" ? v : v.toString();
+  if (!/^[0-9]+$/.test(t)) throw new TypeError(`an epoch is a decimal uint64, got ${t}`);
+  return t.replace(/^0+(?=.)/, "");
+}
 function toMessage(m) {
   return {
     topic: m.topic,
@@ -5999,7 +6963,41 @@ function toMessage(m) {
     timestamp: num(m.timestamp),
     key: m.key,
     value: m.value,
-    headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value }))
+    headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value })),
+    position: m.position ?? "",
+    epoch: epochText(m.epoch)
+  };
+}
+function toRouteInfo(r) {
+  const c = r.capabilities ?? {};
+  return {
+    route: r.route,
+    scheme: r.scheme,
+    capabilities: {
+      history: !!c.history,
+      starts: (c.starts ?? []).map((s) => START_NAMES[s] ?? String(s)),
+      fetch: !!c.fetch,
+      timeLookup: !!c.timeLookup,
+      offsets: !!c.offsets,
+      groups: !!c.groups,
+      ack: !!c.ack,
+      nack: !!c.nack,
+      commit: !!c.commit,
+      wildcards: c.wildcards ?? "",
+      headers: !!c.headers,
+      keys: !!c.keys,
+      partitions: !!c.partitions,
+      stringPositions: !!c.stringPositions,
+      epochs: !!c.epochs
+    }
+  };
+}
+function wirePosition(p, defaultTopic) {
+  return {
+    topic: String(p.topic ?? defaultTopic ?? ""),
+    partition: int("partition", p.partition ?? 0),
+    offset: int("offset", p.offset ?? 0),
+    position: p.position ? String(p.position) : ""
   };
 }
 var tp = (topic, partition) => `${partition}\0${topic}`;
@@ -6046,6 +7044,8 @@ var PubSubClient = class {
     this._listeners = /* @__PURE__ */ new Map();
     this._attempt = 0;
     this._reconnectTimer = null;
+    this._routeInfo = null;
+    this._lastRouteInfo = null;
     this.connections = 0;
     this.ready = new Promise((resolve, reject) => {
       this._readyResolve = resolve;
@@ -6172,6 +7172,7 @@ var PubSubClient = class {
     }
     const wasOpen = this._open;
     this._open = false;
+    this._routeInfo = null;
     for (const sub of this._subs) sub._ids.clear();
     this._subsById.clear();
     const why = this._closed ? "closed" : "disconnected";
@@ -6260,7 +7261,8 @@ var PubSubClient = class {
       sequence = num(resp.sequence);
       const kind = resp.resp;
       if (kind === "kafkaPush") {
-        this._onPush(num(resp.kafkaPush.subscriptionId), resp.kafkaPush.messages);
+        const push = resp.kafkaPush;
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
         return;
       }
       const p = this._pending.get(sequence);
@@ -6447,10 +7449,60 @@ var PubSubClient = class {
       }))
     });
   }
+  /**
+   * What the route can do: {route, scheme, capabilities: {history, starts (start names), fetch,
+   * timeLookup, offsets, groups, ack, nack, commit, wildcards, headers, keys, partitions,
+   * stringPositions, epochs}}. Asked once per connection and cached: a reconnect may reach
+   * another gateway (a rolling upgrade), so it is asked again after one.
+   */
+  routeInfo() {
+    if (this._routeInfo) return this._routeInfo.promise;
+    const promise = this._request("cmdRouteInfo", "routeInfoResp", {}).then((r) => {
+      const info = toRouteInfo(r);
+      this._lastRouteInfo = info;
+      return info;
+    });
+    const entry = { promise };
+    this._routeInfo = entry;
+    promise.catch(() => {
+      if (this._routeInfo === entry) this._routeInfo = null;
+    });
+    return promise;
+  }
+  // The route's capabilities, or null from a gateway that predates route_info (it answers
+  // "unknown command"): the client then works as it always did, with Kafka's model. No answer
+  // at all (code 0) is an error.
+  async _capabilities() {
+    try {
+      return (await this.routeInfo()).capabilities;
+    } catch (e) {
+      if (e instanceof PubSubError && e.code !== 0) return null;
+      throw e;
+    }
+  }
   /** Low-level: sends cmd_unsubscribe for a server subscription id. */
   async unsubscribeId(subscriptionId) {
     await this._request("cmdUnsubscribe", "okResp", {
       subscriptionId: int("subscription id", subscriptionId)
+    });
+  }
+  /**
+   * Low-level: acknowledges delivered messages one by one (cmd_ack) for a server subscription
+   * id, on routes whose capabilities say `ack`; elsewhere the gateway answers 400 naming the
+   * scheme and the capability. Prefer `subscription.ack()` or `message.ack()`.
+   */
+  async ackId(subscriptionId, positions) {
+    await this._request("cmdAck", "okResp", {
+      subscriptionId: int("subscription id", subscriptionId),
+      positions: positions.map((p) => wirePosition(p))
+    });
+  }
+  /** Low-level: gives delivered messages back for redelivery after `delayMs` (cmd_nack). */
+  async nackId(subscriptionId, positions, { delayMs = 0 } = {}) {
+    await this._request("cmdNack", "okResp", {
+      subscriptionId: int("subscription id", subscriptionId),
+      positions: positions.map((p) => wirePosition(p)),
+      delayMs: int("delayMs", delayMs)
     });
   }
   // -------------------------------------------------------------------------------------------
@@ -6463,7 +7515,8 @@ var PubSubClient = class {
    *
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
-   *   "TIME_DELTA"), startValue, group, matchHeaders, partitions, topicPattern, maxInFlight}
+   *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
+   *   topicPattern, maxInFlight, onReset}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -6480,8 +7533,14 @@ var PubSubClient = class {
       matchHeaders: headerList(o.matchHeaders),
       maxInFlight: int("maxInFlight", o.maxInFlight ?? 0)
     };
+    const startEpoch = epochText(o.startEpoch);
+    if (startEpoch !== "0") spec.startEpoch = startEpoch;
+    if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
-    if (spec.topic && !spec.group && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
+    if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    const caps = await this._capabilities();
+    sub._caps = caps;
+    if (spec.topic && !spec.group && (!caps || caps.offsets && caps.starts.includes("OFFSET")) && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
       sub._baseline = await this._endOffsets(spec.topic);
     }
     sub._subscribedAt = Date.now();
@@ -6500,7 +7559,7 @@ var PubSubClient = class {
     }
   }
   _wireSpec(spec, over) {
-    return {
+    const wire = {
       topic: spec.topic,
       topicPattern: spec.topicPattern,
       partitions: spec.partitions,
@@ -6508,9 +7567,13 @@ var PubSubClient = class {
       startValue: spec.startValue,
       group: spec.group,
       matchHeaders: spec.matchHeaders,
-      maxInFlight: spec.maxInFlight,
-      ...over
+      maxInFlight: spec.maxInFlight
     };
+    if (spec.startEpoch) wire.startEpoch = spec.startEpoch;
+    if (spec.startPosition) wire.startPosition = spec.startPosition;
+    const out = { ...wire, ...over };
+    for (const k of ["startEpoch", "startPosition"]) if (!out[k]) delete out[k];
+    return out;
   }
   _subscribeWire(sub, wire) {
     return this._request("cmdKafkaSubscribe", "kafkaSubscribeResp", wire, {
@@ -6529,15 +7592,49 @@ var PubSubClient = class {
       }
     });
   }
-  _onPush(id, messages) {
+  _onPush(id, messages, reset = false) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
-    for (const raw of messages) {
-      const m = toMessage(raw);
+    const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
+    const byOffset = !caps || caps.history && !caps.stringPositions;
+    const list = messages.map(toMessage);
+    const recreated = [];
+    const seen = /* @__PURE__ */ new Set();
+    for (const m of list) {
       const key = tp(m.topic, m.partition);
-      const next = sub._next.get(key);
-      if (!sub.spec.group && next !== void 0 && m.offset < next) continue;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const last = sub._last.get(key);
+      const previousEpoch = last?.epoch ?? "0";
+      const epochChanged = previousEpoch !== "0" && m.epoch !== "0" && m.epoch !== previousEpoch;
+      const alreadyNew = m.epoch !== "0" && previousEpoch === m.epoch;
+      if (epochChanged || reset && !alreadyNew) {
+        recreated.push({ topic: m.topic, partition: m.partition, epoch: m.epoch, previousEpoch });
+        sub._next.delete(key);
+        sub._last.delete(key);
+      }
+    }
+    if (recreated.length) {
+      sub._resets += 1;
+      sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    for (const m of list) {
+      const key = tp(m.topic, m.partition);
+      if (!sub.spec.group) {
+        const last = sub._last.get(key);
+        if (caps?.stringPositions) {
+          if (last && m.position && m.position === last.position && m.epoch === last.epoch) continue;
+        } else if (byOffset) {
+          const next = sub._next.get(key);
+          if (next !== void 0 && m.offset < next) continue;
+        }
+      }
       sub._next.set(key, m.offset + 1);
+      sub._last.set(key, { position: m.position, epoch: m.epoch, id });
+      Object.defineProperties(m, {
+        ack: { value: () => sub.ack([m]), enumerable: false },
+        nack: { value: (o) => sub.nack([m], o), enumerable: false }
+      });
       try {
         sub._onMessage(m, sub);
       } catch (e) {
@@ -6546,43 +7643,42 @@ var PubSubClient = class {
     }
   }
   // After a reconnect: group subscriptions rejoin their group (committed offsets apply, as with
-  // Kafka); the others resume every partition at the last delivered offset + 1, and partitions
-  // that delivered nothing yet from where the original start put them.
+  // Kafka); the others resume every partition after the last delivered position (in its epoch,
+  // so that a recreated log starts over instead of being skipped into), and partitions that
+  // delivered nothing yet from where the original start put them. Routes that cannot start at a
+  // position (no history) subscribe as they first did.
   async _resubscribe(sub) {
     if (sub._closed || !this._open) return;
     const spec = sub.spec;
     const conn = this.connections;
     try {
+      const caps = await this._capabilities();
+      if (sub._closed || this.connections !== conn || !this._open) return;
+      sub._caps = caps;
       const plans = [];
       if (spec.group) {
         plans.push(this._wireSpec(spec, {}));
+      } else if (caps && !caps.starts.includes("OFFSET")) {
+        plans.push(this._wireSpec(spec, this._restartOver(sub)));
       } else if (!spec.topic) {
         const byTopic = /* @__PURE__ */ new Map();
-        for (const [key, offset] of sub._next) {
+        for (const key of sub._next.keys()) {
           const i = key.indexOf("\0");
           const partition = Number(key.slice(0, i));
           const topic = key.slice(i + 1);
           if (!byTopic.has(topic)) byTopic.set(topic, /* @__PURE__ */ new Map());
-          addPlan(byTopic.get(topic), offset, partition);
+          addPlan(byTopic.get(topic), this._resumeAt(sub, key), partition);
         }
-        for (const [topic, byOffset] of byTopic) {
-          for (const [offset, partitions] of byOffset) {
-            plans.push(
-              this._wireSpec(spec, {
-                topic,
-                topicPattern: "",
-                partitions,
-                start: StartEnum.OFFSET,
-                startValue: offset
-              })
-            );
+        for (const [topic, byStart] of byTopic) {
+          for (const { over, partitions } of byStart.values()) {
+            plans.push(this._wireSpec(spec, { topic, topicPattern: "", partitions, ...over }));
           }
         }
         plans.push(this._wireSpec(spec, this._restartOver(sub)));
       } else {
         let partitions = spec.partitions;
         if (!partitions.length) {
-          const ends = await this._endOffsets(spec.topic);
+          const ends = !caps || caps.offsets ? await this._endOffsets(spec.topic) : null;
           const known = new Set(ends ? ends.keys() : []);
           for (const key of sub._next.keys()) {
             const i = key.indexOf("\0");
@@ -6594,20 +7690,22 @@ var PubSubClient = class {
         if (!partitions.length) {
           plans.push(this._wireSpec(spec, this._restartOver(sub)));
         } else {
-          const byOffset = /* @__PURE__ */ new Map();
+          const byStart = /* @__PURE__ */ new Map();
           const earliest = [];
           const original = [];
           for (const p of partitions) {
-            const next = sub._next.get(tp(spec.topic, p));
-            const r = next !== void 0 ? next : this._resumeFromBaseline(sub, p);
+            const key = tp(spec.topic, p);
+            if (sub._next.has(key)) {
+              addPlan(byStart, this._resumeAt(sub, key), p);
+              continue;
+            }
+            const r = this._resumeFromBaseline(sub, p);
             if (r === void 0) original.push(p);
             else if (r === "earliest") earliest.push(p);
-            else addPlan(byOffset, r, p);
+            else addPlan(byStart, { start: StartEnum.OFFSET, startValue: r }, p);
           }
-          for (const [offset, ps] of byOffset) {
-            plans.push(
-              this._wireSpec(spec, { partitions: ps, start: StartEnum.OFFSET, startValue: offset })
-            );
+          for (const { over, partitions: ps } of byStart.values()) {
+            plans.push(this._wireSpec(spec, { partitions: ps, ...over }));
           }
           if (earliest.length) {
             plans.push(this._wireSpec(spec, { partitions: earliest, start: StartEnum.EARLIEST, startValue: 0 }));
@@ -6642,6 +7740,17 @@ var PubSubClient = class {
       }, Math.min(delay, 1e3));
     }
   }
+  // Where a partition that delivered messages resumes: after its last one, in that message's
+  // epoch (the gateway starts over, with a reset push, if the log was recreated since), at its
+  // string position where the route's positions are not integers.
+  _resumeAt(sub, key) {
+    const over = { start: StartEnum.OFFSET, startValue: sub._next.get(key) };
+    const last = sub._last.get(key);
+    const caps = sub._caps;
+    if (last && last.epoch !== "0" && (!caps || caps.epochs)) over.startEpoch = last.epoch;
+    if (last?.position && caps?.stringPositions) over.startPosition = last.position;
+    return over;
+  }
   // Where a partition that delivered nothing yet resumes: an offset, "earliest", or undefined
   // for the subscription's original start.
   _resumeFromBaseline(sub, partition) {
@@ -6660,9 +7769,10 @@ var PubSubClient = class {
     return {};
   }
 };
-function addPlan(byOffset, offset, partition) {
-  if (!byOffset.has(offset)) byOffset.set(offset, []);
-  byOffset.get(offset).push(partition);
+function addPlan(byStart, over, partition) {
+  const k = JSON.stringify(over);
+  if (!byStart.has(k)) byStart.set(k, { over, partitions: [] });
+  byStart.get(k).partitions.push(partition);
 }
 var Subscription = class {
   constructor(client, spec, onMessage) {
@@ -6671,10 +7781,31 @@ var Subscription = class {
     this._onMessage = onMessage;
     this._ids = /* @__PURE__ */ new Set();
     this._next = /* @__PURE__ */ new Map();
+    this._last = /* @__PURE__ */ new Map();
     this._baseline = null;
+    this._caps = null;
     this._subscribedAt = 0;
     this._closed = false;
     this._resubscriptions = 0;
+    this._resets = 0;
+    this._listeners = /* @__PURE__ */ new Map();
+  }
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, /* @__PURE__ */ new Set());
+    this._listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+  off(event, fn) {
+    this._listeners.get(event)?.delete(fn);
+  }
+  _emit(event, arg) {
+    for (const fn of [...this._listeners.get(event) ?? []]) {
+      try {
+        fn(arg, this);
+      } catch (e) {
+        this.client._emit("error", e);
+      }
+    }
   }
   /** The current server subscription id (the first, when a reconnect split it); undefined while disconnected. */
   get id() {
@@ -6688,11 +7819,25 @@ var Subscription = class {
   get resubscriptions() {
     return this._resubscriptions;
   }
-  /** Next offset to deliver per partition: [{topic, partition, offset}] (last delivered + 1). */
+  /** How many "reset" events this subscription emitted. */
+  get resets() {
+    return this._resets;
+  }
+  /**
+   * Next offset to deliver per partition: [{topic, partition, offset, position, epoch}] (offset:
+   * last delivered + 1; position and epoch: the last delivered message's).
+   */
   positions() {
     return [...this._next].map(([key, offset]) => {
       const i = key.indexOf("\0");
-      return { topic: key.slice(i + 1), partition: Number(key.slice(0, i)), offset };
+      const last = this._last.get(key);
+      return {
+        topic: key.slice(i + 1),
+        partition: Number(key.slice(0, i)),
+        offset,
+        position: last?.position ?? "",
+        epoch: last?.epoch ?? "0"
+      };
     });
   }
   /**
@@ -6704,6 +7849,36 @@ var Subscription = class {
     const ids = this.ids;
     if (!ids.length) throw new PubSubError(0, "not connected", { reason: "disconnected" });
     await Promise.all(ids.map((id) => this.client.commit(id, list)));
+  }
+  /**
+   * Acknowledges delivered messages one by one (messages, or {topic?, partition, offset,
+   * position}), on routes whose capabilities say `ack` (JetStream, RabbitMQ, ...); on Kafka and
+   * embedded routes the gateway answers 400 (use commit()). Each goes to the server
+   * subscription that delivered its partition.
+   */
+  async ack(positions) {
+    await this._acknowledge(positions, (id, list) => this.client.ackId(id, list));
+  }
+  /**
+   * Gives delivered messages back for redelivery, after `delayMs` (0 = at once), where the route
+   * can (`nack`); elsewhere the gateway answers 400 naming the scheme and the capability.
+   */
+  async nack(positions, { delayMs = 0 } = {}) {
+    await this._acknowledge(positions, (id, list) => this.client.nackId(id, list, { delayMs }));
+  }
+  async _acknowledge(positions, send) {
+    const list = (Array.isArray(positions) ? positions : [positions]).map(
+      (p) => wirePosition(p, this.spec.topic)
+    );
+    if (!this._ids.size) throw new PubSubError(0, "not connected", { reason: "disconnected" });
+    const byId = /* @__PURE__ */ new Map();
+    for (const p of list) {
+      const from = this._last.get(tp(p.topic, p.partition))?.id;
+      const id = from !== void 0 && this._ids.has(from) ? from : this.id;
+      if (!byId.has(id)) byId.set(id, []);
+      byId.get(id).push(p);
+    }
+    await Promise.all([...byId].map(([id, ps]) => send(id, ps)));
   }
   /** Stops the subscription (also across reconnects). */
   async unsubscribe() {

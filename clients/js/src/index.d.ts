@@ -23,6 +23,73 @@ export interface Message {
   key: Bytes;
   value: Bytes;
   headers: Array<{ key: string; value: Bytes }>;
+  /** The scheme's own position where it is not an integer (e.g. a Redis stream id); "" where `offset` is the position. */
+  position: string;
+  /** The generation of the log the position belongs to, a decimal uint64; "0" = not tracked. */
+  epoch: string;
+}
+
+/** A pushed message: also acknowledges itself (on the subscription that delivered it). */
+export interface DeliveredMessage extends Message {
+  /** cmd_ack of this message (routes with `ack`; elsewhere rejects with 400). */
+  ack(): Promise<void>;
+  /** cmd_nack of this message (routes with `nack`; elsewhere rejects with 400). */
+  nack(options?: { delayMs?: number }): Promise<void>;
+}
+
+/** Where a delivered message sits (a Message has all of these). */
+export interface MessagePosition {
+  /** default: the subscription's topic */
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  position?: string;
+}
+
+export interface RouteCapabilities {
+  /** Stored messages can be replayed (starts other than LATEST, fetch). */
+  history: boolean;
+  /** Start positions subscribe accepts. */
+  starts: StartName[];
+  fetch: boolean;
+  /** listOffset with a timestamp. */
+  timeLookup: boolean;
+  /** listOffset -1 / -2 and metadata. */
+  offsets: boolean;
+  groups: boolean;
+  /** Per-message ack / nack (Subscription.ack / nack). */
+  ack: boolean;
+  nack: boolean;
+  /** Cumulative commit (Subscription.commit). */
+  commit: boolean;
+  /** "regex" (topicPattern), "nats", "amqp", "mqtt", "glob"; "" = none. */
+  wildcards: string;
+  headers: boolean;
+  keys: boolean;
+  partitions: boolean;
+  /** Message.position is set (positions are not integers). */
+  stringPositions: boolean;
+  /** Message.epoch is set: resumes into a recreated log are detected (the "reset" event). */
+  epochs: boolean;
+}
+
+export interface RouteInfo {
+  /** The route's uri, e.g. "/chat". */
+  route: string;
+  /** "embedded", "kafka", "nats", "nats-jetstream", ... */
+  scheme: string;
+  capabilities: RouteCapabilities;
+}
+
+export interface ResetEvent {
+  /** The server subscription whose push said so. */
+  subscriptionId: number;
+  /** The partitions whose log was recreated: their earlier positions are void. */
+  partitions: Array<{ topic: string; partition: number; epoch: string; previousEpoch: string }>;
+}
+
+export interface SubscriptionEvents {
+  reset: ResetEvent;
 }
 
 export interface ReconnectOptions {
@@ -61,6 +128,12 @@ export interface SubscribeOptions {
   partitions?: number[];
   topicPattern?: string;
   maxInFlight?: number;
+  /** Resuming a position stored elsewhere: the epoch of its log (Message.epoch); another epoch starts over with a "reset". */
+  startEpoch?: string | number | bigint;
+  /** With start "OFFSET" on routes with string positions: the position to start from. */
+  startPosition?: string;
+  /** Same as sub.on("reset", fn), registered before the first push. */
+  onReset?: (e: ResetEvent, sub: Subscription) => void;
 }
 
 export interface ProduceOptions {
@@ -97,8 +170,17 @@ export declare class Subscription {
   readonly id: number | undefined;
   readonly ids: number[];
   readonly resubscriptions: number;
-  positions(): Array<{ topic: string; partition: number; offset: number }>;
+  /** How many "reset" events it emitted. */
+  readonly resets: number;
+  /** offset: the next one to deliver; position and epoch: the last delivered message's. */
+  positions(): Array<{ topic: string; partition: number; offset: number; position: string; epoch: string }>;
   commit(offsets: PartitionOffset[]): Promise<void>;
+  /** Per-message ack (routes with `ack`; Kafka and embedded answer 400: use commit). */
+  ack(positions: MessagePosition | MessagePosition[]): Promise<void>;
+  /** Per-message nack, redelivered after delayMs (routes with `nack`; elsewhere 400). */
+  nack(positions: MessagePosition | MessagePosition[], options?: { delayMs?: number }): Promise<void>;
+  on<E extends keyof SubscriptionEvents>(event: E, fn: (arg: SubscriptionEvents[E], sub: Subscription) => void): () => void;
+  off<E extends keyof SubscriptionEvents>(event: E, fn: (arg: SubscriptionEvents[E], sub: Subscription) => void): void;
   unsubscribe(): Promise<void>;
 }
 
@@ -137,8 +219,12 @@ export declare class PubSubClient {
   metadata(topic: string): Promise<{ topic: string; partitions: Array<{ partition: number; earliest: number; latest: number }> }>;
   commit(subscription: Subscription | number, offsets: Array<Required<Pick<PartitionOffset, "partition" | "offset">> & { topic: string }>): Promise<void>;
   unsubscribeId(subscriptionId: number): Promise<void>;
-  subscribe(topic: string | null, options: SubscribeOptions, onMessage: (m: Message, sub: Subscription) => void): Promise<Subscription>;
-  subscribe(topic: string, onMessage: (m: Message, sub: Subscription) => void): Promise<Subscription>;
+  /** The route's scheme and capabilities; asked once per connection, then cached. */
+  routeInfo(): Promise<RouteInfo>;
+  ackId(subscriptionId: number, positions: MessagePosition[]): Promise<void>;
+  nackId(subscriptionId: number, positions: MessagePosition[], options?: { delayMs?: number }): Promise<void>;
+  subscribe(topic: string | null, options: SubscribeOptions, onMessage: (m: DeliveredMessage, sub: Subscription) => void): Promise<Subscription>;
+  subscribe(topic: string, onMessage: (m: DeliveredMessage, sub: Subscription) => void): Promise<Subscription>;
   /** Test hook: drops the connection from the client side; the client reconnects and resubscribes. */
   simulateDisconnect(): boolean;
   close(): void;

@@ -11,6 +11,8 @@
 //
 // Bytes (keys, values, header values, ping state) are Uint8Array on the way out; on the way in,
 // strings are accepted and encoded as UTF-8.
+//
+// Epochs (uint64, often nanosecond clocks far above 2^53) are decimal strings: "0" = not tracked.
 
 import { pubsub } from "./gen/pubsub.js";
 
@@ -99,6 +101,16 @@ function startNumber(start) {
   return n;
 }
 
+const START_NAMES = Object.fromEntries(Object.entries(StartEnum).map(([k, v]) => [v, k]));
+
+/** uint64 (number, Long, bigint or decimal string) to its decimal string; "0" when absent. */
+function epochText(v) {
+  if (v == null || v === "") return "0";
+  const t = typeof v === "string" ? v : v.toString();
+  if (!/^[0-9]+$/.test(t)) throw new TypeError(`an epoch is a decimal uint64, got ${t}`);
+  return t.replace(/^0+(?=.)/, "");
+}
+
 function toMessage(m) {
   return {
     topic: m.topic,
@@ -108,6 +120,44 @@ function toMessage(m) {
     key: m.key,
     value: m.value,
     headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value })),
+    position: m.position ?? "",
+    epoch: epochText(m.epoch),
+  };
+}
+
+function toRouteInfo(r) {
+  const c = r.capabilities ?? {};
+  return {
+    route: r.route,
+    scheme: r.scheme,
+    capabilities: {
+      history: !!c.history,
+      starts: (c.starts ?? []).map((s) => START_NAMES[s] ?? String(s)),
+      fetch: !!c.fetch,
+      timeLookup: !!c.timeLookup,
+      offsets: !!c.offsets,
+      groups: !!c.groups,
+      ack: !!c.ack,
+      nack: !!c.nack,
+      commit: !!c.commit,
+      wildcards: c.wildcards ?? "",
+      headers: !!c.headers,
+      keys: !!c.keys,
+      partitions: !!c.partitions,
+      stringPositions: !!c.stringPositions,
+      epochs: !!c.epochs,
+    },
+  };
+}
+
+// A message position on the wire (CmdAck / CmdNack), from a message or {topic, partition,
+// offset, position}.
+function wirePosition(p, defaultTopic) {
+  return {
+    topic: String(p.topic ?? defaultTopic ?? ""),
+    partition: int("partition", p.partition ?? 0),
+    offset: int("offset", p.offset ?? 0),
+    position: p.position ? String(p.position) : "",
   };
 }
 
@@ -178,6 +228,8 @@ export class PubSubClient {
     this._listeners = new Map();
     this._attempt = 0;
     this._reconnectTimer = null;
+    this._routeInfo = null; // {promise} of this connection's route_info
+    this._lastRouteInfo = null; // the last answer, for push handling (synchronous)
     /** Connections opened so far (1 after the first, +1 per reconnect). */
     this.connections = 0;
 
@@ -322,6 +374,8 @@ export class PubSubClient {
     }
     const wasOpen = this._open;
     this._open = false;
+    // The next connection may reach another gateway (a rolling upgrade): ask again.
+    this._routeInfo = null;
     for (const sub of this._subs) sub._ids.clear();
     this._subsById.clear();
     const why = this._closed ? "closed" : "disconnected";
@@ -417,7 +471,8 @@ export class PubSubClient {
       sequence = num(resp.sequence);
       const kind = resp.resp;
       if (kind === "kafkaPush") {
-        this._onPush(num(resp.kafkaPush.subscriptionId), resp.kafkaPush.messages);
+        const push = resp.kafkaPush;
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
         return;
       }
       const p = this._pending.get(sequence);
@@ -617,10 +672,65 @@ export class PubSubClient {
     });
   }
 
+  /**
+   * What the route can do: {route, scheme, capabilities: {history, starts (start names), fetch,
+   * timeLookup, offsets, groups, ack, nack, commit, wildcards, headers, keys, partitions,
+   * stringPositions, epochs}}. Asked once per connection and cached: a reconnect may reach
+   * another gateway (a rolling upgrade), so it is asked again after one.
+   */
+  routeInfo() {
+    if (this._routeInfo) return this._routeInfo.promise;
+    const promise = this._request("cmdRouteInfo", "routeInfoResp", {}).then((r) => {
+      const info = toRouteInfo(r);
+      this._lastRouteInfo = info;
+      return info;
+    });
+    const entry = { promise };
+    this._routeInfo = entry;
+    // A failure (a drop, a timeout) is not remembered: the next call asks again.
+    promise.catch(() => {
+      if (this._routeInfo === entry) this._routeInfo = null;
+    });
+    return promise;
+  }
+
+  // The route's capabilities, or null from a gateway that predates route_info (it answers
+  // "unknown command"): the client then works as it always did, with Kafka's model. No answer
+  // at all (code 0) is an error.
+  async _capabilities() {
+    try {
+      return (await this.routeInfo()).capabilities;
+    } catch (e) {
+      if (e instanceof PubSubError && e.code !== 0) return null;
+      throw e;
+    }
+  }
+
   /** Low-level: sends cmd_unsubscribe for a server subscription id. */
   async unsubscribeId(subscriptionId) {
     await this._request("cmdUnsubscribe", "okResp", {
       subscriptionId: int("subscription id", subscriptionId),
+    });
+  }
+
+  /**
+   * Low-level: acknowledges delivered messages one by one (cmd_ack) for a server subscription
+   * id, on routes whose capabilities say `ack`; elsewhere the gateway answers 400 naming the
+   * scheme and the capability. Prefer `subscription.ack()` or `message.ack()`.
+   */
+  async ackId(subscriptionId, positions) {
+    await this._request("cmdAck", "okResp", {
+      subscriptionId: int("subscription id", subscriptionId),
+      positions: positions.map((p) => wirePosition(p)),
+    });
+  }
+
+  /** Low-level: gives delivered messages back for redelivery after `delayMs` (cmd_nack). */
+  async nackId(subscriptionId, positions, { delayMs = 0 } = {}) {
+    await this._request("cmdNack", "okResp", {
+      subscriptionId: int("subscription id", subscriptionId),
+      positions: positions.map((p) => wirePosition(p)),
+      delayMs: int("delayMs", delayMs),
     });
   }
 
@@ -635,7 +745,8 @@ export class PubSubClient {
    *
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
-   *   "TIME_DELTA"), startValue, group, matchHeaders, partitions, topicPattern, maxInFlight}
+   *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
+   *   topicPattern, maxInFlight, onReset}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -652,11 +763,23 @@ export class PubSubClient {
       matchHeaders: headerList(o.matchHeaders),
       maxInFlight: int("maxInFlight", o.maxInFlight ?? 0),
     };
+    // Only sent when set, so frames to gateways that predate them stay as they were.
+    const startEpoch = epochText(o.startEpoch);
+    if (startEpoch !== "0") spec.startEpoch = startEpoch;
+    if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
+    if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    const caps = await this._capabilities();
+    sub._caps = caps;
     // LATEST and LAST are positions of the moment: remember where each partition ended just
     // before subscribing, so a reconnect can resume partitions that delivered nothing yet from
     // there (an offset at or before the real start: no gap, and never a message twice).
-    if (spec.topic && !spec.group && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
+    if (
+      spec.topic &&
+      !spec.group &&
+      (!caps || (caps.offsets && caps.starts.includes("OFFSET"))) &&
+      (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)
+    ) {
       sub._baseline = await this._endOffsets(spec.topic);
     }
     sub._subscribedAt = Date.now();
@@ -677,7 +800,7 @@ export class PubSubClient {
   }
 
   _wireSpec(spec, over) {
-    return {
+    const wire = {
       topic: spec.topic,
       topicPattern: spec.topicPattern,
       partitions: spec.partitions,
@@ -686,8 +809,12 @@ export class PubSubClient {
       group: spec.group,
       matchHeaders: spec.matchHeaders,
       maxInFlight: spec.maxInFlight,
-      ...over,
     };
+    if (spec.startEpoch) wire.startEpoch = spec.startEpoch;
+    if (spec.startPosition) wire.startPosition = spec.startPosition;
+    const out = { ...wire, ...over };
+    for (const k of ["startEpoch", "startPosition"]) if (!out[k]) delete out[k];
+    return out;
   }
 
   _subscribeWire(sub, wire) {
@@ -707,17 +834,59 @@ export class PubSubClient {
     });
   }
 
-  _onPush(id, messages) {
+  _onPush(id, messages, reset = false) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
-    for (const raw of messages) {
-      const m = toMessage(raw);
+    const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
+    // Offsets order a partition's messages (Kafka, embedded, JetStream, old gateways); routes
+    // without history number nothing that a resume could repeat, and string positions are
+    // compared for equality only.
+    const byOffset = !caps || (caps.history && !caps.stringPositions);
+    const list = messages.map(toMessage);
+    // A recreated log: the push says so (a resume into another epoch), or a message's epoch
+    // differs from the last one this partition delivered. Its earlier positions are void.
+    const recreated = [];
+    const seen = new Set();
+    for (const m of list) {
       const key = tp(m.topic, m.partition);
-      const next = sub._next.get(key);
-      // Without a group, every (topic, partition, offset) is delivered once: after a reconnect
-      // two server subscriptions can cover one partition for a moment.
-      if (!sub.spec.group && next !== undefined && m.offset < next) continue;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const last = sub._last.get(key);
+      const previousEpoch = last?.epoch ?? "0";
+      const epochChanged = previousEpoch !== "0" && m.epoch !== "0" && m.epoch !== previousEpoch;
+      // A reset push for a partition already delivering the new log (another server
+      // subscription of this handle, e.g. a topic pattern's, got there first) changes nothing.
+      const alreadyNew = m.epoch !== "0" && previousEpoch === m.epoch;
+      if (epochChanged || (reset && !alreadyNew)) {
+        recreated.push({ topic: m.topic, partition: m.partition, epoch: m.epoch, previousEpoch });
+        sub._next.delete(key);
+        sub._last.delete(key);
+      }
+    }
+    if (recreated.length) {
+      sub._resets += 1;
+      sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    for (const m of list) {
+      const key = tp(m.topic, m.partition);
+      if (!sub.spec.group) {
+        // Without a group, every position is delivered once: after a reconnect two server
+        // subscriptions can cover one partition for a moment, and a string position resumes
+        // at (and repeats) the last one delivered.
+        const last = sub._last.get(key);
+        if (caps?.stringPositions) {
+          if (last && m.position && m.position === last.position && m.epoch === last.epoch) continue;
+        } else if (byOffset) {
+          const next = sub._next.get(key);
+          if (next !== undefined && m.offset < next) continue;
+        }
+      }
       sub._next.set(key, m.offset + 1);
+      sub._last.set(key, { position: m.position, epoch: m.epoch, id });
+      Object.defineProperties(m, {
+        ack: { value: () => sub.ack([m]), enumerable: false },
+        nack: { value: (o) => sub.nack([m], o), enumerable: false },
+      });
       try {
         sub._onMessage(m, sub);
       } catch (e) {
@@ -727,45 +896,44 @@ export class PubSubClient {
   }
 
   // After a reconnect: group subscriptions rejoin their group (committed offsets apply, as with
-  // Kafka); the others resume every partition at the last delivered offset + 1, and partitions
-  // that delivered nothing yet from where the original start put them.
+  // Kafka); the others resume every partition after the last delivered position (in its epoch,
+  // so that a recreated log starts over instead of being skipped into), and partitions that
+  // delivered nothing yet from where the original start put them. Routes that cannot start at a
+  // position (no history) subscribe as they first did.
   async _resubscribe(sub) {
     if (sub._closed || !this._open) return;
     const spec = sub.spec;
     const conn = this.connections;
     try {
+      const caps = await this._capabilities();
+      if (sub._closed || this.connections !== conn || !this._open) return;
+      sub._caps = caps;
       const plans = [];
       if (spec.group) {
         plans.push(this._wireSpec(spec, {}));
+      } else if (caps && !caps.starts.includes("OFFSET")) {
+        plans.push(this._wireSpec(spec, this._restartOver(sub)));
       } else if (!spec.topic) {
         // Pattern: known topic-partitions exactly, plus the pattern itself for the others (the
         // duplicate filter drops what the pattern subscription repeats).
         const byTopic = new Map();
-        for (const [key, offset] of sub._next) {
+        for (const key of sub._next.keys()) {
           const i = key.indexOf("\u0000");
           const partition = Number(key.slice(0, i));
           const topic = key.slice(i + 1);
           if (!byTopic.has(topic)) byTopic.set(topic, new Map());
-          addPlan(byTopic.get(topic), offset, partition);
+          addPlan(byTopic.get(topic), this._resumeAt(sub, key), partition);
         }
-        for (const [topic, byOffset] of byTopic) {
-          for (const [offset, partitions] of byOffset) {
-            plans.push(
-              this._wireSpec(spec, {
-                topic,
-                topicPattern: "",
-                partitions,
-                start: StartEnum.OFFSET,
-                startValue: offset,
-              }),
-            );
+        for (const [topic, byStart] of byTopic) {
+          for (const { over, partitions } of byStart.values()) {
+            plans.push(this._wireSpec(spec, { topic, topicPattern: "", partitions, ...over }));
           }
         }
         plans.push(this._wireSpec(spec, this._restartOver(sub)));
       } else {
         let partitions = spec.partitions;
         if (!partitions.length) {
-          const ends = await this._endOffsets(spec.topic);
+          const ends = !caps || caps.offsets ? await this._endOffsets(spec.topic) : null;
           const known = new Set(ends ? ends.keys() : []);
           for (const key of sub._next.keys()) {
             const i = key.indexOf("\u0000");
@@ -777,20 +945,22 @@ export class PubSubClient {
         if (!partitions.length) {
           plans.push(this._wireSpec(spec, this._restartOver(sub)));
         } else {
-          const byOffset = new Map();
+          const byStart = new Map();
           const earliest = [];
           const original = [];
           for (const p of partitions) {
-            const next = sub._next.get(tp(spec.topic, p));
-            const r = next !== undefined ? next : this._resumeFromBaseline(sub, p);
+            const key = tp(spec.topic, p);
+            if (sub._next.has(key)) {
+              addPlan(byStart, this._resumeAt(sub, key), p);
+              continue;
+            }
+            const r = this._resumeFromBaseline(sub, p);
             if (r === undefined) original.push(p);
             else if (r === "earliest") earliest.push(p);
-            else addPlan(byOffset, r, p);
+            else addPlan(byStart, { start: StartEnum.OFFSET, startValue: r }, p);
           }
-          for (const [offset, ps] of byOffset) {
-            plans.push(
-              this._wireSpec(spec, { partitions: ps, start: StartEnum.OFFSET, startValue: offset }),
-            );
+          for (const { over, partitions: ps } of byStart.values()) {
+            plans.push(this._wireSpec(spec, { partitions: ps, ...over }));
           }
           if (earliest.length) {
             plans.push(this._wireSpec(spec, { partitions: earliest, start: StartEnum.EARLIEST, startValue: 0 }));
@@ -826,6 +996,18 @@ export class PubSubClient {
     }
   }
 
+  // Where a partition that delivered messages resumes: after its last one, in that message's
+  // epoch (the gateway starts over, with a reset push, if the log was recreated since), at its
+  // string position where the route's positions are not integers.
+  _resumeAt(sub, key) {
+    const over = { start: StartEnum.OFFSET, startValue: sub._next.get(key) };
+    const last = sub._last.get(key);
+    const caps = sub._caps;
+    if (last && last.epoch !== "0" && (!caps || caps.epochs)) over.startEpoch = last.epoch;
+    if (last?.position && caps?.stringPositions) over.startPosition = last.position;
+    return over;
+  }
+
   // Where a partition that delivered nothing yet resumes: an offset, "earliest", or undefined
   // for the subscription's original start.
   _resumeFromBaseline(sub, partition) {
@@ -848,23 +1030,58 @@ export class PubSubClient {
   }
 }
 
-function addPlan(byOffset, offset, partition) {
-  if (!byOffset.has(offset)) byOffset.set(offset, []);
-  byOffset.get(offset).push(partition);
+// Groups partitions that resume from the same start (offset, epoch, position).
+function addPlan(byStart, over, partition) {
+  const k = JSON.stringify(over);
+  if (!byStart.has(k)) byStart.set(k, { over, partitions: [] });
+  byStart.get(k).partitions.push(partition);
 }
 
-/** A subscription handle: survives reconnects (its server subscription ids change). */
+/**
+ * A subscription handle: survives reconnects (its server subscription ids change).
+ *
+ * Events (`sub.on(event, fn)`, returns a remover): "reset" {subscriptionId, partitions: [{topic,
+ * partition, epoch, previousEpoch}]}: those partitions' log was recreated (the embedded broker
+ * restarted, a stream deleted and made again) since the positions this subscription resumed
+ * from. Delivery started over at the new log's beginning; earlier positions (offsets, epochs)
+ * of those partitions are void, and the same offsets now name other messages. Emitted before
+ * the new log's first messages are delivered.
+ */
 export class Subscription {
   constructor(client, spec, onMessage) {
     this.client = client;
     this.spec = spec;
     this._onMessage = onMessage;
     this._ids = new Set();
-    this._next = new Map();
+    this._next = new Map(); // topic-partition -> last delivered offset + 1
+    this._last = new Map(); // topic-partition -> {position, epoch, id} of the last delivered
     this._baseline = null;
+    this._caps = null;
     this._subscribedAt = 0;
     this._closed = false;
     this._resubscriptions = 0;
+    this._resets = 0;
+    this._listeners = new Map();
+  }
+
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  off(event, fn) {
+    this._listeners.get(event)?.delete(fn);
+  }
+
+  _emit(event, arg) {
+    for (const fn of [...(this._listeners.get(event) ?? [])]) {
+      try {
+        fn(arg, this);
+      } catch (e) {
+        this.client._emit("error", e);
+      }
+    }
   }
 
   /** The current server subscription id (the first, when a reconnect split it); undefined while disconnected. */
@@ -882,11 +1099,26 @@ export class Subscription {
     return this._resubscriptions;
   }
 
-  /** Next offset to deliver per partition: [{topic, partition, offset}] (last delivered + 1). */
+  /** How many "reset" events this subscription emitted. */
+  get resets() {
+    return this._resets;
+  }
+
+  /**
+   * Next offset to deliver per partition: [{topic, partition, offset, position, epoch}] (offset:
+   * last delivered + 1; position and epoch: the last delivered message's).
+   */
   positions() {
     return [...this._next].map(([key, offset]) => {
       const i = key.indexOf("\u0000");
-      return { topic: key.slice(i + 1), partition: Number(key.slice(0, i)), offset };
+      const last = this._last.get(key);
+      return {
+        topic: key.slice(i + 1),
+        partition: Number(key.slice(0, i)),
+        offset,
+        position: last?.position ?? "",
+        epoch: last?.epoch ?? "0",
+      };
     });
   }
 
@@ -899,6 +1131,39 @@ export class Subscription {
     const ids = this.ids;
     if (!ids.length) throw new PubSubError(0, "not connected", { reason: "disconnected" });
     await Promise.all(ids.map((id) => this.client.commit(id, list)));
+  }
+
+  /**
+   * Acknowledges delivered messages one by one (messages, or {topic?, partition, offset,
+   * position}), on routes whose capabilities say `ack` (JetStream, RabbitMQ, ...); on Kafka and
+   * embedded routes the gateway answers 400 (use commit()). Each goes to the server
+   * subscription that delivered its partition.
+   */
+  async ack(positions) {
+    await this._acknowledge(positions, (id, list) => this.client.ackId(id, list));
+  }
+
+  /**
+   * Gives delivered messages back for redelivery, after `delayMs` (0 = at once), where the route
+   * can (`nack`); elsewhere the gateway answers 400 naming the scheme and the capability.
+   */
+  async nack(positions, { delayMs = 0 } = {}) {
+    await this._acknowledge(positions, (id, list) => this.client.nackId(id, list, { delayMs }));
+  }
+
+  async _acknowledge(positions, send) {
+    const list = (Array.isArray(positions) ? positions : [positions]).map((p) =>
+      wirePosition(p, this.spec.topic),
+    );
+    if (!this._ids.size) throw new PubSubError(0, "not connected", { reason: "disconnected" });
+    const byId = new Map();
+    for (const p of list) {
+      const from = this._last.get(tp(p.topic, p.partition))?.id;
+      const id = from !== undefined && this._ids.has(from) ? from : this.id;
+      if (!byId.has(id)) byId.set(id, []);
+      byId.get(id).push(p);
+    }
+    await Promise.all([...byId].map(([id, ps]) => send(id, ps)));
   }
 
   /** Stops the subscription (also across reconnects). */

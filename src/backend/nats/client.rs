@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{NatsAuth, NatsAuthMethod, Route, UpstreamTimeout, UpstreamTls};
 use crate::error::{GatewayError, Result};
-use crate::pb::KafkaHeader;
+use crate::backend::Header;
 
 pub(super) struct Conn {
     servers: Vec<ServerAddr>,
@@ -189,7 +189,7 @@ impl Conn {
 }
 
 /// Gateway headers to NATS headers: repeated keys become one multi-valued header, in order.
-pub(super) fn to_nats_headers(headers: &[KafkaHeader]) -> Result<Option<HeaderMap>> {
+pub(super) fn to_nats_headers(headers: &[Header]) -> Result<Option<HeaderMap>> {
     if headers.is_empty() {
         return Ok(None);
     }
@@ -219,15 +219,15 @@ pub(super) fn to_nats_headers(headers: &[KafkaHeader]) -> Result<Option<HeaderMa
     Ok(Some(map))
 }
 
-/// NATS headers to gateway headers: one `KafkaHeader` per value.
-pub(super) fn from_nats_headers(headers: Option<&HeaderMap>) -> Vec<KafkaHeader> {
+/// NATS headers to gateway headers: one `Header` per value.
+pub(super) fn from_nats_headers(headers: Option<&HeaderMap>) -> Vec<Header> {
     let Some(map) = headers else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (name, values) in map.iter() {
         for v in values {
-            out.push(KafkaHeader {
+            out.push(Header {
                 key: name.to_string(),
                 value: bytes::Bytes::copy_from_slice(v.as_str().as_bytes()),
             });
@@ -237,7 +237,7 @@ pub(super) fn from_nats_headers(headers: Option<&HeaderMap>) -> Vec<KafkaHeader>
 }
 
 /// Bytes a message takes against the server's `max_payload` (headers count too).
-pub(super) fn check_payload(client: &Client, value: &[u8], headers: &[KafkaHeader]) -> Result<()> {
+pub(super) fn check_payload(client: &Client, value: &[u8], headers: &[Header]) -> Result<()> {
     let max = client.server_info().max_payload;
     let size = value.len()
         + headers

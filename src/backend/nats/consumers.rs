@@ -18,7 +18,7 @@ use super::client::within;
 use super::jetstream::{js_error, js_record, Js};
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
-use crate::pb::{KafkaPartitionOffset, MessagePosition};
+use crate::backend::{CommitOffset, Position};
 
 /// Delivered messages a plain subscription remembers for `ack` when it has no max_in_flight.
 const REMEMBERED: usize = 10_000;
@@ -481,7 +481,7 @@ impl JsSubscription {
     /// Takes the named messages out of the in-flight set, all or none.
     fn take(
         &self,
-        positions: &[MessagePosition],
+        positions: &[Position],
     ) -> Result<Vec<(Arc<str>, Option<jetstream::Message>)>> {
         let mut map = lock(&self.shared.inflight.map);
         for p in positions {
@@ -531,16 +531,16 @@ impl JsSubscription {
 
 #[async_trait]
 impl Subscription for JsSubscription {
-    async fn commit(&self, _offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
         Err(GatewayError::UnknownCommand)
     }
 
-    async fn ack(&self, positions: Vec<MessagePosition>) -> Result<()> {
+    async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let taken = self.take(&positions)?;
         self.reply(taken, AckKind::Ack).await
     }
 
-    async fn nack(&self, positions: Vec<MessagePosition>, delay: Duration) -> Result<()> {
+    async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
         if self.shared.spec.group.is_none() {
             return Err(GatewayError::BadRequest(
                 "nack needs a group subscription on JetStream: a plain subscription's ordered consumer does not redeliver"

@@ -17,7 +17,7 @@ use crate::backend::{
     now_ms, PushSink, Record, RecordParts, SubscribeSpec, Subscription, TaskGauge,
 };
 use crate::error::{GatewayError, Result};
-use crate::pb::{CmdKafkaProduce, KafkaHeader, KafkaPartitionOffset, KafkaProduceResp};
+use crate::backend::{CommitOffset, Header, Publish, Published};
 
 /// Records waiting for one subscriber's connection. Core NATS keeps no history: past this a
 /// subscriber that does not read loses messages (as NATS itself drops slow consumers).
@@ -44,7 +44,7 @@ struct Member {
     id: u64,
     tx: mpsc::Sender<Arc<Record>>,
     allowed: Option<Arc<crate::auth::Identity>>,
-    match_headers: Vec<KafkaHeader>,
+    match_headers: Vec<Header>,
 }
 
 /// A core message as a gateway record: no position (offset -1), received now.
@@ -71,7 +71,7 @@ impl Hub {
         }
     }
 
-    pub async fn publish(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    pub async fn publish(&self, req: Publish) -> Result<Published> {
         let client = self.conn.client().await?;
         check_payload(client, &req.value, &req.headers)?;
         let headers = to_nats_headers(&req.headers)?;
@@ -89,7 +89,7 @@ impl Hub {
         };
         within(self.conn.timeouts.send(), "the publish", send).await?;
         // Core NATS keeps no log: there is no position to answer.
-        Ok(KafkaProduceResp {
+        Ok(Published {
             partition: 0,
             offset: -1,
         })
@@ -305,7 +305,7 @@ struct CoreSubscription {
 
 #[async_trait]
 impl Subscription for CoreSubscription {
-    async fn commit(&self, _offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
         Err(GatewayError::UnknownCommand)
     }
 

@@ -14,7 +14,7 @@ use super::client::{check_payload, from_nats_headers, to_nats_headers, within, C
 use crate::backend::{FetchLimits, Record, RecordParts};
 use crate::config::NatsOptions;
 use crate::error::{GatewayError, Result};
-use crate::pb::{CmdKafkaProduce, KafkaMetadataResp, KafkaPartitionInfo, KafkaProduceResp};
+use crate::backend::{PartitionInfo, Publish, Published, TopicMetadata};
 
 /// How long a subject's stream, found by lookup, is trusted.
 const LOOKUP_TTL: Duration = Duration::from_secs(10);
@@ -204,7 +204,7 @@ impl Js {
         })
     }
 
-    pub async fn publish(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    pub async fn publish(&self, req: Publish) -> Result<Published> {
         let ctx = self.context().await?;
         check_payload(&ctx.client(), &req.value, &req.headers)?;
         let headers = to_nats_headers(&req.headers)?;
@@ -234,7 +234,7 @@ impl Js {
             })
         })
         .await?;
-        Ok(KafkaProduceResp {
+        Ok(Published {
             partition: 0,
             offset: i64::try_from(ack.sequence).unwrap_or(i64::MAX),
         })
@@ -411,15 +411,16 @@ impl Js {
         Ok(got.out)
     }
 
-    pub async fn metadata(&self, subject: &str) -> Result<KafkaMetadataResp> {
+    pub async fn metadata(&self, subject: &str) -> Result<TopicMetadata> {
         let ctx = self.context().await?;
         let view = self.view(&ctx, subject).await?;
-        Ok(KafkaMetadataResp {
+        Ok(TopicMetadata {
             topic: subject.to_owned(),
-            partitions: vec![KafkaPartitionInfo {
+            partitions: vec![PartitionInfo {
                 partition: 0,
                 earliest: view.earliest,
                 latest: view.end,
+                epoch: view.epoch,
             }],
         })
     }

@@ -27,10 +27,8 @@ use super::{
 };
 use crate::config::Route;
 use crate::error::{GatewayError, Result};
-use crate::pb::{
-    CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaProduce, KafkaMetadataResp, KafkaProduceResp,
-    StartPosition,
-};
+use super::{Fetch, ListOffset, Publish, Published, TopicMetadata};
+use crate::pb::StartPosition;
 
 const CORE: Capabilities = Capabilities {
     description: "core NATS",
@@ -209,24 +207,24 @@ impl Backend for NatsBackend {
         validate_subject(topic, usage)
     }
 
-    async fn list_offset(&self, req: &CmdKafkaListOffset) -> Result<i64> {
+    async fn list_offset(&self, req: &ListOffset) -> Result<i64> {
         only_partition_zero(req.partition)?;
         self.js()?.list_offset(&req.topic, req.timestamp).await
     }
 
-    async fn fetch(&self, req: &CmdKafkaFetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+    async fn fetch(&self, req: &Fetch, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
         only_partition_zero(req.partition)?;
         self.js()?.fetch(&req.topic, req.offset, limits).await
     }
 
-    async fn produce(&self, req: CmdKafkaProduce) -> Result<KafkaProduceResp> {
+    async fn produce(&self, req: Publish) -> Result<Published> {
         match &self.js {
             Some(js) => js.publish(req).await,
             None => self.core.publish(req).await,
         }
     }
 
-    async fn metadata(&self, topic: &str) -> Result<KafkaMetadataResp> {
+    async fn metadata(&self, topic: &str) -> Result<TopicMetadata> {
         self.js()?.metadata(topic).await
     }
 

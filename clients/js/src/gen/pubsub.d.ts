@@ -531,6 +531,12 @@ export namespace pubsub {
         /** CmdKafkaSubscribe maxInFlight. */
         maxInFlight: number;
 
+        /** CmdKafkaSubscribe startEpoch. */
+        startEpoch: (number|Long);
+
+        /** CmdKafkaSubscribe startPosition. */
+        startPosition: string;
+
         /**
          * Creates a new CmdKafkaSubscribe instance using the specified properties.
          * @param [properties] Properties to set
@@ -586,6 +592,12 @@ export namespace pubsub {
 
             /** CmdKafkaSubscribe maxInFlight */
             maxInFlight?: (number|null);
+
+            /** CmdKafkaSubscribe startEpoch */
+            startEpoch?: (number|Long|null);
+
+            /** CmdKafkaSubscribe startPosition */
+            startPosition?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -939,6 +951,296 @@ export namespace pubsub {
     }
 
     /**
+     * Properties of a CmdRouteInfo.
+     * @deprecated Use pubsub.CmdRouteInfo.$Properties instead.
+     */
+    interface ICmdRouteInfo extends pubsub.CmdRouteInfo.$Properties {
+    }
+
+    /** Represents a CmdRouteInfo. */
+    class CmdRouteInfo {
+
+        /**
+         * Constructs a new CmdRouteInfo.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.CmdRouteInfo.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /**
+         * Creates a new CmdRouteInfo instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CmdRouteInfo instance
+         */
+        static create(properties: pubsub.CmdRouteInfo.$Shape): pubsub.CmdRouteInfo & pubsub.CmdRouteInfo.$Shape;
+        static create(properties?: pubsub.CmdRouteInfo.$Properties): pubsub.CmdRouteInfo;
+
+        /**
+         * Encodes the specified CmdRouteInfo message. Does not implicitly {@link pubsub.CmdRouteInfo.verify|verify} messages.
+         * @param message CmdRouteInfo message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.CmdRouteInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CmdRouteInfo message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.CmdRouteInfo & pubsub.CmdRouteInfo.$Shape} CmdRouteInfo
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.CmdRouteInfo & pubsub.CmdRouteInfo.$Shape;
+    }
+
+    namespace CmdRouteInfo {
+
+        /** Properties of a CmdRouteInfo. */
+        interface $Properties {
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CmdRouteInfo. */
+        type $Shape = pubsub.CmdRouteInfo.$Properties;
+    }
+
+    /**
+     * Properties of a MessagePosition.
+     * @deprecated Use pubsub.MessagePosition.$Properties instead.
+     */
+    interface IMessagePosition extends pubsub.MessagePosition.$Properties {
+    }
+
+    /** Represents a MessagePosition. */
+    class MessagePosition {
+
+        /**
+         * Constructs a new MessagePosition.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.MessagePosition.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** MessagePosition topic. */
+        topic: string;
+
+        /** MessagePosition partition. */
+        partition: number;
+
+        /** MessagePosition offset. */
+        offset: (number|Long);
+
+        /** MessagePosition position. */
+        position: string;
+
+        /**
+         * Creates a new MessagePosition instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns MessagePosition instance
+         */
+        static create(properties: pubsub.MessagePosition.$Shape): pubsub.MessagePosition & pubsub.MessagePosition.$Shape;
+        static create(properties?: pubsub.MessagePosition.$Properties): pubsub.MessagePosition;
+
+        /**
+         * Encodes the specified MessagePosition message. Does not implicitly {@link pubsub.MessagePosition.verify|verify} messages.
+         * @param message MessagePosition message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.MessagePosition.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a MessagePosition message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.MessagePosition & pubsub.MessagePosition.$Shape} MessagePosition
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.MessagePosition & pubsub.MessagePosition.$Shape;
+    }
+
+    namespace MessagePosition {
+
+        /** Properties of a MessagePosition. */
+        interface $Properties {
+
+            /** MessagePosition topic */
+            topic?: (string|null);
+
+            /** MessagePosition partition */
+            partition?: (number|null);
+
+            /** MessagePosition offset */
+            offset?: (number|Long|null);
+
+            /** MessagePosition position */
+            position?: (string|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a MessagePosition. */
+        type $Shape = pubsub.MessagePosition.$Properties;
+    }
+
+    /**
+     * Properties of a CmdAck.
+     * @deprecated Use pubsub.CmdAck.$Properties instead.
+     */
+    interface ICmdAck extends pubsub.CmdAck.$Properties {
+    }
+
+    /** Represents a CmdAck. */
+    class CmdAck {
+
+        /**
+         * Constructs a new CmdAck.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.CmdAck.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** CmdAck subscriptionId. */
+        subscriptionId: (number|Long);
+
+        /** CmdAck positions. */
+        positions: pubsub.MessagePosition.$Properties[];
+
+        /**
+         * Creates a new CmdAck instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CmdAck instance
+         */
+        static create(properties: pubsub.CmdAck.$Shape): pubsub.CmdAck & pubsub.CmdAck.$Shape;
+        static create(properties?: pubsub.CmdAck.$Properties): pubsub.CmdAck;
+
+        /**
+         * Encodes the specified CmdAck message. Does not implicitly {@link pubsub.CmdAck.verify|verify} messages.
+         * @param message CmdAck message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.CmdAck.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CmdAck message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.CmdAck & pubsub.CmdAck.$Shape} CmdAck
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.CmdAck & pubsub.CmdAck.$Shape;
+    }
+
+    namespace CmdAck {
+
+        /** Properties of a CmdAck. */
+        interface $Properties {
+
+            /** CmdAck subscriptionId */
+            subscriptionId?: (number|Long|null);
+
+            /** CmdAck positions */
+            positions?: (pubsub.MessagePosition.$Properties[]|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CmdAck. */
+        type $Shape = pubsub.CmdAck.$Properties;
+    }
+
+    /**
+     * Properties of a CmdNack.
+     * @deprecated Use pubsub.CmdNack.$Properties instead.
+     */
+    interface ICmdNack extends pubsub.CmdNack.$Properties {
+    }
+
+    /** Represents a CmdNack. */
+    class CmdNack {
+
+        /**
+         * Constructs a new CmdNack.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.CmdNack.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** CmdNack subscriptionId. */
+        subscriptionId: (number|Long);
+
+        /** CmdNack positions. */
+        positions: pubsub.MessagePosition.$Properties[];
+
+        /** CmdNack delayMs. */
+        delayMs: (number|Long);
+
+        /**
+         * Creates a new CmdNack instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns CmdNack instance
+         */
+        static create(properties: pubsub.CmdNack.$Shape): pubsub.CmdNack & pubsub.CmdNack.$Shape;
+        static create(properties?: pubsub.CmdNack.$Properties): pubsub.CmdNack;
+
+        /**
+         * Encodes the specified CmdNack message. Does not implicitly {@link pubsub.CmdNack.verify|verify} messages.
+         * @param message CmdNack message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.CmdNack.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a CmdNack message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.CmdNack & pubsub.CmdNack.$Shape} CmdNack
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.CmdNack & pubsub.CmdNack.$Shape;
+    }
+
+    namespace CmdNack {
+
+        /** Properties of a CmdNack. */
+        interface $Properties {
+
+            /** CmdNack subscriptionId */
+            subscriptionId?: (number|Long|null);
+
+            /** CmdNack positions */
+            positions?: (pubsub.MessagePosition.$Properties[]|null);
+
+            /** CmdNack delayMs */
+            delayMs?: (number|Long|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a CmdNack. */
+        type $Shape = pubsub.CmdNack.$Properties;
+    }
+
+    /**
      * Properties of a PubSubReq.
      * @deprecated Use pubsub.PubSubReq.$Properties instead.
      */
@@ -990,8 +1292,17 @@ export namespace pubsub {
         /** PubSubReq cmdRefresh. */
         cmdRefresh?: (pubsub.CmdRefresh.$Properties|null);
 
+        /** PubSubReq cmdRouteInfo. */
+        cmdRouteInfo?: (pubsub.CmdRouteInfo.$Properties|null);
+
+        /** PubSubReq cmdAck. */
+        cmdAck?: (pubsub.CmdAck.$Properties|null);
+
+        /** PubSubReq cmdNack. */
+        cmdNack?: (pubsub.CmdNack.$Properties|null);
+
         /** PubSubReq req. */
-        req?: ("cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh");
+        req?: ("cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|"cmdRouteInfo"|"cmdAck"|"cmdNack");
 
         /**
          * Creates a new PubSubReq instance using the specified properties.
@@ -1058,8 +1369,17 @@ export namespace pubsub {
             /** PubSubReq cmdRefresh */
             cmdRefresh?: (pubsub.CmdRefresh.$Properties|null);
 
+            /** PubSubReq cmdRouteInfo */
+            cmdRouteInfo?: (pubsub.CmdRouteInfo.$Properties|null);
+
+            /** PubSubReq cmdAck */
+            cmdAck?: (pubsub.CmdAck.$Properties|null);
+
+            /** PubSubReq cmdNack */
+            cmdNack?: (pubsub.CmdNack.$Properties|null);
+
             /** PubSubReq req */
-            req?: ("cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh");
+            req?: ("cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|"cmdRouteInfo"|"cmdAck"|"cmdNack");
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1078,9 +1398,12 @@ export namespace pubsub {
           cmdKafkaCommit?: pubsub.CmdKafkaCommit.$Shape|null;
           cmdKafkaMetadata?: pubsub.CmdKafkaMetadata.$Shape|null;
           cmdRefresh?: pubsub.CmdRefresh.$Shape|null;
+          cmdRouteInfo?: pubsub.CmdRouteInfo.$Shape|null;
+          cmdAck?: pubsub.CmdAck.$Shape|null;
+          cmdNack?: pubsub.CmdNack.$Shape|null;
           $unknowns?: Uint8Array[];
         } & (
-          ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape; cmdRefresh?: null }|{ req?: "cmdRefresh"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh: pubsub.CmdRefresh.$Shape })
+          ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdRefresh"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh: pubsub.CmdRefresh.$Shape; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdRouteInfo"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo: pubsub.CmdRouteInfo.$Shape; cmdAck?: null; cmdNack?: null }|{ req?: "cmdAck"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck: pubsub.CmdAck.$Shape; cmdNack?: null }|{ req?: "cmdNack"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack: pubsub.CmdNack.$Shape })
         );
     }
 
@@ -1260,6 +1583,12 @@ export namespace pubsub {
         /** KafkaMessage topic. */
         topic: string;
 
+        /** KafkaMessage position. */
+        position: string;
+
+        /** KafkaMessage epoch. */
+        epoch: (number|Long);
+
         /**
          * Creates a new KafkaMessage instance using the specified properties.
          * @param [properties] Properties to set
@@ -1312,6 +1641,12 @@ export namespace pubsub {
 
             /** KafkaMessage topic */
             topic?: (string|null);
+
+            /** KafkaMessage position */
+            position?: (string|null);
+
+            /** KafkaMessage epoch */
+            epoch?: (number|Long|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1612,6 +1947,9 @@ export namespace pubsub {
         /** KafkaPush messages. */
         messages: pubsub.KafkaMessage.$Properties[];
 
+        /** KafkaPush reset. */
+        reset: boolean;
+
         /**
          * Creates a new KafkaPush instance using the specified properties.
          * @param [properties] Properties to set
@@ -1649,6 +1987,9 @@ export namespace pubsub {
 
             /** KafkaPush messages */
             messages?: (pubsub.KafkaMessage.$Properties[]|null);
+
+            /** KafkaPush reset */
+            reset?: (boolean|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1745,6 +2086,9 @@ export namespace pubsub {
         /** KafkaPartitionInfo latest. */
         latest: (number|Long);
 
+        /** KafkaPartitionInfo epoch. */
+        epoch: (number|Long);
+
         /**
          * Creates a new KafkaPartitionInfo instance using the specified properties.
          * @param [properties] Properties to set
@@ -1785,6 +2129,9 @@ export namespace pubsub {
 
             /** KafkaPartitionInfo latest */
             latest?: (number|Long|null);
+
+            /** KafkaPartitionInfo epoch */
+            epoch?: (number|Long|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1866,6 +2213,232 @@ export namespace pubsub {
     }
 
     /**
+     * Properties of a RouteCapabilities.
+     * @deprecated Use pubsub.RouteCapabilities.$Properties instead.
+     */
+    interface IRouteCapabilities extends pubsub.RouteCapabilities.$Properties {
+    }
+
+    /** Represents a RouteCapabilities. */
+    class RouteCapabilities {
+
+        /**
+         * Constructs a new RouteCapabilities.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.RouteCapabilities.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RouteCapabilities history. */
+        history: boolean;
+
+        /** RouteCapabilities starts. */
+        starts: pubsub.StartPosition[];
+
+        /** RouteCapabilities fetch. */
+        fetch: boolean;
+
+        /** RouteCapabilities timeLookup. */
+        timeLookup: boolean;
+
+        /** RouteCapabilities offsets. */
+        offsets: boolean;
+
+        /** RouteCapabilities groups. */
+        groups: boolean;
+
+        /** RouteCapabilities ack. */
+        ack: boolean;
+
+        /** RouteCapabilities nack. */
+        nack: boolean;
+
+        /** RouteCapabilities commit. */
+        commit: boolean;
+
+        /** RouteCapabilities wildcards. */
+        wildcards: string;
+
+        /** RouteCapabilities headers. */
+        headers: boolean;
+
+        /** RouteCapabilities keys. */
+        keys: boolean;
+
+        /** RouteCapabilities partitions. */
+        partitions: boolean;
+
+        /** RouteCapabilities stringPositions. */
+        stringPositions: boolean;
+
+        /** RouteCapabilities epochs. */
+        epochs: boolean;
+
+        /**
+         * Creates a new RouteCapabilities instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RouteCapabilities instance
+         */
+        static create(properties: pubsub.RouteCapabilities.$Shape): pubsub.RouteCapabilities & pubsub.RouteCapabilities.$Shape;
+        static create(properties?: pubsub.RouteCapabilities.$Properties): pubsub.RouteCapabilities;
+
+        /**
+         * Encodes the specified RouteCapabilities message. Does not implicitly {@link pubsub.RouteCapabilities.verify|verify} messages.
+         * @param message RouteCapabilities message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.RouteCapabilities.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RouteCapabilities message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.RouteCapabilities & pubsub.RouteCapabilities.$Shape} RouteCapabilities
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.RouteCapabilities & pubsub.RouteCapabilities.$Shape;
+    }
+
+    namespace RouteCapabilities {
+
+        /** Properties of a RouteCapabilities. */
+        interface $Properties {
+
+            /** RouteCapabilities history */
+            history?: (boolean|null);
+
+            /** RouteCapabilities starts */
+            starts?: (pubsub.StartPosition[]|null);
+
+            /** RouteCapabilities fetch */
+            fetch?: (boolean|null);
+
+            /** RouteCapabilities timeLookup */
+            timeLookup?: (boolean|null);
+
+            /** RouteCapabilities offsets */
+            offsets?: (boolean|null);
+
+            /** RouteCapabilities groups */
+            groups?: (boolean|null);
+
+            /** RouteCapabilities ack */
+            ack?: (boolean|null);
+
+            /** RouteCapabilities nack */
+            nack?: (boolean|null);
+
+            /** RouteCapabilities commit */
+            commit?: (boolean|null);
+
+            /** RouteCapabilities wildcards */
+            wildcards?: (string|null);
+
+            /** RouteCapabilities headers */
+            headers?: (boolean|null);
+
+            /** RouteCapabilities keys */
+            keys?: (boolean|null);
+
+            /** RouteCapabilities partitions */
+            partitions?: (boolean|null);
+
+            /** RouteCapabilities stringPositions */
+            stringPositions?: (boolean|null);
+
+            /** RouteCapabilities epochs */
+            epochs?: (boolean|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RouteCapabilities. */
+        type $Shape = pubsub.RouteCapabilities.$Properties;
+    }
+
+    /**
+     * Properties of a RouteInfoResp.
+     * @deprecated Use pubsub.RouteInfoResp.$Properties instead.
+     */
+    interface IRouteInfoResp extends pubsub.RouteInfoResp.$Properties {
+    }
+
+    /** Represents a RouteInfoResp. */
+    class RouteInfoResp {
+
+        /**
+         * Constructs a new RouteInfoResp.
+         * @param [properties] Properties to set
+         */
+        constructor(properties?: pubsub.RouteInfoResp.$Properties);
+
+        /** Unknown fields preserved while decoding when enabled */
+        $unknowns?: Uint8Array[];
+
+        /** RouteInfoResp route. */
+        route: string;
+
+        /** RouteInfoResp scheme. */
+        scheme: string;
+
+        /** RouteInfoResp capabilities. */
+        capabilities?: (pubsub.RouteCapabilities.$Properties|null);
+
+        /**
+         * Creates a new RouteInfoResp instance using the specified properties.
+         * @param [properties] Properties to set
+         * @returns RouteInfoResp instance
+         */
+        static create(properties: pubsub.RouteInfoResp.$Shape): pubsub.RouteInfoResp & pubsub.RouteInfoResp.$Shape;
+        static create(properties?: pubsub.RouteInfoResp.$Properties): pubsub.RouteInfoResp;
+
+        /**
+         * Encodes the specified RouteInfoResp message. Does not implicitly {@link pubsub.RouteInfoResp.verify|verify} messages.
+         * @param message RouteInfoResp message or plain object to encode
+         * @param [writer] Writer to encode to
+         * @returns Writer
+         */
+        static encode(message: pubsub.RouteInfoResp.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+        /**
+         * Decodes a RouteInfoResp message from the specified reader or buffer.
+         * @param reader Reader or buffer to decode from
+         * @param [length] Message length if known beforehand
+         * @returns {pubsub.RouteInfoResp & pubsub.RouteInfoResp.$Shape} RouteInfoResp
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): pubsub.RouteInfoResp & pubsub.RouteInfoResp.$Shape;
+    }
+
+    namespace RouteInfoResp {
+
+        /** Properties of a RouteInfoResp. */
+        interface $Properties {
+
+            /** RouteInfoResp route */
+            route?: (string|null);
+
+            /** RouteInfoResp scheme */
+            scheme?: (string|null);
+
+            /** RouteInfoResp capabilities */
+            capabilities?: (pubsub.RouteCapabilities.$Properties|null);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        /** Shape of a RouteInfoResp. */
+        type $Shape = pubsub.RouteInfoResp.$Properties;
+    }
+
+    /**
      * Properties of a PubSubResp.
      * @deprecated Use pubsub.PubSubResp.$Properties instead.
      */
@@ -1914,8 +2487,11 @@ export namespace pubsub {
         /** PubSubResp kafkaMetadataResp. */
         kafkaMetadataResp?: (pubsub.KafkaMetadataResp.$Properties|null);
 
+        /** PubSubResp routeInfoResp. */
+        routeInfoResp?: (pubsub.RouteInfoResp.$Properties|null);
+
         /** PubSubResp resp. */
-        resp?: ("errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp");
+        resp?: ("errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"|"routeInfoResp");
 
         /**
          * Creates a new PubSubResp instance using the specified properties.
@@ -1979,8 +2555,11 @@ export namespace pubsub {
             /** PubSubResp kafkaMetadataResp */
             kafkaMetadataResp?: (pubsub.KafkaMetadataResp.$Properties|null);
 
+            /** PubSubResp routeInfoResp */
+            routeInfoResp?: (pubsub.RouteInfoResp.$Properties|null);
+
             /** PubSubResp resp */
-            resp?: ("errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp");
+            resp?: ("errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"|"routeInfoResp");
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
@@ -1998,9 +2577,10 @@ export namespace pubsub {
           kafkaPush?: pubsub.KafkaPush.$Shape|null;
           okResp?: pubsub.OkResp.$Shape|null;
           kafkaMetadataResp?: pubsub.KafkaMetadataResp.$Shape|null;
+          routeInfoResp?: pubsub.RouteInfoResp.$Shape|null;
           $unknowns?: Uint8Array[];
         } & (
-          ({ resp?: undefined; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "errorResp"; errorResp: pubsub.ErrorResp.$Shape; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "pongResp"; errorResp?: null; pongResp: pubsub.PongResp.$Shape; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaFetchResp"; errorResp?: null; pongResp?: null; kafkaFetchResp: pubsub.KafkaFetchResp.$Shape; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaListOffsetResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp: pubsub.KafkaListOffsetResp.$Shape; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaProduceResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp: pubsub.KafkaProduceResp.$Shape; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaSubscribeResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp: pubsub.KafkaSubscribeResp.$Shape; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaPush"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush: pubsub.KafkaPush.$Shape; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "okResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp: pubsub.OkResp.$Shape; kafkaMetadataResp?: null }|{ resp?: "kafkaMetadataResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp: pubsub.KafkaMetadataResp.$Shape })
+          ({ resp?: undefined; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "errorResp"; errorResp: pubsub.ErrorResp.$Shape; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "pongResp"; errorResp?: null; pongResp: pubsub.PongResp.$Shape; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaFetchResp"; errorResp?: null; pongResp?: null; kafkaFetchResp: pubsub.KafkaFetchResp.$Shape; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaListOffsetResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp: pubsub.KafkaListOffsetResp.$Shape; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaProduceResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp: pubsub.KafkaProduceResp.$Shape; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaSubscribeResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp: pubsub.KafkaSubscribeResp.$Shape; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaPush"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush: pubsub.KafkaPush.$Shape; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "okResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp: pubsub.OkResp.$Shape; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaMetadataResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp: pubsub.KafkaMetadataResp.$Shape; routeInfoResp?: null }|{ resp?: "routeInfoResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp: pubsub.RouteInfoResp.$Shape })
         );
     }
 }

@@ -1209,6 +1209,8 @@ export const pubsub = $root.pubsub = (() => {
          * @property {string|null} [group] CmdKafkaSubscribe group
          * @property {Array.<pubsub.KafkaHeader.$Properties>|null} [matchHeaders] CmdKafkaSubscribe matchHeaders
          * @property {number|null} [maxInFlight] CmdKafkaSubscribe maxInFlight
+         * @property {number|Long|null} [startEpoch] CmdKafkaSubscribe startEpoch
+         * @property {string|null} [startPosition] CmdKafkaSubscribe startPosition
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -1307,6 +1309,22 @@ export const pubsub = $root.pubsub = (() => {
         CmdKafkaSubscribe.prototype.maxInFlight = 0;
 
         /**
+         * CmdKafkaSubscribe startEpoch.
+         * @member {number|Long} startEpoch
+         * @memberof pubsub.CmdKafkaSubscribe
+         * @instance
+         */
+        CmdKafkaSubscribe.prototype.startEpoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
+         * CmdKafkaSubscribe startPosition.
+         * @member {string} startPosition
+         * @memberof pubsub.CmdKafkaSubscribe
+         * @instance
+         */
+        CmdKafkaSubscribe.prototype.startPosition = "";
+
+        /**
          * Creates a new CmdKafkaSubscribe instance using the specified properties.
          * @function create
          * @memberof pubsub.CmdKafkaSubscribe
@@ -1355,6 +1373,10 @@ export const pubsub = $root.pubsub = (() => {
                     $root.pubsub.KafkaHeader.encode(message.matchHeaders[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
             if (message.maxInFlight != null && $Object.hasOwnProperty.call(message, "maxInFlight") && message.maxInFlight !== 0)
                 writer.uint32(/* id 8, wireType 0 =*/64).int32(message.maxInFlight);
+            if (message.startEpoch != null && $Object.hasOwnProperty.call(message, "startEpoch") && (typeof message.startEpoch === "object" ? message.startEpoch.low || message.startEpoch.high : message.startEpoch !== 0))
+                writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.startEpoch);
+            if (message.startPosition != null && $Object.hasOwnProperty.call(message, "startPosition") && message.startPosition !== "")
+                writer.uint32(/* id 10, wireType 2 =*/82).string(message.startPosition);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -1473,6 +1495,24 @@ export const pubsub = $root.pubsub = (() => {
                             message.maxInFlight = value;
                         else
                             delete message.maxInFlight;
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                            message.startEpoch = value;
+                        else
+                            delete message.startEpoch;
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.startPosition = value;
+                        else
+                            delete message.startPosition;
                         continue;
                     }
                 }
@@ -2316,6 +2356,713 @@ export const pubsub = $root.pubsub = (() => {
         return CmdRefresh;
     })();
 
+    pubsub.CmdRouteInfo = (function() {
+
+        /**
+         * Properties of a CmdRouteInfo.
+         * @typedef {Object} pubsub.CmdRouteInfo.$Properties
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a CmdRouteInfo.
+         * @memberof pubsub
+         * @interface ICmdRouteInfo
+         * @augments pubsub.CmdRouteInfo.$Properties
+         * @deprecated Use pubsub.CmdRouteInfo.$Properties instead.
+         */
+
+        /**
+         * Shape of a CmdRouteInfo.
+         * @typedef {pubsub.CmdRouteInfo.$Properties} pubsub.CmdRouteInfo.$Shape
+         */
+
+        /**
+         * Constructs a new CmdRouteInfo.
+         * @memberof pubsub
+         * @classdesc Represents a CmdRouteInfo.
+         * @constructor
+         * @param {pubsub.CmdRouteInfo.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const CmdRouteInfo = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * Creates a new CmdRouteInfo instance using the specified properties.
+         * @function create
+         * @memberof pubsub.CmdRouteInfo
+         * @static
+         * @param {pubsub.CmdRouteInfo.$Properties=} [properties] Properties to set
+         * @returns {pubsub.CmdRouteInfo} CmdRouteInfo instance
+         * @type {{
+         *   (properties: pubsub.CmdRouteInfo.$Shape): pubsub.CmdRouteInfo & pubsub.CmdRouteInfo.$Shape;
+         *   (properties?: pubsub.CmdRouteInfo.$Properties): pubsub.CmdRouteInfo;
+         * }}
+         */
+        CmdRouteInfo.create = function(properties) {
+            return new CmdRouteInfo(properties);
+        };
+
+        /**
+         * Encodes the specified CmdRouteInfo message. Does not implicitly {@link pubsub.CmdRouteInfo.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.CmdRouteInfo
+         * @static
+         * @param {pubsub.CmdRouteInfo.$Properties} message CmdRouteInfo message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        CmdRouteInfo.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a CmdRouteInfo message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.CmdRouteInfo
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.CmdRouteInfo & pubsub.CmdRouteInfo.$Shape} CmdRouteInfo
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        CmdRouteInfo.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.CmdRouteInfo();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                reader.skipType(tag & 7, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CmdRouteInfo;
+    })();
+
+    pubsub.MessagePosition = (function() {
+
+        /**
+         * Properties of a MessagePosition.
+         * @typedef {Object} pubsub.MessagePosition.$Properties
+         * @property {string|null} [topic] MessagePosition topic
+         * @property {number|null} [partition] MessagePosition partition
+         * @property {number|Long|null} [offset] MessagePosition offset
+         * @property {string|null} [position] MessagePosition position
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a MessagePosition.
+         * @memberof pubsub
+         * @interface IMessagePosition
+         * @augments pubsub.MessagePosition.$Properties
+         * @deprecated Use pubsub.MessagePosition.$Properties instead.
+         */
+
+        /**
+         * Shape of a MessagePosition.
+         * @typedef {pubsub.MessagePosition.$Properties} pubsub.MessagePosition.$Shape
+         */
+
+        /**
+         * Constructs a new MessagePosition.
+         * @memberof pubsub
+         * @classdesc Represents a MessagePosition.
+         * @constructor
+         * @param {pubsub.MessagePosition.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const MessagePosition = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * MessagePosition topic.
+         * @member {string} topic
+         * @memberof pubsub.MessagePosition
+         * @instance
+         */
+        MessagePosition.prototype.topic = "";
+
+        /**
+         * MessagePosition partition.
+         * @member {number} partition
+         * @memberof pubsub.MessagePosition
+         * @instance
+         */
+        MessagePosition.prototype.partition = 0;
+
+        /**
+         * MessagePosition offset.
+         * @member {number|Long} offset
+         * @memberof pubsub.MessagePosition
+         * @instance
+         */
+        MessagePosition.prototype.offset = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+        /**
+         * MessagePosition position.
+         * @member {string} position
+         * @memberof pubsub.MessagePosition
+         * @instance
+         */
+        MessagePosition.prototype.position = "";
+
+        /**
+         * Creates a new MessagePosition instance using the specified properties.
+         * @function create
+         * @memberof pubsub.MessagePosition
+         * @static
+         * @param {pubsub.MessagePosition.$Properties=} [properties] Properties to set
+         * @returns {pubsub.MessagePosition} MessagePosition instance
+         * @type {{
+         *   (properties: pubsub.MessagePosition.$Shape): pubsub.MessagePosition & pubsub.MessagePosition.$Shape;
+         *   (properties?: pubsub.MessagePosition.$Properties): pubsub.MessagePosition;
+         * }}
+         */
+        MessagePosition.create = function(properties) {
+            return new MessagePosition(properties);
+        };
+
+        /**
+         * Encodes the specified MessagePosition message. Does not implicitly {@link pubsub.MessagePosition.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.MessagePosition
+         * @static
+         * @param {pubsub.MessagePosition.$Properties} message MessagePosition message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        MessagePosition.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.topic);
+            if (message.partition != null && $Object.hasOwnProperty.call(message, "partition") && message.partition !== 0)
+                writer.uint32(/* id 2, wireType 0 =*/16).int32(message.partition);
+            if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
+                writer.uint32(/* id 3, wireType 0 =*/24).int64(message.offset);
+            if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+                writer.uint32(/* id 4, wireType 2 =*/34).string(message.position);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a MessagePosition message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.MessagePosition
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.MessagePosition & pubsub.MessagePosition.$Shape} MessagePosition
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        MessagePosition.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.MessagePosition();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.topic = value;
+                        else
+                            delete message.topic;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.int32())
+                            message.partition = value;
+                        else
+                            delete message.partition;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                            message.offset = value;
+                        else
+                            delete message.offset;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.position = value;
+                        else
+                            delete message.position;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return MessagePosition;
+    })();
+
+    pubsub.CmdAck = (function() {
+
+        /**
+         * Properties of a CmdAck.
+         * @typedef {Object} pubsub.CmdAck.$Properties
+         * @property {number|Long|null} [subscriptionId] CmdAck subscriptionId
+         * @property {Array.<pubsub.MessagePosition.$Properties>|null} [positions] CmdAck positions
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a CmdAck.
+         * @memberof pubsub
+         * @interface ICmdAck
+         * @augments pubsub.CmdAck.$Properties
+         * @deprecated Use pubsub.CmdAck.$Properties instead.
+         */
+
+        /**
+         * Shape of a CmdAck.
+         * @typedef {pubsub.CmdAck.$Properties} pubsub.CmdAck.$Shape
+         */
+
+        /**
+         * Constructs a new CmdAck.
+         * @memberof pubsub
+         * @classdesc Represents a CmdAck.
+         * @constructor
+         * @param {pubsub.CmdAck.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const CmdAck = function (properties) {
+            this.positions = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * CmdAck subscriptionId.
+         * @member {number|Long} subscriptionId
+         * @memberof pubsub.CmdAck
+         * @instance
+         */
+        CmdAck.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+        /**
+         * CmdAck positions.
+         * @member {Array.<pubsub.MessagePosition.$Properties>} positions
+         * @memberof pubsub.CmdAck
+         * @instance
+         */
+        CmdAck.prototype.positions = $util.emptyArray;
+
+        /**
+         * Creates a new CmdAck instance using the specified properties.
+         * @function create
+         * @memberof pubsub.CmdAck
+         * @static
+         * @param {pubsub.CmdAck.$Properties=} [properties] Properties to set
+         * @returns {pubsub.CmdAck} CmdAck instance
+         * @type {{
+         *   (properties: pubsub.CmdAck.$Shape): pubsub.CmdAck & pubsub.CmdAck.$Shape;
+         *   (properties?: pubsub.CmdAck.$Properties): pubsub.CmdAck;
+         * }}
+         */
+        CmdAck.create = function(properties) {
+            return new CmdAck(properties);
+        };
+
+        /**
+         * Encodes the specified CmdAck message. Does not implicitly {@link pubsub.CmdAck.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.CmdAck
+         * @static
+         * @param {pubsub.CmdAck.$Properties} message CmdAck message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        CmdAck.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+                writer.uint32(/* id 1, wireType 0 =*/8).int64(message.subscriptionId);
+            if (message.positions != null && message.positions.length)
+                for (let i = 0; i < message.positions.length; ++i)
+                    $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a CmdAck message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.CmdAck
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.CmdAck & pubsub.CmdAck.$Shape} CmdAck
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        CmdAck.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.CmdAck();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                            message.subscriptionId = value;
+                        else
+                            delete message.subscriptionId;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.positions && message.positions.length))
+                            message.positions = [];
+                        message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CmdAck;
+    })();
+
+    pubsub.CmdNack = (function() {
+
+        /**
+         * Properties of a CmdNack.
+         * @typedef {Object} pubsub.CmdNack.$Properties
+         * @property {number|Long|null} [subscriptionId] CmdNack subscriptionId
+         * @property {Array.<pubsub.MessagePosition.$Properties>|null} [positions] CmdNack positions
+         * @property {number|Long|null} [delayMs] CmdNack delayMs
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a CmdNack.
+         * @memberof pubsub
+         * @interface ICmdNack
+         * @augments pubsub.CmdNack.$Properties
+         * @deprecated Use pubsub.CmdNack.$Properties instead.
+         */
+
+        /**
+         * Shape of a CmdNack.
+         * @typedef {pubsub.CmdNack.$Properties} pubsub.CmdNack.$Shape
+         */
+
+        /**
+         * Constructs a new CmdNack.
+         * @memberof pubsub
+         * @classdesc Represents a CmdNack.
+         * @constructor
+         * @param {pubsub.CmdNack.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const CmdNack = function (properties) {
+            this.positions = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * CmdNack subscriptionId.
+         * @member {number|Long} subscriptionId
+         * @memberof pubsub.CmdNack
+         * @instance
+         */
+        CmdNack.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+        /**
+         * CmdNack positions.
+         * @member {Array.<pubsub.MessagePosition.$Properties>} positions
+         * @memberof pubsub.CmdNack
+         * @instance
+         */
+        CmdNack.prototype.positions = $util.emptyArray;
+
+        /**
+         * CmdNack delayMs.
+         * @member {number|Long} delayMs
+         * @memberof pubsub.CmdNack
+         * @instance
+         */
+        CmdNack.prototype.delayMs = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
+
+        /**
+         * Creates a new CmdNack instance using the specified properties.
+         * @function create
+         * @memberof pubsub.CmdNack
+         * @static
+         * @param {pubsub.CmdNack.$Properties=} [properties] Properties to set
+         * @returns {pubsub.CmdNack} CmdNack instance
+         * @type {{
+         *   (properties: pubsub.CmdNack.$Shape): pubsub.CmdNack & pubsub.CmdNack.$Shape;
+         *   (properties?: pubsub.CmdNack.$Properties): pubsub.CmdNack;
+         * }}
+         */
+        CmdNack.create = function(properties) {
+            return new CmdNack(properties);
+        };
+
+        /**
+         * Encodes the specified CmdNack message. Does not implicitly {@link pubsub.CmdNack.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.CmdNack
+         * @static
+         * @param {pubsub.CmdNack.$Properties} message CmdNack message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        CmdNack.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.subscriptionId != null && $Object.hasOwnProperty.call(message, "subscriptionId") && (typeof message.subscriptionId === "object" ? message.subscriptionId.low || message.subscriptionId.high : message.subscriptionId !== 0))
+                writer.uint32(/* id 1, wireType 0 =*/8).int64(message.subscriptionId);
+            if (message.positions != null && message.positions.length)
+                for (let i = 0; i < message.positions.length; ++i)
+                    $root.pubsub.MessagePosition.encode(message.positions[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+            if (message.delayMs != null && $Object.hasOwnProperty.call(message, "delayMs") && (typeof message.delayMs === "object" ? message.delayMs.low || message.delayMs.high : message.delayMs !== 0))
+                writer.uint32(/* id 3, wireType 0 =*/24).int64(message.delayMs);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a CmdNack message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.CmdNack
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.CmdNack & pubsub.CmdNack.$Shape} CmdNack
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        CmdNack.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.CmdNack();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                            message.subscriptionId = value;
+                        else
+                            delete message.subscriptionId;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.positions && message.positions.length))
+                            message.positions = [];
+                        message.positions.push($root.pubsub.MessagePosition.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                            message.delayMs = value;
+                        else
+                            delete message.delayMs;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CmdNack;
+    })();
+
     pubsub.PubSubReq = (function() {
 
         /**
@@ -2332,7 +3079,10 @@ export const pubsub = $root.pubsub = (() => {
          * @property {pubsub.CmdKafkaCommit.$Properties|null} [cmdKafkaCommit] PubSubReq cmdKafkaCommit
          * @property {pubsub.CmdKafkaMetadata.$Properties|null} [cmdKafkaMetadata] PubSubReq cmdKafkaMetadata
          * @property {pubsub.CmdRefresh.$Properties|null} [cmdRefresh] PubSubReq cmdRefresh
-         * @property {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"} [req] PubSubReq req
+         * @property {pubsub.CmdRouteInfo.$Properties|null} [cmdRouteInfo] PubSubReq cmdRouteInfo
+         * @property {pubsub.CmdAck.$Properties|null} [cmdAck] PubSubReq cmdAck
+         * @property {pubsub.CmdNack.$Properties|null} [cmdNack] PubSubReq cmdNack
+         * @property {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|"cmdRouteInfo"|"cmdAck"|"cmdNack"} [req] PubSubReq req
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2358,9 +3108,12 @@ export const pubsub = $root.pubsub = (() => {
          *   cmdKafkaCommit?: pubsub.CmdKafkaCommit.$Shape|null;
          *   cmdKafkaMetadata?: pubsub.CmdKafkaMetadata.$Shape|null;
          *   cmdRefresh?: pubsub.CmdRefresh.$Shape|null;
+         *   cmdRouteInfo?: pubsub.CmdRouteInfo.$Shape|null;
+         *   cmdAck?: pubsub.CmdAck.$Shape|null;
+         *   cmdNack?: pubsub.CmdNack.$Shape|null;
          *   $unknowns?: Array.<Uint8Array>;
          * } & (
-         *   ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape; cmdRefresh?: null }|{ req?: "cmdRefresh"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh: pubsub.CmdRefresh.$Shape })
+         *   ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdRefresh"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh: pubsub.CmdRefresh.$Shape; cmdRouteInfo?: null; cmdAck?: null; cmdNack?: null }|{ req?: "cmdRouteInfo"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo: pubsub.CmdRouteInfo.$Shape; cmdAck?: null; cmdNack?: null }|{ req?: "cmdAck"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck: pubsub.CmdAck.$Shape; cmdNack?: null }|{ req?: "cmdNack"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null; cmdRouteInfo?: null; cmdAck?: null; cmdNack: pubsub.CmdNack.$Shape })
          * )} pubsub.PubSubReq.$Shape
          */
 
@@ -2467,17 +3220,41 @@ export const pubsub = $root.pubsub = (() => {
          */
         PubSubReq.prototype.cmdRefresh = null;
 
+        /**
+         * PubSubReq cmdRouteInfo.
+         * @member {pubsub.CmdRouteInfo.$Properties|null|undefined} cmdRouteInfo
+         * @memberof pubsub.PubSubReq
+         * @instance
+         */
+        PubSubReq.prototype.cmdRouteInfo = null;
+
+        /**
+         * PubSubReq cmdAck.
+         * @member {pubsub.CmdAck.$Properties|null|undefined} cmdAck
+         * @memberof pubsub.PubSubReq
+         * @instance
+         */
+        PubSubReq.prototype.cmdAck = null;
+
+        /**
+         * PubSubReq cmdNack.
+         * @member {pubsub.CmdNack.$Properties|null|undefined} cmdNack
+         * @memberof pubsub.PubSubReq
+         * @instance
+         */
+        PubSubReq.prototype.cmdNack = null;
+
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
         /**
          * PubSubReq req.
-         * @member {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|undefined} req
+         * @member {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|"cmdRouteInfo"|"cmdAck"|"cmdNack"|undefined} req
          * @memberof pubsub.PubSubReq
          * @instance
          */
         $Object.defineProperty(PubSubReq.prototype, "req", {
-            get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh"]),
+            get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh", "cmdRouteInfo", "cmdAck", "cmdNack"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
@@ -2535,6 +3312,12 @@ export const pubsub = $root.pubsub = (() => {
                 $root.pubsub.CmdKafkaMetadata.encode(message.cmdKafkaMetadata, writer.uint32(/* id 39, wireType 2 =*/314).fork(), _depth + 1).ldelim();
             if (message.cmdRefresh != null && $Object.hasOwnProperty.call(message, "cmdRefresh"))
                 $root.pubsub.CmdRefresh.encode(message.cmdRefresh, writer.uint32(/* id 40, wireType 2 =*/322).fork(), _depth + 1).ldelim();
+            if (message.cmdRouteInfo != null && $Object.hasOwnProperty.call(message, "cmdRouteInfo"))
+                $root.pubsub.CmdRouteInfo.encode(message.cmdRouteInfo, writer.uint32(/* id 41, wireType 2 =*/330).fork(), _depth + 1).ldelim();
+            if (message.cmdAck != null && $Object.hasOwnProperty.call(message, "cmdAck"))
+                $root.pubsub.CmdAck.encode(message.cmdAck, writer.uint32(/* id 42, wireType 2 =*/338).fork(), _depth + 1).ldelim();
+            if (message.cmdNack != null && $Object.hasOwnProperty.call(message, "cmdNack"))
+                $root.pubsub.CmdNack.encode(message.cmdNack, writer.uint32(/* id 43, wireType 2 =*/346).fork(), _depth + 1).ldelim();
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -2656,6 +3439,27 @@ export const pubsub = $root.pubsub = (() => {
                             break;
                         message.cmdRefresh = $root.pubsub.CmdRefresh.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRefresh);
                         message.req = "cmdRefresh";
+                        continue;
+                    }
+                case 41: {
+                        if (wireType !== 2)
+                            break;
+                        message.cmdRouteInfo = $root.pubsub.CmdRouteInfo.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRouteInfo);
+                        message.req = "cmdRouteInfo";
+                        continue;
+                    }
+                case 42: {
+                        if (wireType !== 2)
+                            break;
+                        message.cmdAck = $root.pubsub.CmdAck.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdAck);
+                        message.req = "cmdAck";
+                        continue;
+                    }
+                case 43: {
+                        if (wireType !== 2)
+                            break;
+                        message.cmdNack = $root.pubsub.CmdNack.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdNack);
+                        message.req = "cmdNack";
                         continue;
                     }
                 }
@@ -3014,6 +3818,8 @@ export const pubsub = $root.pubsub = (() => {
          * @property {Array.<pubsub.KafkaHeader.$Properties>|null} [headers] KafkaMessage headers
          * @property {number|null} [partition] KafkaMessage partition
          * @property {string|null} [topic] KafkaMessage topic
+         * @property {string|null} [position] KafkaMessage position
+         * @property {number|Long|null} [epoch] KafkaMessage epoch
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -3103,6 +3909,22 @@ export const pubsub = $root.pubsub = (() => {
         KafkaMessage.prototype.topic = "";
 
         /**
+         * KafkaMessage position.
+         * @member {string} position
+         * @memberof pubsub.KafkaMessage
+         * @instance
+         */
+        KafkaMessage.prototype.position = "";
+
+        /**
+         * KafkaMessage epoch.
+         * @member {number|Long} epoch
+         * @memberof pubsub.KafkaMessage
+         * @instance
+         */
+        KafkaMessage.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
          * Creates a new KafkaMessage instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaMessage
@@ -3149,6 +3971,10 @@ export const pubsub = $root.pubsub = (() => {
                 writer.uint32(/* id 6, wireType 0 =*/48).int32(message.partition);
             if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
                 writer.uint32(/* id 7, wireType 2 =*/58).string(message.topic);
+            if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+                writer.uint32(/* id 8, wireType 2 =*/66).string(message.position);
+            if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+                writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.epoch);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -3253,6 +4079,24 @@ export const pubsub = $root.pubsub = (() => {
                             message.topic = value;
                         else
                             delete message.topic;
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.position = value;
+                        else
+                            delete message.position;
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                            message.epoch = value;
+                        else
+                            delete message.epoch;
                         continue;
                     }
                 }
@@ -3911,6 +4755,7 @@ export const pubsub = $root.pubsub = (() => {
          * @typedef {Object} pubsub.KafkaPush.$Properties
          * @property {number|Long|null} [subscriptionId] KafkaPush subscriptionId
          * @property {Array.<pubsub.KafkaMessage.$Properties>|null} [messages] KafkaPush messages
+         * @property {boolean|null} [reset] KafkaPush reset
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -3960,6 +4805,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaPush.prototype.messages = $util.emptyArray;
 
         /**
+         * KafkaPush reset.
+         * @member {boolean} reset
+         * @memberof pubsub.KafkaPush
+         * @instance
+         */
+        KafkaPush.prototype.reset = false;
+
+        /**
          * Creates a new KafkaPush instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaPush
@@ -3996,6 +4849,8 @@ export const pubsub = $root.pubsub = (() => {
             if (message.messages != null && message.messages.length)
                 for (let i = 0; i < message.messages.length; ++i)
                     $root.pubsub.KafkaMessage.encode(message.messages[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+            if (message.reset != null && $Object.hasOwnProperty.call(message, "reset") && message.reset !== false)
+                writer.uint32(/* id 3, wireType 0 =*/24).bool(message.reset);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4055,6 +4910,15 @@ export const pubsub = $root.pubsub = (() => {
                         if (!(message.messages && message.messages.length))
                             message.messages = [];
                         message.messages.push($root.pubsub.KafkaMessage.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.reset = value;
+                        else
+                            delete message.reset;
                         continue;
                     }
                 }
@@ -4214,6 +5078,7 @@ export const pubsub = $root.pubsub = (() => {
          * @property {number|null} [partition] KafkaPartitionInfo partition
          * @property {number|Long|null} [earliest] KafkaPartitionInfo earliest
          * @property {number|Long|null} [latest] KafkaPartitionInfo latest
+         * @property {number|Long|null} [epoch] KafkaPartitionInfo epoch
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -4270,6 +5135,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaPartitionInfo.prototype.latest = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
         /**
+         * KafkaPartitionInfo epoch.
+         * @member {number|Long} epoch
+         * @memberof pubsub.KafkaPartitionInfo
+         * @instance
+         */
+        KafkaPartitionInfo.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
          * Creates a new KafkaPartitionInfo instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaPartitionInfo
@@ -4307,6 +5180,8 @@ export const pubsub = $root.pubsub = (() => {
                 writer.uint32(/* id 2, wireType 0 =*/16).int64(message.earliest);
             if (message.latest != null && $Object.hasOwnProperty.call(message, "latest") && (typeof message.latest === "object" ? message.latest.low || message.latest.high : message.latest !== 0))
                 writer.uint32(/* id 3, wireType 0 =*/24).int64(message.latest);
+            if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
+                writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.epoch);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4376,6 +5251,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.latest = value;
                         else
                             delete message.latest;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                            message.epoch = value;
+                        else
+                            delete message.epoch;
                         continue;
                     }
                 }
@@ -4571,6 +5455,633 @@ export const pubsub = $root.pubsub = (() => {
         return KafkaMetadataResp;
     })();
 
+    pubsub.RouteCapabilities = (function() {
+
+        /**
+         * Properties of a RouteCapabilities.
+         * @typedef {Object} pubsub.RouteCapabilities.$Properties
+         * @property {boolean|null} [history] RouteCapabilities history
+         * @property {Array.<pubsub.StartPosition>|null} [starts] RouteCapabilities starts
+         * @property {boolean|null} [fetch] RouteCapabilities fetch
+         * @property {boolean|null} [timeLookup] RouteCapabilities timeLookup
+         * @property {boolean|null} [offsets] RouteCapabilities offsets
+         * @property {boolean|null} [groups] RouteCapabilities groups
+         * @property {boolean|null} [ack] RouteCapabilities ack
+         * @property {boolean|null} [nack] RouteCapabilities nack
+         * @property {boolean|null} [commit] RouteCapabilities commit
+         * @property {string|null} [wildcards] RouteCapabilities wildcards
+         * @property {boolean|null} [headers] RouteCapabilities headers
+         * @property {boolean|null} [keys] RouteCapabilities keys
+         * @property {boolean|null} [partitions] RouteCapabilities partitions
+         * @property {boolean|null} [stringPositions] RouteCapabilities stringPositions
+         * @property {boolean|null} [epochs] RouteCapabilities epochs
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a RouteCapabilities.
+         * @memberof pubsub
+         * @interface IRouteCapabilities
+         * @augments pubsub.RouteCapabilities.$Properties
+         * @deprecated Use pubsub.RouteCapabilities.$Properties instead.
+         */
+
+        /**
+         * Shape of a RouteCapabilities.
+         * @typedef {pubsub.RouteCapabilities.$Properties} pubsub.RouteCapabilities.$Shape
+         */
+
+        /**
+         * Constructs a new RouteCapabilities.
+         * @memberof pubsub
+         * @classdesc Represents a RouteCapabilities.
+         * @constructor
+         * @param {pubsub.RouteCapabilities.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const RouteCapabilities = function (properties) {
+            this.starts = [];
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * RouteCapabilities history.
+         * @member {boolean} history
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.history = false;
+
+        /**
+         * RouteCapabilities starts.
+         * @member {Array.<pubsub.StartPosition>} starts
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.starts = $util.emptyArray;
+
+        /**
+         * RouteCapabilities fetch.
+         * @member {boolean} fetch
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.fetch = false;
+
+        /**
+         * RouteCapabilities timeLookup.
+         * @member {boolean} timeLookup
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.timeLookup = false;
+
+        /**
+         * RouteCapabilities offsets.
+         * @member {boolean} offsets
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.offsets = false;
+
+        /**
+         * RouteCapabilities groups.
+         * @member {boolean} groups
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.groups = false;
+
+        /**
+         * RouteCapabilities ack.
+         * @member {boolean} ack
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.ack = false;
+
+        /**
+         * RouteCapabilities nack.
+         * @member {boolean} nack
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.nack = false;
+
+        /**
+         * RouteCapabilities commit.
+         * @member {boolean} commit
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.commit = false;
+
+        /**
+         * RouteCapabilities wildcards.
+         * @member {string} wildcards
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.wildcards = "";
+
+        /**
+         * RouteCapabilities headers.
+         * @member {boolean} headers
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.headers = false;
+
+        /**
+         * RouteCapabilities keys.
+         * @member {boolean} keys
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.keys = false;
+
+        /**
+         * RouteCapabilities partitions.
+         * @member {boolean} partitions
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.partitions = false;
+
+        /**
+         * RouteCapabilities stringPositions.
+         * @member {boolean} stringPositions
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.stringPositions = false;
+
+        /**
+         * RouteCapabilities epochs.
+         * @member {boolean} epochs
+         * @memberof pubsub.RouteCapabilities
+         * @instance
+         */
+        RouteCapabilities.prototype.epochs = false;
+
+        /**
+         * Creates a new RouteCapabilities instance using the specified properties.
+         * @function create
+         * @memberof pubsub.RouteCapabilities
+         * @static
+         * @param {pubsub.RouteCapabilities.$Properties=} [properties] Properties to set
+         * @returns {pubsub.RouteCapabilities} RouteCapabilities instance
+         * @type {{
+         *   (properties: pubsub.RouteCapabilities.$Shape): pubsub.RouteCapabilities & pubsub.RouteCapabilities.$Shape;
+         *   (properties?: pubsub.RouteCapabilities.$Properties): pubsub.RouteCapabilities;
+         * }}
+         */
+        RouteCapabilities.create = function(properties) {
+            return new RouteCapabilities(properties);
+        };
+
+        /**
+         * Encodes the specified RouteCapabilities message. Does not implicitly {@link pubsub.RouteCapabilities.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.RouteCapabilities
+         * @static
+         * @param {pubsub.RouteCapabilities.$Properties} message RouteCapabilities message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        RouteCapabilities.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.history != null && $Object.hasOwnProperty.call(message, "history") && message.history !== false)
+                writer.uint32(/* id 1, wireType 0 =*/8).bool(message.history);
+            if (message.starts != null && message.starts.length)
+                writer.uint32(/* id 2, wireType 2 =*/18).int32s(message.starts);
+            if (message.fetch != null && $Object.hasOwnProperty.call(message, "fetch") && message.fetch !== false)
+                writer.uint32(/* id 3, wireType 0 =*/24).bool(message.fetch);
+            if (message.timeLookup != null && $Object.hasOwnProperty.call(message, "timeLookup") && message.timeLookup !== false)
+                writer.uint32(/* id 4, wireType 0 =*/32).bool(message.timeLookup);
+            if (message.offsets != null && $Object.hasOwnProperty.call(message, "offsets") && message.offsets !== false)
+                writer.uint32(/* id 5, wireType 0 =*/40).bool(message.offsets);
+            if (message.groups != null && $Object.hasOwnProperty.call(message, "groups") && message.groups !== false)
+                writer.uint32(/* id 6, wireType 0 =*/48).bool(message.groups);
+            if (message.ack != null && $Object.hasOwnProperty.call(message, "ack") && message.ack !== false)
+                writer.uint32(/* id 7, wireType 0 =*/56).bool(message.ack);
+            if (message.nack != null && $Object.hasOwnProperty.call(message, "nack") && message.nack !== false)
+                writer.uint32(/* id 8, wireType 0 =*/64).bool(message.nack);
+            if (message.commit != null && $Object.hasOwnProperty.call(message, "commit") && message.commit !== false)
+                writer.uint32(/* id 9, wireType 0 =*/72).bool(message.commit);
+            if (message.wildcards != null && $Object.hasOwnProperty.call(message, "wildcards") && message.wildcards !== "")
+                writer.uint32(/* id 10, wireType 2 =*/82).string(message.wildcards);
+            if (message.headers != null && $Object.hasOwnProperty.call(message, "headers") && message.headers !== false)
+                writer.uint32(/* id 11, wireType 0 =*/88).bool(message.headers);
+            if (message.keys != null && $Object.hasOwnProperty.call(message, "keys") && message.keys !== false)
+                writer.uint32(/* id 12, wireType 0 =*/96).bool(message.keys);
+            if (message.partitions != null && $Object.hasOwnProperty.call(message, "partitions") && message.partitions !== false)
+                writer.uint32(/* id 13, wireType 0 =*/104).bool(message.partitions);
+            if (message.stringPositions != null && $Object.hasOwnProperty.call(message, "stringPositions") && message.stringPositions !== false)
+                writer.uint32(/* id 14, wireType 0 =*/112).bool(message.stringPositions);
+            if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs") && message.epochs !== false)
+                writer.uint32(/* id 15, wireType 0 =*/120).bool(message.epochs);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a RouteCapabilities message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.RouteCapabilities
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.RouteCapabilities & pubsub.RouteCapabilities.$Shape} RouteCapabilities
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        RouteCapabilities.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.RouteCapabilities();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.history = value;
+                        else
+                            delete message.history;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType === 2) {
+                            if (!(message.starts && message.starts.length))
+                                message.starts = [];
+                            reader.int32s(message.starts);
+                            continue;
+                        }
+                        if (wireType !== 0)
+                            break;
+                        if (!(message.starts && message.starts.length))
+                            message.starts = [];
+                        message.starts.push(reader.int32());
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.fetch = value;
+                        else
+                            delete message.fetch;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.timeLookup = value;
+                        else
+                            delete message.timeLookup;
+                        continue;
+                    }
+                case 5: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.offsets = value;
+                        else
+                            delete message.offsets;
+                        continue;
+                    }
+                case 6: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.groups = value;
+                        else
+                            delete message.groups;
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.ack = value;
+                        else
+                            delete message.ack;
+                        continue;
+                    }
+                case 8: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.nack = value;
+                        else
+                            delete message.nack;
+                        continue;
+                    }
+                case 9: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.commit = value;
+                        else
+                            delete message.commit;
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.wildcards = value;
+                        else
+                            delete message.wildcards;
+                        continue;
+                    }
+                case 11: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.headers = value;
+                        else
+                            delete message.headers;
+                        continue;
+                    }
+                case 12: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.keys = value;
+                        else
+                            delete message.keys;
+                        continue;
+                    }
+                case 13: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.partitions = value;
+                        else
+                            delete message.partitions;
+                        continue;
+                    }
+                case 14: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.stringPositions = value;
+                        else
+                            delete message.stringPositions;
+                        continue;
+                    }
+                case 15: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.bool())
+                            message.epochs = value;
+                        else
+                            delete message.epochs;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RouteCapabilities;
+    })();
+
+    pubsub.RouteInfoResp = (function() {
+
+        /**
+         * Properties of a RouteInfoResp.
+         * @typedef {Object} pubsub.RouteInfoResp.$Properties
+         * @property {string|null} [route] RouteInfoResp route
+         * @property {string|null} [scheme] RouteInfoResp scheme
+         * @property {pubsub.RouteCapabilities.$Properties|null} [capabilities] RouteInfoResp capabilities
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a RouteInfoResp.
+         * @memberof pubsub
+         * @interface IRouteInfoResp
+         * @augments pubsub.RouteInfoResp.$Properties
+         * @deprecated Use pubsub.RouteInfoResp.$Properties instead.
+         */
+
+        /**
+         * Shape of a RouteInfoResp.
+         * @typedef {pubsub.RouteInfoResp.$Properties} pubsub.RouteInfoResp.$Shape
+         */
+
+        /**
+         * Constructs a new RouteInfoResp.
+         * @memberof pubsub
+         * @classdesc Represents a RouteInfoResp.
+         * @constructor
+         * @param {pubsub.RouteInfoResp.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const RouteInfoResp = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * RouteInfoResp route.
+         * @member {string} route
+         * @memberof pubsub.RouteInfoResp
+         * @instance
+         */
+        RouteInfoResp.prototype.route = "";
+
+        /**
+         * RouteInfoResp scheme.
+         * @member {string} scheme
+         * @memberof pubsub.RouteInfoResp
+         * @instance
+         */
+        RouteInfoResp.prototype.scheme = "";
+
+        /**
+         * RouteInfoResp capabilities.
+         * @member {pubsub.RouteCapabilities.$Properties|null|undefined} capabilities
+         * @memberof pubsub.RouteInfoResp
+         * @instance
+         */
+        RouteInfoResp.prototype.capabilities = null;
+
+        /**
+         * Creates a new RouteInfoResp instance using the specified properties.
+         * @function create
+         * @memberof pubsub.RouteInfoResp
+         * @static
+         * @param {pubsub.RouteInfoResp.$Properties=} [properties] Properties to set
+         * @returns {pubsub.RouteInfoResp} RouteInfoResp instance
+         * @type {{
+         *   (properties: pubsub.RouteInfoResp.$Shape): pubsub.RouteInfoResp & pubsub.RouteInfoResp.$Shape;
+         *   (properties?: pubsub.RouteInfoResp.$Properties): pubsub.RouteInfoResp;
+         * }}
+         */
+        RouteInfoResp.create = function(properties) {
+            return new RouteInfoResp(properties);
+        };
+
+        /**
+         * Encodes the specified RouteInfoResp message. Does not implicitly {@link pubsub.RouteInfoResp.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.RouteInfoResp
+         * @static
+         * @param {pubsub.RouteInfoResp.$Properties} message RouteInfoResp message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        RouteInfoResp.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.route != null && $Object.hasOwnProperty.call(message, "route") && message.route !== "")
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.route);
+            if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== "")
+                writer.uint32(/* id 2, wireType 2 =*/18).string(message.scheme);
+            if (message.capabilities != null && $Object.hasOwnProperty.call(message, "capabilities"))
+                $root.pubsub.RouteCapabilities.encode(message.capabilities, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a RouteInfoResp message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.RouteInfoResp
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.RouteInfoResp & pubsub.RouteInfoResp.$Shape} RouteInfoResp
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        RouteInfoResp.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.RouteInfoResp();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.route = value;
+                        else
+                            delete message.route;
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.scheme = value;
+                        else
+                            delete message.scheme;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        message.capabilities = $root.pubsub.RouteCapabilities.decode(reader, reader.size(), $undefined, _depth + 1, message.capabilities);
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return RouteInfoResp;
+    })();
+
     pubsub.PubSubResp = (function() {
 
         /**
@@ -4586,7 +6097,8 @@ export const pubsub = $root.pubsub = (() => {
          * @property {pubsub.KafkaPush.$Properties|null} [kafkaPush] PubSubResp kafkaPush
          * @property {pubsub.OkResp.$Properties|null} [okResp] PubSubResp okResp
          * @property {pubsub.KafkaMetadataResp.$Properties|null} [kafkaMetadataResp] PubSubResp kafkaMetadataResp
-         * @property {"errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"} [resp] PubSubResp resp
+         * @property {pubsub.RouteInfoResp.$Properties|null} [routeInfoResp] PubSubResp routeInfoResp
+         * @property {"errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"|"routeInfoResp"} [resp] PubSubResp resp
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -4611,9 +6123,10 @@ export const pubsub = $root.pubsub = (() => {
          *   kafkaPush?: pubsub.KafkaPush.$Shape|null;
          *   okResp?: pubsub.OkResp.$Shape|null;
          *   kafkaMetadataResp?: pubsub.KafkaMetadataResp.$Shape|null;
+         *   routeInfoResp?: pubsub.RouteInfoResp.$Shape|null;
          *   $unknowns?: Array.<Uint8Array>;
          * } & (
-         *   ({ resp?: undefined; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "errorResp"; errorResp: pubsub.ErrorResp.$Shape; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "pongResp"; errorResp?: null; pongResp: pubsub.PongResp.$Shape; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaFetchResp"; errorResp?: null; pongResp?: null; kafkaFetchResp: pubsub.KafkaFetchResp.$Shape; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaListOffsetResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp: pubsub.KafkaListOffsetResp.$Shape; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaProduceResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp: pubsub.KafkaProduceResp.$Shape; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaSubscribeResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp: pubsub.KafkaSubscribeResp.$Shape; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "kafkaPush"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush: pubsub.KafkaPush.$Shape; okResp?: null; kafkaMetadataResp?: null }|{ resp?: "okResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp: pubsub.OkResp.$Shape; kafkaMetadataResp?: null }|{ resp?: "kafkaMetadataResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp: pubsub.KafkaMetadataResp.$Shape })
+         *   ({ resp?: undefined; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "errorResp"; errorResp: pubsub.ErrorResp.$Shape; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "pongResp"; errorResp?: null; pongResp: pubsub.PongResp.$Shape; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaFetchResp"; errorResp?: null; pongResp?: null; kafkaFetchResp: pubsub.KafkaFetchResp.$Shape; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaListOffsetResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp: pubsub.KafkaListOffsetResp.$Shape; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaProduceResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp: pubsub.KafkaProduceResp.$Shape; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaSubscribeResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp: pubsub.KafkaSubscribeResp.$Shape; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaPush"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush: pubsub.KafkaPush.$Shape; okResp?: null; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "okResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp: pubsub.OkResp.$Shape; kafkaMetadataResp?: null; routeInfoResp?: null }|{ resp?: "kafkaMetadataResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp: pubsub.KafkaMetadataResp.$Shape; routeInfoResp?: null }|{ resp?: "routeInfoResp"; errorResp?: null; pongResp?: null; kafkaFetchResp?: null; kafkaListOffsetResp?: null; kafkaProduceResp?: null; kafkaSubscribeResp?: null; kafkaPush?: null; okResp?: null; kafkaMetadataResp?: null; routeInfoResp: pubsub.RouteInfoResp.$Shape })
          * )} pubsub.PubSubResp.$Shape
          */
 
@@ -4712,17 +6225,25 @@ export const pubsub = $root.pubsub = (() => {
          */
         PubSubResp.prototype.kafkaMetadataResp = null;
 
+        /**
+         * PubSubResp routeInfoResp.
+         * @member {pubsub.RouteInfoResp.$Properties|null|undefined} routeInfoResp
+         * @memberof pubsub.PubSubResp
+         * @instance
+         */
+        PubSubResp.prototype.routeInfoResp = null;
+
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
         /**
          * PubSubResp resp.
-         * @member {"errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"|undefined} resp
+         * @member {"errorResp"|"pongResp"|"kafkaFetchResp"|"kafkaListOffsetResp"|"kafkaProduceResp"|"kafkaSubscribeResp"|"kafkaPush"|"okResp"|"kafkaMetadataResp"|"routeInfoResp"|undefined} resp
          * @memberof pubsub.PubSubResp
          * @instance
          */
         $Object.defineProperty(PubSubResp.prototype, "resp", {
-            get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp"]),
+            get: $util.oneOfGetter($oneOfFields = ["errorResp", "pongResp", "kafkaFetchResp", "kafkaListOffsetResp", "kafkaProduceResp", "kafkaSubscribeResp", "kafkaPush", "okResp", "kafkaMetadataResp", "routeInfoResp"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
@@ -4778,6 +6299,8 @@ export const pubsub = $root.pubsub = (() => {
                 $root.pubsub.OkResp.encode(message.okResp, writer.uint32(/* id 38, wireType 2 =*/306).fork(), _depth + 1).ldelim();
             if (message.kafkaMetadataResp != null && $Object.hasOwnProperty.call(message, "kafkaMetadataResp"))
                 $root.pubsub.KafkaMetadataResp.encode(message.kafkaMetadataResp, writer.uint32(/* id 39, wireType 2 =*/314).fork(), _depth + 1).ldelim();
+            if (message.routeInfoResp != null && $Object.hasOwnProperty.call(message, "routeInfoResp"))
+                $root.pubsub.RouteInfoResp.encode(message.routeInfoResp, writer.uint32(/* id 41, wireType 2 =*/330).fork(), _depth + 1).ldelim();
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4892,6 +6415,13 @@ export const pubsub = $root.pubsub = (() => {
                             break;
                         message.kafkaMetadataResp = $root.pubsub.KafkaMetadataResp.decode(reader, reader.size(), $undefined, _depth + 1, message.kafkaMetadataResp);
                         message.resp = "kafkaMetadataResp";
+                        continue;
+                    }
+                case 41: {
+                        if (wireType !== 2)
+                            break;
+                        message.routeInfoResp = $root.pubsub.RouteInfoResp.decode(reader, reader.size(), $undefined, _depth + 1, message.routeInfoResp);
+                        message.resp = "routeInfoResp";
                         continue;
                     }
                 }
