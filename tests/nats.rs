@@ -499,6 +499,7 @@ async fn jetstream_publish_answers_the_sequence_and_fetch_offsets_metadata_hold_
         Resp::KafkaMetadataResp(m) => {
             assert_eq!(m.partitions.len(), 1);
             assert_eq!((m.partitions[0].earliest, m.partitions[0].latest), (1, 6));
+            assert_eq!(m.partitions[0].epoch, all[0].epoch, "the stream's epoch");
         }
         other => panic!("{other:?}"),
     }
