@@ -14,7 +14,8 @@
 //! - `dispatch`: an exhaustive `match` from each command to the route's backend, checking names,
 //!   ACLs and the route's capabilities first.
 //! - `backend`: the `Backend` trait, `Capabilities`, and one folder or file per scheme:
-//!   `embedded` (in-process broker), `kafka` (rdkafka, clients shared per upstream).
+//!   `embedded` (in-process broker), `kafka/` (rdkafka, clients shared per upstream; split by
+//!   job: client, inner, catalog, fetch, tail, groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
