@@ -716,3 +716,46 @@ fn a_flood_of_bad_frames_writes_a_bounded_number_of_log_lines() {
         "{lines} log lines for 40,000 bad frames"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_catches_up_is_not_closed_as_a_slow_consumer() {
+    let gw = Gateway::start(&format!(
+        "server:\n  limits: {{ slow_consumer: close, slow_consumer_timeout_ms: 2000, outbound_queue: 8, max_requests_per_sec: 100000 }}\n{}",
+        embedded_with("retention_bytes: 67108864")
+    ))
+    .await;
+    let mut s = connect_small_window(gw.addr, "/embedded").await;
+    let id = s.subscribe(sub("burst", StartPosition::Earliest)).await;
+    let mut p = gw.connect("/embedded").await;
+    // A burst far larger than the socket buffers, pipelined so it takes well under the policy's
+    // timeout: the queue fills and pushes wait for room while the client looks away.
+    let big = Bytes::from("b".repeat(64 * 1024));
+    let mut seqs = Vec::new();
+    for _ in 0..200 {
+        seqs.push(
+            p.send(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "burst".into(),
+                value: big.clone(),
+                ..Default::default()
+            }))
+            .await,
+        );
+        if seqs.len() == 32 {
+            for seq in seqs.drain(..) {
+                assert!(matches!(p.reply(seq).await, Resp::KafkaProduceResp(_)));
+            }
+        }
+    }
+    for seq in seqs.drain(..) {
+        assert!(matches!(p.reply(seq).await, Resp::KafkaProduceResp(_)));
+    }
+    assert_eq!(s.pushed(id, 200).await.len(), 200);
+    // Caught up: its queue is empty from now on, and it must stay open past the timeout.
+    for i in 0..12 {
+        p.produce_value("burst", &format!("small{i}")).await;
+        assert_eq!(s.pushed(id, 1).await.len(), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_alive(&mut s).await;
+    gw.stop().await;
+}
