@@ -232,6 +232,7 @@ impl Route {
 pub enum Scheme {
     Embedded,
     Kafka,
+    Nats,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -252,6 +253,9 @@ pub struct Upstream {
     pub kafka: BTreeMap<String, String>,
     #[serde(default)]
     pub embedded: EmbeddedOptions,
+    /// NATS scheme: JetStream and consumer settings (absent = core NATS).
+    #[serde(default)]
+    pub nats: Option<NatsOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,
@@ -377,6 +381,9 @@ pub struct Plugins {
     /// The route's topic ACL, for everyone on it; per-key ACLs and JWT claims narrow it.
     #[serde(default, rename = "topic-acl")]
     pub topic_acl: Option<AclConfig>,
+    /// Credentials the gateway presents to the NATS server (never logged).
+    #[serde(default, rename = "nats-auth")]
+    pub nats_auth: Option<NatsAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`
@@ -550,6 +557,232 @@ impl SaslMechanism {
             SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
             SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
         }
+    }
+}
+
+/// `upstream.nats`: a route with a `stream` (or `jetstream: true`) is served by JetStream,
+/// otherwise by core NATS. Checked while parsing, so errors name the key and its line.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "NatsOptionsRaw")]
+pub struct NatsOptions {
+    /// The JetStream stream holding the route's subjects.
+    pub stream: Option<String>,
+    /// Without `stream`: each subject's stream is looked up on the server.
+    pub jetstream: bool,
+    /// Creates `stream` with these settings when it does not exist (never otherwise).
+    pub create_stream: Option<CreateStream>,
+    /// Group consumers' max ack pending when the subscribe has no `max_in_flight`.
+    pub max_ack_pending: i64,
+    /// Seconds a delivered group message may stay unacknowledged before redelivery.
+    pub ack_wait_secs: f64,
+}
+
+impl NatsOptions {
+    pub fn is_jetstream(&self) -> bool {
+        self.jetstream || self.stream.is_some()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NatsOptionsRaw {
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    jetstream: bool,
+    #[serde(default)]
+    create_stream: Option<CreateStream>,
+    #[serde(default = "default_max_ack_pending")]
+    max_ack_pending: i64,
+    #[serde(default = "default_ack_wait_secs")]
+    ack_wait_secs: f64,
+}
+
+fn default_max_ack_pending() -> i64 {
+    1000
+}
+fn default_ack_wait_secs() -> f64 {
+    30.0
+}
+
+impl TryFrom<NatsOptionsRaw> for NatsOptions {
+    type Error = String;
+    fn try_from(r: NatsOptionsRaw) -> Result<Self, String> {
+        if let Some(s) = &r.stream {
+            if s.is_empty()
+                || s.len() > 255
+                || s.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\')
+                })
+            {
+                return Err(format!(
+                    "nats.stream `{s}` is not a JetStream stream name (no spaces, `.`, `*`, `>`, `/`)"
+                ));
+            }
+        }
+        if let Some(c) = &r.create_stream {
+            if r.stream.is_none() {
+                return Err("nats.create_stream needs nats.stream (the name to create)".into());
+            }
+            if c.subjects.is_empty() {
+                return Err("nats.create_stream.subjects needs at least one subject".into());
+            }
+            for subject in &c.subjects {
+                if subject.is_empty()
+                    || subject.split('.').any(str::is_empty)
+                    || subject.chars().any(|ch| ch.is_whitespace() || ch == '\0')
+                {
+                    return Err(format!(
+                        "nats.create_stream.subjects: `{subject}` is not a NATS subject"
+                    ));
+                }
+            }
+            if c.max_age_secs < 0.0 || !c.max_age_secs.is_finite() {
+                return Err("nats.create_stream.max_age_secs must not be negative".into());
+            }
+        }
+        if r.max_ack_pending < 1 {
+            return Err("nats.max_ack_pending must be at least 1".into());
+        }
+        if !(r.ack_wait_secs >= 0.1 && r.ack_wait_secs <= 86_400.0) {
+            return Err("nats.ack_wait_secs must be between 0.1 and 86400".into());
+        }
+        Ok(NatsOptions {
+            stream: r.stream,
+            jetstream: r.jetstream,
+            create_stream: r.create_stream,
+            max_ack_pending: r.max_ack_pending,
+            ack_wait_secs: r.ack_wait_secs,
+        })
+    }
+}
+
+/// What `create_stream` makes: file storage, limits retention; 0 / -1 = unlimited.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    pub subjects: Vec<String>,
+    #[serde(default = "unlimited")]
+    pub max_msgs: i64,
+    #[serde(default = "unlimited")]
+    pub max_bytes: i64,
+    #[serde(default)]
+    pub max_age_secs: f64,
+}
+
+fn unlimited() -> i64 {
+    -1
+}
+
+/// `plugins.nats-auth`: one way to authenticate to the NATS server. Secrets come from the file
+/// or, better, from environment variables; `Debug` never shows them.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "NatsAuthRaw")]
+pub struct NatsAuth {
+    pub method: NatsAuthMethod,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum NatsAuthMethod {
+    UserPassword { user: String, password: Secret },
+    Token(Secret),
+    NkeySeedFile(PathBuf),
+    CredsFile(PathBuf),
+}
+
+/// A secret given inline or by the name of the environment variable holding it.
+#[derive(Clone, PartialEq)]
+pub enum Secret {
+    Inline(String),
+    Env(String),
+}
+
+impl Secret {
+    /// The secret's value; reading the environment when the route is built, not when parsed.
+    pub fn value(&self) -> Result<String, String> {
+        match self {
+            Secret::Inline(s) => Ok(s.clone()),
+            Secret::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let method = match &self.method {
+            NatsAuthMethod::UserPassword { user, .. } => {
+                format!("user {user}, password <redacted>")
+            }
+            NatsAuthMethod::Token(_) => "token <redacted>".into(),
+            NatsAuthMethod::NkeySeedFile(p) => format!("nkey_seed_file {}", p.display()),
+            NatsAuthMethod::CredsFile(p) => format!("creds_file {}", p.display()),
+        };
+        f.debug_struct("NatsAuth").field("method", &method).finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NatsAuthRaw {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_env: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    token_env: Option<String>,
+    #[serde(default)]
+    nkey_seed_file: Option<PathBuf>,
+    #[serde(default)]
+    creds_file: Option<PathBuf>,
+}
+
+impl TryFrom<NatsAuthRaw> for NatsAuth {
+    type Error = String;
+    fn try_from(r: NatsAuthRaw) -> Result<Self, String> {
+        let password = match (r.password, r.password_env) {
+            (Some(p), None) => Some(Secret::Inline(p)),
+            (None, Some(e)) => Some(Secret::Env(e)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err("nats-auth: password or password_env, not both".into())
+            }
+        };
+        let token = match (r.token, r.token_env) {
+            (Some(t), None) => Some(Secret::Inline(t)),
+            (None, Some(e)) => Some(Secret::Env(e)),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err("nats-auth: token or token_env, not both".into()),
+        };
+        let mut methods = Vec::new();
+        match (r.user, password) {
+            (Some(user), Some(password)) => {
+                methods.push(NatsAuthMethod::UserPassword { user, password })
+            }
+            (None, None) => {}
+            _ => {
+                return Err(
+                    "nats-auth: user needs password or password_env (and they need user)".into(),
+                )
+            }
+        }
+        methods.extend(token.map(NatsAuthMethod::Token));
+        methods.extend(r.nkey_seed_file.map(NatsAuthMethod::NkeySeedFile));
+        methods.extend(r.creds_file.map(NatsAuthMethod::CredsFile));
+        if methods.len() != 1 {
+            return Err(
+                "nats-auth: exactly one of user + password(_env), token(_env), nkey_seed_file, creds_file"
+                    .into(),
+            );
+        }
+        Ok(NatsAuth {
+            method: methods.remove(0),
+        })
     }
 }
 
@@ -799,6 +1032,20 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Nats {
+                if up.nats.is_some() {
+                    return Err(invalid(
+                        at("upstream.nats"),
+                        "applies to the nats scheme only".into(),
+                    ));
+                }
+                if route.plugins.nats_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.nats-auth"),
+                        "applies to the nats scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {
@@ -826,6 +1073,40 @@ impl Config {
                             "retention_messages, retention_bytes and max_topics must be greater than 0"
                                 .into(),
                         ));
+                    }
+                }
+                Scheme::Nats => {
+                    if up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "a nats upstream needs at least one server".into(),
+                        ));
+                    }
+                    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() {
+                        return Err(invalid(
+                            at("upstream"),
+                            "kafka and embedded options do not apply to the nats scheme".into(),
+                        ));
+                    }
+                    if route.plugins.kafka_proxy.is_some() {
+                        return Err(invalid(
+                            at("plugins.kafka-proxy"),
+                            "does not apply to the nats scheme; use nats-auth".into(),
+                        ));
+                    }
+                    if let Some(tls) = &up.tls {
+                        if !tls.verify {
+                            return Err(invalid(
+                                at("upstream.tls.verify"),
+                                "the nats scheme always verifies the server's certificate (give ca_file for a private CA)".into(),
+                            ));
+                        }
+                        if tls.client_cert.is_some() != tls.client_key.is_some() {
+                            return Err(invalid(
+                                at("upstream.tls"),
+                                "client_cert and client_key go together".into(),
+                            ));
+                        }
                     }
                 }
                 Scheme::Kafka => {
@@ -944,5 +1225,63 @@ routes:
         let c = Config::parse(text, "t").unwrap();
         assert!(c.routes[0].matches("/ws/game"));
         assert!(!c.routes[0].matches("/other"));
+    }
+
+    const NATS_ROUTE: &str = "routes:\n  - uri: /n\n    upstream:\n      scheme: nats\n      nodes: [\"127.0.0.1:4222\"]\n";
+
+    #[test]
+    fn nats_section_errors_name_the_key_and_line() {
+        let text =
+            format!("{NATS_ROUTE}      nats:\n        create_stream: {{ subjects: [a.>] }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("nats.create_stream needs nats.stream"),
+            "{err}"
+        );
+        assert!(
+            err.contains("routes[0].upstream") && err.contains("line 4"),
+            "{err}"
+        );
+        let text = format!("{NATS_ROUTE}      nats: {{ stream: S, bogus: 1 }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("bogus") && err.contains("line 6"), "{err}");
+        let text = format!("{NATS_ROUTE}      nats: {{ stream: \"a.b\" }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("not a JetStream stream name"), "{err}");
+    }
+
+    #[test]
+    fn nats_route_parses_with_stream_and_credentials() {
+        let text = format!("{NATS_ROUTE}      nats: {{ stream: CHAT, create_stream: {{ subjects: [\"chat.>\"], max_msgs: 10 }} }}\n    plugins:\n      nats-auth: {{ user: u, password: hunter2 }}\n");
+        let c = Config::parse(&text, "t").unwrap();
+        let n = c.routes[0].upstream.nats.as_ref().unwrap();
+        assert!(n.is_jetstream());
+        assert_eq!(n.max_ack_pending, 1000);
+        let auth = c.routes[0].plugins.nats_auth.as_ref().unwrap();
+        assert!(!format!("{auth:?}").contains("hunter2"));
+        assert!(!format!("{:?}", c.routes[0]).contains("hunter2"));
+    }
+
+    #[test]
+    fn nats_auth_needs_exactly_one_method_and_nats_options_only_on_nats() {
+        let text = format!(
+            "{NATS_ROUTE}    plugins:\n      nats-auth: {{ token: a, user: u, password: p }}\n"
+        );
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("exactly one") && err.contains("line 7"),
+            "{err}"
+        );
+        let text =
+            "routes:\n  - uri: /a\n    upstream: { scheme: embedded, nats: { stream: S } }\n";
+        let err = Config::parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("routes[0].upstream.nats"), "{err}");
+    }
+
+    #[test]
+    fn nats_tls_always_verifies() {
+        let text = format!("{NATS_ROUTE}      tls: {{ verify: false }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("routes[0].upstream.tls.verify"), "{err}");
     }
 }

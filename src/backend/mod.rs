@@ -7,6 +7,7 @@
 mod capabilities;
 pub mod embedded;
 pub mod kafka;
+pub mod nats;
 mod sink;
 mod spec;
 
@@ -33,6 +34,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
             route.upstream.embedded.clone(),
         ))),
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
+        Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
     }
 }
 

@@ -1,0 +1,564 @@
+//! JetStream subscriptions. A plain subscription reads with an ordered consumer (ephemeral,
+//! recreated by async-nats from the last sequence after an outage, so nothing is lost); a group
+//! subscription is a member of a durable pull consumer named after the group, shared with
+//! every other member and with plain NATS clients bound to it. Group messages are acknowledged
+//! one by one; what a member held unacknowledged when it leaves is given back at once (NAK),
+//! and anything else after the consumer's ack wait.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::client::within;
+use super::jetstream::{js_error, js_record, Js};
+use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
+use crate::error::{GatewayError, Result};
+use crate::backend::{CommitOffset, Position};
+
+/// Delivered messages a plain subscription remembers for `ack` when it has no max_in_flight.
+const REMEMBERED: usize = 10_000;
+const PUSH_BATCH: usize = 256;
+/// How long a group member's pull requests live at the server: a member that leaves gives its
+/// unacknowledged messages back after this (instead of the consumer's ack wait).
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// (subject, stream sequence) -> the message, kept for groups (which acknowledge it).
+type Delivered = BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>;
+
+/// Delivered, not yet acknowledged.
+#[derive(Default)]
+pub(super) struct InFlight {
+    map: Mutex<Delivered>,
+}
+
+impl InFlight {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Delivered> {
+        lock(&self.map)
+    }
+
+    pub fn delivered(&self, r: &Record, msg: Option<jetstream::Message>, bounded: bool) {
+        let mut map = lock(&self.map);
+        map.insert((r.topic.clone(), r.offset), msg);
+        while bounded && map.len() > REMEMBERED {
+            map.pop_first();
+        }
+    }
+
+    /// The lowest unacknowledged sequence of a subject, for the flow window.
+    fn lowest(&self, subject: &Arc<str>) -> i64 {
+        lock(&self.map)
+            .range((subject.clone(), i64::MIN)..=(subject.clone(), i64::MAX))
+            .next()
+            .map_or(i64::MAX, |((_, s), _)| *s)
+    }
+}
+
+fn deliver_policy(start: Start, subject: &str) -> consumer::DeliverPolicy {
+    match start {
+        Start::Latest => consumer::DeliverPolicy::New,
+        Start::Earliest => consumer::DeliverPolicy::All,
+        // The last message of each subject a wildcard covers, like Kafka's per partition.
+        Start::Last if subject.contains(['*', '>']) => consumer::DeliverPolicy::LastPerSubject,
+        Start::Last => consumer::DeliverPolicy::Last,
+        Start::Offset(o) => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: u64::try_from(o.max(1)).unwrap_or(1),
+        },
+        Start::Timestamp(ts) => consumer::DeliverPolicy::ByStartTime {
+            start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        },
+    }
+}
+
+/// A durable consumer name: what plain NATS clients bind to.
+fn check_group(group: &str) -> Result<()> {
+    if group.is_empty()
+        || group.len() > 255
+        || group.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\')
+        })
+    {
+        return Err(GatewayError::BadRequest(format!(
+            "group `{}` is not a JetStream consumer name (no spaces, `.`, `*`, `>`, `/`)",
+            group.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn subscribe(
+    js: Arc<Js>,
+    subject: String,
+    mut spec: SubscribeSpec,
+    sink: PushSink,
+) -> Result<Arc<dyn Subscription>> {
+    if let Some(g) = &spec.group {
+        check_group(g)?;
+    }
+    let ctx = js.context().await?;
+    let view = js.view(&ctx, &subject).await?;
+    // A resume into another generation of the stream starts over at its beginning, and says so.
+    if spec.start_epoch != 0 && spec.start_epoch != view.epoch {
+        spec.start = Start::Earliest;
+        sink.mark_reset();
+    }
+    if let Start::Offset(o) = spec.start {
+        if o > view.end {
+            return Err(GatewayError::OffsetOutOfRange {
+                offset: o,
+                earliest: view.earliest,
+                end: view.end,
+            });
+        }
+    }
+    let policy = deliver_policy(spec.start, &subject);
+    let timeout = js.conn.timeouts.read();
+    let inflight = Arc::new(InFlight::default());
+    let cancel = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        spec,
+        sink,
+        inflight: inflight.clone(),
+        epoch: view.epoch,
+        ack_timeout: js.conn.timeouts.send(),
+        connections: js.conn.connections(),
+    });
+    let group = shared.spec.group.clone();
+    match group {
+        None => {
+            let reader = Reader {
+                stream: view.stream.clone(),
+                subject: subject.clone(),
+                policy,
+                last: 0,
+                epoch: view.epoch,
+                connections: js.conn.connections(),
+            };
+            if matches!(policy, consumer::DeliverPolicy::LastPerSubject) {
+                // The last of each subject a wildcard covers has no one start sequence: this
+                // subscription reads alone.
+                let messages = reader.open(timeout).await?;
+                tokio::spawn(plain_loop(shared.clone(), reader, messages, cancel.clone()));
+            } else {
+                // Fixed as a stream sequence before the reply: LATEST misses nothing after it.
+                let next = match shared.spec.start {
+                    Start::Latest => view.end,
+                    Start::Earliest => view.earliest,
+                    Start::Offset(o) => o,
+                    Start::Last | Start::Timestamp(_) => js
+                        .first_sequence(&view, &subject, policy)
+                        .await?
+                        .unwrap_or(view.end),
+                };
+                let next = u64::try_from(next.max(1)).unwrap_or(1);
+                let end = u64::try_from(view.end.max(1)).unwrap_or(1);
+                let key = (view.name.clone(), view.epoch, subject.clone());
+                let tail = js.tails.join(key, reader.clone(), end, timeout);
+                tokio::spawn(super::tail::member_loop(
+                    shared.clone(),
+                    reader,
+                    tail,
+                    next,
+                    cancel.clone(),
+                ));
+            }
+        }
+        Some(name) => {
+            let max_ack_pending = match shared.spec.max_in_flight {
+                0 => js.opts.max_ack_pending,
+                n => i64::try_from(n).unwrap_or(i64::MAX),
+            };
+            let config = consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: subject.clone(),
+                deliver_policy: policy,
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs_f64(js.opts.ack_wait_secs),
+                max_ack_pending,
+                ..Default::default()
+            };
+            let stream_name = view.name.clone();
+            let consumer = within(timeout, "joining the group", async {
+                view.stream
+                    .get_or_create_consumer(&name, config)
+                    .await
+                    .map_err(|e| {
+                        js_error(
+                            &format!("cannot join consumer {name} of stream {stream_name}"),
+                            e,
+                        )
+                    })
+            })
+            .await?;
+            let filter = consumer.cached_info().config.filter_subject.clone();
+            if filter != subject {
+                return Err(GatewayError::Conflict(format!(
+                    "group {name} is a consumer of subject `{filter}` on stream {stream_name}, not `{subject}`"
+                )));
+            }
+            let batch = usize::try_from(max_ack_pending)
+                .unwrap_or(100)
+                .clamp(1, 100);
+            tokio::spawn(group_loop(shared.clone(), consumer, batch, cancel.clone()));
+        }
+    }
+    Ok(Arc::new(JsSubscription { shared, cancel }))
+}
+
+pub(super) struct Shared {
+    pub spec: SubscribeSpec,
+    pub sink: PushSink,
+    pub inflight: Arc<InFlight>,
+    pub epoch: u64,
+    pub ack_timeout: Duration,
+    pub connections: tokio::sync::watch::Receiver<u64>,
+}
+
+/// What an ordered consumer needs to be made again, from where it was.
+#[derive(Clone)]
+pub(super) struct Reader {
+    pub stream: async_nats::jetstream::stream::Stream,
+    pub subject: String,
+    pub policy: consumer::DeliverPolicy,
+    /// The last stream sequence read (0 = none yet).
+    pub last: u64,
+    pub epoch: u64,
+    pub connections: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Reader {
+    pub async fn open(&self, timeout: Duration) -> Result<consumer::pull::Ordered> {
+        let deliver_policy = match self.last {
+            0 => self.policy,
+            n => consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: n + 1,
+            },
+        };
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: self.subject.clone(),
+            deliver_policy,
+            ..Default::default()
+        };
+        within(timeout, "creating the consumer", async {
+            let c = self
+                .stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| js_error("cannot create a JetStream consumer", e))?;
+            c.messages()
+                .await
+                .map_err(|e| js_error("cannot read the JetStream consumer", e))
+        })
+        .await
+    }
+}
+
+impl Shared {
+    pub fn wanted(&self, r: &Record) -> bool {
+        !super::reserved(&r.topic)
+            && self
+                .spec
+                .allowed
+                .as_ref()
+                .is_none_or(|id| id.can_read(&r.topic))
+            && r.matches_headers(&self.spec.match_headers)
+    }
+
+    /// Waits while the max_in_flight window is used up; false when cancelled.
+    pub async fn room(&self, cancel: &CancellationToken) -> bool {
+        while self.sink.flow.room() == 0 {
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                _ = self.sink.flow.acked() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        !cancel.is_cancelled()
+    }
+}
+
+async fn plain_loop(
+    shared: Arc<Shared>,
+    mut reader: Reader,
+    messages: consumer::pull::Ordered,
+    cancel: CancellationToken,
+) {
+    let _task = TaskGauge::new();
+    let bounded = shared.spec.max_in_flight == 0;
+    let mut connections = shared.connections.clone();
+    connections.borrow_and_update();
+    let mut messages = Some(messages);
+    let mut errors = 0u32;
+    loop {
+        if !shared.room(&cancel).await {
+            return;
+        }
+        let current = match &mut messages {
+            Some(m) => m,
+            None => match reader.open(shared.ack_timeout).await {
+                Ok(m) => messages.insert(m),
+                Err(e) => {
+                    errors += 1;
+                    if errors.is_power_of_two() {
+                        tracing::warn!(error = %e, "JetStream subscription interrupted; retrying");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                    continue;
+                }
+            },
+        };
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return,
+            n = current.next() => n,
+            // After an outage the consumer is made again from the last sequence read: nothing
+            // lost, nothing twice.
+            _ = connections.changed() => {
+                messages = None;
+                continue;
+            }
+        };
+        let first = match next {
+            Some(Ok(m)) => m,
+            Some(Err(_)) | None => {
+                messages = None;
+                continue;
+            }
+        };
+        errors = 0;
+        let mut batch = Vec::new();
+        let room = shared.sink.flow.room().min(PUSH_BATCH);
+        let mut add = |m: jetstream::Message, batch: &mut Vec<Arc<Record>>| {
+            if let Ok(r) = js_record(&m, shared.epoch) {
+                reader.last = reader.last.max(u64::try_from(r.offset).unwrap_or(0));
+                if shared.wanted(&r) {
+                    shared.inflight.delivered(&r, None, bounded);
+                    batch.push(r);
+                }
+            }
+        };
+        add(first, &mut batch);
+        let mut read = 1;
+        while read < room {
+            match futures_util::FutureExt::now_or_never(current.next()) {
+                Some(Some(Ok(m))) => add(m, &mut batch),
+                _ => break,
+            }
+            read += 1;
+        }
+        let pushed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = shared.sink.push(&batch) => p,
+        };
+        if pushed.is_err() {
+            return;
+        }
+    }
+}
+
+async fn group_loop(
+    shared: Arc<Shared>,
+    consumer: consumer::Consumer<consumer::pull::Config>,
+    batch: usize,
+    cancel: CancellationToken,
+) {
+    let _task = TaskGauge::new();
+    let mut messages = None;
+    let mut errors = 0u32;
+    let mut connections = shared.connections.clone();
+    connections.borrow_and_update();
+    loop {
+        if !shared.room(&cancel).await {
+            break;
+        }
+        let stream = match &mut messages {
+            Some(s) => s,
+            None => {
+                let made = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    m = consumer
+                        .stream()
+                        .max_messages_per_batch(batch)
+                        .expires(PULL_EXPIRES)
+                        .heartbeat(PULL_EXPIRES / 2)
+                        .messages() => m,
+                };
+                match made {
+                    Ok(s) => messages.insert(s),
+                    Err(e) => {
+                        errors += 1;
+                        if errors.is_power_of_two() {
+                            tracing::warn!(error = %e, "JetStream group consumer unavailable; retrying");
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            n = stream.next() => n,
+            // A restarted server forgot the pull requests: pull again.
+            _ = connections.changed() => {
+                messages = None;
+                continue;
+            }
+        };
+        let msg = match next {
+            None => {
+                messages = None;
+                continue;
+            }
+            Some(Err(e)) => {
+                errors += 1;
+                if errors.is_power_of_two() {
+                    tracing::warn!(error = %e, "JetStream group delivery interrupted; resuming");
+                }
+                messages = None;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        errors = 0;
+        let Ok(record) = js_record(&msg, shared.epoch) else {
+            continue;
+        };
+        if !shared.wanted(&record) {
+            // Not for this member's identity or filter: consumed for the group all the same.
+            let _ = msg.ack().await;
+            continue;
+        }
+        shared.inflight.delivered(&record, Some(msg), false);
+        let one = [record];
+        let pushed = tokio::select! {
+            _ = cancel.cancelled() => break,
+            p = shared.sink.push(&one) => p,
+        };
+        if pushed.is_err() {
+            break;
+        }
+    }
+    // Gone without acknowledging: the group gets these back soon, not after the ack wait. What
+    // the pull subscription holds is given back too. The pull requests it left at the server
+    // must expire first, or the server would hand the messages straight back to them.
+    let mut held: Vec<_> = std::mem::take(&mut *lock(&shared.inflight.map))
+        .into_values()
+        .flatten()
+        .collect();
+    if let Some(mut s) = messages.take() {
+        while let Some(Some(Ok(m))) = futures_util::FutureExt::now_or_never(s.next()) {
+            held.push(m);
+        }
+    }
+    if held.is_empty() {
+        return;
+    }
+    tokio::time::sleep(PULL_EXPIRES + Duration::from_millis(200)).await;
+    for m in held {
+        let _ = m.ack_with(AckKind::Nak(None)).await;
+    }
+}
+
+struct JsSubscription {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+}
+
+impl JsSubscription {
+    /// Takes the named messages out of the in-flight set, all or none.
+    fn take(
+        &self,
+        positions: &[Position],
+    ) -> Result<Vec<(Arc<str>, Option<jetstream::Message>)>> {
+        let mut map = lock(&self.shared.inflight.map);
+        for p in positions {
+            if !map.contains_key(&(Arc::from(p.topic.as_str()), p.offset)) {
+                return Err(GatewayError::BadRequest(format!(
+                    "message {} of subject {} was not delivered to this subscription, or is already acknowledged",
+                    p.offset, p.topic
+                )));
+            }
+        }
+        Ok(positions
+            .iter()
+            .filter_map(|p| {
+                let key = (Arc::<str>::from(p.topic.as_str()), p.offset);
+                map.remove(&key).map(|m| (key.0, m))
+            })
+            .collect())
+    }
+
+    fn release(&self, subjects: &[Arc<str>]) {
+        for s in subjects {
+            let lowest = self.shared.inflight.lowest(s);
+            self.shared.sink.flow.ack(s, 0, lowest);
+        }
+    }
+
+    async fn reply(
+        &self,
+        taken: Vec<(Arc<str>, Option<jetstream::Message>)>,
+        kind: AckKind,
+    ) -> Result<()> {
+        let subjects: Vec<Arc<str>> = taken.iter().map(|(s, _)| s.clone()).collect();
+        let result = within(self.shared.ack_timeout, "the acknowledgement", async {
+            // Confirmed by the server: an acknowledged message is not redelivered after an outage.
+            for m in taken.into_iter().filter_map(|(_, m)| m) {
+                m.double_ack_with(kind)
+                    .await
+                    .map_err(|e| js_error("JetStream acknowledgement failed", e))?;
+            }
+            Ok(())
+        })
+        .await;
+        self.release(&subjects);
+        result
+    }
+}
+
+#[async_trait]
+impl Subscription for JsSubscription {
+    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
+
+    async fn ack(&self, positions: Vec<Position>) -> Result<()> {
+        let taken = self.take(&positions)?;
+        self.reply(taken, AckKind::Ack).await
+    }
+
+    async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
+        if self.shared.spec.group.is_none() {
+            return Err(GatewayError::BadRequest(
+                "nack needs a group subscription on JetStream: a plain subscription's ordered consumer does not redeliver"
+                    .into(),
+            ));
+        }
+        let taken = self.take(&positions)?;
+        let delay = (!delay.is_zero()).then_some(delay);
+        self.reply(taken, AckKind::Nak(delay)).await
+    }
+
+    fn close(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for JsSubscription {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,273 @@
+//! NATS test support: the machine's server (127.0.0.1:4222, JetStream on) as oracle and peer,
+//! unique subjects and streams per run, and private servers for outages.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const NATS: &str = "127.0.0.1:4222";
+
+/// A plain async-nats client on the shared server; fails loudly when it is not running.
+pub async fn oracle() -> async_nats::Client {
+    tokio::time::timeout(Duration::from_secs(5), async_nats::connect(NATS))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("NATS at {NATS} did not answer: start it with `nats-server -js`")
+        })
+        .unwrap_or_else(|e| {
+            panic!("NATS at {NATS} is not reachable ({e}): start it with `nats-server -js`")
+        })
+}
+
+/// A name no other test (or run) uses: `prefix_<pid>_<n>_<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A core NATS route on `uri` to `server`.
+pub fn core_route(uri: &str, server: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{server}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n"
+    )
+}
+
+/// A JetStream route on `uri` whose stream `stream` (subjects `subject.>`) the gateway creates.
+pub fn js_route(uri: &str, server: &str, stream: &str, subject: &str, extra: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{server}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n      nats: {{ stream: {stream}, create_stream: {{ subjects: [\"{subject}.>\"] }}{extra} }}\n"
+    )
+}
+
+pub async fn delete_stream(nc: &async_nats::Client, stream: &str) {
+    let js = async_nats::jetstream::new(nc.clone());
+    let _ = js.delete_stream(stream).await;
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private `nats-server -js` on a free port with its own store, for outages.
+pub struct PrivateServer {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+    /// Extra arguments, e.g. `--user u --pass p`.
+    pub args: Vec<String>,
+}
+
+impl PrivateServer {
+    pub async fn start() -> PrivateServer {
+        PrivateServer::start_on(free_port()).await
+    }
+
+    pub async fn start_on(port: u16) -> PrivateServer {
+        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
+        std::fs::create_dir_all(&dir).expect("store dir");
+        let mut s = PrivateServer {
+            port,
+            dir,
+            child: None,
+            args: Vec::new(),
+        };
+        s.restart().await;
+        s
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A private server that wants these arguments (credentials).
+    pub async fn start_with(args: &[&str]) -> PrivateServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
+        std::fs::create_dir_all(&dir).expect("store dir");
+        let mut s = PrivateServer {
+            port,
+            dir,
+            child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        s.restart().await;
+        s
+    }
+
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("/usr/sbin/nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("/usr/sbin/nats-server runs");
+        self.child = Some(child);
+        let addr = self.addr();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("private nats-server on {addr} did not start");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Returns once the server has processed everything `nc` sent before: async-nats' `flush`
+/// only writes the socket, so a subscription could otherwise miss a message sent right after.
+pub async fn settle(nc: &async_nats::Client) {
+    nc.flush().await.expect("flush");
+    let _ = nc.request(nc.new_inbox(), bytes::Bytes::new()).await;
+}
+
+/// Deletes `GWT_<pid>_...` streams of test processes that are gone (a test that panicked
+/// before its cleanup), once per test process.
+pub async fn sweep_stale_streams(nc: &async_nats::Client) {
+    use futures_util::StreamExt;
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let js = async_nats::jetstream::new(nc.clone());
+    let mut names = js.stream_names();
+    let mut stale = Vec::new();
+    while let Some(Ok(name)) = names.next().await {
+        let pid = name
+            .strip_prefix("GWT_")
+            .and_then(|rest| rest.split('_').find_map(|t| t.parse::<u32>().ok()));
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                stale.push(name);
+            }
+        }
+    }
+    for name in stale {
+        let _ = js.delete_stream(&name).await;
+    }
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1, made with the openssl CLI.
+pub struct Pki {
+    pub dir: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs (the TLS test needs the openssl CLI)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn make_pki() -> Pki {
+    let dir = std::env::temp_dir().join(unique("gw-nats-pki"));
+    std::fs::create_dir_all(&dir).expect("pki dir");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    let mut ca = vec!["req", "-x509", "-nodes", "-days", "2"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=gateway nats test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&dir, &ca);
+    let mut csr = vec!["req", "-new", "-nodes"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(&dir, &csr);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("server.ext");
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        dir,
+    }
+}
