@@ -533,10 +533,10 @@ impl Dispatcher {
     /// "start EARLIEST needs history; route /chat is core NATS, which has none".
     fn unsupported(&self, what: &str, capability: &str) -> GatewayError {
         let caps = self.caps();
-        let scheme = if caps.description.is_empty() {
+        let scheme: &str = if caps.description.is_empty() {
             self.backend.scheme()
         } else {
-            caps.description
+            &caps.description
         };
         GatewayError::Unsupported(format!(
             "{what} needs {capability}; route {} is {scheme}, which has none",
@@ -633,7 +633,7 @@ mod tests {
     struct Bare;
 
     const BARE: Capabilities = Capabilities {
-        description: "a bare scheme",
+        description: std::borrow::Cow::Borrowed("a bare scheme"),
         history: false,
         starts: &[StartPosition::Latest],
         fetch: false,

@@ -8,7 +8,7 @@ use crate::pb::StartPosition;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
     /// How the route names its scheme to clients and in capability errors ("core NATS").
-    pub description: &'static str,
+    pub description: std::borrow::Cow<'static, str>,
     pub history: bool,
     pub starts: &'static [StartPosition],
     pub fetch: bool,
@@ -66,7 +66,7 @@ pub const ALL_STARTS: &[StartPosition] = &[
 
 /// A Kafka-shaped log: Kafka itself and the embedded broker.
 pub const KAFKA_LIKE: Capabilities = Capabilities {
-    description: "",
+    description: std::borrow::Cow::Borrowed(""),
     history: true,
     starts: ALL_STARTS,
     fetch: true,

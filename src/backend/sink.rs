@@ -100,6 +100,21 @@ impl Flow {
         self.acked.notify_one();
     }
 
+    /// One message is acknowledged (schemes that acknowledge message by message, in any order).
+    pub fn ack_one(&self, topic: &str, partition: i32, offset: i64) {
+        if self.limit == 0 {
+            return;
+        }
+        let mut pending = self.lock();
+        if let Some(q) = pending.get_mut(&(Arc::from(topic), partition)) {
+            if let Some(i) = q.iter().position(|o| *o == offset) {
+                q.remove(i);
+            }
+        }
+        drop(pending);
+        self.acked.notify_one();
+    }
+
     /// Messages of the partition below `next_offset` are acknowledged.
     pub fn ack(&self, topic: &str, partition: i32, next_offset: i64) {
         if self.limit == 0 {
@@ -311,5 +326,33 @@ mod tests {
         assert_eq!(flow.room(), 0);
         flow.ack("t", 0, 2);
         assert_eq!(flow.room(), 2);
+    }
+
+    #[test]
+    fn ack_one_frees_exactly_that_message_in_any_order() {
+        let flow = Flow::new(3);
+        let t: Arc<str> = Arc::from("t");
+        let recs: Vec<_> = (0..3)
+            .map(|o| {
+                Arc::new(Record::new(
+                    t.clone(),
+                    0,
+                    o,
+                    0,
+                    Bytes::new(),
+                    Bytes::new(),
+                    vec![],
+                ))
+            })
+            .collect();
+        flow.pushed(&recs);
+        flow.ack_one("t", 0, 2);
+        assert_eq!(flow.room(), 1);
+        flow.ack_one("t", 0, 2);
+        assert_eq!(flow.room(), 1, "acking twice frees nothing more");
+        flow.ack_one("t", 0, 0);
+        assert_eq!(flow.room(), 2);
+        flow.forget("t", 0);
+        assert_eq!(flow.room(), 3);
     }
 }

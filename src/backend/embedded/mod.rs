@@ -74,7 +74,7 @@ impl EmbeddedBackend {
 /// Kafka's model, plus epochs: each topic's log is a new generation when it is created (after a
 /// restart, every topic is).
 const CAPABILITIES: super::Capabilities = super::Capabilities {
-    description: "the embedded broker",
+    description: std::borrow::Cow::Borrowed("the embedded broker"),
     epochs: true,
     ..super::KAFKA_LIKE
 };

@@ -284,7 +284,7 @@ impl Drop for KafkaSubscription {
 }
 
 const CAPABILITIES: super::Capabilities = super::Capabilities {
-    description: "Kafka",
+    description: std::borrow::Cow::Borrowed("Kafka"),
     ..super::KAFKA_LIKE
 };
 

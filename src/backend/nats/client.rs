@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_nats::{Client, ConnectOptions, HeaderMap, HeaderName, HeaderValue, ServerAddr};
 use tokio::sync::OnceCell;
 
+use crate::backend::Header;
 use crate::config::{NatsAuth, NatsAuthMethod, Route, UpstreamTimeout, UpstreamTls};
 use crate::error::{GatewayError, Result};
-use crate::backend::Header;
 
 pub(super) struct Conn {
     servers: Vec<ServerAddr>,

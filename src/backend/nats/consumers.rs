@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::within;
 use super::jetstream::{js_error, js_record, Js};
+use crate::backend::{CommitOffset, Position};
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
-use crate::backend::{CommitOffset, Position};
 
 /// Delivered messages a plain subscription remembers for `ack` when it has no max_in_flight.
 const REMEMBERED: usize = 10_000;
@@ -61,6 +61,10 @@ impl InFlight {
             .map_or(i64::MAX, |((_, s), _)| *s)
     }
 }
+
+/// A message taken out of the in-flight map for an ack or nack: its subject, its sequence, and
+/// the JetStream message to answer (None for messages a group member filtered out).
+type Taken = (Arc<str>, i64, Option<jetstream::Message>);
 
 fn deliver_policy(start: Start, subject: &str) -> consumer::DeliverPolicy {
     match start {
@@ -482,7 +486,7 @@ impl JsSubscription {
     fn take(
         &self,
         positions: &[Position],
-    ) -> Result<Vec<(Arc<str>, Option<jetstream::Message>)>> {
+    ) -> Result<Vec<Taken>> {
         let mut map = lock(&self.shared.inflight.map);
         for p in positions {
             if !map.contains_key(&(Arc::from(p.topic.as_str()), p.offset)) {
@@ -496,13 +500,18 @@ impl JsSubscription {
             .iter()
             .filter_map(|p| {
                 let key = (Arc::<str>::from(p.topic.as_str()), p.offset);
-                map.remove(&key).map(|m| (key.0, m))
+                map.remove(&key).map(|m| (key.0, key.1, m))
             })
             .collect())
     }
 
-    fn release(&self, subjects: &[Arc<str>]) {
-        for s in subjects {
+    /// The acknowledged messages stop counting against max_in_flight, one by one: acks may come
+    /// in any order.
+    /// Everything below the lowest still unacknowledged goes too (messages the bounded
+    /// in-flight map forgot can no longer be acknowledged).
+    fn release(&self, done: &[(Arc<str>, i64)]) {
+        for (s, offset) in done {
+            self.shared.sink.flow.ack_one(s, 0, *offset);
             let lowest = self.shared.inflight.lowest(s);
             self.shared.sink.flow.ack(s, 0, lowest);
         }
@@ -510,13 +519,13 @@ impl JsSubscription {
 
     async fn reply(
         &self,
-        taken: Vec<(Arc<str>, Option<jetstream::Message>)>,
+        taken: Vec<Taken>,
         kind: AckKind,
     ) -> Result<()> {
-        let subjects: Vec<Arc<str>> = taken.iter().map(|(s, _)| s.clone()).collect();
+        let done: Vec<(Arc<str>, i64)> = taken.iter().map(|(s, o, _)| (s.clone(), *o)).collect();
         let result = within(self.shared.ack_timeout, "the acknowledgement", async {
             // Confirmed by the server: an acknowledged message is not redelivered after an outage.
-            for m in taken.into_iter().filter_map(|(_, m)| m) {
+            for m in taken.into_iter().filter_map(|(_, _, m)| m) {
                 m.double_ack_with(kind)
                     .await
                     .map_err(|e| js_error("JetStream acknowledgement failed", e))?;
@@ -524,7 +533,7 @@ impl JsSubscription {
             Ok(())
         })
         .await;
-        self.release(&subjects);
+        self.release(&done);
         result
     }
 }

@@ -16,8 +16,8 @@ use super::client::{check_payload, from_nats_headers, to_nats_headers, within, C
 use crate::backend::{
     now_ms, PushSink, Record, RecordParts, SubscribeSpec, Subscription, TaskGauge,
 };
-use crate::error::{GatewayError, Result};
 use crate::backend::{CommitOffset, Header, Publish, Published};
+use crate::error::{GatewayError, Result};
 
 /// Records waiting for one subscriber's connection. Core NATS keeps no history: past this a
 /// subscriber that does not read loses messages (as NATS itself drops slow consumers).

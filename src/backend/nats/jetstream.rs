@@ -12,9 +12,9 @@ use tokio::sync::OnceCell;
 
 use super::client::{check_payload, from_nats_headers, to_nats_headers, within, Conn};
 use crate::backend::{FetchLimits, Record, RecordParts};
+use crate::backend::{PartitionInfo, Publish, Published, TopicMetadata};
 use crate::config::NatsOptions;
 use crate::error::{GatewayError, Result};
-use crate::backend::{PartitionInfo, Publish, Published, TopicMetadata};
 
 /// How long a subject's stream, found by lookup, is trusted.
 const LOOKUP_TTL: Duration = Duration::from_secs(10);

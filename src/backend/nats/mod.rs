@@ -25,13 +25,13 @@ use super::{
     Backend, Capabilities, FetchLimits, PushSink, Record, SubscribeSpec, Subscription, Target,
     TopicUse, Wildcards, ALL_STARTS,
 };
+use super::{Fetch, ListOffset, Publish, Published, TopicMetadata};
 use crate::config::Route;
 use crate::error::{GatewayError, Result};
-use super::{Fetch, ListOffset, Publish, Published, TopicMetadata};
 use crate::pb::StartPosition;
 
 const CORE: Capabilities = Capabilities {
-    description: "core NATS",
+    description: std::borrow::Cow::Borrowed("core NATS"),
     history: false,
     starts: &[StartPosition::Latest],
     fetch: false,
@@ -50,7 +50,7 @@ const CORE: Capabilities = Capabilities {
 };
 
 const JETSTREAM: Capabilities = Capabilities {
-    description: "NATS JetStream",
+    description: std::borrow::Cow::Borrowed("NATS JetStream"),
     history: true,
     starts: ALL_STARTS,
     fetch: true,
@@ -91,10 +91,9 @@ impl NatsBackend {
                 ack_wait_secs: 30.0,
             });
         let (js, caps) = if opts.is_jetstream() {
-            let description: &'static str = match &opts.stream {
-                // Built once per route (and reload); the capability text is static.
-                Some(s) => Box::leak(format!("NATS JetStream stream {s}").into_boxed_str()),
-                None => "NATS JetStream",
+            let description = match &opts.stream {
+                Some(s) => std::borrow::Cow::Owned(format!("NATS JetStream stream {s}")),
+                None => std::borrow::Cow::Borrowed("NATS JetStream"),
             };
             (
                 Some(Arc::new(jetstream::Js::new(conn.clone(), opts))),
