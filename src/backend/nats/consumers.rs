@@ -63,7 +63,7 @@ impl InFlight {
 }
 
 /// A message taken out of the in-flight map for an ack or nack: its subject, its sequence, and
-/// the JetStream message to answer (None for messages a group member filtered out).
+/// the JetStream message to answer (kept for groups only; plain subscriptions have none).
 type Taken = (Arc<str>, i64, Option<jetstream::Message>);
 
 fn deliver_policy(start: Start, subject: &str) -> consumer::DeliverPolicy {
