@@ -483,10 +483,7 @@ struct JsSubscription {
 
 impl JsSubscription {
     /// Takes the named messages out of the in-flight set, all or none.
-    fn take(
-        &self,
-        positions: &[Position],
-    ) -> Result<Vec<Taken>> {
+    fn take(&self, positions: &[Position]) -> Result<Vec<Taken>> {
         let mut map = lock(&self.shared.inflight.map);
         for p in positions {
             if !map.contains_key(&(Arc::from(p.topic.as_str()), p.offset)) {
@@ -517,11 +514,7 @@ impl JsSubscription {
         }
     }
 
-    async fn reply(
-        &self,
-        taken: Vec<Taken>,
-        kind: AckKind,
-    ) -> Result<()> {
+    async fn reply(&self, taken: Vec<Taken>, kind: AckKind) -> Result<()> {
         let done: Vec<(Arc<str>, i64)> = taken.iter().map(|(s, o, _)| (s.clone(), *o)).collect();
         let result = within(self.shared.ack_timeout, "the acknowledgement", async {
             // Confirmed by the server: an acknowledged message is not redelivered after an outage.
