@@ -106,11 +106,18 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 impl LogLimit {
     /// Some(lines left out since the last one) when this line may be written.
     fn allow(&mut self) -> Option<u64> {
-        if self.last.is_some_and(|t| t.elapsed() < LOG_INTERVAL) {
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < LOG_INTERVAL)
+        {
             self.suppressed += 1;
             return None;
         }
-        self.last = Some(Instant::now());
+        self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
     }
 }
@@ -413,5 +420,34 @@ async fn write_frames<S>(
         if rx.is_empty() && sink.flush().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_frame_logs_come_once_per_interval_with_the_count_left_out() {
+        let start = Instant::now();
+        let mut l = LogLimit::default();
+        assert_eq!(
+            l.allow_at(start),
+            Some(0),
+            "the first line is written at once"
+        );
+        for i in 1..=5 {
+            assert_eq!(l.allow_at(start + Duration::from_secs(i)), None);
+        }
+        assert_eq!(
+            l.allow_at(start + LOG_INTERVAL - Duration::from_millis(1)),
+            None
+        );
+        assert_eq!(
+            l.allow_at(start + LOG_INTERVAL),
+            Some(6),
+            "with the six left out"
+        );
+        assert_eq!(l.allow_at(start + LOG_INTERVAL), None);
     }
 }

@@ -84,3 +84,24 @@ async fn gauge(admin: std::net::SocketAddr, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics"))
 }
+
+#[tokio::test]
+async fn error_replies_a_reading_client_gets_are_not_counted_as_dropped() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let admin = gw.admin.expect("admin listener");
+    let before = gauge(admin, "pubsub_replies_dropped_total").await;
+    let mut c = gw.connect("/embedded").await;
+    for _ in 0..5 {
+        c.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+            bytes::Bytes::from_static(&[0xff, 0xff]),
+        ))
+        .await;
+        let r = c.recv_frame().await;
+        assert!(matches!(
+            r.resp,
+            Some(pubsub_gateway::pb::pub_sub_resp::Resp::ErrorResp(_))
+        ));
+    }
+    assert_eq!(gauge(admin, "pubsub_replies_dropped_total").await, before);
+    gw.stop().await;
+}
