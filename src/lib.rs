@@ -13,9 +13,11 @@
 //!   drains the connection's outbound queue.
 //! - `dispatch`: an exhaustive `match` from each command to the route's backend, checking names,
 //!   ACLs and the route's capabilities first.
-//! - `backend`: the `Backend` trait, `Capabilities`, and one folder or file per scheme:
-//!   `embedded` (in-process broker), `kafka/` (rdkafka, clients shared per upstream; split by
-//!   job: client, inner, catalog, fetch, tail, groups).
+//! - `backend`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
+//!   `sink`, and one folder per scheme, split by job: `embedded/` (in-process broker: log,
+//!   broker, groups, delivery), `kafka/` (rdkafka, clients shared per upstream: client, inner,
+//!   catalog, fetch, tail, groups), `nats/` (async-nats, core NATS and JetStream: client, core,
+//!   jetstream, consumers, tail).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
