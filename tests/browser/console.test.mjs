@@ -16,14 +16,16 @@ import {
   jwtHS256,
   launchBrowser,
   lib,
+  NATS_URL,
+  natsRequest,
   newPage,
   nodeClient,
   readRepo,
-  require,
   sleep,
   startGateway,
   staticServer,
   uniqueTopic,
+  waitFor,
 } from "./harness.mjs";
 
 const { bytesToHex, toBytes } = lib;
@@ -249,49 +251,7 @@ const startOptions = (page) =>
   page.$$eval("#sub-start option", (os) => os.filter((o) => !o.disabled && !o.hidden).map((o) => o.value));
 const shown = (page, sel) => page.locator(sel).isVisible();
 
-// A WebSocket server of the test's own that speaks the protocol for one route with other
-// capabilities than the gateway's schemes have today (core NATS-like: no history, LATEST only,
-// groups, headers, no keys or partitions; per-message ack and string positions): the console's
-// handling of such a route, until a real scheme has them. It records the requests it gets.
-async function fakeRoute(t) {
-  const { WebSocketServer } = require("ws");
-  const { PubSubReq, PubSubResp } = lib.pubsub;
-  const seen = [];
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  wss.on("connection", (ws) => {
-    ws.on("message", (data) => {
-      const req = PubSubReq.decode(new Uint8Array(data));
-      seen.push({ kind: req.req, body: req[req.req] });
-      const reply = (resp) => ws.send(PubSubResp.encode({ sequence: req.sequence, ...resp }).finish());
-      if (req.req === "cmdRouteInfo") {
-        reply({
-          routeInfoResp: {
-            route: "/fake",
-            scheme: "nats",
-            capabilities: { starts: [lib.StartPosition.LATEST], groups: true, headers: true, ack: true, nack: true, stringPositions: true, wildcards: "nats" },
-          },
-        });
-      } else if (req.req === "cmdKafkaSubscribe") {
-        reply({ kafkaSubscribeResp: { subscriptionId: 7 } });
-        const messages = [{ topic: req.cmdKafkaSubscribe.topic, partition: 0, offset: 0, position: "1700000000000-0", value: toBytes("from the fake"), timestamp: Date.now() }];
-        ws.send(PubSubResp.encode({ sequence: 0, kafkaPush: { subscriptionId: 7, messages } }).finish());
-      } else if (req.req === "cmdAck" || req.req === "cmdNack") {
-        reply({ okResp: {} });
-      } else {
-        reply({ errorResp: { code: 400, message: "unknown command" } });
-      }
-    });
-  });
-  await new Promise((r) => wss.once("listening", r));
-  // ws 8 calls back once every connection is gone: end them.
-  t.after(() => new Promise((r) => {
-    for (const ws of wss.clients) ws.terminate();
-    wss.close(r);
-  }));
-  return { url: `ws://127.0.0.1:${wss.address().port}/fake`, seen };
-}
-
-test("console: the route's scheme is shown, and only the start positions and actions its capabilities allow are offered", { timeout: 90000 }, async (t) => {
+test("console: an embedded route shows its scheme and offers every start position, fetch, offsets and commit, no ack", { timeout: 90000 }, async (t) => {
   const gw = await startGateway({
     routes: [{ uri: "/embedded", upstream: { scheme: "embedded", embedded: { partitions: 2 } } }],
   });
@@ -334,33 +294,127 @@ test("console: the route's scheme is shown, and only the start positions and act
   await page.click("#fetch-button");
   await page.waitForFunction(() => /^fetched 1 from /.test(document.getElementById("read-note").textContent));
 
-  // Another route: LATEST only, no partitions, keys, fetch or offsets; string positions, ack.
-  const fake = await fakeRoute(t);
-  await page.fill("#url", fake.url);
-  await page.click("#connect");
-  await page.waitForFunction(() => document.getElementById("scheme").textContent === "nats");
+  assert.deepEqual(page.problems, []);
+});
+
+// The real NATS server (127.0.0.1:4222 with JetStream, as for tests/nats.rs) behind two routes of
+// the real gateway: core NATS (LATEST only, no history, no keys or partitions, no commit or ack)
+// and a JetStream stream the route creates for this test (groups acknowledge message by message).
+test("console: a core NATS route offers only LATEST; on a JetStream route with a group, ack and nack reach the server", { timeout: 120000 }, async (t) => {
+  const prefix = uniqueTopic("console-js");
+  const stream = `CONSOLE_${process.pid}_${Date.now().toString(36)}`;
+  const ackWait = 2;
+  const nats = { nodes: { [NATS_URL]: 1 }, timeout: { connect: 2, send: 5, read: 5 } };
+  const gw = await startGateway({
+    routes: [
+      { uri: "/nats", upstream: { scheme: "nats", ...nats } },
+      {
+        uri: "/js",
+        upstream: {
+          scheme: "nats",
+          ...nats,
+          // An hour at most, should the deletion below not happen.
+          nats: { stream, create_stream: { subjects: [`${prefix}.>`], max_age_secs: 3600 }, ack_wait_secs: ackWait },
+        },
+      },
+    ],
+  });
+  t.after(() => gw.stop());
+  t.after(async () => {
+    const r = await natsRequest(`$JS.API.STREAM.DELETE.${stream}`);
+    assert.equal(r.success, true, `stream ${stream} deleted: ${JSON.stringify(r)}`);
+  });
+  const url = await consoleUrl(gw, t);
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await openConsole(browser, url);
+  const { routes } = await (await fetch(`${gw.admin}/api/routes`)).json();
+  assert.deepEqual(routes, [{ uri: "/nats", scheme: "nats" }, { uri: "/js", scheme: "nats-jetstream" }]);
+  const useRoute = async (uri, scheme) => {
+    await page.selectOption("#route", { label: `${uri} (${scheme})` });
+    await page.waitForFunction((s) => document.getElementById("scheme").textContent === s && document.getElementById("status").textContent === "connected", scheme, { timeout: 15000 });
+    assert.equal(await page.inputValue("#url"), `${gw.ws}${uri}`);
+  };
+
+  // Core NATS: LATEST only; no partitions, keys, fetch or offsets, commit or ack; groups, headers.
+  await useRoute("/nats", "nats");
+  assert.match(await page.getAttribute("#scheme", "title"), /^starts: LATEST; groups, headers; wildcards: nats$/);
   assert.deepEqual(await startOptions(page), ["LATEST"]);
   assert.equal(await page.inputValue("#sub-start"), "LATEST");
-  for (const sel of ["#sub-partitions", "#pub-key", "#pub-partition", "#read-section"]) {
+  for (const sel of ["#sub-partitions", "#pub-key", "#pub-partition", "#read-section", "#fetch-button", "#offsets-button", "#messages th[data-cap]"]) {
     assert.equal(await shown(page, sel), false, `${sel} hidden`);
   }
-  for (const sel of ["#sub-group", "#pub-headers", "#messages th[data-cap]"]) assert.equal(await shown(page, sel), true, sel);
-  const fakeTopic = uniqueTopic("console-fake");
-  await subscribe(page, fakeTopic);
-  assert.equal(await page.locator("#subs li button.commit").isVisible(), false, "no commit on a route without it");
-  const fr = page.locator(`#messages tbody tr[data-topic="${fakeTopic}"]`);
-  const fc = await cells(fr);
-  assert.equal(fc.offset, "1700000000000-0", "the string position is shown");
-  assert.equal(fc.epoch, "");
-  await fr.locator("button.ack").click();
-  await fr.locator("button.ack[disabled]").waitFor({ timeout: 10000 });
-  const acks = fake.seen.filter((s) => s.kind === "cmdAck");
-  assert.equal(acks.length, 1);
-  assert.equal(Number(acks[0].body.subscriptionId), 7);
-  assert.deepEqual(acks[0].body.positions.map((p) => [p.topic, p.partition, p.position]), [[fakeTopic, 0, "1700000000000-0"]]);
-  const sub = fake.seen.find((s) => s.kind === "cmdKafkaSubscribe").body;
-  assert.equal(sub.start, lib.StartPosition.LATEST);
-  assert.deepEqual(sub.partitions, []);
+  for (const sel of ["#sub-group", "#pub-headers"]) assert.equal(await shown(page, sel), true, sel);
+  const subject = `${prefix}.core`;
+  await subscribe(page, subject);
+  assert.equal(await page.locator("#subs li button.commit").isVisible(), false, "no commit on core NATS");
+  const core = await nodeClient(`${gw.ws}/nats`);
+  t.after(() => core.close());
+  const sent = await core.produce(subject, "over core NATS", { headers: { via: "node" } });
+  assert.equal(sent.offset, -1, "core NATS has no positions");
+  const cr = page.locator(`#messages tbody tr[data-topic="${subject}"]`);
+  const cc = await cells(cr);
+  assert.deepEqual([cc.partition, cc.offset, cc.epoch, cc.headers, cc.value], ["0", "-1", "", "via=node", "over core NATS"]);
+  assert.equal(await cr.locator("td.actions").isVisible(), false, "no ack on core NATS");
+
+  // JetStream: a stored log (every start, fetch, offsets), ack and nack instead of commit.
+  await useRoute("/js", "nats-jetstream");
+  assert.deepEqual(await startOptions(page), ["LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP", "TIME_DELTA"]);
+  for (const sel of ["#sub-group", "#pub-headers", "#read-section", "#messages th[data-cap]"]) assert.equal(await shown(page, sel), true, sel);
+  for (const sel of ["#sub-partitions", "#pub-key"]) assert.equal(await shown(page, sel), false, `${sel} hidden`);
+  const topic = `${prefix}.orders`;
+  const group = `console-group-${process.pid}`;
+  await page.fill("#sub-group", group);
+  await subscribe(page, topic);
+  assert.equal(await page.locator("#subs li button.commit").last().isVisible(), false, "no commit on JetStream");
+  const producer = await nodeClient(`${gw.ws}/js`);
+  t.after(() => producer.close());
+  const m1 = await producer.produce(topic, "to ack");
+  const m2 = await producer.produce(topic, "to nack");
+  assert.deepEqual([m1.partition, m2.offset - m1.offset], [0, 1], "stream sequences");
+  const r1 = row(page, topic, 0, m1.offset);
+  const r2 = row(page, topic, 0, m2.offset);
+  const sel2 = `#messages tbody tr[data-topic="${topic}"][data-partition="0"][data-offset="${m2.offset}"]`;
+  assert.equal((await cells(r1)).value, "to ack");
+  assert.equal((await cells(r2)).value, "to nack");
+  const consumer = () => natsRequest(`$JS.API.CONSUMER.INFO.${stream}.${group}`);
+  let info = await consumer();
+  assert.equal(info.num_ack_pending, 2, JSON.stringify(info));
+
+  await r1.locator("button.ack").click();
+  await r1.locator("button.ack[disabled]").waitFor({ timeout: 10000 });
+  assert.equal(await r1.locator("button.nack").isDisabled(), true);
+  assert.equal(await r1.locator("td.actions").getAttribute("title"), "acked");
+  // The server has the ack (the gateway answers once the server confirmed it).
+  info = await consumer();
+  assert.deepEqual([info.ack_floor.stream_seq, info.num_ack_pending], [m1.offset, 1], JSON.stringify(info));
+
+  // nack: the server delivers the message again, to the group's only member (a second row).
+  await r2.locator("button.nack").click();
+  await r2.locator("button.nack[disabled]").waitFor({ timeout: 10000 });
+  await waitFor(async () => (await r2.count()) === 2, { message: "the nacked message redelivered" });
+  // The new row is the one whose buttons are still enabled.
+  const again = r2.filter({ has: page.locator("button.ack:not([disabled])") });
+  assert.equal(await again.count(), 1);
+  assert.equal((await cells(again)).value, "to nack");
+  await again.locator("button.ack").click();
+  await page.locator(`${sel2} button.ack:not([disabled])`).waitFor({ state: "detached", timeout: 10000 });
+  info = await consumer();
+  // Three deliveries of two messages, both acknowledged.
+  assert.deepEqual([info.ack_floor.stream_seq, info.num_ack_pending, info.delivered.consumer_seq], [m2.offset, 0, 3], JSON.stringify(info));
+
+  // A second member of the group, and more than twice the ack wait: nobody gets either again.
+  const other = await nodeClient(`${gw.ws}/js`);
+  t.after(() => other.close());
+  const got = [];
+  await other.subscribe(topic, { group }, (m) => got.push(m.offset));
+  await sleep(2 * ackWait * 1000 + 1000);
+  assert.deepEqual(got, []);
+  assert.equal(await r1.count(), 1);
+  assert.equal(await r2.count(), 2);
+  // The group still works: a new message reaches one of the two members.
+  const m3 = await producer.produce(topic, "after");
+  await waitFor(async () => got.includes(m3.offset) || (await row(page, topic, 0, m3.offset).count()) === 1, { message: "m3 delivered" });
 
   assert.deepEqual(page.problems, []);
 });

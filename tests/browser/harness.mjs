@@ -7,6 +7,8 @@
 //   PUBSUB_GATEWAY_BIN   the gateway binary (default target/debug/pubsub-gateway)
 //   CHROMIUM_BIN         the browser (default /usr/bin/chromium)
 //   KAFKA_BOOTSTRAP      host:port of a Kafka broker: the Kafka route is tested too, and must work
+//   NATS_URL             host:port of the NATS server with JetStream (default 127.0.0.1:4222, as for
+//                        tests/nats.rs): the console's NATS routes need it
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
@@ -264,4 +266,61 @@ export async function jwtHS256(secret, claims) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
   return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
+}
+
+export const NATS_URL = process.env.NATS_URL || "127.0.0.1:4222";
+
+/**
+ * One request to the real NATS server (the machine's `nats-server -js`, NATS_URL, default
+ * 127.0.0.1:4222) over its plain-text protocol: PUB to `subject` with a reply inbox, the first
+ * answer's payload parsed as JSON. For the JetStream API ($JS.API.…), which the gateway refuses
+ * to relay: looking at a consumer, deleting a test's stream. The client package has no NATS client.
+ */
+export function natsRequest(subject, payload = "", { timeout = 5000 } = {}) {
+  const [host, port] = NATS_URL.replace(/^nats:\/\//, "").split(":");
+  const inbox = `_INBOX.browser-tests.${process.pid}.${seq++}`;
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host, port: Number(port) });
+    let buf = Buffer.alloc(0);
+    let sent = false;
+    const done = (err, value) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => done(new Error(`NATS request ${subject}: no answer in ${timeout} ms`)), timeout);
+    sock.once("error", (e) => done(e));
+    sock.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const eol = buf.indexOf("\r\n");
+        if (eol < 0) return;
+        const line = buf.subarray(0, eol).toString();
+        if (line.startsWith("MSG ")) {
+          const size = Number(line.split(" ").pop());
+          if (buf.length < eol + 2 + size + 2) return;
+          const body = buf.subarray(eol + 2, eol + 2 + size).toString();
+          try {
+            return done(null, JSON.parse(body));
+          } catch (e) {
+            return done(new Error(`NATS request ${subject}: not JSON: ${body}`));
+          }
+        }
+        buf = buf.subarray(eol + 2);
+        if (line.startsWith("INFO ") && !sent) {
+          sent = true;
+          const p = Buffer.from(payload);
+          sock.write(`CONNECT {"verbose":false,"pedantic":false,"lang":"node","name":"browser-tests"}\r\n`);
+          sock.write(`SUB ${inbox} 1\r\n`);
+          sock.write(`PUB ${subject} ${inbox} ${p.length}\r\n`);
+          sock.write(Buffer.concat([p, Buffer.from("\r\n")]));
+        } else if (line === "PING") {
+          sock.write("PONG\r\n");
+        } else if (line.startsWith("-ERR")) {
+          return done(new Error(`NATS request ${subject}: ${line}`));
+        }
+      }
+    });
+  });
 }
