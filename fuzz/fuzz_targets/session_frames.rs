@@ -1,14 +1,16 @@
 //! Arbitrary client frames through a real session (`session::run`) on an embedded route with
 //! small limits, over an in-memory WebSocket. Checks that nothing panics, that the session ends
 //! once the client closes, and that every reply is a `PubSubResp` with a `resp`, a sequence the
-//! client sent (0 for undecodable frames) and, for errors, one of the documented codes.
+//! client sent (0 for undecodable frames) and, for errors, one of the documented codes; pushes
+//! come after their subscribe reply, with its sequence, and never after the OkResp of their
+//! unsubscribe; after a clean close every request was answered exactly once.
 //!
 //! Input: frames, each a little-endian u16 header then that many bytes (the last one takes what
 //! is left). Header bit 15 sends the frame as a text message (lossy UTF-8), bits 0-14 are the
 //! length, so frames up to 32 KiB reach past `max_frame_bytes` (close 1009).
 #![no_main]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,10 +21,11 @@ use prost::Message as _;
 use pubsub_gateway::auth::{Credentials, Identity, RouteAuth};
 use pubsub_gateway::backend::{self, Backend};
 use pubsub_gateway::config::Limits;
-use pubsub_gateway::pb::{pub_sub_resp::Resp, PubSubReq, PubSubResp};
+use pubsub_gateway::pb::{pub_sub_req::Req, pub_sub_resp::Resp, PubSubReq, PubSubResp};
 use pubsub_gateway::session::{self, SessionContext};
 use pubsub_gateway::Config;
 use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -151,7 +154,55 @@ fn show_replies() -> bool {
     *SHOW.get_or_init(|| std::env::var_os("FUZZ_SHOW_REPLIES").is_some_and(|v| v == "1"))
 }
 
-fn check_reply(frame: &[u8], sent: &HashSet<i64>) {
+/// What the client sent, and so what it may and must get back.
+#[derive(Default)]
+struct Sent {
+    /// Sequences of requests that decode.
+    sequences: HashSet<i64>,
+    /// Replies owed per sequence: one per decodable request, and one with sequence 0 per
+    /// undecodable binary frame.
+    owed: HashMap<i64, usize>,
+    /// Unsubscribes whose sequence no other request carries: sequence -> subscription id.
+    unsubscribes: HashMap<i64, i64>,
+}
+
+impl Sent {
+    fn new(frames: &[Message]) -> Sent {
+        let mut sent = Sent::default();
+        let mut unsubscribes = Vec::new();
+        for m in frames {
+            let Message::Binary(b) = m else { continue };
+            match PubSubReq::decode(b.clone()) {
+                Ok(r) => {
+                    sent.sequences.insert(r.sequence);
+                    *sent.owed.entry(r.sequence).or_default() += 1;
+                    if let Some(Req::CmdUnsubscribe(u)) = r.req {
+                        unsubscribes.push((r.sequence, u.subscription_id));
+                    }
+                }
+                Err(_) => *sent.owed.entry(0).or_default() += 1,
+            }
+        }
+        sent.unsubscribes = unsubscribes
+            .into_iter()
+            .filter(|(seq, _)| sent.owed[seq] == 1)
+            .collect();
+        sent
+    }
+}
+
+/// What the client saw so far.
+#[derive(Default)]
+struct Seen {
+    /// Replies other than pushes, per sequence.
+    replies: HashMap<i64, usize>,
+    /// Subscription id -> the sequence of the subscribe that opened it.
+    subscriptions: HashMap<i64, i64>,
+    /// Subscriptions whose unsubscribe was answered OkResp.
+    unsubscribed: HashSet<i64>,
+}
+
+fn check_reply(frame: &[u8], sent: &Sent, seen: &mut Seen) {
     let resp = match PubSubResp::decode(frame) {
         Ok(r) => r,
         Err(e) => panic!("reply does not decode as PubSubResp: {e}; {frame:02x?}"),
@@ -159,31 +210,73 @@ fn check_reply(frame: &[u8], sent: &HashSet<i64>) {
     if show_replies() {
         eprintln!("reply: {resp:?}");
     }
+    let seq = resp.sequence;
     assert!(
-        resp.sequence == 0 || sent.contains(&resp.sequence),
-        "reply carries sequence {} the client never sent: {resp:?}",
-        resp.sequence
+        seq == 0 || sent.sequences.contains(&seq),
+        "reply carries sequence {seq} the client never sent: {resp:?}"
     );
     match &resp.resp {
         None => panic!("reply without a resp: {resp:?}"),
+        Some(Resp::KafkaPush(p)) => {
+            let id = p.subscription_id;
+            match seen.subscriptions.get(&id) {
+                None => panic!("push for subscription {id} before its subscribe reply: {resp:?}"),
+                Some(&s) => assert_eq!(
+                    s, seq,
+                    "push for subscription {id} does not carry its subscribe's sequence"
+                ),
+            }
+            assert!(
+                !seen.unsubscribed.contains(&id),
+                "push for subscription {id} after the OkResp of its unsubscribe: {resp:?}"
+            );
+            return;
+        }
         Some(Resp::ErrorResp(e)) => assert!(
             CODES.contains(&e.code),
             "error reply with an undocumented code: {resp:?}"
         ),
+        Some(Resp::KafkaSubscribeResp(r)) => {
+            let previous = seen.subscriptions.insert(r.subscription_id, seq);
+            assert!(
+                previous.is_none(),
+                "subscription id {} given twice: {resp:?}",
+                r.subscription_id
+            );
+        }
+        Some(Resp::OkResp(_)) => {
+            if let Some(&id) = sent.unsubscribes.get(&seq) {
+                seen.unsubscribed.insert(id);
+            }
+        }
         Some(_) => {}
+    }
+    *seen.replies.entry(seq).or_default() += 1;
+}
+
+/// After a clean end (every frame sent, the client closed and the server answered with a normal
+/// close), every request was answered exactly once: the client waited SETTLE before closing, and
+/// every limit answers at once.
+fn check_all_answered(sent: &Sent, seen: &Seen) {
+    for (seq, &owed) in &sent.owed {
+        let got = seen.replies.get(seq).copied().unwrap_or(0);
+        assert_eq!(
+            got, owed,
+            "sequence {seq}: {got} replies for {owed} requests (0 = undecodable frames)"
+        );
+    }
+    for (seq, got) in &seen.replies {
+        assert!(
+            sent.owed.contains_key(seq),
+            "{got} replies with sequence {seq}"
+        );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
     let w = world();
     let frames = split_frames(data);
-    let sent: HashSet<i64> = frames
-        .iter()
-        .filter_map(|m| match m {
-            Message::Binary(b) => PubSubReq::decode(b.clone()).ok().map(|r| r.sequence),
-            _ => None,
-        })
-        .collect();
+    let sent = Sent::new(&frames);
     w.rt.block_on(async {
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         let server_ws =
@@ -201,28 +294,38 @@ fuzz_target!(|data: &[u8]| {
             for m in frames {
                 if tx.send(m).await.is_err() {
                     // The server closed (e.g. 1009); what it sent before is still checked.
-                    return;
+                    return false;
                 }
             }
             tokio::time::sleep(SETTLE).await;
-            let _ = tx.send(Message::Close(None)).await;
+            tx.send(Message::Close(None)).await.is_ok()
         };
         let recv = async {
+            let mut seen = Seen::default();
+            let mut close = None;
             while let Some(m) = rx.next().await {
                 match m {
-                    Ok(Message::Binary(b)) => check_reply(&b, &sent),
+                    Ok(Message::Binary(b)) => check_reply(&b, &sent, &mut seen),
                     Ok(Message::Text(t)) => panic!("the server sent a text frame: {t:?}"),
-                    Ok(m) if show_replies() => eprintln!("message: {m:?}"),
+                    Ok(Message::Close(c)) => {
+                        if show_replies() {
+                            eprintln!("close: {c:?}");
+                        }
+                        close = Some(c.map(|c| c.code));
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
             }
+            (seen, close)
         };
-        if tokio::time::timeout(BOUND, futures_util::future::join(send, recv))
-            .await
-            .is_err()
-        {
+        let Ok((all_sent, (seen, close))) =
+            tokio::time::timeout(BOUND, futures_util::future::join(send, recv)).await
+        else {
             panic!("the exchange did not finish within {BOUND:?} of the last frame");
+        };
+        if all_sent && matches!(close, Some(None | Some(CloseCode::Normal))) {
+            check_all_answered(&sent, &seen);
         }
         match tokio::time::timeout(BOUND, session).await {
             Err(_) => panic!("the session did not end within {BOUND:?} of the client closing"),
