@@ -2,6 +2,10 @@
 //! the WebSocket upgrade), the Origin allow-list, and topic ACLs (checked per command).
 //!
 //! Refusals never say why a credential was wrong: every failure is "invalid credentials".
+//!
+//! Kafka routes are closed by default where a client could hurt backend services: joining a
+//! consumer group needs a `groups` allow-list, and Kafka's internal topics (`__consumer_offsets`
+//! and the like) are only reachable through an ACL pattern that names them (starts with `__`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,31 +14,55 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::{AclConfig, Route};
+use crate::config::{AclConfig, Route, Scheme};
+
+/// One whole-name pattern of an ACL list.
+#[derive(Debug, Clone)]
+struct Rule {
+    re: Regex,
+    /// The pattern as written starts with `__`: it names Kafka internal topics on purpose.
+    internal: bool,
+}
 
 /// Whole-name regular expressions; `None` = no restriction at this layer.
 #[derive(Debug, Clone, Default)]
 pub struct Acl {
-    read: Option<Vec<Regex>>,
-    write: Option<Vec<Regex>>,
-    groups: Option<Vec<Regex>>,
+    read: Option<Vec<Rule>>,
+    write: Option<Vec<Rule>>,
+    groups: Option<Vec<Rule>>,
 }
 
-fn compile_list(list: &Option<Vec<String>>) -> Result<Option<Vec<Regex>>, String> {
+fn compile_list(list: &Option<Vec<String>>) -> Result<Option<Vec<Rule>>, String> {
     list.as_ref()
         .map(|l| {
             l.iter()
                 .map(|p| {
-                    Regex::new(&format!("^(?:{p})$")).map_err(|e| format!("pattern `{p}`: {e}"))
+                    Regex::new(&format!("^(?:{p})$"))
+                        .map(|re| Rule {
+                            re,
+                            internal: p.starts_with("__"),
+                        })
+                        .map_err(|e| format!("pattern `{p}`: {e}"))
                 })
                 .collect()
         })
         .transpose()
 }
 
-fn allows(list: &Option<Vec<Regex>>, name: &str) -> bool {
+fn allows(list: &Option<Vec<Rule>>, name: &str) -> bool {
     list.as_ref()
-        .is_none_or(|l| l.iter().any(|r| r.is_match(name)))
+        .is_none_or(|l| l.iter().any(|r| r.re.is_match(name)))
+}
+
+/// Whether the list has a pattern written for internal topics that matches `name`.
+fn names_internal(list: &Option<Vec<Rule>>, name: &str) -> bool {
+    list.as_ref()
+        .is_some_and(|l| l.iter().any(|r| r.internal && r.re.is_match(name)))
+}
+
+/// Kafka's own topics (`__consumer_offsets`, `__transaction_state`, ...).
+fn is_internal(topic: &str) -> bool {
+    topic.starts_with("__")
 }
 
 impl Acl {
@@ -47,26 +75,83 @@ impl Acl {
     }
 }
 
+/// What a connection authenticated with, kept so that a reload can check it again against the
+/// route's new rules. Keys are kept as their digest only.
+#[derive(Clone, Default)]
+enum Credential {
+    #[default]
+    None,
+    Key([u8; 32]),
+    Jwt(Arc<str>),
+}
+
 /// An accepted connection's identity and the ACLs that apply to it; every ACL must allow.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Identity {
     pub id: Option<String>,
     acls: Vec<Arc<Acl>>,
+    /// The route is a Kafka route: groups and internal topics need an explicit ACL.
+    kafka: bool,
+    /// When the credential stops being valid, in seconds since the Unix epoch: a JWT's `exp`
+    /// plus the route's leeway. None = never (keys, open routes).
+    pub expires_at: Option<u64>,
+    credential: Credential,
+}
+
+/// Never shows the credential.
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("id", &self.id)
+            .field("acls", &self.acls.len())
+            .field("kafka", &self.kafka)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Identity {
     pub fn can_read(&self, topic: &str) -> bool {
-        self.acls.iter().all(|a| allows(&a.read, topic))
+        self.internal_allowed(topic, |a| &a.read)
+            && self.acls.iter().all(|a| allows(&a.read, topic))
     }
     pub fn can_write(&self, topic: &str) -> bool {
-        self.acls.iter().all(|a| allows(&a.write, topic))
+        self.internal_allowed(topic, |a| &a.write)
+            && self.acls.iter().all(|a| allows(&a.write, topic))
     }
     pub fn can_join(&self, group: &str) -> bool {
-        self.acls.iter().all(|a| allows(&a.groups, group))
+        self.join_denied(group).is_none()
     }
-    /// Whether any read restriction exists (pattern subscriptions are then filtered per topic).
+    /// Why joining `group` is refused (the ErrorResp message), or None when it is allowed.
+    pub fn join_denied(&self, group: &str) -> Option<String> {
+        if self.kafka && !self.acls.iter().any(|a| a.groups.is_some()) {
+            return Some(format!(
+                "group {group} denied: consumer groups on a Kafka route need an allow-list \
+                 (set plugins.topic-acl.groups, or groups in the key's or token's acl)"
+            ));
+        }
+        (!self.acls.iter().all(|a| allows(&a.groups, group)))
+            .then(|| format!("group {group} denied"))
+    }
+    /// Whether any read restriction exists (pattern subscriptions are then filtered per topic;
+    /// on Kafka always, for the internal topics).
     pub fn restricts_read(&self) -> bool {
-        self.acls.iter().any(|a| a.read.is_some())
+        self.kafka || self.acls.iter().any(|a| a.read.is_some())
+    }
+    /// Time left before the credential expires; None when it never does.
+    pub fn expires_in(&self) -> Option<std::time::Duration> {
+        let at = self.expires_at?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Some(std::time::Duration::from_secs(at).saturating_sub(now))
+    }
+
+    /// On Kafka, an internal topic needs a layer whose list names it with a `__` pattern.
+    fn internal_allowed(&self, topic: &str, list: impl Fn(&Acl) -> &Option<Vec<Rule>>) -> bool {
+        !self.kafka
+            || !is_internal(topic)
+            || self.acls.iter().any(|a| names_internal(list(a), topic))
     }
 }
 
@@ -79,17 +164,23 @@ pub enum Refusal {
     Forbidden,
 }
 
+/// One configured key, kept as its SHA-256 digest.
+struct KeyEntry {
+    digest: [u8; 32],
+    id: String,
+    acl: Option<Arc<Acl>>,
+}
+
 enum Mode {
     Open,
     Keys {
-        /// key -> (identity, its ACL)
-        keys: HashMap<String, (String, Option<Arc<Acl>>)>,
+        keys: Vec<KeyEntry>,
         header: String,
         query: String,
     },
     Jwt {
         key: DecodingKey,
-        validation: Validation,
+        validation: Box<Validation>,
         query: String,
     },
 }
@@ -99,6 +190,7 @@ pub struct RouteAuth {
     mode: Mode,
     route_acl: Option<Arc<Acl>>,
     origins: Vec<String>,
+    kafka: bool,
 }
 
 pub fn jwt_algorithm(name: &str) -> Result<Algorithm, String> {
@@ -126,28 +218,51 @@ pub struct Credentials<'a> {
     pub protocols: &'a [&'a str],
 }
 
-/// Claims the gateway reads from a JWT; exp/nbf are checked by the validator.
+/// Claims the gateway reads from a JWT; exp/nbf are checked by the validator (exp is required).
 #[derive(Debug, Deserialize)]
 struct Claims {
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
+    exp: Option<u64>,
+    #[serde(default)]
     acl: Option<AclConfig>,
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a key matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// SHA-256 from the TLS stack's provider (ring), so no second hash implementation is linked in.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let rustls::SupportedCipherSuite::Tls13(suite) =
+        rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+    else {
+        unreachable!("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite")
+    };
+    let mut out = [0u8; 32];
+    out.copy_from_slice(suite.common.hash_provider.hash(data).as_ref());
+    out
+}
+
+/// Keys are compared as digests, without an early exit and against every key: timing reveals
+/// neither the key's length, nor how much of it matched, nor which key it was.
+fn find_key<'k>(keys: &'k [KeyEntry], given: &[u8; 32]) -> Option<&'k KeyEntry> {
+    let mut found = None;
+    for k in keys {
+        let diff = k
+            .digest
+            .iter()
+            .zip(given)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        if std::hint::black_box(diff) == 0 {
+            found = Some(k);
+        }
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    found
 }
 
 impl RouteAuth {
     pub fn build(route: &Route) -> Result<RouteAuth, String> {
         let p = &route.plugins;
         let mode = if let Some(ka) = &p.key_auth {
-            let mut keys = HashMap::new();
+            let mut keys = Vec::with_capacity(ka.keys.len());
             for k in &ka.keys {
                 let key = match (&k.key, &k.key_env) {
                     (Some(key), _) => key.clone(),
@@ -155,7 +270,11 @@ impl RouteAuth {
                     (None, None) => return Err(format!("key-auth key {} has no key", k.id)),
                 };
                 let acl = k.acl.as_ref().map(Acl::compile).transpose()?.map(Arc::new);
-                keys.insert(key, (k.id.clone(), acl));
+                keys.push(KeyEntry {
+                    digest: sha256(key.as_bytes()),
+                    id: k.id.clone(),
+                    acl,
+                });
             }
             Mode::Keys {
                 keys,
@@ -200,7 +319,7 @@ impl RouteAuth {
             }
             Mode::Jwt {
                 key,
-                validation,
+                validation: Box::new(validation),
                 query: j.query.clone(),
             }
         } else {
@@ -216,6 +335,7 @@ impl RouteAuth {
             mode,
             route_acl,
             origins: route.allowed_origins.clone(),
+            kafka: route.upstream.scheme == Scheme::Kafka,
         })
     }
 
@@ -233,30 +353,15 @@ impl RouteAuth {
     }
 
     pub fn authenticate(&self, c: &Credentials<'_>) -> Result<Identity, Refusal> {
-        let mut acls: Vec<Arc<Acl>> = self.route_acl.iter().cloned().collect();
-        let id = match &self.mode {
-            Mode::Open => None,
-            Mode::Keys {
-                keys,
-                header,
-                query,
-            } => {
+        match &self.mode {
+            Mode::Open => Ok(self.identity(None, None, None, Credential::None)),
+            Mode::Keys { header, query, .. } => {
                 let given = (c.header)(header)
                     .or_else(|| c.query.get(query).map(String::as_str))
                     .ok_or(Refusal::Unauthorized)?;
-                let (id, acl) = keys
-                    .iter()
-                    .find(|(k, _)| same(k.as_bytes(), given.as_bytes()))
-                    .map(|(_, v)| v)
-                    .ok_or(Refusal::Unauthorized)?;
-                acls.extend(acl.iter().cloned());
-                Some(id.clone())
+                self.check(Credential::Key(sha256(given.as_bytes())))
             }
-            Mode::Jwt {
-                key,
-                validation,
-                query,
-            } => {
+            Mode::Jwt { query, .. } => {
                 let token = (c.header)("authorization")
                     .and_then(|v| {
                         v.strip_prefix("Bearer ")
@@ -266,17 +371,73 @@ impl RouteAuth {
                     .or_else(|| c.query.get(query).map(String::as_str))
                     .or_else(|| c.protocols.iter().find_map(|p| p.strip_prefix("bearer.")))
                     .ok_or(Refusal::Unauthorized)?;
+                self.check(Credential::Jwt(token.into()))
+            }
+        }
+    }
+
+    /// `cmd_refresh`: the same checks as the upgrade, for a credential sent on an open
+    /// connection (a JWT, or on key-auth routes a key). On a route without authentication
+    /// there is nothing to check and the identity stays anonymous.
+    pub fn refresh(&self, token: &str) -> Result<Identity, Refusal> {
+        match &self.mode {
+            Mode::Open => Ok(self.identity(None, None, None, Credential::None)),
+            Mode::Keys { .. } => self.check(Credential::Key(sha256(token.as_bytes()))),
+            Mode::Jwt { .. } => self.check(Credential::Jwt(token.into())),
+        }
+    }
+
+    /// A reload: the connection's credential checked again against these (new) rules. Err
+    /// when it no longer authenticates (key removed, secret changed, route now needs one).
+    pub fn rederive(&self, current: &Identity) -> Result<Identity, Refusal> {
+        match (&self.mode, &current.credential) {
+            (Mode::Open, _) => Ok(self.identity(None, None, None, Credential::None)),
+            (_, Credential::None) => Err(Refusal::Unauthorized),
+            (_, c) => self.check(c.clone()),
+        }
+    }
+
+    fn check(&self, credential: Credential) -> Result<Identity, Refusal> {
+        match (&self.mode, &credential) {
+            (Mode::Keys { keys, .. }, Credential::Key(digest)) => {
+                let k = find_key(keys, digest).ok_or(Refusal::Unauthorized)?;
+                Ok(self.identity(Some(k.id.clone()), k.acl.clone(), None, credential))
+            }
+            (
+                Mode::Jwt {
+                    key, validation, ..
+                },
+                Credential::Jwt(token),
+            ) => {
                 let data = jsonwebtoken::decode::<Claims>(token, key, validation)
                     .map_err(|_| Refusal::Unauthorized)?;
-                if let Some(acl) = &data.claims.acl {
-                    acls.push(Arc::new(
+                let acl = match &data.claims.acl {
+                    Some(acl) => Some(Arc::new(
                         Acl::compile(acl).map_err(|_| Refusal::Unauthorized)?,
-                    ));
-                }
-                data.claims.sub
+                    )),
+                    None => None,
+                };
+                let expires_at = data.claims.exp.map(|e| e.saturating_add(validation.leeway));
+                Ok(self.identity(data.claims.sub, acl, expires_at, credential))
             }
-        };
-        Ok(Identity { id, acls })
+            _ => Err(Refusal::Unauthorized),
+        }
+    }
+
+    fn identity(
+        &self,
+        id: Option<String>,
+        acl: Option<Arc<Acl>>,
+        expires_at: Option<u64>,
+        credential: Credential,
+    ) -> Identity {
+        Identity {
+            id,
+            acls: self.route_acl.iter().cloned().chain(acl).collect(),
+            kafka: self.kafka,
+            expires_at,
+            credential,
+        }
     }
 }
 
@@ -345,12 +506,52 @@ mod tests {
         })
         .unwrap();
         let id = Identity {
-            id: None,
             acls: vec![Arc::new(route), Arc::new(key)],
+            ..Default::default()
         };
         assert!(id.can_read("team-a1"));
         assert!(!id.can_read("public-x"));
         assert!(!id.can_write("team-a1"));
         assert!(id.can_join("anything"));
+    }
+
+    #[test]
+    fn key_digests_are_sha256() {
+        let d = sha256(b"abc");
+        assert_eq!(
+            d[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256(abc) = ba7816bf..."
+        );
+        assert_eq!(d[28..], [0xf2, 0x00, 0x15, 0xad]);
+    }
+
+    #[test]
+    fn kafka_identities_need_explicit_patterns_for_internal_topics_and_groups() {
+        let acl = |read: &[&str]| {
+            Arc::new(
+                Acl::compile(&AclConfig {
+                    read: Some(read.iter().map(|s| s.to_string()).collect()),
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        };
+        let kafka = |acls| Identity {
+            acls,
+            kafka: true,
+            ..Default::default()
+        };
+        let open = kafka(vec![]);
+        assert!(open.can_read("orders") && open.can_write("orders"));
+        assert!(!open.can_read("__consumer_offsets") && !open.can_write("__consumer_offsets"));
+        assert!(open.join_denied("g").unwrap().contains("topic-acl.groups"));
+        assert!(!kafka(vec![acl(&[".*"])]).can_read("__consumer_offsets"));
+        assert!(kafka(vec![acl(&["__consumer_offsets"])]).can_read("__consumer_offsets"));
+        assert!(kafka(vec![acl(&["__.*"])]).can_read("__transaction_state"));
+        // Every layer must still allow it.
+        assert!(!kafka(vec![acl(&["__.*"]), acl(&["orders"])]).can_read("__consumer_offsets"));
+        let embedded = Identity::default();
+        assert!(embedded.can_read("__x") && embedded.can_join("g"));
     }
 }

@@ -110,8 +110,17 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds between WebSocket pings sent to keep the connection alive.
     pub ping_interval_secs: u64,
-    /// Seconds a client has to send its HTTP upgrade request.
+    /// Seconds a connection has from its TCP accept to the end of the WebSocket upgrade (TLS
+    /// handshake, request head, 101 answer) all together.
     pub handshake_timeout_secs: u64,
+    /// Milliseconds a client has for its TLS handshake and, separately, for sending its whole
+    /// HTTP request head. Short, so that idle or trickling sockets give their file descriptor
+    /// back quickly instead of holding it for the whole handshake timeout.
+    pub request_head_timeout_ms: u64,
+    /// Connections accepted but not yet upgraded (or refused), all routes together; sockets
+    /// past it are closed at once. Bounds the descriptors that sockets which never send a
+    /// request can hold.
+    pub max_handshakes: usize,
     pub fetch_max_messages: usize,
     pub fetch_max_bytes: usize,
     /// Cap on `CmdKafkaFetch.max_wait_ms`.
@@ -129,6 +138,8 @@ pub struct Limits {
     /// the slow-consumer policy applies: `pause` (default) keeps waiting, `close` closes with 1008.
     pub slow_consumer_timeout_ms: u64,
     pub slow_consumer: SlowConsumerPolicy,
+    /// Longest `topic_pattern` a subscribe may carry, in bytes; longer ones answer 400.
+    pub max_topic_pattern_bytes: usize,
 }
 
 /// What happens to a client that stops reading while messages flow.
@@ -153,6 +164,8 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             ping_interval_secs: 20,
             handshake_timeout_secs: 10,
+            request_head_timeout_ms: 2_500,
+            max_handshakes: 1_024,
             fetch_max_messages: 2_000,
             fetch_max_bytes: 1 << 20,
             fetch_max_wait_ms: 30_000,
@@ -162,6 +175,7 @@ impl Default for Limits {
             max_requests_per_sec: 1_000,
             slow_consumer_timeout_ms: 10_000,
             slow_consumer: SlowConsumerPolicy::Pause,
+            max_topic_pattern_bytes: 1024,
         }
     }
 }
@@ -175,6 +189,9 @@ impl Limits {
     }
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+    pub fn request_head_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_head_timeout_ms)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -322,16 +339,21 @@ pub struct EmbeddedOptions {
     pub retention_bytes: usize,
     pub max_topics: usize,
     pub max_groups: usize,
+    /// Seconds a group with no members and no committed offsets is kept before it is dropped.
+    pub group_idle_secs: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         EmbeddedOptions {
             partitions: 1,
-            retention_messages: 100_000,
-            retention_bytes: 64 << 20,
+            // The worst case, every topic full: max_topics x partitions x retention_bytes
+            // = 1,000 x 1 x 1 MiB, about 1 GiB of memory, which a small machine survives.
+            retention_messages: 10_000,
+            retention_bytes: 1 << 20,
             max_topics: 1_000,
             max_groups: 1_000,
+            group_idle_secs: 60,
         }
     }
 }
@@ -651,6 +673,11 @@ impl Config {
             ("idle_timeout_secs", l.idle_timeout_secs as usize),
             ("ping_interval_secs", l.ping_interval_secs as usize),
             ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
+            (
+                "request_head_timeout_ms",
+                l.request_head_timeout_ms as usize,
+            ),
+            ("max_handshakes", l.max_handshakes),
         ] {
             if value == 0 {
                 return Err(invalid(

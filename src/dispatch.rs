@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, RouteAuth};
 use crate::backend::{
-    validate_topic, Backend, FetchLimits, PushSink, SubscribeSpec, Subscription, Target,
+    validate_topic, Backend, FetchLimits, Gate, PushSink, SubscribeSpec, Subscription, Target,
 };
 use crate::codec;
 use crate::config::Limits;
@@ -23,6 +23,7 @@ use crate::pb::{
 };
 use crate::session::Outbox;
 use bytes::Bytes;
+use tokio::sync::watch;
 
 /// What a command answers with.
 enum Reply {
@@ -38,11 +39,33 @@ pub struct Dispatcher {
     backend: Arc<dyn Backend>,
     limits: Arc<Limits>,
     out: Outbox,
-    identity: Arc<Identity>,
-    subscriptions: Mutex<HashMap<i64, Arc<dyn Subscription>>>,
+    /// Replaced by `cmd_refresh` and by reloads; each command reads the current one.
+    identity: watch::Sender<Arc<Identity>>,
+    /// The route's current access rules, for `cmd_refresh`.
+    auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+    subscriptions: Mutex<HashMap<i64, Open>>,
     /// Subscribes being set up, counted against the limit with the open ones.
     pending_subscribes: AtomicUsize,
     next_subscription: AtomicI64,
+}
+
+/// An open subscription, with what the dispatcher checks and controls itself.
+#[derive(Clone)]
+struct Open {
+    sub: Arc<dyn Subscription>,
+    gate: Arc<Gate>,
+    group: Option<String>,
+}
+
+impl Open {
+    /// Stops the subscription without waiting, when the connection is going away.
+    fn close_now(&self) {
+        self.gate.shut_now();
+        self.sub.close();
+        METRICS
+            .subscriptions_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A subscribe in progress; released when it is done either way.
@@ -73,14 +96,79 @@ impl Dispatcher {
             backend,
             limits,
             out,
-            identity,
+            identity: watch::Sender::new(identity),
+            auth: None,
             subscriptions: Mutex::new(HashMap::new()),
             pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
         }
     }
 
-    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Arc<dyn Subscription>>> {
+    /// Lets `cmd_refresh` check tokens against the route's current rules; without it the
+    /// command answers 400.
+    pub fn with_auth(mut self, auth: Option<watch::Receiver<Arc<RouteAuth>>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.borrow().clone()
+    }
+
+    /// Sees every identity change (the session re-arms its expiry timer).
+    pub fn watch_identity(&self) -> watch::Receiver<Arc<Identity>> {
+        self.identity.subscribe()
+    }
+
+    /// A reload changed the route's rules: the connection's credential is checked again and
+    /// its identity replaced. false = it no longer authenticates.
+    pub fn rederive(&self, auth: &RouteAuth) -> bool {
+        loop {
+            let current = self.identity();
+            match auth.rederive(&current) {
+                Ok(new) => {
+                    let new = Arc::new(new);
+                    // A `cmd_refresh` that replaced the identity meanwhile is not overwritten:
+                    // its token is checked instead, on the next turn.
+                    let replaced = self.identity.send_if_modified(|id| {
+                        let same = Arc::ptr_eq(id, &current);
+                        if same {
+                            *id = new.clone();
+                        }
+                        same
+                    });
+                    if replaced {
+                        return true;
+                    }
+                }
+                Err(_) if Arc::ptr_eq(&self.identity(), &current) => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn refresh(&self, token: &str) -> Result<()> {
+        let Some(rx) = &self.auth else {
+            return Err(GatewayError::BadRequest(
+                "this connection has no credentials to refresh".into(),
+            ));
+        };
+        loop {
+            let auth = rx.borrow().clone();
+            let id = auth
+                .refresh(token)
+                .map_err(|_| GatewayError::Unauthorized("invalid credentials".into()))?;
+            // Holding the rules' read lock: a reload cannot slip in between the check and the
+            // swap and leave an identity derived from the rules it replaced.
+            let latest = rx.borrow();
+            if Arc::ptr_eq(&auth, &latest) {
+                self.identity.send_replace(Arc::new(id));
+                return Ok(());
+            }
+        }
+    }
+
+    fn subs(&self) -> MutexGuard<'_, HashMap<i64, Open>> {
         self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -110,8 +198,15 @@ impl Dispatcher {
         }
     }
 
+    fn join_allowed(&self, group: &str) -> Result<()> {
+        match self.identity().join_denied(group) {
+            None => Ok(()),
+            Some(why) => Err(GatewayError::Forbidden(why)),
+        }
+    }
+
     fn read_allowed(&self, topic: &str) -> Result<()> {
-        if self.identity.can_read(topic) {
+        if self.identity().can_read(topic) {
             Ok(())
         } else {
             Err(GatewayError::Forbidden(format!(
@@ -126,6 +221,8 @@ impl Dispatcher {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
+                validate_topic(&c.topic)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 if c.timestamp < -2 {
                     return Err(GatewayError::BadRequest(format!(
@@ -146,6 +243,8 @@ impl Dispatcher {
                 })
             }),
             Req::CmdKafkaFetch(c) => async {
+                validate_topic(&c.topic)?;
+                validate_partition(c.partition)?;
                 self.read_allowed(&c.topic)?;
                 backend.fetch(&c, self.fetch_limits(&c)).await
             }
@@ -163,7 +262,7 @@ impl Dispatcher {
                 let topic = c.topic.clone();
                 let produce = async {
                     validate_topic(&c.topic)?;
-                    if !self.identity.can_write(&c.topic) {
+                    if !self.identity().can_write(&c.topic) {
                         return Err(GatewayError::Forbidden(format!(
                             "write access to topic {} denied",
                             c.topic
@@ -187,23 +286,37 @@ impl Dispatcher {
                     .map_err(|e| ctx(e, || format!("failed to subscribe, {what}")))
             }
             Req::CmdUnsubscribe(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .remove(&c.subscription_id)
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.close();
-                METRICS
-                    .subscriptions_open
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                // A push already being queued goes before this reply, none after it.
+                open.gate.shut().await;
+                open.close_now();
                 Ok(Reply::Resp(Resp::OkResp(OkResp {})))
             }
             Req::CmdKafkaCommit(c) => {
-                let sub = self
+                let open = self
                     .subs()
                     .get(&c.subscription_id)
                     .cloned()
                     .ok_or(GatewayError::UnknownSubscription(c.subscription_id))?;
-                sub.commit(c.offsets)
+                let checked = (|| {
+                    for o in &c.offsets {
+                        validate_topic(&o.topic)?;
+                        validate_partition(o.partition)?;
+                        self.read_allowed(&o.topic)?;
+                    }
+                    if let Some(g) = &open.group {
+                        self.join_allowed(g)?;
+                    }
+                    Ok(())
+                })();
+                let commit = async {
+                    checked?;
+                    open.sub.commit(c.offsets).await
+                };
+                commit
                     .await
                     .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
                     .map_err(|e| {
@@ -212,6 +325,10 @@ impl Dispatcher {
                         })
                     })
             }
+            Req::CmdRefresh(c) => self
+                .refresh(&c.token)
+                .map(|()| Reply::Resp(Resp::OkResp(OkResp {})))
+                .map_err(|e| ctx(e, || "failed to refresh credentials".into())),
             Req::CmdKafkaMetadata(c) => {
                 let metadata = async {
                     validate_topic(&c.topic)?;
@@ -229,24 +346,31 @@ impl Dispatcher {
     async fn subscribe(&self, seq: i64, c: crate::pb::CmdKafkaSubscribe) -> Result<Reply> {
         // Counted before the backend is asked, so pipelined subscribes cannot overshoot.
         let _slot = self.reserve_subscription()?;
-        let mut spec = SubscribeSpec::parse(c)?;
+        let mut spec = SubscribeSpec::parse(c, self.limits.max_topic_pattern_bytes)?;
         if let Target::Topic(t) = &spec.target {
             self.read_allowed(t)?;
         }
+        let identity = self.identity();
         if let Some(g) = &spec.group {
-            if !self.identity.can_join(g) {
-                return Err(GatewayError::Forbidden(format!("group {g} denied")));
-            }
+            self.join_allowed(g)?;
         }
-        if self.identity.restricts_read() {
+        if identity.restricts_read() {
             // Pattern subscriptions only see the topics this identity may read.
-            spec.allowed = Some(self.identity.clone());
+            spec.allowed = Some(identity);
         }
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
         let gate = sink.gate();
+        let group = spec.group.clone();
         let sub = self.backend.subscribe(spec, sink).await?;
-        self.subs().insert(id, sub);
+        self.subs().insert(
+            id,
+            Open {
+                sub,
+                gate: gate.clone(),
+                group,
+            },
+        );
         METRICS
             .subscriptions_open
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -257,8 +381,12 @@ impl Dispatcher {
             }),
         );
         // Pushes wait behind the gate until the reply is queued, so it always comes first.
-        let _ = self.out.send_frame(reply).await;
-        gate.open();
+        if self.out.send_frame(reply).await.is_ok() {
+            gate.open();
+        } else if let Some(open) = self.subs().remove(&id) {
+            // The connection went away first: nothing would ever open the gate.
+            open.close_now();
+        }
         Ok(Reply::Sent)
     }
 
@@ -293,11 +421,8 @@ impl Dispatcher {
 
     /// Stops every subscription of the connection.
     pub fn close_all(&self) {
-        for (_, sub) in self.subs().drain() {
-            sub.close();
-            METRICS
-                .subscriptions_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        for (_, open) in self.subs().drain() {
+            open.close_now();
         }
     }
 }
@@ -306,6 +431,16 @@ impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.close_all();
     }
+}
+
+/// Partitions are numbered from 0 on every scheme.
+fn validate_partition(partition: i32) -> Result<()> {
+    if partition < 0 {
+        return Err(GatewayError::BadRequest(format!(
+            "invalid partition {partition}"
+        )));
+    }
+    Ok(())
 }
 
 /// The metrics index of a request's command.
@@ -320,6 +455,7 @@ pub fn command_index(req: &PubSubReq) -> usize {
         Some(Req::CmdUnsubscribe(_)) => 6,
         Some(Req::CmdKafkaCommit(_)) => 7,
         Some(Req::CmdKafkaMetadata(_)) => 8,
+        Some(Req::CmdRefresh(_)) => 9,
         None => crate::metrics::CMD_INVALID,
     }
 }

@@ -29,6 +29,10 @@ pub enum GatewayError {
         earliest: i64,
         end: i64,
     },
+    /// The request conflicts with the state it acts on (a commit for a partition this group
+    /// member does not own).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Overloaded(String),
     /// The upstream answered with an error.
@@ -65,6 +69,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => 401,
             GatewayError::Forbidden(_) => 403,
             GatewayError::UnknownTopicOrPartition | GatewayError::UnknownSubscription(_) => 404,
+            GatewayError::Conflict(_) => 409,
             GatewayError::OffsetOutOfRange { .. } => 416,
             GatewayError::Overloaded(_) => 429,
             GatewayError::Upstream(_) => 502,

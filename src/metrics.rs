@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Commands by name, in the order of the arrays below.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "empty",
     "ping",
     "kafka_fetch",
@@ -18,13 +18,14 @@ pub const COMMANDS: [&str; 10] = [
     "unsubscribe",
     "kafka_commit",
     "kafka_metadata",
+    "refresh",
     "invalid",
 ];
-pub const CMD_INVALID: usize = 9;
+pub const CMD_INVALID: usize = 10;
 
 /// Results: "ok" then the ErrorResp codes.
-const RESULTS: [&str; 11] = [
-    "ok", "400", "401", "403", "404", "416", "429", "502", "503", "504", "other",
+const RESULTS: [&str; 12] = [
+    "ok", "400", "401", "403", "404", "409", "416", "429", "502", "503", "504", "other",
 ];
 
 /// Latency bucket upper bounds in seconds.
@@ -75,9 +76,13 @@ pub struct Metrics {
     pub queued_frames: AtomicI64,
     pub slow_consumer_closes: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Error replies the reader dropped because the client's queue was full.
+    pub replies_dropped: AtomicU64,
     pub frames_too_big: AtomicU64,
     pub kafka_client_errors: AtomicU64,
     pub subscriptions_open: AtomicI64,
+    /// Backend tasks delivering to subscriptions: they must end with their subscription.
+    pub subscription_tasks: AtomicI64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
 }
@@ -94,9 +99,11 @@ pub static METRICS: Metrics = Metrics {
     queued_frames: AtomicI64::new(0),
     slow_consumer_closes: ZERO,
     rate_limited: ZERO,
+    replies_dropped: ZERO,
     frames_too_big: ZERO,
     kafka_client_errors: ZERO,
     subscriptions_open: AtomicI64::new(0),
+    subscription_tasks: AtomicI64::new(0),
     reloads_ok: ZERO,
     reloads_failed: ZERO,
 };
@@ -109,11 +116,12 @@ fn result_index(code: Option<i32>) -> usize {
         Some(401) => 2,
         Some(403) => 3,
         Some(404) => 4,
-        Some(416) => 5,
-        Some(429) => 6,
-        Some(502) => 7,
-        Some(503) => 8,
-        Some(504) => 9,
+        Some(409) => 5,
+        Some(416) => 6,
+        Some(429) => 7,
+        Some(502) => 8,
+        Some(503) => 9,
+        Some(504) => 10,
         Some(_) => RESULTS.len() - 1,
     }
 }
@@ -156,7 +164,12 @@ impl Metrics {
             "Open push subscriptions.",
             self.subscriptions_open.load(Relaxed),
         );
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        gauge(
+            "pubsub_subscription_tasks",
+            "Backend tasks delivering to subscriptions (they end with their subscription).",
+            self.subscription_tasks.load(Relaxed),
+        );
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "pubsub_connections_total",
                 "WebSocket connections accepted.",
@@ -181,6 +194,11 @@ impl Metrics {
                 "pubsub_rate_limited_total",
                 "Requests refused by the per-connection rate limit.",
                 &self.rate_limited,
+            ),
+            (
+                "pubsub_replies_dropped_total",
+                "Error replies dropped because the client's outbound queue was full.",
+                &self.replies_dropped,
             ),
             (
                 "pubsub_frames_too_big_total",

@@ -3,7 +3,9 @@
 //! connection to a session.
 //!
 //! The route table is swapped whole on reload: new connections see the new table, existing ones
-//! keep their route's backend; connections whose route disappeared are closed with 1001.
+//! keep their route's backend; connections whose route disappeared are closed with 1001. A kept
+//! route's new access rules reach its open connections too: each checks its credential again
+//! (removed keys are closed with 1008, narrowed ACLs apply to the next command).
 //! Shutdown: stop accepting, let sessions drain and send 1001, wait within the grace period.
 
 use std::collections::HashMap;
@@ -15,6 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -37,7 +40,10 @@ const MAX_HEADERS: usize = 64;
 pub struct RouteEntry {
     pub route: Route,
     pub backend: Arc<dyn Backend>,
-    auth: RouteAuth,
+    auth: Arc<RouteAuth>,
+    /// Shared by every table that has this route: a reload sends the new rules to the
+    /// connections already open on it.
+    auth_tx: Arc<watch::Sender<Arc<RouteAuth>>>,
     /// Cancelled when a reload removes the route.
     removed: CancellationToken,
 }
@@ -60,6 +66,8 @@ impl Table {
 pub(crate) struct Inner {
     table: RwLock<Arc<Table>>,
     open: AtomicUsize,
+    /// Connections accepted and not yet upgraded or refused.
+    handshakes: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     pub(crate) local_addr: SocketAddr,
 }
@@ -85,6 +93,25 @@ impl Inner {
             inner: self.clone(),
             ip,
         })
+    }
+
+    /// Counts an accepted socket until its upgrade is over; None past `max_handshakes`.
+    fn begin_handshake(self: &Arc<Self>, limits: &Limits) -> Option<HandshakeSlot> {
+        let taken = self
+            .handshakes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limits.max_handshakes).then_some(n + 1)
+            });
+        taken.ok().map(|_| HandshakeSlot(self.clone()))
+    }
+}
+
+/// A handshake in progress; released when dropped.
+struct HandshakeSlot(Arc<Inner>);
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.0.handshakes.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -185,15 +212,18 @@ fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, Start
             Some(e) => e.backend.clone(),
             None => backend::build(route).map_err(err)?,
         };
-        let auth = RouteAuth::build(route).map_err(err)?;
-        let removed = previous
-            .and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri))
-            .map(|e| e.removed.clone())
-            .unwrap_or_default();
+        let auth = Arc::new(RouteAuth::build(route).map_err(err)?);
+        let same_route = previous.and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri));
+        let removed = same_route.map(|e| e.removed.clone()).unwrap_or_default();
+        // Sent only once the reload is committed (an error later leaves the old rules).
+        let auth_tx = same_route
+            .map(|e| e.auth_tx.clone())
+            .unwrap_or_else(|| Arc::new(watch::Sender::new(auth.clone())));
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,
             auth,
+            auth_tx,
             removed,
         }));
     }
@@ -245,7 +275,11 @@ impl ServerHandle {
             tracing::info!(route = %gone.route.uri, "route removed: closing its connections");
             gone.removed.cancel();
         }
-        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        let new = Arc::new(new);
+        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+        for entry in &new.routes {
+            entry.auth_tx.send_replace(entry.auth.clone());
+        }
         METRICS.reloads_ok.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -276,6 +310,7 @@ impl Server {
             inner: Arc::new(Inner {
                 table: RwLock::new(Arc::new(table)),
                 open: AtomicUsize::new(0),
+                handshakes: AtomicUsize::new(0),
                 per_ip: Mutex::new(HashMap::new()),
                 local_addr,
             }),
@@ -320,9 +355,17 @@ impl Server {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
+                        // Past the cap the socket is closed at once (dropped): sockets that
+                        // never send a request cannot lock real clients out for long.
+                        let Some(slot) = inner.begin_handshake(&inner.table().limits) else {
+                            METRICS.reject(Rejection::ConnectionLimit);
+                            tracing::debug!(%peer, "too many handshakes in progress: closing");
+                            continue;
+                        };
                         let _ = tcp.set_nodelay(true);
                         tracker.spawn(connection(
                             tcp,
+                            slot,
                             peer,
                             inner.clone(),
                             shutdown.clone(),
@@ -354,6 +397,7 @@ impl Server {
 /// holding nothing but the session.
 async fn connection(
     tcp: TcpStream,
+    slot: HandshakeSlot,
     peer: SocketAddr,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
@@ -361,31 +405,39 @@ async fn connection(
 ) {
     let table = inner.table();
     match table.tls.clone() {
-        None => Box::pin(serve(tcp, peer, table, inner, shutdown, tracker)).await,
+        None => Box::pin(serve(tcp, slot, peer, table, inner, shutdown, tracker)).await,
         Some(acceptor) => {
             Box::pin(serve_tls(
-                acceptor, tcp, peer, table, inner, shutdown, tracker,
+                acceptor, tcp, slot, peer, table, inner, shutdown, tracker,
             ))
             .await
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_tls(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
+    slot: HandshakeSlot,
     peer: SocketAddr,
     table: Arc<Table>,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    // A client that opened a socket says something quickly or not at all: the TLS handshake
+    // gets the short request-head timeout, not the whole handshake timeout.
+    let limit = table
+        .limits
+        .request_head_timeout()
+        .min(table.limits.handshake_timeout());
     let accepted = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(table.limits.handshake_timeout(), acceptor.accept(tcp)) => r,
+        r = tokio::time::timeout(limit, acceptor.accept(tcp)) => r,
     };
     match accepted {
-        Ok(Ok(tls)) => Box::pin(serve(tls, peer, table, inner, shutdown, tracker)).await,
+        Ok(Ok(tls)) => Box::pin(serve(tls, slot, peer, table, inner, shutdown, tracker)).await,
         Ok(Err(e)) => {
             METRICS.reject(Rejection::TlsHandshake);
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -396,6 +448,7 @@ async fn serve_tls(
 
 async fn serve<S>(
     mut stream: S,
+    slot: HandshakeSlot,
     peer: SocketAddr,
     table: Arc<Table>,
     inner: Arc<Inner>,
@@ -410,8 +463,14 @@ async fn serve<S>(
         _ = shutdown.cancelled() => return,
         r = tokio::time::timeout(table.limits.handshake_timeout(), Box::pin(handshake(&mut stream, &table))) => r,
     };
+    drop(slot);
     let up = match upgraded {
         Ok(Ok(u)) => u,
+        Ok(Err(HandshakeError::HeadTimeout)) => {
+            METRICS.reject(Rejection::HandshakeTimeout);
+            tracing::debug!(%peer, "request head timed out");
+            return;
+        }
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "upgrade refused");
             return;
@@ -449,11 +508,18 @@ async fn serve<S>(
     METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
     let entry = up.entry;
     tracing::debug!(%peer, route = %entry.route.uri, identity = ?up.identity.id, "connection upgraded");
+    let mut auth = entry.auth_tx.subscribe();
+    // A reload between this connection's authentication and now: the session checks it again
+    // against the newer rules at once.
+    if !Arc::ptr_eq(&auth.borrow(), &entry.auth) {
+        auth.mark_changed();
+    }
     let ctx = SessionContext {
         backend: entry.backend.clone(),
         limits: table.limits.clone(),
         identity: Arc::new(up.identity),
         route_removed: entry.removed.clone(),
+        auth: Some(auth),
     };
     drop(table);
     tracker.spawn(async move {
@@ -470,6 +536,8 @@ enum HandshakeError {
     Io(#[from] std::io::Error),
     #[error("connection closed before a full request")]
     Eof,
+    #[error("no full request head within the request head timeout")]
+    HeadTimeout,
     #[error("answered {0}")]
     Refused(u16),
 }
@@ -488,8 +556,11 @@ where
 {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + table.limits.request_head_timeout();
     loop {
-        let n = stream.read(&mut chunk).await?;
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .map_err(|_| HandshakeError::HeadTimeout)??;
         if n == 0 {
             return Err(HandshakeError::Eof);
         }
@@ -575,6 +646,12 @@ pub(crate) fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Opti
         .map(str::trim)
 }
 
+fn is_bearer(protocol: &str) -> bool {
+    protocol
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer."))
+}
+
 fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
@@ -644,12 +721,14 @@ fn decide(req: &httparse::Request<'_, '_>, table: &Table) -> Decision {
         Err(Refusal::Forbidden) => return refuse(403, "forbidden\n", Rejection::ForbiddenOrigin),
     };
     // A browser that offered subprotocols needs one back: `pubsub` when offered, else the first
-    // (never the token itself when anything else was offered).
+    // that is not a token. A `bearer.` entry is never echoed: response headers end up in logs
+    // and proxies' caches, and a token there outlives the connection. (Browsers fail a
+    // connection that offered subprotocols and got none back, so browser clients offer
+    // `pubsub` along with the token.)
     let protocol = protocols
         .iter()
         .find(|p| p.eq_ignore_ascii_case("pubsub"))
-        .or_else(|| protocols.iter().find(|p| !p.starts_with("bearer.")))
-        .or_else(|| protocols.first())
+        .or_else(|| protocols.iter().find(|p| !is_bearer(p)))
         .map(|p| p.to_string());
     Decision::Upgrade {
         entry: entry.clone(),

@@ -3,12 +3,14 @@
 //! alike, plus a priority lane for the close frame.
 //!
 //! Close codes: 1000 normal, 1001 server shutdown, idle timeout or route removed, 1002 protocol
-//! error, 1008 slow consumer (policy `close`), 1009 frame or message over `max_frame_bytes`,
+//! error, 1008 slow consumer (policy `close`), token expired (a JWT's `exp` plus leeway passed
+//! with no `cmd_refresh`) or credentials revoked (a reload removed the key or changed the secret),
+//! 1009 frame or message over `max_frame_bytes`,
 //! 1013 connection limits (sent by the server before a session starts).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -26,7 +28,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Identity;
+use crate::auth::{Identity, RouteAuth};
 use crate::backend::Backend;
 use crate::codec;
 use crate::config::{Limits, SlowConsumerPolicy};
@@ -49,8 +51,16 @@ pub enum Outbound {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
-    bytes: Arc<Semaphore>,
+    shared: Arc<Budget>,
     budget: usize,
+}
+
+/// The byte budget of one connection's queue, shared by its senders and its writer.
+struct Budget {
+    bytes: Semaphore,
+    /// Senders waiting for room: a queue that still has some bytes free but not enough for the
+    /// frame waiting to go in is as full as one with none, for the slow-consumer policy.
+    waiting: AtomicUsize,
 }
 
 fn cost(len: usize, budget: usize) -> u32 {
@@ -61,12 +71,24 @@ fn cost(len: usize, budget: usize) -> u32 {
 #[derive(Debug)]
 pub struct Closed;
 
+/// Counts a sender as waiting for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 impl Outbox {
     fn new(tx: mpsc::Sender<Outbound>, budget: usize) -> Outbox {
         let budget = budget.clamp(1, Semaphore::MAX_PERMITS);
         Outbox {
             tx,
-            bytes: Arc::new(Semaphore::new(budget)),
+            shared: Arc::new(Budget {
+                bytes: Semaphore::new(budget),
+                waiting: AtomicUsize::new(0),
+            }),
             budget,
         }
     }
@@ -76,16 +98,35 @@ impl Outbox {
         cost(frame.len(), self.budget)
     }
 
-    /// Waits for room; Err when the connection is gone.
+    /// Waits for room; Err when the connection is gone. The budget is closed when the
+    /// connection ends, so a sender waiting for room always wakes up then.
     pub async fn send_frame(&self, frame: Bytes) -> Result<(), Closed> {
         let cost = self.cost(&frame);
-        self.bytes
-            .acquire_many(cost)
-            .await
-            .map_err(|_| Closed)?
-            .forget();
-        if self.tx.send(Outbound::Frame(frame)).await.is_err() {
-            self.bytes.add_permits(cost as usize);
+        let permit = match self.shared.bytes.try_acquire_many(cost) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.shared.waiting.fetch_add(1, Relaxed);
+                let _waiting = Waiting(&self.shared.waiting);
+                self.shared
+                    .bytes
+                    .acquire_many(cost)
+                    .await
+                    .map_err(|_| Closed)?
+            }
+        };
+        permit.forget();
+        let sent = match self.tx.try_send(Outbound::Frame(frame)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
+            Err(mpsc::error::TrySendError::Full(o)) => {
+                self.shared.waiting.fetch_add(1, Relaxed);
+                let _waiting = Waiting(&self.shared.waiting);
+                self.tx.send(o).await.map_err(|_| Closed)
+            }
+        };
+        if sent.is_err() {
+            self.shared.bytes.add_permits(cost as usize);
             return Err(Closed);
         }
         METRICS.queued_frames.fetch_add(1, Relaxed);
@@ -98,8 +139,10 @@ impl Outbox {
             return Err(Closed);
         }
         let cost = self.cost(&frame);
-        let Ok(permit) = self.bytes.try_acquire_many(cost) else {
-            return Ok(false);
+        let permit = match self.shared.bytes.try_acquire_many(cost) {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Ok(false),
         };
         permit.forget();
         let sent = match self.tx.try_send(Outbound::Frame(frame)) {
@@ -110,7 +153,7 @@ impl Outbox {
             Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
         };
-        self.bytes.add_permits(cost as usize);
+        self.shared.bytes.add_permits(cost as usize);
         sent
     }
 
@@ -120,12 +163,25 @@ impl Outbox {
         }
     }
 
+    /// Whether the connection has gone: its writer ended or the session is over.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.shared.bytes.is_closed()
+    }
+
+    /// Resolves once the connection's writer has gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// Refuses every frame from now on and wakes every sender waiting for room.
+    fn close(&self) {
+        self.shared.bytes.close();
     }
 
     fn is_full(&self) -> bool {
-        self.tx.capacity() == 0 || self.bytes.available_permits() == 0
+        self.tx.capacity() == 0
+            || self.shared.bytes.available_permits() == 0
+            || self.shared.waiting.load(Relaxed) > 0
     }
 }
 
@@ -135,6 +191,16 @@ pub struct SessionContext {
     pub limits: Arc<Limits>,
     pub identity: Arc<Identity>,
     pub route_removed: CancellationToken,
+    /// The route's access rules; a reload sends new ones, and the session then checks its
+    /// credential again (`Dispatcher::rederive`). `cmd_refresh` checks tokens against them.
+    pub auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+}
+
+/// Closes when the identity's credential expires; None when it never does.
+fn expiry_timer(identity: &Identity) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    identity
+        .expires_in()
+        .map(|left| Box::pin(tokio::time::sleep(left)))
 }
 
 /// How long the writer gets to flush after the session ends, when not shutting down.
@@ -172,6 +238,39 @@ impl RateLimit {
     }
 }
 
+/// Log lines about one connection's bad frames: the first at once, then at most one per
+/// interval with the count of those left out, so a flood cannot fill the disk.
+#[derive(Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl LogLimit {
+    /// Some(lines left out since the last one) when this line may be written.
+    fn allow(&mut self) -> Option<u64> {
+        if self.last.is_some_and(|t| t.elapsed() < LOG_INTERVAL) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(Instant::now());
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// The reader's own replies (refusals, undecodable frames) never wait for room: a client that
+/// floods requests without reading loses those replies (counted in `replies_dropped`) instead
+/// of pinning the reader, which must keep watching idle time, the slow-consumer policy,
+/// shutdown and route removal.
+fn reply_now(out: &Outbox, frame: Bytes) -> Result<(), Closed> {
+    if !out.try_send_frame(frame)? {
+        METRICS.replies_dropped.fetch_add(1, Relaxed);
+    }
+    Ok(())
+}
+
 pub async fn run<S>(ws: WebSocketStream<S>, ctx: SessionContext, shutdown: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -185,11 +284,15 @@ where
         sink,
         out_rx,
         close_rx,
-        out.bytes.clone(),
+        out.shared.clone(),
         out.budget,
     ));
     let mut writer_done = false;
-    let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity);
+    let mut auth = ctx.auth;
+    let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
+        .with_auth(auth.clone());
+    let mut identity = dispatcher.watch_identity();
+    let mut expiry = expiry_timer(&identity.borrow_and_update());
     let mut inflight: InFlight<'_> = FuturesUnordered::new();
     let mut rate = RateLimit::new(limits.max_requests_per_sec);
     let mut last_seen = Instant::now();
@@ -202,6 +305,7 @@ where
         ))
     });
     let mut full_since: Option<Instant> = None;
+    let mut noisy = LogLimit::default();
     METRICS.connections_open.fetch_add(1, Relaxed);
 
     let close: Option<(CloseCode, &'static str)> = loop {
@@ -214,6 +318,28 @@ where
                 break Some((CloseCode::Away, "server shutting down"));
             }
             _ = ctx.route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
+            _ = async {
+                match &mut expiry {
+                    Some(t) => t.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("closing: token expired");
+                break Some((CloseCode::Policy, "token expired"));
+            }
+            Ok(()) = identity.changed() => {
+                expiry = expiry_timer(&identity.borrow_and_update());
+            }
+            Ok(()) = async {
+                match &mut auth {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !rederive(&dispatcher, &mut auth) {
+                    break Some((CloseCode::Policy, "credentials revoked"));
+                }
+            }
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
             _ = &mut writer => {
                 writer_done = true;
@@ -263,7 +389,9 @@ where
                 let data = match msg {
                     Message::Binary(data) => data,
                     Message::Text(text) => {
-                        tracing::info!(len = text.len(), "ignoring text frame: the protocol is binary protobuf");
+                        if let Some(suppressed) = noisy.allow() {
+                            tracing::info!(len = text.len(), suppressed, "ignoring text frame: the protocol is binary protobuf");
+                        }
                         continue;
                     }
                     Message::Close(_) => break None,
@@ -273,10 +401,12 @@ where
                 let req = match PubSubReq::decode(data) {
                     Ok(req) => req,
                     Err(e) => {
-                        tracing::info!(error = %e, "undecodable request");
+                        if let Some(suppressed) = noisy.allow() {
+                            tracing::info!(error = %e, suppressed, "undecodable request");
+                        }
                         let err = GatewayError::WrongCommand;
                         METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
-                        if out.send_frame(codec::error_frame(0, &err)).await.is_err() {
+                        if reply_now(&out, codec::error_frame(0, &err)).is_err() {
                             break None;
                         }
                         continue;
@@ -299,10 +429,17 @@ where
                 };
                 if let Some(err) = refusal {
                     METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
-                    if out.send_frame(codec::error_frame(req.sequence, &err)).await.is_err() {
+                    if reply_now(&out, codec::error_frame(req.sequence, &err)).is_err() {
                         break None;
                     }
                     continue;
+                }
+                // A reload's rules apply to every command read after it, whichever select
+                // branch the runtime picks first.
+                if auth.as_ref().is_some_and(|rx| rx.has_changed().unwrap_or(false))
+                    && !rederive(&dispatcher, &mut auth)
+                {
+                    break Some((CloseCode::Policy, "credentials revoked"));
                 }
                 let tx = out.clone();
                 let dispatcher = &dispatcher;
@@ -316,6 +453,8 @@ where
     };
 
     drop(inflight);
+    // Pushes waiting for room give up now rather than when the writer is done lingering.
+    out.close();
     dispatcher.close_all();
     drop(dispatcher);
     METRICS.connections_open.fetch_sub(1, Relaxed);
@@ -331,17 +470,29 @@ where
     }
 }
 
+/// Takes the route's new rules and checks the connection against them; false = revoked.
+fn rederive(dispatcher: &Dispatcher, auth: &mut Option<watch::Receiver<Arc<RouteAuth>>>) -> bool {
+    let Some(rx) = auth else { return true };
+    let rules = rx.borrow_and_update().clone();
+    let kept = dispatcher.rederive(&rules);
+    if !kept {
+        tracing::info!("closing: a reload revoked the connection's credentials");
+    }
+    kept
+}
+
 async fn write_loop<S>(
     sink: SplitSink<WebSocketStream<S>, Message>,
     mut rx: mpsc::Receiver<Outbound>,
     close: oneshot::Receiver<(CloseCode, &'static str)>,
-    bytes: Arc<Semaphore>,
+    shared: Arc<Budget>,
     budget: usize,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    write_frames(sink, &mut rx, close, &bytes, budget).await;
-    // Whatever is left will never be sent.
+    write_frames(sink, &mut rx, close, &shared.bytes, budget).await;
+    // Whatever is left will never be sent; senders waiting for room must not wait for good.
+    shared.bytes.close();
     rx.close();
     let mut left = 0;
     while rx.try_recv().is_ok() {

@@ -1323,7 +1323,8 @@ async fn group_rebalance_takes_effect_before_messages_produced_along_with_it_are
 async fn group_member_blocked_on_a_slow_connection_does_not_deliver_a_partition_it_lost() {
     let gw = Gateway::start(&format!(
         "server:\n  limits: {{ outbound_queue: 1, outbound_queue_bytes: 1 }}\n{}",
-        embedded_with("partitions: 2")
+        // Retention holds all N messages (12 MiB), so none is skipped while a is stuck.
+        embedded_with("partitions: 2, retention_bytes: 67108864")
     ))
     .await;
     // a holds both partitions and stops reading: its delivery ends up waiting in the middle of

@@ -712,7 +712,9 @@ async fn admin_listener_reports_health_readiness_and_metrics() {
 #[tokio::test]
 async fn slow_consumer_with_close_policy_is_closed_and_others_keep_flowing() {
     let yaml = format!(
-        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{EMBEDDED}"
+        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{}",
+        // Retention holds the whole flood (6.4 MiB), so the reading client misses nothing.
+        embedded_with("retention_bytes: 67108864")
     );
     let gw = Gateway::start(&yaml).await;
     let before = pubsub_gateway::metrics::METRICS
@@ -913,6 +915,588 @@ async fn reload_swaps_the_tls_certificate_for_new_connections() {
     assert!(
         wss_ping(gw.addr, &ca_a).await.is_err(),
         "certificate A is no longer served"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn origin_must_equal_an_allowed_origin_not_extend_it() {
+    let yaml = "routes:\n  - uri: /e\n    upstream: { scheme: embedded }\n    allowed_origins: [\"https://game.example\"]\n";
+    let gw = Gateway::start(yaml).await;
+    for bad in [
+        "https://game.example.evil.net",
+        "https://game.example:8443",
+        "https://game.examplex",
+        "http://game.example",
+        "https://game.exampl",
+    ] {
+        assert_eq!(
+            upgrade(gw.addr, "/e", &[("origin", bad)]).await.err(),
+            Some(403),
+            "{bad}"
+        );
+    }
+    let (mut c, _) = upgrade(gw.addr, "/e", &[("origin", "https://GAME.example")])
+        .await
+        .expect("host names are case-insensitive");
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_exact_key_authenticates_never_a_longer_shorter_or_prefix_one() {
+    let yaml = r#"
+routes:
+  - uri: /e
+    upstream: { scheme: embedded }
+    plugins:
+      key-auth:
+        keys:
+          - { id: alice, key: alice-key-0123456789 }
+          - { id: bob, key: bob-key-abcdefghij }
+"#;
+    let gw = Gateway::start(yaml).await;
+    for good in ["alice-key-0123456789", "bob-key-abcdefghij"] {
+        let (mut c, _) = upgrade(gw.addr, "/e", &[("apikey", good)])
+            .await
+            .unwrap_or_else(|s| panic!("{good}: {s}"));
+        ping_ok(&mut c).await;
+    }
+    for bad in [
+        "alice-key-012345678",
+        "alice-key-01234567890",
+        "alice",
+        "a",
+        "Alice-key-0123456789",
+        "alice-key-0123456788",
+        "bob-key-abcdefghij-alice-key-0123456789",
+        "bob-key-abcdefghijalice-key-0123456789",
+    ] {
+        assert_eq!(
+            upgrade(gw.addr, "/e", &[("apikey", bad)]).await.err(),
+            Some(401),
+            "{bad:?}"
+        );
+    }
+    // Header values lose surrounding whitespace (HTTP); query values keep it.
+    assert_eq!(
+        upgrade(gw.addr, "/e?apikey=alice-key-0123456789%20", &[])
+            .await
+            .err(),
+        Some(401)
+    );
+    gw.stop().await;
+}
+
+/// The raw response head of an upgrade request with these extra header lines.
+async fn raw_head(addr: std::net::SocketAddr, path: &str, extra: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed before a full answer: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn a_lone_bearer_subprotocol_is_never_echoed_in_the_101() {
+    let yaml = r#"
+routes:
+  - uri: /e
+    upstream: { scheme: embedded }
+    plugins:
+      jwt-auth: { algorithm: HS256, secret: sub-secret }
+"#;
+    let gw = Gateway::start(yaml).await;
+    let token = hs256(
+        "sub-secret",
+        serde_json::json!({ "sub": "dave", "exp": now() + 600 }),
+    );
+    let head = raw_head(
+        gw.addr,
+        "/e",
+        &format!("Sec-WebSocket-Protocol: bearer.{token}\r\n"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(!head.contains(&token), "the token came back: {head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("bearer."),
+        "no bearer entry comes back: {head}"
+    );
+    // With another entry offered, that one is selected.
+    let head = raw_head(
+        gw.addr,
+        "/e",
+        &format!("Sec-WebSocket-Protocol: bearer.{token}, pubsub\r\n"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.contains("Sec-WebSocket-Protocol: pubsub\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains(&token), "{head}");
+    gw.stop().await;
+}
+
+/// Reads until the server closes the socket; the time it took, or None after `wait`.
+async fn closed_within(tcp: &mut TcpStream, wait: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + wait),
+            tcp.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_socket_is_closed_after_the_request_head_timeout() {
+    let yaml = format!(
+        "server:\n  limits: {{ request_head_timeout_ms: 300, handshake_timeout_secs: 30 }}\n{EMBEDDED}"
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    let took = closed_within(&mut idle, Duration::from_secs(5))
+        .await
+        .expect("the idle socket is closed long before the handshake timeout");
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed too early: {took:?}"
+    );
+    // Half a request head is no better than none.
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /embedded HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5))
+        .await
+        .is_some());
+    let mut c = gw.connect("/embedded").await;
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sockets_beyond_the_handshake_cap_are_closed_at_once_and_clients_get_in_when_they_go() {
+    let yaml = format!(
+        "server:\n  limits: {{ max_handshakes: 3, request_head_timeout_ms: 30000, handshake_timeout_secs: 60 }}\n{EMBEDDED}"
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(TcpStream::connect(gw.addr).await.unwrap());
+    }
+    // Let the server accept them all before the next one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = TcpStream::connect(gw.addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(3))
+            .await
+            .is_some(),
+        "a socket over the cap is closed at once"
+    );
+    // The idle ones are still held open meanwhile.
+    let mut probe = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), idle[0].read(&mut probe))
+            .await
+            .is_err(),
+        "sockets under the cap wait for their request"
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = gw.connect("/embedded").await;
+    ping_ok(&mut c).await;
+    // An upgraded connection no longer counts as a handshake.
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        let mut c = gw.connect("/embedded").await;
+        ping_ok(&mut c).await;
+        more.push(c);
+    }
+    gw.stop().await;
+}
+
+fn kafka_unreachable(plugins: &str) -> String {
+    // Nothing listens on port 9 of loopback: every broker call fails (5xx after the timeouts,
+    // never 403), so a 403 proves the ACL answered first.
+    format!(
+        "server:\n  limits: {{ shutdown_grace_secs: 1 }}\nroutes:\n  - uri: /k\n    upstream: {{ scheme: kafka, nodes: [\"127.0.0.1:9\"], timeout: {{ connect: 2, send: 2, read: 2 }} }}\n{plugins}"
+    )
+}
+
+/// The error code and message of a reply; an ACL refusal needs no broker and comes at once.
+async fn quick_error(c: &mut Client, req: Req) -> (i32, String) {
+    let r = tokio::time::timeout(Duration::from_secs(5), c.request(req))
+        .await
+        .expect("an ACL refusal comes before any broker call");
+    error_of(r)
+}
+
+#[tokio::test]
+async fn kafka_routes_refuse_consumer_groups_without_an_allow_list_naming_the_setting() {
+    let gw = Gateway::start(&kafka_unreachable("")).await;
+    let mut c = gw.connect("/k").await;
+    let (code, msg) = quick_error(
+        &mut c,
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "orders".into(),
+            group: "billing".into(),
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert_eq!(code, 403, "{msg}");
+    assert!(msg.contains("topic-acl.groups"), "{msg}");
+    ping_ok(&mut c).await;
+    gw.stop().await;
+
+    // An allow-list lets the groups it names through, and only them.
+    let gw = Gateway::start(&kafka_unreachable(
+        "    plugins:\n      topic-acl: { groups: [\"game-.*\"] }\n",
+    ))
+    .await;
+    let mut c = gw.connect("/k").await;
+    let (code, msg) = quick_error(
+        &mut c,
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "orders".into(),
+            group: "billing".into(),
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert_eq!(code, 403, "{msg}");
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn embedded_routes_keep_allowing_groups_by_default() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let r = c
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "room".into(),
+            group: "g".into(),
+            ..Default::default()
+        }))
+        .await;
+    assert!(matches!(r, Resp::KafkaSubscribeResp(_)), "{r:?}");
+    gw.stop().await;
+}
+
+fn internal_topic_commands(topic: &str) -> Vec<Req> {
+    vec![
+        Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: topic.into(),
+            ..Default::default()
+        }),
+        Req::CmdKafkaListOffset(CmdKafkaListOffset {
+            topic: topic.into(),
+            timestamp: -1,
+            ..Default::default()
+        }),
+        Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: topic.into(),
+            value: Bytes::from_static(b"x"),
+            ..Default::default()
+        }),
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: topic.into(),
+            ..Default::default()
+        }),
+        Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: topic.into(),
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn kafka_internal_topics_are_refused_for_every_command_unless_an_acl_names_them() {
+    let gw = Gateway::start(&kafka_unreachable("")).await;
+    let mut c = gw.connect("/k").await;
+    for req in internal_topic_commands("__consumer_offsets") {
+        let (code, msg) = quick_error(&mut c, req.clone()).await;
+        assert_eq!(code, 403, "{req:?}: {msg}");
+    }
+    ping_ok(&mut c).await;
+    gw.stop().await;
+
+    // A broad pattern is not enough: `.*` does not name internal topics.
+    let gw = Gateway::start(&kafka_unreachable(
+        "    plugins:\n      topic-acl: { read: [\".*\"], write: [\".*\"] }\n",
+    ))
+    .await;
+    let mut c = gw.connect("/k").await;
+    for req in internal_topic_commands("__transaction_state") {
+        let (code, msg) = quick_error(&mut c, req.clone()).await;
+        assert_eq!(code, 403, "{req:?}: {msg}");
+    }
+    gw.stop().await;
+
+    // An explicit pattern starting with `__` lets that internal topic through the ACL: the
+    // command then goes on to the (unreachable) broker instead of answering 403.
+    let gw = Gateway::start(&kafka_unreachable(
+        "    plugins:\n      topic-acl: { read: [\"__consumer_offsets\"] }\n",
+    ))
+    .await;
+    let mut c = gw.connect("/k").await;
+    let seq = c
+        .send(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "__consumer_offsets".into(),
+        }))
+        .await;
+    match tokio::time::timeout(Duration::from_secs(2), c.reply(seq)).await {
+        Err(_) => {} // waiting on the broker: the ACL let it through
+        Ok(r) => assert_ne!(error_of(r).0, 403, "the ACL names the topic"),
+    }
+    let (code, _) = quick_error(
+        &mut c,
+        Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "__other_internal".into(),
+        }),
+    )
+    .await;
+    assert_eq!(code, 403);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn embedded_routes_do_not_treat_double_underscore_topics_as_internal() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let r = c
+        .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "__mine".into(),
+            value: Bytes::from_static(b"x"),
+            ..Default::default()
+        }))
+        .await;
+    assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
+    gw.stop().await;
+}
+
+const JWT_ROUTE: &str = r#"
+routes:
+  - uri: /e
+    upstream: { scheme: embedded }
+    plugins:
+      jwt-auth: { algorithm: HS256, secret: life-secret, leeway_secs: 0 }
+"#;
+
+fn produce(topic: &str) -> Req {
+    Req::CmdKafkaProduce(CmdKafkaProduce {
+        topic: topic.into(),
+        value: Bytes::from_static(b"x"),
+        ..Default::default()
+    })
+}
+
+fn refresh(token: &str) -> Req {
+    Req::CmdRefresh(CmdRefresh {
+        token: token.into(),
+    })
+}
+
+#[tokio::test]
+async fn a_jwt_connection_is_closed_with_1008_when_its_token_expires() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let token = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 2 }),
+    );
+    let started = std::time::Instant::now();
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={token}"), &[])
+        .await
+        .expect("a valid token");
+    ping_ok(&mut c).await;
+    let close = c
+        .closed()
+        .await
+        .expect("a close frame when the token expires");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "token expired");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before exp: {:?}",
+        started.elapsed()
+    );
+    // Keys never expire: an hour-long token, too, is still fine after the short one is gone.
+    let long = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 3600 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={long}"), &[])
+        .await
+        .unwrap();
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_refreshed_token_keeps_the_connection_past_the_first_exp_and_its_acl_applies_next() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let short = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 2 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={short}"), &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.request(produce("room-2")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    // Bad tokens answer 401 and change nothing.
+    let expired = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() - 60 }),
+    );
+    let forged = hs256(
+        "not-the-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600 }),
+    );
+    for bad in [expired.as_str(), forged.as_str(), "garbage", ""] {
+        let (code, msg) = error_of(c.request(refresh(bad)).await);
+        assert_eq!(code, 401, "{bad}: {msg}");
+    }
+    assert!(matches!(
+        c.request(produce("room-2")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    let narrower = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600, "acl": { "write": ["room-1"] } }),
+    );
+    let r = c.request(refresh(&narrower)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    assert_eq!(
+        error_of(c.request(produce("room-2")).await).0,
+        403,
+        "the new token's ACL applies to the next command"
+    );
+    assert!(matches!(
+        c.request(produce("room-1")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    // Past the first token's exp the connection is still open.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ping_ok(&mut c).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_closes_connections_of_removed_keys_and_narrows_acls_of_kept_ones() {
+    let keys = |alice_acl: &str, bob: bool| {
+        format!(
+            "routes:\n  - uri: /e\n    upstream: {{ scheme: embedded }}\n    plugins:\n      key-auth:\n        keys:\n          - {{ id: alice, key: alice-reload-key{alice_acl} }}\n{}",
+            if bob {
+                "          - { id: bob, key: bob-reload-key }\n"
+            } else {
+                "          - { id: carol, key: carol-reload-key }\n"
+            }
+        )
+    };
+    let gw = Gateway::start(&keys("", true)).await;
+    let (mut alice, _) = upgrade(gw.addr, "/e", &[("apikey", "alice-reload-key")])
+        .await
+        .unwrap();
+    let (mut bob, _) = upgrade(gw.addr, "/e", &[("apikey", "bob-reload-key")])
+        .await
+        .unwrap();
+    for c in [&mut alice, &mut bob] {
+        assert!(matches!(
+            c.request(produce("anything")).await,
+            Resp::KafkaProduceResp(_)
+        ));
+    }
+    let next =
+        pubsub_gateway::Config::parse(&keys(", acl: { write: [\"only-this\"] }", false), "t")
+            .unwrap();
+    gw.handle.reload(next).expect("valid reload");
+    assert_eq!(
+        error_of(alice.request(produce("anything")).await).0,
+        403,
+        "the narrowed ACL applies to the next command"
+    );
+    assert!(matches!(
+        alice.request(produce("only-this")).await,
+        Resp::KafkaProduceResp(_)
+    ));
+    let close = bob.closed().await.expect("a close frame for a removed key");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "credentials revoked");
+    assert_eq!(
+        upgrade(gw.addr, "/e", &[("apikey", "bob-reload-key")])
+            .await
+            .err(),
+        Some(401)
+    );
+    // A reload that changes nothing about alice keeps her connection.
+    let same =
+        pubsub_gateway::Config::parse(&keys(", acl: { write: [\"only-this\"] }", false), "t")
+            .unwrap();
+    gw.handle.reload(same).unwrap();
+    ping_ok(&mut alice).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_jwt_secret_revokes_tokens_signed_with_the_old_one() {
+    let gw = Gateway::start(JWT_ROUTE).await;
+    let token = hs256(
+        "life-secret",
+        serde_json::json!({ "sub": "erin", "exp": now() + 600 }),
+    );
+    let (mut c, _) = upgrade(gw.addr, &format!("/e?token={token}"), &[])
+        .await
+        .unwrap();
+    ping_ok(&mut c).await;
+    let next =
+        pubsub_gateway::Config::parse(&JWT_ROUTE.replace("life-secret", "rotated"), "t").unwrap();
+    gw.handle.reload(next).unwrap();
+    let close = c.closed().await.expect("a close frame");
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), "credentials revoked");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_socket_on_a_tls_listener_is_closed_after_the_request_head_timeout() {
+    let dir = tmpdir("tls-idle");
+    let (_, cert, key) = ca_and_cert(&dir);
+    let yaml = format!(
+        "server:\n  tls: {{ cert: {}, key: {} }}\n  limits: {{ request_head_timeout_ms: 300, handshake_timeout_secs: 30 }}\n{EMBEDDED}",
+        cert.display(),
+        key.display(),
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a socket that never starts its TLS handshake is closed long before the handshake timeout"
     );
     gw.stop().await;
 }

@@ -209,6 +209,19 @@ $("route").addEventListener("change", () => {
   }
 });
 $("connect").addEventListener("click", () => reconnect());
+$("refresh").addEventListener("click", async () => {
+  const token = $("token").value.trim();
+  if (!state.client || !token) {
+    note("sub-note", "connect, then put the fresh token in the token field", true);
+    return;
+  }
+  try {
+    await state.client.refresh(token);
+    note("sub-note", "token refreshed");
+  } catch (e) {
+    note("sub-note", describe(e), true);
+  }
+});
 $("sub-start").addEventListener("change", () => {
   const start = $("sub-start").value;
   const needsValue = ["OFFSET", "TIMESTAMP", "TIME_DELTA"].includes(start);

@@ -4347,6 +4347,89 @@ var pubsub = $root.pubsub = (() => {
     };
     return CmdKafkaMetadata;
   })();
+  pubsub2.CmdRefresh = (function() {
+    const CmdRefresh = function(properties) {
+      if (properties) {
+        for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+          if (properties[keys[i]] != null && keys[i] !== "__proto__")
+            this[keys[i]] = properties[keys[i]];
+      }
+    };
+    CmdRefresh.prototype.token = "";
+    CmdRefresh.create = function(properties) {
+      return new CmdRefresh(properties);
+    };
+    CmdRefresh.encode = function(message, writer, _depth) {
+      if (!writer)
+        writer = $Writer.create();
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $util.recursionLimit)
+        throw $Error("max depth exceeded");
+      if (message.token != null && $Object.hasOwnProperty.call(message, "token") && message.token !== "")
+        writer.uint32(
+          /* id 1, wireType 2 =*/
+          10
+        ).string(message.token);
+      if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+        for (let i = 0; i < message.$unknowns.length; ++i)
+          writer.raw(message.$unknowns[i]);
+      return writer;
+    };
+    CmdRefresh.decode = function(reader, length, _end, _depth, _target) {
+      if (!(reader instanceof $Reader))
+        reader = $Reader.create(reader);
+      if (_depth === $undefined)
+        _depth = 0;
+      if (_depth > $Reader.recursionLimit)
+        throw $Error("max depth exceeded");
+      let end, message, value;
+      if (length === $undefined)
+        end = reader.len;
+      else {
+        end = reader.pos + length;
+        if (end > reader.len)
+          throw $RangeError("index out of range");
+        length = reader.len;
+        reader.len = end;
+      }
+      message = _target || new $root.pubsub.CmdRefresh();
+      while (reader.pos < end) {
+        let start = reader.pos;
+        let tag = reader.tag();
+        if (tag === _end) {
+          _end = $undefined;
+          break;
+        }
+        let wireType = tag & 7;
+        switch (tag >>>= 3) {
+          case 1: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.token = value;
+            else
+              delete message.token;
+            continue;
+          }
+        }
+        reader.skipType(wireType, _depth, tag);
+        if (!reader.discardUnknown) {
+          $util.makeProp(message, "$unknowns", false);
+          (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+        }
+      }
+      if (length !== $undefined) {
+        if (reader.pos !== end)
+          throw $RangeError("index out of range");
+        reader.len = length;
+      }
+      if (_end !== $undefined)
+        throw $Error("missing end group");
+      return message;
+    };
+    return CmdRefresh;
+  })();
   pubsub2.PubSubReq = (function() {
     const PubSubReq2 = function(properties) {
       if (properties) {
@@ -4365,9 +4448,10 @@ var pubsub = $root.pubsub = (() => {
     PubSubReq2.prototype.cmdUnsubscribe = null;
     PubSubReq2.prototype.cmdKafkaCommit = null;
     PubSubReq2.prototype.cmdKafkaMetadata = null;
+    PubSubReq2.prototype.cmdRefresh = null;
     let $oneOfFields;
     $Object.defineProperty(PubSubReq2.prototype, "req", {
-      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata"]),
+      get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh"]),
       set: $util.oneOfSetter($oneOfFields)
     });
     PubSubReq2.create = function(properties) {
@@ -4429,6 +4513,11 @@ var pubsub = $root.pubsub = (() => {
         $root.pubsub.CmdKafkaMetadata.encode(message.cmdKafkaMetadata, writer.uint32(
           /* id 39, wireType 2 =*/
           314
+        ).fork(), _depth + 1).ldelim();
+      if (message.cmdRefresh != null && $Object.hasOwnProperty.call(message, "cmdRefresh"))
+        $root.pubsub.CmdRefresh.encode(message.cmdRefresh, writer.uint32(
+          /* id 40, wireType 2 =*/
+          322
         ).fork(), _depth + 1).ldelim();
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
@@ -4532,6 +4621,13 @@ var pubsub = $root.pubsub = (() => {
               break;
             message.cmdKafkaMetadata = $root.pubsub.CmdKafkaMetadata.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdKafkaMetadata);
             message.req = "cmdKafkaMetadata";
+            continue;
+          }
+          case 40: {
+            if (wireType !== 2)
+              break;
+            message.cmdRefresh = $root.pubsub.CmdRefresh.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRefresh);
+            message.req = "cmdRefresh";
             continue;
           }
         }
@@ -5931,17 +6027,11 @@ var PubSubClient = class {
     const u = base ? new URL(String(url), base) : new URL(String(url));
     if (u.protocol === "http:") u.protocol = "ws:";
     if (u.protocol === "https:") u.protocol = "wss:";
-    if (options.token != null) u.searchParams.set("token", String(options.token));
     this.url = u.toString();
-    const extra = (options.protocols ?? []).filter((p) => p !== "pubsub");
-    const protocols = [];
-    if (options.token != null || extra.length) {
-      protocols.push("pubsub");
-      const bearer = `bearer.${options.token}`;
-      if (options.token != null && TOKEN_RE.test(bearer)) protocols.push(bearer);
-      protocols.push(...extra);
-    }
-    this.protocols = protocols;
+    this._extraProtocols = (options.protocols ?? []).filter((p) => p !== "pubsub");
+    this.protocols = [];
+    this._useToken(options.token);
+    this._refreshStops = /* @__PURE__ */ new Set();
     this.reconnectOptions = options.reconnect === false ? null : { ...DEFAULT_RECONNECT, ...options.reconnect ?? {} };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 3e4;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 1e4;
@@ -5962,6 +6052,23 @@ var PubSubClient = class {
       this._readyReject = reject;
     });
     this._dial();
+  }
+  // The credential of the next connections: `?token=` and the `bearer.<token>` subprotocol,
+  // always next to `pubsub` (browsers fail a connection that offered subprotocols and got none
+  // back, and the gateway never echoes a bearer entry).
+  _useToken(token) {
+    const u = new URL(this.url);
+    if (token != null) u.searchParams.set("token", String(token));
+    this.url = u.toString();
+    const extra = this._extraProtocols;
+    const protocols = [];
+    if (token != null || extra.length) {
+      protocols.push("pubsub");
+      const bearer = `bearer.${token}`;
+      if (token != null && TOKEN_RE.test(bearer)) protocols.push(bearer);
+      protocols.push(...extra);
+    }
+    this.protocols = protocols;
   }
   /** true while a connection is open. */
   get connected() {
@@ -6124,6 +6231,7 @@ var PubSubClient = class {
     if (this._ws) this._drop(this._ws, 1e3, "client closed");
     this._shutdown(new PubSubError(0, "client closed", { reason: "closed" }));
     this._subs.clear();
+    for (const stop of [...this._refreshStops]) stop();
   }
   /**
    * Test hook: drops the current connection from the client side, as a network failure would
@@ -6217,6 +6325,45 @@ var PubSubClient = class {
       else if (this._closed) reject(new PubSubError(0, "client closed", { reason: "closed" }));
       else this._queue.push(send);
     });
+  }
+  /**
+   * Replaces the connection's token before it expires (cmd_refresh): the gateway checks it as at
+   * the upgrade, then its ACLs and expiry apply from the next request on; reconnects use it too.
+   * Rejects with a PubSubError (401) when the gateway refuses it, and the connection keeps its
+   * old token. A JWT connection that does not refresh is closed (1008 "token expired") at exp.
+   */
+  async refresh(token) {
+    token = String(token);
+    await this._request("cmdRefresh", "okResp", { token });
+    this._useToken(token);
+  }
+  /**
+   * Refreshes every `intervalMs` with what `getToken()` returns (or resolves to): the
+   * application decides how often and where tokens come from (pick an interval well inside the
+   * tokens' lifetime). While disconnected, the new token is kept for the reconnect. Failures
+   * are "error" events and the timer goes on. Returns a function that stops it; close() does too.
+   */
+  refreshEvery(intervalMs, getToken) {
+    intervalMs = int("intervalMs", intervalMs);
+    if (intervalMs <= 0) throw new RangeError("intervalMs must be greater than 0");
+    if (typeof getToken !== "function") throw new TypeError("getToken must be a function");
+    const timer = setInterval(async () => {
+      try {
+        const token = await getToken();
+        if (this._closed) return;
+        if (this._open) await this.refresh(token);
+        else this._useToken(token);
+      } catch (e) {
+        this._emit("error", e);
+      }
+    }, intervalMs);
+    timer.unref?.();
+    const stop = () => {
+      clearInterval(timer);
+      this._refreshStops.delete(stop);
+    };
+    this._refreshStops.add(stop);
+    return stop;
   }
   /** Application-level ping; resolves with the echoed state (Uint8Array). */
   async ping(state) {

@@ -98,6 +98,20 @@ $("route").addEventListener("change", () => {
   }
 });
 $("connect").addEventListener("click", () => reconnect());
+// A fresh token for the open connection (JWT routes close connections whose token expired).
+$("refresh").addEventListener("click", async () => {
+  const token = $("token").value.trim();
+  if (!state.client || !token) {
+    note("sub-note", "connect, then put the fresh token in the token field", true);
+    return;
+  }
+  try {
+    await state.client.refresh(token);
+    note("sub-note", "token refreshed");
+  } catch (e) {
+    note("sub-note", describe(e), true);
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // subscribe

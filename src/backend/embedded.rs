@@ -23,6 +23,14 @@ use crate::pb::{
     KafkaPartitionOffset, KafkaProduceResp,
 };
 
+/// What a retained record costs in memory beyond its encoded bytes (the `Record`, its `Arc`,
+/// the decoded headers' vector and the log's slot), so `retention_bytes` bounds real memory.
+const RECORD_OVERHEAD: usize = 192;
+
+fn retained_size(r: &Record) -> usize {
+    r.size() + RECORD_OVERHEAD
+}
+
 /// Messages one push frame carries at most.
 const PUSH_BATCH_MESSAGES: usize = 256;
 const PUSH_BATCH_BYTES: usize = 256 * 1024;
@@ -260,7 +268,7 @@ impl Broker {
                 req.value,
                 req.headers,
             ));
-            log.bytes += rec.size();
+            log.bytes += retained_size(&rec);
             log.records.push_back(rec);
             // Retention: the newest message always stays, so a produce is never lost at once.
             while log.records.len() > 1
@@ -268,7 +276,7 @@ impl Broker {
                     || log.bytes > self.opts.retention_bytes)
             {
                 if let Some(old) = log.records.pop_front() {
-                    log.bytes -= old.size();
+                    log.bytes -= retained_size(&old);
                     log.start += 1;
                 }
             }
@@ -278,23 +286,46 @@ impl Broker {
         Ok(offset)
     }
 
-    fn group(&self, name: &str) -> Result<Arc<Group>> {
+    /// Adds a member to a group, creating the group if needed. Under the groups' lock, so a
+    /// sweep never drops a group someone is joining.
+    fn join_group(&self, name: &str, id: u64, spec: SubscribeSpec) -> Result<Arc<Group>> {
         let mut groups = lock(&self.groups);
-        if let Some(g) = groups.get(name) {
-            return Ok(g.clone());
+        let idle = Duration::from_secs(self.opts.group_idle_secs);
+        // Groups nobody has been in for a while and that hold no commits keep no state worth
+        // keeping; they would otherwise fill `max_groups` for good.
+        groups.retain(|_, g| {
+            let st = lock(&g.state);
+            !(st.members.is_empty()
+                && st.committed.is_empty()
+                && st.idle_since.is_some_and(|t| t.elapsed() >= idle))
+        });
+        let group = match groups.get(name) {
+            Some(g) => g.clone(),
+            None => {
+                let g = self.new_group(groups.len())?;
+                groups.insert(name.to_owned(), g.clone());
+                g
+            }
+        };
+        {
+            let mut st = lock(&group.state);
+            st.members.insert(id, spec);
+            st.idle_since = None;
         }
-        if groups.len() >= self.opts.max_groups {
+        Ok(group)
+    }
+
+    fn new_group(&self, count: usize) -> Result<Arc<Group>> {
+        if count >= self.opts.max_groups {
             return Err(GatewayError::Overloaded(format!(
                 "group limit reached ({} groups)",
                 self.opts.max_groups
             )));
         }
-        let g = Arc::new(Group {
+        Ok(Arc::new(Group {
             state: Mutex::new(GroupState::default()),
             generation: watch::Sender::new(0),
-        });
-        groups.insert(name.to_owned(), g.clone());
-        Ok(g)
+        }))
     }
 }
 
@@ -311,6 +342,8 @@ struct GroupState {
     members: BTreeMap<u64, SubscribeSpec>,
     assignment: HashMap<u64, BTreeSet<Tp>>,
     committed: HashMap<Tp, i64>,
+    /// Since when the group has had no members.
+    idle_since: Option<std::time::Instant>,
 }
 
 impl Group {
@@ -368,6 +401,9 @@ impl Drop for Membership {
             let mut st = lock(&self.group.state);
             st.members.remove(&self.id);
             st.assignment.remove(&self.id);
+            if st.members.is_empty() {
+                st.idle_since = Some(std::time::Instant::now());
+            }
         }
         self.group.rebalance(&self.broker);
     }
@@ -461,21 +497,21 @@ impl Backend for EmbeddedBackend {
     ) -> Result<Arc<dyn Subscription>> {
         let broker = &self.broker;
         if let Target::Topic(name) = &spec.target {
-            let t = broker.topic_or_create(name)?;
-            if let Some(p) = spec
-                .partitions
-                .iter()
-                .find(|p| **p as usize >= t.partitions.len())
-            {
-                tracing::debug!(topic = %name, partition = p, count = t.partitions.len(), "subscribe to a missing partition");
+            // Only publishing creates topics: a subscription to a topic nobody has published to
+            // yet waits for it (a room subscribed before anyone speaks), and a typo costs nothing.
+            // The partitions it asks for must exist, or be ones a new topic will have.
+            let count = broker
+                .topic(name)
+                .map_or(broker.opts.partitions as usize, |t| t.partitions.len());
+            if let Some(p) = spec.partitions.iter().find(|p| **p as usize >= count) {
+                tracing::debug!(topic = %name, partition = p, count, "subscribe to a missing partition");
                 return Err(GatewayError::UnknownTopicOrPartition);
             }
         }
         let membership = match &spec.group {
             Some(name) => {
-                let group = broker.group(name)?;
                 let id = broker.next_member.fetch_add(1, Ordering::Relaxed);
-                lock(&group.state).members.insert(id, spec.clone());
+                let group = broker.join_group(name, id, spec.clone())?;
                 let m = Membership {
                     group,
                     id,
@@ -486,7 +522,7 @@ impl Backend for EmbeddedBackend {
             }
             None => None,
         };
-        let group = membership.as_ref().map(|m| m.group.clone());
+        let group = membership.as_ref().map(|m| (m.group.clone(), m.id));
         let mut delivery = Delivery {
             broker: broker.clone(),
             topics_rx: broker.topics_changed.subscribe(),
@@ -497,6 +533,7 @@ impl Backend for EmbeddedBackend {
             waker: Arc::new(Notify::new()),
             cursors: BTreeMap::new(),
             origin: HashMap::new(),
+            _task: super::TaskGauge::new(),
         };
         // Positions are fixed before the reply, so a message produced after the client sees the
         // subscribe reply is delivered even with LATEST.
@@ -514,14 +551,17 @@ impl Backend for EmbeddedBackend {
 
 struct EmbeddedSubscription {
     broker: Arc<Broker>,
-    group: Option<Arc<Group>>,
+    /// The group and this member's id in it.
+    group: Option<(Arc<Group>, u64)>,
     sink: PushSink,
     cancel: CancellationToken,
 }
 
 #[async_trait]
 impl Subscription for EmbeddedSubscription {
+    /// All or nothing: every offset is checked before any is committed.
     async fn commit(&self, offsets: Vec<KafkaPartitionOffset>) -> Result<()> {
+        let mut checked = Vec::with_capacity(offsets.len());
         for o in &offsets {
             let (t, p) = self.broker.partition(&o.topic, o.partition)?;
             let end = lock(&p.log).end();
@@ -531,11 +571,21 @@ impl Subscription for EmbeddedSubscription {
                     o.offset, o.topic, o.partition
                 )));
             }
-            if let Some(g) = &self.group {
-                lock(&g.state)
-                    .committed
-                    .insert((t.name.clone(), o.partition), o.offset);
+            checked.push(((t.name.clone(), o.partition), o.offset));
+        }
+        if let Some((g, member)) = &self.group {
+            let mut st = lock(&g.state);
+            let owned = st.assignment.get(member);
+            if let Some(((topic, partition), _)) = checked
+                .iter()
+                .find(|(tp, _)| !owned.is_some_and(|a| a.contains(tp)))
+            {
+                // Kafka refuses commits from a member for partitions it does not hold.
+                return Err(GatewayError::Conflict(format!(
+                    "partition {topic}/{partition} is not assigned to this group member"
+                )));
             }
+            st.committed.extend(checked);
         }
         for o in &offsets {
             self.sink.flow.ack(&o.topic, o.partition, o.offset);
@@ -568,6 +618,7 @@ struct Delivery {
     /// LATEST and LAST resolved when the subscription started, for every partition it matched
     /// then: a group member given one of them later starts there, not at the log's start.
     origin: HashMap<Tp, i64>,
+    _task: super::TaskGauge,
 }
 
 impl Delivery {
@@ -592,7 +643,15 @@ impl Delivery {
             Some(m) => m.group.assigned(m.id),
             None => self.broker.matching(&self.spec),
         };
-        self.cursors.retain(|tp, _| want.contains(tp));
+        let flow = &self.sink.flow;
+        self.cursors.retain(|tp, _| {
+            let keep = want.contains(tp);
+            if !keep {
+                // Its unacknowledged pushes can no longer be committed here.
+                flow.forget(&tp.0, tp.1);
+            }
+            keep
+        });
         for tp in want {
             if self.cursors.contains_key(&tp) {
                 continue;
@@ -642,7 +701,13 @@ impl Delivery {
             let room = self.sink.flow.room();
             let mut pushed = false;
             if room > 0 {
-                match self.deliver(room).await {
+                // A push waits for room in the connection's queue: it must not outlive the
+                // subscription (a client that stopped reading, then vanished).
+                let delivered = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    d = self.deliver(room) => d,
+                };
+                match delivered {
                     Ok(p) => pushed = p,
                     Err(_) => return,
                 }

@@ -74,6 +74,33 @@ pub trait Subscription: Send + Sync {
     fn close(&self);
 }
 
+/// Held by a backend task that delivers to a subscription, for as long as it runs: the
+/// `pubsub_subscription_tasks` gauge shows tasks that outlive their connection.
+pub struct TaskGauge(());
+
+impl TaskGauge {
+    pub fn new() -> TaskGauge {
+        METRICS
+            .subscription_tasks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TaskGauge(())
+    }
+}
+
+impl Default for TaskGauge {
+    fn default() -> Self {
+        TaskGauge::new()
+    }
+}
+
+impl Drop for TaskGauge {
+    fn drop(&mut self) {
+        METRICS
+            .subscription_tasks
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Effective fetch bounds after the server's limits are applied to a request.
 #[derive(Debug, Clone, Copy)]
 pub struct FetchLimits {
@@ -180,8 +207,13 @@ pub struct SubscribeSpec {
     pub allowed: Option<Arc<crate::auth::Identity>>,
 }
 
+/// Memory a compiled `topic_pattern` may take: a client cannot make the gateway build
+/// megabytes of automaton.
+const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+
 impl SubscribeSpec {
-    pub fn parse(cmd: CmdKafkaSubscribe) -> Result<SubscribeSpec> {
+    /// `max_pattern_bytes` caps the length of `topic_pattern` (`server.limits`).
+    pub fn parse(cmd: CmdKafkaSubscribe, max_pattern_bytes: usize) -> Result<SubscribeSpec> {
         let bad = |m: String| GatewayError::BadRequest(m);
         let target = match (cmd.topic.is_empty(), cmd.topic_pattern.is_empty()) {
             (false, true) => {
@@ -189,7 +221,16 @@ impl SubscribeSpec {
                 Target::Topic(cmd.topic)
             }
             (true, false) => {
-                let re = Regex::new(&format!("^(?:{})$", cmd.topic_pattern))
+                if cmd.topic_pattern.len() > max_pattern_bytes {
+                    return Err(bad(format!(
+                        "topic_pattern is {} bytes, over the limit of {max_pattern_bytes}",
+                        cmd.topic_pattern.len()
+                    )));
+                }
+                let re = regex::RegexBuilder::new(&format!("^(?:{})$", cmd.topic_pattern))
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .dfa_size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
                     .map_err(|e| bad(format!("invalid topic_pattern: {e}")))?;
                 Target::Pattern(re)
             }
@@ -362,6 +403,16 @@ impl Flow {
         }
     }
 
+    /// The subscription no longer reads the partition (a rebalance took it): what was pushed
+    /// from it can no longer be acknowledged by this member, so it stops counting.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        if self.limit == 0 {
+            return;
+        }
+        self.lock().remove(&(Arc::from(topic), partition));
+        self.acked.notify_one();
+    }
+
     /// Messages of the partition below `next_offset` are acknowledged.
     pub fn ack(&self, topic: &str, partition: i32, next_offset: i64) {
         if self.limit == 0 {
@@ -378,30 +429,55 @@ impl Flow {
     }
 }
 
-/// Holds pushes back until the subscribe reply is queued.
+/// Holds pushes back until the subscribe reply is queued, and shuts them off for good once the
+/// subscription is unsubscribed: no push is queued after the unsubscribe's reply.
 #[derive(Default)]
 pub struct Gate {
     open: std::sync::atomic::AtomicBool,
-    opened: Notify,
+    shut: std::sync::atomic::AtomicBool,
+    changed: Notify,
+    /// Held while a push is being queued; `shut` takes it, so a push already under way is in
+    /// the queue before the unsubscribe reply, and none follows it.
+    pushing: tokio::sync::Mutex<()>,
 }
 
 impl Gate {
     pub fn open(&self) {
         self.open.store(true, std::sync::atomic::Ordering::Release);
-        self.opened.notify_waiters();
+        self.changed.notify_waiters();
+    }
+
+    /// Stops pushes; returns once no push is being queued any more.
+    pub async fn shut(&self) {
+        let _pushing = self.pushing.lock().await;
+        self.shut_now();
+    }
+
+    /// Stops pushes without waiting, when the connection is going away anyway.
+    pub fn shut_now(&self) {
+        self.shut.store(true, std::sync::atomic::Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     fn is_open(&self) -> bool {
         self.open.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    async fn wait(&self) {
-        while !self.is_open() {
-            let notified = self.opened.notified();
-            if self.is_open() {
-                return;
+    fn is_shut(&self) -> bool {
+        self.shut.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until pushes may go: true when open, false when shut.
+    async fn wait(&self) -> bool {
+        loop {
+            let changed = self.changed.notified();
+            if self.is_shut() {
+                return false;
             }
-            notified.await;
+            if self.is_open() {
+                return true;
+            }
+            changed.await;
         }
     }
 }
@@ -447,7 +523,18 @@ impl PushSink {
         if records.is_empty() {
             return Ok(());
         }
-        self.gate.wait().await;
+        // The subscribe reply may never be queued (the connection went away first).
+        let open = tokio::select! {
+            open = self.gate.wait() => open,
+            _ = self.tx.closed() => false,
+        };
+        if !open {
+            return Err(SinkClosed);
+        }
+        let _pushing = self.gate.pushing.lock().await;
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
+        }
         let frame = codec::push_frame(self.sequence, self.subscription_id, records);
         let bytes = frame.len() as u64;
         self.tx.send_frame(frame).await.map_err(|_| SinkClosed)?;
@@ -461,6 +548,16 @@ impl PushSink {
     pub fn try_push(&self, records: &[Arc<Record>]) -> Result<bool, SinkClosed> {
         if records.is_empty() {
             return Ok(true);
+        }
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
+        }
+        // A push being queued by another task (a catch-up) goes first; this one waits its turn.
+        let Ok(_pushing) = self.gate.pushing.try_lock() else {
+            return Ok(false);
+        };
+        if self.gate.is_shut() {
+            return Err(SinkClosed);
         }
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
@@ -479,7 +576,7 @@ impl PushSink {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.gate.is_shut()
     }
 }
 
@@ -513,16 +610,19 @@ mod tests {
             topic_pattern: "b.*".into(),
             ..Default::default()
         };
-        assert!(SubscribeSpec::parse(both).is_err());
-        assert!(SubscribeSpec::parse(CmdKafkaSubscribe::default()).is_err());
+        assert!(SubscribeSpec::parse(both, 1024).is_err());
+        assert!(SubscribeSpec::parse(CmdKafkaSubscribe::default(), 1024).is_err());
     }
 
     #[test]
     fn topic_pattern_matches_whole_names_only() {
-        let spec = SubscribeSpec::parse(CmdKafkaSubscribe {
-            topic_pattern: "orders-.*".into(),
-            ..Default::default()
-        })
+        let spec = SubscribeSpec::parse(
+            CmdKafkaSubscribe {
+                topic_pattern: "orders-.*".into(),
+                ..Default::default()
+            },
+            1024,
+        )
         .unwrap();
         assert!(spec.target.matches("orders-eu"));
         assert!(!spec.target.matches("old-orders-eu"));

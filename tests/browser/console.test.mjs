@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import {
   HTML,
   JS,
+  jwtHS256,
   launchBrowser,
   lib,
   newPage,
@@ -188,4 +189,53 @@ test("console: routes, subscribe, messages from Node and another tab, key, heade
 
   assert.deepEqual(page.problems, []);
   assert.deepEqual(page2.problems, []);
+});
+
+test("console: a token typed in the token field refreshes the open connection past the old token's exp", { timeout: 60000 }, async (t) => {
+  const secret = "console-test-secret";
+  const gw = await startGateway({
+    routes: [{
+      uri: "/jwt",
+      upstream: { scheme: "embedded" },
+      plugins: { "jwt-auth": { algorithm: "HS256", secret, leeway_secs: 0 } },
+    }],
+  });
+  t.after(() => gw.stop());
+  const url = await consoleUrl(gw, t);
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  // The first automatic connect has no token and is refused.
+  const page = await newPage(browser, { ignore: [/WebSocket connection to .* failed/] });
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById("status").textContent === "disconnected", null, {
+    timeout: 15000,
+  });
+  const exp = (s) => Math.floor(Date.now() / 1000) + s;
+  await page.fill("#token", await jwtHS256(secret, { sub: "console", exp: exp(3) }));
+  await page.click("#connect");
+  await page.waitForFunction(() => document.getElementById("status").textContent === "connected", null, {
+    timeout: 15000,
+  });
+
+  await page.fill("#token", "not-a-token");
+  await page.click("#refresh");
+  await page.waitForFunction(() => /^401: /.test(document.getElementById("sub-note").textContent), null, {
+    timeout: 10000,
+  });
+  await page.fill("#token", await jwtHS256(secret, { sub: "console", exp: exp(600) }));
+  await page.click("#refresh");
+  await page.waitForFunction(() => document.getElementById("sub-note").textContent === "token refreshed", null, {
+    timeout: 10000,
+  });
+  // Past the first token's exp, the connection is the same one and still open: the status never
+  // changes (a close would show "disconnected", then "reconnecting").
+  await page.evaluate(() => {
+    window.statusChanges = [];
+    new MutationObserver(() => window.statusChanges.push(document.getElementById("status").textContent))
+      .observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
+  });
+  await sleep(4500);
+  assert.equal(await page.textContent("#status"), "connected");
+  assert.deepEqual(await page.evaluate(() => window.statusChanges), []);
+  assert.equal(await page.evaluate(() => document.getElementById("sub-note").textContent), "token refreshed");
 });

@@ -47,6 +47,12 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
       upstream: { scheme: "embedded" },
       plugins: { "jwt-auth": { algorithm: "HS256", secret: JWT_SECRET, query: "not_token" } },
     },
+    {
+      // No clock-skew leeway: a token's exp closes the connection on time.
+      uri: "/jwt-short",
+      upstream: { scheme: "embedded" },
+      plugins: { "jwt-auth": { algorithm: "HS256", secret: JWT_SECRET, leeway_secs: 0 } },
+    },
   ];
   if (KAFKA) {
     routes.push({
@@ -57,6 +63,8 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
         timeout: { connect: 3, send: 5, read: 5 },
         metadata_refresh_secs: 0.5,
       },
+      // Kafka routes refuse consumer groups without an allow-list.
+      plugins: { "topic-acl": { groups: [".*"] } },
     });
   }
   const gw = await startGateway({ routes });
@@ -424,6 +432,55 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
       "/jwt-subprotocol": { protocol: "pubsub", pong: "t" },
       none: { code: 0, reason: "connect" },
       wrong: { code: 0, reason: "connect" },
+    });
+  });
+
+  await t.test("tokens: refreshEvery() keeps a JWT connection past its exp, with the new token's ACL; without it the gateway closes it with 1008", async () => {
+    const exp = (s) => Math.floor(Date.now() / 1000) + s;
+    const first = await jwtHS256(JWT_SECRET, { sub: "browser-test", exp: exp(2) });
+    const second = await jwtHS256(JWT_SECRET, { sub: "browser-test", exp: exp(5) });
+    const fresh = await jwtHS256(JWT_SECRET, { sub: "browser-test", exp: exp(600), acl: { write: ["refreshed-.*"] } });
+    const r = await page.evaluate(async ({ ws, first, second, fresh }) => {
+      const { connect } = lib;
+      const out = {};
+      const expiring = await connect(`${ws}/jwt-short`, { token: first, reconnect: false });
+      out.closed = await new Promise((resolve) => expiring.on("close", resolve));
+      const c = await connect(`${ws}/jwt-short`, { token: second });
+      try {
+        await c.refresh("garbage");
+        out.bad = "accepted";
+      } catch (e) {
+        out.bad = e.code;
+      }
+      let calls = 0;
+      const stop = c.refreshEvery(300, async () => {
+        calls += 1;
+        return fresh;
+      });
+      // Past the second token's exp.
+      await new Promise((r) => setTimeout(r, 5500));
+      stop();
+      out.refreshed = calls > 0;
+      out.connections = c.connections;
+      out.reconnectsWithFresh = c.url.includes(fresh) && c.protocols.includes(`bearer.${fresh}`);
+      try {
+        await c.produce("other-topic", "x");
+        out.narrowed = "allowed";
+      } catch (e) {
+        out.narrowed = e.code;
+      }
+      out.produced = typeof (await c.produce("refreshed-1", "x")).offset;
+      c.close();
+      return out;
+    }, { ws: gw.ws, first, second, fresh });
+    assert.deepEqual(r, {
+      closed: { code: 1008, reason: "token expired" },
+      bad: 401,
+      refreshed: true,
+      connections: 1,
+      reconnectsWithFresh: true,
+      narrowed: 403,
+      produced: "number",
     });
   });
 

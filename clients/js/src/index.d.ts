@@ -121,6 +121,16 @@ export declare class PubSubClient {
   on<E extends keyof ClientEvents>(event: E, fn: (arg: ClientEvents[E]) => void): () => void;
   off<E extends keyof ClientEvents>(event: E, fn: (arg: ClientEvents[E]) => void): void;
   ping(state?: BytesLike): Promise<Bytes>;
+  /**
+   * Replaces the connection's token (cmd_refresh) before it expires; its ACLs and expiry apply
+   * from the next request on, and reconnects use it. Rejects (code 401) when refused.
+   */
+  refresh(token: string): Promise<void>;
+  /**
+   * Calls `getToken` every `intervalMs` and refreshes with its token ("error" events on failure).
+   * Returns a function that stops the timer; close() stops it too.
+   */
+  refreshEvery(intervalMs: number, getToken: () => string | Promise<string>): () => void;
   produce(topic: string, value: BytesLike, options?: ProduceOptions): Promise<{ partition: number; offset: number }>;
   fetch(topic: string, partition: number, offset: number, options?: FetchOptions): Promise<Message[]>;
   listOffset(topic: string, partition: number, timestamp?: number): Promise<number>;

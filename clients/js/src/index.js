@@ -155,19 +155,13 @@ export class PubSubClient {
     const u = base ? new URL(String(url), base) : new URL(String(url));
     if (u.protocol === "http:") u.protocol = "ws:";
     if (u.protocol === "https:") u.protocol = "wss:";
-    if (options.token != null) u.searchParams.set("token", String(options.token));
     /** The URL connected to (with `?token=`). */
     this.url = u.toString();
-    const extra = (options.protocols ?? []).filter((p) => p !== "pubsub");
-    const protocols = [];
-    if (options.token != null || extra.length) {
-      protocols.push("pubsub");
-      const bearer = `bearer.${options.token}`;
-      if (options.token != null && TOKEN_RE.test(bearer)) protocols.push(bearer);
-      protocols.push(...extra);
-    }
+    this._extraProtocols = (options.protocols ?? []).filter((p) => p !== "pubsub");
     /** Subprotocols offered in the handshake. */
-    this.protocols = protocols;
+    this.protocols = [];
+    this._useToken(options.token);
+    this._refreshStops = new Set();
     this.reconnectOptions =
       options.reconnect === false ? null : { ...DEFAULT_RECONNECT, ...(options.reconnect ?? {}) };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30000;
@@ -192,6 +186,24 @@ export class PubSubClient {
       this._readyReject = reject;
     });
     this._dial();
+  }
+
+  // The credential of the next connections: `?token=` and the `bearer.<token>` subprotocol,
+  // always next to `pubsub` (browsers fail a connection that offered subprotocols and got none
+  // back, and the gateway never echoes a bearer entry).
+  _useToken(token) {
+    const u = new URL(this.url);
+    if (token != null) u.searchParams.set("token", String(token));
+    this.url = u.toString();
+    const extra = this._extraProtocols;
+    const protocols = [];
+    if (token != null || extra.length) {
+      protocols.push("pubsub");
+      const bearer = `bearer.${token}`;
+      if (token != null && TOKEN_RE.test(bearer)) protocols.push(bearer);
+      protocols.push(...extra);
+    }
+    this.protocols = protocols;
   }
 
   /** true while a connection is open. */
@@ -373,6 +385,7 @@ export class PubSubClient {
     if (this._ws) this._drop(this._ws, 1000, "client closed");
     this._shutdown(new PubSubError(0, "client closed", { reason: "closed" }));
     this._subs.clear();
+    for (const stop of [...this._refreshStops]) stop();
   }
 
   /**
@@ -473,6 +486,47 @@ export class PubSubClient {
       else if (this._closed) reject(new PubSubError(0, "client closed", { reason: "closed" }));
       else this._queue.push(send);
     });
+  }
+
+  /**
+   * Replaces the connection's token before it expires (cmd_refresh): the gateway checks it as at
+   * the upgrade, then its ACLs and expiry apply from the next request on; reconnects use it too.
+   * Rejects with a PubSubError (401) when the gateway refuses it, and the connection keeps its
+   * old token. A JWT connection that does not refresh is closed (1008 "token expired") at exp.
+   */
+  async refresh(token) {
+    token = String(token);
+    await this._request("cmdRefresh", "okResp", { token });
+    this._useToken(token);
+  }
+
+  /**
+   * Refreshes every `intervalMs` with what `getToken()` returns (or resolves to): the
+   * application decides how often and where tokens come from (pick an interval well inside the
+   * tokens' lifetime). While disconnected, the new token is kept for the reconnect. Failures
+   * are "error" events and the timer goes on. Returns a function that stops it; close() does too.
+   */
+  refreshEvery(intervalMs, getToken) {
+    intervalMs = int("intervalMs", intervalMs);
+    if (intervalMs <= 0) throw new RangeError("intervalMs must be greater than 0");
+    if (typeof getToken !== "function") throw new TypeError("getToken must be a function");
+    const timer = setInterval(async () => {
+      try {
+        const token = await getToken();
+        if (this._closed) return;
+        if (this._open) await this.refresh(token);
+        else this._useToken(token);
+      } catch (e) {
+        this._emit("error", e);
+      }
+    }, intervalMs);
+    timer.unref?.();
+    const stop = () => {
+      clearInterval(timer);
+      this._refreshStops.delete(stop);
+    };
+    this._refreshStops.add(stop);
+    return stop;
   }
 
   /** Application-level ping; resolves with the echoed state (Uint8Array). */

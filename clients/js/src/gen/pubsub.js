@@ -2164,6 +2164,158 @@ export const pubsub = $root.pubsub = (() => {
         return CmdKafkaMetadata;
     })();
 
+    pubsub.CmdRefresh = (function() {
+
+        /**
+         * Properties of a CmdRefresh.
+         * @typedef {Object} pubsub.CmdRefresh.$Properties
+         * @property {string|null} [token] CmdRefresh token
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a CmdRefresh.
+         * @memberof pubsub
+         * @interface ICmdRefresh
+         * @augments pubsub.CmdRefresh.$Properties
+         * @deprecated Use pubsub.CmdRefresh.$Properties instead.
+         */
+
+        /**
+         * Shape of a CmdRefresh.
+         * @typedef {pubsub.CmdRefresh.$Properties} pubsub.CmdRefresh.$Shape
+         */
+
+        /**
+         * Constructs a new CmdRefresh.
+         * @memberof pubsub
+         * @classdesc Represents a CmdRefresh.
+         * @constructor
+         * @param {pubsub.CmdRefresh.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        const CmdRefresh = function (properties) {
+            if (properties)
+                for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * CmdRefresh token.
+         * @member {string} token
+         * @memberof pubsub.CmdRefresh
+         * @instance
+         */
+        CmdRefresh.prototype.token = "";
+
+        /**
+         * Creates a new CmdRefresh instance using the specified properties.
+         * @function create
+         * @memberof pubsub.CmdRefresh
+         * @static
+         * @param {pubsub.CmdRefresh.$Properties=} [properties] Properties to set
+         * @returns {pubsub.CmdRefresh} CmdRefresh instance
+         * @type {{
+         *   (properties: pubsub.CmdRefresh.$Shape): pubsub.CmdRefresh & pubsub.CmdRefresh.$Shape;
+         *   (properties?: pubsub.CmdRefresh.$Properties): pubsub.CmdRefresh;
+         * }}
+         */
+        CmdRefresh.create = function(properties) {
+            return new CmdRefresh(properties);
+        };
+
+        /**
+         * Encodes the specified CmdRefresh message. Does not implicitly {@link pubsub.CmdRefresh.verify|verify} messages.
+         * @function encode
+         * @memberof pubsub.CmdRefresh
+         * @static
+         * @param {pubsub.CmdRefresh.$Properties} message CmdRefresh message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        CmdRefresh.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.token != null && $Object.hasOwnProperty.call(message, "token") && message.token !== "")
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (let i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a CmdRefresh message from the specified reader or buffer.
+         * @function decode
+         * @memberof pubsub.CmdRefresh
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {pubsub.CmdRefresh & pubsub.CmdRefresh.$Shape} CmdRefresh
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        CmdRefresh.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            let end, message, value;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.pubsub.CmdRefresh();
+            while (reader.pos < end) {
+                let start = reader.pos;
+                let tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                let wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.token = value;
+                        else
+                            delete message.token;
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        return CmdRefresh;
+    })();
+
     pubsub.PubSubReq = (function() {
 
         /**
@@ -2179,7 +2331,8 @@ export const pubsub = $root.pubsub = (() => {
          * @property {pubsub.CmdUnsubscribe.$Properties|null} [cmdUnsubscribe] PubSubReq cmdUnsubscribe
          * @property {pubsub.CmdKafkaCommit.$Properties|null} [cmdKafkaCommit] PubSubReq cmdKafkaCommit
          * @property {pubsub.CmdKafkaMetadata.$Properties|null} [cmdKafkaMetadata] PubSubReq cmdKafkaMetadata
-         * @property {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"} [req] PubSubReq req
+         * @property {pubsub.CmdRefresh.$Properties|null} [cmdRefresh] PubSubReq cmdRefresh
+         * @property {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"} [req] PubSubReq req
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2204,9 +2357,10 @@ export const pubsub = $root.pubsub = (() => {
          *   cmdUnsubscribe?: pubsub.CmdUnsubscribe.$Shape|null;
          *   cmdKafkaCommit?: pubsub.CmdKafkaCommit.$Shape|null;
          *   cmdKafkaMetadata?: pubsub.CmdKafkaMetadata.$Shape|null;
+         *   cmdRefresh?: pubsub.CmdRefresh.$Shape|null;
          *   $unknowns?: Array.<Uint8Array>;
          * } & (
-         *   ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape })
+         *   ({ req?: undefined; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdEmpty"; cmdEmpty: pubsub.CmdEmpty.$Shape; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdPing"; cmdEmpty?: null; cmdPing: pubsub.CmdPing.$Shape; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaFetch"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch: pubsub.CmdKafkaFetch.$Shape; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaListOffset"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset: pubsub.CmdKafkaListOffset.$Shape; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaProduce"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce: pubsub.CmdKafkaProduce.$Shape; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaSubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe: pubsub.CmdKafkaSubscribe.$Shape; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdUnsubscribe"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe: pubsub.CmdUnsubscribe.$Shape; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaCommit"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit: pubsub.CmdKafkaCommit.$Shape; cmdKafkaMetadata?: null; cmdRefresh?: null }|{ req?: "cmdKafkaMetadata"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata: pubsub.CmdKafkaMetadata.$Shape; cmdRefresh?: null }|{ req?: "cmdRefresh"; cmdEmpty?: null; cmdPing?: null; cmdKafkaFetch?: null; cmdKafkaListOffset?: null; cmdKafkaProduce?: null; cmdKafkaSubscribe?: null; cmdUnsubscribe?: null; cmdKafkaCommit?: null; cmdKafkaMetadata?: null; cmdRefresh: pubsub.CmdRefresh.$Shape })
          * )} pubsub.PubSubReq.$Shape
          */
 
@@ -2305,17 +2459,25 @@ export const pubsub = $root.pubsub = (() => {
          */
         PubSubReq.prototype.cmdKafkaMetadata = null;
 
+        /**
+         * PubSubReq cmdRefresh.
+         * @member {pubsub.CmdRefresh.$Properties|null|undefined} cmdRefresh
+         * @memberof pubsub.PubSubReq
+         * @instance
+         */
+        PubSubReq.prototype.cmdRefresh = null;
+
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
         /**
          * PubSubReq req.
-         * @member {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|undefined} req
+         * @member {"cmdEmpty"|"cmdPing"|"cmdKafkaFetch"|"cmdKafkaListOffset"|"cmdKafkaProduce"|"cmdKafkaSubscribe"|"cmdUnsubscribe"|"cmdKafkaCommit"|"cmdKafkaMetadata"|"cmdRefresh"|undefined} req
          * @memberof pubsub.PubSubReq
          * @instance
          */
         $Object.defineProperty(PubSubReq.prototype, "req", {
-            get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata"]),
+            get: $util.oneOfGetter($oneOfFields = ["cmdEmpty", "cmdPing", "cmdKafkaFetch", "cmdKafkaListOffset", "cmdKafkaProduce", "cmdKafkaSubscribe", "cmdUnsubscribe", "cmdKafkaCommit", "cmdKafkaMetadata", "cmdRefresh"]),
             set: $util.oneOfSetter($oneOfFields)
         });
 
@@ -2371,6 +2533,8 @@ export const pubsub = $root.pubsub = (() => {
                 $root.pubsub.CmdKafkaCommit.encode(message.cmdKafkaCommit, writer.uint32(/* id 38, wireType 2 =*/306).fork(), _depth + 1).ldelim();
             if (message.cmdKafkaMetadata != null && $Object.hasOwnProperty.call(message, "cmdKafkaMetadata"))
                 $root.pubsub.CmdKafkaMetadata.encode(message.cmdKafkaMetadata, writer.uint32(/* id 39, wireType 2 =*/314).fork(), _depth + 1).ldelim();
+            if (message.cmdRefresh != null && $Object.hasOwnProperty.call(message, "cmdRefresh"))
+                $root.pubsub.CmdRefresh.encode(message.cmdRefresh, writer.uint32(/* id 40, wireType 2 =*/322).fork(), _depth + 1).ldelim();
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -2485,6 +2649,13 @@ export const pubsub = $root.pubsub = (() => {
                             break;
                         message.cmdKafkaMetadata = $root.pubsub.CmdKafkaMetadata.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdKafkaMetadata);
                         message.req = "cmdKafkaMetadata";
+                        continue;
+                    }
+                case 40: {
+                        if (wireType !== 2)
+                            break;
+                        message.cmdRefresh = $root.pubsub.CmdRefresh.decode(reader, reader.size(), $undefined, _depth + 1, message.cmdRefresh);
+                        message.req = "cmdRefresh";
                         continue;
                     }
                 }

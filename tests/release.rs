@@ -1,0 +1,86 @@
+//! Everything a connection held is released when it ends, as the admin listener's gauges show.
+//! The gauges are process-wide, so this binary holds the tests that read them, one at a time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use pubsub_gateway::pb::*;
+
+fn sub(topic: &str, start: StartPosition) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        topic: topic.into(),
+        start: start as i32,
+        ..Default::default()
+    }
+}
+
+/// Drops the client's socket at once: with unread data in its receive buffer, the kernel resets
+/// the connection.
+fn vanish(c: Client) {
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
+    let gw = Gateway::start(&embedded_with("retention_bytes: 67108864")).await;
+    let admin = gw.admin.expect("admin listener");
+    let mut p = gw.connect("/embedded").await;
+    p.produce_value("feed", "first").await;
+    let baseline = gauge(admin, "pubsub_subscriptions_open").await;
+    let tasks = gauge(admin, "pubsub_subscription_tasks").await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut c = connect_small_window(gw.addr, "/embedded").await;
+        c.subscribe(sub("feed", StartPosition::Earliest)).await;
+        clients.push(c);
+    }
+    assert_eq!(
+        gauge(admin, "pubsub_subscriptions_open").await,
+        baseline + 4.0
+    );
+    let big = "y".repeat(256 * 1024);
+    for _ in 0..64 {
+        p.produce_value("feed", &big).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for c in clients {
+        vanish(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut now = (f64::MAX, f64::MAX);
+    while Instant::now() < deadline {
+        now = (
+            gauge(admin, "pubsub_subscriptions_open").await,
+            gauge(admin, "pubsub_subscription_tasks").await,
+        );
+        if now == (baseline, tasks) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        now,
+        (baseline, tasks),
+        "subscriptions (or their delivery tasks) of vanished clients are still open"
+    );
+    gw.stop().await;
+}
+
+/// A metric's value from the admin listener's /metrics.
+async fn gauge(admin: std::net::SocketAddr, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(admin).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    tokio::time::timeout(WAIT, tcp.read_to_string(&mut body))
+        .await
+        .expect("metrics in time")
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
