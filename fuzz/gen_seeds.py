@@ -43,7 +43,7 @@ def req(seq, cmd_num, body=b""):
     return vfield(1, seq) + lfield(cmd_num, body)
 
 
-EMPTY, PING, FETCH, LIST_OFFSET, PRODUCE, SUBSCRIBE, UNSUBSCRIBE, COMMIT, METADATA = range(31, 40)
+EMPTY, PING, FETCH, LIST_OFFSET, PRODUCE, SUBSCRIBE, UNSUBSCRIBE, COMMIT, METADATA, REFRESH = range(31, 41)
 LATEST, EARLIEST, LAST, OFFSET, TIMESTAMP, TIME_DELTA = range(6)
 
 
@@ -121,6 +121,10 @@ def metadata(seq, topic):
     return req(seq, METADATA, lfield(1, topic))
 
 
+def refresh(seq, token):
+    return req(seq, REFRESH, lfield(1, token))
+
+
 def empty(seq):
     return req(seq, EMPTY)
 
@@ -178,6 +182,7 @@ SEEDS = {
     "mixed_pipeline": frames(
         ping(60), metadata(61, "tw1"), list_offset(62, "tw1", 0, -1), b"\x0a",
         fetch(63, "tw1", 0, 0), empty(-1), subscribe(64, topic="tw1"), unsubscribe(65, 1)),
+    "refresh": frames(refresh(80, "eyJhbGciOiJIUzI1NiJ9.e30.x"), ping(81)),
     "negative_fields": frames(
         fetch(70, "abc", -1, -5, max_messages=-1, max_bytes=-1, max_wait_ms=-1),
         produce(71, "abc", b"n", partition=-1), subscribe(72, topic="abc", partitions=[-1])),
