@@ -306,6 +306,7 @@ fuzz_target!(|data: &[u8]| {
             identity: w.identity.clone(),
             route_removed: CancellationToken::new(),
             auth: Some(w.auth.subscribe()),
+            route: std::sync::Arc::from("/fuzz"),
         };
         let dropped_before = METRICS.replies_dropped.load(Relaxed);
         let session = tokio::spawn(session::run(server_ws, ctx, CancellationToken::new()));
