@@ -1,0 +1,448 @@
+//! YAML configuration: `load` parses (unknown keys are errors naming the key and line), then
+//! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
+
+mod limits;
+mod nats;
+mod plugins;
+#[cfg(test)]
+mod tests;
+mod upstream;
+
+pub use limits::*;
+pub use nats::*;
+pub use plugins::*;
+pub use upstream::*;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// serde_yaml's message names the key path, line and column.
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    #[serde(deserialize_with = "de_socket_addr")]
+    pub listen: SocketAddr,
+    /// Serves wss:// when present. The files are read again on every reload (SIGHUP or config
+    /// change), so certificates can be renewed without a restart.
+    pub tls: Option<ServerTls>,
+    /// Health, readiness, Prometheus metrics and the live console. Never expose it publicly.
+    #[serde(deserialize_with = "de_opt_socket_addr")]
+    pub admin_listen: Option<SocketAddr>,
+    pub limits: Limits,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9080)),
+            tls: None,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9091))),
+            limits: Limits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `pubsub_gateway=debug`; RUST_LOG overrides it.
+    pub level: String,
+    /// One JSON object per line instead of human-readable text.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// APISIX's `id` and `name` are accepted so routes can be copied over; they label logs.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "de_uri")]
+    pub uri: String,
+    pub upstream: Upstream,
+    #[serde(default)]
+    pub plugins: Plugins,
+    /// Browser `Origin`s allowed to open a WebSocket on this route (exact match, or `*`);
+    /// empty = any. Checked before the upgrade against cross-site WebSocket hijacking.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Route {
+    /// `uri` ending in `*` matches by prefix, as in APISIX; otherwise the path must be equal.
+    pub fn matches(&self, path: &str) -> bool {
+        match self.uri.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == self.uri,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Embedded,
+    Kafka,
+    Nats,
+}
+
+fn check_host_port(addr: String) -> Result<String, String> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(addr)
+        }
+        _ => Err(format!("node `{addr}` is not host:port")),
+    }
+}
+
+fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e| de::Error::custom(format!("`{s}` is not an ip:port address ({e})")))
+}
+
+fn de_opt_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() || s == "off" => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|e| de::Error::custom(format!("`{s}` is not an ip:port address ({e})"))),
+    }
+}
+
+fn de_uri<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !s.starts_with('/') {
+        return Err(de::Error::custom(format!("uri `{s}` must start with /")));
+    }
+    if s[..s.len() - 1].contains('*') {
+        return Err(de::Error::custom(format!(
+            "uri `{s}`: `*` is only allowed at the end (prefix match)"
+        )));
+    }
+    Ok(s)
+}
+
+/// librdkafka properties the gateway sets from the route itself.
+const OWNED_KAFKA_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "security.protocol",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "partitioner",
+    "client.id",
+    "message.timeout.ms",
+];
+const OWNED_KAFKA_PREFIXES: &[&str] = &["sasl.", "ssl."];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// `origin` names the source in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: origin.to_owned(),
+            source,
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        let l = &self.server.limits;
+        for (key, value) in [
+            ("max_frame_bytes", l.max_frame_bytes),
+            ("outbound_queue", l.outbound_queue),
+            ("outbound_queue_bytes", l.outbound_queue_bytes),
+            ("max_inflight_requests", l.max_inflight_requests),
+            ("max_subscriptions", l.max_subscriptions),
+            ("fetch_max_messages", l.fetch_max_messages),
+            ("fetch_max_bytes", l.fetch_max_bytes),
+            ("idle_timeout_secs", l.idle_timeout_secs as usize),
+            ("ping_interval_secs", l.ping_interval_secs as usize),
+            ("handshake_timeout_secs", l.handshake_timeout_secs as usize),
+            (
+                "request_head_timeout_ms",
+                l.request_head_timeout_ms as usize,
+            ),
+            ("max_handshakes", l.max_handshakes),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    format!("server.limits.{key}"),
+                    "must be greater than 0".into(),
+                ));
+            }
+        }
+        if l.idle_timeout_secs <= l.ping_interval_secs {
+            return Err(invalid(
+                "server.limits.idle_timeout_secs".into(),
+                "must be longer than ping_interval_secs, or clients are closed before the first ping"
+                    .into(),
+            ));
+        }
+        if self.routes.is_empty() {
+            return Err(invalid(
+                "routes".into(),
+                "at least one route is needed".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let at = |k: &str| format!("routes[{i}].{k}");
+            if !seen.insert(route.uri.as_str()) {
+                return Err(invalid(at("uri"), format!("duplicate uri `{}`", route.uri)));
+            }
+            if route.plugins.key_auth.is_some() && route.plugins.jwt_auth.is_some() {
+                return Err(invalid(
+                    at("plugins"),
+                    "use key-auth or jwt-auth on a route, not both".into(),
+                ));
+            }
+            if let Some(ka) = &route.plugins.key_auth {
+                if ka.keys.is_empty() {
+                    return Err(invalid(at("plugins.key-auth.keys"), "no keys".into()));
+                }
+                for (k, key) in ka.keys.iter().enumerate() {
+                    if key.key.is_some() == key.key_env.is_some() {
+                        return Err(invalid(
+                            at(&format!("plugins.key-auth.keys[{k}]")),
+                            "exactly one of key and key_env".into(),
+                        ));
+                    }
+                    if let Some(acl) = &key.acl {
+                        acl.check().map_err(|m| {
+                            invalid(at(&format!("plugins.key-auth.keys[{k}].acl")), m)
+                        })?;
+                    }
+                }
+            }
+            if let Some(acl) = &route.plugins.topic_acl {
+                acl.check()
+                    .map_err(|m| invalid(at("plugins.topic-acl"), m))?;
+            }
+            if let Some(j) = &route.plugins.jwt_auth {
+                if !JWT_ALGORITHMS.contains(&j.algorithm.as_str()) {
+                    return Err(invalid(
+                        at("plugins.jwt-auth.algorithm"),
+                        format!(
+                            "unsupported algorithm `{}`: one of {}",
+                            j.algorithm,
+                            JWT_ALGORITHMS.join(", ")
+                        ),
+                    ));
+                }
+                let hmac = j.algorithm.starts_with("HS");
+                let has_secret = j.secret.is_some() || j.secret_env.is_some();
+                if hmac != has_secret || (!hmac && j.public_key_file.is_none()) {
+                    return Err(invalid(
+                        at("plugins.jwt-auth"),
+                        "HS* algorithms need secret or secret_env; RS*/ES* need public_key_file"
+                            .into(),
+                    ));
+                }
+            }
+            let up = &route.upstream;
+            for (k, v) in [
+                ("connect", up.timeout.connect),
+                ("send", up.timeout.send),
+                ("read", up.timeout.read),
+            ] {
+                if !(v > 0.0 && v <= 3600.0) {
+                    return Err(invalid(
+                        at(&format!("upstream.timeout.{k}")),
+                        "must be between 0 and 3600 seconds".into(),
+                    ));
+                }
+            }
+            if up.scheme != Scheme::Nats {
+                if up.nats.is_some() {
+                    return Err(invalid(
+                        at("upstream.nats"),
+                        "applies to the nats scheme only".into(),
+                    ));
+                }
+                if route.plugins.nats_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.nats-auth"),
+                        "applies to the nats scheme only".into(),
+                    ));
+                }
+            }
+            match up.scheme {
+                Scheme::Embedded => {
+                    if !up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "the embedded scheme has no nodes".into(),
+                        ));
+                    }
+                    if !up.kafka.is_empty() || up.tls.is_some() {
+                        return Err(invalid(
+                            at("upstream"),
+                            "kafka and tls options do not apply to the embedded scheme".into(),
+                        ));
+                    }
+                    let e = &up.embedded;
+                    if !(1..=1024).contains(&e.partitions) {
+                        return Err(invalid(
+                            at("upstream.embedded.partitions"),
+                            "must be between 1 and 1024".into(),
+                        ));
+                    }
+                    if e.retention_messages == 0 || e.retention_bytes == 0 || e.max_topics == 0 {
+                        return Err(invalid(
+                            at("upstream.embedded"),
+                            "retention_messages, retention_bytes and max_topics must be greater than 0"
+                                .into(),
+                        ));
+                    }
+                }
+                Scheme::Nats => {
+                    if up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "a nats upstream needs at least one server".into(),
+                        ));
+                    }
+                    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() {
+                        return Err(invalid(
+                            at("upstream"),
+                            "kafka and embedded options do not apply to the nats scheme".into(),
+                        ));
+                    }
+                    if route.plugins.kafka_proxy.is_some() {
+                        return Err(invalid(
+                            at("plugins.kafka-proxy"),
+                            "does not apply to the nats scheme; use nats-auth".into(),
+                        ));
+                    }
+                    if let Some(tls) = &up.tls {
+                        if !tls.verify {
+                            return Err(invalid(
+                                at("upstream.tls.verify"),
+                                "the nats scheme always verifies the server's certificate (give ca_file for a private CA)".into(),
+                            ));
+                        }
+                        if tls.client_cert.is_some() != tls.client_key.is_some() {
+                            return Err(invalid(
+                                at("upstream.tls"),
+                                "client_cert and client_key go together".into(),
+                            ));
+                        }
+                    }
+                }
+                Scheme::Kafka => {
+                    if up.fetch_consumers == 0 || up.fetch_consumers > 64 {
+                        return Err(invalid(
+                            at("upstream.fetch_consumers"),
+                            "must be between 1 and 64".into(),
+                        ));
+                    }
+                    if !(up.metadata_refresh_secs >= 0.1 && up.metadata_refresh_secs <= 3600.0) {
+                        return Err(invalid(
+                            at("upstream.metadata_refresh_secs"),
+                            "must be between 0.1 and 3600".into(),
+                        ));
+                    }
+                    if up.partition_cache_bytes == 0 {
+                        return Err(invalid(
+                            at("upstream.partition_cache_bytes"),
+                            "must be greater than 0".into(),
+                        ));
+                    }
+                    if up.nodes.0.is_empty() {
+                        return Err(invalid(
+                            at("upstream.nodes"),
+                            "a kafka upstream needs at least one broker".into(),
+                        ));
+                    }
+                    for key in up.kafka.keys() {
+                        if OWNED_KAFKA_KEYS.contains(&key.as_str())
+                            || OWNED_KAFKA_PREFIXES.iter().any(|p| key.starts_with(p))
+                        {
+                            return Err(invalid(
+                                at(&format!("upstream.kafka.{key}")),
+                                "is set by the gateway from the route (nodes, tls, plugins.kafka-proxy); it cannot be overridden"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

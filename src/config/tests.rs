@@ -1,0 +1,131 @@
+//! Parsing and validation of configurations, without a server.
+
+use super::*;
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: embedded\n      bogus: 1\n";
+    let err = Config::parse(text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("bogus"), "{err}");
+    assert!(err.contains("line 5"), "{err}");
+}
+
+#[test]
+fn nodes_accept_apisix_map_and_lists() {
+    let text = r#"
+routes:
+  - uri: /a
+    upstream: { scheme: kafka, type: none, nodes: { "127.0.0.1:9092": 1, "b:9093": 2 } }
+  - uri: /b
+    upstream: { scheme: kafka, nodes: ["h:1"] }
+  - uri: /c
+    upstream: { scheme: kafka, nodes: [{ host: h, port: 2, weight: 1 }] }
+"#;
+    let c = Config::parse(text, "t").unwrap();
+    assert_eq!(
+        c.routes[0].upstream.nodes.0,
+        vec!["127.0.0.1:9092", "b:9093"]
+    );
+    assert_eq!(c.routes[1].upstream.nodes.0, vec!["h:1"]);
+    assert_eq!(c.routes[2].upstream.nodes.0, vec!["h:2"]);
+}
+
+#[test]
+fn bad_node_is_rejected_with_line() {
+    let text =
+        "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"nohost\"]\n";
+    let err = Config::parse(text, "t").unwrap_err().to_string();
+    assert!(err.contains("nohost") && err.contains("line 5"), "{err}");
+}
+
+#[test]
+fn gateway_owned_kafka_keys_are_refused() {
+    let text = "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: [\"h:1\"]\n      kafka: { sasl.password: x }\n";
+    let err = Config::parse(text, "t").unwrap_err().to_string();
+    assert!(
+        err.contains("routes[0].upstream.kafka.sasl.password"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sasl_debug_never_shows_the_password() {
+    let s = Sasl {
+        username: "u".into(),
+        password: "hunter2".into(),
+        mechanism: SaslMechanism::ScramSha512,
+    };
+    assert!(!format!("{s:?}").contains("hunter2"));
+}
+
+#[test]
+fn idle_timeout_must_exceed_the_ping_interval() {
+    let text = "server:\n  limits: { idle_timeout_secs: 5, ping_interval_secs: 5 }\nroutes:\n  - uri: /a\n    upstream: { scheme: embedded }\n";
+    let err = Config::parse(text, "t").unwrap_err().to_string();
+    assert!(err.contains("server.limits.idle_timeout_secs"), "{err}");
+}
+
+#[test]
+fn prefix_routes_match_by_prefix() {
+    let text = "routes:\n  - uri: /ws/*\n    upstream: { scheme: embedded }\n";
+    let c = Config::parse(text, "t").unwrap();
+    assert!(c.routes[0].matches("/ws/game"));
+    assert!(!c.routes[0].matches("/other"));
+}
+
+const NATS_ROUTE: &str =
+    "routes:\n  - uri: /n\n    upstream:\n      scheme: nats\n      nodes: [\"127.0.0.1:4222\"]\n";
+
+#[test]
+fn nats_section_errors_name_the_key_and_line() {
+    let text = format!("{NATS_ROUTE}      nats:\n        create_stream: {{ subjects: [a.>] }}\n");
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(
+        err.contains("nats.create_stream needs nats.stream"),
+        "{err}"
+    );
+    assert!(
+        err.contains("routes[0].upstream") && err.contains("line 4"),
+        "{err}"
+    );
+    let text = format!("{NATS_ROUTE}      nats: {{ stream: S, bogus: 1 }}\n");
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(err.contains("bogus") && err.contains("line 6"), "{err}");
+    let text = format!("{NATS_ROUTE}      nats: {{ stream: \"a.b\" }}\n");
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(err.contains("not a JetStream stream name"), "{err}");
+}
+
+#[test]
+fn nats_route_parses_with_stream_and_credentials() {
+    let text = format!("{NATS_ROUTE}      nats: {{ stream: CHAT, create_stream: {{ subjects: [\"chat.>\"], max_msgs: 10 }} }}\n    plugins:\n      nats-auth: {{ user: u, password: hunter2 }}\n");
+    let c = Config::parse(&text, "t").unwrap();
+    let n = c.routes[0].upstream.nats.as_ref().unwrap();
+    assert!(n.is_jetstream());
+    assert_eq!(n.max_ack_pending, 1000);
+    let auth = c.routes[0].plugins.nats_auth.as_ref().unwrap();
+    assert!(!format!("{auth:?}").contains("hunter2"));
+    assert!(!format!("{:?}", c.routes[0]).contains("hunter2"));
+}
+
+#[test]
+fn nats_auth_needs_exactly_one_method_and_nats_options_only_on_nats() {
+    let text = format!(
+        "{NATS_ROUTE}    plugins:\n      nats-auth: {{ token: a, user: u, password: p }}\n"
+    );
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(
+        err.contains("exactly one") && err.contains("line 7"),
+        "{err}"
+    );
+    let text = "routes:\n  - uri: /a\n    upstream: { scheme: embedded, nats: { stream: S } }\n";
+    let err = Config::parse(text, "t").unwrap_err().to_string();
+    assert!(err.contains("routes[0].upstream.nats"), "{err}");
+}
+
+#[test]
+fn nats_tls_always_verifies() {
+    let text = format!("{NATS_ROUTE}      tls: {{ verify: false }}\n");
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(err.contains("routes[0].upstream.tls.verify"), "{err}");
+}
