@@ -24,7 +24,7 @@
 //! - `auth`: key-auth, jwt-auth, Origin allow-lists and topic ACLs.
 //! - `http`: the plain HTTP answers the gateway writes itself.
 //! - `console`: the live console's files, built into the binary.
-//! - `config`: YAML configuration, parsed then validated.
+//! - `config/`: YAML configuration, parsed then validated (limits, upstream, plugins, nats).
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.
 //! - `pb`: the types generated from proto/pubsub.proto.
