@@ -759,3 +759,29 @@ async fn a_client_that_catches_up_is_not_closed_as_a_slow_consumer() {
     assert_alive(&mut s).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn commit_offsets_run_from_zero_to_the_end() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    c.produce_value("t", "v").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            start: StartPosition::Earliest as i32,
+            ..group_sub("t", "g")
+        })
+        .await;
+    c.pushed(id, 1).await;
+    let commit = |offset| {
+        Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: id,
+            offsets: offsets(&[("t", 0, offset)]),
+        })
+    };
+    // 0 (nothing read yet) and the end are valid; below 0 and past the end are not.
+    assert!(matches!(c.request(commit(0)).await, Resp::OkResp(_)));
+    assert!(matches!(c.request(commit(1)).await, Resp::OkResp(_)));
+    assert_eq!(error_of(c.request(commit(-1)).await).0, 400);
+    assert_eq!(error_of(c.request(commit(2)).await).0, 400);
+    gw.stop().await;
+}
