@@ -27,6 +27,12 @@ use async_trait::async_trait;
 use crate::config::{Route, Scheme};
 use crate::error::{GatewayError, Result};
 
+/// Locks a mutex even if a panic elsewhere poisoned it: one failed task must not take a broker
+/// or a subscription down with it. Every scheme's shared state goes through this.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
     match route.upstream.scheme {

@@ -19,7 +19,7 @@ use log::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,10 +47,7 @@ const PUSH_BATCH_BYTES: usize = 256 * 1024;
 
 type Tp = (Arc<str>, i32);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the broker down with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::backend::lock;
 
 pub struct EmbeddedBackend {
     broker: Arc<Broker>,

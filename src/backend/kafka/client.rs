@@ -3,9 +3,7 @@
 
 use super::*;
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(super) use crate::backend::lock;
 
 /// Maps an rdkafka error to the gateway's codes; never includes configuration (no secrets).
 pub(super) fn upstream_error(e: &KafkaError) -> GatewayError {

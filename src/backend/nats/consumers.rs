@@ -27,9 +27,7 @@ const PUSH_BATCH: usize = 256;
 /// unacknowledged messages back after this (instead of the consumer's ack wait).
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::backend::lock;
 
 /// (subject, stream sequence) -> the message, kept for groups (which acknowledge it).
 type Delivered = BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>;

@@ -24,9 +24,7 @@ use crate::error::{GatewayError, Result};
 const SUBSCRIBER_BUFFER: usize = 4096;
 const PUSH_BATCH: usize = 256;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::backend::lock;
 
 pub(super) struct Hub {
     conn: Arc<Conn>,

@@ -19,9 +19,7 @@ use crate::backend::{Record, SinkClosed, TaskGauge};
 
 const PUSH_BATCH: usize = 256;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::backend::lock;
 
 /// (stream, its epoch, subject).
 type Key = (String, u64, String);
