@@ -231,9 +231,7 @@ impl Dispatcher {
             Req::CmdEmpty(_) => Err(GatewayError::UnknownCommand),
             Req::CmdPing(c) => Ok(Reply::Resp(Resp::PongResp(PongResp { state: c.state }))),
             Req::CmdKafkaListOffset(c) => async {
-                self.check_topic(&c.topic, TopicUse::Read)?;
-                validate_partition(c.partition)?;
-                self.read_allowed(&c.topic)?;
+                self.check_read(&c.topic, c.partition)?;
                 if c.timestamp < -2 {
                     return Err(GatewayError::BadRequest(format!(
                         "invalid timestamp {}: -1 (end), -2 (earliest) or a time in ms",
@@ -262,9 +260,7 @@ impl Dispatcher {
                 })
             }),
             Req::CmdKafkaFetch(c) => async {
-                self.check_topic(&c.topic, TopicUse::Read)?;
-                validate_partition(c.partition)?;
-                self.read_allowed(&c.topic)?;
+                self.check_read(&c.topic, c.partition)?;
                 self.need(self.caps().fetch, "fetch", "history")?;
                 backend.fetch(&(&c).into(), self.fetch_limits(&c)).await
             }
@@ -334,9 +330,7 @@ impl Dispatcher {
                 let checked = (|| {
                     self.need(self.caps().commit, "commit", "cumulative commit")?;
                     for o in &c.offsets {
-                        self.check_topic(&o.topic, TopicUse::Read)?;
-                        validate_partition(o.partition)?;
-                        self.read_allowed(&o.topic)?;
+                        self.check_read(&o.topic, o.partition)?;
                     }
                     if let Some(g) = &open.group {
                         self.join_allowed(g)?;
@@ -497,9 +491,7 @@ impl Dispatcher {
             Some(_) => self.need(self.caps().nack, "nack", "per-message nack")?,
         }
         for p in &positions {
-            self.check_topic(&p.topic, TopicUse::Read)?;
-            validate_partition(p.partition)?;
-            self.read_allowed(&p.topic)?;
+            self.check_read(&p.topic, p.partition)?;
         }
         match nack {
             None => {
@@ -516,6 +508,14 @@ impl Dispatcher {
 
     fn caps(&self) -> &crate::backend::Capabilities {
         self.backend.capabilities()
+    }
+
+    /// A partition a command reads or acknowledges: its name in the scheme's syntax, a partition
+    /// number, and the identity's read ACL, checked before the backend is asked.
+    fn check_read(&self, topic: &str, partition: i32) -> Result<()> {
+        self.check_topic(topic, TopicUse::Read)?;
+        validate_partition(partition)?;
+        self.read_allowed(topic)
     }
 
     fn check_topic(&self, topic: &str, usage: TopicUse) -> Result<()> {
