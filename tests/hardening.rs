@@ -259,14 +259,7 @@ async fn topic_names_kafka_cannot_hold_answer_400_on_every_command() {
 #[tokio::test]
 async fn kafka_route_refuses_a_nul_topic_before_the_broker_is_asked() {
     // Nothing listens on the upstream: validation must answer first, and the session live on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let gw = Gateway::start(&format!(
-        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: {{ \"127.0.0.1:{port}\": 1 }}\n      timeout: {{ connect: 1, send: 1, read: 1 }}\n"
-    ))
-    .await;
+    let gw = Gateway::start(&unreachable_kafka_route()).await;
     let mut c = gw.connect("/kafka").await;
     for (what, req) in bad_topic_commands("bad\0name") {
         let started = Instant::now();

@@ -39,14 +39,7 @@ async fn embedded_route_describes_a_kafka_like_log_with_epochs() {
 
 #[tokio::test]
 async fn kafka_route_describes_itself_without_asking_the_broker() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let gw = Gateway::start(&format!(
-        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: {{ \"127.0.0.1:{port}\": 1 }}\n      timeout: {{ connect: 1, send: 1, read: 1 }}\n"
-    ))
-    .await;
+    let gw = Gateway::start(&unreachable_kafka_route()).await;
     let mut c = gw.connect("/kafka").await;
     let info = route_info(c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await);
     assert_eq!(
@@ -114,14 +107,7 @@ async fn ack_and_nack_on_a_committing_scheme_answer_the_capability_error() {
 
 #[tokio::test]
 async fn start_epoch_and_start_position_need_the_capability() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let gw = Gateway::start(&format!(
-        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: {{ \"127.0.0.1:{port}\": 1 }}\n      timeout: {{ connect: 1, send: 1, read: 1 }}\n"
-    ))
-    .await;
+    let gw = Gateway::start(&unreachable_kafka_route()).await;
     let mut c = gw.connect("/kafka").await;
     let (code, message) = error_of(
         c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {

@@ -80,6 +80,18 @@ pub fn embedded_with_limits(limits: &str) -> String {
     format!("server:\n  limits: {{ {limits} }}\n{EMBEDDED}")
 }
 
+/// A Kafka route on /kafka whose broker address nobody listens on, with 1 s timeouts: for what
+/// the gateway must answer before (or without) asking the broker.
+pub fn unreachable_kafka_route() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    format!(
+        "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: {{ \"127.0.0.1:{port}\": 1 }}\n      timeout: {{ connect: 1, send: 1, read: 1 }}\n"
+    )
+}
+
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_seq: i64,
