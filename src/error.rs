@@ -46,6 +46,9 @@ pub enum GatewayError {
     Unavailable(String),
     #[error("{0}")]
     Timeout(String),
+    /// The embedded broker's disk is full: writes are refused, reads go on.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// A failure with the operation it belongs to, worded like APISIX:
     /// "failed to fetch message, topic: T, partition: P, err: E".
     #[error("{context}, err: {source}")]
@@ -79,6 +82,7 @@ impl GatewayError {
             GatewayError::Upstream(_) => 502,
             GatewayError::Unavailable(_) => 503,
             GatewayError::Timeout(_) => 504,
+            GatewayError::InsufficientStorage(_) => 507,
             GatewayError::Context { source, .. } => source.code(),
         }
     }

@@ -36,9 +36,9 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
     match route.upstream.scheme {
-        Scheme::Embedded => Ok(Arc::new(embedded::EmbeddedBackend::new(
+        Scheme::Embedded => Ok(Arc::new(embedded::EmbeddedBackend::open(
             route.upstream.embedded.clone(),
-        ))),
+        )?)),
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
         Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
     }

@@ -4,6 +4,7 @@
 mod limits;
 mod nats;
 mod plugins;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -11,6 +12,7 @@ mod upstream;
 pub use limits::*;
 pub use nats::*;
 pub use plugins::*;
+pub use storage::*;
 pub use upstream::*;
 
 use std::collections::{BTreeMap, HashSet};
@@ -368,6 +370,9 @@ impl Config {
                             "retention_messages, retention_bytes and max_topics must be greater than 0"
                                 .into(),
                         ));
+                    }
+                    if let Some(Err((key, message))) = e.storage.as_ref().map(|s| s.validate()) {
+                        return Err(invalid(at(&format!("upstream.embedded.storage.{key}")), message));
                     }
                 }
                 Scheme::Nats => {

@@ -119,6 +119,8 @@ pub struct EmbeddedOptions {
     pub max_groups: usize,
     /// Seconds a group with no members and no committed offsets is kept before it is dropped.
     pub group_idle_secs: u64,
+    /// Durable storage (absent = memory only); with it, the retention limits bound the disk.
+    pub storage: Option<StorageOptions>,
 }
 
 impl Default for EmbeddedOptions {
@@ -132,6 +134,7 @@ impl Default for EmbeddedOptions {
             max_topics: 1_000,
             max_groups: 1_000,
             group_idle_secs: 60,
+            storage: None,
         }
     }
 }

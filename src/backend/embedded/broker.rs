@@ -11,6 +11,8 @@ pub(super) struct Broker {
     pub(super) next_member: AtomicU64,
     /// Round-robin counter for messages without key or partition.
     pub(super) spread: AtomicU32,
+    /// Where the logs, topics and commits are kept (None = memory only).
+    pub(super) store: Option<Arc<super::storage::Store>>,
 }
 
 impl Broker {
@@ -37,15 +39,17 @@ impl Broker {
                 self.opts.max_topics
             )));
         }
-        let name: Arc<str> = Arc::from(name);
-        let topic = Arc::new(Topic {
-            name: name.clone(),
-            epoch: new_epoch(),
-            partitions: (0..self.opts.partitions)
-                .map(|_| Arc::new(Partition::new()))
-                .collect(),
-        });
-        topics.insert(name, topic.clone());
+        let topic = match &self.store {
+            Some(store) => self.create_durable_topic(store, name, &topics)?,
+            None => Arc::new(Topic {
+                name: Arc::from(name),
+                epoch: new_epoch(),
+                partitions: (0..self.opts.partitions)
+                    .map(|_| Arc::new(Partition::new()))
+                    .collect(),
+            }),
+        };
+        topics.insert(topic.name.clone(), topic.clone());
         drop(topics);
         self.topics_changed.send_modify(|g| *g += 1);
         Ok(topic)
@@ -108,9 +112,9 @@ impl Broker {
         } else {
             now_ms()
         };
-        let offset = {
+        let (offset, appended) = {
             let mut log = lock(&p.log);
-            let offset = log.end();
+            let offset = log.next_offset();
             let rec = Arc::new(Record::from_parts(crate::backend::RecordParts {
                 topic: topic.name.clone(),
                 partition,
@@ -122,21 +126,14 @@ impl Broker {
                 value: req.value,
                 headers: req.headers,
             }));
-            log.bytes += retained_size(&rec);
-            log.records.push_back(rec);
-            // Retention: the newest message always stays, so a produce is never lost at once.
-            while log.records.len() > 1
-                && (log.records.len() > self.opts.retention_messages
-                    || log.bytes > self.opts.retention_bytes)
-            {
-                if let Some(old) = log.records.pop_front() {
-                    log.bytes -= retained_size(&old);
-                    log.start += 1;
-                }
-            }
-            offset
+            (offset, log.append(rec, &self.opts)?)
         };
-        p.wake();
+        if let Some(pd) = p.disk.as_ref().filter(|_| appended.queue_sync) {
+            let _ = pd.tx.send(super::storage::SyncMsg::Dirty(pd.me.clone()));
+        }
+        if appended.visible {
+            p.wake();
+        }
         Ok(offset)
     }
 

@@ -1,6 +1,8 @@
 //! One topic's partitions: append-only logs with offsets from 0, bounded retention, time lookups
-//! and the waiters woken by appends.
+//! and the waiters woken by appends. In memory, or (with `storage`) on disk with the newest
+//! messages kept in memory for live subscribers.
 
+use super::storage::{storage_error, DiskLog, SyncMsg};
 use super::*;
 
 pub(super) struct Topic {
@@ -26,18 +28,154 @@ pub(super) struct Partition {
     pub(super) log: Mutex<Log>,
     /// Subscriptions and long-polling fetches waiting for the next message.
     pub(super) waiters: Mutex<Vec<Weak<Notify>>>,
+    /// A durable partition's link to the storage thread.
+    pub(super) disk: Option<PartitionDisk>,
+}
+
+pub(super) struct PartitionDisk {
+    pub(super) tx: std::sync::mpsc::Sender<SyncMsg>,
+    pub(super) me: Weak<Partition>,
+    /// What is synced, for produces waiting under `fsync: always`.
+    pub(super) synced: watch::Sender<Synced>,
+}
+
+#[derive(Clone, Default)]
+pub(super) struct Synced {
+    /// Every offset below this is on disk.
+    pub(super) upto: i64,
+    pub(super) failed: Option<Arc<str>>,
 }
 
 pub(super) struct Log {
-    /// Offset of `records[0]`: the earliest retained offset.
+    /// The earliest retained offset (in memory, that of `records[0]`).
     pub(super) start: i64,
+    /// In memory, every retained record; on disk, the newest ones (the rest is read from disk).
     pub(super) records: VecDeque<Arc<Record>>,
     pub(super) bytes: usize,
+    pub(super) disk: Option<Box<DiskLog>>,
+}
+
+/// What an append asks of its caller.
+pub(super) struct Appended {
+    /// Readers may see it now (else once synced).
+    pub(super) visible: bool,
+    /// The partition must be queued for a sync.
+    pub(super) queue_sync: bool,
 }
 
 impl Log {
+    pub(super) fn memory() -> Log {
+        Log {
+            start: 0,
+            records: VecDeque::new(),
+            bytes: 0,
+            disk: None,
+        }
+    }
+
     pub(super) fn end(&self) -> i64 {
-        self.start + self.records.len() as i64
+        match &self.disk {
+            Some(d) => d.visible_end,
+            None => self.start + self.records.len() as i64,
+        }
+    }
+
+    /// The offset the next append gets (past what is still being synced).
+    pub(super) fn next_offset(&self) -> i64 {
+        match &self.disk {
+            Some(d) => d.written_end(),
+            None => self.end(),
+        }
+    }
+
+    /// The first offset held in memory.
+    fn tail_start(&self) -> i64 {
+        self.records.front().map_or(self.end(), |r| r.offset)
+    }
+
+    /// Appends a record with the next offset, then applies retention.
+    pub(super) fn append(&mut self, rec: Arc<Record>, opts: &EmbeddedOptions) -> Result<Appended> {
+        let Some(d) = self.disk.as_mut() else {
+            self.bytes += retained_size(&rec);
+            self.records.push_back(rec);
+            // Retention: the newest message always stays, so a produce is never lost at once.
+            while self.records.len() > 1
+                && (self.records.len() > opts.retention_messages
+                    || self.bytes > opts.retention_bytes)
+            {
+                if let Some(old) = self.records.pop_front() {
+                    self.bytes -= retained_size(&old);
+                    self.start += 1;
+                }
+            }
+            return Ok(Appended {
+                visible: true,
+                queue_sync: false,
+            });
+        };
+        d.append(&rec).map_err(|e| {
+            let err = storage_error(&format!("failed to write to {}/{}", rec.topic, rec.partition), &e);
+            tracing::warn!(topic = %rec.topic, partition = rec.partition, error = %e, "produce not stored");
+            err
+        })?;
+        let always = d.limits.always;
+        let queue_sync = !d.sync_queued;
+        d.sync_queued = true;
+        if always {
+            d.pending.push_back(rec);
+        } else {
+            d.visible_end = d.written_end();
+            self.push_tail(rec);
+        }
+        self.retain();
+        Ok(Appended {
+            visible: !always,
+            queue_sync,
+        })
+    }
+
+    /// Keeps the newest records in memory within the cache bounds.
+    fn push_tail(&mut self, rec: Arc<Record>) {
+        let (messages, bytes) = self
+            .disk
+            .as_ref()
+            .map_or((usize::MAX, usize::MAX), |d| {
+                (d.limits.cache_messages, d.limits.cache_bytes)
+            });
+        self.bytes += retained_size(&rec);
+        self.records.push_back(rec);
+        while self.records.len() > messages || self.bytes > bytes {
+            match self.records.pop_front() {
+                Some(old) => self.bytes -= retained_size(&old),
+                None => break,
+            }
+        }
+    }
+
+    /// Disk retention, and the memory tail brought in line with it.
+    pub(super) fn retain(&mut self) {
+        let Some(d) = self.disk.as_mut() else { return };
+        d.retain(now_ms());
+        self.start = d.start();
+        while self.records.front().is_some_and(|r| r.offset < self.start) {
+            if let Some(old) = self.records.pop_front() {
+                self.bytes -= retained_size(&old);
+            }
+        }
+    }
+
+    /// `fsync: always`: what a sync covered becomes visible.
+    pub(super) fn promote(&mut self, upto: i64) {
+        let Some(d) = self.disk.as_mut() else { return };
+        let mut moved = Vec::new();
+        while d.pending.front().is_some_and(|r| r.offset < upto) {
+            moved.extend(d.pending.pop_front());
+        }
+        d.visible_end = d.visible_end.max(upto);
+        for rec in moved {
+            self.push_tail(rec);
+        }
+        self.retain();
     }
 
     pub(super) fn check(&self, offset: i64) -> Result<()> {
@@ -58,7 +196,18 @@ impl Log {
         max_messages: usize,
         max_bytes: usize,
     ) -> Vec<Arc<Record>> {
-        let skip = (from - self.start).max(0) as usize;
+        if let Some(d) = &self.disk {
+            let tail = self.tail_start();
+            if from < tail {
+                return d
+                    .read(from, max_messages, max_bytes, tail)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "stored messages unreadable");
+                        Vec::new()
+                    });
+            }
+        }
+        let skip = (from - self.tail_start()).max(0) as usize;
         let mut out = Vec::new();
         let mut bytes = 0;
         for r in self.records.iter().skip(skip).take(max_messages) {
@@ -73,6 +222,14 @@ impl Log {
 
     /// The first offset whose timestamp is at or after `ts`: Kafka's ListOffsets by time.
     pub(super) fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
+        if let Some(d) = &self.disk {
+            return d
+                .offset_for_timestamp(ts, self.end())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "stored messages unreadable");
+                    None
+                });
+        }
         self.records
             .iter()
             .find(|r| r.timestamp >= ts)
@@ -93,12 +250,9 @@ impl Log {
 impl Partition {
     pub(super) fn new() -> Partition {
         Partition {
-            log: Mutex::new(Log {
-                start: 0,
-                records: VecDeque::new(),
-                bytes: 0,
-            }),
+            log: Mutex::new(Log::memory()),
             waiters: Mutex::new(Vec::new()),
+            disk: None,
         }
     }
 

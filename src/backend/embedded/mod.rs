@@ -9,8 +9,10 @@
 
 mod broker;
 mod delivery;
+mod durable;
 mod groups;
 mod log;
+mod storage;
 
 use broker::*;
 use delivery::*;
@@ -63,6 +65,7 @@ impl EmbeddedBackend {
                 groups: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
                 spread: AtomicU32::new(0),
+                store: None,
             }),
         }
     }
@@ -138,6 +141,7 @@ impl Backend for EmbeddedBackend {
             None => (self.broker.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
         };
         let offset = self.broker.append(&topic, partition, req)?;
+        self.broker.durable(&topic, partition, offset).await?;
         Ok(super::Published { partition, offset })
     }
 
@@ -273,6 +277,9 @@ impl Subscription for EmbeddedSubscription {
                 )));
             }
             st.committed.extend(checked);
+        }
+        if self.group.is_some() {
+            self.broker.persist_groups().await?;
         }
         for o in &offsets {
             self.sink.flow.ack(&o.topic, o.partition, o.offset);

@@ -1,0 +1,394 @@
+//! A partition's log on disk: its segments in offset order, appends to the last one, reads
+//! through the index, retention that removes whole old segments, and recovery on open.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::segment::{
+    encode_frame, parse_frame, read_at, segment_path, Parsed, Segment, HEADER, SEGMENT_MAGIC,
+};
+use crate::record::Record;
+
+/// Bytes read at least per disk read, so small fetches do not cost a system call each.
+const MIN_READ: usize = 64 << 10;
+
+/// A partition's bounds on disk.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// How big and how full a segment may get before the next one starts.
+    pub(crate) roll_bytes: u64,
+    pub(crate) roll_messages: u64,
+    /// Retention: at least this much stays, whole segments beyond it go.
+    pub(crate) keep_messages: u64,
+    pub(crate) keep_bytes: u64,
+    /// Age retention in milliseconds (0 = none).
+    pub(crate) keep_ms: i64,
+    /// `fsync: always`: appends become visible once synced.
+    pub(crate) always: bool,
+    /// The newest messages kept in memory.
+    pub(crate) cache_messages: usize,
+    pub(crate) cache_bytes: usize,
+}
+
+pub(crate) struct DiskLog {
+    dir: PathBuf,
+    topic: Arc<str>,
+    partition: i32,
+    epoch: u64,
+    segments: Vec<Segment>,
+    /// Bytes on disk over all segments.
+    bytes: u64,
+    pub(crate) limits: Limits,
+    /// What readers may see: everything before it is acknowledged (under `fsync: always`, synced).
+    pub(crate) visible_end: i64,
+    /// Written but not yet synced (`fsync: always` only); made visible by the sync.
+    pub(crate) pending: VecDeque<Arc<Record>>,
+    /// A sync of this partition is queued or running; appends meanwhile wait for the next.
+    pub(crate) sync_queued: bool,
+    /// Set once an fsync failed: what reached the disk is unknown, so writes stop.
+    pub(crate) failed: Option<Arc<str>>,
+    scratch: Vec<u8>,
+}
+
+/// The error with the path it concerns; its kind (a full disk, say) is kept.
+pub(crate) fn describe(path: &Path, what: &str, e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+impl DiskLog {
+    /// Opens (or creates) the partition's directory: sealed segments from their index files (or
+    /// read again if that is missing or stale), the last one read whole; a torn or damaged tail
+    /// is cut off, once, with a warning, and so is everything after damage in an older segment.
+    pub(crate) fn open(
+        dir: PathBuf,
+        topic: Arc<str>,
+        partition: i32,
+        epoch: u64,
+        limits: Limits,
+    ) -> io::Result<DiskLog> {
+        std::fs::create_dir_all(&dir).map_err(|e| describe(&dir, "cannot create", &e))?;
+        let mut bases: Vec<i64> = std::fs::read_dir(&dir)
+            .map_err(|e| describe(&dir, "cannot read", &e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let mut i = 0;
+        while i < bases.len() {
+            let base = bases[i];
+            let path = segment_path(&dir, base);
+            let last = i + 1 == bases.len();
+            if let Some(expected) = segments.last().map(Segment::end) {
+                if base != expected {
+                    tracing::warn!(path = %path.display(), expected, "segment does not continue the log; it and later ones are removed");
+                    remove_from(&dir, &bases[i..]);
+                    break;
+                }
+            }
+            let indexed = if last {
+                None
+            } else {
+                Segment::load_indexed(base, path.clone())
+            };
+            let seg = match indexed {
+                Some(s) => s,
+                None => {
+                    let scanned =
+                        Segment::scan(base, path.clone()).map_err(|e| describe(&path, "cannot read segment", &e))?;
+                    let mut seg = scanned.segment;
+                    if let Some((dropped, why)) = scanned.torn {
+                        tracing::warn!(path = %path.display(), bytes = dropped, reason = why, next_offset = seg.end(), "torn tail truncated after the last good record");
+                        let f = OpenOptions::new()
+                            .write(true)
+                            .open(&path)
+                            .map_err(|e| describe(&path, "cannot repair", &e))?;
+                        f.set_len(seg.len)
+                            .and_then(|_| if seg.len < HEADER { f.write_all_at(SEGMENT_MAGIC, 0) } else { Ok(()) })
+                            .and_then(|_| f.sync_all())
+                            .map_err(|e| describe(&path, "cannot repair", &e))?;
+                        seg.len = seg.len.max(HEADER);
+                        if !last {
+                            tracing::warn!(path = %path.display(), "damage inside an older segment: the segments after it are removed");
+                            remove_from(&dir, &bases[i + 1..]);
+                            bases.truncate(i + 1);
+                        }
+                    }
+                    if !last && i + 1 < bases.len() {
+                        let _ = seg.write_index();
+                    }
+                    seg
+                }
+            };
+            segments.push(seg);
+            i += 1;
+        }
+        if segments.is_empty() {
+            let path = segment_path(&dir, 0);
+            segments.push(
+                create_segment(&dir, 0).map_err(|e| describe(&path, "cannot create segment", &e))?,
+            );
+        }
+        let active = segments.last_mut().expect("at least one segment");
+        active.file = Some(Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&active.path)
+                .map_err(|e| describe(&active.path, "cannot open", &e))?,
+        ));
+        let end = active.end();
+        Ok(DiskLog {
+            bytes: segments.iter().map(|s| s.len).sum(),
+            dir,
+            topic,
+            partition,
+            epoch,
+            segments,
+            limits,
+            visible_end: end,
+            pending: VecDeque::new(),
+            sync_queued: false,
+            failed: None,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The earliest offset kept.
+    pub(crate) fn start(&self) -> i64 {
+        self.segments.first().map_or(0, |s| s.base)
+    }
+
+    /// The offset the next append gets.
+    pub(crate) fn written_end(&self) -> i64 {
+        self.segments.last().map_or(0, Segment::end)
+    }
+
+    /// The file being written, for a sync outside the log's lock.
+    pub(crate) fn active_file(&self) -> Option<Arc<File>> {
+        self.segments.last().and_then(|s| s.file.clone())
+    }
+
+    /// Writes a record at the end; on failure nothing is kept (the file is cut back).
+    pub(crate) fn append(&mut self, rec: &Record) -> io::Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.to_string()));
+        }
+        let full = self.segments.last().is_some_and(|s| {
+            s.count > 0 && (s.len >= self.limits.roll_bytes || s.count >= self.limits.roll_messages)
+        });
+        if full {
+            self.roll()?;
+        }
+        self.scratch.clear();
+        encode_frame(rec, &mut self.scratch);
+        let Some(seg) = self.segments.last_mut() else {
+            return Err(io::Error::other("no segment"));
+        };
+        let Some(file) = seg.file.clone() else {
+            return Err(io::Error::other("segment not open"));
+        };
+        let pos = seg.len;
+        if let Err(e) = file.write_all_at(&self.scratch, pos) {
+            // A partial frame would be a torn tail for the next record to follow.
+            let _ = file.set_len(pos);
+            return Err(e);
+        }
+        seg.note(pos, rec.timestamp, self.scratch.len() as u64);
+        self.bytes += self.scratch.len() as u64;
+        Ok(())
+    }
+
+    /// Seals the last segment (synced, index saved) and starts the next, named by its offset.
+    pub(crate) fn roll(&mut self) -> io::Result<()> {
+        let Some(last) = self.segments.last_mut() else {
+            return Ok(());
+        };
+        if let Some(f) = &last.file {
+            f.sync_data()?;
+        }
+        let next = create_segment(&self.dir, last.end())?;
+        if let Err(e) = last.write_index() {
+            tracing::warn!(path = %last.path.display(), error = %e, "segment index not saved; it is rebuilt on the next start");
+        }
+        last.file = None;
+        self.bytes += next.len;
+        let mut next = next;
+        next.file = Some(Arc::new(
+            OpenOptions::new().read(true).write(true).open(&next.path)?,
+        ));
+        self.segments.push(next);
+        Ok(())
+    }
+
+    /// Removes whole segments from the front while what stays still meets the limits (Kafka's
+    /// rule: at least `keep_messages` and `keep_bytes` are kept), or whose newest message is
+    /// older than the age limit; never the segment being written nor anything not yet visible.
+    pub(crate) fn retain(&mut self, now_ms: i64) {
+        let min_ts = (self.limits.keep_ms > 0).then(|| now_ms - self.limits.keep_ms);
+        if min_ts.is_some_and(|t| self.active_expired(t)) {
+            if let Err(e) = self.roll() {
+                tracing::debug!(error = %e, "expired segment not rolled");
+            }
+        }
+        while self.segments.len() > 1 {
+            let first = &self.segments[0];
+            let total = (self.written_end() - self.start()) as u64;
+            let drop = first.end() <= self.visible_end
+                && (total - first.count >= self.limits.keep_messages
+                    || self.bytes - first.len >= self.limits.keep_bytes
+                    || min_ts.is_some_and(|t| first.count > 0 && first.max_ts < t));
+            if !drop {
+                break;
+            }
+            if let Err(e) = first.remove_files() {
+                tracing::warn!(path = %first.path.display(), error = %e, "old segment not removed");
+                break;
+            }
+            self.bytes -= first.len;
+            self.segments.remove(0);
+        }
+    }
+
+    /// Whether the segment being written holds only messages older than `min_ts`, so that
+    /// rolling it lets age retention remove it.
+    fn active_expired(&self, min_ts: i64) -> bool {
+        self.segments
+            .last()
+            .is_some_and(|s| s.count > 0 && s.max_ts < min_ts && s.end() <= self.visible_end)
+    }
+
+    /// Records from `from` below `limit`: at least one if any, then within the bounds.
+    pub(crate) fn read(
+        &self,
+        from: i64,
+        max_messages: usize,
+        max_bytes: usize,
+        limit: i64,
+    ) -> io::Result<Vec<Arc<Record>>> {
+        let mut out = Vec::new();
+        let i = self.segments.partition_point(|s| s.base <= from);
+        let Some(seg) = i.checked_sub(1).and_then(|i| self.segments.get(i)) else {
+            return Ok(out);
+        };
+        if from >= seg.end() || from >= limit {
+            return Ok(out);
+        }
+        let file = seg.open_file()?;
+        let mut pos = seg.position_for(from);
+        let mut bytes = 0;
+        let mut want = max_bytes.clamp(MIN_READ, 4 << 20);
+        'reads: while pos < seg.len && out.len() < max_messages {
+            let len = want.min((seg.len - pos) as usize);
+            let mut buf = read_at(&file, pos, len)?;
+            let mut used = 0;
+            loop {
+                match parse_frame(&buf) {
+                    Parsed::Frame(f, n) => {
+                        used += n;
+                        buf.advance(n);
+                        if f.offset < from {
+                            continue;
+                        }
+                        if f.offset >= limit {
+                            break 'reads;
+                        }
+                        let rec = f.record(&self.topic, self.partition, self.epoch);
+                        if !out.is_empty() && bytes + rec.size() > max_bytes {
+                            break 'reads;
+                        }
+                        bytes += rec.size();
+                        out.push(Arc::new(rec));
+                        if out.len() >= max_messages {
+                            break 'reads;
+                        }
+                    }
+                    Parsed::Incomplete(n) => {
+                        if used == 0 {
+                            // One frame larger than the read: read it whole.
+                            if pos + n as u64 > seg.len {
+                                break 'reads;
+                            }
+                            want = n;
+                        }
+                        break;
+                    }
+                    Parsed::Corrupt(why) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("{why} at byte {} of {}", pos + used as u64, seg.path.display()),
+                        ))
+                    }
+                }
+            }
+            pos += used as u64;
+        }
+        Ok(out)
+    }
+
+    /// The first offset below `limit` whose timestamp is at or after `ts`.
+    pub(crate) fn offset_for_timestamp(&self, ts: i64, limit: i64) -> io::Result<Option<i64>> {
+        for seg in self.segments.iter().filter(|s| s.count > 0 && s.max_ts >= ts) {
+            let file = seg.open_file()?;
+            for (i, entry) in seg.index.iter().enumerate() {
+                if entry.max_ts < ts {
+                    continue;
+                }
+                let to = seg.index.get(i + 1).map_or(seg.len, |e| u64::from(e.pos));
+                let mut buf = read_at(&file, u64::from(entry.pos), (to - u64::from(entry.pos)) as usize)?;
+                while let Parsed::Frame(f, n) = parse_frame(&buf) {
+                    buf.advance(n);
+                    if f.offset >= limit {
+                        return Ok(None);
+                    }
+                    if f.timestamp >= ts {
+                        return Ok(Some(f.offset));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+use bytes::Buf as _;
+
+/// A new, empty segment file starting at `base`, its directory entry synced.
+fn create_segment(dir: &Path, base: i64) -> io::Result<Segment> {
+    let path = segment_path(dir, base);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    if let Err(e) = f.write_all_at(SEGMENT_MAGIC, 0).and_then(|_| f.sync_all()) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    super::sync_dir(dir)?;
+    Ok(Segment::empty(base, path))
+}
+
+fn remove_from(dir: &Path, bases: &[i64]) {
+    for b in bases {
+        let seg = Segment::empty(*b, segment_path(dir, *b));
+        let _ = seg.remove_files();
+    }
+}
+
+impl Drop for DiskLog {
+    /// A clean stop leaves everything written on disk, whatever the policy.
+    fn drop(&mut self) {
+        if let Some(f) = self.active_file() {
+            let _ = f.sync_data();
+        }
+    }
+}
