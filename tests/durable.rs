@@ -1,0 +1,674 @@
+//! The embedded broker with `storage`: the real gateway binary restarted (gracefully and with
+//! SIGKILL) over the same directory, a real WebSocket client checking what survived.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::pub_sub_resp::Resp;
+use pubsub_gateway::pb::*;
+use tokio_tungstenite::tungstenite::Message;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A test's directory: the config beside `data/`, the storage directory. Removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("pubsub-durable-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn data(&self) -> PathBuf {
+        self.0.join("data")
+    }
+    /// The segment files of one partition, oldest first.
+    fn segments(&self, topic: &str, partition: i32) -> Vec<PathBuf> {
+        let dir = self.data().join("topics").join(topic).join(partition.to_string());
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A config with one embedded route on /d storing in `data`, with these `embedded` options.
+fn config(port: u16, data: &Path, embedded: &str, storage: &str) -> String {
+    format!(
+        "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\nroutes:\n  - uri: /d\n    upstream:\n      scheme: embedded\n      embedded: {{ {embedded} storage: {{ path: \"{}\", {storage} }} }}\n",
+        data.display()
+    )
+}
+
+/// The gateway binary, its output captured.
+struct Gw {
+    child: Child,
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn spawn(dir: &Dir, body: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+    let cfg = dir.0.join("config.yaml");
+    std::fs::write(&cfg, body).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gateway binary starts");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    for out in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    (child, lines)
+}
+
+impl Gw {
+    fn start(dir: &Dir, embedded: &str, storage: &str) -> Gw {
+        let port = free_port();
+        let (child, lines) = spawn(dir, &config(port, &dir.data(), embedded, storage));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not listen: {:?}",
+                lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Gw { child, addr, lines }
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(self.addr, "/d").await
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn term(mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a gateway that must refuse to start; its exit code and output.
+fn start_refused(dir: &Dir, body: &str) -> (Option<i32>, String) {
+    let (mut child, lines) = spawn(dir, body);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            return (status.code(), lines.lock().unwrap().join("\n"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gateway started anyway: {:?}", lines.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn header(key: &str, value: &str) -> KafkaHeader {
+    KafkaHeader {
+        key: key.into(),
+        value: Bytes::copy_from_slice(value.as_bytes()),
+    }
+}
+
+async fn metadata(c: &mut Client, topic: &str) -> KafkaMetadataResp {
+    match c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: topic.into(),
+        }))
+        .await
+    {
+        Resp::KafkaMetadataResp(m) => m,
+        other => panic!("expected metadata, got {other:?}"),
+    }
+}
+
+async fn list_offset(c: &mut Client, topic: &str, partition: i32, timestamp: i64) -> i64 {
+    match c
+        .request(Req::CmdKafkaListOffset(CmdKafkaListOffset {
+            topic: topic.into(),
+            partition,
+            timestamp,
+        }))
+        .await
+    {
+        Resp::KafkaListOffsetResp(r) => r.offset,
+        other => panic!("expected an offset, got {other:?}"),
+    }
+}
+
+/// Every message of a partition from `from`, fetched in batches.
+async fn fetch_all(c: &mut Client, topic: &str, partition: i32, from: i64) -> Vec<KafkaMessage> {
+    let mut out: Vec<KafkaMessage> = Vec::new();
+    loop {
+        let at = out.last().map_or(from, |m| m.offset + 1);
+        let got = c.fetch(fetch_cmd(topic, partition, at)).await;
+        if got.is_empty() {
+            return out;
+        }
+        out.extend(got);
+    }
+}
+
+fn sub(topic: &str, start: StartPosition, value: i64) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        topic: topic.into(),
+        start: start as i32,
+        start_value: value,
+        ..Default::default()
+    }
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+/// 150 messages over two partitions: keys, headers and CreateTime timestamps T0 + i seconds.
+async fn fill(c: &mut Client, topic: &str) {
+    for i in 0..150 {
+        let r = c
+            .produce(CmdKafkaProduce {
+                topic: topic.into(),
+                partition: Some(i % 2),
+                key: Bytes::from(format!("k{i}")),
+                value: Bytes::from(format!("v{i}-{}", "x".repeat(100))),
+                headers: vec![header("n", &i.to_string())],
+                timestamp: T0 + i64::from(i) * 1000,
+                ..Default::default()
+            })
+            .await;
+        assert_eq!((r.partition, r.offset), (i % 2, i64::from(i / 2)));
+    }
+}
+
+async fn restart_keeps_everything(fsync: &str) {
+    let dir = Dir::new(&format!("restart-{}", fsync.len()));
+    let opts = "partitions: 2, retention_messages: 100000, retention_bytes: 100000000,";
+    let storage = format!("segment_bytes: 4096, {fsync}");
+    let gw = Gw::start(&dir, opts, &storage);
+    let mut c = gw.client().await;
+    fill(&mut c, "keep").await;
+    let before = metadata(&mut c, "keep").await;
+    let epoch = before.partitions[0].epoch;
+    let stored = fetch_all(&mut c, "keep", 0, 0).await;
+    assert_eq!(stored.len(), 75);
+    assert!(dir.segments("keep", 0).len() > 2, "small segments roll");
+    // A group reads partition 0 and commits 30; it must resume there.
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            partitions: vec![0],
+            ..sub("keep", StartPosition::Earliest, 0)
+        })
+        .await;
+    assert_eq!(c.pushed(id, 30).await.len() >= 30, true);
+    c.commit(id, &[("keep", 0, 30)]).await;
+    gw.kill();
+
+    let gw = Gw::start(&dir, opts, &storage);
+    let mut c = gw.client().await;
+    assert_eq!(metadata(&mut c, "keep").await, before, "offsets and epochs kept");
+    let again = fetch_all(&mut c, "keep", 0, 0).await;
+    assert_eq!(again, stored, "keys, values, headers and timestamps kept");
+    assert_eq!(offsets_of(&fetch_all(&mut c, "keep", 1, 70).await), vec![70, 71, 72, 73, 74]);
+    // Time lookups: message 2j of partition 0 has T0 + 2j s.
+    assert_eq!(list_offset(&mut c, "keep", 0, T0 + 41_000).await, 21);
+    assert_eq!(list_offset(&mut c, "keep", 0, -2).await, 0);
+    assert_eq!(list_offset(&mut c, "keep", 0, -1).await, 75);
+    // Every start position, from disk.
+    for (start, value, first) in [
+        (StartPosition::Earliest, 0, 0),
+        (StartPosition::Offset, 40, 40),
+        (StartPosition::Timestamp, T0 + 100_000, 50),
+        (StartPosition::Last, 0, 74),
+    ] {
+        let id = c
+            .subscribe(CmdKafkaSubscribe {
+                partitions: vec![0],
+                ..sub("keep", start, value)
+            })
+            .await;
+        let got = c.pushed(id, 1).await;
+        assert_eq!(got[0].offset, first, "{start:?}");
+        assert_eq!(got[0], stored[first as usize]);
+    }
+    let latest = c.subscribe(sub("keep", StartPosition::Latest, 0)).await;
+    // The group resumes from its committed offset.
+    let g = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            partitions: vec![0],
+            ..sub("keep", StartPosition::Earliest, 0)
+        })
+        .await;
+    assert_eq!(c.pushed(g, 1).await[0].offset, 30);
+    // A resume with the old epoch is no reset.
+    let resumed = c
+        .subscribe(CmdKafkaSubscribe {
+            start_epoch: epoch,
+            partitions: vec![0],
+            ..sub("keep", StartPosition::Offset, 70)
+        })
+        .await;
+    let got = c.pushed(resumed, 5).await;
+    assert_eq!(got[0].offset, 70);
+    assert!(!got.iter().any(|m| m.epoch != epoch));
+    // New messages continue the offsets.
+    let r = c.produce_to("keep", 0, "after").await;
+    assert_eq!(r.offset, 75);
+    let pushed = c.pushed(latest, 1).await;
+    assert_eq!((pushed[0].offset, value_of(&pushed[0])), (75, "after".into()));
+    gw.term();
+
+    // A graceful stop keeps it too; a wiped directory is a new log with another epoch.
+    let gw = Gw::start(&dir, opts, &storage);
+    let mut c = gw.client().await;
+    assert_eq!(list_offset(&mut c, "keep", 0, -1).await, 76);
+    gw.kill();
+    std::fs::remove_dir_all(dir.data()).unwrap();
+    let gw = Gw::start(&dir, opts, &storage);
+    let mut c = gw.client().await;
+    c.produce_to("keep", 0, "new").await;
+    let now = metadata(&mut c, "keep").await;
+    assert_ne!(now.partitions[0].epoch, epoch);
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            start_epoch: epoch,
+            ..sub("keep", StartPosition::Offset, 70)
+        })
+        .await;
+    match c.recv_frame().await.resp {
+        Some(Resp::KafkaPush(p)) => {
+            assert_eq!(p.subscription_id, id);
+            assert!(p.reset, "a resume into a wiped log is told");
+            assert_eq!(offsets_of(&p.messages), vec![0]);
+        }
+        other => panic!("expected a push, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_messages_offsets_epochs_and_group_positions_fsync_always() {
+    restart_keeps_everything("fsync: always").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_messages_offsets_epochs_and_group_positions_fsync_every_ms() {
+    restart_keeps_everything("fsync: { every_ms: 20 }").await;
+}
+
+/// Producers on several connections write as fast as they can; the gateway is SIGKILLed at
+/// a different moment each round. Every acknowledged message must be there after the restart,
+/// offsets contiguous from 0, and the next produce continues right after the last good record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_heavy_writes_keeps_every_acknowledged_message_over_many_rounds() {
+    let dir = Dir::new("sigkill");
+    let opts = "partitions: 2, retention_messages: 10000000, retention_bytes: 1000000000,";
+    let storage = "segment_bytes: 65536, fsync: always";
+    let mut acked: Vec<(i32, i64, String)> = Vec::new();
+    for round in 0..8u64 {
+        let gw = Gw::start(&dir, opts, storage);
+        let mut c = gw.client().await;
+        // Everything acknowledged so far is intact.
+        let mut stored = [Vec::new(), Vec::new()];
+        if round > 0 {
+            stored = [
+                fetch_all(&mut c, "crash", 0, 0).await,
+                fetch_all(&mut c, "crash", 1, 0).await,
+            ];
+        }
+        for (p, msgs) in stored.iter().enumerate() {
+            assert_eq!(
+                offsets_of(msgs),
+                (0..msgs.len() as i64).collect::<Vec<_>>(),
+                "round {round}: partition {p} has a hole"
+            );
+        }
+        for (p, offset, value) in &acked {
+            let m = stored[*p as usize]
+                .get(*offset as usize)
+                .unwrap_or_else(|| panic!("round {round}: acknowledged {p}/{offset} lost"));
+            assert_eq!(&value_of(m), value, "round {round}: {p}/{offset}");
+        }
+        if round > 0 {
+            let r = c.produce_to("crash", 0, "probe").await;
+            assert_eq!(r.offset, stored[0].len() as i64, "offsets continue");
+            acked.push((0, r.offset, "probe".into()));
+        }
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let mut c = gw.client().await;
+            let got = got.clone();
+            writers.push(tokio::spawn(async move {
+                // Raw frames: the connection dropping mid-reply is the expected end here.
+                for i in 0.. {
+                    let value = format!("r{round}-w{w}-{i}-{}", "p".repeat(300));
+                    let frame = PubSubReq {
+                        sequence: i + 1,
+                        req: Some(Req::CmdKafkaProduce(CmdKafkaProduce {
+                            topic: "crash".into(),
+                            partition: Some(w % 2),
+                            value: Bytes::from(value.clone()),
+                            ..Default::default()
+                        })),
+                    };
+                    if c.ws.send(Message::Binary(frame.encode_to_vec().into())).await.is_err() {
+                        return;
+                    }
+                    let Ok(Some(Ok(Message::Binary(b)))) =
+                        tokio::time::timeout(Duration::from_secs(5), c.ws.next()).await
+                    else {
+                        return;
+                    };
+                    if let Ok(PubSubResp {
+                        resp: Some(Resp::KafkaProduceResp(r)),
+                        ..
+                    }) = PubSubResp::decode(b)
+                    {
+                        got.lock().unwrap().push((r.partition, r.offset, value));
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
+        gw.kill();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let new = std::mem::take(&mut *got.lock().unwrap());
+        assert!(!new.is_empty(), "round {round}: nothing was acknowledged");
+        acked.extend(new);
+    }
+    assert!(acked.len() > 100, "heavy enough: {} acknowledged", acked.len());
+    eprintln!("{} messages acknowledged over 8 rounds", acked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_whole_old_segments_from_disk_by_count_and_age() {
+    let dir = Dir::new("retention");
+    let opts = "partitions: 1, retention_messages: 100, retention_bytes: 100000000,";
+    let storage = "fsync: { every_ms: 10 }, retention_secs: 2";
+    let gw = Gw::start(&dir, opts, storage);
+    let mut c = gw.client().await;
+    for i in 0..1000 {
+        c.produce_to("ret", 0, &format!("m{i}")).await;
+    }
+    let earliest = list_offset(&mut c, "ret", 0, -2).await;
+    // Segments of 12 messages: between 100 and 112 messages stay.
+    assert!((888..=900).contains(&earliest), "earliest {earliest}");
+    let files = dir.segments("ret", 0);
+    assert!(files.len() <= 10, "{} segment files", files.len());
+    let first = c.fetch(fetch_cmd("ret", 0, earliest)).await;
+    assert_eq!(value_of(&first[0]), format!("m{earliest}"));
+    let (code, _) = error_of(c.request(Req::CmdKafkaFetch(fetch_cmd("ret", 0, 0))).await);
+    assert_eq!(code, 416);
+    gw.kill();
+    let gw = Gw::start(&dir, opts, storage);
+    let mut c = gw.client().await;
+    assert_eq!(list_offset(&mut c, "ret", 0, -2).await, earliest);
+    // Age: messages stamped an hour ago go, segment by segment, the last one included.
+    for i in 0..30 {
+        c.produce(CmdKafkaProduce {
+            topic: "old".into(),
+            value: Bytes::from(format!("o{i}")),
+            timestamp: now() - 3_600_000,
+            ..Default::default()
+        })
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while list_offset(&mut c, "old", 0, -2).await < 30 {
+        assert!(Instant::now() < deadline, "aged messages not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(list_offset(&mut c, "old", 0, -1).await, 30);
+    assert_eq!(dir.segments("old", 0).len(), 1, "only the empty segment being written");
+    assert_eq!(c.produce_to("old", 0, "fresh").await.offset, 30);
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_tail_is_truncated_logged_once_and_offsets_continue_after_the_last_good_record() {
+    let dir = Dir::new("torn");
+    let opts = "partitions: 1,";
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    for i in 0..10 {
+        c.produce_to("torn", 0, &format!("m{i}")).await;
+    }
+    gw.kill();
+    let seg = dir.segments("torn", 0).pop().unwrap();
+    let good_len = std::fs::metadata(&seg).unwrap().len();
+    // A frame header promising 200 bytes, then half of them: a write cut short.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    f.write_all(&200u32.to_le_bytes()).unwrap();
+    f.write_all(&[0xAB; 104]).unwrap();
+    drop(f);
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    let msgs = fetch_all(&mut c, "torn", 0, 0).await;
+    assert_eq!(offsets_of(&msgs), (0..10).collect::<Vec<_>>());
+    assert_eq!(c.produce_to("torn", 0, "m10").await.offset, 10);
+    let log = gw.log();
+    assert_eq!(log.matches("torn tail truncated").count(), 1, "{log}");
+    assert!(log.contains(&seg.display().to_string()), "{log}");
+    gw.kill();
+    assert!(std::fs::metadata(&seg).unwrap().len() > good_len);
+
+    // Damage inside the last record (a flipped byte): that record goes, the rest stays.
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xFF;
+    std::fs::write(&seg, &bytes).unwrap();
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    let msgs = fetch_all(&mut c, "torn", 0, 0).await;
+    assert_eq!(msgs.len(), 10, "m10 failed its checksum");
+    assert_eq!(value_of(&msgs[9]), "m9");
+    assert_eq!(c.produce_to("torn", 0, "again").await.offset, 10);
+    assert!(gw.log().contains("checksum mismatch"), "{}", gw.log());
+    gw.kill();
+    // Once truncated, the next start finds nothing to repair.
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    assert_eq!(list_offset(&mut c, "torn", 0, -1).await, 11);
+    assert!(!gw.log().contains("torn tail"), "{}", gw.log());
+}
+
+/// A size-limited tmpfs, unmounted when dropped (after the gateway using it has stopped).
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
+    let dir = Dir::new("full");
+    let mnt = dir.data();
+    std::fs::create_dir_all(&mnt).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount runs");
+    assert!(status.success(), "mounting a tmpfs needs root");
+    let _tmpfs = Tmpfs(mnt.clone());
+    let opts = "partitions: 1, retention_messages: 100000000, retention_bytes: 1000000000,";
+    let gw = Gw::start(&dir, opts, "segment_bytes: 65536");
+    let mut c = gw.client().await;
+    let value = "f".repeat(4000);
+    let mut stored = 0i64;
+    let code = loop {
+        let r = c
+            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "full".into(),
+                value: Bytes::from(value.clone()),
+                ..Default::default()
+            }))
+            .await;
+        match r {
+            Resp::KafkaProduceResp(r) => {
+                assert_eq!(r.offset, stored);
+                stored += 1;
+                assert!(stored < 1000, "2 MiB never filled");
+            }
+            other => break error_of(other),
+        };
+    };
+    assert_eq!(code.0, 507, "{code:?}");
+    assert!(code.1.contains("full"), "{code:?}");
+    // Reads go on, and a failed produce took no offset.
+    assert!(stored > 300);
+    let msgs = fetch_all(&mut c, "full", 0, 0).await;
+    assert_eq!(msgs.len() as i64, stored);
+    assert_eq!(list_offset(&mut c, "full", 0, -1).await, stored);
+    let id = c.subscribe(sub("full", StartPosition::Earliest, 0)).await;
+    assert_eq!(c.pushed(id, stored as usize).await.len() as i64, stored);
+    let (code, _) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "another".into(),
+            value: Bytes::from(value.clone()),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert!(code == 507 || code == 503, "new topic on a full disk: {code}");
+    gw.kill();
+    // After the restart everything stored is there and intact.
+    let gw = Gw::start(&dir, opts, "segment_bytes: 65536");
+    let mut c = gw.client().await;
+    assert_eq!(fetch_all(&mut c, "full", 0, 0).await, msgs);
+    gw.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_unreadable_or_shared_directory_refuses_to_start_naming_the_path() {
+    let dir = Dir::new("foreign");
+    let data = dir.data();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("notes.txt"), "someone else's").unwrap();
+    let body = config(free_port(), &data, "", "");
+    let (code, log) = start_refused(&dir, &body);
+    assert_ne!(code, Some(0));
+    assert!(log.contains(&data.display().to_string()) && log.contains("not a pubsub-gateway storage directory"), "{log}");
+    assert!(std::fs::read_dir(&data).unwrap().count() <= 2, "nothing written into it");
+
+    // A file where the directory should be.
+    let file = dir.0.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (code, log) = start_refused(&dir, &config(free_port(), &file, "", ""));
+    assert_ne!(code, Some(0));
+    assert!(log.contains(&file.display().to_string()), "{log}");
+
+    // Another format's meta.json.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("meta.json"), "{\"format\":\"other\",\"version\":9}").unwrap();
+    let (_, log) = start_refused(&dir, &body);
+    assert!(log.contains(&data.display().to_string()) && log.contains("format other"), "{log}");
+
+    // Two routes on one directory.
+    std::fs::remove_dir_all(&data).unwrap();
+    let two = format!(
+        "{body}  - uri: /e\n    upstream: {{ scheme: embedded, embedded: {{ storage: {{ path: \"{}\" }} }} }}\n",
+        data.display()
+    );
+    let (_, log) = start_refused(&dir, &two);
+    assert!(log.contains("in use"), "{log}");
+}
+
+#[test]
+fn storage_options_parse_and_bad_ones_name_their_key() {
+    let route = |s: &str| {
+        format!("routes:\n  - uri: /a\n    upstream:\n      scheme: embedded\n      embedded:\n        storage: {s}\n")
+    };
+    let c = pubsub_gateway::Config::parse(&route("{ path: /var/lib/gw, fsync: { every_ms: 50 }, segment_bytes: 8192, retention_secs: 60 }"), "t").unwrap();
+    let s = c.routes[0].upstream.embedded.storage.clone().unwrap();
+    assert_eq!(s.fsync, pubsub_gateway::config::Fsync::EveryMs(50));
+    assert_eq!((s.segment_bytes, s.retention_secs), (8192, 60));
+    let c = pubsub_gateway::Config::parse(&route("{ path: /d }"), "t").unwrap();
+    let s = c.routes[0].upstream.embedded.storage.clone().unwrap();
+    assert_eq!(s.fsync, pubsub_gateway::config::Fsync::Always, "the default");
+    for (bad, key) in [
+        ("{ path: /d, fsync: sometimes }", "fsync"),
+        ("{ path: /d, fsync: { every_ms: 0 } }", "fsync.every_ms"),
+        ("{ path: /d, segment_bytes: 10 }", "segment_bytes"),
+        ("{ path: /d, bogus: 1 }", "bogus"),
+        ("{ fsync: always }", "path"),
+    ] {
+        let e = pubsub_gateway::Config::parse(&route(bad), "t").unwrap_err().to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
