@@ -65,7 +65,9 @@ fn serve(config: &Path) {
         .expect("runtime");
     rt.block_on(async {
         let config = pubsub_gateway::Config::load(config).expect("config loads");
-        let server = pubsub_gateway::Server::bind(config).await.expect("gateway starts");
+        let server = pubsub_gateway::Server::bind(config)
+            .await
+            .expect("gateway starts");
         println!("listening {}", server.local_addr());
         server.run().await;
     });
@@ -183,8 +185,12 @@ async fn produce_load(
     let value = Bytes::from(vec![b'x'; size]);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (acked, sent_all, value, topic) =
-            (acked.clone(), sent_all.clone(), value.clone(), topic.to_owned());
+        let (acked, sent_all, value, topic) = (
+            acked.clone(),
+            sent_all.clone(),
+            value.clone(),
+            topic.to_owned(),
+        );
         let mut ws = connect(addr).await;
         tasks.push(tokio::spawn(async move {
             let (mut sent, mut got) = (0u64, 0u64);
@@ -268,7 +274,10 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
     for (name, embedded) in [
         ("memory", "partitions: 4".to_string()),
         ("fsync-always", durable(dir, "always", "fsync: always", 4)),
-        ("fsync-every-100ms", durable(dir, "every", "fsync: { every_ms: 100 }", 4)),
+        (
+            "fsync-every-100ms",
+            durable(dir, "every", "fsync: { every_ms: 100 }", 4),
+        ),
     ] {
         let gw = Gateway::start(dir, name, &embedded);
         let until = Instant::now() + Duration::from_secs_f64(seconds);
@@ -305,7 +314,9 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
     // 3. Restart time and RSS with `gib` GiB stored (4 KiB messages, 4 partitions).
     let empty = Gateway::start(dir, "empty", &durable(dir, "empty", "fsync: always", 4));
     let mut ws = connect(empty.addr).await;
-    ws.send(frame(1, produce("e", None, &Bytes::from_static(b"x")))).await.expect("send");
+    ws.send(frame(1, produce("e", None, &Bytes::from_static(b"x"))))
+        .await
+        .expect("send");
     recv(&mut ws).await;
     let empty_rss = empty.rss_mib();
     empty.kill();

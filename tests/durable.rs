@@ -2,11 +2,12 @@
 //! SIGKILL) over the same directory, a real WebSocket client checking what survived.
 
 mod common;
+#[path = "common/storage.rs"]
+mod storage;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,211 +18,8 @@ use prost::Message as _;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
+use storage::*;
 use tokio_tungstenite::tungstenite::Message;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A test's directory: the config beside `data/`, the storage directory. Removed at the end.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("pubsub-durable-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn data(&self) -> PathBuf {
-        self.0.join("data")
-    }
-    /// The segment files of one partition, oldest first.
-    fn segments(&self, topic: &str, partition: i32) -> Vec<PathBuf> {
-        let dir = self.data().join("topics").join(topic).join(partition.to_string());
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A config with one embedded route on /d storing in `data`, with these `embedded` options.
-fn config(port: u16, data: &Path, embedded: &str, storage: &str) -> String {
-    format!(
-        "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\nroutes:\n  - uri: /d\n    upstream:\n      scheme: embedded\n      embedded: {{ {embedded} storage: {{ path: \"{}\", {storage} }} }}\n",
-        data.display()
-    )
-}
-
-/// The gateway binary, its output captured.
-struct Gw {
-    child: Child,
-    addr: SocketAddr,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-fn spawn(dir: &Dir, body: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
-    let cfg = dir.0.join("config.yaml");
-    std::fs::write(&cfg, body).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
-        .arg("--config")
-        .arg(&cfg)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway binary starts");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
-    (child, lines)
-}
-
-impl Gw {
-    fn start(dir: &Dir, embedded: &str, storage: &str) -> Gw {
-        let port = free_port();
-        let (child, lines) = spawn(dir, &config(port, &dir.data(), embedded, storage));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Gw { child, addr, lines }
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(self.addr, "/d").await
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn term(mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "no exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a gateway that must refuse to start; its exit code and output.
-fn start_refused(dir: &Dir, body: &str) -> (Option<i32>, String) {
-    let (mut child, lines) = spawn(dir, body);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            std::thread::sleep(Duration::from_millis(100));
-            return (status.code(), lines.lock().unwrap().join("\n"));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gateway started anyway: {:?}", lines.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn header(key: &str, value: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: key.into(),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-    }
-}
-
-async fn metadata(c: &mut Client, topic: &str) -> KafkaMetadataResp {
-    match c
-        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
-            topic: topic.into(),
-        }))
-        .await
-    {
-        Resp::KafkaMetadataResp(m) => m,
-        other => panic!("expected metadata, got {other:?}"),
-    }
-}
-
-async fn list_offset(c: &mut Client, topic: &str, partition: i32, timestamp: i64) -> i64 {
-    match c
-        .request(Req::CmdKafkaListOffset(CmdKafkaListOffset {
-            topic: topic.into(),
-            partition,
-            timestamp,
-        }))
-        .await
-    {
-        Resp::KafkaListOffsetResp(r) => r.offset,
-        other => panic!("expected an offset, got {other:?}"),
-    }
-}
-
-/// Every message of a partition from `from`, fetched in batches.
-async fn fetch_all(c: &mut Client, topic: &str, partition: i32, from: i64) -> Vec<KafkaMessage> {
-    let mut out: Vec<KafkaMessage> = Vec::new();
-    loop {
-        let at = out.last().map_or(from, |m| m.offset + 1);
-        let got = c.fetch(fetch_cmd(topic, partition, at)).await;
-        if got.is_empty() {
-            return out;
-        }
-        out.extend(got);
-    }
-}
-
-fn sub(topic: &str, start: StartPosition, value: i64) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
-        start_value: value,
-        ..Default::default()
-    }
-}
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -269,10 +67,17 @@ async fn restart_keeps_everything(fsync: &str) {
 
     let gw = Gw::start(&dir, opts, &storage);
     let mut c = gw.client().await;
-    assert_eq!(metadata(&mut c, "keep").await, before, "offsets and epochs kept");
+    assert_eq!(
+        metadata(&mut c, "keep").await,
+        before,
+        "offsets and epochs kept"
+    );
     let again = fetch_all(&mut c, "keep", 0, 0).await;
     assert_eq!(again, stored, "keys, values, headers and timestamps kept");
-    assert_eq!(offsets_of(&fetch_all(&mut c, "keep", 1, 70).await), vec![70, 71, 72, 73, 74]);
+    assert_eq!(
+        offsets_of(&fetch_all(&mut c, "keep", 1, 70).await),
+        vec![70, 71, 72, 73, 74]
+    );
     // Time lookups: message 2j of partition 0 has T0 + 2j s.
     assert_eq!(list_offset(&mut c, "keep", 0, T0 + 41_000).await, 21);
     assert_eq!(list_offset(&mut c, "keep", 0, -2).await, 0);
@@ -319,7 +124,10 @@ async fn restart_keeps_everything(fsync: &str) {
     let r = c.produce_to("keep", 0, "after").await;
     assert_eq!(r.offset, 75);
     let pushed = c.pushed(latest, 1).await;
-    assert_eq!((pushed[0].offset, value_of(&pushed[0])), (75, "after".into()));
+    assert_eq!(
+        (pushed[0].offset, value_of(&pushed[0])),
+        (75, "after".into())
+    );
     gw.term();
 
     // A graceful stop keeps it too; a wiped directory is a new log with another epoch.
@@ -415,7 +223,11 @@ async fn sigkill_during_heavy_writes_keeps_every_acknowledged_message_over_many_
                             ..Default::default()
                         })),
                     };
-                    if c.ws.send(Message::Binary(frame.encode_to_vec().into())).await.is_err() {
+                    if c.ws
+                        .send(Message::Binary(frame.encode_to_vec().into()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let Ok(Some(Ok(Message::Binary(b)))) =
@@ -434,6 +246,16 @@ async fn sigkill_during_heavy_writes_keeps_every_acknowledged_message_over_many_
             }));
         }
         tokio::time::sleep(Duration::from_millis(150 + 70 * round)).await;
+        // Under a loaded machine the writers may need longer to get going.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.lock().unwrap().len() < 20 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: writers stalled: {}",
+                gw.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         gw.kill();
         for w in writers {
             w.await.unwrap();
@@ -442,7 +264,11 @@ async fn sigkill_during_heavy_writes_keeps_every_acknowledged_message_over_many_
         assert!(!new.is_empty(), "round {round}: nothing was acknowledged");
         acked.extend(new);
     }
-    assert!(acked.len() > 100, "heavy enough: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "heavy enough: {} acknowledged",
+        acked.len()
+    );
     eprintln!("{} messages acknowledged over 8 rounds", acked.len());
 }
 
@@ -485,7 +311,11 @@ async fn retention_removes_whole_old_segments_from_disk_by_count_and_age() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(list_offset(&mut c, "old", 0, -1).await, 30);
-    assert_eq!(dir.segments("old", 0).len(), 1, "only the empty segment being written");
+    assert_eq!(
+        dir.segments("old", 0).len(),
+        1,
+        "only the empty segment being written"
+    );
     assert_eq!(c.produce_to("old", 0, "fresh").await.offset, 30);
 }
 
@@ -604,7 +434,10 @@ async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
         }))
         .await,
     );
-    assert!(code == 507 || code == 503, "new topic on a full disk: {code}");
+    assert!(
+        code == 507 || code == 503,
+        "new topic on a full disk: {code}"
+    );
     gw.kill();
     // After the restart everything stored is there and intact.
     let gw = Gw::start(&dir, opts, "segment_bytes: 65536");
@@ -622,8 +455,15 @@ async fn foreign_unreadable_or_shared_directory_refuses_to_start_naming_the_path
     let body = config(free_port(), &data, "", "");
     let (code, log) = start_refused(&dir, &body);
     assert_ne!(code, Some(0));
-    assert!(log.contains(&data.display().to_string()) && log.contains("not a pubsub-gateway storage directory"), "{log}");
-    assert!(std::fs::read_dir(&data).unwrap().count() <= 2, "nothing written into it");
+    assert!(
+        log.contains(&data.display().to_string())
+            && log.contains("not a pubsub-gateway storage directory"),
+        "{log}"
+    );
+    assert!(
+        std::fs::read_dir(&data).unwrap().count() <= 2,
+        "nothing written into it"
+    );
 
     // A file where the directory should be.
     let file = dir.0.join("a-file");
@@ -635,9 +475,16 @@ async fn foreign_unreadable_or_shared_directory_refuses_to_start_naming_the_path
     // Another format's meta.json.
     std::fs::remove_dir_all(&data).unwrap();
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("meta.json"), "{\"format\":\"other\",\"version\":9}").unwrap();
+    std::fs::write(
+        data.join("meta.json"),
+        "{\"format\":\"other\",\"version\":9}",
+    )
+    .unwrap();
     let (_, log) = start_refused(&dir, &body);
-    assert!(log.contains(&data.display().to_string()) && log.contains("format other"), "{log}");
+    assert!(
+        log.contains(&data.display().to_string()) && log.contains("format other"),
+        "{log}"
+    );
 
     // Two routes on one directory.
     std::fs::remove_dir_all(&data).unwrap();
@@ -660,7 +507,11 @@ fn storage_options_parse_and_bad_ones_name_their_key() {
     assert_eq!((s.segment_bytes, s.retention_secs), (8192, 60));
     let c = pubsub_gateway::Config::parse(&route("{ path: /d }"), "t").unwrap();
     let s = c.routes[0].upstream.embedded.storage.clone().unwrap();
-    assert_eq!(s.fsync, pubsub_gateway::config::Fsync::Always, "the default");
+    assert_eq!(
+        s.fsync,
+        pubsub_gateway::config::Fsync::Always,
+        "the default"
+    );
     for (bad, key) in [
         ("{ path: /d, fsync: sometimes }", "fsync"),
         ("{ path: /d, fsync: { every_ms: 0 } }", "fsync.every_ms"),
@@ -668,7 +519,40 @@ fn storage_options_parse_and_bad_ones_name_their_key() {
         ("{ path: /d, bogus: 1 }", "bogus"),
         ("{ fsync: always }", "path"),
     ] {
-        let e = pubsub_gateway::Config::parse(&route(bad), "t").unwrap_err().to_string();
+        let e = pubsub_gateway::Config::parse(&route(bad), "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(key), "{bad}: {e}");
     }
+}
+
+#[tokio::test]
+async fn reload_keeps_a_durable_route_and_refuses_to_open_its_directory_twice() {
+    let dir = Dir::new("reload");
+    let yaml = |retention: u32| {
+        format!(
+            "routes:\n  - uri: /d\n    upstream: {{ scheme: embedded, embedded: {{ retention_messages: {retention}, storage: {{ path: \"{}\" }} }} }}\n",
+            dir.data().display()
+        )
+    };
+    let gw = Gateway::start(&yaml(100)).await;
+    let mut c = gw.connect("/d").await;
+    c.produce_to("r", 0, "before").await;
+    // Same options: the running backend (and its directory) stays.
+    let same = pubsub_gateway::Config::parse(&yaml(100), "t").unwrap();
+    gw.handle.reload(same).expect("unchanged route reloads");
+    // Other options would open the directory a second time: refused, the old config runs on.
+    let other = pubsub_gateway::Config::parse(&yaml(200), "t").unwrap();
+    let e = gw.handle.reload(other).unwrap_err();
+    assert!(
+        e.contains("in use") && e.contains(&dir.data().display().to_string()),
+        "{e}"
+    );
+    assert_eq!(c.produce_to("r", 0, "after").await.offset, 1);
+    let mut c2 = gw.connect("/d").await;
+    assert_eq!(
+        offsets_of(&c2.fetch(fetch_cmd("r", 0, 0)).await),
+        vec![0, 1]
+    );
+    gw.stop().await;
 }

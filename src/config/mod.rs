@@ -372,7 +372,10 @@ impl Config {
                         ));
                     }
                     if let Some(Err((key, message))) = e.storage.as_ref().map(|s| s.validate()) {
-                        return Err(invalid(at(&format!("upstream.embedded.storage.{key}")), message));
+                        return Err(invalid(
+                            at(&format!("upstream.embedded.storage.{key}")),
+                            message,
+                        ));
                     }
                 }
                 Scheme::Nats => {

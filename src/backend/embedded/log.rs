@@ -136,12 +136,9 @@ impl Log {
 
     /// Keeps the newest records in memory within the cache bounds.
     fn push_tail(&mut self, rec: Arc<Record>) {
-        let (messages, bytes) = self
-            .disk
-            .as_ref()
-            .map_or((usize::MAX, usize::MAX), |d| {
-                (d.limits.cache_messages, d.limits.cache_bytes)
-            });
+        let (messages, bytes) = self.disk.as_ref().map_or((usize::MAX, usize::MAX), |d| {
+            (d.limits.cache_messages, d.limits.cache_bytes)
+        });
         self.bytes += retained_size(&rec);
         self.records.push_back(rec);
         while self.records.len() > messages || self.bytes > bytes {
@@ -223,12 +220,10 @@ impl Log {
     /// The first offset whose timestamp is at or after `ts`: Kafka's ListOffsets by time.
     pub(super) fn offset_for_timestamp(&self, ts: i64) -> Option<i64> {
         if let Some(d) = &self.disk {
-            return d
-                .offset_for_timestamp(ts, self.end())
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "stored messages unreadable");
-                    None
-                });
+            return d.offset_for_timestamp(ts, self.end()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "stored messages unreadable");
+                None
+            });
         }
         self.records
             .iter()

@@ -101,8 +101,8 @@ impl DiskLog {
             let seg = match indexed {
                 Some(s) => s,
                 None => {
-                    let scanned =
-                        Segment::scan(base, path.clone()).map_err(|e| describe(&path, "cannot read segment", &e))?;
+                    let scanned = Segment::scan(base, path.clone())
+                        .map_err(|e| describe(&path, "cannot read segment", &e))?;
                     let mut seg = scanned.segment;
                     if let Some((dropped, why)) = scanned.torn {
                         tracing::warn!(path = %path.display(), bytes = dropped, reason = why, next_offset = seg.end(), "torn tail truncated after the last good record");
@@ -111,7 +111,13 @@ impl DiskLog {
                             .open(&path)
                             .map_err(|e| describe(&path, "cannot repair", &e))?;
                         f.set_len(seg.len)
-                            .and_then(|_| if seg.len < HEADER { f.write_all_at(SEGMENT_MAGIC, 0) } else { Ok(()) })
+                            .and_then(|_| {
+                                if seg.len < HEADER {
+                                    f.write_all_at(SEGMENT_MAGIC, 0)
+                                } else {
+                                    Ok(())
+                                }
+                            })
                             .and_then(|_| f.sync_all())
                             .map_err(|e| describe(&path, "cannot repair", &e))?;
                         seg.len = seg.len.max(HEADER);
@@ -133,7 +139,8 @@ impl DiskLog {
         if segments.is_empty() {
             let path = segment_path(&dir, 0);
             segments.push(
-                create_segment(&dir, 0).map_err(|e| describe(&path, "cannot create segment", &e))?,
+                create_segment(&dir, 0)
+                    .map_err(|e| describe(&path, "cannot create segment", &e))?,
             );
         }
         let active = segments.last_mut().expect("at least one segment");
@@ -323,7 +330,11 @@ impl DiskLog {
                     Parsed::Corrupt(why) => {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
-                            format!("{why} at byte {} of {}", pos + used as u64, seg.path.display()),
+                            format!(
+                                "{why} at byte {} of {}",
+                                pos + used as u64,
+                                seg.path.display()
+                            ),
                         ))
                     }
                 }
@@ -335,14 +346,22 @@ impl DiskLog {
 
     /// The first offset below `limit` whose timestamp is at or after `ts`.
     pub(crate) fn offset_for_timestamp(&self, ts: i64, limit: i64) -> io::Result<Option<i64>> {
-        for seg in self.segments.iter().filter(|s| s.count > 0 && s.max_ts >= ts) {
+        for seg in self
+            .segments
+            .iter()
+            .filter(|s| s.count > 0 && s.max_ts >= ts)
+        {
             let file = seg.open_file()?;
             for (i, entry) in seg.index.iter().enumerate() {
                 if entry.max_ts < ts {
                     continue;
                 }
                 let to = seg.index.get(i + 1).map_or(seg.len, |e| u64::from(e.pos));
-                let mut buf = read_at(&file, u64::from(entry.pos), (to - u64::from(entry.pos)) as usize)?;
+                let mut buf = read_at(
+                    &file,
+                    u64::from(entry.pos),
+                    (to - u64::from(entry.pos)) as usize,
+                )?;
                 while let Parsed::Frame(f, n) = parse_frame(&buf) {
                     buf.advance(n);
                     if f.offset >= limit {

@@ -117,10 +117,7 @@ impl Store {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Only a lock or temporary file may be there already (a start killed early).
-                if let Some(other) = entries
-                    .iter()
-                    .find(|n| *n != LOCK && !n.ends_with(".tmp"))
-                {
+                if let Some(other) = entries.iter().find(|n| *n != LOCK && !n.ends_with(".tmp")) {
                     return Err(format!(
                         "storage directory {shown} is not empty and not a pubsub-gateway storage directory (found `{other}`, no {META}); give an empty or new directory"
                     ));
@@ -129,8 +126,12 @@ impl Store {
                     format: FORMAT.into(),
                     version: VERSION,
                 };
-                write_atomic(&dir, META, &serde_json::to_vec_pretty(&meta).unwrap_or_default())
-                    .map_err(|e| format!("cannot initialise storage directory {shown}: {e}"))?;
+                write_atomic(
+                    &dir,
+                    META,
+                    &serde_json::to_vec_pretty(&meta).unwrap_or_default(),
+                )
+                .map_err(|e| format!("cannot initialise storage directory {shown}: {e}"))?;
             }
             Err(e) => return Err(format!("cannot read storage directory {shown}: {e}")),
         }
@@ -155,7 +156,10 @@ impl Store {
     }
 
     pub(crate) fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
-        self.dir.join("topics").join(topic).join(partition.to_string())
+        self.dir
+            .join("topics")
+            .join(topic)
+            .join(partition.to_string())
     }
 
     /// Makes way for a new topic: leftovers of one created but never listed (a crash between
