@@ -177,8 +177,7 @@ async fn produce_load(
     size: usize,
     connections: usize,
     window: u64,
-    until: Instant,
-    total: u64,
+    (until, total): (Instant, u64),
 ) -> u64 {
     let acked = Arc::new(AtomicU64::new(0));
     let sent_all = Arc::new(AtomicU64::new(0));
@@ -282,7 +281,7 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
         let gw = Gateway::start(dir, name, &embedded);
         let until = Instant::now() + Duration::from_secs_f64(seconds);
         let t = Instant::now();
-        let n = produce_load(gw.addr, "p", None, 100, 64, 32, until, u64::MAX).await;
+        let n = produce_load(gw.addr, "p", None, 100, 64, 32, (until, u64::MAX)).await;
         let rate = n as f64 / t.elapsed().as_secs_f64();
         if name == "memory" {
             memory_rate = rate;
@@ -298,7 +297,7 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
     let embedded = durable(dir, "fetch", "fsync: { every_ms: 100 }", 1);
     let gw = Gateway::start(dir, "fetch", &embedded);
     let far = Instant::now() + Duration::from_secs(3600);
-    let n = produce_load(gw.addr, "f", Some(0), 100, 16, 64, far, fetch_messages).await;
+    let n = produce_load(gw.addr, "f", Some(0), 100, 16, 64, (far, fetch_messages)).await;
     gw.kill();
     let gw = Gateway::start(dir, "fetch", &embedded);
     let (read, took) = fetch_all(gw.addr, "f", n as i64).await;
@@ -324,7 +323,7 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
     let gw = Gateway::start(dir, "big", &embedded);
     let count = (gib * (1u64 << 30) as f64 / 4096.0) as u64;
     let t = Instant::now();
-    let n = produce_load(gw.addr, "big", None, 4096, 16, 32, far, count).await;
+    let n = produce_load(gw.addr, "big", None, 4096, 16, 32, (far, count)).await;
     let fill = t.elapsed().as_secs_f64();
     let filled_rss = gw.rss_mib();
     gw.kill();

@@ -34,7 +34,6 @@ async fn fill(c: &mut Client, topic: &str) {
                 value: Bytes::from(format!("v{i}-{}", "x".repeat(100))),
                 headers: vec![header("n", &i.to_string())],
                 timestamp: T0 + i64::from(i) * 1000,
-                ..Default::default()
             })
             .await;
         assert_eq!((r.partition, r.offset), (i % 2, i64::from(i / 2)));
@@ -61,7 +60,7 @@ async fn restart_keeps_everything(fsync: &str) {
             ..sub("keep", StartPosition::Earliest, 0)
         })
         .await;
-    assert_eq!(c.pushed(id, 30).await.len() >= 30, true);
+    assert!(c.pushed(id, 30).await.len() >= 30);
     c.commit(id, &[("keep", 0, 30)]).await;
     gw.kill();
 

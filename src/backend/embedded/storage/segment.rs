@@ -257,13 +257,12 @@ impl Segment {
                 _ => {}
             }
             let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if !(PAYLOAD_HEAD..=MAX_FRAME).contains(&len)
-                || pos + (FRAME_HEAD + len) as u64 > file_len
-            {
-                torn = Some(if len > MAX_FRAME || len < PAYLOAD_HEAD {
-                    "impossible frame length"
-                } else {
+            let possible = (PAYLOAD_HEAD..=MAX_FRAME).contains(&len);
+            if !possible || pos + (FRAME_HEAD + len) as u64 > file_len {
+                torn = Some(if possible {
                     "torn frame"
+                } else {
+                    "impossible frame length"
                 });
                 break;
             }
