@@ -4,8 +4,9 @@
 //! offsets. Memory is bounded by retention times `max_topics` (clients cannot create more).
 //!
 //! Files by job: `log` (partitions and their logs), `broker` (topics, appends, groups' registry),
-//! `groups` (assignment and commits), `delivery` (a subscription's loop), this file (the backend
-//! and its subscriptions).
+//! `groups` (assignment and commits), `delivery` (a subscription's loop), `durable` (the broker
+//! opened from and kept in its `storage` directory), `storage/` (segment files, recovery, the
+//! sync thread), this file (the backend and its subscriptions).
 
 mod broker;
 mod delivery;
@@ -72,7 +73,7 @@ impl EmbeddedBackend {
 }
 
 /// Kafka's model, plus epochs: each topic's log is a new generation when it is created (after a
-/// restart, every topic is).
+/// restart, every topic is, unless the route keeps its logs in `storage`).
 const CAPABILITIES: super::Capabilities = super::Capabilities {
     description: std::borrow::Cow::Borrowed("the embedded broker"),
     epochs: true,
