@@ -111,13 +111,8 @@ impl DiskLog {
                             .open(&path)
                             .map_err(|e| describe(&path, "cannot repair", &e))?;
                         f.set_len(seg.len)
-                            .and_then(|_| {
-                                if seg.len < HEADER {
-                                    f.write_all_at(SEGMENT_MAGIC, 0)
-                                } else {
-                                    Ok(())
-                                }
-                            })
+                            // A torn header is rewritten; a whole one is the same bytes.
+                            .and_then(|_| f.write_all_at(SEGMENT_MAGIC, 0))
                             .and_then(|_| f.sync_all())
                             .map_err(|e| describe(&path, "cannot repair", &e))?;
                         seg.len = seg.len.max(HEADER);

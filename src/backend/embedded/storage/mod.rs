@@ -9,6 +9,8 @@
 mod disklog;
 mod segment;
 mod sync;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use disklog::{DiskLog, Limits};
 pub(crate) use sync::{spawn as spawn_sync, SyncMsg, Syncable};
