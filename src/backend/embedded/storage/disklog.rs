@@ -138,7 +138,9 @@ impl DiskLog {
                     .map_err(|e| describe(&path, "cannot create segment", &e))?,
             );
         }
-        let active = segments.last_mut().expect("at least one segment");
+        let Some(active) = segments.last_mut() else {
+            return Err(io::Error::other("no segment"));
+        };
         active.file = Some(Arc::new(
             OpenOptions::new()
                 .read(true)
