@@ -279,7 +279,15 @@ async fn retention_removes_whole_old_segments_from_disk_by_count_and_age() {
     let gw = Gw::start(&dir, opts, storage);
     let mut c = gw.client().await;
     for i in 0..1000 {
-        c.produce_to("ret", 0, &format!("m{i}")).await;
+        // Stamped an hour ahead, so the age limit (2 s) leaves them to the count limit.
+        c.produce(CmdKafkaProduce {
+            topic: "ret".into(),
+            partition: Some(0),
+            value: Bytes::from(format!("m{i}")),
+            timestamp: now() + 3_600_000,
+            ..Default::default()
+        })
+        .await;
     }
     let earliest = list_offset(&mut c, "ret", 0, -2).await;
     // Segments of 12 messages: between 100 and 112 messages stay.
