@@ -3,7 +3,7 @@
 //! produces that wait for their fsync, commits saved before they are answered.
 
 use super::storage::{
-    storage_error, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable, TopicEntry,
+    storage_error, sync_dir, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable, TopicEntry,
 };
 use super::*;
 use crate::config::Fsync;
@@ -139,7 +139,14 @@ impl Broker {
         store
             .clear_topic(name)
             .map_err(|e| storage_error(&what, &e))?;
-        let topic = open_topic(store, &self.opts, &entry).map_err(|e| storage_error(&what, &e))?;
+        let topic = open_topic(store, &self.opts, &entry)
+            .and_then(|t| {
+                // The new directories' entries, before the list names the topic.
+                let topics = store.dir.join("topics");
+                sync_dir(&topics.join(name)).and_then(|_| sync_dir(&topics))?;
+                Ok(t)
+            })
+            .map_err(|e| storage_error(&what, &e))?;
         let mut list: Vec<TopicEntry> = existing
             .values()
             .map(|t| TopicEntry {
@@ -233,14 +240,14 @@ impl Broker {
 impl Syncable for Partition {
     fn sync(&self) {
         let Some(pd) = &self.disk else { return };
-        let (file, target) = {
+        let (work, target) = {
             let mut log = lock(&self.log);
             let Some(d) = log.disk.as_mut() else { return };
             d.sync_queued = false;
-            (d.active_file(), d.written_end())
+            (d.take_sync_work(), d.written_end())
         };
         // Outside the lock: appends go on meanwhile and share the next sync.
-        let result = file.map_or(Ok(()), |f| f.sync_data());
+        let result = work.run();
         let mut log = lock(&self.log);
         match result {
             Ok(()) => {

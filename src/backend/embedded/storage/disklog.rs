@@ -51,7 +51,29 @@ pub(crate) struct DiskLog {
     pub(crate) sync_queued: bool,
     /// Set once an fsync failed: what reached the disk is unknown, so writes stop.
     pub(crate) failed: Option<Arc<str>>,
+    /// Sealed segment files written since the last sync.
+    unsynced: Vec<Arc<File>>,
+    /// Segments were created since the last sync of the directory.
+    dir_unsynced: bool,
     scratch: Vec<u8>,
+}
+
+/// Files (and a directory) to fsync.
+pub(crate) struct SyncWork {
+    files: Vec<Arc<File>>,
+    dir: Option<PathBuf>,
+}
+
+impl SyncWork {
+    pub(crate) fn run(&self) -> io::Result<()> {
+        for f in &self.files {
+            f.sync_data()?;
+        }
+        match &self.dir {
+            Some(d) => super::sync_dir(d),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The error with the path it concerns; its kind (a full disk, say) is kept.
@@ -161,6 +183,9 @@ impl DiskLog {
             pending: VecDeque::new(),
             sync_queued: false,
             failed: None,
+            unsynced: Vec::new(),
+            // The first sync also makes the directory's entries durable (a segment made here).
+            dir_unsynced: true,
             scratch: Vec::new(),
         })
     }
@@ -175,9 +200,15 @@ impl DiskLog {
         self.segments.last().map_or(0, Segment::end)
     }
 
-    /// The file being written, for a sync outside the log's lock.
-    pub(crate) fn active_file(&self) -> Option<Arc<File>> {
-        self.segments.last().and_then(|s| s.file.clone())
+    /// What a sync must make durable, taken under the log's lock and synced outside it: the
+    /// sealed files not synced yet, the directory if segments were added, the file being written.
+    pub(crate) fn take_sync_work(&mut self) -> SyncWork {
+        let mut files = std::mem::take(&mut self.unsynced);
+        files.extend(self.segments.last().and_then(|s| s.file.clone()));
+        SyncWork {
+            files,
+            dir: std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone()),
+        }
     }
 
     /// Writes a record at the end; on failure nothing is kept (the file is cut back).
@@ -212,22 +243,25 @@ impl DiskLog {
 
     /// Seals the last segment (synced, index saved) and starts the next, named by its offset.
     pub(crate) fn roll(&mut self) -> io::Result<()> {
-        let Some(last) = self.segments.last_mut() else {
+        let Some(end) = self.segments.last().map(Segment::end) else {
             return Ok(());
         };
-        if let Some(f) = &last.file {
-            f.sync_data()?;
-        }
-        let next = create_segment(&self.dir, last.end())?;
-        if let Err(e) = last.write_index() {
-            tracing::warn!(path = %last.path.display(), error = %e, "segment index not saved; it is rebuilt on the next start");
-        }
-        last.file = None;
-        self.bytes += next.len;
-        let mut next = next;
+        // No fsync here, under the partition's lock: the storage thread syncs the sealed file
+        // and the directory with its next round, before anything in them is acknowledged
+        // (`fsync: always`), so a slow disk never stalls the appends.
+        let mut next = create_segment(&self.dir, end)?;
         next.file = Some(Arc::new(
             OpenOptions::new().read(true).write(true).open(&next.path)?,
         ));
+        let Some(last) = self.segments.last_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = last.write_index() {
+            tracing::warn!(path = %last.path.display(), error = %e, "segment index not saved; it is rebuilt on the next start");
+        }
+        self.unsynced.extend(last.file.take());
+        self.dir_unsynced = true;
+        self.bytes += next.len;
         self.segments.push(next);
         Ok(())
     }
@@ -385,11 +419,10 @@ fn create_segment(dir: &Path, base: i64) -> io::Result<Segment> {
         .create(true)
         .truncate(true)
         .open(&path)?;
-    if let Err(e) = f.write_all_at(SEGMENT_MAGIC, 0).and_then(|_| f.sync_all()) {
+    if let Err(e) = f.write_all_at(SEGMENT_MAGIC, 0) {
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
-    super::sync_dir(dir)?;
     Ok(Segment::empty(base, path))
 }
 
@@ -403,8 +436,6 @@ fn remove_from(dir: &Path, bases: &[i64]) {
 impl Drop for DiskLog {
     /// A clean stop leaves everything written on disk, whatever the policy.
     fn drop(&mut self) {
-        if let Some(f) = self.active_file() {
-            let _ = f.sync_data();
-        }
+        let _ = self.take_sync_work().run();
     }
 }
