@@ -212,8 +212,8 @@ impl GroupSubscription {
     fn take(&self, positions: &[Position]) -> Result<Vec<(i64, Arc<str>, Acker)>> {
         let mut pending = lock(&self.member.pending);
         if let Some(p) = positions.iter().find(|p| !pending.contains_key(&p.offset)) {
-            return Err(GatewayError::Conflict(format!(
-                "offset {} is not an unacknowledged delivery of this subscription (acknowledged already, or redelivered after a reconnection)",
+            return Err(GatewayError::BadRequest(format!(
+                "offset {} was not delivered to this subscription, or is acknowledged already (deliveries before a reconnection are redelivered instead)",
                 p.offset
             )));
         }

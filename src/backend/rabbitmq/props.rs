@@ -126,27 +126,47 @@ pub(super) fn to_properties(req: &Publish, persistent: bool) -> Result<BasicProp
 }
 
 /// A header value from an AMQP table value: byte strings as they are, numbers and booleans as
-/// their decimal or `true`/`false` text, nested tables and arrays in a readable form.
+/// their decimal or `true`/`false` text, nested tables and arrays (such as `x-death`) as JSON.
 fn value_bytes(v: &AMQPValue) -> Bytes {
-    let s = match v {
-        AMQPValue::LongString(s) => return Bytes::copy_from_slice(s.as_bytes()),
-        AMQPValue::ShortString(s) => s.as_str().to_string(),
-        AMQPValue::ByteArray(b) => return Bytes::copy_from_slice(b.as_slice()),
-        AMQPValue::Boolean(b) => b.to_string(),
-        AMQPValue::ShortShortInt(n) => n.to_string(),
-        AMQPValue::ShortShortUInt(n) => n.to_string(),
-        AMQPValue::ShortInt(n) => n.to_string(),
-        AMQPValue::ShortUInt(n) => n.to_string(),
-        AMQPValue::LongInt(n) => n.to_string(),
-        AMQPValue::LongUInt(n) => n.to_string(),
-        AMQPValue::LongLongInt(n) => n.to_string(),
-        AMQPValue::Float(n) => n.to_string(),
-        AMQPValue::Double(n) => n.to_string(),
-        AMQPValue::Timestamp(n) => n.to_string(),
-        AMQPValue::Void => String::new(),
-        other => format!("{other:?}"),
-    };
-    Bytes::from(s)
+    match v {
+        AMQPValue::LongString(s) => Bytes::copy_from_slice(s.as_bytes()),
+        AMQPValue::ByteArray(b) => Bytes::copy_from_slice(b.as_slice()),
+        AMQPValue::ShortString(s) => Bytes::copy_from_slice(s.as_str().as_bytes()),
+        AMQPValue::Void => Bytes::new(),
+        other => match json(other) {
+            serde_json::Value::String(s) => Bytes::from(s),
+            j => Bytes::from(j.to_string()),
+        },
+    }
+}
+
+fn json(v: &AMQPValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        AMQPValue::Boolean(b) => J::Bool(*b),
+        AMQPValue::ShortShortInt(n) => J::from(*n),
+        AMQPValue::ShortShortUInt(n) => J::from(*n),
+        AMQPValue::ShortInt(n) => J::from(*n),
+        AMQPValue::ShortUInt(n) => J::from(*n),
+        AMQPValue::LongInt(n) => J::from(*n),
+        AMQPValue::LongUInt(n) => J::from(*n),
+        AMQPValue::LongLongInt(n) => J::from(*n),
+        AMQPValue::Float(n) => J::from(*n),
+        AMQPValue::Double(n) => J::from(*n),
+        AMQPValue::Timestamp(n) => J::from(*n),
+        AMQPValue::DecimalValue(d) => J::from(d.value as f64 / 10f64.powi(d.scale as i32)),
+        AMQPValue::ShortString(s) => J::String(s.as_str().to_string()),
+        AMQPValue::LongString(s) => J::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ByteArray(b) => J::String(String::from_utf8_lossy(b.as_slice()).into_owned()),
+        AMQPValue::FieldArray(a) => J::Array(a.as_slice().iter().map(json).collect()),
+        AMQPValue::FieldTable(t) => J::Object(
+            t.inner()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), json(v)))
+                .collect(),
+        ),
+        AMQPValue::Void => J::Null,
+    }
 }
 
 fn prop(out: &mut Vec<Header>, key: &str, v: &Option<ShortString>) {

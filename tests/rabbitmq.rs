@@ -1,0 +1,754 @@
+//! The RabbitMQ scheme against the machine's broker (127.0.0.1:5672, guest/guest), through a
+//! real WebSocket client, with a plain lapin client as oracle and interop peer. Every test uses
+//! its own exchange (the management API is not enabled, so no per-test vhost) and deletes the
+//! exchanges and durable queues it made. Outages go through a fault-injecting TCP proxy.
+
+mod common;
+#[path = "common/rabbitmq.rs"]
+mod rabbit;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::BasicProperties;
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::pub_sub_resp::Resp;
+use pubsub_gateway::pb::*;
+use rabbit::*;
+
+fn header(k: &str, v: &str) -> KafkaHeader {
+    KafkaHeader {
+        key: k.into(),
+        value: v.as_bytes().to_vec().into(),
+    }
+}
+
+fn sub(topic: &str) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        topic: topic.into(),
+        ..Default::default()
+    }
+}
+
+fn group_sub(topic: &str, group: &str, max_in_flight: i32) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        group: group.into(),
+        max_in_flight,
+        ..sub(topic)
+    }
+}
+
+fn hval(m: &KafkaMessage, key: &str) -> Option<String> {
+    m.headers
+        .iter()
+        .find(|h| h.key == key)
+        .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+}
+
+fn values(ms: &[KafkaMessage]) -> Vec<String> {
+    ms.iter().map(value_of).collect()
+}
+
+fn positions(ms: &[KafkaMessage]) -> Vec<MessagePosition> {
+    ms.iter()
+        .map(|m| MessagePosition {
+            topic: m.topic.clone(),
+            partition: 0,
+            offset: m.offset,
+            position: String::new(),
+        })
+        .collect()
+}
+
+async fn ack(c: &mut Client, id: i64, ms: &[KafkaMessage]) {
+    let r = c
+        .request(Req::CmdAck(CmdAck {
+            subscription_id: id,
+            positions: positions(ms),
+        }))
+        .await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+}
+
+async fn nack(c: &mut Client, id: i64, ms: &[KafkaMessage]) {
+    let r = c
+        .request(Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(ms),
+            delay_ms: 0,
+        }))
+        .await;
+    assert!(matches!(r, Resp::OkResp(_)), "nack answered {r:?}");
+}
+
+fn group_queue(uri: &str, group: &str, topic: &str) -> String {
+    format!("gw{uri}:{group}:{topic}")
+}
+
+async fn ping(c: &mut Client) {
+    let r = c
+        .request(Req::CmdPing(CmdPing {
+            state: b"alive".to_vec().into(),
+        }))
+        .await;
+    assert!(matches!(r, Resp::PongResp(_)), "{r:?}");
+}
+
+#[tokio::test]
+async fn publish_reaches_a_plain_consumer_with_headers_properties_and_key_as_message_id() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.pub");
+    let q = plain_queue(&ch, &ex, "game.*.score").await;
+    let mut plain = consume(&ch, &q, true).await;
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let r = c
+        .produce(CmdKafkaProduce {
+            topic: "game.7.score".into(),
+            key: b"msg-1".to_vec().into(),
+            value: b"{\"score\":42}".to_vec().into(),
+            timestamp: 1_700_000_123_456,
+            headers: vec![
+                header("player", "alice"),
+                header("amqp-content-type", "application/json"),
+                header("amqp-content-encoding", "identity"),
+                header("amqp-correlation-id", "corr-9"),
+                header("amqp-reply-to", "replies"),
+                header("amqp-expiration", "60000"),
+                header("amqp-priority", "7"),
+                header("amqp-type", "score"),
+                header("amqp-app-id", "game-server"),
+            ],
+            ..Default::default()
+        })
+        .await;
+    assert_eq!((r.partition, r.offset), (0, -1), "AMQP has no position");
+    let d = next_delivery(&mut plain).await;
+    assert_eq!(d.data, b"{\"score\":42}");
+    assert_eq!(d.routing_key.as_str(), "game.7.score");
+    let p = &d.properties;
+    assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("msg-1"));
+    assert_eq!(
+        p.content_type().as_ref().map(|s| s.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(
+        p.content_encoding().as_ref().map(|s| s.as_str()),
+        Some("identity")
+    );
+    assert_eq!(
+        p.correlation_id().as_ref().map(|s| s.as_str()),
+        Some("corr-9")
+    );
+    assert_eq!(p.reply_to().as_ref().map(|s| s.as_str()), Some("replies"));
+    assert_eq!(p.expiration().as_ref().map(|s| s.as_str()), Some("60000"));
+    assert_eq!(*p.priority(), Some(7));
+    assert_eq!(p.kind().as_ref().map(|s| s.as_str()), Some("score"));
+    assert_eq!(p.app_id().as_ref().map(|s| s.as_str()), Some("game-server"));
+    assert_eq!(*p.timestamp(), Some(1_700_000_123), "AMQP keeps seconds");
+    assert_eq!(*p.delivery_mode(), Some(2), "durable route: persistent");
+    assert_eq!(header_text(&d, "player").as_deref(), Some("alice"));
+    assert!(
+        header_text(&d, "amqp-priority").is_none(),
+        "properties are not copied into the headers table"
+    );
+    // Not routed to a queue bound with another key.
+    c.produce_value("game.7.chat", "not for the score queue").await;
+    c.produce_value("game.8.score", "second").await;
+    assert_eq!(next_delivery(&mut plain).await.data, b"second");
+    cleanup(&ch, &[&ex], &[]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn plain_publisher_reaches_every_gateway_subscriber_through_one_queue() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.fan");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut a = gw.connect("/rabbit").await;
+    let mut b = gw.connect("/rabbit").await;
+    let ida = a.subscribe(sub("room.1")).await;
+    let idb = b.subscribe(sub("room.1")).await;
+    let idb2 = b.subscribe(sub("room.1")).await;
+    assert_eq!(
+        bindings_with_key(&ex, "room.1"),
+        1,
+        "three gateway subscribers of one binding key cost one queue"
+    );
+    let props = BasicProperties::default()
+        .with_message_id("m-1".into())
+        .with_content_type("text/plain".into())
+        .with_correlation_id("c-1".into())
+        .with_timestamp(1_700_000_000)
+        .with_headers(table(&[("lang", "en")]));
+    publish(&ch, &ex, "room.1", b"hello", props).await;
+    let mut got = a.pushed(ida, 1).await;
+    got.extend(b.pushed(idb, 1).await);
+    got.extend(b.pushed(idb2, 1).await);
+    assert_eq!(got.len(), 3);
+    for m in got.chunks(1) {
+        assert_eq!(value_of(&m[0]), "hello");
+        assert_eq!(m[0].topic, "room.1");
+        assert_eq!(m[0].key.as_ref(), b"m-1", "message_id is the key");
+        assert_eq!(m[0].timestamp, 1_700_000_000_000);
+        assert_eq!(hval(&m[0], "lang").as_deref(), Some("en"));
+        assert_eq!(
+            hval(&m[0], "amqp-content-type").as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(hval(&m[0], "amqp-correlation-id").as_deref(), Some("c-1"));
+        assert_eq!(m[0].offset, -1, "plain subscriptions have no position");
+    }
+    // The last subscriber out removes the shared queue.
+    a.disconnect().await;
+    b.disconnect().await;
+    let mut gone = false;
+    for _ in 0..20 {
+        if bindings_with_key(&ex, "room.1") == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(gone, "the shared queue went with its last subscriber");
+    cleanup(&ch, &[&ex], &[]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn wildcard_bindings_star_and_hash_deliver_only_matching_routing_keys() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.wild");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let star = c.subscribe(sub("game.*.move")).await;
+    let hash = c.subscribe(sub("game.#")).await;
+    for key in ["game.1.move", "game.1.2.move", "game", "chat.1.move", "game.x"] {
+        publish(&ch, &ex, key, key.as_bytes(), BasicProperties::default()).await;
+    }
+    let got_star = c.pushed_within(star, Duration::from_millis(1500)).await;
+    assert_eq!(values(&got_star), ["game.1.move"]);
+    let got_hash: BTreeSet<String> = values(&c.pushed_within(hash, Duration::from_millis(500)).await)
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = ["game.1.move", "game.1.2.move", "game", "game.x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(got_hash, want, "`#` matches zero or more words");
+    cleanup(&ch, &[&ex], &[]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn group_members_share_a_durable_queue_with_a_plain_consumer() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.grp");
+    let group = unique("workers");
+    let topic = "jobs.#";
+    let queue = group_queue("/rabbit", &group, topic);
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", prefetch_count: 1")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let id = c.subscribe(group_sub(topic, &group, 0)).await;
+    // A plain AMQP consumer of the same queue competes for its messages.
+    let plain_ch = channel(&amqp).await;
+    plain_ch
+        .basic_qos(1, Default::default())
+        .await
+        .expect("qos");
+    let mut plain = consume(&plain_ch, &queue, false).await;
+    assert_eq!(consumer_count(&ch, &queue).await, 2);
+    for i in 0..10 {
+        c.produce_value(&format!("jobs.{i}"), &format!("job-{i}")).await;
+    }
+    let mut seen = BTreeSet::new();
+    let mut gateway_got = 0;
+    let mut plain_got = 0;
+    while seen.len() < 10 {
+        tokio::select! {
+            d = next_delivery(&mut plain) => {
+                seen.insert(String::from_utf8_lossy(&d.data).into_owned());
+                plain_got += 1;
+                d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+            }
+            m = c.pushed(id, 1) => {
+                assert!(m[0].offset >= 0, "group deliveries are numbered for ack");
+                seen.insert(value_of(&m[0]));
+                gateway_got += 1;
+                ack(&mut c, id, &m).await;
+            }
+        }
+    }
+    assert_eq!(gateway_got + plain_got, 10, "each message to one consumer");
+    assert!(gateway_got > 0 && plain_got > 0, "both competed: {gateway_got} / {plain_got}");
+    // Messages wait in the durable queue while no member is connected.
+    c.disconnect().await;
+    drop(plain);
+    plain_ch.close(200, "bye".into()).await.expect("close");
+    c = gw.connect("/rabbit").await;
+    c.produce_value("jobs.late", "waited").await;
+    let id = c.subscribe(group_sub(topic, &group, 0)).await;
+    assert_eq!(values(&c.pushed(id, 1).await), ["waited"]);
+    cleanup(&ch, &[&ex], &[&queue]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unacked_messages_are_redelivered_to_another_member_after_one_disconnects() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.redeliver");
+    let group = unique("g");
+    let queue = group_queue("/rabbit", &group, "orders");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut a = gw.connect("/rabbit").await;
+    let ida = a.subscribe(group_sub("orders", &group, 3)).await;
+    for i in 0..3 {
+        a.produce_value("orders", &format!("o{i}")).await;
+    }
+    let held = a.pushed(ida, 3).await;
+    assert_eq!(values(&held), ["o0", "o1", "o2"]);
+    // max_in_flight 3 = the member's prefetch: a fourth waits in the queue.
+    a.produce_value("orders", "o3").await;
+    assert!(a
+        .pushed_within(ida, Duration::from_millis(700))
+        .await
+        .is_empty());
+    // Acknowledge one; a wrong offset is refused and changes nothing.
+    ack(&mut a, ida, &held[..1]).await;
+    let (code, msg) = error_of(
+        a.request(Req::CmdAck(CmdAck {
+            subscription_id: ida,
+            positions: vec![MessagePosition {
+                topic: "orders".into(),
+                partition: 0,
+                offset: 999,
+                position: String::new(),
+            }],
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    assert!(msg.contains("was not delivered"), "{msg}");
+    assert_eq!(values(&a.pushed(ida, 1).await), ["o3"]);
+    // The member goes away holding o1, o2, o3: another member gets exactly those, redelivered.
+    a.disconnect().await;
+    let mut b = gw.connect("/rabbit").await;
+    let idb = b.subscribe(group_sub("orders", &group, 0)).await;
+    let again = b.pushed(idb, 3).await;
+    let got: BTreeSet<String> = values(&again).into_iter().collect();
+    assert_eq!(
+        got,
+        ["o1", "o2", "o3"].iter().map(|s| s.to_string()).collect()
+    );
+    assert!(again
+        .iter()
+        .all(|m| hval(m, "amqp-redelivered").as_deref() == Some("true")));
+    // A nack (no dead-letter exchange) gives a message back to the queue at once.
+    nack(&mut b, idb, &again[..1]).await;
+    let back = b.pushed(idb, 1).await;
+    assert_eq!(value_of(&back[0]), value_of(&again[0]));
+    ack(&mut b, idb, &back).await;
+    ack(&mut b, idb, &again[1..]).await;
+    assert!(b
+        .pushed_within(idb, Duration::from_millis(500))
+        .await
+        .is_empty());
+    cleanup(&ch, &[&ex], &[&queue]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn nack_sends_the_message_to_the_dead_letter_exchange() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.dl");
+    let dlx = format!("{ex}.dlx");
+    let group = unique("g");
+    let queue = group_queue("/rabbit", &group, "tasks");
+    let dead = plain_queue(&ch, &dlx, "#").await;
+    let mut dead_c = consume(&ch, &dead, true).await;
+    let extra = format!(", dead_letter_exchange: \"{dlx}\"");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, &extra)).await;
+    let mut c = gw.connect("/rabbit").await;
+    let id = c.subscribe(group_sub("tasks", &group, 0)).await;
+    let gw_dl = Gateway::start(&route("/dead", AMQP, &dlx, "")).await;
+    let mut dl = gw_dl.connect("/dead").await;
+    let dl_id = dl.subscribe(sub("#")).await;
+    c.produce(CmdKafkaProduce {
+        topic: "tasks".into(),
+        value: b"poison".to_vec().into(),
+        headers: vec![header("attempt", "1")],
+        ..Default::default()
+    })
+    .await;
+    let m = c.pushed(id, 1).await;
+    nack(&mut c, id, &m).await;
+    let d = next_delivery(&mut dead_c).await;
+    assert_eq!(d.data, b"poison");
+    assert_eq!(header_text(&d, "attempt").as_deref(), Some("1"));
+    // A gateway subscriber of the dead-letter exchange sees why, x-death rendered as JSON.
+    let m = dl.pushed(dl_id, 1).await;
+    assert_eq!(value_of(&m[0]), "poison");
+    let death: serde_json::Value =
+        serde_json::from_str(&hval(&m[0], "x-death").expect("x-death header")).expect("JSON");
+    assert_eq!(death[0]["reason"], "rejected", "{death}");
+    assert_eq!(death[0]["queue"], queue.as_str(), "{death}");
+    assert!(
+        c.pushed_within(id, Duration::from_millis(500)).await.is_empty(),
+        "not requeued"
+    );
+    cleanup(&ch, &[&ex, &dlx], &[&queue]).await;
+    gw.stop().await;
+    gw_dl.stop().await;
+}
+
+#[tokio::test]
+async fn mandatory_publish_with_no_queue_bound_answers_404() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.mand");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", mandatory: true")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "nobody.listens".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 404, "{msg}");
+    assert!(msg.contains("no queue bound for routing key"), "{msg}");
+    // Once a queue is bound, the same publish is confirmed.
+    let q = plain_queue(&ch, &ex, "nobody.listens").await;
+    let mut plain = consume(&ch, &q, true).await;
+    c.produce_value("nobody.listens", "now someone does").await;
+    assert_eq!(next_delivery(&mut plain).await.data, b"now someone does");
+    // Without mandatory (the default) an unroutable message is confirmed and dropped.
+    let ex2 = unique("gwt.nomand");
+    let gw2 = Gateway::start(&route("/r2", AMQP, &ex2, "")).await;
+    let mut c2 = gw2.connect("/r2").await;
+    c2.produce_value("nobody.listens", "dropped").await;
+    cleanup(&ch, &[&ex, &ex2], &[]).await;
+    gw.stop().await;
+    gw2.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_input_answers_400_or_capability_errors_and_the_connection_lives() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.bad");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let long = "k".repeat(256);
+    for topic in ["", "a.*", "a.#", "a\0b", "line\nbreak", long.as_str()] {
+        let (code, msg) = error_of(
+            c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: topic.into(),
+                value: b"x".to_vec().into(),
+                ..Default::default()
+            }))
+            .await,
+        );
+        assert_eq!(code, 400, "publish to {topic:?}: {msg}");
+    }
+    for topic in ["a*", "a.b#", "#x", "a\0", long.as_str()] {
+        let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(sub(topic))).await);
+        assert_eq!(code, 400, "subscribe to {topic:?}: {msg}");
+    }
+    let bad_headers: Vec<Vec<KafkaHeader>> = vec![
+        vec![header("amqp-priority", "high")],
+        vec![header("amqp-priority", "300")],
+        vec![header("amqp-expiration", "-5")],
+        vec![header("amqp-delivery-mode", "3")],
+        vec![header("amqp-unknown", "x")],
+        vec![header(&"h".repeat(300), "x")],
+        vec![header("amqp-content-type", &"t".repeat(300))],
+        vec![header("dup", "1"), header("dup", "2")],
+        vec![KafkaHeader {
+            key: "amqp-type".into(),
+            value: vec![0xff, 0xfe].into(),
+        }],
+    ];
+    for headers in bad_headers {
+        let (code, msg) = error_of(
+            c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "ok.topic".into(),
+                value: b"x".to_vec().into(),
+                headers: headers.clone(),
+                ..Default::default()
+            }))
+            .await,
+        );
+        assert_eq!(code, 400, "{headers:?}: {msg}");
+    }
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "ok.topic".into(),
+            key: "k".repeat(300).into_bytes().into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "a key over 255 bytes cannot be a message_id: {msg}");
+    // Start positions and commands the route cannot do answer the capability error.
+    for start in [
+        StartPosition::Earliest,
+        StartPosition::Last,
+        StartPosition::Offset,
+        StartPosition::Timestamp,
+        StartPosition::TimeDelta,
+    ] {
+        let (code, msg) = error_of(
+            c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+                start: start as i32,
+                ..sub("ok.topic")
+            }))
+            .await,
+        );
+        assert_eq!(code, 400, "{start:?}: {msg}");
+        assert!(msg.contains("RabbitMQ"), "names the scheme: {msg}");
+    }
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaFetch(fetch_cmd("ok.topic", 0, 0)))
+            .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    assert!(msg.contains("RabbitMQ"), "{msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic_pattern: "ok.*".into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            max_in_flight: 5,
+            ..sub("ok.topic")
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "plain subscriptions cannot acknowledge: {msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(group_sub("ok.topic", "bad:group", 0)))
+            .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(group_sub("ok.topic", "g", 70_000)))
+            .await,
+    );
+    assert_eq!(code, 400, "over AMQP's prefetch limit: {msg}");
+    let plain = c.subscribe(sub("ok.topic")).await;
+    let (code, msg) = error_of(
+        c.request(Req::CmdAck(CmdAck {
+            subscription_id: plain,
+            positions: vec![],
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    ping(&mut c).await;
+    cleanup(&ch, &[&ex], &[]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn route_info_names_rabbitmq_and_its_capabilities() {
+    let ex = unique("gwt.info");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let info = match c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await {
+        Resp::RouteInfoResp(i) => i,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(info.scheme, "rabbitmq");
+    let caps = info.capabilities.expect("capabilities");
+    assert!(!caps.history && !caps.fetch && !caps.offsets && !caps.commit);
+    assert!(caps.groups && caps.ack && caps.nack && caps.headers && caps.keys);
+    assert_eq!(caps.wildcards, "amqp");
+    assert_eq!(caps.starts, vec![StartPosition::Latest as i32]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_broker_answers_503_within_the_connect_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let ex = unique("gwt.down");
+    let gw = Gateway::start(&route("/rabbit", &format!("127.0.0.1:{port}"), &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let started = std::time::Instant::now();
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "t".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 503, "{msg}");
+    assert!(msg.contains("RabbitMQ unreachable"), "{msg}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let (code, _) = error_of(c.request(Req::CmdKafkaSubscribe(sub("t"))).await);
+    assert_eq!(code, 503);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn broker_going_away_mid_subscription_loses_no_confirmed_message_and_subscriptions_resume() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.outage");
+    let group = unique("g");
+    let queue = group_queue("/rabbit", &group, "evt.#");
+    let proxy = Proxy::start(AMQP).await;
+    let gw = Gateway::start(&route("/rabbit", &proxy.addr, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let grp = c.subscribe(group_sub("evt.#", &group, 0)).await;
+    let live = c.subscribe(sub("live.x")).await;
+    c.produce_value("evt.1", "before").await;
+    let m = c.pushed(grp, 1).await;
+    ack(&mut c, grp, &m).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    proxy.cut();
+    // While the broker is away: a clear 503 (or 504 for a request caught mid-flight).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "evt.2".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert!(code == 503 || code == 504, "{code} {msg}");
+    // Confirmed by the broker while the gateway is cut off: waits in the durable group queue.
+    let mut confirmed = Vec::new();
+    for i in 0..20 {
+        let body = format!("during-{i}");
+        publish(&ch, &ex, &format!("evt.{i}"), body.as_bytes(), BasicProperties::default().with_delivery_mode(2)).await;
+        confirmed.push(body);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.restore();
+
+    // The group subscription resumes by itself with every confirmed message.
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < confirmed.len() && tokio::time::Instant::now() < deadline {
+        let ms = c.pushed_within(grp, Duration::from_millis(500)).await;
+        for m in &ms {
+            got.insert(value_of(m));
+        }
+        if !ms.is_empty() {
+            ack(&mut c, grp, &ms).await;
+        }
+    }
+    let want: BTreeSet<String> = confirmed.into_iter().collect();
+    assert!(got.is_superset(&want), "no confirmed message lost: {got:?}");
+    // AMQP acks are not confirmed: one sent just before the cut may not have reached the
+    // broker, so that message may come again (at least once), and nothing else.
+    assert!(got.difference(&want).all(|v| v == "before"), "{got:?}");
+    // Publishing works again, and the plain subscription was renewed on the new connection.
+    let mut delivered = false;
+    for _ in 0..20 {
+        if let Resp::KafkaProduceResp(_) = c
+            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "live.x".into(),
+                value: b"after".to_vec().into(),
+                ..Default::default()
+            }))
+            .await
+        {
+            if !c.pushed_within(live, Duration::from_millis(500)).await.is_empty() {
+                delivered = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(delivered, "the plain subscription resumed by itself");
+    cleanup(&ch, &[&ex], &[&queue]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_existing_exchange_of_another_type_is_refused_with_409() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.fanout");
+    ch.exchange_declare(
+        ex.as_str().into(),
+        lapin::ExchangeKind::Fanout,
+        lapin::options::ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .expect("declare fanout");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "t".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 409, "{msg}");
+    assert!(msg.contains("must be a topic exchange"), "{msg}");
+    // The publisher channel recovers from the broker closing it: the next publish gets the
+    // same clear answer, not a stale channel error.
+    let (code, _) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "t".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 409);
+    cleanup(&ch, &[&ex], &[]).await;
+    let _ = BasicPublishOptions::default();
+    gw.stop().await;
+}
+
+#[test]
+fn config_accepts_the_amqp_alias_refuses_unknown_keys_and_redacts_the_password() {
+    let yaml = "routes:\n  - uri: /r\n    upstream:\n      scheme: amqp\n      nodes: [\"127.0.0.1:5672\"]\n      rabbitmq: { exchange: ev, queue_type: quorum, max_deliveries: 3, dead_letter_exchange: ev.dlx }\n    plugins:\n      rabbitmq-auth: { username: gw, password: s3cret-pw }\n";
+    let config = pubsub_gateway::Config::parse(yaml, "t").expect("parses");
+    let debug = format!("{:?}", config.routes[0]);
+    assert!(!debug.contains("s3cret-pw"), "{debug}");
+    let bad = yaml.replace("max_deliveries: 3", "max_deliverys: 3");
+    let err = pubsub_gateway::Config::parse(&bad, "t").unwrap_err().to_string();
+    assert!(err.contains("max_deliverys") && err.contains("line"), "{err}");
+    let classic_limit = yaml.replace("queue_type: quorum", "queue_type: classic");
+    let err = pubsub_gateway::Config::parse(&classic_limit, "t")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_deliveries needs queue_type: quorum"), "{err}");
+    let on_nats = "routes:\n  - uri: /n\n    upstream:\n      scheme: nats\n      nodes: [\"127.0.0.1:4222\"]\n      rabbitmq: { exchange: ev }\n";
+    let err = pubsub_gateway::Config::parse(on_nats, "t").unwrap_err().to_string();
+    assert!(err.contains("upstream.rabbitmq"), "{err}");
+    let no_section = "routes:\n  - uri: /r\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"127.0.0.1:5672\"]\n";
+    let err = pubsub_gateway::Config::parse(no_section, "t").unwrap_err().to_string();
+    assert!(err.contains("upstream.rabbitmq"), "{err}");
+}
