@@ -752,3 +752,157 @@ fn config_accepts_the_amqp_alias_refuses_unknown_keys_and_redacts_the_password()
     let err = pubsub_gateway::Config::parse(no_section, "t").unwrap_err().to_string();
     assert!(err.contains("upstream.rabbitmq"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Stream routes
+// ---------------------------------------------------------------------------------------------
+
+fn stream_route(uri: &str, node: &str, ex: &str, stream: &str) -> String {
+    route(
+        uri,
+        node,
+        ex,
+        &format!(", queue_type: stream, stream: \"{stream}\""),
+    )
+}
+
+fn start(topic: &str, start: StartPosition, value: i64) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        start: start as i32,
+        start_value: value,
+        ..sub(topic)
+    }
+}
+
+#[tokio::test]
+async fn stream_replays_from_each_start_position_by_stream_offset() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.stream");
+    let stream = format!("{ex}.log");
+    let gw = Gateway::start(&stream_route("/log", AMQP, &ex, &stream)).await;
+    let mut c = gw.connect("/log").await;
+    for (t, v) in [("s.a", "a0"), ("s.b", "b0"), ("s.a", "a1"), ("s.b", "b1"), ("s.a", "a2")] {
+        c.produce_value(t, v).await;
+    }
+    // A plain stream consumer sees what the gateway stored, at the same offsets.
+    let oracle_ch = channel(&amqp).await;
+    oracle_ch.basic_qos(10, Default::default()).await.expect("qos");
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        lapin::types::AMQPValue::LongString("first".into()),
+    );
+    let mut plain = oracle_ch
+        .basic_consume(stream.as_str().into(), "".into(), Default::default(), args)
+        .await
+        .expect("consume the stream");
+    for want in ["a0", "b0", "a1", "b1", "a2"] {
+        let d = next_delivery(&mut plain).await;
+        assert_eq!(d.data, want.as_bytes());
+        d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+    }
+
+    let all = c.subscribe(start("s.#", StartPosition::Earliest, 0)).await;
+    let got = c.pushed(all, 5).await;
+    assert_eq!(values(&got), ["a0", "b0", "a1", "b1", "a2"]);
+    assert_eq!(offsets_of(&got), [0, 1, 2, 3, 4]);
+
+    let only_a = c.subscribe(start("s.a", StartPosition::Earliest, 0)).await;
+    let got = c.pushed(only_a, 3).await;
+    assert_eq!(values(&got), ["a0", "a1", "a2"]);
+    assert_eq!(offsets_of(&got), [0, 2, 4]);
+
+    let from2 = c.subscribe(start("s.*", StartPosition::Offset, 2)).await;
+    assert_eq!(offsets_of(&c.pushed(from2, 3).await), [2, 3, 4]);
+
+    let delta = c.subscribe(start("s.#", StartPosition::TimeDelta, 600_000)).await;
+    assert_eq!(offsets_of(&c.pushed(delta, 5).await), [0, 1, 2, 3, 4]);
+
+    let last = c.subscribe(start("s.#", StartPosition::Last, 0)).await;
+    let got = c.pushed_within(last, Duration::from_millis(1500)).await;
+    assert_eq!(
+        got.last().map(|m| m.offset),
+        Some(4),
+        "LAST reads RabbitMQ's last chunk, which ends with the last message"
+    );
+
+    let latest = c.subscribe(start("s.#", StartPosition::Latest, 0)).await;
+    assert!(c
+        .pushed_within(latest, Duration::from_millis(700))
+        .await
+        .is_empty());
+
+    // TIMESTAMP: a time after the first batch starts with the second batch.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    c.produce_value("s.b", "b2").await;
+    publish(&ch, &ex, "s.a", b"a3-plain", BasicProperties::default()).await;
+    let at = c.subscribe(start("s.#", StartPosition::Timestamp, t)).await;
+    let got = c.pushed(at, 2).await;
+    assert_eq!(values(&got), ["b2", "a3-plain"]);
+    assert_eq!(offsets_of(&got), [5, 6]);
+    let got = c.pushed(latest, 2).await;
+    assert_eq!(offsets_of(&got), [5, 6], "LATEST gets only what came after");
+    assert_eq!(offsets_of(&c.pushed(all, 2).await), [5, 6]);
+
+    // What a stream route cannot do answers 400.
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(start("s.#", StartPosition::Offset, -3)))
+            .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(group_sub("s.#", "g", 0)))
+            .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    assert!(msg.contains("RabbitMQ stream"), "{msg}");
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            max_in_flight: 3,
+            ..sub("s.#")
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    ping(&mut c).await;
+    drop(plain);
+    cleanup(&ch, &[&ex], &[&stream]).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn stream_subscription_resumes_after_an_outage_without_loss_or_duplicates() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.sout");
+    let stream = format!("{ex}.log");
+    let proxy = Proxy::start(AMQP).await;
+    let gw = Gateway::start(&stream_route("/log", &proxy.addr, &ex, &stream)).await;
+    let mut c = gw.connect("/log").await;
+    let id = c.subscribe(start("e.#", StartPosition::Earliest, 0)).await;
+    c.produce_value("e.1", "m0").await;
+    assert_eq!(offsets_of(&c.pushed(id, 1).await), [0]);
+    proxy.cut();
+    for i in 1..=10 {
+        publish(&ch, &ex, "e.1", format!("m{i}").as_bytes(), BasicProperties::default()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    proxy.restore();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < 10 && tokio::time::Instant::now() < deadline {
+        got.extend(c.pushed_within(id, Duration::from_millis(500)).await);
+    }
+    assert_eq!(offsets_of(&got), (1..=10).collect::<Vec<i64>>());
+    assert!(
+        c.pushed_within(id, Duration::from_millis(500)).await.is_empty(),
+        "nothing twice"
+    );
+    cleanup(&ch, &[&ex], &[&stream]).await;
+    gw.stop().await;
+}

@@ -36,6 +36,22 @@ pub struct RabbitOptions {
     pub queue_prefix: Option<String>,
     /// AMQP heartbeat in seconds: how soon a silently dead connection is noticed (0 = off).
     pub heartbeat_secs: u16,
+    /// `queue_type: stream`: the route's stream queue, bound to the exchange with `#`; default
+    /// `{exchange}.stream`.
+    pub stream: Option<String>,
+    /// `queue_type: stream`: the stream's retention in bytes (`x-max-length-bytes`).
+    pub stream_max_bytes: Option<u64>,
+}
+
+impl RabbitOptions {
+    /// The stream queue of a stream route.
+    pub fn stream_name(&self) -> Option<String> {
+        (self.queue_type == QueueType::Stream).then(|| {
+            self.stream
+                .clone()
+                .unwrap_or_else(|| format!("{}.stream", self.exchange))
+        })
+    }
 }
 
 /// The queue type of group queues.
@@ -44,6 +60,8 @@ pub struct RabbitOptions {
 pub enum QueueType {
     Classic,
     Quorum,
+    /// One stream queue per route: a log with offsets, read from any start position.
+    Stream,
 }
 
 impl QueueType {
@@ -51,6 +69,7 @@ impl QueueType {
         match self {
             QueueType::Classic => "classic",
             QueueType::Quorum => "quorum",
+            QueueType::Stream => "stream",
         }
     }
 }
@@ -81,6 +100,10 @@ pub(super) struct RabbitOptionsRaw {
     queue_prefix: Option<String>,
     #[serde(default = "default_heartbeat")]
     heartbeat_secs: u16,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    stream_max_bytes: Option<u64>,
 }
 
 fn default_vhost() -> String {
@@ -121,18 +144,29 @@ impl TryFrom<RabbitOptionsRaw> for RabbitOptions {
         let queue_type = match r.queue_type.as_deref() {
             None | Some("classic") => QueueType::Classic,
             Some("quorum") => QueueType::Quorum,
-            Some("stream") => {
-                return Err(
-                    "rabbitmq.queue_type: stream queues are not supported by this gateway yet (classic or quorum)"
-                        .into(),
-                )
-            }
+            Some("stream") => QueueType::Stream,
             Some(other) => {
                 return Err(format!(
-                    "rabbitmq.queue_type `{other}`: one of classic, quorum"
+                    "rabbitmq.queue_type `{other}`: one of classic, quorum, stream"
                 ))
             }
         };
+        if queue_type == QueueType::Stream {
+            if !r.durable {
+                return Err("rabbitmq.queue_type stream needs durable: true".into());
+            }
+            if r.dead_letter_exchange.is_some() {
+                return Err("rabbitmq.dead_letter_exchange does not apply to stream queues (nothing is rejected from a log)".into());
+            }
+        } else if r.stream.is_some() || r.stream_max_bytes.is_some() {
+            return Err("rabbitmq.stream and stream_max_bytes need queue_type: stream".into());
+        }
+        if let Some(name) = &r.stream {
+            short_name("stream", name)?;
+            if name.starts_with("amq.") {
+                return Err("rabbitmq.stream: `amq.` names are the broker's".into());
+            }
+        }
         if r.max_deliveries.is_some() && queue_type != QueueType::Quorum {
             return Err(
                 "rabbitmq.max_deliveries needs queue_type: quorum (classic queues do not count deliveries)"
@@ -169,6 +203,8 @@ impl TryFrom<RabbitOptionsRaw> for RabbitOptions {
             mandatory: r.mandatory,
             queue_prefix: r.queue_prefix,
             heartbeat_secs: r.heartbeat_secs,
+            stream: r.stream,
+            stream_max_bytes: r.stream_max_bytes,
         })
     }
 }

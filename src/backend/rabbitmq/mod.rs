@@ -5,17 +5,20 @@
 //! - `props`: gateway messages to AMQP messages (properties, headers table) and back;
 //! - `publish`: publishing with publisher confirms and mandatory routing;
 //! - `hub`: plain subscriptions of one binding key share one queue and one consumer;
-//! - `groups`: group members share a durable queue, with per-message ack and nack.
+//! - `groups`: group members share a durable queue, with per-message ack and nack;
+//! - `stream`: stream routes, read from any start position by stream offset.
 //!
 //! A topic is a routing key (binding key when subscribing, with the topic exchange's `*` and
-//! `#`); there is one partition (0) and no log: offsets are each subscription's own delivery
-//! numbers, for ack and nack.
+//! `#`); there is one partition (0). On classic and quorum routes there is no log: offsets are
+//! each group subscription's own delivery numbers, for ack and nack; on stream routes they are
+//! stream offsets.
 
 mod client;
 mod groups;
 mod hub;
 mod props;
 mod publish;
+mod stream;
 mod topology;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use async_trait::async_trait;
 
 use super::{
     Backend, Capabilities, PushSink, SubscribeSpec, Subscription, Target, TopicUse, Wildcards,
+    ALL_STARTS,
 };
 use super::{Publish, Published};
 use crate::config::Route;
@@ -49,10 +53,23 @@ const QUEUES: Capabilities = Capabilities {
     epochs: false,
 };
 
+/// A stream route: a log read from any start position; no groups or acknowledgements.
+const STREAM: Capabilities = Capabilities {
+    description: std::borrow::Cow::Borrowed("RabbitMQ stream"),
+    history: true,
+    starts: ALL_STARTS,
+    groups: false,
+    ack: false,
+    nack: false,
+    ..QUEUES
+};
+
 pub struct RabbitBackend {
     conn: Arc<client::Conn>,
     publisher: publish::Publisher,
     hub: Arc<hub::Hub>,
+    /// Set on stream routes.
+    stream: Option<String>,
     caps: Capabilities,
 }
 
@@ -63,19 +80,30 @@ impl RabbitBackend {
             .rabbitmq
             .clone()
             .ok_or("upstream.rabbitmq is needed (at least `exchange`)")?;
-        let caps = Capabilities {
-            description: std::borrow::Cow::Owned(format!(
-                "RabbitMQ exchange {} ({} queues)",
-                opts.exchange,
-                opts.queue_type.as_str()
-            )),
-            ..QUEUES
+        let stream = opts.stream_name();
+        let caps = match &stream {
+            Some(s) => Capabilities {
+                description: std::borrow::Cow::Owned(format!(
+                    "RabbitMQ stream {s} (exchange {})",
+                    opts.exchange
+                )),
+                ..STREAM
+            },
+            None => Capabilities {
+                description: std::borrow::Cow::Owned(format!(
+                    "RabbitMQ exchange {} ({} queues)",
+                    opts.exchange,
+                    opts.queue_type.as_str()
+                )),
+                ..QUEUES
+            },
         };
         let conn = Arc::new(client::Conn::new(route, opts)?);
         Ok(RabbitBackend {
             publisher: publish::Publisher::new(conn.clone()),
             hub: Arc::new(hub::Hub::new(conn.clone())),
             conn,
+            stream,
             caps,
         })
     }
@@ -140,6 +168,9 @@ impl Backend for RabbitBackend {
                     .into(),
             ));
         };
+        if let Some(stream) = &self.stream {
+            return stream::subscribe(self.conn.clone(), stream.clone(), topic, spec, sink).await;
+        }
         match spec.group {
             Some(_) => groups::subscribe(self.conn.clone(), topic, spec, sink).await,
             None => self.hub.subscribe(topic, spec, sink).await,

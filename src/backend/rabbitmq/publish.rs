@@ -9,7 +9,7 @@ use lapin::{Channel, Confirmation};
 
 use super::client::{amqp_error, short, within, Conn};
 use super::props::to_properties;
-use super::topology::declare_exchange;
+use super::topology::{declare_exchange, declare_stream};
 use crate::backend::{Publish, Published};
 use crate::error::{GatewayError, Result};
 
@@ -47,6 +47,11 @@ impl Publisher {
         })
         .await?;
         declare_exchange(&self.conn, &ch).await?;
+        // On a stream route the stream exists before the first message: nothing published
+        // through the gateway misses it.
+        if let Some(stream) = self.conn.opts.stream_name() {
+            declare_stream(&self.conn, &ch, &stream).await?;
+        }
         *slot = Some((generation, ch.clone()));
         Ok(ch)
     }

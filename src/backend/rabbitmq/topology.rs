@@ -132,3 +132,73 @@ async fn bind(conn: &Conn, ch: &Channel, queue: ShortString, topic: &str) -> Res
     .await
     .map_err(|e| amqp_error(e).context(format!("binding `{topic}` on `{}`", conn.opts.exchange)))
 }
+
+/// The stream queue of a stream route (durable, `x-queue-type: stream`, retention from
+/// `stream_max_bytes`), bound to the exchange with `#`: it stores every message of the route.
+pub(super) async fn declare_stream(conn: &Conn, ch: &Channel, stream: &str) -> Result<()> {
+    let mut args = FieldTable::default();
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString(LongString::from("stream")),
+    );
+    if let Some(n) = conn.opts.stream_max_bytes {
+        args.insert(
+            ShortString::from("x-max-length-bytes"),
+            AMQPValue::LongLongInt(n.min(i64::MAX as u64) as i64),
+        );
+    }
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let name = short("stream", stream)?;
+    within(conn.timeouts.read(), "the stream declaration", async {
+        ch.queue_declare(name.clone(), options, args)
+            .await
+            .map_err(|e| amqp_error(e).context(format!("stream `{stream}`")))?;
+        bind(conn, ch, name, "#").await
+    })
+    .await
+}
+
+/// Whether a routing key matches a topic-exchange binding key (`*` one word, `#` zero or more).
+/// Dynamic programming over words, so a hostile binding such as `#.#.#...` costs at most
+/// (words of binding) x (words of key) steps.
+pub(super) fn topic_matches(binding: &str, key: &str) -> bool {
+    let b: Vec<&str> = binding.split('.').collect();
+    let k: Vec<&str> = key.split('.').collect();
+    // row[j]: the first i binding words match the first j key words.
+    let mut row = vec![false; k.len() + 1];
+    row[0] = true;
+    for w in &b {
+        let mut next = vec![false; k.len() + 1];
+        for j in 0..=k.len() {
+            next[j] = match *w {
+                "#" => row[j] || (j > 0 && next[j - 1]),
+                "*" => j > 0 && row[j - 1],
+                word => j > 0 && row[j - 1] && k[j - 1] == word,
+            };
+        }
+        row = next;
+    }
+    row[k.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn binding_keys_match_like_the_topic_exchange() {
+        assert!(topic_matches("a.*", "a.b"));
+        assert!(!topic_matches("a.*", "a.b.c"));
+        assert!(!topic_matches("a.*", "a"));
+        assert!(topic_matches("a.#", "a"));
+        assert!(topic_matches("a.#", "a.b.c"));
+        assert!(topic_matches("#", "x.y"));
+        assert!(topic_matches("#.c", "a.b.c"));
+        assert!(topic_matches("*.b.#", "a.b"));
+        assert!(!topic_matches("a.b", "a.c"));
+        assert!(topic_matches("a.b", "a.b"));
+    }
+}
