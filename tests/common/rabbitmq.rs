@@ -24,9 +24,13 @@ pub async fn oracle() -> Connection {
         Connection::connect(&uri, ConnectionProperties::default()),
     )
     .await
-    .unwrap_or_else(|_| panic!("RabbitMQ at {AMQP} did not answer: start it with `rabbitmq-server -detached`"))
+    .unwrap_or_else(|_| {
+        panic!("RabbitMQ at {AMQP} did not answer: start it with `rabbitmq-server -detached`")
+    })
     .unwrap_or_else(|e| {
-        panic!("RabbitMQ at {AMQP} is not reachable ({e}): start it with `rabbitmq-server -detached`")
+        panic!(
+            "RabbitMQ at {AMQP} is not reachable ({e}): start it with `rabbitmq-server -detached`"
+        )
     })
 }
 
@@ -116,13 +120,7 @@ pub async fn next_delivery(c: &mut lapin::Consumer) -> lapin::message::Delivery 
 }
 
 /// Publishes with confirms through the oracle and waits for the broker's confirm.
-pub async fn publish(
-    ch: &Channel,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    props: BasicProperties,
-) {
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
         .expect("confirm mode");
@@ -200,6 +198,11 @@ pub fn bindings_with_key(exchange: &str, key: &str) -> usize {
         ])
         .output()
         .expect("rabbitmqctl runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl list_bindings failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| {

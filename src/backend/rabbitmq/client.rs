@@ -159,12 +159,8 @@ impl Conn {
         let props = ConnectionProperties::default()
             .with_connection_name(format!("pubsub-gateway {}", self.route).into());
         let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
-        let connect = Connection::connect_uri_with_config(
-            uri.clone(),
-            props,
-            self.tls.clone(),
-            runtime,
-        );
+        let connect =
+            Connection::connect_uri_with_config(uri.clone(), props, self.tls.clone(), runtime);
         match tokio::time::timeout(self.timeouts.connect(), connect).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(e.to_string()),

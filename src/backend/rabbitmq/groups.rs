@@ -94,7 +94,9 @@ pub(super) async fn subscribe(
     sink: PushSink,
 ) -> Result<Arc<dyn Subscription>> {
     let Some(group) = spec.group.clone() else {
-        return Err(GatewayError::BadRequest("a group subscription needs a group".into()));
+        return Err(GatewayError::BadRequest(
+            "a group subscription needs a group".into(),
+        ));
     };
     if !spec.match_headers.is_empty() {
         return Err(GatewayError::BadRequest(
@@ -191,7 +193,11 @@ async fn run(member: Arc<Member>, first: (u64, Channel, Consumer), sink: PushSin
         tracing::debug!(route = %member.conn.route, queue = %member.queue, generation, "RabbitMQ group consumer ended; renewing");
         let _ = ch.close(200, ShortString::from("renewing")).await;
         member.forget_pending(&sink);
-        if watch.borrow().as_ref().is_some_and(|(g, _)| *g == generation) {
+        if watch
+            .borrow()
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
             tokio::select! {
                 _ = member.cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}

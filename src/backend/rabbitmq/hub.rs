@@ -228,7 +228,11 @@ async fn fan_out(
         tracing::debug!(route = %conn.route, topic = %topic, generation, "RabbitMQ consumer ended; renewing");
         let _ = ch.close(200, ShortString::from("renewing")).await;
         // The connection may still be up (the channel alone failed): try again at once.
-        if watch.borrow().as_ref().is_some_and(|(g, _)| *g == generation) {
+        if watch
+            .borrow()
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
             tokio::select! {
                 _ = fanout.cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}

@@ -193,13 +193,22 @@ mod tests {
         }
         let long = "x".repeat(256);
         for bad in ["", "a\0b", "a\nb", "a.*", "a.#", long.as_str()] {
-            assert!(validate_routing_key(bad, TopicUse::Publish).is_err(), "{bad:?}");
+            assert!(
+                validate_routing_key(bad, TopicUse::Publish).is_err(),
+                "{bad:?}"
+            );
         }
         for ok in ["a.*", "a.#", "#", "*.b.*", "#.x.#"] {
-            assert!(validate_routing_key(ok, TopicUse::Subscribe).is_ok(), "{ok}");
+            assert!(
+                validate_routing_key(ok, TopicUse::Subscribe).is_ok(),
+                "{ok}"
+            );
         }
         for bad in ["a*", "a.b#", "#a"] {
-            assert!(validate_routing_key(bad, TopicUse::Subscribe).is_err(), "{bad}");
+            assert!(
+                validate_routing_key(bad, TopicUse::Subscribe).is_err(),
+                "{bad}"
+            );
         }
         assert!(validate_routing_key("a.*", TopicUse::Read).is_err());
     }

@@ -38,7 +38,13 @@ fn offset_arg(start: Start) -> AMQPValue {
 
 /// The stream offset of a delivery (RabbitMQ sets `x-stream-offset` on each).
 fn stream_offset(d: &lapin::message::Delivery) -> Option<i64> {
-    match d.properties.headers().as_ref()?.inner().get("x-stream-offset")? {
+    match d
+        .properties
+        .headers()
+        .as_ref()?
+        .inner()
+        .get("x-stream-offset")?
+    {
         AMQPValue::LongLongInt(n) => Some(*n),
         AMQPValue::LongInt(n) => Some(*n as i64),
         _ => None,
@@ -165,7 +171,11 @@ async fn run(
         }
         tracing::debug!(route = %conn.route, stream = %stream, generation, "RabbitMQ stream consumer ended; renewing");
         let _ = ch.close(200, ShortString::from("renewing")).await;
-        if watch.borrow().as_ref().is_some_and(|(g, _)| *g == generation) {
+        if watch
+            .borrow()
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}

@@ -103,7 +103,11 @@ pub(super) async fn declare_group_queue(
 
 /// A server-named, exclusive, auto-delete queue bound with the topic: it lives as long as the
 /// gateway's connection (or its consumer) does.
-pub(super) async fn declare_private_queue(conn: &Conn, ch: &Channel, topic: &str) -> Result<String> {
+pub(super) async fn declare_private_queue(
+    conn: &Conn,
+    ch: &Channel,
+    topic: &str,
+) -> Result<String> {
     let options = QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,
