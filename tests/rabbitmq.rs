@@ -983,3 +983,28 @@ async fn stream_subscription_resumes_after_an_outage_without_loss_or_duplicates(
     gw.stop().await;
     cleanup(&ch, &[&ex], &[&stream]).await;
 }
+
+#[tokio::test]
+async fn refused_credentials_answer_503_and_never_show_the_password() {
+    let ex = unique("gwt.auth");
+    let yaml = format!(
+        "{}    plugins:\n      rabbitmq-auth: {{ username: guest, password: wrong-s3cret-pw }}\n",
+        route("/rabbit", AMQP, &ex, "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/rabbit").await;
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "t".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 503, "{msg}");
+    assert!(!msg.contains("wrong-s3cret-pw"), "{msg}");
+    let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(sub("t"))).await);
+    assert_eq!(code, 503, "{msg}");
+    assert!(!msg.contains("wrong-s3cret-pw"), "{msg}");
+    gw.stop().await;
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
@@ -51,7 +51,7 @@ struct Member {
 }
 
 /// Opens a channel, declares the exchange and a private queue bound with `topic`, and consumes
-/// it with automatic acknowledgement.
+/// it.
 async fn consume_private(conn: &Arc<Conn>, topic: &str) -> Result<(u64, Channel, Consumer)> {
     let (generation, ch) = conn.channel().await?;
     declare_exchange(conn, &ch).await?;
@@ -63,8 +63,9 @@ async fn consume_private(conn: &Arc<Conn>, topic: &str) -> Result<(u64, Channel,
         ch.basic_consume(
             ShortString::from(queue.as_str()),
             ShortString::from(""),
+            // Acknowledged by the gateway once fanned out, so the prefetch bounds what the broker
+            // sends ahead (with no_ack it would push without limit).
             BasicConsumeOptions {
-                no_ack: true,
                 exclusive: true,
                 ..Default::default()
             },
@@ -208,6 +209,7 @@ async fn fan_out(
             };
             let Some(Ok(delivery)) = next else { break };
             let record = to_record(&delivery, -1);
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
             let members = lock(&fanout.members);
             for m in members.iter() {
                 if m.allowed
