@@ -1008,3 +1008,43 @@ async fn refused_credentials_answer_503_and_never_show_the_password() {
     assert!(!msg.contains("wrong-s3cret-pw"), "{msg}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_member_that_stops_reading_then_vanishes_gives_everything_it_held_to_the_group() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.stall");
+    let group = unique("g");
+    let queue = group_queue("/rabbit", &group, "bulk");
+    let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", prefetch_count: 50")).await;
+    let mut stalled = connect_small_window(gw.addr, "/rabbit").await;
+    stalled.subscribe(group_sub("bulk", &group, 0)).await;
+    let body = vec![b'x'; 16 * 1024];
+    for i in 0..120 {
+        let mut b = body.clone();
+        b.extend_from_slice(format!("#{i}").as_bytes());
+        publish(&ch, &ex, "bulk", &b, BasicProperties::default()).await;
+    }
+    // The stalled member holds its prefetch (its queue to the client is full); then it vanishes
+    // without a close frame.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(stalled);
+    let mut c = gw.connect("/rabbit").await;
+    let id = c.subscribe(group_sub("bulk", &group, 0)).await;
+    let mut seen = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 120 && tokio::time::Instant::now() < deadline {
+        let ms = c.pushed_within(id, Duration::from_millis(500)).await;
+        for m in &ms {
+            let v = value_of(m);
+            seen.insert(v[16 * 1024..].to_string());
+        }
+        if !ms.is_empty() {
+            ack(&mut c, id, &ms).await;
+        }
+    }
+    assert_eq!(seen.len(), 120, "every message reached the remaining member");
+    assert_eq!(consumer_count(&ch, &queue).await, 1, "the vanished member's consumer is gone");
+    gw.stop().await;
+    cleanup(&ch, &[&ex], &[&queue]).await;
+}
