@@ -4,6 +4,8 @@
 //! exchanges and durable queues it made. Outages go through a fault-injecting TCP proxy.
 
 mod common;
+#[path = "common/nats.rs"]
+mod nats_support;
 #[path = "common/rabbitmq.rs"]
 mod rabbit;
 
@@ -1043,8 +1045,60 @@ async fn a_member_that_stops_reading_then_vanishes_gives_everything_it_held_to_t
             ack(&mut c, id, &ms).await;
         }
     }
-    assert_eq!(seen.len(), 120, "every message reached the remaining member");
-    assert_eq!(consumer_count(&ch, &queue).await, 1, "the vanished member's consumer is gone");
+    assert_eq!(
+        seen.len(),
+        120,
+        "every message reached the remaining member"
+    );
+    assert_eq!(
+        consumer_count(&ch, &queue).await,
+        1,
+        "the vanished member's consumer is gone"
+    );
     gw.stop().await;
     cleanup(&ch, &[&ex], &[&queue]).await;
+}
+
+#[tokio::test]
+async fn amqps_with_the_routes_ca_publishes_and_an_unknown_ca_is_refused_with_503() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.tls");
+    let q = plain_queue(&ch, &ex, "secure.#").await;
+    let mut plain = consume(&ch, &q, true).await;
+    let pki = nats_support::make_pki();
+    let tls = TlsTerminator::start(&pki.cert, &pki.key);
+    let node = format!("127.0.0.1:{}", tls.port);
+    let with_ca = route("/tls", &node, &ex, "").replace(
+        "      rabbitmq:",
+        &format!(
+            "      tls: {{ ca_file: \"{}\" }}\n      rabbitmq:",
+            pki.ca.display()
+        ),
+    );
+    let without_ca = route("/untrusted", &node, &ex, "").replace(
+        "      rabbitmq:",
+        "      tls: { verify: true }\n      rabbitmq:",
+    );
+    let gw = Gateway::start(&with_ca).await;
+    let mut c = gw.connect("/tls").await;
+    c.produce_value("secure.1", "over amqps").await;
+    assert_eq!(next_delivery(&mut plain).await.data, b"over amqps");
+    let gw2 = Gateway::start(&without_ca).await;
+    let mut c2 = gw2.connect("/untrusted").await;
+    let (code, msg) = error_of(
+        c2.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "secure.2".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(
+        code, 503,
+        "a certificate no trusted CA signed is refused: {msg}"
+    );
+    gw.stop().await;
+    gw2.stop().await;
+    cleanup(&ch, &[&ex], &[]).await;
 }

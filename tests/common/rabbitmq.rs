@@ -279,3 +279,53 @@ impl Drop for Proxy {
         self.task.abort();
     }
 }
+
+/// socat terminating TLS on a free port with `cert`/`key` and forwarding plaintext to the broker:
+/// amqps:// without reconfiguring the shared broker. Its own process group; dropping it kills
+/// the group (socat and the children it forks per connection).
+pub struct TlsTerminator {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl TlsTerminator {
+    pub fn start(cert: &std::path::Path, key: &std::path::Path) -> TlsTerminator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut cmd = std::process::Command::new("socat");
+        cmd.arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+            cert.display(),
+            key.display()
+        ))
+        .arg(format!("TCP:{AMQP}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("socat is needed for the amqps test: {e}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "socat did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsTerminator { port, child }
+    }
+}
+
+impl Drop for TlsTerminator {
+    fn drop(&mut self) {
+        // SAFETY: signals the process group this struct started; no memory is touched.
+        unsafe {
+            libc::killpg(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
