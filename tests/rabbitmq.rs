@@ -669,6 +669,9 @@ async fn broker_going_away_mid_subscription_loses_no_confirmed_message_and_subsc
         .await,
     );
     assert!(code == 503 || code == 504, "{code} {msg}");
+    // A subscribe to a binding key already shared in the gateway answers 503 too.
+    let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(sub("live.x"))).await);
+    assert_eq!(code, 503, "{msg}");
     // Confirmed by the broker while the gateway is cut off: waits in the durable group queue.
     let mut confirmed = Vec::new();
     for i in 0..20 {

@@ -259,6 +259,9 @@ pub(super) fn amqp_error(e: lapin::Error) -> GatewayError {
                 _ => GatewayError::Upstream(text),
             }
         }
+        lapin::ErrorKind::ChannelsLimitReached => GatewayError::Overloaded(
+            "the RabbitMQ connection of this route has no channel left (channel_max): too many group or stream subscriptions".into(),
+        ),
         lapin::ErrorKind::InvalidChannelState(..)
         | lapin::ErrorKind::InvalidConnectionState(_)
         | lapin::ErrorKind::IOError(_)

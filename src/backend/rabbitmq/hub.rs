@@ -99,6 +99,8 @@ impl Hub {
                     .into(),
             ));
         }
+        // A clear 503 while the broker is away, even when the binding is already shared.
+        self.conn.connection().await?;
         let id = self.next_member.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
         let member = Member {
