@@ -929,8 +929,11 @@ async fn stream_replays_from_each_start_position_by_stream_offset() {
     );
     assert_eq!(code, 400, "{msg}");
     let (code, msg) = error_of(
-        c.request(Req::CmdKafkaSubscribe(group_sub("s.#", "g", 0)))
-            .await,
+        c.request(Req::CmdAck(CmdAck {
+            subscription_id: all,
+            positions: vec![],
+        }))
+        .await,
     );
     assert_eq!(code, 400, "{msg}");
     assert!(msg.contains("RabbitMQ stream"), "{msg}");
@@ -1104,4 +1107,67 @@ async fn amqps_with_the_routes_ca_publishes_and_an_unknown_ca_is_refused_with_50
     gw.stop().await;
     gw2.stop().await;
     cleanup(&ch, &[&ex], &[]).await;
+}
+
+#[tokio::test]
+async fn stream_group_resumes_from_its_committed_offset_with_one_active_member_at_a_time() {
+    let amqp = oracle().await;
+    let ch = channel(&amqp).await;
+    let ex = unique("gwt.sgrp");
+    let stream = format!("{ex}.log");
+    let gw = Gateway::start(&stream_route("/log", AMQP, &ex, &stream)).await;
+    let mut a = gw.connect("/log").await;
+    for i in 0..5 {
+        a.produce_value("g.x", &format!("m{i}")).await;
+    }
+    let ida = a
+        .subscribe(CmdKafkaSubscribe {
+            group: "readers".into(),
+            ..start("g.#", StartPosition::Earliest, 0)
+        })
+        .await;
+    assert_eq!(offsets_of(&a.pushed(ida, 5).await), [0, 1, 2, 3, 4]);
+    a.commit(ida, &[("g.x", 0, 3)]).await;
+    // A second member waits while the first reads, and may not commit.
+    let mut b = gw.connect("/log").await;
+    let idb = b
+        .subscribe(CmdKafkaSubscribe {
+            group: "readers".into(),
+            ..start("g.#", StartPosition::Latest, 0)
+        })
+        .await;
+    a.produce_value("g.x", "m5").await;
+    assert_eq!(offsets_of(&a.pushed(ida, 1).await), [5]);
+    assert!(b
+        .pushed_within(idb, Duration::from_millis(700))
+        .await
+        .is_empty());
+    let (code, msg) = error_of(
+        b.request(Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: idb,
+            offsets: vec![KafkaPartitionOffset {
+                topic: "g.x".into(),
+                partition: 0,
+                offset: 6,
+            }],
+        }))
+        .await,
+    );
+    assert_eq!(code, 409, "{msg}");
+    // The first member leaves: the second takes over from the committed offset (3), so what
+    // was not committed is read again, and its own start position (LATEST) does not apply.
+    a.disconnect().await;
+    assert_eq!(offsets_of(&b.pushed(idb, 3).await), [3, 4, 5]);
+    // A plain stream subscription has nothing to commit.
+    let plain = b.subscribe(start("g.#", StartPosition::Latest, 0)).await;
+    let (code, msg) = error_of(
+        b.request(Req::CmdKafkaCommit(CmdKafkaCommit {
+            subscription_id: plain,
+            offsets: vec![],
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    gw.stop().await;
+    cleanup(&ch, &[&ex], &[&stream]).await;
 }

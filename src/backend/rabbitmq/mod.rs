@@ -6,7 +6,8 @@
 //! - `publish`: publishing with publisher confirms and mandatory routing;
 //! - `hub`: plain subscriptions of one binding key share one queue and one consumer;
 //! - `groups`: group members share a durable queue, with per-message ack and nack;
-//! - `stream`: stream routes, read from any start position by stream offset.
+//! - `stream`: stream routes, read from any start position by stream offset;
+//! - `stream_groups`: groups on stream routes, whose committed offsets the gateway keeps.
 //!
 //! A topic is a routing key (binding key when subscribing, with the topic exchange's `*` and
 //! `#`); there is one partition (0). On classic and quorum routes there is no log: offsets are
@@ -19,6 +20,7 @@ mod hub;
 mod props;
 mod publish;
 mod stream;
+mod stream_groups;
 mod topology;
 
 use std::sync::Arc;
@@ -53,14 +55,16 @@ const QUEUES: Capabilities = Capabilities {
     epochs: false,
 };
 
-/// A stream route: a log read from any start position; no groups or acknowledgements.
+/// A stream route: a log read from any start position; groups commit offsets (kept by the
+/// gateway), nothing is acknowledged message by message.
 const STREAM: Capabilities = Capabilities {
     description: std::borrow::Cow::Borrowed("RabbitMQ stream"),
     history: true,
     starts: ALL_STARTS,
-    groups: false,
+    groups: true,
     ack: false,
     nack: false,
+    commit: true,
     ..QUEUES
 };
 
@@ -70,6 +74,7 @@ pub struct RabbitBackend {
     hub: Arc<hub::Hub>,
     /// Set on stream routes.
     stream: Option<String>,
+    stream_groups: stream_groups::StreamGroups,
     caps: Capabilities,
 }
 
@@ -104,6 +109,7 @@ impl RabbitBackend {
             hub: Arc::new(hub::Hub::new(conn.clone())),
             conn,
             stream,
+            stream_groups: Default::default(),
             caps,
         })
     }
@@ -169,7 +175,21 @@ impl Backend for RabbitBackend {
             ));
         };
         if let Some(stream) = &self.stream {
-            return stream::subscribe(self.conn.clone(), stream.clone(), topic, spec, sink).await;
+            if spec.max_in_flight > 0 {
+                return Err(GatewayError::BadRequest(
+                    "max_in_flight needs acknowledgements: stream subscriptions read a log and have none"
+                        .into(),
+                ));
+            }
+            let (conn, stream) = (self.conn.clone(), stream.clone());
+            return match spec.group {
+                Some(_) => {
+                    self.stream_groups
+                        .subscribe(conn, stream, topic, spec, sink)
+                        .await
+                }
+                None => stream::subscribe(conn, stream, topic, spec, sink).await,
+            };
         }
         match spec.group {
             Some(_) => groups::subscribe(self.conn.clone(), topic, spec, sink).await,

@@ -51,7 +51,11 @@ fn stream_offset(d: &lapin::message::Delivery) -> Option<i64> {
     }
 }
 
-async fn consume(conn: &Arc<Conn>, stream: &str, start: Start) -> Result<(u64, Channel, Consumer)> {
+pub(super) async fn consume(
+    conn: &Arc<Conn>,
+    stream: &str,
+    start: Start,
+) -> Result<(u64, Channel, Consumer)> {
     let (generation, ch) = conn.channel().await?;
     declare_exchange(conn, &ch).await?;
     declare_stream(conn, &ch, stream).await?;
@@ -81,30 +85,51 @@ pub(super) async fn subscribe(
     spec: SubscribeSpec,
     sink: PushSink,
 ) -> Result<Arc<dyn Subscription>> {
-    if spec.max_in_flight > 0 {
-        return Err(GatewayError::BadRequest(
-            "max_in_flight needs acknowledgements: stream subscriptions read a log and have none"
-                .into(),
-        ));
-    }
     let first = consume(&conn, &stream, spec.start).await?;
     let cancel = CancellationToken::new();
-    tokio::spawn(run(conn, stream, topic, spec, sink, first, cancel.clone()));
+    let reader = Reader {
+        conn,
+        stream,
+        topic,
+        spec,
+        sink,
+        cancel: cancel.clone(),
+        guard: None,
+    };
+    tokio::spawn(run(reader, Some(first)));
     Ok(Arc::new(StreamSubscription { cancel }))
 }
 
-async fn run(
-    conn: Arc<Conn>,
-    stream: String,
-    topic: String,
-    spec: SubscribeSpec,
-    sink: PushSink,
-    first: (u64, Channel, Consumer),
-    cancel: CancellationToken,
-) {
+/// One subscription's reading of the stream.
+pub(super) struct Reader {
+    pub conn: Arc<Conn>,
+    pub stream: String,
+    pub topic: String,
+    /// `spec.start` is where reading starts.
+    pub spec: SubscribeSpec,
+    pub sink: PushSink,
+    pub cancel: CancellationToken,
+    /// Held for as long as the reader runs (a stream group's active-member permit).
+    pub guard: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Reads from `first` (a consumer set up before the subscribe reply), or sets one up itself.
+pub(super) async fn run(r: Reader, first: Option<(u64, Channel, Consumer)>) {
     let _task = TaskGauge::new();
-    let mut current = Some(first);
+    let Reader {
+        conn,
+        stream,
+        topic,
+        spec,
+        sink,
+        cancel,
+        guard: _guard,
+    } = r;
     let mut watch = conn.watch();
+    if first.is_none() {
+        watch.mark_changed();
+    }
+    let mut current = first;
     let mut next = spec.start;
     loop {
         let Some((generation, ch, mut consumer)) = current.take() else {
@@ -192,7 +217,9 @@ struct StreamSubscription {
 #[async_trait]
 impl Subscription for StreamSubscription {
     async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
+        Err(GatewayError::BadRequest(
+            "commit keeps a group's offset: this stream subscription has no group".into(),
+        ))
     }
 
     fn close(&self) {
