@@ -52,10 +52,10 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A RabbitMQ route on `uri` to `node` with exchange `exchange`; `extra` adds `rabbitmq:` keys
-/// (", key: value" form).
+/// (", key: value" form). Send and read timeouts are generous: the shared machine is busy.
 pub fn route(uri: &str, node: &str, exchange: &str, extra: &str) -> String {
     format!(
-        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{node}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n      rabbitmq: {{ exchange: \"{exchange}\", heartbeat_secs: 2{extra} }}\n"
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{node}\"]\n      timeout: {{ connect: 3, send: 10, read: 10 }}\n      rabbitmq: {{ exchange: \"{exchange}\", heartbeat_secs: 2{extra} }}\n"
     )
 }
 
@@ -112,7 +112,7 @@ pub async fn consume(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer
 }
 
 pub async fn next_delivery(c: &mut lapin::Consumer) -> lapin::message::Delivery {
-    tokio::time::timeout(Duration::from_secs(10), c.next())
+    tokio::time::timeout(Duration::from_secs(20), c.next())
         .await
         .expect("a delivery in time")
         .expect("consumer open")
