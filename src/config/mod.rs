@@ -5,6 +5,7 @@ mod limits;
 mod nats;
 mod plugins;
 mod storage;
+mod rabbitmq;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -13,6 +14,7 @@ pub use limits::*;
 pub use nats::*;
 pub use plugins::*;
 pub use storage::*;
+pub use rabbitmq::*;
 pub use upstream::*;
 
 use std::collections::{BTreeMap, HashSet};
@@ -140,6 +142,8 @@ pub enum Scheme {
     Embedded,
     Kafka,
     Nats,
+    #[serde(alias = "amqp")]
+    Rabbitmq,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -343,7 +347,24 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Rabbitmq {
+                if up.rabbitmq.is_some() {
+                    return Err(invalid(
+                        at("upstream.rabbitmq"),
+                        "applies to the rabbitmq scheme only".into(),
+                    ));
+                }
+                if route.plugins.rabbitmq_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.rabbitmq-auth"),
+                        "applies to the rabbitmq scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
+                Scheme::Rabbitmq => {
+                    rabbitmq::validate_route(route).map_err(|(k, m)| invalid(at(&k), m))?;
+                }
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {
                         return Err(invalid(

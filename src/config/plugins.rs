@@ -17,6 +17,9 @@ pub struct Plugins {
     /// Credentials the gateway presents to the NATS server (never logged).
     #[serde(default, rename = "nats-auth")]
     pub nats_auth: Option<NatsAuth>,
+    /// Credentials the gateway presents to RabbitMQ (never logged).
+    #[serde(default, rename = "rabbitmq-auth")]
+    pub rabbitmq_auth: Option<RabbitAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`

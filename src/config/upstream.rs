@@ -23,6 +23,9 @@ pub struct Upstream {
     /// NATS scheme: JetStream and consumer settings (absent = core NATS).
     #[serde(default)]
     pub nats: Option<NatsOptions>,
+    /// RabbitMQ scheme: the exchange and how queues are declared.
+    #[serde(default)]
+    pub rabbitmq: Option<RabbitOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,

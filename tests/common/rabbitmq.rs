@@ -1,0 +1,331 @@
+//! RabbitMQ test support: the machine's broker (127.0.0.1:5672, guest/guest) as oracle and peer
+//! through a plain lapin client, unique exchange names per test, and a fault-injecting TCP proxy
+//! for outages (the shared broker is never restarted).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub const AMQP: &str = "127.0.0.1:5672";
+
+/// A plain lapin connection to the shared broker; fails loudly when it is not running.
+pub async fn oracle() -> Connection {
+    let uri = format!("amqp://guest:guest@{AMQP}/%2f");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(&uri, ConnectionProperties::default()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!("RabbitMQ at {AMQP} did not answer: start it with `rabbitmq-server -detached`")
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "RabbitMQ at {AMQP} is not reachable ({e}): start it with `rabbitmq-server -detached`"
+        )
+    })
+}
+
+pub async fn channel(conn: &Connection) -> Channel {
+    conn.create_channel().await.expect("oracle channel")
+}
+
+/// A name no other test (or run) uses: `prefix-<pid>-<n>-<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A RabbitMQ route on `uri` to `node` with exchange `exchange`; `extra` adds `rabbitmq:` keys
+/// (", key: value" form). Send and read timeouts are generous: the shared machine is busy.
+pub fn route(uri: &str, node: &str, exchange: &str, extra: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{node}\"]\n      timeout: {{ connect: 3, send: 10, read: 10 }}\n      rabbitmq: {{ exchange: \"{exchange}\", heartbeat_secs: 2{extra} }}\n"
+    )
+}
+
+/// A queue of the oracle's own, bound to `exchange` with `key`; the exchange is declared as the
+/// gateway declares it (durable topic).
+pub async fn plain_queue(ch: &Channel, exchange: &str, key: &str) -> String {
+    ch.exchange_declare(
+        exchange.into(),
+        ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare exchange");
+    let q = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare queue");
+    ch.queue_bind(
+        q.name().clone(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind queue");
+    q.name().as_str().to_string()
+}
+
+pub async fn consume(ch: &Channel, queue: &str, no_ack: bool) -> lapin::Consumer {
+    ch.basic_consume(
+        queue.into(),
+        "".into(),
+        BasicConsumeOptions {
+            no_ack,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("consume")
+}
+
+pub async fn next_delivery(c: &mut lapin::Consumer) -> lapin::message::Delivery {
+    tokio::time::timeout(Duration::from_secs(20), c.next())
+        .await
+        .expect("a delivery in time")
+        .expect("consumer open")
+        .expect("delivery")
+}
+
+/// Publishes with confirms through the oracle and waits for the broker's confirm.
+pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm mode");
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    assert!(confirm.is_ack(), "broker confirmed");
+}
+
+pub fn table(pairs: &[(&str, &str)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert(
+            ShortString::from(*k),
+            AMQPValue::LongString(LongString::from(v.as_bytes().to_vec())),
+        );
+    }
+    t
+}
+
+pub fn header_text(d: &lapin::message::Delivery, key: &str) -> Option<String> {
+    match d.properties.headers().as_ref()?.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// Deletes what a test declared on the shared broker (exchanges and durable queues outlive it).
+pub async fn cleanup(ch: &Channel, exchanges: &[&str], queues: &[&str]) {
+    for q in queues {
+        let _ = ch
+            .queue_delete((*q).into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for e in exchanges {
+        let _ = ch
+            .exchange_delete((*e).into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+}
+
+/// Consumers of a queue, as the broker counts them (a passive declare).
+pub async fn consumer_count(ch: &Channel, queue: &str) -> u32 {
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue exists")
+    .consumer_count()
+}
+
+/// Bindings of `exchange` with `key`, as `rabbitmqctl list_bindings` (read-only) reports them.
+pub fn bindings_with_key(exchange: &str, key: &str) -> usize {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args([
+            "list_bindings",
+            "-q",
+            "source_name",
+            "routing_key",
+            "destination_kind",
+        ])
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl list_bindings failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            cols.len() == 3 && cols[0] == exchange && cols[1] == key && cols[2] == "queue"
+        })
+        .count()
+}
+
+/// A TCP proxy in front of the broker that can cut every connection and refuse new ones, for
+/// outages without touching the shared broker.
+pub struct Proxy {
+    pub addr: String,
+    down: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy addr").to_string();
+        let down = Arc::new(AtomicBool::new(false));
+        let cut = watch::Sender::new(0u64);
+        let upstream = upstream.to_string();
+        let task = {
+            let down = down.clone();
+            let cut = cut.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if down.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let upstream = upstream.clone();
+                    let mut cut = cut.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cut.changed() => {}
+                        }
+                    });
+                }
+            })
+        };
+        Proxy {
+            addr,
+            down,
+            cut,
+            task,
+        }
+    }
+
+    /// Drops every proxied connection and refuses new ones: the broker is gone.
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Accepts connections again: the broker is back.
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// socat terminating TLS on a free port with `cert`/`key` and forwarding plaintext to the broker:
+/// amqps:// without reconfiguring the shared broker. Its own process group; dropping it kills
+/// the group (socat and the children it forks per connection).
+pub struct TlsTerminator {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl TlsTerminator {
+    pub fn start(cert: &std::path::Path, key: &std::path::Path) -> TlsTerminator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut cmd = std::process::Command::new("socat");
+        cmd.arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+            cert.display(),
+            key.display()
+        ))
+        .arg(format!("TCP:{AMQP}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("socat is needed for the amqps test: {e}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "socat did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsTerminator { port, child }
+    }
+}
+
+impl Drop for TlsTerminator {
+    fn drop(&mut self) {
+        // SAFETY: signals the process group this struct started; no memory is touched.
+        unsafe {
+            libc::killpg(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
