@@ -164,6 +164,11 @@ impl CpuMeter {
         }
     }
 
+    /// CPU seconds the server used since the start.
+    pub fn server_secs(&self, gw: &Gateway) -> f64 {
+        gw.cpu_secs() - self.gw
+    }
+
     pub fn add_to(&self, gw: &Gateway, r: &mut Report) {
         let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
         r.metric(

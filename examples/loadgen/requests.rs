@@ -245,6 +245,9 @@ pub async fn requests(env: &Env, a: &Args) -> Result<Report, String> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     cpu.add_to(&gw, &mut r);
+    // On a busy machine the server gets a share of a core that varies from run to run; work
+    // per CPU second varies less than work per wall second.
+    let server_cpu = cpu.server_secs(&gw);
     stop_sampling.cancel();
     let samples = samples.await.unwrap_or_default();
     gw.alive()?;
@@ -255,6 +258,11 @@ pub async fn requests(env: &Env, a: &Args) -> Result<Report, String> {
     r.metric("round_trips", total, "");
     r.metric("round_trips_per_sec", total as f64 / elapsed, "req/s");
     r.metric("round_trips_per_sec_steady", steady, "req/s");
+    r.metric(
+        "round_trips_per_server_cpu_sec",
+        (server_cpu > 0.0).then(|| total as f64 / server_cpu),
+        "req/cpu-s",
+    );
     r.metric("error_replies", errs, "");
     hist.add_to(&mut r, "latency");
     if kind == "ping" {
