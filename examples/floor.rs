@@ -116,6 +116,10 @@ async fn connection(tcp: TcpStream, topics: Topics) {
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
     let kill = CancellationToken::new();
     let writer_kill = kill.clone();
+    // Topic lists hold clones of `tx`, so the queue does not close when the reader ends: the
+    // writer is told, and its end drops the queue, which prunes the subscriber on next produce.
+    let done = CancellationToken::new();
+    let writer_done = done.clone();
     let writer = tokio::spawn(async move {
         loop {
             let frame = tokio::select! {
@@ -125,6 +129,7 @@ async fn connection(tcp: TcpStream, topics: Topics) {
                     let _ = sink.send(Message::Close(Some(close))).await;
                     return;
                 }
+                _ = writer_done.cancelled() => break,
                 f = rx.recv() => match f {
                     Some(f) => f,
                     None => break,
@@ -159,6 +164,7 @@ async fn connection(tcp: TcpStream, topics: Topics) {
             }
         }
     }
+    done.cancel();
     drop(tx);
     let _ = writer.await;
 }

@@ -3,15 +3,19 @@
 //! Starts the real gateway binary (and, for the Kafka scheme, the Tansu test broker) with a
 //! configuration it writes to a temporary directory, drives it over real loopback WebSockets from
 //! several 127.0.0.x source addresses, prints a table per scenario and writes JSON (`--json`).
+//! The same scenarios run against the floor (examples/floor.rs), the baseline every figure is
+//! compared with: `--gateway` names it instead of the gateway, `--compare` runs both.
 //!
 //! ```text
-//! cargo build --release && cargo build --release --example loadgen
+//! cargo build --release --bin pubsub-gateway --example loadgen --example floor
 //! target/release/examples/loadgen idle --connections 100000
 //! target/release/examples/loadgen fanout --subscribers 1000 --rate 500 --size 100 --scheme embedded
 //! target/release/examples/loadgen fetch --messages 1000000 --scheme kafka
 //! target/release/examples/loadgen requests --connections 1000 --kind ping
 //! target/release/examples/loadgen churn --rate 500 --seconds 30
 //! target/release/examples/loadgen smoke            # tiny scale, exits non-zero on any failure
+//! target/release/examples/loadgen requests --kind ping --gateway target/release/examples/floor
+//! target/release/examples/loadgen requests --kind ping --compare target/release/examples/floor
 //! ```
 //!
 //! Exit status: 0 when every scenario ran without failures (missing, duplicated or out-of-order
