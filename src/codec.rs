@@ -12,7 +12,12 @@ use crate::error::GatewayError;
 use crate::pb::{pub_sub_resp::Resp, PubSubResp};
 use crate::record::Record;
 
+const RESP_PONG: u32 = 32;
+const PONG_STATE: u32 = 1;
 const RESP_KAFKA_FETCH: u32 = 33;
+const RESP_KAFKA_PRODUCE: u32 = 35;
+const PRODUCE_PARTITION: u32 = 1;
+const PRODUCE_OFFSET: u32 = 2;
 const RESP_KAFKA_PUSH: u32 = 37;
 const FETCH_MESSAGES: u32 = 1;
 const PUSH_SUBSCRIPTION_ID: u32 = 1;
@@ -27,6 +32,38 @@ pub fn resp_frame(sequence: i64, resp: Resp) -> Bytes {
         }
         .encode_to_vec(),
     )
+}
+
+/// `pong_resp` echoing a ping's state, written straight into a buffer of the exact size: the
+/// reply the gateway sends most often skips building a `PubSubResp` to encode.
+pub fn pong_frame(sequence: i64, state: Bytes) -> Bytes {
+    let inner = if state.is_empty() {
+        0
+    } else {
+        key_len(PONG_STATE) + encoded_len_varint(state.len() as u64) + state.len()
+    };
+    let mut buf = start(sequence, RESP_PONG, inner);
+    if !state.is_empty() {
+        encode_key(PONG_STATE, WireType::LengthDelimited, &mut buf);
+        encode_varint(state.len() as u64, &mut buf);
+        buf.put_slice(&state);
+    }
+    buf.freeze()
+}
+
+/// `kafka_produce_resp`, written straight into a buffer of the exact size (see `pong_frame`).
+pub fn produce_frame(sequence: i64, partition: i32, offset: i64) -> Bytes {
+    // int32 is sign-extended on the wire, as prost writes it.
+    let partition = i64::from(partition);
+    let inner = int64_len(PRODUCE_PARTITION, partition) + int64_len(PRODUCE_OFFSET, offset);
+    let mut buf = start(sequence, RESP_KAFKA_PRODUCE, inner);
+    for (tag, v) in [(PRODUCE_PARTITION, partition), (PRODUCE_OFFSET, offset)] {
+        if v != 0 {
+            encode_key(tag, WireType::Varint, &mut buf);
+            encode_varint(v as u64, &mut buf);
+        }
+    }
+    buf.freeze()
 }
 
 pub fn error_frame(sequence: i64, err: &GatewayError) -> Bytes {
@@ -155,6 +192,47 @@ mod tests {
         assert!(reset.reset);
         assert_eq!(reset.messages.len(), 1);
         assert!(!decode(push_frame_with(3, 9, &[rec(0)], false)).reset);
+    }
+
+    #[test]
+    fn pong_frame_is_byte_for_byte_what_prost_encodes() {
+        use crate::pb::PongResp;
+        for (seq, state) in [
+            (0, Bytes::new()),
+            (1, Bytes::from_static(b"s")),
+            (-3, Bytes::from(vec![7u8; 300])),
+            (i64::MAX, Bytes::from_static(b"\x00\xff")),
+        ] {
+            let want = resp_frame(
+                seq,
+                Resp::PongResp(PongResp {
+                    state: state.clone(),
+                }),
+            );
+            assert_eq!(pong_frame(seq, state), want, "sequence {seq}");
+        }
+    }
+
+    #[test]
+    fn produce_frame_is_byte_for_byte_what_prost_encodes() {
+        use crate::pb::KafkaProduceResp;
+        for (seq, partition, offset) in [
+            (0, 0, 0),
+            (5, 0, 1),
+            (-1, 3, 0),
+            (i64::MAX, i32::MAX, i64::MAX),
+            (7, -1, -2),
+        ] {
+            let want = resp_frame(
+                seq,
+                Resp::KafkaProduceResp(KafkaProduceResp { partition, offset }),
+            );
+            assert_eq!(
+                produce_frame(seq, partition, offset),
+                want,
+                "{seq} {partition} {offset}"
+            );
+        }
     }
 
     #[test]

@@ -183,15 +183,28 @@ impl Dispatcher {
     }
 
     /// The encoded reply to one request, or None when the handler sent it itself.
+    ///
+    /// Pings and produces, the commands that come by the hundred thousand per second, run
+    /// inline; every other command's future is boxed, so this future (which the session boxes
+    /// once per request) stays small instead of being sized for the largest handler.
     pub async fn handle(&self, req: PubSubReq, started: std::time::Instant) -> Option<Bytes> {
         let seq = req.sequence;
         let index = command_index(&req);
-        let Some(cmd) = req.req else {
-            let err = GatewayError::BadRequest("request has no command".into());
-            METRICS.command(index, Some(err.code()), started.elapsed());
-            return Some(codec::error_frame(seq, &err));
+        let result = match req.req {
+            None => Err(GatewayError::BadRequest("request has no command".into())),
+            Some(Req::CmdPing(c)) => {
+                METRICS.command(index, None, started.elapsed());
+                return Some(codec::pong_frame(seq, c.state));
+            }
+            Some(Req::CmdKafkaProduce(c)) => match self.produce(c).await {
+                Ok(p) => {
+                    METRICS.command(index, None, started.elapsed());
+                    return Some(codec::produce_frame(seq, p.partition, p.offset));
+                }
+                Err(e) => Err(e),
+            },
+            Some(cmd) => Box::pin(self.command(seq, cmd)).await,
         };
-        let result = self.command(seq, cmd).await;
         METRICS.command(
             index,
             result.as_ref().err().map(GatewayError::code),
@@ -206,6 +219,33 @@ impl Dispatcher {
                 Some(codec::error_frame(seq, &e))
             }
         }
+    }
+
+    async fn produce(&self, c: crate::pb::CmdKafkaProduce) -> Result<crate::backend::Published> {
+        let topic = c.topic.clone();
+        let produce = async {
+            self.check_topic(&c.topic, TopicUse::Publish)?;
+            if !self.identity.borrow().can_write(&c.topic) {
+                return Err(GatewayError::Forbidden(format!(
+                    "write access to topic {} denied",
+                    c.topic
+                )));
+            }
+            let caps = self.caps();
+            if !c.headers.is_empty() {
+                self.need(caps.headers, "publishing headers", "headers")?;
+            }
+            if !c.key.is_empty() {
+                self.need(caps.keys, "publishing a key", "keys")?;
+            }
+            if c.partition.is_some() {
+                self.need(caps.partitions, "publishing to a partition", "partitions")?;
+            }
+            self.backend.produce(c.into()).await
+        };
+        produce
+            .await
+            .map_err(|e| ctx(e, || format!("failed to produce message, topic: {topic}")))
     }
 
     fn join_allowed(&self, group: &str) -> Result<()> {
@@ -274,33 +314,10 @@ impl Dispatcher {
                     )
                 })
             }),
-            Req::CmdKafkaProduce(c) => {
-                let topic = c.topic.clone();
-                let produce = async {
-                    self.check_topic(&c.topic, TopicUse::Publish)?;
-                    if !self.identity().can_write(&c.topic) {
-                        return Err(GatewayError::Forbidden(format!(
-                            "write access to topic {} denied",
-                            c.topic
-                        )));
-                    }
-                    let caps = self.caps();
-                    if !c.headers.is_empty() {
-                        self.need(caps.headers, "publishing headers", "headers")?;
-                    }
-                    if !c.key.is_empty() {
-                        self.need(caps.keys, "publishing a key", "keys")?;
-                    }
-                    if c.partition.is_some() {
-                        self.need(caps.partitions, "publishing to a partition", "partitions")?;
-                    }
-                    backend.produce(c.into()).await
-                };
-                produce
-                    .await
-                    .map(|r| Reply::Resp(Resp::KafkaProduceResp(r.into())))
-                    .map_err(|e| ctx(e, || format!("failed to produce message, topic: {topic}")))
-            }
+            Req::CmdKafkaProduce(c) => self
+                .produce(c)
+                .await
+                .map(|r| Reply::Resp(Resp::KafkaProduceResp(r.into()))),
             Req::CmdKafkaSubscribe(c) => {
                 let what = if c.topic.is_empty() {
                     format!("topic_pattern: {}", c.topic_pattern)
