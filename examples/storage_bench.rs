@@ -5,6 +5,7 @@
 //!
 //! cargo run --release --example storage_bench -- [--dir DIR] [--seconds S] [--gib G]
 //!     [--fetch-messages N]
+//! STORAGE_BENCH_PRODUCE_ONLY=1 stops after the produce figures.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
