@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -35,7 +35,7 @@ use crate::config::{Limits, SlowConsumerPolicy};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
 use crate::metrics::{CMD_INVALID, METRICS};
-use crate::outbox::{cost, Budget, Closed, Outbound, Outbox};
+use crate::outbox::{cost, Budget, Closed, Inbox, Outbound, Outbox};
 use crate::pb::PubSubReq;
 
 /// What a connection runs with, decided at upgrade time.
@@ -139,8 +139,7 @@ where
 {
     let limits = ctx.limits.clone();
     let (sink, mut stream) = ws.split();
-    let (out_tx, out_rx) = mpsc::channel(limits.outbound_queue);
-    let out = Outbox::new(out_tx, limits.outbound_queue_bytes);
+    let (out, out_rx) = Outbox::channel(limits.outbound_queue, limits.outbound_queue_bytes);
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(
         sink,
@@ -346,7 +345,7 @@ fn rederive(dispatcher: &Dispatcher, auth: &mut Option<watch::Receiver<Arc<Route
 
 async fn write_loop<S>(
     sink: SplitSink<WebSocketStream<S>, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: Inbox,
     close: oneshot::Receiver<(CloseCode, &'static str)>,
     shared: Arc<Budget>,
     budget: usize,
@@ -355,18 +354,14 @@ async fn write_loop<S>(
 {
     write_frames(sink, &mut rx, close, &shared.bytes, budget).await;
     // Whatever is left will never be sent; senders waiting for room must not wait for good.
+    // Dropping the inbox discards (and uncounts) what is still queued.
     shared.bytes.close();
-    rx.close();
-    let mut left = 0;
-    while rx.try_recv().is_ok() {
-        left += 1;
-    }
-    METRICS.queued_frames.fetch_sub(left, Relaxed);
+    drop(rx);
 }
 
 async fn write_frames<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
-    rx: &mut mpsc::Receiver<Outbound>,
+    rx: &mut Inbox,
     mut close: oneshot::Receiver<(CloseCode, &'static str)>,
     bytes: &Semaphore,
     budget: usize,
@@ -381,7 +376,7 @@ async fn write_frames<S>(
                 // only a slow consumer's close does not wait behind its full queue.
                 let (code, reason) = c.unwrap_or((CloseCode::Normal, ""));
                 if code != CloseCode::Policy {
-                    while let Ok(o) = rx.try_recv() {
+                    while let Some(o) = rx.try_recv() {
                         METRICS.queued_frames.fetch_sub(1, Relaxed);
                         if let Outbound::Frame(b) = o {
                             if sink.feed(Message::Binary(b)).await.is_err() {

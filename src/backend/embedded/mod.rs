@@ -4,11 +4,12 @@
 //! offsets. Memory is bounded by retention times `max_topics` (clients cannot create more).
 //!
 //! Files by job: `log` (partitions and their logs), `broker` (topics, appends, groups' registry),
-//! `groups` (assignment and commits), `delivery` (a subscription's loop), this file (the backend
-//! and its subscriptions).
+//! `groups` (assignment and commits), `delivery` (a subscription's loop), `fanout` (one shared
+//! reader per topic for plain subscriptions), this file (the backend and its subscriptions).
 
 mod broker;
 mod delivery;
+mod fanout;
 mod groups;
 mod log;
 
@@ -61,6 +62,7 @@ impl EmbeddedBackend {
                 topics: RwLock::new(HashMap::new()),
                 topics_changed: watch::Sender::new(0),
                 groups: Mutex::new(HashMap::new()),
+                fans: fanout::Fans::default(),
                 next_member: AtomicU64::new(1),
                 spread: AtomicU32::new(0),
             }),
@@ -195,6 +197,17 @@ impl Backend for EmbeddedBackend {
                 return Err(GatewayError::UnknownTopicOrPartition);
             }
         }
+        // Plain subscriptions to a topic share its reader and cost no task while they keep up.
+        if let (Target::Topic(name), None) = (&spec.target, &spec.group) {
+            let name = name.clone();
+            let fan = fanout::subscribe(broker, &name, spec, sink.clone())?;
+            return Ok(Arc::new(EmbeddedSubscription {
+                broker: broker.clone(),
+                group: None,
+                sink,
+                delivery: Delivering::Fan(fan),
+            }));
+        }
         let membership = match &spec.group {
             Some(name) => {
                 let id = broker.next_member.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +228,7 @@ impl Backend for EmbeddedBackend {
             topics_rx: broker.topics_changed.subscribe(),
             generation_rx: membership.as_ref().map(|m| m.group.generation.subscribe()),
             membership,
-            spec,
+            spec: Arc::new(spec),
             sink: sink.clone(),
             waker: Arc::new(Notify::new()),
             cursors: BTreeMap::new(),
@@ -231,9 +244,17 @@ impl Backend for EmbeddedBackend {
             broker: broker.clone(),
             group,
             sink,
-            cancel,
+            delivery: Delivering::Task(cancel),
         }))
     }
+}
+
+/// Who delivers a subscription's pushes.
+enum Delivering {
+    /// A delivery task of its own (groups, patterns), stopped by the token.
+    Task(CancellationToken),
+    /// The topic's shared reader.
+    Fan(fanout::FanSubscription),
 }
 
 struct EmbeddedSubscription {
@@ -241,7 +262,16 @@ struct EmbeddedSubscription {
     /// The group and this member's id in it.
     group: Option<(Arc<Group>, u64)>,
     sink: PushSink,
-    cancel: CancellationToken,
+    delivery: Delivering,
+}
+
+impl EmbeddedSubscription {
+    fn stop(&self) {
+        match &self.delivery {
+            Delivering::Task(cancel) => cancel.cancel(),
+            Delivering::Fan(fan) => fan.stop(),
+        }
+    }
 }
 
 #[async_trait]
@@ -281,12 +311,12 @@ impl Subscription for EmbeddedSubscription {
     }
 
     fn close(&self) {
-        self.cancel.cancel();
+        self.stop();
     }
 }
 
 impl Drop for EmbeddedSubscription {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.stop();
     }
 }
