@@ -23,7 +23,8 @@ pub enum Outbound {
     Ping,
 }
 
-/// Slots a drained queue keeps; more are freed (a burst's storage is not kept while idle).
+/// Slots a drained queue keeps while its writer is busy; more are freed at once (a burst's
+/// storage is not kept), and all of them once the writer waits for frames.
 const KEEP_SLOTS: usize = 8;
 
 /// The sending side of a connection's outbound queue, bounded in frames
@@ -253,6 +254,13 @@ impl Inbox {
             }
             if self.shared.gone.load(std::sync::atomic::Ordering::Acquire) {
                 return None;
+            }
+            // Nothing queued: an idle connection keeps no queue storage.
+            {
+                let mut q = lock(&self.shared.queue);
+                if q.is_empty() && q.capacity() > 0 {
+                    *q = VecDeque::new();
+                }
             }
             ready.await;
         }

@@ -48,7 +48,6 @@ struct Member {
     /// Per partition: the first offset this subscription still needs (`i64::MAX` for the
     /// partitions it does not read); empty while the topic does not exist.
     from: Vec<i64>,
-    cancel: CancellationToken,
 }
 
 impl Fans {
@@ -134,7 +133,7 @@ impl Fan {
     /// yet) if the reader has handed out nothing it still needs; false = catch up first.
     fn attach(&self, st: &mut FanState, m: Member) -> Result<(), Member> {
         let behind = m.from.iter().zip(&st.next).any(|(f, n)| f < n);
-        if behind || m.cancel.is_cancelled() || m.sink.is_closed() {
+        if behind || m.sink.is_closed() {
             return Err(m);
         }
         st.attached.push(m);
@@ -277,23 +276,22 @@ async fn catch_up(fan: Arc<Fan>, broker: Arc<Broker>, m: Member) {
         origin: HashMap::new(),
         _task: TaskGauge::new(),
     };
-    let cancel = m.cancel.clone();
     let mut m = m;
     loop {
-        if cancel.is_cancelled() || m.sink.is_closed() {
+        if m.sink.is_closed() {
             return;
         }
         let room = m.sink.flow.room();
         if room == 0 {
             tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = m.sink.closed() => return,
+                _ = m.sink.stopped() => return,
                 _ = m.sink.flow.acked() => {}
             }
             continue;
         }
+        // `stopped` covers a push waiting for room in a queue nobody reads any more.
         let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = m.sink.stopped() => return,
             d = alone.deliver(room) => d,
         };
         match pushed {
@@ -320,7 +318,8 @@ pub(super) struct FanSubscription {
     fan: Arc<Fan>,
     broker: Arc<Broker>,
     id: u64,
-    cancel: CancellationToken,
+    /// Its pushes: stopping them (the gate shut) also stops a catch-up.
+    sink: PushSink,
     left: std::sync::atomic::AtomicBool,
 }
 
@@ -330,8 +329,8 @@ impl FanSubscription {
         if self.left.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Cancelled first: a catch-up attaching concurrently sees it under the fan's lock.
-        self.cancel.cancel();
+        // Stopped first: a catch-up attaching concurrently sees it under the fan's lock.
+        self.sink.stop();
         self.fan.detach(self.id);
         self.broker.fans.leave(&self.fan);
     }
@@ -354,12 +353,11 @@ pub(super) fn subscribe(
 ) -> Result<FanSubscription> {
     let fan = broker.fans.join(broker, name);
     let id = broker.next_member.fetch_add(1, Ordering::Relaxed);
-    let cancel = CancellationToken::new();
     let handle = FanSubscription {
         fan: fan.clone(),
         broker: broker.clone(),
         id,
-        cancel: cancel.clone(),
+        sink: sink.clone(),
         left: std::sync::atomic::AtomicBool::new(false),
     };
     let spec = Arc::new(spec);
@@ -381,7 +379,6 @@ pub(super) fn subscribe(
         sink,
         spec,
         from,
-        cancel,
     };
     if let Err(m) = fan.attach(&mut st, m) {
         tokio::spawn(catch_up(fan.clone(), broker.clone(), m));
