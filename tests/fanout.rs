@@ -154,7 +154,10 @@ async fn unsubscribing_mid_stream_stops_that_subscriber_only_and_the_others_get_
             .filter(|m| m.partition == part)
             .map(|m| m.offset)
             .collect();
-        assert!(offs.windows(2).all(|w| w[0] < w[1]), "partition {part} in order");
+        assert!(
+            offs.windows(2).all(|w| w[0] < w[1]),
+            "partition {part} in order"
+        );
     }
     idx.sort_unstable();
     assert_eq!(idx, (0..N).collect::<Vec<_>>());
@@ -192,14 +195,22 @@ async fn subscribers_waiting_for_a_topic_get_its_first_messages_and_late_ones_st
         assert_eq!(idx, vec![0, 1, 2, 0, 1]);
     }
     let idx: Vec<usize> = late.pushed(late_id, 2).await.iter().map(index_of).collect();
-    assert_eq!(idx, vec![0, 1], "LATEST on an existing topic: only what came after");
+    assert_eq!(
+        idx,
+        vec![0, 1],
+        "LATEST on an existing topic: only what came after"
+    );
     let offsets: Vec<i64> = from_start
         .pushed(start_id, 5)
         .await
         .iter()
         .map(|m| m.offset)
         .collect();
-    assert_eq!(offsets, vec![0, 1, 2, 3, 4], "EARLIEST reads the past, then joins");
+    assert_eq!(
+        offsets,
+        vec![0, 1, 2, 3, 4],
+        "EARLIEST reads the past, then joins"
+    );
     for (c, id) in [(&mut late, late_id), (&mut from_start, start_id)] {
         assert!(c
             .pushed_within(id, Duration::from_millis(200))

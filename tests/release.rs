@@ -86,7 +86,9 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
     let baseline = gauge(admin, "pubsub_subscriptions_open").await;
     let tasks = gauge(admin, "pubsub_subscription_tasks").await;
     let mut reader = gw.connect("/embedded").await;
-    let reader_id = reader.subscribe(sub("shared-feed", StartPosition::Latest)).await;
+    let reader_id = reader
+        .subscribe(sub("shared-feed", StartPosition::Latest))
+        .await;
     let mut stalled = Vec::new();
     for _ in 0..4 {
         let mut c = connect_small_window(gw.addr, "/embedded").await;
@@ -104,7 +106,11 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
     }
     p.produce_value("shared-feed", "after").await;
     let last = reader.pushed(reader_id, 1).await;
-    assert_eq!(value_of(&last[0]), "after", "the shared reader still serves the others");
+    assert_eq!(
+        value_of(&last[0]),
+        "after",
+        "the shared reader still serves the others"
+    );
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut now = (f64::MAX, f64::MAX);
     while Instant::now() < deadline {
@@ -135,7 +141,11 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(now, (baseline, tasks), "the last subscriber's leaving stops the reader");
+    assert_eq!(
+        now,
+        (baseline, tasks),
+        "the last subscriber's leaving stops the reader"
+    );
     gw.stop().await;
 }
 

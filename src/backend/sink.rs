@@ -237,7 +237,10 @@ impl PushSink {
     }
 
     fn frame(&self, records: &[Arc<Record>]) -> Bytes {
-        let reset = self.gate.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let reset = self
+            .gate
+            .reset
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
         codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
     }
 
@@ -310,7 +313,10 @@ impl PushSink {
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
-        let reset = self.gate.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let reset = self
+            .gate
+            .reset
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
         let frame = frame(reset);
         let bytes = frame.len() as u64;
         match self.tx.try_send_frame(frame) {
