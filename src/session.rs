@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -35,7 +35,7 @@ use crate::config::{Limits, SlowConsumerPolicy};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
 use crate::metrics::{CMD_INVALID, METRICS};
-use crate::outbox::{cost, Budget, Closed, Outbound, Outbox};
+use crate::outbox::{cost, Budget, Closed, Inbox, Outbound, Outbox};
 use crate::pb::PubSubReq;
 
 /// What a connection runs with, decided at upgrade time.
@@ -133,14 +133,20 @@ fn reply_now(out: &Outbox, frame: Bytes) -> Result<(), Closed> {
     Ok(())
 }
 
-pub async fn run<S>(ws: WebSocketStream<S>, ctx: SessionContext, shutdown: CancellationToken)
+/// The connection's session. Set up here, outside the future, so that the future (which lives
+/// as long as the connection) holds what the session loop uses and not a second copy of the
+/// WebSocket stream and the context it was made from.
+pub fn run<S>(
+    ws: WebSocketStream<S>,
+    ctx: SessionContext,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = ctx.limits.clone();
     let (sink, mut stream) = ws.split();
-    let (out_tx, out_rx) = mpsc::channel(limits.outbound_queue);
-    let out = Outbox::new(out_tx, limits.outbound_queue_bytes);
+    let (out, out_rx) = Outbox::channel(limits.outbound_queue, limits.outbound_queue_bytes);
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(
         sink,
@@ -149,187 +155,190 @@ where
         out.shared.clone(),
         out.budget,
     ));
-    let mut writer_done = false;
     let mut auth = ctx.auth;
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
         .with_auth(auth.clone())
         .with_route(ctx.route.clone());
-    let mut identity = dispatcher.watch_identity();
-    let mut expiry = expiry_timer(&identity.borrow_and_update());
-    let mut inflight: InFlight<'_> = FuturesUnordered::new();
-    let mut rate = RateLimit::new(limits.max_requests_per_sec);
-    let mut last_seen = Instant::now();
-    let mut keepalive = tokio::time::interval(limits.ping_interval());
-    keepalive.reset();
-    // Only the `close` policy watches the queue; idle connections under `pause` carry no timer.
-    let mut slow_tick = (limits.slow_consumer == SlowConsumerPolicy::Close).then(|| {
-        tokio::time::interval(Duration::from_millis(
-            (limits.slow_consumer_timeout_ms / 4).max(10),
-        ))
-    });
-    let mut full_since: Option<Instant> = None;
-    let mut noisy = LogLimit::default();
-    METRICS.connections_open.fetch_add(1, Relaxed);
+    let route_removed = ctx.route_removed;
+    async move {
+        let mut writer_done = false;
+        let mut identity = dispatcher.watch_identity();
+        let mut expiry = expiry_timer(&identity.borrow_and_update());
+        let mut inflight: InFlight<'_> = FuturesUnordered::new();
+        let mut rate = RateLimit::new(limits.max_requests_per_sec);
+        let mut last_seen = Instant::now();
+        let mut keepalive = tokio::time::interval(limits.ping_interval());
+        keepalive.reset();
+        // Only the `close` policy watches the queue; idle connections under `pause` carry no timer.
+        let mut slow_tick = (limits.slow_consumer == SlowConsumerPolicy::Close).then(|| {
+            tokio::time::interval(Duration::from_millis(
+                (limits.slow_consumer_timeout_ms / 4).max(10),
+            ))
+        });
+        let mut full_since: Option<Instant> = None;
+        let mut noisy = LogLimit::default();
+        METRICS.connections_open.fetch_add(1, Relaxed);
 
-    let close: Option<(CloseCode, &'static str)> = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                // Requests already read get their replies before the close frame.
-                let _ = tokio::time::timeout(limits.shutdown_grace(), async {
-                    while inflight.next().await.is_some() {}
-                }).await;
-                break Some((CloseCode::Away, "server shutting down"));
-            }
-            _ = ctx.route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
-            _ = async {
-                match &mut expiry {
-                    Some(t) => t.as_mut().await,
-                    None => std::future::pending().await,
+        let close: Option<(CloseCode, &'static str)> = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // Requests already read get their replies before the close frame.
+                    let _ = tokio::time::timeout(limits.shutdown_grace(), async {
+                        while inflight.next().await.is_some() {}
+                    }).await;
+                    break Some((CloseCode::Away, "server shutting down"));
                 }
-            } => {
-                tracing::info!("closing: token expired");
-                break Some((CloseCode::Policy, "token expired"));
-            }
-            Ok(()) = identity.changed() => {
-                expiry = expiry_timer(&identity.borrow_and_update());
-            }
-            Ok(()) = async {
-                match &mut auth {
-                    Some(rx) => rx.changed().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if !rederive(&dispatcher, &mut auth) {
-                    break Some((CloseCode::Policy, "credentials revoked"));
-                }
-            }
-            Some(()) = inflight.next(), if !inflight.is_empty() => {}
-            _ = &mut writer => {
-                writer_done = true;
-                break None;
-            }
-            _ = keepalive.tick() => {
-                if last_seen.elapsed() >= limits.idle_timeout() {
-                    break Some((CloseCode::Away, "idle timeout"));
-                }
-                out.try_ping();
-            }
-            _ = async {
-                match &mut slow_tick {
-                    Some(t) => t.tick().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                if !out.is_full() {
-                    full_since = None;
-                } else if full_since.get_or_insert_with(Instant::now).elapsed()
-                    >= Duration::from_millis(limits.slow_consumer_timeout_ms)
-                {
-                    METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
-                    tracing::info!("closing a slow consumer: its outbound queue stayed full");
-                    break Some((CloseCode::Policy, "slow consumer"));
-                }
-            }
-            msg = stream.next() => {
-                let msg = match msg {
-                    None => break None,
-                    Some(Ok(m)) => m,
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-                        METRICS.frames_too_big.fetch_add(1, Relaxed);
-                        tracing::info!(size, max_size, "closing: frame too big");
-                        break Some((CloseCode::Size, "message too big"));
+                _ = route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
+                _ = async {
+                    match &mut expiry {
+                        Some(t) => t.as_mut().await,
+                        None => std::future::pending().await,
                     }
-                    Some(Err(WsError::Protocol(e))) => {
-                        tracing::info!(error = %e, "closing: websocket protocol error");
-                        break Some((CloseCode::Protocol, "protocol error"));
+                } => {
+                    tracing::info!("closing: token expired");
+                    break Some((CloseCode::Policy, "token expired"));
+                }
+                Ok(()) = identity.changed() => {
+                    expiry = expiry_timer(&identity.borrow_and_update());
+                }
+                Ok(()) = async {
+                    match &mut auth {
+                        Some(rx) => rx.changed().await,
+                        None => std::future::pending().await,
                     }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "connection read failed");
-                        break None;
+                } => {
+                    if !rederive(&dispatcher, &mut auth) {
+                        break Some((CloseCode::Policy, "credentials revoked"));
                     }
-                };
-                last_seen = Instant::now();
-                let data = match msg {
-                    Message::Binary(data) => data,
-                    Message::Text(text) => {
-                        if let Some(suppressed) = noisy.allow() {
-                            tracing::info!(len = text.len(), suppressed, "ignoring text frame: the protocol is binary protobuf");
+                }
+                Some(()) = inflight.next(), if !inflight.is_empty() => {}
+                _ = &mut writer => {
+                    writer_done = true;
+                    break None;
+                }
+                _ = keepalive.tick() => {
+                    if last_seen.elapsed() >= limits.idle_timeout() {
+                        break Some((CloseCode::Away, "idle timeout"));
+                    }
+                    out.try_ping();
+                }
+                _ = async {
+                    match &mut slow_tick {
+                        Some(t) => t.tick().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if !out.is_full() {
+                        full_since = None;
+                    } else if full_since.get_or_insert_with(Instant::now).elapsed()
+                        >= Duration::from_millis(limits.slow_consumer_timeout_ms)
+                    {
+                        METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
+                        tracing::info!("closing a slow consumer: its outbound queue stayed full");
+                        break Some((CloseCode::Policy, "slow consumer"));
+                    }
+                }
+                msg = stream.next() => {
+                    let msg = match msg {
+                        None => break None,
+                        Some(Ok(m)) => m,
+                        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                            METRICS.frames_too_big.fetch_add(1, Relaxed);
+                            tracing::info!(size, max_size, "closing: frame too big");
+                            break Some((CloseCode::Size, "message too big"));
                         }
-                        continue;
-                    }
-                    Message::Close(_) => break None,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                };
-                let started = std::time::Instant::now();
-                let req = match PubSubReq::decode(data) {
-                    Ok(req) => req,
-                    Err(e) => {
-                        if let Some(suppressed) = noisy.allow() {
-                            tracing::info!(error = %e, suppressed, "undecodable request");
+                        Some(Err(WsError::Protocol(e))) => {
+                            tracing::info!(error = %e, "closing: websocket protocol error");
+                            break Some((CloseCode::Protocol, "protocol error"));
                         }
-                        let err = GatewayError::WrongCommand;
-                        METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
-                        if reply_now(&out, codec::error_frame(0, &err)).is_err() {
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "connection read failed");
+                            break None;
+                        }
+                    };
+                    last_seen = Instant::now();
+                    let data = match msg {
+                        Message::Binary(data) => data,
+                        Message::Text(text) => {
+                            if let Some(suppressed) = noisy.allow() {
+                                tracing::info!(len = text.len(), suppressed, "ignoring text frame: the protocol is binary protobuf");
+                            }
+                            continue;
+                        }
+                        Message::Close(_) => break None,
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    };
+                    let started = std::time::Instant::now();
+                    let req = match PubSubReq::decode(data) {
+                        Ok(req) => req,
+                        Err(e) => {
+                            if let Some(suppressed) = noisy.allow() {
+                                tracing::info!(error = %e, suppressed, "undecodable request");
+                            }
+                            let err = GatewayError::WrongCommand;
+                            METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
+                            if reply_now(&out, codec::error_frame(0, &err)).is_err() {
+                                break None;
+                            }
+                            continue;
+                        }
+                    };
+                    // Limits answer at once instead of holding the connection's reading back.
+                    let refusal = if !rate.take() {
+                        METRICS.rate_limited.fetch_add(1, Relaxed);
+                        Some(GatewayError::Overloaded(format!(
+                            "rate limit exceeded ({} requests per second)",
+                            limits.max_requests_per_sec
+                        )))
+                    } else if inflight.len() >= limits.max_inflight_requests {
+                        Some(GatewayError::Overloaded(format!(
+                            "too many requests in flight ({} per connection)",
+                            limits.max_inflight_requests
+                        )))
+                    } else {
+                        None
+                    };
+                    if let Some(err) = refusal {
+                        METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
+                        if reply_now(&out, codec::error_frame(req.sequence, &err)).is_err() {
                             break None;
                         }
                         continue;
                     }
-                };
-                // Limits answer at once instead of holding the connection's reading back.
-                let refusal = if !rate.take() {
-                    METRICS.rate_limited.fetch_add(1, Relaxed);
-                    Some(GatewayError::Overloaded(format!(
-                        "rate limit exceeded ({} requests per second)",
-                        limits.max_requests_per_sec
-                    )))
-                } else if inflight.len() >= limits.max_inflight_requests {
-                    Some(GatewayError::Overloaded(format!(
-                        "too many requests in flight ({} per connection)",
-                        limits.max_inflight_requests
-                    )))
-                } else {
-                    None
-                };
-                if let Some(err) = refusal {
-                    METRICS.command(crate::dispatch::command_index(&req), Some(err.code()), started.elapsed());
-                    if reply_now(&out, codec::error_frame(req.sequence, &err)).is_err() {
-                        break None;
+                    // A reload's rules apply to every command read after it, whichever select
+                    // branch the runtime picks first.
+                    if auth.as_ref().is_some_and(|rx| rx.has_changed().unwrap_or(false))
+                        && !rederive(&dispatcher, &mut auth)
+                    {
+                        break Some((CloseCode::Policy, "credentials revoked"));
                     }
-                    continue;
+                    let tx = out.clone();
+                    let dispatcher = &dispatcher;
+                    inflight.push(Box::pin(async move {
+                        if let Some(frame) = dispatcher.handle(req, started).await {
+                            let _ = tx.send_frame(frame).await;
+                        }
+                    }));
                 }
-                // A reload's rules apply to every command read after it, whichever select
-                // branch the runtime picks first.
-                if auth.as_ref().is_some_and(|rx| rx.has_changed().unwrap_or(false))
-                    && !rederive(&dispatcher, &mut auth)
-                {
-                    break Some((CloseCode::Policy, "credentials revoked"));
-                }
-                let tx = out.clone();
-                let dispatcher = &dispatcher;
-                inflight.push(Box::pin(async move {
-                    if let Some(frame) = dispatcher.handle(req, started).await {
-                        let _ = tx.send_frame(frame).await;
-                    }
-                }));
             }
-        }
-    };
+        };
 
-    drop(inflight);
-    // Pushes waiting for room give up now rather than when the writer is done lingering.
-    out.close();
-    dispatcher.close_all();
-    drop(dispatcher);
-    METRICS.connections_open.fetch_sub(1, Relaxed);
-    let linger = if shutdown.is_cancelled() {
-        limits.shutdown_grace()
-    } else {
-        WRITER_LINGER
-    };
-    let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
-    drop(out);
-    if !writer_done && tokio::time::timeout(linger, &mut writer).await.is_err() {
-        writer.abort();
+        drop(inflight);
+        // Pushes waiting for room give up now rather than when the writer is done lingering.
+        out.close();
+        dispatcher.close_all();
+        drop(dispatcher);
+        METRICS.connections_open.fetch_sub(1, Relaxed);
+        let linger = if shutdown.is_cancelled() {
+            limits.shutdown_grace()
+        } else {
+            WRITER_LINGER
+        };
+        let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
+        drop(out);
+        if !writer_done && tokio::time::timeout(linger, &mut writer).await.is_err() {
+            writer.abort();
+        }
     }
 }
 
@@ -345,29 +354,25 @@ fn rederive(dispatcher: &Dispatcher, auth: &mut Option<watch::Receiver<Arc<Route
 }
 
 async fn write_loop<S>(
-    sink: SplitSink<WebSocketStream<S>, Message>,
-    mut rx: mpsc::Receiver<Outbound>,
-    close: oneshot::Receiver<(CloseCode, &'static str)>,
+    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    mut rx: Inbox,
+    mut close: oneshot::Receiver<(CloseCode, &'static str)>,
     shared: Arc<Budget>,
     budget: usize,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    write_frames(sink, &mut rx, close, &shared.bytes, budget).await;
+    write_frames(&mut sink, &mut rx, &mut close, &shared.bytes, budget).await;
     // Whatever is left will never be sent; senders waiting for room must not wait for good.
+    // Dropping the inbox discards (and uncounts) what is still queued.
     shared.bytes.close();
-    rx.close();
-    let mut left = 0;
-    while rx.try_recv().is_ok() {
-        left += 1;
-    }
-    METRICS.queued_frames.fetch_sub(left, Relaxed);
+    drop(rx);
 }
 
 async fn write_frames<S>(
-    mut sink: SplitSink<WebSocketStream<S>, Message>,
-    rx: &mut mpsc::Receiver<Outbound>,
-    mut close: oneshot::Receiver<(CloseCode, &'static str)>,
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    rx: &mut Inbox,
+    close: &mut oneshot::Receiver<(CloseCode, &'static str)>,
     bytes: &Semaphore,
     budget: usize,
 ) where
@@ -376,12 +381,12 @@ async fn write_frames<S>(
     loop {
         let out = tokio::select! {
             biased;
-            c = &mut close => {
+            c = &mut *close => {
                 // Frames already queued (replies drained at shutdown) go before the close;
                 // only a slow consumer's close does not wait behind its full queue.
                 let (code, reason) = c.unwrap_or((CloseCode::Normal, ""));
                 if code != CloseCode::Policy {
-                    while let Ok(o) = rx.try_recv() {
+                    while let Some(o) = rx.try_recv() {
                         METRICS.queued_frames.fetch_sub(1, Relaxed);
                         if let Outbound::Frame(b) = o {
                             if sink.feed(Message::Binary(b)).await.is_err() {

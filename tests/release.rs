@@ -22,8 +22,12 @@ fn vanish(c: Client) {
     drop(c);
 }
 
+/// Tests that compare subscription gauges with a baseline run one at a time.
+static GAUGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
+    let _one_at_a_time = GAUGES.lock().await;
     let gw = Gateway::start(&embedded_with("retention_bytes: 67108864")).await;
     let admin = gw.admin.expect("admin listener");
     let mut p = gw.connect("/embedded").await;
@@ -64,6 +68,83 @@ async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
         now,
         (baseline, tasks),
         "subscriptions (or their delivery tasks) of vanished clients are still open"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slots_and_the_reader() {
+    let gw = Gateway::start(&format!(
+        "server:\n  limits: {{ outbound_queue: 8 }}\n{}",
+        embedded_with("retention_bytes: 67108864")
+    ))
+    .await;
+    let _one_at_a_time = GAUGES.lock().await;
+    let admin = gw.admin.expect("admin listener");
+    let mut p = gw.connect("/embedded").await;
+    p.produce_value("shared-feed", "first").await;
+    let baseline = gauge(admin, "pubsub_subscriptions_open").await;
+    let tasks = gauge(admin, "pubsub_subscription_tasks").await;
+    let mut reader = gw.connect("/embedded").await;
+    let reader_id = reader
+        .subscribe(sub("shared-feed", StartPosition::Latest))
+        .await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut c = connect_small_window(gw.addr, "/embedded").await;
+        c.subscribe(sub("shared-feed", StartPosition::Latest)).await;
+        stalled.push(c);
+    }
+    let big = "z".repeat(256 * 1024);
+    for _ in 0..32 {
+        p.produce_value("shared-feed", &big).await;
+    }
+    // The reading subscriber gets everything while the others sit on full queues.
+    assert_eq!(reader.pushed(reader_id, 32).await.len(), 32);
+    for c in stalled {
+        vanish(c);
+    }
+    p.produce_value("shared-feed", "after").await;
+    let last = reader.pushed(reader_id, 1).await;
+    assert_eq!(
+        value_of(&last[0]),
+        "after",
+        "the shared reader still serves the others"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut now = (f64::MAX, f64::MAX);
+    while Instant::now() < deadline {
+        now = (
+            gauge(admin, "pubsub_subscriptions_open").await,
+            gauge(admin, "pubsub_subscription_tasks").await,
+        );
+        // One subscription left, on the topic's one reader task.
+        if now == (baseline + 1.0, tasks + 1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        now,
+        (baseline + 1.0, tasks + 1.0),
+        "vanished subscribers (or their catch-up tasks) are still held"
+    );
+    reader.disconnect().await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        now = (
+            gauge(admin, "pubsub_subscriptions_open").await,
+            gauge(admin, "pubsub_subscription_tasks").await,
+        );
+        if now == (baseline, tasks) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        now,
+        (baseline, tasks),
+        "the last subscriber's leaving stops the reader"
     );
     gw.stop().await;
 }

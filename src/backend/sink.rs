@@ -141,6 +141,9 @@ pub struct Gate {
     /// Held while a push is being queued; `shut` takes it, so a push already under way is in
     /// the queue before the unsubscribe reply, and none follows it.
     pushing: tokio::sync::Mutex<()>,
+    /// The next push says `reset` (delivery started over in a recreated log). Kept here, one
+    /// allocation fewer per subscription than an `Arc` of its own.
+    reset: std::sync::atomic::AtomicBool,
 }
 
 impl Gate {
@@ -169,6 +172,17 @@ impl Gate {
         self.shut.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Resolves once the gate is shut (the subscription is over).
+    pub async fn shut_down(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.is_shut() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// Waits until pushes may go: true when open, false when shut.
     async fn wait(&self) -> bool {
         loop {
@@ -192,8 +206,6 @@ pub struct PushSink {
     pub sequence: i64,
     pub flow: Arc<Flow>,
     gate: Arc<Gate>,
-    /// The next push says `reset` (delivery started over in a recreated log).
-    reset: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn count_push(messages: usize, bytes: u64) {
@@ -214,17 +226,21 @@ impl PushSink {
             sequence,
             flow: Arc::new(Flow::new(max_in_flight)),
             gate: Arc::new(Gate::default()),
-            reset: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
     /// The next push tells the client that delivery started over in a recreated log.
     pub fn mark_reset(&self) {
-        self.reset.store(true, std::sync::atomic::Ordering::Release);
+        self.gate
+            .reset
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn frame(&self, records: &[Arc<Record>]) -> Bytes {
-        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let reset = self
+            .gate
+            .reset
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
         codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
     }
 
@@ -261,6 +277,26 @@ impl PushSink {
     /// Queues one push frame only if there is room now; for shared fan-out, where one slow
     /// subscriber must not hold back the others.
     pub fn try_push(&self, records: &[Arc<Record>]) -> Result<bool, SinkClosed> {
+        self.try_push_with(records, |reset| {
+            codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
+        })
+    }
+
+    /// `try_push` of a batch handed to many subscriptions: the frame is assembled from the
+    /// batch's messages encoded once, and is the very same frame for every subscription whose
+    /// push would be byte for byte the same (same subscribe sequence and subscription id).
+    pub fn try_push_shared(&self, batch: &mut SharedBatch<'_>) -> Result<bool, SinkClosed> {
+        let records = batch.records;
+        self.try_push_with(records, |reset| {
+            batch.frame(self.sequence, self.subscription_id, reset)
+        })
+    }
+
+    fn try_push_with(
+        &self,
+        records: &[Arc<Record>],
+        frame: impl FnOnce(bool) -> Bytes,
+    ) -> Result<bool, SinkClosed> {
         if records.is_empty() {
             return Ok(true);
         }
@@ -277,8 +313,11 @@ impl PushSink {
         if !self.gate.is_open() || self.flow.room() < records.len() {
             return Ok(false);
         }
-        let reset = self.reset.swap(false, std::sync::atomic::Ordering::AcqRel);
-        let frame = codec::push_frame_with(self.sequence, self.subscription_id, records, reset);
+        let reset = self
+            .gate
+            .reset
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        let frame = frame(reset);
         let bytes = frame.len() as u64;
         match self.tx.try_send_frame(frame) {
             Ok(false) if reset => {
@@ -299,11 +338,151 @@ impl PushSink {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed() || self.gate.is_shut()
     }
+
+    /// Resolves once the connection's writer has gone or the subscription is over.
+    pub async fn stopped(&self) {
+        tokio::select! {
+            _ = self.tx.closed() => {}
+            _ = self.gate.shut_down() => {}
+        }
+    }
+
+    /// Ends the subscription's pushes without waiting (the connection or the subscription is
+    /// going away).
+    pub fn stop(&self) {
+        self.gate.shut_now();
+    }
+}
+
+// Field numbers of `PubSubResp.kafka_push` and of `KafkaPush` (as in `codec`, whose
+// `push_frame_with` the frames assembled here must equal: see the tests).
+const RESP_KAFKA_PUSH: u32 = 37;
+const PUSH_SUBSCRIPTION_ID: u32 = 1;
+const PUSH_MESSAGES: u32 = 2;
+const PUSH_RESET: u32 = 3;
+
+/// The `messages` fields of a `KafkaPush`, from the records' pre-encoded bytes.
+fn push_body(records: &[Arc<Record>]) -> Bytes {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+    let len = records
+        .iter()
+        .map(|r| {
+            key_len(PUSH_MESSAGES) + encoded_len_varint(r.encoded.len() as u64) + r.encoded.len()
+        })
+        .sum();
+    let mut buf = bytes::BytesMut::with_capacity(len);
+    for r in records {
+        encode_key(PUSH_MESSAGES, WireType::LengthDelimited, &mut buf);
+        encode_varint(r.encoded.len() as u64, &mut buf);
+        bytes::BufMut::put_slice(&mut buf, &r.encoded);
+    }
+    buf.freeze()
+}
+
+/// A `PubSubResp` carrying a `KafkaPush` whose messages are `body`.
+fn push_frame_from_body(sequence: i64, subscription_id: i64, body: &[u8], reset: bool) -> Bytes {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+    let varint = |tag: u32, v: i64| {
+        if v == 0 {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(v as u64)
+        }
+    };
+    let inner = varint(PUSH_SUBSCRIPTION_ID, subscription_id)
+        + body.len()
+        + if reset { key_len(PUSH_RESET) + 1 } else { 0 };
+    let total =
+        varint(1, sequence) + key_len(RESP_KAFKA_PUSH) + encoded_len_varint(inner as u64) + inner;
+    let mut buf = bytes::BytesMut::with_capacity(total);
+    if sequence != 0 {
+        encode_key(1, WireType::Varint, &mut buf);
+        encode_varint(sequence as u64, &mut buf);
+    }
+    encode_key(RESP_KAFKA_PUSH, WireType::LengthDelimited, &mut buf);
+    encode_varint(inner as u64, &mut buf);
+    if subscription_id != 0 {
+        encode_key(PUSH_SUBSCRIPTION_ID, WireType::Varint, &mut buf);
+        encode_varint(subscription_id as u64, &mut buf);
+    }
+    bytes::BufMut::put_slice(&mut buf, body);
+    if reset {
+        encode_key(PUSH_RESET, WireType::Varint, &mut buf);
+        encode_varint(1, &mut buf);
+    }
+    buf.freeze()
+}
+
+/// One batch of records pushed to many subscriptions by a shared reader. Its messages are
+/// encoded into a push body once; each distinct (sequence, subscription id) gets one frame, which
+/// every subscription with that pair shares (clients that subscribe alike get identical pushes).
+pub struct SharedBatch<'a> {
+    records: &'a [Arc<Record>],
+    body: Option<Bytes>,
+    frames: HashMap<(i64, i64), Bytes>,
+}
+
+impl<'a> SharedBatch<'a> {
+    pub fn new(records: &'a [Arc<Record>]) -> SharedBatch<'a> {
+        SharedBatch {
+            records,
+            body: None,
+            frames: HashMap::new(),
+        }
+    }
+
+    fn frame(&mut self, sequence: i64, subscription_id: i64, reset: bool) -> Bytes {
+        let records = self.records;
+        let body = self.body.get_or_insert_with(|| push_body(records)).clone();
+        if reset {
+            return push_frame_from_body(sequence, subscription_id, &body, true);
+        }
+        self.frames
+            .entry((sequence, subscription_id))
+            .or_insert_with(|| push_frame_from_body(sequence, subscription_id, &body, false))
+            .clone()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recs(n: i64) -> Vec<Arc<Record>> {
+        (0..n)
+            .map(|o| {
+                Arc::new(Record::new(
+                    Arc::from("t"),
+                    1,
+                    o,
+                    5,
+                    Bytes::from_static(b"k"),
+                    Bytes::from(format!("value {o}")),
+                    vec![],
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shared_batch_frames_are_the_frames_a_push_of_its_own_would_send() {
+        let records = recs(3);
+        let mut batch = SharedBatch::new(&records);
+        for (seq, id, reset) in [(1, 1, false), (7, 300, false), (1, 1, true), (0, 0, false)] {
+            assert_eq!(
+                batch.frame(seq, id, reset),
+                codec::push_frame_with(seq, id, &records, reset),
+                "sequence {seq}, subscription {id}, reset {reset}"
+            );
+        }
+        let a = batch.frame(1, 1, false);
+        let b = batch.frame(1, 1, false);
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "alike subscriptions share one frame"
+        );
+    }
 
     #[test]
     fn flow_room_shrinks_with_pushes_and_grows_with_acks() {

@@ -8,6 +8,8 @@ pub(super) struct Broker {
     /// Bumped on every topic creation, so pattern subscriptions and groups look again.
     pub(super) topics_changed: watch::Sender<u64>,
     pub(super) groups: Mutex<HashMap<String, Arc<Group>>>,
+    /// The shared readers of plain subscriptions, by topic.
+    pub(super) fans: super::fanout::Fans,
     pub(super) next_member: AtomicU64,
     /// Round-robin counter for messages without key or partition.
     pub(super) spread: AtomicU32,

@@ -10,7 +10,7 @@ pub(super) struct Delivery {
     pub(super) membership: Option<Membership>,
     pub(super) topics_rx: watch::Receiver<u64>,
     pub(super) generation_rx: Option<watch::Receiver<u64>>,
-    pub(super) spec: SubscribeSpec,
+    pub(super) spec: Arc<SubscribeSpec>,
     pub(super) sink: PushSink,
     pub(super) waker: Arc<Notify>,
     pub(super) cursors: BTreeMap<Tp, (Arc<Partition>, i64)>,

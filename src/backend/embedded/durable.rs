@@ -35,6 +35,7 @@ impl EmbeddedBackend {
                 topics: RwLock::new(topics),
                 topics_changed: watch::Sender::new(0),
                 groups: Mutex::new(groups),
+                fans: super::fanout::Fans::default(),
                 next_member: AtomicU64::new(1),
                 spread: AtomicU32::new(0),
                 store: Some(store),

@@ -4,13 +4,15 @@
 //! offsets. Memory is bounded by retention times `max_topics` (clients cannot create more).
 //!
 //! Files by job: `log` (partitions and their logs), `broker` (topics, appends, groups' registry),
-//! `groups` (assignment and commits), `delivery` (a subscription's loop), `durable` (the broker
-//! opened from and kept in its `storage` directory), `storage/` (segment files, recovery, the
-//! sync thread), this file (the backend and its subscriptions).
+//! `groups` (assignment and commits), `delivery` (a subscription's loop), `fanout` (one shared
+//! reader per topic for plain subscriptions), `durable` (the broker opened from and kept in its
+//! `storage` directory), `storage/` (segment files, recovery, the sync thread), this file (the
+//! backend and its subscriptions).
 
 mod broker;
 mod delivery;
 mod durable;
+mod fanout;
 mod groups;
 mod log;
 mod storage;
@@ -64,6 +66,7 @@ impl EmbeddedBackend {
                 topics: RwLock::new(HashMap::new()),
                 topics_changed: watch::Sender::new(0),
                 groups: Mutex::new(HashMap::new()),
+                fans: fanout::Fans::default(),
                 next_member: AtomicU64::new(1),
                 spread: AtomicU32::new(0),
                 store: None,
@@ -200,6 +203,17 @@ impl Backend for EmbeddedBackend {
                 return Err(GatewayError::UnknownTopicOrPartition);
             }
         }
+        // Plain subscriptions to a topic share its reader and cost no task while they keep up.
+        if let (Target::Topic(name), None) = (&spec.target, &spec.group) {
+            let name = name.clone();
+            let fan = fanout::subscribe(broker, &name, spec, sink.clone())?;
+            return Ok(Arc::new(EmbeddedSubscription {
+                broker: broker.clone(),
+                group: None,
+                sink,
+                delivery: Delivering::Fan(fan),
+            }));
+        }
         let membership = match &spec.group {
             Some(name) => {
                 let id = broker.next_member.fetch_add(1, Ordering::Relaxed);
@@ -220,7 +234,7 @@ impl Backend for EmbeddedBackend {
             topics_rx: broker.topics_changed.subscribe(),
             generation_rx: membership.as_ref().map(|m| m.group.generation.subscribe()),
             membership,
-            spec,
+            spec: Arc::new(spec),
             sink: sink.clone(),
             waker: Arc::new(Notify::new()),
             cursors: BTreeMap::new(),
@@ -236,9 +250,17 @@ impl Backend for EmbeddedBackend {
             broker: broker.clone(),
             group,
             sink,
-            cancel,
+            delivery: Delivering::Task(cancel),
         }))
     }
+}
+
+/// Who delivers a subscription's pushes.
+enum Delivering {
+    /// A delivery task of its own (groups, patterns), stopped by the token.
+    Task(CancellationToken),
+    /// The topic's shared reader.
+    Fan(fanout::FanSubscription),
 }
 
 struct EmbeddedSubscription {
@@ -246,7 +268,16 @@ struct EmbeddedSubscription {
     /// The group and this member's id in it.
     group: Option<(Arc<Group>, u64)>,
     sink: PushSink,
-    cancel: CancellationToken,
+    delivery: Delivering,
+}
+
+impl EmbeddedSubscription {
+    fn stop(&self) {
+        match &self.delivery {
+            Delivering::Task(cancel) => cancel.cancel(),
+            Delivering::Fan(fan) => fan.stop(),
+        }
+    }
 }
 
 #[async_trait]
@@ -289,12 +320,12 @@ impl Subscription for EmbeddedSubscription {
     }
 
     fn close(&self) {
-        self.cancel.cancel();
+        self.stop();
     }
 }
 
 impl Drop for EmbeddedSubscription {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.stop();
     }
 }
