@@ -171,7 +171,7 @@ impl Gateway {
                 all.push(limits.to_string());
             }
             let yaml = format!(
-                "server:\n  listen: \"127.0.0.1:{port}\"\n  log: {{ level: {} }}\n  limits: {{ {} }}\nroutes:\n{routes}",
+                "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: \"off\"\n  log: {{ level: {} }}\n  limits: {{ {} }}\nroutes:\n{routes}",
                 env.log_level,
                 all.join(", ")
             );
