@@ -8,6 +8,7 @@ mod capabilities;
 pub mod embedded;
 pub mod kafka;
 pub mod nats;
+pub mod redis;
 mod sink;
 mod spec;
 
@@ -41,6 +42,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         ))),
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
         Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
+        Scheme::Redis => Ok(Arc::new(redis::RedisBackend::new(route)?)),
     }
 }
 

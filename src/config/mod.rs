@@ -4,6 +4,7 @@
 mod limits;
 mod nats;
 mod plugins;
+mod redis;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -11,6 +12,7 @@ mod upstream;
 pub use limits::*;
 pub use nats::*;
 pub use plugins::*;
+pub use redis::*;
 pub use upstream::*;
 
 use std::collections::{BTreeMap, HashSet};
@@ -138,6 +140,7 @@ pub enum Scheme {
     Embedded,
     Kafka,
     Nats,
+    Redis,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -341,7 +344,26 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Redis {
+                if up.redis.is_some() {
+                    return Err(invalid(
+                        at("upstream.redis"),
+                        "applies to the redis scheme only".into(),
+                    ));
+                }
+                if route.plugins.redis_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.redis-auth"),
+                        "applies to the redis scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
+                Scheme::Redis => {
+                    if let Some(why) = redis_upstream_problem(route) {
+                        return Err(invalid(at(why.0), why.1.into()));
+                    }
+                }
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {
                         return Err(invalid(

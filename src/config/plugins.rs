@@ -17,6 +17,9 @@ pub struct Plugins {
     /// Credentials the gateway presents to the NATS server (never logged).
     #[serde(default, rename = "nats-auth")]
     pub nats_auth: Option<NatsAuth>,
+    /// Credentials the gateway presents to the Redis server (never logged).
+    #[serde(default, rename = "redis-auth")]
+    pub redis_auth: Option<RedisAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`

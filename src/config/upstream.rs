@@ -23,6 +23,9 @@ pub struct Upstream {
     /// NATS scheme: JetStream and consumer settings (absent = core NATS).
     #[serde(default)]
     pub nats: Option<NatsOptions>,
+    /// Redis scheme: mode (pubsub or streams), database, trimming, groups (absent = pubsub).
+    #[serde(default)]
+    pub redis: Option<RedisOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,
