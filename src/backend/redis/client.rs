@@ -152,7 +152,14 @@ impl Conn {
         if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
             return self.unavailable(e);
         }
-        match e.code() {
+        // A pipeline's failure names the failing command's code only in its text.
+        let text = e.to_string();
+        let code = e.code().or_else(|| {
+            ["WRONGTYPE", "NOPERM"]
+                .into_iter()
+                .find(|c| text.contains(c))
+        });
+        match code {
             Some("WRONGTYPE") => {
                 GatewayError::BadRequest("the key holds another Redis type, not a stream".into())
             }
