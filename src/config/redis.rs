@@ -93,6 +93,9 @@ impl TryFrom<RedisOptionsRaw> for RedisOptions {
         if r.mode == RedisMode::Pubsub && streams_only {
             return Err("redis.maxlen and redis.max_age_secs need mode: streams".into());
         }
+        if r.maxlen.is_some() && r.max_age_secs.is_some() {
+            return Err("redis: one of maxlen and max_age_secs (XADD trims by one)".into());
+        }
         if r.maxlen == Some(0) || r.max_age_secs == Some(0) {
             return Err("redis.maxlen and redis.max_age_secs must be greater than 0".into());
         }

@@ -16,7 +16,9 @@ pub async fn oracle_at(addr: &str) -> redis::aio::MultiplexedConnection {
     )
     .await
     .unwrap_or_else(|_| panic!("Redis at {addr} did not answer: start it (scripts/services.sh)"))
-    .unwrap_or_else(|e| panic!("Redis at {addr} is not reachable ({e}): start it (scripts/services.sh)"))
+    .unwrap_or_else(|e| {
+        panic!("Redis at {addr} is not reachable ({e}): start it (scripts/services.sh)")
+    })
 }
 
 pub async fn oracle() -> redis::aio::MultiplexedConnection {

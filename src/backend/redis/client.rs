@@ -234,8 +234,7 @@ impl Conn {
 
     /// The pub/sub connection (RESP2 subscriber mode).
     pub async fn pubsub(&self) -> Result<PubSub> {
-        match tokio::time::timeout(self.timeouts.connect(), self.client.get_async_pubsub()).await
-        {
+        match tokio::time::timeout(self.timeouts.connect(), self.client.get_async_pubsub()).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => {
                 self.mark(false, &e);

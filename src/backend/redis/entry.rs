@@ -36,7 +36,8 @@ impl Id {
             Some((ms, seq)) => (ms, seq),
             None => (s, "0"),
         };
-        let digits = |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
         if !digits(ms) || !digits(seq) {
             return None;
         }
@@ -199,11 +200,33 @@ mod tests {
         assert_eq!(o, (1_700_000_000_000 << 20) | 3);
         assert_eq!(Id::from_offset(o), Some(id));
         assert_eq!(Id::parse("5"), Some(Id { ms: 5, seq: 0 }));
-        assert_eq!(Id { ms: 1, seq: 1 << 20 }.offset(), None);
-        for bad in ["", "-", "a-1", "1-", "1-2-3", " 1-2", "$", "99999999999999999999999-0"] {
+        assert_eq!(
+            Id {
+                ms: 1,
+                seq: 1 << 20
+            }
+            .offset(),
+            None
+        );
+        for bad in [
+            "",
+            "-",
+            "a-1",
+            "1-",
+            "1-2-3",
+            " 1-2",
+            "$",
+            "99999999999999999999999-0",
+        ] {
             assert_eq!(Id::parse(bad), None, "{bad:?}");
         }
-        assert_eq!(Id { ms: 3, seq: 0 }.prev(), Id { ms: 2, seq: u64::MAX });
+        assert_eq!(
+            Id { ms: 3, seq: 0 }.prev(),
+            Id {
+                ms: 2,
+                seq: u64::MAX
+            }
+        );
         assert_eq!(Id { ms: 3, seq: 2 }.prev(), Id { ms: 3, seq: 1 });
         assert!(Id { ms: 3, seq: 2 } > Id { ms: 2, seq: 9 });
     }

@@ -106,7 +106,10 @@ pub fn validate_name(name: &str, usage: TopicUse, globs: bool) -> Result<()> {
     if name.is_empty() || name.len() > 1024 {
         return bad("1 to 1024 bytes");
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
         return bad("no spaces, control characters or `\\`");
     }
     if !pubsub::is_pattern(name) {
@@ -222,13 +225,19 @@ mod tests {
             assert!(validate_name(ok, TopicUse::Publish, true).is_ok(), "{ok}");
         }
         for bad in ["", "a b", "a\0b", "a\\*", "a*", "a?", "a[b]"] {
-            assert!(validate_name(bad, TopicUse::Publish, true).is_err(), "{bad:?}");
+            assert!(
+                validate_name(bad, TopicUse::Publish, true).is_err(),
+                "{bad:?}"
+            );
         }
         for ok in ["room:*", "room:?", "room:[ab]*", "*"] {
             assert!(validate_name(ok, TopicUse::Subscribe, true).is_ok(), "{ok}");
         }
         for bad in ["room:[ab", "room:[]", "a]", "[[a]]"] {
-            assert!(validate_name(bad, TopicUse::Subscribe, true).is_err(), "{bad}");
+            assert!(
+                validate_name(bad, TopicUse::Subscribe, true).is_err(),
+                "{bad}"
+            );
         }
         assert!(validate_name("s*", TopicUse::Subscribe, false).is_err());
         assert!(validate_name(&"x".repeat(1025), TopicUse::Read, false).is_err());

@@ -14,8 +14,8 @@ use super::client::Conn;
 use super::entry::{self, Id};
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
-use crate::backend::{CommitOffset, Position, PushSink, Start, SubscribeSpec, Subscription};
 use crate::backend::TaskGauge;
+use crate::backend::{CommitOffset, Position, PushSink, Start, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -78,7 +78,11 @@ impl Hub {
     pub async fn publish(&self, req: Publish) -> Result<Published> {
         let receivers: i64 = self
             .conn
-            .query(redis::cmd("PUBLISH").arg(&req.topic).arg(req.value.as_ref()))
+            .query(
+                redis::cmd("PUBLISH")
+                    .arg(&req.topic)
+                    .arg(req.value.as_ref()),
+            )
             .await?;
         Ok(Published {
             partition: 0,
@@ -201,7 +205,10 @@ impl Hub {
         let Some(f) = topics.get(via) else { return };
         for m in lock(&f.members).iter() {
             // A pattern delivers only the channels this identity may read.
-            if m.allowed.as_ref().is_some_and(|i| !i.can_read(&record.topic)) {
+            if m.allowed
+                .as_ref()
+                .is_some_and(|i| !i.can_read(&record.topic))
+            {
                 continue;
             }
             let _ = m.tx.try_send(record.clone());
@@ -282,7 +289,11 @@ async fn run(hub: Weak<Hub>, cancel: CancellationToken) {
 }
 
 /// Pushes one member's records with backpressure, in batches.
-async fn member_loop(mut rx: mpsc::Receiver<Arc<Record>>, sink: PushSink, cancel: CancellationToken) {
+async fn member_loop(
+    mut rx: mpsc::Receiver<Arc<Record>>,
+    sink: PushSink,
+    cancel: CancellationToken,
+) {
     let _task = TaskGauge::new();
     loop {
         let first = tokio::select! {

@@ -9,8 +9,8 @@ use redis::Value;
 
 use super::client::{bulk, Conn};
 use super::entry::{self, Id};
-use crate::backend::{now_ms, FetchLimits, PartitionInfo, Publish, Published, Record};
 use crate::backend::TopicMetadata;
+use crate::backend::{now_ms, FetchLimits, PartitionInfo, Publish, Published, Record};
 use crate::error::{GatewayError, Result};
 
 /// The first and last entry of a stream; None = the key does not exist.
@@ -84,7 +84,8 @@ pub(super) async fn publish(conn: &Conn, req: Publish) -> Result<Published> {
     if let Some(n) = conn.opts.maxlen {
         cmd.arg("MAXLEN").arg(mode).arg(n);
     } else if let Some(age) = conn.opts.max_age_secs {
-        let min = now_ms().saturating_sub(i64::try_from(age.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let min =
+            now_ms().saturating_sub(i64::try_from(age.saturating_mul(1000)).unwrap_or(i64::MAX));
         cmd.arg("MINID").arg(mode).arg(min.max(0));
     }
     if req.timestamp > 0 {
@@ -118,7 +119,12 @@ pub(super) async fn publish(conn: &Conn, req: Publish) -> Result<Published> {
 }
 
 /// Entries from `from` (inclusive), at most `count`.
-pub(super) async fn range(conn: &Conn, key: &Arc<str>, from: Id, count: usize) -> Result<Vec<(Id, Arc<Record>)>> {
+pub(super) async fn range(
+    conn: &Conn,
+    key: &Arc<str>,
+    from: Id,
+    count: usize,
+) -> Result<Vec<(Id, Arc<Record>)>> {
     let reply: Value = conn
         .query(
             redis::cmd("XRANGE")
@@ -132,7 +138,12 @@ pub(super) async fn range(conn: &Conn, key: &Arc<str>, from: Id, count: usize) -
     Ok(entry::records(key, &reply))
 }
 
-pub(super) async fn fetch(conn: &Conn, key: &str, offset: i64, limits: FetchLimits) -> Result<Vec<Arc<Record>>> {
+pub(super) async fn fetch(
+    conn: &Conn,
+    key: &str,
+    offset: i64,
+    limits: FetchLimits,
+) -> Result<Vec<Arc<Record>>> {
     let b = bounds(conn, key).await?.ok_or_else(missing)?;
     if offset < b.earliest() || offset > b.end() {
         return Err(GatewayError::OffsetOutOfRange {
@@ -144,7 +155,9 @@ pub(super) async fn fetch(conn: &Conn, key: &str, offset: i64, limits: FetchLimi
     let from = entry::id_of("", offset)?;
     let key: Arc<str> = Arc::from(key);
     let deadline = tokio::time::Instant::now() + limits.max_wait;
-    let count = limits.max_messages.clamp(1, conn.opts.read_count.max(1) * 8);
+    let count = limits
+        .max_messages
+        .clamp(1, conn.opts.read_count.max(1) * 8);
     loop {
         let got = range(conn, &key, from, count).await?;
         if !got.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -176,9 +189,7 @@ pub(super) async fn list_offset(conn: &Conn, key: &str, timestamp: i64) -> Resul
                 seq: 0,
             };
             let got = range(conn, &key, from, 1).await?;
-            Ok(got
-                .first()
-                .map_or(-1, |(id, _)| id.offset().unwrap_or(-1)))
+            Ok(got.first().map_or(-1, |(id, _)| id.offset().unwrap_or(-1)))
         }
     }
 }

@@ -87,10 +87,7 @@ impl Tails {
     /// The tail of `key` (made on first use, reading after `seen`), with one more user;
     /// dropping the `TailUse` gives it back.
     pub fn join(self: &Arc<Self>, key: &str, seen: Id) -> TailUse {
-        if !self
-            .started
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if !self.started.swap(true, std::sync::atomic::Ordering::AcqRel) {
             tokio::spawn(reader(Arc::downgrade(self), self.cancel.clone()));
         }
         let mut map = lock(&self.map);
