@@ -3,6 +3,9 @@
 //! keys and deletes the keys it made; outages use a private `redis-server` on a free port.
 
 mod common;
+/// For `make_pki` (a test CA and a server certificate for 127.0.0.1).
+#[path = "common/nats.rs"]
+mod nats_pki;
 #[path = "common/redis.rs"]
 mod redis_support;
 
@@ -573,6 +576,39 @@ async fn streams_subscription_to_a_missing_stream_waits_and_many_subscribers_get
 }
 
 #[tokio::test]
+async fn a_stalled_stream_subscriber_neither_holds_back_the_others_nor_loses_entries() {
+    let mut rc = oracle().await;
+    let key = unique("slow");
+    let gw = Gateway::start(&streams_route("/s", REDIS, "")).await;
+    let mut slow = connect_small_window(gw.addr, "/s").await;
+    let sid = slow.subscribe(sub(&key)).await;
+    let mut fast = gw.connect("/s").await;
+    let fid = fast.subscribe(sub(&key)).await;
+    // About 5 MiB: far more than the stalled client's queue and socket buffers hold.
+    let big = "x".repeat(16 * 1024);
+    let n = 320;
+    for i in 0..n {
+        xadd(&mut rc, &key, &[("value", &format!("{i}:{big}"))]).await;
+    }
+    let order = |ms: &[KafkaMessage]| -> Vec<usize> {
+        ms.iter()
+            .map(|m| value_of(m).split(':').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let want: Vec<usize> = (0..n).collect();
+    // The fast subscriber gets everything while the slow one reads nothing.
+    assert_eq!(order(&fast.pushed(fid, n).await), want);
+    // Then the slow one catches up: everything, in order, once.
+    assert_eq!(order(&slow.pushed(sid, n).await), want);
+    assert!(slow
+        .pushed_within(sid, Duration::from_millis(300))
+        .await
+        .is_empty());
+    del(&mut rc, &key).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn streams_group_members_share_entries_with_a_plain_redis_consumer_and_ack_clears_pending() {
     let mut rc = oracle().await;
     let key = unique("grp");
@@ -938,35 +974,12 @@ async fn a_stopped_server_answers_503_and_subscriptions_resume_when_it_is_back()
 
 #[tokio::test]
 async fn redis_auth_password_is_used_and_never_shown_in_debug_output() {
-    let mut server = PrivateRedis::start().await;
-    server.kill();
-    // The same port, now with a password.
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &server.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            "s3cret-pw",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server runs");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = PrivateRedis::start_with(|port| {
+        ["--port", &port.to_string(), "--requirepass", "s3cret-pw"]
+            .map(String::from)
+            .to_vec()
+    })
+    .await;
     let yaml = route(
         "/s",
         &server.addr(),
@@ -984,7 +997,7 @@ async fn redis_auth_password_is_used_and_never_shown_in_debug_output() {
         "/s",
         &server.addr(),
         "mode: streams",
-        "redis-auth: { password: nope }",
+        "redis-auth: { password: nope-pw }",
     );
     let gw = Gateway::start(&wrong).await;
     let mut c = gw.connect("/s").await;
@@ -997,7 +1010,63 @@ async fn redis_auth_password_is_used_and_never_shown_in_debug_output() {
         .await,
     );
     assert!(code == 503 || code == 502, "{code} {msg}");
-    assert!(!msg.contains("nope"), "{msg}");
+    assert!(!msg.contains("nope-pw"), "{msg}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn tls_routes_verify_the_server_with_the_given_ca() {
+    let pki = nats_pki::make_pki();
+    let (cert, key, ca) = (pki.cert.clone(), pki.key.clone(), pki.ca.clone());
+    let server = PrivateRedis::start_with(move |port| {
+        vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            ca.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
+    })
+    .await;
+    let tls_route = |uri: &str, tls: &str| {
+        route(uri, &server.addr(), "mode: streams", "").replace(
+            "      redis:",
+            &format!("      tls: {{ {tls} }}\n      redis:"),
+        )
+    };
+    let yaml = format!(
+        "{}{}",
+        tls_route("/s", &format!("ca_file: {}", pki.ca.display())),
+        tls_route("/untrusted", "verify: true").replace("routes:\n", "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/s").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            start: StartPosition::Earliest as i32,
+            ..sub("tls")
+        })
+        .await;
+    c.produce_value("tls", "over rediss").await;
+    assert_eq!(values(&c.pushed(id, 1).await), ["over rediss"]);
+    // Without the CA the server's certificate is refused: no connection, 503.
+    let mut u = gw.connect("/untrusted").await;
+    let (code, msg) = error_of(
+        u.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "tls".into(),
+            value: value("v"),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 503, "{msg}");
     gw.stop().await;
 }
 

@@ -79,13 +79,22 @@ pub fn free_port() -> u16 {
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Replaces `--port P` (e.g. `--port 0 --tls-port P ...`, `--requirepass ...`).
+    args: Vec<String>,
 }
 
 impl PrivateRedis {
     pub async fn start() -> PrivateRedis {
+        PrivateRedis::start_with(|port| vec!["--port".into(), port.to_string()]).await
+    }
+
+    /// A server whose listening arguments `args(port)` gives.
+    pub async fn start_with(args: impl Fn(u16) -> Vec<String>) -> PrivateRedis {
+        let port = free_port();
         let mut s = PrivateRedis {
-            port: free_port(),
+            port,
             child: None,
+            args: args(port),
         };
         s.restart().await;
         s
@@ -98,16 +107,8 @@ impl PrivateRedis {
     /// Starts it (again) on its port, empty.
     pub async fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&self.args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
