@@ -656,6 +656,7 @@ async fn streams_group_members_share_entries_with_a_plain_redis_consumer_and_ack
         .await
         .unwrap();
     assert_eq!(pending.0, 0, "everything acknowledged at Redis");
+    // Members that leave with nothing pending leave the group's consumer list.
     // A plain Redis consumer of the same group takes its share of what comes next.
     let _ = a
         .request(Req::CmdUnsubscribe(CmdUnsubscribe {
@@ -667,7 +668,24 @@ async fn streams_group_members_share_entries_with_a_plain_redis_consumer_and_ack
             subscription_id: idb,
         }))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&key)
+            .arg(group)
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        if consumers.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "members stayed: {consumers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     xadd(&mut rc, &key, &[("value", "for-plain")]).await;
     let v: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")
@@ -969,6 +987,79 @@ async fn a_stopped_server_answers_503_and_subscriptions_resume_when_it_is_back()
         .await
         .unwrap();
     assert_eq!(values(&p.pushed(pid, 1).await), ["back"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_with_a_full_queue_releases_its_reader_and_subscriptions() {
+    let server = PrivateRedis::start().await;
+    let addr = server.addr();
+    let mut rc = oracle_at(&addr).await;
+    let yaml = format!(
+        "{}{}",
+        streams_route("/s", &addr, ", block_ms: 100"),
+        pubsub_route("/ps", &addr).replace("routes:\n", "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut s = connect_small_window(gw.addr, "/s").await;
+    let mut p = connect_small_window(gw.addr, "/ps").await;
+    s.subscribe(sub("full")).await;
+    s.subscribe(CmdKafkaSubscribe {
+        group: "g".into(),
+        ..sub("full")
+    })
+    .await;
+    p.subscribe(sub("chan")).await;
+    let big = "y".repeat(32 * 1024);
+    for _ in 0..100 {
+        xadd(&mut rc, "full", &[("value", &big)]).await;
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("chan")
+            .arg(&big)
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+    }
+    // Before: the shared reader blocks for the stream, the hub is subscribed.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{info}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Gone without a close frame, queues full.
+    drop(s);
+    drop(p);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        let numsub: (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("chan")
+            .query_async(&mut rc)
+            .await
+            .unwrap();
+        if info.contains("blocked_clients:0") && numsub.1 == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still reading: {info} numsub {}",
+            numsub.1
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     gw.stop().await;
 }
 
