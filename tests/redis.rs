@@ -1064,6 +1064,66 @@ async fn a_client_that_vanishes_with_a_full_queue_releases_its_reader_and_subscr
 }
 
 #[tokio::test]
+async fn an_unreachable_server_answers_503_quickly_on_every_command() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let yaml = format!(
+        "{}{}",
+        streams_route("/s", &addr, ""),
+        pubsub_route("/ps", &addr).replace("routes:\n", "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut s = gw.connect("/s").await;
+    let mut p = gw.connect("/ps").await;
+    let produce = |t: &str| {
+        Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: t.into(),
+            value: value("v"),
+            ..Default::default()
+        })
+    };
+    let started = tokio::time::Instant::now();
+    let reqs = [
+        produce("k"),
+        Req::CmdKafkaFetch(fetch_cmd("k", 0, 0)),
+        Req::CmdKafkaMetadata(CmdKafkaMetadata { topic: "k".into() }),
+        Req::CmdKafkaSubscribe(sub("k")),
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            ..sub("k")
+        }),
+    ];
+    for req in reqs {
+        let (code, msg) = error_of(s.request(req).await);
+        assert_eq!(code, 503, "{msg}");
+    }
+    for req in [produce("c"), Req::CmdKafkaSubscribe(sub("c"))] {
+        let (code, msg) = error_of(p.request(req).await);
+        assert_eq!(code, 503, "{msg}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Pipelined requests while it is down do not queue behind each other's attempts.
+    let started = tokio::time::Instant::now();
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        sent.push(s.send(produce("k")).await);
+    }
+    for seq in sent {
+        let (code, _) = error_of(s.reply(seq).await);
+        assert_eq!(code, 503);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn redis_auth_password_is_used_and_never_shown_in_debug_output() {
     let server = PrivateRedis::start_with(|port| {
         ["--port", &port.to_string(), "--requirepass", "s3cret-pw"]

@@ -17,6 +17,9 @@ pub(super) struct Conn {
     pub timeouts: UpstreamTimeout,
     pub opts: RedisOptions,
     manager: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// When the last attempt to make the command connection failed: requests within a second
+    /// of it answer 503 at once instead of queueing for their own attempt.
+    failed_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     route: String,
     server: String,
     /// False while the server is known to be unreachable (for logging state changes only).
@@ -81,6 +84,7 @@ impl Conn {
             timeouts: up.timeout.clone(),
             opts,
             manager: tokio::sync::Mutex::new(None),
+            failed_at: std::sync::Mutex::new(None),
             route: route.uri.clone(),
             server,
             up: AtomicBool::new(true),
@@ -108,6 +112,11 @@ impl Conn {
         if let Some(m) = slot.as_ref() {
             return Ok(m.clone());
         }
+        let recent = crate::backend::lock(&self.failed_at)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+        if recent {
+            return Err(self.unavailable(&"the last connection attempt failed"));
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect()))
             .set_response_timeout(Some(self.timeouts.read()))
@@ -125,14 +134,20 @@ impl Conn {
                 Ok(m)
             }
             Ok(Err(e)) => {
+                self.failed();
                 self.mark(false, &e);
                 Err(self.unavailable(&e))
             }
             Err(_) => {
+                self.failed();
                 self.mark(false, &"connect timed out");
                 Err(self.unavailable(&"connect timed out"))
             }
         }
+    }
+
+    fn failed(&self) {
+        *crate::backend::lock(&self.failed_at) = Some(tokio::time::Instant::now());
     }
 
     fn unavailable(&self, why: &dyn std::fmt::Display) -> GatewayError {
