@@ -298,6 +298,13 @@ async fn streams_entries_carry_value_key_and_headers_as_fields_both_ways() {
             ..sub(&key)
         })
         .await;
+    let only_en = c
+        .subscribe(CmdKafkaSubscribe {
+            start: StartPosition::Earliest as i32,
+            match_headers: vec![header("lang", "en")],
+            ..sub(&key)
+        })
+        .await;
     let r = c
         .produce(CmdKafkaProduce {
             topic: key.clone(),
@@ -358,6 +365,12 @@ async fn streams_entries_carry_value_key_and_headers_as_fields_both_ways() {
     assert_eq!(value_of(&got[0]), "hi");
     assert_eq!(got[0].key.as_ref(), b"k2");
     assert_eq!(got[0].headers, vec![header("user", "bob")]);
+    // match_headers filters on the fields: only the first entry has lang=en.
+    assert_eq!(values(&c.pushed(only_en, 1).await), ["hello"]);
+    assert!(c
+        .pushed_within(only_en, Duration::from_millis(200))
+        .await
+        .is_empty());
     // Reserved field names as headers are refused.
     let (code, _) = error_of(
         c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
@@ -446,6 +459,27 @@ async fn streams_fetch_list_offset_and_metadata_use_entry_ids_and_hold_at_the_ed
         Resp::KafkaFetchResp(r) => assert_eq!(values(&r.messages), ["late"]),
         other => panic!("{other:?}"),
     }
+    // A timestamp picks the id's milliseconds; one before the last entry answers 400.
+    let later = (ids[4] >> 20) + 60_000;
+    let r = c
+        .produce(CmdKafkaProduce {
+            topic: key.clone(),
+            value: value("timed"),
+            timestamp: later,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(r.offset >> 20, later);
+    let (code, _) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: key.clone(),
+            value: value("too early"),
+            timestamp: 1,
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert_eq!(code, 400);
     // A key of another type answers 400, not a crash.
     let other = unique("string");
     let _: () = redis::cmd("SET")
@@ -841,6 +875,15 @@ async fn streams_refuse_hostile_input_and_the_connection_lives() {
     assert_eq!(code, 400);
     let r = c.produce_value(&key, "fine").await;
     assert!(r.offset > 0);
+    let info = match c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await {
+        Resp::RouteInfoResp(i) => i,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(info.scheme, "redis-streams");
+    let caps = info.capabilities.unwrap();
+    assert!(caps.history && caps.groups && caps.ack && caps.nack && caps.string_positions);
+    assert!(caps.headers && caps.keys && !caps.partitions && !caps.commit);
+    assert_eq!(caps.starts.len(), 6);
     let mut rc = oracle().await;
     del(&mut rc, &key).await;
     gw.stop().await;
