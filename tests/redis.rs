@@ -643,6 +643,81 @@ async fn a_stalled_stream_subscriber_neither_holds_back_the_others_nor_loses_ent
 }
 
 #[tokio::test]
+async fn streams_plain_max_in_flight_pauses_until_acks_free_the_window() {
+    let mut rc = oracle().await;
+    let key = unique("window");
+    let gw = Gateway::start(&streams_route("/s", REDIS, "")).await;
+    let mut c = gw.connect("/s").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            max_in_flight: 2,
+            ..sub(&key)
+        })
+        .await;
+    for i in 0..5 {
+        xadd(&mut rc, &key, &[("value", &format!("m{i}"))]).await;
+    }
+    let first = c.pushed(id, 2).await;
+    assert_eq!(values(&first), ["m0", "m1"]);
+    assert!(c
+        .pushed_within(id, Duration::from_millis(300))
+        .await
+        .is_empty());
+    ack(&mut c, id, &key, &first).await;
+    let next = c.pushed(id, 2).await;
+    assert_eq!(values(&next), ["m2", "m3"]);
+    ack(&mut c, id, &key, &next).await;
+    assert_eq!(values(&c.pushed(id, 1).await), ["m4"]);
+    // nack needs a group: a plain reader does not redeliver.
+    let (code, _) = error_of(
+        c.request(Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(&key, &next),
+            delay_ms: 0,
+        }))
+        .await,
+    );
+    assert_eq!(code, 400);
+    del(&mut rc, &key).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn streams_group_member_without_max_in_flight_holds_at_most_1000_unacknowledged() {
+    let mut rc = oracle().await;
+    let key = unique("cap");
+    let mut pipe = redis::pipe();
+    for i in 0..1_100 {
+        pipe.cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("value")
+            .arg(i)
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut rc).await.unwrap();
+    let gw = Gateway::start(&streams_route("/s", REDIS, "")).await;
+    let mut c = gw.connect("/s").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            start: StartPosition::Earliest as i32,
+            ..sub(&key)
+        })
+        .await;
+    let got = c.pushed(id, 1_000).await;
+    assert_eq!(got.len(), 1_000);
+    assert!(c
+        .pushed_within(id, Duration::from_millis(500))
+        .await
+        .is_empty());
+    ack(&mut c, id, &key, &got[..50]).await;
+    assert_eq!(c.pushed(id, 50).await.len(), 50);
+    del(&mut rc, &key).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn streams_group_members_share_entries_with_a_plain_redis_consumer_and_ack_clears_pending() {
     let mut rc = oracle().await;
     let key = unique("grp");

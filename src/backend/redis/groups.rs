@@ -26,6 +26,10 @@ use crate::error::{GatewayError, Result};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
+/// Unacknowledged entries a group member holds when the subscribe sets no `max_in_flight`: a
+/// client that never acknowledges stops receiving instead of growing its pending list forever.
+pub(super) const MAX_UNACKED: usize = 1000;
+
 /// Group names go into XGROUP as one argument; keep them printable.
 fn check_group(group: &str) -> Result<()> {
     if group.is_empty()
@@ -248,14 +252,19 @@ async fn member_loop(m: Arc<Member>, tail: TailUse, cancel: CancellationToken) {
     let mut claim_cursor = Id::ZERO;
     let mut failures = 0u32;
     'run: loop {
-        while m.sink.flow.room() == 0 {
+        let room = || {
+            let held = lock(&m.inflight).len();
+            m.sink.flow.room().min(MAX_UNACKED.saturating_sub(held))
+        };
+        while room() == 0 {
             tokio::select! {
                 _ = cancel.cancelled() => break 'run,
                 _ = m.sink.flow.acked() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                // Acks of a subscription without max_in_flight notify nobody: look again soon.
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
-        let count = m.sink.flow.room().min(m.conn.opts.read_count);
+        let count = room().min(m.conn.opts.read_count);
         activity.borrow_and_update();
         let round = async {
             let mut got = m.reclaim_due().await?;
