@@ -881,8 +881,14 @@ async fn streams_nack_leaves_the_entry_pending_and_delivers_it_again_after_the_d
         }))
         .await;
     assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    let nacked = tokio::time::Instant::now();
     let again = c.pushed(id, 1).await;
     assert_eq!(again[0].position, got[0].position);
+    let after = nacked.elapsed();
+    assert!(
+        after >= Duration::from_millis(250) && after < Duration::from_secs(2),
+        "redelivered after the 300 ms delay, not the claim interval: {after:?}"
+    );
     ack(&mut c, id, &key, &again).await;
     // Acking twice, or an entry never delivered, answers 400.
     let (code, _) = error_of(
@@ -989,6 +995,12 @@ async fn streams_subscriptions_resume_after_lost_connections_with_no_gap_or_dupl
     let id = c.subscribe(sub(key)).await;
     let id2 = c.subscribe(sub(key)).await;
     let id3 = c.subscribe(sub(other)).await;
+    let gid = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            ..sub(other)
+        })
+        .await;
     // Three subscriptions of two streams: one blocked reader at the server, never more.
     let mut seen_one = false;
     for _ in 0..40 {
@@ -1017,7 +1029,11 @@ async fn streams_subscriptions_resume_after_lost_connections_with_no_gap_or_dupl
     assert_eq!(values(&c.pushed(id, 3).await), want[1..]);
     assert_eq!(values(&c.pushed(id2, 4).await), want);
     assert_eq!(values(&c.pushed(id3, 3).await), ["o0", "o1", "o2"]);
-    for s in [id, id2, id3] {
+    // The group member goes on too: each entry once.
+    let mut got = c.pushed(gid, 3).await;
+    got.sort_by(|a, b| a.position.cmp(&b.position));
+    assert_eq!(values(&got), ["o0", "o1", "o2"]);
+    for s in [id, id2, id3, gid] {
         assert!(
             c.pushed_within(s, Duration::from_millis(500))
                 .await

@@ -55,6 +55,8 @@ struct Member {
     inflight: Mutex<BTreeMap<Id, ()>>,
     /// Nacked: claimed back (and so delivered again) once the instant passes.
     nacked: Mutex<Vec<(Instant, Id)>>,
+    /// Wakes the member loop when a nack sets an earlier redelivery time.
+    nudge: tokio::sync::Notify,
 }
 
 pub(super) async fn subscribe(
@@ -105,6 +107,7 @@ pub(super) async fn subscribe(
         },
         inflight: Mutex::new(BTreeMap::new()),
         nacked: Mutex::new(Vec::new()),
+        nudge: tokio::sync::Notify::new(),
     });
     let tail = tails.join(&key, b.last.unwrap_or(Id::ZERO));
     let cancel = CancellationToken::new();
@@ -309,6 +312,7 @@ async fn member_loop(m: Arc<Member>, tail: TailUse, cancel: CancellationToken) {
         tokio::select! {
             _ = cancel.cancelled() => break 'run,
             _ = activity.changed() => {}
+            _ = m.nudge.notified() => {}
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
@@ -373,6 +377,7 @@ impl Subscription for GroupSubscription {
         let ids = self.take(&positions)?;
         let at = Instant::now() + delay;
         lock(&self.member.nacked).extend(ids.iter().map(|id| (at, *id)));
+        self.member.nudge.notify_one();
         self.release(&ids);
         Ok(())
     }
