@@ -970,6 +970,56 @@ async fn streams_refuse_hostile_input_and_the_connection_lives() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn two_gateways_on_one_redis_are_replicas_for_channels_and_groups() {
+    let mut rc = oracle().await;
+    let channel = unique("rep");
+    let key = unique("repstream");
+    let yaml = format!(
+        "{}{}",
+        pubsub_route("/ps", REDIS),
+        streams_route("/s", REDIS, ", claim_idle_ms: 60000").replace("routes:\n", "")
+    );
+    let (gw1, gw2) = (Gateway::start(&yaml).await, Gateway::start(&yaml).await);
+    let mut sub2 = gw2.connect("/ps").await;
+    let id = sub2.subscribe(sub(&channel)).await;
+    let mut pub1 = gw1.connect("/ps").await;
+    assert_eq!(pub1.produce_value(&channel, "across").await.offset, 1);
+    assert_eq!(values(&sub2.pushed(id, 1).await), ["across"]);
+
+    // One group, a member on each gateway: each entry to one of them.
+    let g = CmdKafkaSubscribe {
+        group: "g".into(),
+        start: StartPosition::Earliest as i32,
+        ..sub(&key)
+    };
+    let mut a = gw1.connect("/s").await;
+    let mut b = gw2.connect("/s").await;
+    let ida = a.subscribe(g.clone()).await;
+    let idb = b.subscribe(g).await;
+    for i in 0..20 {
+        xadd(&mut rc, &key, &[("value", &i.to_string())]).await;
+        // Spread over time, so both members get turns.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < 20 && tokio::time::Instant::now() < deadline {
+        for (c, id) in [(&mut a, ida), (&mut b, idb)] {
+            let got = c.pushed_within(id, Duration::from_millis(100)).await;
+            if !got.is_empty() {
+                ack(c, id, &key, &got).await;
+                seen.extend(values(&got));
+            }
+        }
+    }
+    seen.sort_by_key(|v| v.parse::<i64>().unwrap());
+    assert_eq!(seen, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    del(&mut rc, &key).await;
+    gw1.stop().await;
+    gw2.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // outages (a private redis-server)
 // ---------------------------------------------------------------------------------------------
