@@ -176,6 +176,47 @@ async fn pubsub_subscribers_of_one_channel_share_one_redis_subscription() {
 }
 
 #[tokio::test]
+async fn pubsub_stalled_subscriber_loses_messages_but_never_holds_back_the_others() {
+    let mut rc = oracle().await;
+    let channel = unique("stall");
+    let gw = Gateway::start(&pubsub_route("/ps", REDIS)).await;
+    let mut slow = connect_small_window(gw.addr, "/ps").await;
+    let sid = slow.subscribe(sub(&channel)).await;
+    let mut fast = gw.connect("/ps").await;
+    let fid = fast.subscribe(sub(&channel)).await;
+    // Far more than its 4,096-message buffer, its queue and its socket hold.
+    let n = 15_000;
+    let pad = "p".repeat(1024);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("PUBLISH")
+            .arg(&channel)
+            .arg(format!("{i}:{pad}"))
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut rc).await.unwrap();
+    let number =
+        |m: &KafkaMessage| -> usize { value_of(m).split(':').next().unwrap().parse().unwrap() };
+    let got: Vec<usize> = fast.pushed(fid, n).await.iter().map(number).collect();
+    assert_eq!(
+        got,
+        (0..n).collect::<Vec<_>>(),
+        "the reading subscriber gets all, in order"
+    );
+    // The stalled one got what fit in its buffer, in order, without duplicates.
+    let late: Vec<usize> = slow
+        .pushed_within(sid, Duration::from_secs(2))
+        .await
+        .iter()
+        .map(number)
+        .collect();
+    assert!(!late.is_empty() && late.len() < n, "{}", late.len());
+    assert!(late.windows(2).all(|w| w[0] < w[1]));
+    del(&mut rc, &channel).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn pubsub_glob_patterns_deliver_only_channels_the_acl_allows() {
     let mut rc = oracle().await;
     let base = unique("pat");
