@@ -580,6 +580,8 @@ async fn streams_subscribe_honours_every_start_position() {
             vec!["m1", "m2", "m3"],
         ),
         (StartPosition::Latest, 0, String::new(), vec![]),
+        // The end offset itself (last + 1): the next entry on.
+        (StartPosition::Offset, ids[2] + 1, String::new(), vec![]),
     ];
     let mut subs = Vec::new();
     for (start, start_value, start_position, _) in &starts {
@@ -1132,6 +1134,40 @@ async fn streams_subscriptions_resume_after_lost_connections_with_no_gap_or_dupl
             "no duplicates"
         );
     }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_followed_stream_is_not_polled() {
+    let server = PrivateRedis::start().await;
+    let mut rc = oracle_at(&server.addr()).await;
+    let gw = Gateway::start(&streams_route("/s", &server.addr(), "")).await;
+    let mut c = gw.connect("/s").await;
+    let id = c.subscribe(sub("idle")).await;
+    xadd(&mut rc, "idle", &[("value", "one")]).await;
+    assert_eq!(values(&c.pushed(id, 1).await), ["one"]);
+    let xrange_calls = |info: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_xrange:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let stats = |rc: &mut MultiplexedConnection| {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("commandstats");
+        let rc = rc.clone();
+        async move {
+            let mut rc = rc;
+            let info: String = cmd.query_async(&mut rc).await.unwrap();
+            info
+        }
+    };
+    let before = xrange_calls(&stats(&mut rc).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = xrange_calls(&stats(&mut rc).await);
+    // Attached to the shared reader, which blocks in XREAD: no XRANGE while nothing happens.
+    assert!(after - before <= 1, "{before} -> {after} XRANGE calls");
     gw.stop().await;
 }
 
