@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod kafka;
 pub mod nats;
 pub mod rabbitmq;
+pub mod redis;
 mod sink;
 mod spec;
 
@@ -43,6 +44,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
         Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
         Scheme::Rabbitmq => Ok(Arc::new(rabbitmq::RabbitBackend::new(route)?)),
+        Scheme::Redis => Ok(Arc::new(redis::RedisBackend::new(route)?)),
     }
 }
 

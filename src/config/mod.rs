@@ -6,6 +6,7 @@ mod nats;
 mod plugins;
 mod storage;
 mod rabbitmq;
+mod redis;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -15,6 +16,7 @@ pub use nats::*;
 pub use plugins::*;
 pub use storage::*;
 pub use rabbitmq::*;
+pub use redis::*;
 pub use upstream::*;
 
 use std::collections::{BTreeMap, HashSet};
@@ -144,6 +146,7 @@ pub enum Scheme {
     Nats,
     #[serde(alias = "amqp")]
     Rabbitmq,
+    Redis,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -361,9 +364,28 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Redis {
+                if up.redis.is_some() {
+                    return Err(invalid(
+                        at("upstream.redis"),
+                        "applies to the redis scheme only".into(),
+                    ));
+                }
+                if route.plugins.redis_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.redis-auth"),
+                        "applies to the redis scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
                 Scheme::Rabbitmq => {
                     rabbitmq::validate_route(route).map_err(|(k, m)| invalid(at(&k), m))?;
+                }
+                Scheme::Redis => {
+                    if let Some(why) = redis_upstream_problem(route) {
+                        return Err(invalid(at(why.0), why.1.into()));
+                    }
                 }
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {

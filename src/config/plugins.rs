@@ -20,6 +20,9 @@ pub struct Plugins {
     /// Credentials the gateway presents to RabbitMQ (never logged).
     #[serde(default, rename = "rabbitmq-auth")]
     pub rabbitmq_auth: Option<RabbitAuth>,
+    /// Credentials the gateway presents to the Redis server (never logged).
+    #[serde(default, rename = "redis-auth")]
+    pub redis_auth: Option<RedisAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`

@@ -26,6 +26,9 @@ pub struct Upstream {
     /// RabbitMQ scheme: the exchange and how queues are declared.
     #[serde(default)]
     pub rabbitmq: Option<RabbitOptions>,
+    /// Redis scheme: mode (pubsub or streams), database, trimming, groups (absent = pubsub).
+    #[serde(default)]
+    pub redis: Option<RedisOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,

@@ -1,0 +1,139 @@
+//! Redis test support: the machine's server (127.0.0.1:6379) as oracle and peer, unique keys
+//! and channels per run, and private `redis-server` processes for outages.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub const REDIS: &str = "127.0.0.1:6379";
+
+/// A plain redis-rs connection to `addr`; fails loudly when the server is not running.
+pub async fn oracle_at(addr: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{addr}")).expect("redis url");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("Redis at {addr} did not answer: start it (scripts/services.sh)"))
+    .unwrap_or_else(|e| {
+        panic!("Redis at {addr} is not reachable ({e}): start it (scripts/services.sh)")
+    })
+}
+
+pub async fn oracle() -> redis::aio::MultiplexedConnection {
+    oracle_at(REDIS).await
+}
+
+/// A plain redis-rs pub/sub connection on the shared server.
+pub async fn oracle_pubsub() -> redis::aio::PubSub {
+    redis::Client::open(format!("redis://{REDIS}"))
+        .expect("redis url")
+        .get_async_pubsub()
+        .await
+        .unwrap_or_else(|e| panic!("Redis at {REDIS} is not reachable ({e})"))
+}
+
+/// A name no other test (or run) uses: `prefix:<pid>:<n>:<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "gwt:{prefix}:{}:{}:{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A Redis route on `uri` to `server` with `upstream.redis` set to `options` (YAML flow map
+/// body) and `plugins` (YAML flow map body, may be empty).
+pub fn route(uri: &str, server: &str, options: &str, plugins: &str) -> String {
+    format!(
+        "routes:\n  - uri: {uri}\n    upstream:\n      scheme: redis\n      nodes: [\"{server}\"]\n      timeout: {{ connect: 1, send: 2, read: 2 }}\n      redis: {{ {options} }}\n    plugins: {{ {plugins} }}\n"
+    )
+}
+
+pub fn pubsub_route(uri: &str, server: &str) -> String {
+    route(uri, server, "mode: pubsub", "")
+}
+
+pub fn streams_route(uri: &str, server: &str, extra: &str) -> String {
+    route(uri, server, &format!("mode: streams{extra}"), "")
+}
+
+pub async fn del(conn: &mut redis::aio::MultiplexedConnection, key: &str) {
+    let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query_async(conn).await;
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private `redis-server` on a free port with no persistence, for outages.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    /// Replaces `--port P` (e.g. `--port 0 --tls-port P ...`, `--requirepass ...`).
+    args: Vec<String>,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> PrivateRedis {
+        PrivateRedis::start_with(|port| vec!["--port".into(), port.to_string()]).await
+    }
+
+    /// A server whose listening arguments `args(port)` gives.
+    pub async fn start_with(args: impl Fn(u16) -> Vec<String>) -> PrivateRedis {
+        let port = free_port();
+        let mut s = PrivateRedis {
+            port,
+            child: None,
+            args: args(port),
+        };
+        s.restart().await;
+        s
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on its port, empty.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(&self.args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        let addr = self.addr();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("private redis-server on {addr} did not start");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
