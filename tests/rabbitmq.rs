@@ -105,6 +105,10 @@ async fn publish_reaches_a_plain_consumer_with_headers_properties_and_key_as_mes
     let ex = unique("gwt.pub");
     let q = plain_queue(&ch, &ex, "game.*.score").await;
     let mut plain = consume(&ch, &q, true).await;
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
     let r = c
@@ -163,7 +167,6 @@ async fn publish_reaches_a_plain_consumer_with_headers_properties_and_key_as_mes
     c.produce_value("game.8.score", "second").await;
     assert_eq!(next_delivery(&mut plain).await.data, b"second");
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[]).await;
 }
 
 #[tokio::test]
@@ -171,6 +174,10 @@ async fn plain_publisher_reaches_every_gateway_subscriber_through_one_queue() {
     let amqp = oracle().await;
     let ch = channel(&amqp).await;
     let ex = unique("gwt.fan");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut a = gw.connect("/rabbit").await;
     let mut b = gw.connect("/rabbit").await;
@@ -227,7 +234,6 @@ async fn plain_publisher_reaches_every_gateway_subscriber_through_one_queue() {
     }
     assert!(gone, "the shared queue went with its last subscriber");
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[]).await;
 }
 
 #[tokio::test]
@@ -235,6 +241,10 @@ async fn wildcard_bindings_star_and_hash_deliver_only_matching_routing_keys() {
     let amqp = oracle().await;
     let ch = channel(&amqp).await;
     let ex = unique("gwt.wild");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
     let star = c.subscribe(sub("game.*.move")).await;
@@ -260,7 +270,6 @@ async fn wildcard_bindings_star_and_hash_deliver_only_matching_routing_keys() {
         .collect();
     assert_eq!(got_hash, want, "`#` matches zero or more words");
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[]).await;
 }
 
 #[tokio::test]
@@ -271,6 +280,10 @@ async fn group_members_share_a_durable_queue_with_a_plain_consumer() {
     let group = unique("workers");
     let topic = "jobs.#";
     let queue = group_queue("/rabbit", &group, topic);
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![queue.clone()],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", prefetch_count: 1")).await;
     let mut c = gw.connect("/rabbit").await;
     let id = c.subscribe(group_sub(topic, &group, 0)).await;
@@ -327,16 +340,19 @@ async fn group_members_share_a_durable_queue_with_a_plain_consumer() {
     let id = c.subscribe(group_sub(topic, &group, 0)).await;
     assert_eq!(values(&c.pushed(id, 1).await), ["waited"]);
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&queue]).await;
 }
 
 #[tokio::test]
 async fn unacked_messages_are_redelivered_to_another_member_after_one_disconnects() {
-    let amqp = oracle().await;
-    let ch = channel(&amqp).await;
+    // Fails loudly when the broker is missing.
+    let _amqp = oracle().await;
     let ex = unique("gwt.redeliver");
     let group = unique("g");
     let queue = group_queue("/rabbit", &group, "orders");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![queue.clone()],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut a = gw.connect("/rabbit").await;
     let ida = a.subscribe(group_sub("orders", &group, 3)).await;
@@ -392,7 +408,6 @@ async fn unacked_messages_are_redelivered_to_another_member_after_one_disconnect
         .await
         .is_empty());
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&queue]).await;
 }
 
 #[tokio::test]
@@ -406,6 +421,10 @@ async fn nack_sends_the_message_to_the_dead_letter_exchange() {
     let dead = plain_queue(&ch, &dlx, "#").await;
     let mut dead_c = consume(&ch, &dead, true).await;
     let extra = format!(", dead_letter_exchange: \"{dlx}\"");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone(), dlx.clone()],
+        queues: vec![queue.clone()],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, &extra)).await;
     let mut c = gw.connect("/rabbit").await;
     let id = c.subscribe(group_sub("tasks", &group, 0)).await;
@@ -439,7 +458,6 @@ async fn nack_sends_the_message_to_the_dead_letter_exchange() {
     );
     gw.stop().await;
     gw_dl.stop().await;
-    cleanup(&ch, &[&ex, &dlx], &[&queue]).await;
 }
 
 #[tokio::test]
@@ -447,6 +465,11 @@ async fn mandatory_publish_with_no_queue_bound_answers_404() {
     let amqp = oracle().await;
     let ch = channel(&amqp).await;
     let ex = unique("gwt.mand");
+    let ex2 = unique("gwt.nomand");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone(), ex2.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", mandatory: true")).await;
     let mut c = gw.connect("/rabbit").await;
     let (code, msg) = error_of(
@@ -465,20 +488,22 @@ async fn mandatory_publish_with_no_queue_bound_answers_404() {
     c.produce_value("nobody.listens", "now someone does").await;
     assert_eq!(next_delivery(&mut plain).await.data, b"now someone does");
     // Without mandatory (the default) an unroutable message is confirmed and dropped.
-    let ex2 = unique("gwt.nomand");
     let gw2 = Gateway::start(&route("/r2", AMQP, &ex2, "")).await;
     let mut c2 = gw2.connect("/r2").await;
     c2.produce_value("nobody.listens", "dropped").await;
     gw.stop().await;
     gw2.stop().await;
-    cleanup(&ch, &[&ex, &ex2], &[]).await;
 }
 
 #[tokio::test]
 async fn hostile_input_answers_400_or_capability_errors_and_the_connection_lives() {
-    let amqp = oracle().await;
-    let ch = channel(&amqp).await;
+    // Fails loudly when the broker is missing.
+    let _amqp = oracle().await;
     let ex = unique("gwt.bad");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
     let long = "k".repeat(256);
@@ -601,7 +626,6 @@ async fn hostile_input_answers_400_or_capability_errors_and_the_connection_lives
     assert_eq!(code, 400, "{msg}");
     ping(&mut c).await;
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[]).await;
 }
 
 #[tokio::test]
@@ -659,6 +683,10 @@ async fn broker_going_away_mid_subscription_loses_no_confirmed_message_and_subsc
     let group = unique("g");
     let queue = group_queue("/rabbit", &group, "evt.#");
     let proxy = Proxy::start(AMQP).await;
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![queue.clone()],
+    };
     let gw = Gateway::start(&route("/rabbit", &proxy.addr, &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
     let grp = c.subscribe(group_sub("evt.#", &group, 0)).await;
@@ -741,7 +769,6 @@ async fn broker_going_away_mid_subscription_loses_no_confirmed_message_and_subsc
     }
     assert!(delivered, "the plain subscription resumed by itself");
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&queue]).await;
 }
 
 #[tokio::test]
@@ -760,6 +787,10 @@ async fn an_existing_exchange_of_another_type_is_refused_with_409() {
     )
     .await
     .expect("declare fanout");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
     let (code, msg) = error_of(
@@ -783,7 +814,6 @@ async fn an_existing_exchange_of_another_type_is_refused_with_409() {
         .await,
     );
     assert_eq!(code, 409);
-    cleanup(&ch, &[&ex], &[]).await;
     let _ = BasicPublishOptions::default();
     gw.stop().await;
 }
@@ -849,6 +879,10 @@ async fn stream_replays_from_each_start_position_by_stream_offset() {
     let ch = channel(&amqp).await;
     let ex = unique("gwt.stream");
     let stream = format!("{ex}.log");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![stream.clone()],
+    };
     let gw = Gateway::start(&stream_route("/log", AMQP, &ex, &stream)).await;
     let mut c = gw.connect("/log").await;
     for (t, v) in [
@@ -959,7 +993,6 @@ async fn stream_replays_from_each_start_position_by_stream_offset() {
     ping(&mut c).await;
     drop(plain);
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&stream]).await;
 }
 
 #[tokio::test]
@@ -969,6 +1002,10 @@ async fn stream_subscription_resumes_after_an_outage_without_loss_or_duplicates(
     let ex = unique("gwt.sout");
     let stream = format!("{ex}.log");
     let proxy = Proxy::start(AMQP).await;
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![stream.clone()],
+    };
     let gw = Gateway::start(&stream_route("/log", &proxy.addr, &ex, &stream)).await;
     let mut c = gw.connect("/log").await;
     let id = c.subscribe(start("e.#", StartPosition::Earliest, 0)).await;
@@ -1000,7 +1037,6 @@ async fn stream_subscription_resumes_after_an_outage_without_loss_or_duplicates(
         "nothing twice"
     );
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&stream]).await;
 }
 
 #[tokio::test]
@@ -1035,6 +1071,10 @@ async fn a_member_that_stops_reading_then_vanishes_gives_everything_it_held_to_t
     let ex = unique("gwt.stall");
     let group = unique("g");
     let queue = group_queue("/rabbit", &group, "bulk");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![queue.clone()],
+    };
     let gw = Gateway::start(&route("/rabbit", AMQP, &ex, ", prefetch_count: 50")).await;
     let mut stalled = connect_small_window(gw.addr, "/rabbit").await;
     stalled.subscribe(group_sub("bulk", &group, 0)).await;
@@ -1073,7 +1113,6 @@ async fn a_member_that_stops_reading_then_vanishes_gives_everything_it_held_to_t
         "the vanished member's consumer is gone"
     );
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&queue]).await;
 }
 
 #[tokio::test]
@@ -1097,6 +1136,10 @@ async fn amqps_with_the_routes_ca_publishes_and_an_unknown_ca_is_refused_with_50
         "      rabbitmq:",
         "      tls: { verify: true }\n      rabbitmq:",
     );
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![],
+    };
     let gw = Gateway::start(&with_ca).await;
     let mut c = gw.connect("/tls").await;
     c.produce_value("secure.1", "over amqps").await;
@@ -1117,15 +1160,18 @@ async fn amqps_with_the_routes_ca_publishes_and_an_unknown_ca_is_refused_with_50
     );
     gw.stop().await;
     gw2.stop().await;
-    cleanup(&ch, &[&ex], &[]).await;
 }
 
 #[tokio::test]
 async fn stream_group_resumes_from_its_committed_offset_with_one_active_member_at_a_time() {
-    let amqp = oracle().await;
-    let ch = channel(&amqp).await;
+    // Fails loudly when the broker is missing.
+    let _amqp = oracle().await;
     let ex = unique("gwt.sgrp");
     let stream = format!("{ex}.log");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![stream.clone()],
+    };
     let gw = Gateway::start(&stream_route("/log", AMQP, &ex, &stream)).await;
     let mut a = gw.connect("/log").await;
     for i in 0..5 {
@@ -1180,5 +1226,4 @@ async fn stream_group_resumes_from_its_committed_offset_with_one_active_member_a
     );
     assert_eq!(code, 400, "{msg}");
     gw.stop().await;
-    cleanup(&ch, &[&ex], &[&stream]).await;
 }

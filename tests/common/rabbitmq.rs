@@ -329,3 +329,34 @@ impl Drop for TlsTerminator {
         let _ = self.child.wait();
     }
 }
+
+/// Deletes a test's exchanges and queues when it ends, passed or panicked: durable queues and
+/// exchanges would otherwise outlive a failed run on the shared broker.
+pub struct Leftovers {
+    pub exchanges: Vec<String>,
+    pub queues: Vec<String>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let (exchanges, queues) = (self.exchanges.clone(), self.queues.clone());
+        // Its own thread and runtime: the test's runtime is not polled while it unwinds.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let conn = oracle().await;
+                let ch = channel(&conn).await;
+                let e: Vec<&str> = exchanges.iter().map(String::as_str).collect();
+                let q: Vec<&str> = queues.iter().map(String::as_str).collect();
+                cleanup(&ch, &e, &q).await;
+                let _ = conn.close(200, "cleanup".into()).await;
+            });
+        })
+        .join();
+    }
+}
