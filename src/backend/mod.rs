@@ -7,6 +7,7 @@
 mod capabilities;
 pub mod embedded;
 pub mod kafka;
+pub mod mqtt;
 pub mod nats;
 mod sink;
 mod spec;
@@ -41,6 +42,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         ))),
         Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
         Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
+        Scheme::Mqtt => Ok(Arc::new(mqtt::MqttBackend::new(route)?)),
     }
 }
 

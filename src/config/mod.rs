@@ -2,6 +2,7 @@
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
 mod limits;
+mod mqtt;
 mod nats;
 mod plugins;
 #[cfg(test)]
@@ -9,6 +10,7 @@ mod tests;
 mod upstream;
 
 pub use limits::*;
+pub use mqtt::*;
 pub use nats::*;
 pub use plugins::*;
 pub use upstream::*;
@@ -138,6 +140,7 @@ pub enum Scheme {
     Embedded,
     Kafka,
     Nats,
+    Mqtt,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -341,7 +344,24 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Mqtt {
+                if up.mqtt.is_some() {
+                    return Err(invalid(
+                        at("upstream.mqtt"),
+                        "applies to the mqtt scheme only".into(),
+                    ));
+                }
+                if route.plugins.mqtt_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.mqtt-auth"),
+                        "applies to the mqtt scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
+                Scheme::Mqtt => {
+                    mqtt::validate(route).map_err(|(k, m)| invalid(at(&k), m))?;
+                }
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {
                         return Err(invalid(

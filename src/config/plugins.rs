@@ -17,6 +17,9 @@ pub struct Plugins {
     /// Credentials the gateway presents to the NATS server (never logged).
     #[serde(default, rename = "nats-auth")]
     pub nats_auth: Option<NatsAuth>,
+    /// Username and password the gateway presents to the MQTT broker (never logged).
+    #[serde(default, rename = "mqtt-auth")]
+    pub mqtt_auth: Option<MqttAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`

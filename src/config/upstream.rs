@@ -23,6 +23,9 @@ pub struct Upstream {
     /// NATS scheme: JetStream and consumer settings (absent = core NATS).
     #[serde(default)]
     pub nats: Option<NatsOptions>,
+    /// MQTT scheme: session and publish defaults (absent = the defaults).
+    #[serde(default)]
+    pub mqtt: Option<MqttOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,
