@@ -460,3 +460,41 @@ async fn mqtt_config_refuses_unknown_keys_and_other_schemes_sections() {
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("s3cret") && dbg.contains("redacted"), "{dbg}");
 }
+
+/// What Mosquitto 2.0 does without a persistent member session: the messages a departed
+/// member left unacknowledged die with its session; the broker gives them to no other member.
+#[tokio::test]
+async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_unacknowledged() {
+    let gw = gateway("      mqtt: { group_session_expiry_secs: 0 }\n").await;
+    let base = unique("gw");
+    let group = unique("g");
+    let filter = format!("{base}/#");
+    let join = || CmdKafkaSubscribe {
+        group: group.clone(),
+        ..sub(&filter)
+    };
+    let mut a = gw.connect("/mqtt").await;
+    let ida = a.subscribe(join()).await;
+    let mut b = gw.connect("/mqtt").await;
+    let idb = b.subscribe(join()).await;
+    let publisher = Peer::connect().await;
+    for i in 0..6 {
+        peer_publish(&publisher, &format!("{base}/x"), &i.to_string(), PublishProperties::default(), false).await;
+    }
+    let got_a = a.pushed_within(ida, Duration::from_millis(800)).await;
+    let got_b = b.pushed_within(idb, Duration::from_millis(100)).await;
+    assert_eq!(got_a.len() + got_b.len(), 6, "{got_a:?} {got_b:?}");
+    assert!(!got_a.is_empty(), "round robin gives the first member some");
+    let offsets: Vec<i64> = got_b.iter().map(|m| m.offset).collect();
+    if !offsets.is_empty() {
+        let r = b.request(ack(idb, &got_b[0].topic, &offsets)).await;
+        assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    }
+    a.disconnect().await;
+    let again = b.pushed_within(idb, Duration::from_secs(2)).await;
+    assert!(again.is_empty(), "Mosquitto does not hand them to another member: {again:?}");
+    let mut c = gw.connect("/mqtt").await;
+    let idc = c.subscribe(join()).await;
+    assert!(c.pushed_within(idc, Duration::from_secs(1)).await.is_empty());
+    gw.stop().await;
+}

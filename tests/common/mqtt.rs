@@ -163,11 +163,17 @@ pub struct PrivateBroker {
 
 impl PrivateBroker {
     pub async fn start() -> PrivateBroker {
+        PrivateBroker::start_with("allow_anonymous true\n").await
+    }
+
+    /// A private broker with these extra `mosquitto.conf` lines (TLS files, password_file,
+    /// allow_anonymous; lines that belong to the listener come right after it).
+    pub async fn start_with(extra: &str) -> PrivateBroker {
         let port = free_port();
         let conf = std::env::temp_dir().join(format!("{}.conf", unique("gw-mosquitto")));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 1\npersistence false\n"),
+            format!("sys_interval 1\npersistence false\nlistener {port} 127.0.0.1\n{extra}"),
         )
         .expect("mosquitto config");
         let mut b = PrivateBroker {
