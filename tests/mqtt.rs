@@ -42,7 +42,12 @@ fn produce(topic: &str, value: &str, headers: Vec<KafkaHeader>) -> Req {
 fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
     m.headers
         .iter()
-        .map(|h| (h.key.clone(), String::from_utf8_lossy(&h.value).into_owned()))
+        .map(|h| {
+            (
+                h.key.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -69,7 +74,13 @@ async fn gateway(extra: &str) -> Gateway {
     Gateway::start(&route("/mqtt", MOSQUITTO, extra)).await
 }
 
-async fn peer_publish(peer: &Peer, topic: &str, value: &str, props: PublishProperties, retain: bool) {
+async fn peer_publish(
+    peer: &Peer,
+    topic: &str,
+    value: &str,
+    props: PublishProperties,
+    retain: bool,
+) {
     peer.client
         .publish_with_properties(topic, QoS::AtLeastOnce, retain, value.to_owned(), props)
         .await
@@ -129,7 +140,10 @@ async fn gateway_publish_reaches_mqtt_peer_with_user_properties_content_type_and
     late.subscribe(&topic).await;
     let r = late.next().await;
     assert!(r.retain && &r.payload[..] == b"zero");
-    peer.client.publish(&topic, QoS::AtLeastOnce, true, Vec::new()).await.unwrap();
+    peer.client
+        .publish(&topic, QoS::AtLeastOnce, true, Vec::new())
+        .await
+        .unwrap();
     gw.stop().await;
 }
 
@@ -149,7 +163,10 @@ async fn mqtt_peer_publish_reaches_gateway_subscriber_with_properties_as_headers
     peer_publish(&peer, &topic, "{\"x\":1}", props, false).await;
     let ms = c.pushed(id, 1).await;
     assert_eq!(value_of(&ms[0]), "{\"x\":1}");
-    assert_eq!((ms[0].topic.as_str(), ms[0].partition, ms[0].offset), (topic.as_str(), 0, -1));
+    assert_eq!(
+        (ms[0].topic.as_str(), ms[0].partition, ms[0].offset),
+        (topic.as_str(), 0, -1)
+    );
     assert_eq!(
         headers_of(&ms[0]),
         vec![
@@ -174,15 +191,32 @@ async fn wildcard_filters_deliver_matching_topics_and_acls_apply_per_delivered_t
     let plus = c.subscribe(sub(&format!("{base}/+/score"))).await;
     let peer = Peer::connect().await;
     for t in ["public/news", "secret/plan", "public/score", "a/b/score"] {
-        peer_publish(&peer, &format!("{base}/{t}"), t, PublishProperties::default(), false).await;
+        peer_publish(
+            &peer,
+            &format!("{base}/{t}"),
+            t,
+            PublishProperties::default(),
+            false,
+        )
+        .await;
     }
     // `#` delivers only what the ACL lets this identity read: not secret/plan.
     let ms = c.pushed(all, 2).await;
     assert_eq!(values(&ms), vec!["public/news", "public/score"]);
     let ms = c.pushed(plus, 1).await;
-    assert_eq!(values(&ms), vec!["public/score"], "`+` is one level: not a/b/score");
-    assert!(c.pushed_within(all, Duration::from_millis(300)).await.is_empty());
-    assert!(c.pushed_within(plus, Duration::from_millis(100)).await.is_empty());
+    assert_eq!(
+        values(&ms),
+        vec!["public/score"],
+        "`+` is one level: not a/b/score"
+    );
+    assert!(c
+        .pushed_within(all, Duration::from_millis(300))
+        .await
+        .is_empty());
+    assert!(c
+        .pushed_within(plus, Duration::from_millis(100))
+        .await
+        .is_empty());
     gw.stop().await;
 }
 
@@ -210,7 +244,10 @@ async fn start_last_delivers_the_retained_message_first_and_only_to_that_subscri
     assert_eq!(values(&c.pushed(last, 1).await), vec!["v2"]);
     // The LATEST subscriber of the same filter saw only the live message.
     assert_eq!(values(&watcher.pushed(latest, 1).await), vec!["v2"]);
-    assert!(watcher.pushed_within(latest, Duration::from_millis(300)).await.is_empty());
+    assert!(watcher
+        .pushed_within(latest, Duration::from_millis(300))
+        .await
+        .is_empty());
     // A LAST subscriber of a filter nobody watched yet.
     let mut fresh = gw.connect("/mqtt").await;
     let wild = fresh
@@ -220,7 +257,10 @@ async fn start_last_delivers_the_retained_message_first_and_only_to_that_subscri
         })
         .await;
     assert_eq!(values(&fresh.pushed(wild, 1).await), vec!["v2"]);
-    peer.client.publish(&topic, QoS::AtLeastOnce, true, Vec::new()).await.unwrap();
+    peer.client
+        .publish(&topic, QoS::AtLeastOnce, true, Vec::new())
+        .await
+        .unwrap();
     gw.stop().await;
 }
 
@@ -246,7 +286,10 @@ async fn many_gateway_subscribers_of_one_filter_cost_one_mqtt_subscription() {
             break;
         }
     }
-    assert_eq!(count, "2", "one MQTT subscription for five gateway subscribers");
+    assert_eq!(
+        count, "2",
+        "one MQTT subscription for five gateway subscribers"
+    );
     peer_publish(&peer, &topic, "hi", PublishProperties::default(), false).await;
     for (c, id) in &mut clients {
         assert_eq!(values(&c.pushed(*id, 1).await), vec!["hi"]);
@@ -270,7 +313,14 @@ async fn shared_subscription_splits_messages_between_a_gateway_member_and_a_plai
     plain.subscribe(&format!("$share/{group}/{base}/#")).await;
     let publisher = Peer::connect().await;
     for i in 0..20 {
-        peer_publish(&publisher, &format!("{base}/m"), &i.to_string(), PublishProperties::default(), false).await;
+        peer_publish(
+            &publisher,
+            &format!("{base}/m"),
+            &i.to_string(),
+            PublishProperties::default(),
+            false,
+        )
+        .await;
     }
     let mut got_gw = Vec::new();
     let mut got_plain = Vec::new();
@@ -280,10 +330,23 @@ async fn shared_subscription_splits_messages_between_a_gateway_member_and_a_plai
             c.request(ack(id, &m.topic, &[m.offset])).await;
             got_gw.push(value_of(&m));
         }
-        got_plain.extend(plain.within(Duration::from_millis(50)).await.iter().map(|p| String::from_utf8_lossy(&p.payload).into_owned()));
+        got_plain.extend(
+            plain
+                .within(Duration::from_millis(50))
+                .await
+                .iter()
+                .map(|p| String::from_utf8_lossy(&p.payload).into_owned()),
+        );
     }
-    assert_eq!(got_gw.len() + got_plain.len(), 20, "each message once: {got_gw:?} {got_plain:?}");
-    assert!(!got_gw.is_empty() && !got_plain.is_empty(), "both members got some: {got_gw:?} {got_plain:?}");
+    assert_eq!(
+        got_gw.len() + got_plain.len(),
+        20,
+        "each message once: {got_gw:?} {got_plain:?}"
+    );
+    assert!(
+        !got_gw.is_empty() && !got_plain.is_empty(),
+        "both members got some: {got_gw:?} {got_plain:?}"
+    );
     gw.stop().await;
 }
 
@@ -302,11 +365,21 @@ async fn unacknowledged_group_deliveries_come_back_to_the_next_member_of_the_slo
         .await;
     let publisher = Peer::connect().await;
     for v in ["a", "b", "c"] {
-        peer_publish(&publisher, &format!("{base}/x"), v, PublishProperties::default(), false).await;
+        peer_publish(
+            &publisher,
+            &format!("{base}/x"),
+            v,
+            PublishProperties::default(),
+            false,
+        )
+        .await;
     }
     let ms = first.pushed(id, 3).await;
     assert_eq!(values(&ms), vec!["a", "b", "c"]);
-    assert_eq!(ms.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        ms.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     // a is acknowledged; b and c are not when the member goes away.
     let r = first.request(ack(id, &ms[0].topic, &[0])).await;
     assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
@@ -327,9 +400,22 @@ async fn unacknowledged_group_deliveries_come_back_to_the_next_member_of_the_slo
     let offsets: Vec<i64> = ms.iter().map(|m| m.offset).collect();
     let r = second.request(ack(id2, &ms[0].topic, &offsets)).await;
     assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
-    peer_publish(&publisher, &format!("{base}/x"), "d", PublishProperties::default(), false).await;
+    peer_publish(
+        &publisher,
+        &format!("{base}/x"),
+        "d",
+        PublishProperties::default(),
+        false,
+    )
+    .await;
     assert_eq!(values(&second.pushed(id2, 1).await), vec!["d"]);
-    assert!(second.pushed_within(id2, Duration::from_millis(500)).await.is_empty(), "acknowledged ones do not come back");
+    assert!(
+        second
+            .pushed_within(id2, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "acknowledged ones do not come back"
+    );
     gw.stop().await;
 }
 
@@ -351,12 +437,18 @@ async fn hostile_and_unsupported_requests_answer_clear_errors() {
         assert!(msg.contains(why), "{topic:?}: {msg}");
     }
     let long = "a".repeat(5000);
-    assert_eq!(error_of(c.request(produce(&long, "x", vec![])).await).0, 400);
+    assert_eq!(
+        error_of(c.request(produce(&long, "x", vec![])).await).0,
+        400
+    );
     for h in [
         header("mqtt.qos", "2"),
         header("mqtt.retain", "maybe"),
         header("mqtt.bogus", "1"),
-        KafkaHeader { key: "bin".into(), value: vec![0xff, 0xfe].into() },
+        KafkaHeader {
+            key: "bin".into(),
+            value: vec![0xff, 0xfe].into(),
+        },
     ] {
         let (code, msg) = error_of(c.request(produce(&t, "x", vec![h.clone()])).await);
         assert_eq!(code, 400, "{h:?}: {msg}");
@@ -370,17 +462,41 @@ async fn hostile_and_unsupported_requests_answer_clear_errors() {
         .await,
     );
     assert!(code == 400 && msg.contains("MQTT"), "{msg}");
-    for (filter, why) in [("a/#/b", "last level"), ("a+", "whole levels"), ("$SYS/#", "`$`")] {
+    for (filter, why) in [
+        ("a/#/b", "last level"),
+        ("a+", "whole levels"),
+        ("$SYS/#", "`$`"),
+    ] {
         let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(sub(filter))).await);
         assert!(code == 400 && msg.contains(why), "{filter}: {msg}");
     }
     let bad_subs = [
-        CmdKafkaSubscribe { start: StartPosition::Earliest as i32, ..sub(&t) },
-        CmdKafkaSubscribe { topic: String::new(), topic_pattern: "a.*".into(), ..Default::default() },
-        CmdKafkaSubscribe { max_in_flight: 5, ..sub(&t) },
-        CmdKafkaSubscribe { group: "a/b".into(), ..sub(&t) },
-        CmdKafkaSubscribe { group: "g".into(), start: StartPosition::Last as i32, ..sub(&t) },
-        CmdKafkaSubscribe { partitions: vec![1], ..sub(&t) },
+        CmdKafkaSubscribe {
+            start: StartPosition::Earliest as i32,
+            ..sub(&t)
+        },
+        CmdKafkaSubscribe {
+            topic: String::new(),
+            topic_pattern: "a.*".into(),
+            ..Default::default()
+        },
+        CmdKafkaSubscribe {
+            max_in_flight: 5,
+            ..sub(&t)
+        },
+        CmdKafkaSubscribe {
+            group: "a/b".into(),
+            ..sub(&t)
+        },
+        CmdKafkaSubscribe {
+            group: "g".into(),
+            start: StartPosition::Last as i32,
+            ..sub(&t)
+        },
+        CmdKafkaSubscribe {
+            partitions: vec![1],
+            ..sub(&t)
+        },
     ];
     for s in bad_subs {
         let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(s.clone())).await);
@@ -395,7 +511,9 @@ async fn hostile_and_unsupported_requests_answer_clear_errors() {
     assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
     assert_eq!(values(&c.pushed(id, 1).await), vec!["still fine"]);
     let info = c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await;
-    let Resp::RouteInfoResp(info) = info else { panic!("{info:?}") };
+    let Resp::RouteInfoResp(info) = info else {
+        panic!("{info:?}")
+    };
     assert_eq!(info.scheme, "mqtt");
     let caps = info.capabilities.expect("capabilities");
     assert_eq!(caps.wildcards, "mqtt");
@@ -418,7 +536,10 @@ async fn broker_outage_answers_503_and_subscriptions_resume_when_it_is_back() {
     let started = std::time::Instant::now();
     let (code, msg) = error_of(c.request(produce(&topic, "during", vec![])).await);
     assert_eq!(code, 503, "{msg}");
-    assert!(started.elapsed() < Duration::from_secs(4), "within the connect timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "within the connect timeout"
+    );
     broker.restart().await;
     // The gateway reconnects and renews the subscription by itself.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -427,7 +548,10 @@ async fn broker_outage_answers_503_and_subscriptions_resume_when_it_is_back() {
         if matches!(r, Resp::KafkaProduceResp(_)) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "gateway did not reconnect: {r:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gateway did not reconnect: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let peer = Peer::connect_to(&broker.addr(), false).await;
@@ -435,21 +559,30 @@ async fn broker_outage_answers_503_and_subscriptions_resume_when_it_is_back() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !got.contains(&"peer".to_string()) && tokio::time::Instant::now() < deadline {
         peer_publish(&peer, &topic, "peer", PublishProperties::default(), false).await;
-        got.extend(values(&c.pushed_within(id, Duration::from_millis(300)).await));
+        got.extend(values(
+            &c.pushed_within(id, Duration::from_millis(300)).await,
+        ));
     }
-    assert!(got.contains(&"peer".to_string()), "subscription resumed: {got:?}");
+    assert!(
+        got.contains(&"peer".to_string()),
+        "subscription resumed: {got:?}"
+    );
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn mqtt_config_refuses_unknown_keys_and_other_schemes_sections() {
     let bad = route("/m", MOSQUITTO, "      mqtt: { qos: 1, bogus: 2 }\n");
-    let e = pubsub_gateway::Config::parse(&bad, "t").unwrap_err().to_string();
+    let e = pubsub_gateway::Config::parse(&bad, "t")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bogus"), "{e}");
     let bad = route("/m", MOSQUITTO, "      mqtt: { qos: 2 }\n");
     assert!(pubsub_gateway::Config::parse(&bad, "t").is_err());
     let bad = "routes:\n  - uri: /n\n    upstream:\n      scheme: nats\n      nodes: [\"127.0.0.1:4222\"]\n      mqtt: { qos: 1 }\n";
-    let e = pubsub_gateway::Config::parse(bad, "t").unwrap_err().to_string();
+    let e = pubsub_gateway::Config::parse(bad, "t")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("upstream.mqtt"), "{e}");
     let ok = route(
         "/m",
@@ -479,7 +612,14 @@ async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_una
     let idb = b.subscribe(join()).await;
     let publisher = Peer::connect().await;
     for i in 0..6 {
-        peer_publish(&publisher, &format!("{base}/x"), &i.to_string(), PublishProperties::default(), false).await;
+        peer_publish(
+            &publisher,
+            &format!("{base}/x"),
+            &i.to_string(),
+            PublishProperties::default(),
+            false,
+        )
+        .await;
     }
     let got_a = a.pushed_within(ida, Duration::from_millis(800)).await;
     let got_b = b.pushed_within(idb, Duration::from_millis(100)).await;
@@ -492,9 +632,15 @@ async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_una
     }
     a.disconnect().await;
     let again = b.pushed_within(idb, Duration::from_secs(2)).await;
-    assert!(again.is_empty(), "Mosquitto does not hand them to another member: {again:?}");
+    assert!(
+        again.is_empty(),
+        "Mosquitto does not hand them to another member: {again:?}"
+    );
     let mut c = gw.connect("/mqtt").await;
     let idc = c.subscribe(join()).await;
-    assert!(c.pushed_within(idc, Duration::from_secs(1)).await.is_empty());
+    assert!(c
+        .pushed_within(idc, Duration::from_secs(1))
+        .await
+        .is_empty());
     gw.stop().await;
 }

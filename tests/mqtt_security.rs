@@ -6,7 +6,6 @@ mod common;
 #[path = "common/mqtt.rs"]
 mod mqtt_support;
 #[path = "common/nats.rs"]
-#[allow(dead_code)]
 mod nats_support;
 
 use common::*;
@@ -32,7 +31,11 @@ async fn tls_broker(pki: &nats_support::Pki) -> PrivateBroker {
         .arg(&passwd)
         .output()
         .expect("mosquitto_passwd runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // mosquitto may drop to its own user: the files must be readable by it.
     for f in std::fs::read_dir(&pki.dir).expect("pki dir").flatten() {
         use std::os::unix::fs::PermissionsExt;
@@ -66,7 +69,13 @@ async fn mqtts_with_username_and_password_from_the_environment_publishes_and_sub
     let pki = nats_support::make_pki();
     let broker = tls_broker(&pki).await;
     std::env::set_var("GW_MQTT_TEST_PASSWORD", "pw-s3cret");
-    let gw = Gateway::start(&tls_route("/mqtts", &broker.addr(), &pki.ca, "GW_MQTT_TEST_PASSWORD")).await;
+    let gw = Gateway::start(&tls_route(
+        "/mqtts",
+        &broker.addr(),
+        &pki.ca,
+        "GW_MQTT_TEST_PASSWORD",
+    ))
+    .await;
     let mut c = gw.connect("/mqtts").await;
     let topic = format!("{}/tls", unique("gw"));
     let id = c
@@ -86,7 +95,13 @@ async fn refused_mqtt_credentials_answer_503_without_the_password() {
     let pki = nats_support::make_pki();
     let broker = tls_broker(&pki).await;
     std::env::set_var("GW_MQTT_TEST_WRONG", "wrong-hunter2");
-    let gw = Gateway::start(&tls_route("/mqtts", &broker.addr(), &pki.ca, "GW_MQTT_TEST_WRONG")).await;
+    let gw = Gateway::start(&tls_route(
+        "/mqtts",
+        &broker.addr(),
+        &pki.ca,
+        "GW_MQTT_TEST_WRONG",
+    ))
+    .await;
     let mut c = gw.connect("/mqtts").await;
     let (code, msg) = error_of(c.request(produce("a/b", "x")).await);
     assert_eq!(code, 503, "{msg}");
@@ -94,7 +109,9 @@ async fn refused_mqtt_credentials_answer_503_without_the_password() {
     // A missing environment variable fails the route's build, naming the variable only.
     let bad = tls_route("/m", &broker.addr(), &pki.ca, "GW_MQTT_TEST_UNSET_VAR");
     let cfg = pubsub_gateway::Config::parse(&bad, "t").expect("parses");
-    let e = pubsub_gateway::backend::build(&cfg.routes[0]).err().expect("build fails");
+    let e = pubsub_gateway::backend::build(&cfg.routes[0])
+        .err()
+        .expect("build fails");
     assert!(e.contains("GW_MQTT_TEST_UNSET_VAR"), "{e}");
     gw.stop().await;
 }

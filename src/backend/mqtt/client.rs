@@ -310,14 +310,11 @@ impl Conn {
         loop {
             {
                 let mut w = lock(&self.waiting);
-                match self.client_try(&req) {
-                    Ok(()) => {
-                        if let Some(q) = queue.take() {
-                            q(&mut w);
-                        }
-                        return Ok(());
+                if self.client_try(&req).is_ok() {
+                    if let Some(q) = queue.take() {
+                        q(&mut w);
                     }
-                    Err(Full) => {}
+                    return Ok(());
                 }
             }
             if tokio::time::Instant::now() >= deadline {
@@ -339,14 +336,16 @@ impl Conn {
             Request::Publish(p) => {
                 let topic = String::from_utf8_lossy(&p.topic).into_owned();
                 match p.properties {
-                    Some(props) => self.client.try_publish_with_properties(
-                        topic, p.qos, p.retain, p.payload, props,
-                    ),
+                    Some(props) => self
+                        .client
+                        .try_publish_with_properties(topic, p.qos, p.retain, p.payload, props),
                     None => self.client.try_publish(topic, p.qos, p.retain, p.payload),
                 }
             }
             Request::Subscribe(s) => match (s.filters.into_iter().next(), s.properties) {
-                (Some(f), Some(props)) => self.client.try_subscribe_many_with_properties([f], props),
+                (Some(f), Some(props)) => {
+                    self.client.try_subscribe_many_with_properties([f], props)
+                }
                 (Some(f), None) => self.client.try_subscribe_many([f]),
                 (None, _) => return Err(Full),
             },

@@ -72,7 +72,7 @@ fn fnv(s: &str) -> u32 {
 /// What the member's event loop hands on: deliveries, and reconnections (after which the
 /// broker resends what was unacknowledged, so earlier positions are void).
 enum Incoming {
-    Message(MqttPublish),
+    Message(Box<MqttPublish>),
     Reconnected,
 }
 
@@ -89,7 +89,7 @@ impl Handler for MemberHandler {
         // The broker sends at most Receive Maximum unacknowledged QoS 1 messages and the
         // queue is larger; should it still be full, the message stays unacknowledged and comes
         // back with the session.
-        let _ = self.tx.try_send(Incoming::Message(p));
+        let _ = self.tx.try_send(Incoming::Message(Box::new(p)));
     }
 
     fn connected(&self, _session_present: bool) {
@@ -163,9 +163,7 @@ pub(super) async fn subscribe(
         filter,
         slot,
     };
-    if let Err(e) = conn.subscribe(share_filter(&share), None).await {
-        return Err(e);
-    }
+    conn.subscribe(share_filter(&share), None).await?;
     let cancel = CancellationToken::new();
     tokio::spawn(deliver(rx, spec, member.clone(), cancel.clone()));
     Ok(Arc::new(GroupSubscription {
@@ -219,7 +217,7 @@ async fn deliver(
                 lock(&member.pending).clear();
                 continue;
             }
-            Some(Incoming::Message(p)) => p,
+            Some(Incoming::Message(p)) => *p,
         };
         let record = super::hub::record(&p, next);
         let excluded = super::reserved(&record.topic)

@@ -95,7 +95,11 @@ impl Backend for MqttBackend {
                 .iter()
                 .map(|(k, v)| k.len() + v.len() + 5)
                 .sum::<usize>()
-            + out.properties.correlation_data.as_ref().map_or(0, |c| c.len())
+            + out
+                .properties
+                .correlation_data
+                .as_ref()
+                .map_or(0, |c| c.len())
             + 64;
         if size > o.max_packet_bytes as usize {
             return Err(GatewayError::BadRequest(format!(
