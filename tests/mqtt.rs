@@ -644,3 +644,76 @@ async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_una
         .is_empty());
     gw.stop().await;
 }
+
+/// Waits until the broker's `$SYS` values (published every second by the private broker) are
+/// `want`, returning the last ones seen.
+async fn sys_until(peer: &mut Peer, want: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        for p in peer.within(Duration::from_millis(200)).await {
+            seen.insert(
+                String::from_utf8_lossy(&p.topic).into_owned(),
+                String::from_utf8_lossy(&p.payload).into_owned(),
+            );
+        }
+        if want
+            .iter()
+            .all(|(k, v)| seen.get(*k).map(String::as_str) == Some(*v))
+        {
+            break;
+        }
+    }
+    seen.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_vanished_client_releases_its_mqtt_subscription_and_group_connection() {
+    let broker = PrivateBroker::start().await;
+    let gw = Gateway::start(&route("/mqtt", &broker.addr(), "")).await;
+    let mut peer = Peer::connect_to(&broker.addr(), false).await;
+    peer.subscribe("$SYS/broker/subscriptions/count").await;
+    peer.subscribe("$SYS/broker/clients/connected").await;
+    let (subs, clients) = (
+        "$SYS/broker/subscriptions/count",
+        "$SYS/broker/clients/connected",
+    );
+    let base = unique("gw");
+    let mut c = gw.connect("/mqtt").await;
+    let plain = c.subscribe(sub(&format!("{base}/a"))).await;
+    let group = c
+        .subscribe(CmdKafkaSubscribe {
+            group: unique("g"),
+            ..sub(&format!("{base}/#"))
+        })
+        .await;
+    // The peer, the route's shared connection and the group member; two $SYS subscriptions
+    // and the plain one (Mosquitto leaves shared subscriptions out of this count).
+    let seen = sys_until(&mut peer, &[(subs, "3"), (clients, "3")]).await;
+    assert!(
+        seen.contains(&(subs.into(), "3".into())) && seen.contains(&(clients.into(), "3".into())),
+        "{seen:?}"
+    );
+    // Messages pile up unread, then the client vanishes without a close.
+    let publisher = Peer::connect_to(&broker.addr(), false).await;
+    for i in 0..50 {
+        peer_publish(
+            &publisher,
+            &format!("{base}/a"),
+            &i.to_string(),
+            PublishProperties::default(),
+            false,
+        )
+        .await;
+    }
+    let _ = (plain, group);
+    drop(c);
+    drop(publisher);
+    // The shared connection stays for the route; the rest is gone.
+    let seen = sys_until(&mut peer, &[(subs, "2"), (clients, "2")]).await;
+    assert!(
+        seen.contains(&(subs.into(), "2".into())) && seen.contains(&(clients.into(), "2".into())),
+        "{seen:?}"
+    );
+    gw.stop().await;
+}

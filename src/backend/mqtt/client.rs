@@ -479,6 +479,8 @@ async fn run(
                     w.subacks.insert(pkid, tx);
                 }
             }
+            // Sent by `Conn::drop`: the session ends here, with no reconnection after it.
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
             Ok(_) => {}
             // Every handle is gone: the route was dropped.
             Err(rumqttc::v5::ConnectionError::RequestsDone) => break,
