@@ -386,7 +386,8 @@ async fn unacknowledged_group_deliveries_come_back_to_the_next_member_of_the_slo
     let r = first.request(ack(id, &ms[0].topic, &[0])).await;
     assert_eq!(error_of(r).0, 400, "an offset acknowledged already");
     first.disconnect().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The slot is free once the member's DISCONNECT had time to reach the broker.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     // Mosquitto keeps them in the member's session; the next member resumes it.
     let mut second = gw.connect("/mqtt").await;
     let id2 = second
@@ -594,11 +595,56 @@ async fn mqtt_config_refuses_unknown_keys_and_other_schemes_sections() {
     assert!(!dbg.contains("s3cret") && dbg.contains("redacted"), "{dbg}");
 }
 
-/// What Mosquitto 2.0 does without a persistent member session: the messages a departed
-/// member left unacknowledged die with its session; the broker gives them to no other member.
+/// What Mosquitto 2.0 does on its own: the messages a departed session left unacknowledged go
+/// to no other session of the share (they wait in that session until it expires).
 #[tokio::test]
-async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_unacknowledged() {
-    let gw = gateway("      mqtt: { group_session_expiry_secs: 0 }\n").await;
+async fn mosquitto_gives_a_departed_sessions_unacknowledged_messages_to_no_other_member() {
+    let gw = gateway("      mqtt: { group_session_expiry_secs: 5 }\n").await;
+    let base = unique("gw");
+    let group = unique("g");
+    let filter = format!("{base}/#");
+    let mut a = gw.connect("/mqtt").await;
+    let ida = a
+        .subscribe(CmdKafkaSubscribe {
+            group: group.clone(),
+            ..sub(&filter)
+        })
+        .await;
+    let mut plain = Peer::connect().await;
+    plain.subscribe(&format!("$share/{group}/{filter}")).await;
+    let publisher = Peer::connect().await;
+    for i in 0..6 {
+        peer_publish(
+            &publisher,
+            &format!("{base}/x"),
+            &i.to_string(),
+            PublishProperties::default(),
+            false,
+        )
+        .await;
+    }
+    let got_a = a.pushed_within(ida, Duration::from_millis(800)).await;
+    let got_plain = plain.within(Duration::from_millis(100)).await;
+    assert_eq!(got_a.len() + got_plain.len(), 6, "{got_a:?} {got_plain:?}");
+    assert!(
+        !got_a.is_empty(),
+        "round robin gives the gateway member some"
+    );
+    a.disconnect().await;
+    let again = plain.within(Duration::from_secs(2)).await;
+    assert!(
+        again.is_empty(),
+        "Mosquitto hands them to no other member: {again:?}"
+    );
+    gw.stop().await;
+}
+
+/// So the gateway does it: a departing member's session is taken over and its unacknowledged
+/// messages go to another gateway member of the share.
+#[tokio::test]
+async fn a_departed_members_unacknowledged_deliveries_go_to_another_gateway_member() {
+    let gw = gateway("      mqtt: { group_session_expiry_secs: 5 }\n").await;
+    let publisher = Peer::connect().await;
     let base = unique("gw");
     let group = unique("g");
     let filter = format!("{base}/#");
@@ -610,7 +656,7 @@ async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_una
     let ida = a.subscribe(join()).await;
     let mut b = gw.connect("/mqtt").await;
     let idb = b.subscribe(join()).await;
-    let publisher = Peer::connect().await;
+
     for i in 0..6 {
         peer_publish(
             &publisher,
@@ -624,24 +670,38 @@ async fn without_a_group_session_mosquitto_drops_what_a_departed_member_left_una
     let got_a = a.pushed_within(ida, Duration::from_millis(800)).await;
     let got_b = b.pushed_within(idb, Duration::from_millis(100)).await;
     assert_eq!(got_a.len() + got_b.len(), 6, "{got_a:?} {got_b:?}");
-    assert!(!got_a.is_empty(), "round robin gives the first member some");
-    let offsets: Vec<i64> = got_b.iter().map(|m| m.offset).collect();
-    if !offsets.is_empty() {
-        let r = b.request(ack(idb, &got_b[0].topic, &offsets)).await;
-        assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
-    }
-    a.disconnect().await;
-    let again = b.pushed_within(idb, Duration::from_secs(2)).await;
     assert!(
-        again.is_empty(),
-        "Mosquitto does not hand them to another member: {again:?}"
+        !got_a.is_empty() && !got_b.is_empty(),
+        "round robin: {got_a:?} {got_b:?}"
     );
-    let mut c = gw.connect("/mqtt").await;
-    let idc = c.subscribe(join()).await;
-    assert!(c
-        .pushed_within(idc, Duration::from_secs(1))
+    let offsets: Vec<i64> = got_b.iter().map(|m| m.offset).collect();
+    let r = b.request(ack(idb, &got_b[0].topic, &offsets)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    // a leaves with everything unacknowledged: b gets exactly those, and acknowledges them.
+    a.disconnect().await;
+    let again = b.pushed(idb, got_a.len()).await;
+    let mut want = values(&got_a);
+    let mut have = values(&again);
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+    let offsets: Vec<i64> = again.iter().map(|m| m.offset).collect();
+    let r = b.request(ack(idb, &again[0].topic, &offsets)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    assert!(b
+        .pushed_within(idb, Duration::from_millis(500))
         .await
         .is_empty());
+    // New messages keep flowing to the remaining member.
+    peer_publish(
+        &publisher,
+        &format!("{base}/x"),
+        "new",
+        PublishProperties::default(),
+        false,
+    )
+    .await;
+    assert_eq!(values(&b.pushed(idb, 1).await), vec!["new"]);
     gw.stop().await;
 }
 

@@ -23,8 +23,8 @@ pub struct MqttOptions {
     /// QoS 1 publishes awaiting PUBACK per connection (the broker may ask for fewer), and the
     /// Receive Maximum of group members that set no `max_in_flight`.
     pub max_inflight: u16,
-    /// Seconds a group member's session outlives the member, so the broker can give its
-    /// unacknowledged messages to the next member that takes the same slot.
+    /// Seconds a group member's session outlives the member (at least 1), so what it left
+    /// unacknowledged can be taken over by another member or the slot's next one.
     pub group_session_expiry_secs: u32,
     /// Group members (one MQTT connection each) one upstream may hold at once.
     pub max_group_members: usize,
@@ -108,6 +108,9 @@ impl TryFrom<MqttOptionsRaw> for MqttOptions {
         }
         if o.keep_alive_secs < 5 {
             return Err("mqtt.keep_alive_secs must be at least 5".into());
+        }
+        if o.group_session_expiry_secs == 0 {
+            return Err("mqtt.group_session_expiry_secs must be at least 1: a departed group member's session must outlive it for what it left unacknowledged to be redelivered".into());
         }
         if o.max_inflight == 0 {
             return Err("mqtt.max_inflight must be at least 1".into());

@@ -170,6 +170,10 @@ pub(super) struct Conn {
     up: watch::Receiver<bool>,
     waiting: Arc<Mutex<Waiting>>,
     stop: CancellationToken,
+    /// Set when another connection takes this session over: no DISCONNECT (which could end
+    /// the session first) and no reconnection (which would take it back).
+    detached: Arc<std::sync::atomic::AtomicBool>,
+    shut: std::sync::atomic::AtomicBool,
     pub timeouts: UpstreamTimeout,
     describe: String,
 }
@@ -210,13 +214,14 @@ impl Conn {
         let (up_tx, up) = watch::channel(false);
         let waiting = Arc::new(Mutex::new(Waiting::default()));
         let stop = CancellationToken::new();
+        let detached = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let describe = format!("{}:{}", ep.host, ep.port);
         tokio::spawn(run(
             eventloop,
             waiting.clone(),
             up_tx,
             handler,
-            stop.clone(),
+            (stop.clone(), detached.clone()),
             ep.route.clone(),
             describe.clone(),
         ));
@@ -225,6 +230,8 @@ impl Conn {
             up,
             waiting,
             stop,
+            detached,
+            shut: std::sync::atomic::AtomicBool::new(false),
             timeouts: ep.timeouts.clone(),
             describe,
         }
@@ -282,6 +289,12 @@ impl Conn {
         if self.try_request(req) {
             w.subscribes.push_back(None);
         }
+    }
+
+    /// Another connection with this client id is about to take the session over.
+    pub fn detach(&self) {
+        self.detached
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// UNSUBSCRIBE without waiting for the answer (nobody waits on it).
@@ -376,14 +389,23 @@ impl Conn {
 /// The request channel was full (or the request malformed, which validation prevents).
 struct Full;
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        // A clean DISCONNECT: sessions with an expiry stay at the broker for their successor.
-        let _ = self.client.try_disconnect();
+impl Conn {
+    /// Ends the session's connection: a clean DISCONNECT, so a session with an expiry stays at
+    /// the broker for its successor; a detached one sends nothing (its successor is connecting
+    /// and the broker closes this one). Idempotent; also done on drop.
+    pub fn shutdown(&self) {
+        if self.shut.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let detached = self.detached.load(std::sync::atomic::Ordering::Acquire);
+        if !detached {
+            let _ = self.client.try_disconnect();
+        }
         let stop = self.stop.clone();
+        let grace = Duration::from_millis(if detached { 5000 } else { 200 });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(grace).await;
                 stop.cancel();
             });
         } else {
@@ -392,12 +414,18 @@ impl Drop for Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 async fn run(
     mut eventloop: EventLoop,
     waiting: Arc<Mutex<Waiting>>,
     up: watch::Sender<bool>,
     handler: Arc<dyn Handler>,
-    stop: CancellationToken,
+    (stop, detached): (CancellationToken, Arc<std::sync::atomic::AtomicBool>),
     route: String,
     describe: String,
 ) {
@@ -484,6 +512,7 @@ async fn run(
             Ok(_) => {}
             // Every handle is gone: the route was dropped.
             Err(rumqttc::v5::ConnectionError::RequestsDone) => break,
+            Err(_) if detached.load(std::sync::atomic::Ordering::Acquire) => break,
             Err(e) => {
                 let was_up = *up.borrow();
                 let _ = up.send(false);

@@ -5,13 +5,15 @@
 //!   with their PUBACK and subscribes with their SUBACK;
 //! - `topic`: topic and filter rules, and the `mqtt.*` headers for QoS, retain and properties;
 //! - `hub`: plain subscriptions, one MQTT subscription per filter fanned out in the gateway;
-//! - `groups`: shared subscriptions, a connection per member, acknowledged per message.
+//! - `groups`: shared subscriptions, a connection per member, acknowledged per message;
+//! - `handover`: what a departing member left unacknowledged goes to another member.
 //!
 //! A topic is an MQTT topic (`game/room/42`); there is one partition (0) and no offsets (-1),
 //! except that group deliveries are numbered per subscription for `cmd_ack`.
 
 mod client;
 mod groups;
+mod handover;
 mod hub;
 mod topic;
 
