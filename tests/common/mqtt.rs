@@ -6,7 +6,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::{
+    CmdAck, CmdKafkaProduce, CmdKafkaSubscribe, KafkaHeader, KafkaMessage, MessagePosition,
+};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
@@ -65,6 +69,8 @@ impl Peer {
         o.set_clean_start(clean);
         o.set_session_expiry_interval(Some(expiry));
         o.set_manual_acks(manual_acks);
+        // rumqttc refuses incoming packets over 10 KiB unless told otherwise.
+        o.set_max_packet_size(Some(1 << 20));
         let (client, mut eventloop) = AsyncClient::new(o, 100);
         let (tx, rx) = mpsc::unbounded_channel();
         let (stx, subacks) = mpsc::unbounded_channel();
@@ -221,4 +227,77 @@ impl Drop for PrivateBroker {
         self.kill();
         let _ = std::fs::remove_file(&self.conf);
     }
+}
+
+// Requests and checks the MQTT tests share.
+
+pub fn header(k: &str, v: &str) -> KafkaHeader {
+    KafkaHeader {
+        key: k.into(),
+        value: v.as_bytes().to_vec().into(),
+    }
+}
+
+pub fn sub(topic: &str) -> CmdKafkaSubscribe {
+    CmdKafkaSubscribe {
+        topic: topic.into(),
+        ..Default::default()
+    }
+}
+
+pub fn produce(topic: &str, value: &str, headers: Vec<KafkaHeader>) -> Req {
+    Req::CmdKafkaProduce(CmdKafkaProduce {
+        topic: topic.into(),
+        value: value.as_bytes().to_vec().into(),
+        headers,
+        ..Default::default()
+    })
+}
+
+pub fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
+    m.headers
+        .iter()
+        .map(|h| {
+            (
+                h.key.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn values(ms: &[KafkaMessage]) -> Vec<String> {
+    ms.iter().map(crate::common::value_of).collect()
+}
+
+pub fn ack(subscription_id: i64, topic: &str, offsets: &[i64]) -> Req {
+    Req::CmdAck(CmdAck {
+        subscription_id,
+        positions: offsets
+            .iter()
+            .map(|o| MessagePosition {
+                topic: topic.into(),
+                partition: 0,
+                offset: *o,
+                ..Default::default()
+            })
+            .collect(),
+    })
+}
+
+pub async fn gateway(extra: &str) -> crate::common::Gateway {
+    crate::common::Gateway::start(&route("/mqtt", MOSQUITTO, extra)).await
+}
+
+pub async fn peer_publish(
+    peer: &Peer,
+    topic: &str,
+    value: &str,
+    props: PublishProperties,
+    retain: bool,
+) {
+    peer.client
+        .publish_with_properties(topic, QoS::AtLeastOnce, retain, value.to_owned(), props)
+        .await
+        .expect("peer publish queued");
 }

@@ -52,7 +52,9 @@ pub(super) fn leave(ep: &Endpoint, member: &Arc<Member>, release: Option<Release
         || lock(&member.pending)
             .values()
             .any(|(c, _)| Arc::ptr_eq(c, &member.conn));
-    let heir = match (&release, held) {
+    // Taking a session over starts a connection task: only from inside the runtime.
+    let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+    let heir = match (&release, held && in_runtime) {
         (Some(r), true) => r.heir(member),
         _ => None,
     };

@@ -3,6 +3,7 @@
 //!
 //! - `client`: one MQTT connection and its event loop: reconnection, and pairing publishes
 //!   with their PUBACK and subscribes with their SUBACK;
+//! - `endpoint`: the broker's address, credentials and TLS, read when the route is built;
 //! - `topic`: topic and filter rules, and the `mqtt.*` headers for QoS, retain and properties;
 //! - `hub`: plain subscriptions, one MQTT subscription per filter fanned out in the gateway;
 //! - `groups`: shared subscriptions, a connection per member, acknowledged per message;
@@ -12,6 +13,7 @@
 //! except that group deliveries are numbered per subscription for `cmd_ack`.
 
 mod client;
+mod endpoint;
 mod groups;
 mod handover;
 mod hub;
