@@ -320,3 +320,41 @@ async fn a_vanished_client_releases_its_mqtt_subscription_and_group_connection()
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_group_member_resubscribes_by_itself_after_a_broker_outage() {
+    let mut broker = PrivateBroker::start().await;
+    let gw = Gateway::start(&route("/mqtt", &broker.addr(), "")).await;
+    let base = unique("gw");
+    let mut c = gw.connect("/mqtt").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: unique("g"),
+            ..sub(&format!("{base}/#"))
+        })
+        .await;
+    broker.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The private broker keeps no state: the member's session is new and must subscribe again.
+    broker.restart().await;
+    let peer = Peer::connect_to(&broker.addr(), false).await;
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while got.is_empty() && tokio::time::Instant::now() < deadline {
+        peer_publish(
+            &peer,
+            &format!("{base}/x"),
+            "back",
+            PublishProperties::default(),
+            false,
+        )
+        .await;
+        got = c
+            .pushed_within(id, std::time::Duration::from_millis(300))
+            .await;
+    }
+    assert_eq!(values(&got)[..1], ["back".to_string()], "{got:?}");
+    let r = c.request(ack(id, &got[0].topic, &[got[0].offset])).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    gw.stop().await;
+}
