@@ -347,6 +347,9 @@ async fn broker_outage_answers_503_and_subscriptions_resume_when_it_is_back() {
         started.elapsed() < Duration::from_secs(4),
         "within the connect timeout"
     );
+    let filter = format!("{topic}/+");
+    let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(sub(&filter))).await);
+    assert_eq!(code, 503, "{msg}");
     broker.restart().await;
     // The gateway reconnects and renews the subscription by itself.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
