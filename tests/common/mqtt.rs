@@ -301,3 +301,68 @@ pub async fn peer_publish(
         .await
         .expect("peer publish queued");
 }
+
+/// A TCP proxy in front of a broker that can cut every connection through it and refuse new
+/// ones for a while: a network outage without touching the broker (whose sessions survive).
+pub struct Proxy {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::broadcast::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(target: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, _) = tokio::sync::broadcast::channel(4);
+        let (o, c, target) = (open.clone(), cut.clone(), target.to_owned());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !o.load(Ordering::Acquire) {
+                    continue;
+                }
+                let mut cut = c.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            open,
+            cut,
+            task,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Drops every connection through the proxy and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::Release);
+        let _ = self.cut.send(());
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
