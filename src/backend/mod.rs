@@ -7,6 +7,7 @@
 mod capabilities;
 pub mod embedded;
 pub mod kafka;
+pub mod mqtt;
 pub mod nats;
 pub mod rabbitmq;
 pub mod redis;
@@ -45,6 +46,7 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
         Scheme::Rabbitmq => Ok(Arc::new(rabbitmq::RabbitBackend::new(route)?)),
         Scheme::Redis => Ok(Arc::new(redis::RedisBackend::new(route)?)),
+        Scheme::Mqtt => Ok(Arc::new(mqtt::MqttBackend::new(route)?)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
 mod limits;
+mod mqtt;
 mod nats;
 mod plugins;
 mod storage;
@@ -12,6 +13,7 @@ mod tests;
 mod upstream;
 
 pub use limits::*;
+pub use mqtt::*;
 pub use nats::*;
 pub use plugins::*;
 pub use storage::*;
@@ -147,6 +149,7 @@ pub enum Scheme {
     #[serde(alias = "amqp")]
     Rabbitmq,
     Redis,
+    Mqtt,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -378,6 +381,20 @@ impl Config {
                     ));
                 }
             }
+            if up.scheme != Scheme::Mqtt {
+                if up.mqtt.is_some() {
+                    return Err(invalid(
+                        at("upstream.mqtt"),
+                        "applies to the mqtt scheme only".into(),
+                    ));
+                }
+                if route.plugins.mqtt_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.mqtt-auth"),
+                        "applies to the mqtt scheme only".into(),
+                    ));
+                }
+            }
             match up.scheme {
                 Scheme::Rabbitmq => {
                     rabbitmq::validate_route(route).map_err(|(k, m)| invalid(at(&k), m))?;
@@ -386,6 +403,9 @@ impl Config {
                     if let Some(why) = redis_upstream_problem(route) {
                         return Err(invalid(at(why.0), why.1.into()));
                     }
+                }
+                Scheme::Mqtt => {
+                    mqtt::validate(route).map_err(|(k, m)| invalid(at(&k), m))?;
                 }
                 Scheme::Embedded => {
                     if !up.nodes.0.is_empty() {

@@ -23,6 +23,9 @@ pub struct Plugins {
     /// Credentials the gateway presents to the Redis server (never logged).
     #[serde(default, rename = "redis-auth")]
     pub redis_auth: Option<RedisAuth>,
+    /// Username and password the gateway presents to the MQTT broker (never logged).
+    #[serde(default, rename = "mqtt-auth")]
+    pub mqtt_auth: Option<MqttAuth>,
 }
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`

@@ -29,6 +29,9 @@ pub struct Upstream {
     /// Redis scheme: mode (pubsub or streams), database, trimming, groups (absent = pubsub).
     #[serde(default)]
     pub redis: Option<RedisOptions>,
+    /// MQTT scheme: session and publish defaults (absent = the defaults).
+    #[serde(default)]
+    pub mqtt: Option<MqttOptions>,
     /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
     #[serde(default = "default_fetch_consumers")]
     pub fetch_consumers: usize,
