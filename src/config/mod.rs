@@ -5,9 +5,9 @@ mod limits;
 mod mqtt;
 mod nats;
 mod plugins;
-mod storage;
 mod rabbitmq;
 mod redis;
+mod storage;
 #[cfg(test)]
 mod tests;
 mod upstream;
@@ -16,9 +16,9 @@ pub use limits::*;
 pub use mqtt::*;
 pub use nats::*;
 pub use plugins::*;
-pub use storage::*;
 pub use rabbitmq::*;
 pub use redis::*;
+pub use storage::*;
 pub use upstream::*;
 
 use std::collections::{BTreeMap, HashSet};
