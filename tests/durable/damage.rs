@@ -103,4 +103,20 @@ async fn a_record_rotten_in_a_sealed_segment_fails_fetch_and_ends_subscriptions_
         "{log}"
     );
     assert!(log.lines().count() < 50, "{log}");
+
+    // A restart keeps the sealed segment as it is (its index spares the read-through): the
+    // same error, and nothing after the damage lost.
+    drop((c, c2));
+    gw.kill();
+    let gw = Gw::start(&dir, "partitions: 1,", storage);
+    let mut c = gw.client().await;
+    let seq = c.send(Req::CmdKafkaFetch(fetch_cmd("rot", 0, bad))).await;
+    let (code, msg) = error_of(c.reply(seq).await);
+    assert_eq!(code, 500, "{msg}");
+    assert!(
+        msg.contains(&format!("CORRUPT_MESSAGE (offset {bad} ")),
+        "{msg}"
+    );
+    let got = fetch_all(&mut c, "rot", 0, next_base).await;
+    assert_eq!(offsets_of(&got), (next_base..201).collect::<Vec<_>>());
 }
