@@ -49,6 +49,14 @@ pub enum GatewayError {
     /// The embedded broker's disk is full: writes are refused, reads go on.
     #[error("{0}")]
     InsufficientStorage(String),
+    /// Kafka's error name: a stored record no longer reads back (bit rot found at read time).
+    /// Names where a client may resume, as a Kafka consumer seeks past a corrupt record.
+    #[error("CORRUPT_MESSAGE (offset {offset} is unreadable: damaged record in segment {segment:020}.log; the next readable offset is {next})")]
+    CorruptMessage {
+        offset: i64,
+        next: i64,
+        segment: i64,
+    },
     /// A failure with the operation it belongs to, worded like APISIX:
     /// "failed to fetch message, topic: T, partition: P, err: E".
     #[error("{context}, err: {source}")]
@@ -83,6 +91,7 @@ impl GatewayError {
             GatewayError::Unavailable(_) => 503,
             GatewayError::Timeout(_) => 504,
             GatewayError::InsufficientStorage(_) => 507,
+            GatewayError::CorruptMessage { .. } => 500,
             GatewayError::Context { source, .. } => source.code(),
         }
     }

@@ -2,6 +2,8 @@
 //! SIGKILL) over the same directory, a real WebSocket client checking what survived.
 
 mod common;
+#[path = "durable/damage.rs"]
+mod damage;
 #[path = "common/storage.rs"]
 mod storage;
 

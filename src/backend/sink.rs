@@ -347,6 +347,28 @@ impl PushSink {
         }
     }
 
+    /// Ends the subscription with an error: an `ErrorResp` carrying the subscribe request's
+    /// sequence (after its reply, like every push), and no push after it.
+    pub async fn fail(&self, err: &crate::error::GatewayError) {
+        let open = tokio::select! {
+            open = self.gate.wait() => open,
+            _ = self.tx.closed() => false,
+        };
+        if !open {
+            return;
+        }
+        let _pushing = self.gate.pushing.lock().await;
+        if self.gate.is_shut() {
+            return;
+        }
+        self.gate.shut_now();
+        let frame = codec::error_frame(self.sequence, err);
+        tokio::select! {
+            _ = self.tx.send_frame(frame) => {}
+            _ = self.tx.closed() => {}
+        }
+    }
+
     /// Ends the subscription's pushes without waiting (the connection or the subscription is
     /// going away).
     pub fn stop(&self) {

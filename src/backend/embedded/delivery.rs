@@ -145,7 +145,7 @@ impl Delivery {
         mut room: usize,
     ) -> Result<bool, crate::backend::SinkClosed> {
         let mut any = false;
-        for (part, cursor) in self.cursors.values_mut() {
+        for (tp, (part, cursor)) in self.cursors.iter_mut() {
             if room == 0 {
                 break;
             }
@@ -154,6 +154,20 @@ impl Delivery {
                 // Retention overtook a slow subscription: continue from the earliest kept.
                 *cursor = (*cursor).max(log.start);
                 log.read(*cursor, room.min(PUSH_BATCH_MESSAGES), PUSH_BATCH_BYTES)
+            };
+            // A damaged stored record ends the subscription with an error naming it, as a Kafka
+            // consumer's poll fails on a corrupt record: skipping would lose messages unseen,
+            // retrying would spin. The client resubscribes from the offset the error names.
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    let e = e.context(format!(
+                        "failed to fetch message, topic: {}, partition: {}",
+                        tp.0, tp.1
+                    ));
+                    self.sink.fail(&e).await;
+                    return Err(crate::backend::SinkClosed);
+                }
             };
             // A rebalance while this member was busy (say, pushing to a slow connection) may have
             // given the partition away: refresh before delivering anything more. Checked after

@@ -140,6 +140,40 @@ impl Fan {
         Ok(())
     }
 
+    /// The reader met a damaged stored record in partition `p`: the attached subscriptions
+    /// that still need an offset before the next readable one end with the error (as they
+    /// would reading alone), and the reader moves past the damage, so the topic's other
+    /// partitions and later subscribers go on. Whether the reader moved.
+    fn damaged(&self, p: usize, e: GatewayError) -> bool {
+        let resume = match &e {
+            GatewayError::CorruptMessage { next, .. } => *next,
+            // Not damage (an I/O error): tried again on the next wake-up.
+            _ => return false,
+        };
+        let e = e.context(format!(
+            "failed to fetch message, topic: {}, partition: {p}",
+            self.name
+        ));
+        let mut st = lock(&self.state);
+        let mut i = 0;
+        while i < st.attached.len() {
+            if st.attached[i].from.get(p).is_some_and(|f| *f < resume) {
+                let m = st.attached.swap_remove(i);
+                let e = e.clone();
+                tokio::spawn(async move { m.sink.fail(&e).await });
+            } else {
+                i += 1;
+            }
+        }
+        match st.next.get_mut(p) {
+            Some(n) if *n < resume => {
+                *n = resume;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn detach(&self, id: u64) {
         let mut st = lock(&self.state);
         if let Some(i) = st.attached.iter().position(|m| m.id == id) {
@@ -229,6 +263,13 @@ async fn read_loop(fan: Arc<Fan>, broker: Arc<Broker>) {
             let batch = {
                 let log = lock(&part.log);
                 log.read(next.max(log.start), PUSH_BATCH_MESSAGES, PUSH_BATCH_BYTES)
+            };
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    any |= fan.damaged(p, e);
+                    continue;
+                }
             };
             if !batch.is_empty() {
                 any = true;

@@ -2,7 +2,7 @@
 //! and the waiters woken by appends. In memory, or (with `storage`) on disk with the newest
 //! messages kept in memory for live subscribers.
 
-use super::storage::{storage_error, DiskLog, SyncMsg};
+use super::storage::{storage_error, DiskLog, ReadError, SyncMsg};
 use super::*;
 
 pub(super) struct Topic {
@@ -187,20 +187,29 @@ impl Log {
     }
 
     /// Records from `from` (within range), at least one if any exists, then within the bounds.
+    /// A damaged stored record is an error naming it (and where reading may resume), never an
+    /// empty answer: an empty one would look like "caught up" and stall its reader for ever.
     pub(super) fn read(
         &self,
         from: i64,
         max_messages: usize,
         max_bytes: usize,
-    ) -> Vec<Arc<Record>> {
+    ) -> Result<Vec<Arc<Record>>> {
         if let Some(d) = &self.disk {
             let tail = self.tail_start();
             if from < tail {
                 return d
                     .read(from, max_messages, max_bytes, tail)
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "stored messages unreadable");
-                        Vec::new()
+                    .map_err(|e| match e {
+                        ReadError::Damaged(d) => GatewayError::CorruptMessage {
+                            offset: d.offset,
+                            next: d.next,
+                            segment: d.segment,
+                        },
+                        ReadError::Io(e) => {
+                            tracing::warn!(error = %e, "stored messages unreadable");
+                            storage_error("failed to read stored messages", &e)
+                        }
                     });
             }
         }
@@ -214,7 +223,7 @@ impl Log {
             bytes += r.size();
             out.push(r.clone());
         }
-        out
+        Ok(out)
     }
 
     /// The first offset whose timestamp is at or after `ts`: Kafka's ListOffsets by time.

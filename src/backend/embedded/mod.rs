@@ -112,7 +112,7 @@ impl Backend for EmbeddedBackend {
                 let log = lock(&p.log);
                 log.check(req.offset)?;
                 if req.offset < log.end() || limits.max_wait.is_zero() {
-                    return Ok(log.read(req.offset, limits.max_messages, limits.max_bytes));
+                    return log.read(req.offset, limits.max_messages, limits.max_bytes);
                 }
                 // Registered under the log lock: an append after this wakes us.
                 p.watch(&waker);

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::segment::{
@@ -310,7 +311,7 @@ impl DiskLog {
         max_messages: usize,
         max_bytes: usize,
         limit: i64,
-    ) -> io::Result<Vec<Arc<Record>>> {
+    ) -> Result<Vec<Arc<Record>>, ReadError> {
         let mut out = Vec::new();
         let i = self.segments.partition_point(|s| s.base <= from);
         let Some(seg) = i.checked_sub(1).and_then(|i| self.segments.get(i)) else {
@@ -320,7 +321,7 @@ impl DiskLog {
             return Ok(out);
         }
         let file = seg.open_file()?;
-        let mut pos = seg.position_for(from);
+        let (mut pos, mut expect) = seg.entry_for(from);
         let mut bytes = 0;
         let mut want = max_bytes.clamp(MIN_READ, 4 << 20);
         'reads: while pos < seg.len && out.len() < max_messages {
@@ -332,6 +333,7 @@ impl DiskLog {
                     Parsed::Frame(f, n) => {
                         used += n;
                         buf.advance(n);
+                        expect = f.offset + 1;
                         if f.offset < from {
                             continue;
                         }
@@ -359,14 +361,22 @@ impl DiskLog {
                         break;
                     }
                     Parsed::Corrupt(why) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!(
-                                "{why} at byte {} of {}",
-                                pos + used as u64,
-                                seg.path.display()
-                            ),
-                        ))
+                        // What precedes the damage is good: delivered first, the next read fails.
+                        if !out.is_empty() {
+                            break 'reads;
+                        }
+                        let at = pos + used as u64;
+                        let damage = Damage {
+                            offset: expect,
+                            next: seg.resync_after(at),
+                            segment: seg.base,
+                            why,
+                        };
+                        // Bit rot after open: every read meeting it fails, the log says it once.
+                        if !seg.damage_logged.swap(true, Ordering::Relaxed) {
+                            tracing::error!(path = %seg.path.display(), byte = at, offset = damage.offset, next_readable = damage.next, reason = why, "damaged record in a stored segment: reads of it fail");
+                        }
+                        return Err(ReadError::Damaged(damage));
                     }
                 }
             }
@@ -409,6 +419,31 @@ impl DiskLog {
 }
 
 use bytes::Buf as _;
+
+/// Why a read of stored records failed.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    Io(io::Error),
+    Damaged(Damage),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// A record that no longer parses in a stored segment (its checksum or length is wrong).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// The first offset that cannot be read.
+    pub(crate) offset: i64,
+    /// The first offset readable again after it (where a client may resume).
+    pub(crate) next: i64,
+    /// The damaged segment's base offset (its file is `<base>.log`).
+    pub(crate) segment: i64,
+    pub(crate) why: &'static str,
+}
 
 /// A new, empty segment file starting at `base`, its directory entry synced.
 fn create_segment(dir: &Path, base: i64) -> io::Result<Segment> {

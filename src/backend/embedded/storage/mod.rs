@@ -12,7 +12,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use disklog::{DiskLog, Limits};
+pub(crate) use disklog::{DiskLog, Limits, ReadError};
 pub(crate) use sync::{spawn as spawn_sync, SyncMsg, Syncable};
 
 use std::collections::BTreeMap;

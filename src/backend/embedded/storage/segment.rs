@@ -47,6 +47,9 @@ pub(super) struct Segment {
     pub(super) index: Vec<IndexEntry>,
     /// Open while this is the segment being written; sealed ones are opened per read.
     pub(super) file: Option<Arc<File>>,
+    /// Damage found here at read time (bit rot after open) was logged: once per segment, not
+    /// on every read that meets it.
+    pub(super) damage_logged: std::sync::atomic::AtomicBool,
 }
 
 pub(super) fn segment_path(dir: &Path, base: i64) -> PathBuf {
@@ -179,6 +182,7 @@ impl Segment {
             max_ts: i64::MIN,
             index: Vec::new(),
             file: None,
+            damage_logged: Default::default(),
         }
     }
 
@@ -204,15 +208,23 @@ impl Segment {
         self.len = pos + frame_len;
     }
 
-    /// Where to start reading for `offset`: the last index entry at or before it.
-    pub(super) fn position_for(&self, offset: i64) -> u64 {
+    /// The last index entry at or before `offset`: its position and the offset stored there.
+    pub(super) fn entry_for(&self, offset: i64) -> (u64, i64) {
         let rel = (offset - self.base).max(0) as u32;
         let i = self.index.partition_point(|e| e.rel <= rel);
-        if i == 0 {
-            HEADER
-        } else {
-            u64::from(self.index[i - 1].pos)
+        match i.checked_sub(1).and_then(|i| self.index.get(i)) {
+            None => (HEADER, self.base),
+            Some(e) => (u64::from(e.pos), self.base + i64::from(e.rel)),
         }
+    }
+
+    /// The first offset readable again after damage at byte `pos`: the next index entry's (a
+    /// frame boundary known without parsing what lies before it), else the next segment's base.
+    pub(super) fn resync_after(&self, pos: u64) -> i64 {
+        self.index
+            .iter()
+            .find(|e| u64::from(e.pos) > pos)
+            .map_or(self.end(), |e| self.base + i64::from(e.rel))
     }
 
     pub(super) fn open_file(&self) -> io::Result<Arc<File>> {
@@ -353,6 +365,7 @@ impl Segment {
             max_ts,
             index,
             file: None,
+            damage_logged: Default::default(),
         })
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::disklog::{DiskLog, Limits};
+use super::disklog::{Damage, DiskLog, Limits, ReadError};
 use super::segment::{encode_frame, parse_frame, segment_path, Parsed, Segment};
 use crate::record::{Header, Record};
 
@@ -215,4 +215,45 @@ fn a_segment_of_another_program_is_refused() {
     assert_eq!(log.written_end(), 0);
     let scanned = Segment::scan(0, segment_path(&dir.0, 0)).unwrap();
     assert!(scanned.torn.is_none(), "repaired");
+}
+
+/// Flips one byte of the stored value `needle` in segment file `base` (bit rot after open).
+fn rot(dir: &TempDir, base: i64, needle: &[u8]) {
+    let path = segment_path(&dir.0, base);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_record_rotten_after_open_fails_reads_naming_it_and_the_next_readable_offset() {
+    let dir = TempDir::new("rot");
+    let mut log = open(&dir, limits(10, u64::MAX));
+    fill(&mut log, 35);
+    rot(&dir, 10, b"v15");
+    let got = log.read(12, 100, usize::MAX, 100).unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![12, 13, 14],
+        "the good records before the damage are read"
+    );
+    let want = Damage {
+        offset: 15,
+        next: 20,
+        segment: 10,
+        why: "checksum mismatch",
+    };
+    for from in [15, 17] {
+        match log.read(from, 100, usize::MAX, 100) {
+            Err(ReadError::Damaged(d)) => assert_eq!(d, want, "read from {from}"),
+            other => panic!("read from {from}: {other:?}"),
+        }
+    }
+    let got = log.read(want.next, 3, usize::MAX, 100).unwrap();
+    assert_eq!(got.first().map(|r| r.offset), Some(20), "past the damage");
+    assert_eq!(log.read(0, 100, usize::MAX, 100).unwrap().len(), 10);
 }
