@@ -1370,6 +1370,24 @@ async fn stream_route_fetches_by_offset_and_lists_offsets_as_a_plain_stream_cons
         }
         other => panic!("{other:?}"),
     }
+    // A long poll that times out answers nothing; no reader outlives its fetch.
+    let started = std::time::Instant::now();
+    let got = c
+        .fetch(CmdKafkaFetch {
+            max_wait_ms: 400,
+            ..fetch_cmd("f.a", 0, 8)
+        })
+        .await;
+    assert!(got.is_empty() && started.elapsed() >= Duration::from_millis(400));
+    let ch = channel(&amqp).await;
+    assert_eq!(
+        consumer_count(&ch, &stream).await,
+        0,
+        "every fetch reader is cancelled"
+    );
+    let (code, msg) = error_of(c.request(Req::CmdKafkaFetch(fetch_cmd("f.a", 1, 0))).await);
+    assert_eq!(code, 404, "{msg}");
+    ping(&mut c).await;
     gw.stop().await;
 }
 
