@@ -1227,3 +1227,173 @@ async fn stream_group_resumes_from_its_committed_offset_with_one_active_member_a
     assert_eq!(code, 400, "{msg}");
     gw.stop().await;
 }
+
+fn rabbit_list_offset(topic: &str, timestamp: i64) -> Req {
+    Req::CmdKafkaListOffset(CmdKafkaListOffset {
+        topic: topic.into(),
+        partition: 0,
+        timestamp,
+    })
+}
+
+fn offset_in(r: Resp) -> i64 {
+    match r {
+        Resp::KafkaListOffsetResp(o) => o.offset,
+        other => panic!("expected an offset, got {other:?}"),
+    }
+}
+
+/// Offsets of the topic's messages as a plain stream consumer from `first` reads them.
+async fn oracle_offsets(amqp: &lapin::Connection, stream: &str, topic: &str, n: usize) -> Vec<i64> {
+    let ch = channel(amqp).await;
+    ch.basic_qos(50, Default::default()).await.expect("qos");
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        lapin::types::AMQPValue::LongString("first".into()),
+    );
+    let mut plain = ch
+        .basic_consume(stream.into(), "".into(), Default::default(), args)
+        .await
+        .expect("consume the stream");
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let d = next_delivery(&mut plain).await;
+        d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+        let off = match d
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get("x-stream-offset").cloned())
+        {
+            Some(lapin::types::AMQPValue::LongLongInt(n)) => n,
+            other => panic!("no stream offset: {other:?}"),
+        };
+        if d.routing_key.as_str() == topic {
+            out.push(off);
+        }
+    }
+    let _ = ch.close(200, "done".into()).await;
+    out
+}
+
+#[tokio::test]
+async fn stream_route_fetches_by_offset_and_lists_offsets_as_a_plain_stream_consumer_sees_them() {
+    let amqp = oracle().await;
+    let ex = unique("gwt.sfetch");
+    let stream = format!("{ex}.log");
+    let _leftovers = Leftovers {
+        exchanges: vec![ex.clone()],
+        queues: vec![stream.clone()],
+    };
+    let gw = Gateway::start(&stream_route("/log", AMQP, &ex, &stream)).await;
+    let mut c = gw.connect("/log").await;
+    let info = route_info_of(c.request(Req::CmdRouteInfo(CmdRouteInfo {})).await);
+    let caps = info.capabilities.expect("capabilities");
+    assert!(caps.history && caps.fetch && caps.offsets && caps.time_lookup && caps.commit);
+    assert!(caps.groups && !caps.ack && !caps.nack);
+
+    for (t, v) in [
+        ("f.a", "a0"),
+        ("f.b", "b0"),
+        ("f.a", "a1"),
+        ("f.b", "b1"),
+        ("f.a", "a2"),
+    ] {
+        c.produce_value(t, v).await;
+    }
+    assert_eq!(oracle_offsets(&amqp, &stream, "f.a", 5).await, [0, 2, 4]);
+    assert_eq!(offset_in(c.request(rabbit_list_offset("f.a", -2)).await), 0);
+    assert_eq!(offset_in(c.request(rabbit_list_offset("f.a", -1)).await), 5);
+
+    let got = c.fetch(fetch_cmd("f.a", 0, 0)).await;
+    assert_eq!(values(&got), ["a0", "a1", "a2"]);
+    assert_eq!(offsets_of(&got), [0, 2, 4]);
+    let got = c.fetch(fetch_cmd("f.a", 0, 1)).await;
+    assert_eq!(offsets_of(&got), [2, 4]);
+    let got = c.fetch(fetch_cmd("f.b", 0, 2)).await;
+    assert_eq!(values(&got), ["b1"]);
+    let got = c
+        .fetch(CmdKafkaFetch {
+            max_messages: 2,
+            ..fetch_cmd("f.a", 0, 0)
+        })
+        .await;
+    assert_eq!(offsets_of(&got), [0, 2], "max_messages bounds the fetch");
+    assert!(c.fetch(fetch_cmd("f.a", 0, 5)).await.is_empty());
+    let (code, msg) = error_of(c.request(Req::CmdKafkaFetch(fetch_cmd("f.a", 0, 6))).await);
+    assert_eq!(code, 416, "{msg}");
+
+    match c
+        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
+            topic: "f.a".into(),
+        }))
+        .await
+    {
+        Resp::KafkaMetadataResp(m) => {
+            assert_eq!(m.partitions.len(), 1);
+            assert_eq!((m.partitions[0].earliest, m.partitions[0].latest), (0, 5));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // By time: after a pause, the first message of the topic published after the time.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    c.produce_value("f.b", "b2").await;
+    c.produce_value("f.a", "a3").await;
+    assert_eq!(oracle_offsets(&amqp, &stream, "f.a", 7).await, [0, 2, 4, 6]);
+    assert_eq!(offset_in(c.request(rabbit_list_offset("f.a", t)).await), 6);
+    assert_eq!(offset_in(c.request(rabbit_list_offset("f.b", t)).await), 5);
+    assert_eq!(
+        offset_in(c.request(rabbit_list_offset("f.a", t + 60_000)).await),
+        -1
+    );
+    assert_eq!(offset_in(c.request(rabbit_list_offset("f.a", -1)).await), 7);
+
+    // Long poll at the end: the next message of the topic ends the wait.
+    let seq = c
+        .send(Req::CmdKafkaFetch(CmdKafkaFetch {
+            max_wait_ms: 5000,
+            ..fetch_cmd("f.a", 0, 7)
+        }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut p = gw.connect("/log").await;
+    p.produce_value("f.a", "a4").await;
+    match c.reply(seq).await {
+        Resp::KafkaFetchResp(f) => {
+            assert_eq!(f.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), [7]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A long poll that times out answers nothing; no reader outlives its fetch.
+    let started = std::time::Instant::now();
+    let got = c
+        .fetch(CmdKafkaFetch {
+            max_wait_ms: 400,
+            ..fetch_cmd("f.a", 0, 8)
+        })
+        .await;
+    assert!(got.is_empty() && started.elapsed() >= Duration::from_millis(400));
+    let ch = channel(&amqp).await;
+    assert_eq!(
+        consumer_count(&ch, &stream).await,
+        0,
+        "every fetch reader is cancelled"
+    );
+    let (code, msg) = error_of(c.request(Req::CmdKafkaFetch(fetch_cmd("f.a", 1, 0))).await);
+    assert_eq!(code, 404, "{msg}");
+    ping(&mut c).await;
+    gw.stop().await;
+}
+
+fn route_info_of(r: Resp) -> RouteInfoResp {
+    match r {
+        Resp::RouteInfoResp(i) => i,
+        other => panic!("expected route info, got {other:?}"),
+    }
+}

@@ -7,6 +7,7 @@
 //! - `hub`: plain subscriptions of one binding key share one queue and one consumer;
 //! - `groups`: group members share a durable queue, with per-message ack and nack;
 //! - `stream`: stream routes, read from any start position by stream offset;
+//! - `stream_read`: fetch, list_offset and metadata on stream routes, by stream offset;
 //! - `stream_groups`: groups on stream routes, whose committed offsets the gateway keeps.
 //!
 //! A topic is a routing key (binding key when subscribing, with the topic exchange's `*` and
@@ -21,6 +22,7 @@ mod props;
 mod publish;
 mod stream;
 mod stream_groups;
+mod stream_read;
 mod topology;
 
 use std::sync::Arc;
@@ -28,8 +30,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    Backend, Capabilities, PushSink, SubscribeSpec, Subscription, Target, TopicUse, Wildcards,
-    ALL_STARTS,
+    Backend, Capabilities, Fetch, FetchLimits, ListOffset, PushSink, SubscribeSpec, Subscription,
+    Target, TopicMetadata, TopicUse, Wildcards, ALL_STARTS,
 };
 use super::{Publish, Published};
 use crate::config::Route;
@@ -55,12 +57,15 @@ const QUEUES: Capabilities = Capabilities {
     epochs: false,
 };
 
-/// A stream route: a log read from any start position; groups commit offsets (kept by the
-/// gateway), nothing is acknowledged message by message.
+/// A stream route: a log read from any start position, fetched by offset, looked up by time;
+/// groups commit offsets (kept by the gateway), nothing is acknowledged message by message.
 const STREAM: Capabilities = Capabilities {
     description: std::borrow::Cow::Borrowed("RabbitMQ stream"),
     history: true,
     starts: ALL_STARTS,
+    fetch: true,
+    time_lookup: true,
+    offsets: true,
     groups: true,
     ack: false,
     nack: false,
@@ -113,6 +118,27 @@ impl RabbitBackend {
             caps,
         })
     }
+}
+
+impl RabbitBackend {
+    /// The stream of a stream route; other routes keep no log to read.
+    fn stream_route(&self) -> Result<&str> {
+        self.stream.as_deref().ok_or_else(|| {
+            GatewayError::BadRequest(format!(
+                "{} keeps no log: fetch, list_offset and metadata need queue_type: stream",
+                self.caps.description
+            ))
+        })
+    }
+}
+
+fn only_partition_zero(partition: i32) -> Result<()> {
+    if partition != 0 {
+        return Err(GatewayError::UnknownTopicOrPartition.context(format!(
+            "RabbitMQ routes have one partition (0), not {partition}"
+        )));
+    }
+    Ok(())
 }
 
 /// Routing keys as the gateway accepts them: 1 to 255 bytes (an AMQP short string) without
@@ -195,6 +221,26 @@ impl Backend for RabbitBackend {
             Some(_) => groups::subscribe(self.conn.clone(), topic, spec, sink).await,
             None => self.hub.subscribe(topic, spec, sink).await,
         }
+    }
+
+    async fn list_offset(&self, req: &ListOffset) -> Result<i64> {
+        let stream = self.stream_route()?;
+        only_partition_zero(req.partition)?;
+        stream_read::list_offset(&self.conn, stream, &req.topic, req.timestamp).await
+    }
+
+    async fn fetch(
+        &self,
+        req: &Fetch,
+        limits: FetchLimits,
+    ) -> Result<Vec<Arc<crate::record::Record>>> {
+        let stream = self.stream_route()?;
+        only_partition_zero(req.partition)?;
+        stream_read::fetch(&self.conn, stream, &req.topic, req.offset, limits).await
+    }
+
+    async fn metadata(&self, topic: &str) -> Result<TopicMetadata> {
+        stream_read::metadata(&self.conn, self.stream_route()?, topic).await
     }
 
     async fn ready(&self) -> Result<()> {

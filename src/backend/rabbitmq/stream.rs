@@ -25,7 +25,7 @@ use crate::error::{GatewayError, Result};
 const STREAM_PREFETCH: u16 = 256;
 
 /// Where a stream consumer starts, as `x-stream-offset`.
-fn offset_arg(start: Start) -> AMQPValue {
+pub(super) fn offset_arg(start: Start) -> AMQPValue {
     match start {
         Start::Earliest => AMQPValue::LongString(LongString::from("first")),
         Start::Last => AMQPValue::LongString(LongString::from("last")),
@@ -37,7 +37,7 @@ fn offset_arg(start: Start) -> AMQPValue {
 }
 
 /// The stream offset of a delivery (RabbitMQ sets `x-stream-offset` on each).
-fn stream_offset(d: &lapin::message::Delivery) -> Option<i64> {
+pub(super) fn stream_offset(d: &lapin::message::Delivery) -> Option<i64> {
     match d
         .properties
         .headers()
