@@ -466,6 +466,41 @@ impl<'a> SharedBatch<'a> {
     }
 }
 
+/// Records pushed per frame by [`forward_batches`].
+const FORWARD_BATCH: usize = 256;
+
+/// A fan-out member's task: pushes what its hub queued for it, in batches, with the sink's
+/// backpressure, until cancelled, the hub drops it, or the connection goes. Shared by every
+/// scheme whose hub hands each member a bounded queue (core NATS, RabbitMQ, Redis pub/sub, MQTT).
+pub async fn forward_batches(
+    mut rx: tokio::sync::mpsc::Receiver<Arc<Record>>,
+    sink: PushSink,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let _task = TaskGauge::new();
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = rx.recv() => r,
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < FORWARD_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let pushed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = sink.push(&batch) => p,
+        };
+        if pushed.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

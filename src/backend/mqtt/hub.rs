@@ -18,14 +18,13 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Conn, Endpoint, Handler};
 use crate::backend::{
     lock, now_ms, CommitOffset, Header, PushSink, Record, RecordParts, Start, SubscribeSpec,
-    Subscription, TaskGauge,
+    Subscription,
 };
 use crate::error::{GatewayError, Result};
 
 /// Records waiting for one subscriber's connection. Plain MQTT subscriptions keep no history
 /// here: past this a subscriber that does not read loses messages.
 const SUBSCRIBER_BUFFER: usize = 4096;
-const PUSH_BATCH: usize = 256;
 /// Subscription identifiers a filter keeps answering to after a LAST re-subscribe replaced
 /// them (deliveries already on their way carry the old one).
 const KEPT_IDS: usize = 4;
@@ -269,7 +268,7 @@ impl Hub {
         }
         drop(_ops);
         let cancel = CancellationToken::new();
-        tokio::spawn(member_loop(rx, sink, cancel.clone()));
+        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
         Ok(Arc::new(HubSubscription {
             cancel,
             hub: self.clone(),
@@ -310,36 +309,6 @@ impl Hub {
                 }
             }
         });
-    }
-}
-
-/// Pushes one member's records with backpressure, in batches.
-async fn member_loop(
-    mut rx: mpsc::Receiver<Arc<Record>>,
-    sink: PushSink,
-    cancel: CancellationToken,
-) {
-    let _task = TaskGauge::new();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => r,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < PUSH_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = sink.push(&batch) => p,
-        };
-        if pushed.is_err() {
-            return;
-        }
     }
 }
 

@@ -22,7 +22,6 @@ use crate::error::{GatewayError, Result};
 /// Records waiting for one subscriber's connection. Core NATS keeps no history: past this a
 /// subscriber that does not read loses messages (as NATS itself drops slow consumers).
 const SUBSCRIBER_BUFFER: usize = 4096;
-const PUSH_BATCH: usize = 256;
 
 use crate::backend::lock;
 
@@ -161,7 +160,7 @@ impl Hub {
                 }
             }
         }
-        tokio::spawn(member_loop(rx, sink, cancel.clone()));
+        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
         Ok(Arc::new(CoreSubscription {
             cancel,
             leave: Some((self.clone(), subject, id)),
@@ -226,36 +225,6 @@ async fn fan_out(subject: String, mut sub: async_nats::Subscriber, fanout: Arc<F
         }
     }
     let _ = sub.unsubscribe().await;
-}
-
-/// Pushes one member's records with backpressure, in batches.
-async fn member_loop(
-    mut rx: mpsc::Receiver<Arc<Record>>,
-    sink: PushSink,
-    cancel: CancellationToken,
-) {
-    let _task = TaskGauge::new();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => r,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < PUSH_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = sink.push(&batch) => p,
-        };
-        if pushed.is_err() {
-            return;
-        }
-    }
 }
 
 /// One queue-group member: its own queue subscription, pushed with backpressure.

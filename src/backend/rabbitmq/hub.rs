@@ -21,13 +21,12 @@ use super::client::{amqp_error, within, Conn};
 use super::props::to_record;
 use super::topology::{declare_exchange, declare_private_queue};
 use crate::backend::{lock, CommitOffset, Header, PushSink, Record, SubscribeSpec};
-use crate::backend::{Position, Subscription, TaskGauge};
+use crate::backend::{Position, Subscription};
 use crate::error::{GatewayError, Result};
 
 /// Records waiting for one subscriber's connection: past this a subscriber that does not read
 /// loses messages (the shared queue is not held back for one slow client).
 const SUBSCRIBER_BUFFER: usize = 4096;
-const PUSH_BATCH: usize = 256;
 /// Deliveries the broker sends ahead to the shared consumer.
 const SHARED_PREFETCH: u16 = 1000;
 
@@ -131,7 +130,7 @@ impl Hub {
             }
         }
         let cancel = CancellationToken::new();
-        tokio::spawn(member_loop(rx, sink, cancel.clone()));
+        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
         Ok(Arc::new(PlainSubscription {
             cancel,
             hub: self.clone(),
@@ -243,36 +242,6 @@ async fn fan_out(
             }
         }
         watch.mark_changed();
-    }
-}
-
-/// Pushes one member's records with backpressure, in batches.
-async fn member_loop(
-    mut rx: mpsc::Receiver<Arc<Record>>,
-    sink: PushSink,
-    cancel: CancellationToken,
-) {
-    let _task = TaskGauge::new();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => r,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < PUSH_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = sink.push(&batch) => p,
-        };
-        if pushed.is_err() {
-            return;
-        }
     }
 }
 

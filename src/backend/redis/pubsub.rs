@@ -17,13 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Conn;
 use crate::backend::{lock, now_ms, CommitOffset, Header, Publish, Published};
-use crate::backend::{PushSink, Record, RecordParts, SubscribeSpec, Subscription, TaskGauge};
+use crate::backend::{PushSink, Record, RecordParts, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 
 /// Records waiting for one subscriber's connection. Pub/sub keeps no history: past this a
 /// subscriber that does not read loses messages (Redis itself drops slow subscribers).
 const SUBSCRIBER_BUFFER: usize = 4096;
-const PUSH_BATCH: usize = 256;
 
 /// Whether a topic is a glob pattern (PSUBSCRIBE) rather than a channel.
 pub(super) fn is_pattern(topic: &str) -> bool {
@@ -162,7 +161,7 @@ impl Hub {
             break;
         }
         let cancel = CancellationToken::new();
-        tokio::spawn(member_loop(rx, sink, cancel.clone()));
+        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
         Ok(Arc::new(PubSubSubscription {
             cancel,
             hub: self.clone(),
@@ -284,36 +283,6 @@ async fn run(hub: Weak<Hub>, cancel: CancellationToken) {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
-        }
-    }
-}
-
-/// Pushes one member's records with backpressure, in batches.
-async fn member_loop(
-    mut rx: mpsc::Receiver<Arc<Record>>,
-    sink: PushSink,
-    cancel: CancellationToken,
-) {
-    let _task = TaskGauge::new();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => r,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < PUSH_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = sink.push(&batch) => p,
-        };
-        if pushed.is_err() {
-            return;
         }
     }
 }
