@@ -334,11 +334,33 @@ where
         } else {
             WRITER_LINGER
         };
+        // Every `break None` is a reader or writer that ended; only a close of the gateway's
+        // own has a client left to hear it.
+        let reader_open = close.is_some() && !writer_done;
         let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
         drop(out);
-        if !writer_done && tokio::time::timeout(linger, &mut writer).await.is_err() {
-            writer.abort();
-        }
+        let deadline = tokio::time::Instant::now() + linger;
+        // The close handshake (RFC 6455 §7.1.1): while the writer gets the close frame out,
+        // what the client still sends is read and dropped, up to its own close. A socket closed
+        // with unread input is reset, and a reset can take the close frame (and the replies
+        // before it) away from a client that has not read them yet.
+        let drain = async {
+            if reader_open {
+                while let Some(Ok(m)) = stream.next().await {
+                    if m.is_close() {
+                        break;
+                    }
+                }
+            }
+        };
+        let writing = async {
+            if !writer_done {
+                let _ = (&mut writer).await;
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline, futures_util::future::join(writing, drain)).await;
+        // Past the deadline the frames still queued are given up (a no-op once it ended).
+        writer.abort();
     }
 }
 
