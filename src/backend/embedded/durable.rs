@@ -105,10 +105,7 @@ fn open_topic(
             disk: Some(PartitionDisk {
                 tx: tx.clone(),
                 me: me.clone(),
-                synced: watch::Sender::new(Synced {
-                    upto: end,
-                    failed: None,
-                }),
+                synced: Mutex::new(Synced::new(end)),
             }),
         });
         let watched: Weak<dyn Syncable> = Arc::downgrade(&p) as Weak<dyn Syncable>;
@@ -182,17 +179,15 @@ impl Broker {
         else {
             return Ok(());
         };
-        let mut rx = pd.synced.subscribe();
-        let synced = rx
-            .wait_for(|s| s.upto > offset || s.failed.is_some())
-            .await
-            .map_err(|_| GatewayError::Unavailable("the storage stopped".into()))?;
-        match &synced.failed {
-            Some(why) if synced.upto <= offset => Err(GatewayError::Unavailable(format!(
-                "failed to store the message: {why}"
-            ))),
-            _ => Ok(()),
-        }
+        let registered = lock(&pd.synced).wait(offset);
+        let outcome = match registered {
+            Ok(rx) => rx
+                .await
+                .map_err(|_| GatewayError::Unavailable("the storage stopped".into()))?,
+            Err(known) => known,
+        };
+        outcome
+            .map_err(|why| GatewayError::Unavailable(format!("failed to store the message: {why}")))
     }
 
     /// Saves every group's committed offsets before a commit is answered. Concurrent commits
@@ -257,7 +252,10 @@ impl Syncable for Partition {
                     log.promote(target);
                 }
                 drop(log);
-                pd.synced.send_modify(|s| s.upto = s.upto.max(target));
+                let done = lock(&pd.synced).advance(target);
+                for tx in done {
+                    let _ = tx.send(Ok(()));
+                }
                 if always {
                     self.wake();
                 }
@@ -269,7 +267,10 @@ impl Syncable for Partition {
                     d.failed = Some(why.clone());
                 }
                 drop(log);
-                pd.synced.send_modify(|s| s.failed = Some(why));
+                let told = lock(&pd.synced).fail(why.clone());
+                for tx in told {
+                    let _ = tx.send(Err(why.clone()));
+                }
             }
         }
     }

@@ -35,15 +35,65 @@ pub(super) struct Partition {
 pub(super) struct PartitionDisk {
     pub(super) tx: std::sync::mpsc::Sender<SyncMsg>,
     pub(super) me: Weak<Partition>,
-    /// What is synced, for produces waiting under `fsync: always`.
-    pub(super) synced: watch::Sender<Synced>,
+    /// What is synced, and the produces waiting for it under `fsync: always`.
+    pub(super) synced: Mutex<Synced>,
 }
 
-#[derive(Clone, Default)]
+/// What a waiting produce is told: synced, or why it never will be.
+pub(super) type SyncOutcome = std::result::Result<(), Arc<str>>;
+
+#[derive(Default)]
 pub(super) struct Synced {
     /// Every offset below this is on disk.
     pub(super) upto: i64,
     pub(super) failed: Option<Arc<str>>,
+    /// Produces waiting for their offset, in offset order, so that a sync completes exactly
+    /// those it made durable: a shared watch would wake every waiter on every sync (many
+    /// syncs a second under load) only for most of them to find their offset not synced yet.
+    waiting: BTreeMap<(i64, u64), tokio::sync::oneshot::Sender<SyncOutcome>>,
+    /// Tells apart waiters of the same offset (a retried sync never reuses one).
+    next: u64,
+}
+
+impl Synced {
+    pub(super) fn new(upto: i64) -> Synced {
+        Synced {
+            upto,
+            ..Synced::default()
+        }
+    }
+
+    /// Registers a produce waiting for `offset`, or gives the answer when it is known already.
+    pub(super) fn wait(
+        &mut self,
+        offset: i64,
+    ) -> std::result::Result<tokio::sync::oneshot::Receiver<SyncOutcome>, SyncOutcome> {
+        if self.upto > offset {
+            return Err(Ok(()));
+        }
+        if let Some(why) = &self.failed {
+            return Err(Err(why.clone()));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.next += 1;
+        self.waiting.insert((offset, self.next), tx);
+        Ok(rx)
+    }
+
+    /// Everything below `upto` is on disk: hands back the waiters that completes.
+    pub(super) fn advance(&mut self, upto: i64) -> Vec<tokio::sync::oneshot::Sender<SyncOutcome>> {
+        self.upto = self.upto.max(upto);
+        let later = self.waiting.split_off(&(self.upto, 0));
+        std::mem::replace(&mut self.waiting, later)
+            .into_values()
+            .collect()
+    }
+
+    /// The partition takes no more writes: hands back every waiter, to be told why.
+    pub(super) fn fail(&mut self, why: Arc<str>) -> Vec<tokio::sync::oneshot::Sender<SyncOutcome>> {
+        self.failed = Some(why);
+        std::mem::take(&mut self.waiting).into_values().collect()
+    }
 }
 
 pub(super) struct Log {
@@ -276,5 +326,38 @@ impl Partition {
             }
             None => false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_completes_exactly_the_produces_below_its_offset() {
+        let mut s = Synced::new(10);
+        assert!(matches!(s.wait(9), Err(Ok(()))), "already on disk: no wait");
+        let mut at10 = s.wait(10).expect("waits");
+        let mut at12 = s.wait(12).expect("waits");
+        let mut at11 = s.wait(11).expect("waits");
+        assert!(s.advance(10).is_empty(), "offset 10 is not below 10");
+        let done = s.advance(12);
+        assert_eq!(done.len(), 2, "10 and 11, not 12");
+        done.into_iter().for_each(|tx| {
+            let _ = tx.send(Ok(()));
+        });
+        assert_eq!(at10.try_recv(), Ok(Ok(())));
+        assert_eq!(at11.try_recv(), Ok(Ok(())));
+        assert!(at12.try_recv().is_err(), "12 still waits");
+        assert!(s.advance(11).is_empty(), "a sync never goes back");
+        assert_eq!(s.upto, 12);
+        let why: Arc<str> = Arc::from("fsync failed: EIO");
+        let told = s.fail(why.clone());
+        assert_eq!(told.len(), 1, "12 is told why");
+        assert!(matches!(s.wait(12), Err(Err(w)) if w == why));
+        assert!(
+            matches!(s.wait(3), Err(Ok(()))),
+            "what was synced before the failure stays acknowledged"
+        );
     }
 }
