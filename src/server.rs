@@ -45,7 +45,8 @@ pub struct RouteEntry {
     /// Shared by every table that has this route: a reload sends the new rules to the
     /// connections already open on it.
     auth_tx: Arc<watch::Sender<Arc<RouteAuth>>>,
-    /// Cancelled when a reload removes the route.
+    /// Cancelled when a reload removes the route, and (a child of the server's token) at
+    /// shutdown.
     removed: CancellationToken,
 }
 
@@ -214,7 +215,13 @@ fn same_backend(a: &Route, b: &Route) -> bool {
             == b.plugins.kafka_proxy.as_ref().and_then(|k| k.sasl.clone())
 }
 
-fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, StartError> {
+/// `shutdown` is the parent of every route's removal token, so a session watches one token
+/// for both (and tells them apart by asking `shutdown`).
+fn build_table(
+    config: &Config,
+    previous: Option<&Table>,
+    shutdown: &CancellationToken,
+) -> Result<Table, StartError> {
     let mut routes = Vec::with_capacity(config.routes.len());
     for route in &config.routes {
         let err = |message: String| StartError::Route {
@@ -230,7 +237,9 @@ fn build_table(config: &Config, previous: Option<&Table>) -> Result<Table, Start
         };
         let auth = Arc::new(RouteAuth::build(route).map_err(err)?);
         let same_route = previous.and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri));
-        let removed = same_route.map(|e| e.removed.clone()).unwrap_or_default();
+        let removed = same_route
+            .map(|e| e.removed.clone())
+            .unwrap_or_else(|| shutdown.child_token());
         // Sent only once the reload is committed (an error later leaves the old rules).
         let auth_tx = same_route
             .map(|e| e.auth_tx.clone())
@@ -274,7 +283,7 @@ impl ServerHandle {
     /// An error leaves the running configuration as it was.
     pub fn reload(&self, config: Config) -> Result<(), String> {
         let old = self.inner.table();
-        let result = build_table(&config, Some(&old));
+        let result = build_table(&config, Some(&old), &self.shutdown);
         let new = match result {
             Ok(t) => t,
             Err(e) => {
@@ -310,7 +319,8 @@ impl ServerHandle {
 impl Server {
     /// Builds every route's backend once and binds the listeners.
     pub async fn bind(config: Config) -> Result<Server, StartError> {
-        let table = build_table(&config, None)?;
+        let shutdown = CancellationToken::new();
+        let table = build_table(&config, None, &shutdown)?;
         let addr = config.server.listen;
         let listener = listen(addr).map_err(|source| StartError::Listen { addr, source })?;
         let admin = match config.server.admin_listen {
@@ -332,7 +342,7 @@ impl Server {
                 per_ip: Mutex::new(HashMap::new()),
                 local_addr,
             }),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tracker: TaskTracker::new(),
         })
     }

@@ -61,7 +61,15 @@ fn expiry_timer(identity: &Identity) -> Option<Pin<Box<tokio::time::Sleep>>> {
 /// How long the writer gets to flush after the session ends, when not shutting down.
 const WRITER_LINGER: Duration = Duration::from_secs(2);
 
-type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>;
+/// How long a client gets to answer the close frame once it is sent, its input drained
+/// meanwhile; then the socket is closed.
+const CLOSE_ANSWER_WAIT: Duration = Duration::from_millis(250);
+
+/// Why the gateway closes a connection: the close frame's code and reason.
+type Closing = (CloseCode, &'static str);
+
+/// Requests in flight (they finish with None) and the connection's `control` (Some(why)).
+type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Option<Closing>> + Send + 'a>>>;
 
 /// A token bucket holding one second's worth of requests.
 struct RateLimit {
@@ -159,12 +167,21 @@ where
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
         .with_auth(auth.clone())
         .with_route(ctx.route.clone());
+    // A child of `shutdown`: cancelled at shutdown too.
     let route_removed = ctx.route_removed;
     async move {
         let mut writer_done = false;
-        let mut identity = dispatcher.watch_identity();
-        let mut expiry = expiry_timer(&identity.borrow_and_update());
         let mut inflight: InFlight<'_> = FuturesUnordered::new();
+        // What ends a connection from outside (shutdown, route removal, token expiry, a reload
+        // revoking the credential) runs as one more future among the requests in flight: the
+        // set polls only futures that were woken, so a request does not pay for registering
+        // and dropping these waiters on every turn of the loop, as select! branches would.
+        inflight.push(Box::pin(control(
+            &dispatcher,
+            auth.clone(),
+            &route_removed,
+            &shutdown,
+        )));
         let mut rate = RateLimit::new(limits.max_requests_per_sec);
         let mut last_seen = Instant::now();
         let mut keepalive = tokio::time::interval(limits.ping_interval());
@@ -179,39 +196,21 @@ where
         let mut noisy = LogLimit::default();
         METRICS.connections_open.fetch_add(1, Relaxed);
 
-        let close: Option<(CloseCode, &'static str)> = loop {
+        let close: Option<Closing> = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => {
-                    // Requests already read get their replies before the close frame.
-                    let _ = tokio::time::timeout(limits.shutdown_grace(), async {
-                        while inflight.next().await.is_some() {}
-                    }).await;
-                    break Some((CloseCode::Away, "server shutting down"));
-                }
-                _ = route_removed.cancelled() => break Some((CloseCode::Away, "route removed")),
-                _ = async {
-                    match &mut expiry {
-                        Some(t) => t.as_mut().await,
-                        None => std::future::pending().await,
+                // Finished requests (and `control`) before new ones: the connection finishes
+                // what it took on before it reads more, so what is in flight stays small.
+                biased;
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    let Some(reason) = done else { continue };
+                    if shutdown.is_cancelled() {
+                        // Requests already read get their replies before the close frame.
+                        let _ = tokio::time::timeout(limits.shutdown_grace(), async {
+                            while inflight.next().await.is_some() {}
+                        }).await;
                     }
-                } => {
-                    tracing::info!("closing: token expired");
-                    break Some((CloseCode::Policy, "token expired"));
+                    break Some(reason);
                 }
-                Ok(()) = identity.changed() => {
-                    expiry = expiry_timer(&identity.borrow_and_update());
-                }
-                Ok(()) = async {
-                    match &mut auth {
-                        Some(rx) => rx.changed().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    if !rederive(&dispatcher, &mut auth) {
-                        break Some((CloseCode::Policy, "credentials revoked"));
-                    }
-                }
-                Some(()) = inflight.next(), if !inflight.is_empty() => {}
                 _ = &mut writer => {
                     writer_done = true;
                     break None;
@@ -290,7 +289,8 @@ where
                             "rate limit exceeded ({} requests per second)",
                             limits.max_requests_per_sec
                         )))
-                    } else if inflight.len() >= limits.max_inflight_requests {
+                    } else if inflight.len() > limits.max_inflight_requests {
+                        // (`control` is one of them while the loop runs.)
                         Some(GatewayError::Overloaded(format!(
                             "too many requests in flight ({} per connection)",
                             limits.max_inflight_requests
@@ -318,6 +318,7 @@ where
                         if let Some(frame) = dispatcher.handle(req, started).await {
                             let _ = tx.send_frame(frame).await;
                         }
+                        None
                     }));
                 }
             }
@@ -339,7 +340,7 @@ where
         let reader_open = close.is_some() && !writer_done;
         let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
         drop(out);
-        let deadline = tokio::time::Instant::now() + linger;
+        let deadline = Instant::now() + linger;
         // The close handshake (RFC 6455 §7.1.1): while the writer gets the close frame out,
         // what the client still sends is read and dropped, up to its own close. A socket closed
         // with unread input is reset, and a reset can take the close frame (and the replies
@@ -353,15 +354,73 @@ where
                 }
             }
         };
-        let writing = async {
-            if !writer_done {
-                let _ = (&mut writer).await;
+        tokio::pin!(drain);
+        let mut drained = false;
+        if !writer_done {
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, &mut writer) => {}
+                _ = &mut drain => {
+                    drained = true;
+                    let _ = tokio::time::timeout_at(deadline, &mut writer).await;
+                }
             }
-        };
-        let _ = tokio::time::timeout_at(deadline, futures_util::future::join(writing, drain)).await;
+        }
+        // A client that neither answers the close nor hangs up is not waited for long.
+        if !drained {
+            let answer_by = deadline.min(Instant::now() + CLOSE_ANSWER_WAIT);
+            let _ = tokio::time::timeout_at(answer_by, drain).await;
+        }
         // Past the deadline the frames still queued are given up (a no-op once it ended).
         writer.abort();
     }
+}
+
+/// Watches what closes a connection from outside it, and tells the session why through
+/// what it returns. The shutdown token is `removed`'s parent: one waiter serves both.
+async fn control(
+    dispatcher: &Dispatcher,
+    mut auth: Option<watch::Receiver<Arc<RouteAuth>>>,
+    removed: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> Option<Closing> {
+    let mut identity = dispatcher.watch_identity();
+    let mut expiry = expiry_timer(&identity.borrow_and_update());
+    let ended = removed.cancelled();
+    tokio::pin!(ended);
+    let reason = loop {
+        tokio::select! {
+            _ = &mut ended => {
+                break if shutdown.is_cancelled() {
+                    (CloseCode::Away, "server shutting down")
+                } else {
+                    (CloseCode::Away, "route removed")
+                };
+            }
+            _ = async {
+                match &mut expiry {
+                    Some(t) => t.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("closing: token expired");
+                break (CloseCode::Policy, "token expired");
+            }
+            Ok(()) = identity.changed() => {
+                expiry = expiry_timer(&identity.borrow_and_update());
+            }
+            Ok(()) = async {
+                match &mut auth {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !rederive(dispatcher, &mut auth) {
+                    break (CloseCode::Policy, "credentials revoked");
+                }
+            }
+        }
+    };
+    Some(reason)
 }
 
 /// Takes the route's new rules and checks the connection against them; false = revoked.
