@@ -127,16 +127,18 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn produce(&self, req: super::Publish) -> Result<super::Published> {
-        // A partition a new topic would not have is refused before the topic is created.
-        let known = self.broker.topic(&req.topic).is_some();
-        if !known
-            && req
+        // One lookup on the hot path: a produce to a topic that exists.
+        let topic = match self.broker.topic(&req.topic) {
+            Some(t) => t,
+            // A partition a new topic would not have is refused before the topic is created.
+            None if req
                 .partition
-                .is_some_and(|p| p < 0 || p >= self.broker.opts.partitions)
-        {
-            return Err(GatewayError::UnknownTopicOrPartition);
-        }
-        let topic = self.broker.topic_or_create(&req.topic)?;
+                .is_some_and(|p| p < 0 || p >= self.broker.opts.partitions) =>
+            {
+                return Err(GatewayError::UnknownTopicOrPartition)
+            }
+            None => self.broker.topic_or_create(&req.topic)?,
+        };
         let count = topic.partitions.len() as i32;
         let partition = match req.partition {
             Some(p) if (0..count).contains(&p) => p,
