@@ -279,10 +279,6 @@ impl Inbox {
         Some(o)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        lock(&self.shared.queue).is_empty()
-    }
-
     /// Takes no more frames (those queued can still be taken) and wakes senders waiting for a
     /// slot.
     pub(crate) fn close(&mut self) {

@@ -459,35 +459,36 @@ async fn write_frames<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // A frame taken from the queue while the last one was written: frames queued behind each
+    // other go out with one flush, without a wait on the queue for each.
+    let mut next: Option<Outbound> = None;
     loop {
-        let out = tokio::select! {
-            biased;
-            c = &mut *close => {
-                // Frames already queued (replies drained at shutdown) go before the close;
-                // only a slow consumer's close does not wait behind its full queue.
-                let (code, reason) = c.unwrap_or((CloseCode::Normal, ""));
-                if code != CloseCode::Policy {
-                    while let Some(o) = rx.try_recv() {
-                        METRICS.queued_frames.fetch_sub(1, Relaxed);
-                        if let Outbound::Frame(b) = o {
-                            if sink.feed(Message::Binary(b)).await.is_err() {
-                                return;
-                            }
-                        }
+        // (A sender dropped unsent counts as a normal close here, as in the select below: the
+        // receiver must not be polled again once `try_recv` has seen it closed.)
+        let closing = match next.is_some() {
+            true => match close.try_recv() {
+                Ok(c) => Some(c),
+                Err(oneshot::error::TryRecvError::Closed) => Some((CloseCode::Normal, "")),
+                Err(oneshot::error::TryRecvError::Empty) => None,
+            },
+            false => None,
+        };
+        let out = match (next.take(), closing) {
+            (Some(o), None) => o,
+            (pending, Some(c)) => return close_with(sink, rx, pending, c).await,
+            (None, None) => tokio::select! {
+                biased;
+                c = &mut *close => {
+                    let c = c.unwrap_or((CloseCode::Normal, ""));
+                    return close_with(sink, rx, None, c).await;
+                }
+                o = rx.recv() => match o {
+                    Some(o) => o,
+                    None => {
+                        let _ = sink.close().await;
+                        return;
                     }
-                }
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
-                    .await;
-                let _ = sink.close().await;
-                return;
-            }
-            o = rx.recv() => match o {
-                Some(o) => o,
-                None => {
-                    let _ = sink.close().await;
-                    return;
-                }
+                },
             },
         };
         METRICS.queued_frames.fetch_sub(1, Relaxed);
@@ -502,11 +503,50 @@ async fn write_frames<S>(
         if sink.feed(msg).await.is_err() {
             return;
         }
+        next = rx.try_recv();
         // Batch what is queued into one flush.
-        if rx.is_empty() && sink.flush().await.is_err() {
+        if next.is_none() && sink.flush().await.is_err() {
             return;
         }
     }
+}
+
+/// Sends the close frame. Frames already queued (replies drained at shutdown) go before it;
+/// only a slow consumer's close does not wait behind its full queue.
+async fn close_with<S>(
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    rx: &mut Inbox,
+    pending: Option<Outbound>,
+    (code, reason): Closing,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if pending.is_some() {
+        METRICS.queued_frames.fetch_sub(1, Relaxed);
+    }
+    if code != CloseCode::Policy {
+        let queued = pending.into_iter().chain(std::iter::from_fn(|| {
+            let o = rx.try_recv();
+            if o.is_some() {
+                METRICS.queued_frames.fetch_sub(1, Relaxed);
+            }
+            o
+        }));
+        for o in queued {
+            if let Outbound::Frame(b) = o {
+                if sink.feed(Message::Binary(b)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+    let _ = sink.close().await;
 }
 
 #[cfg(test)]
