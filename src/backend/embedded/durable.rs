@@ -7,6 +7,7 @@ use super::storage::{
 };
 use super::*;
 use crate::config::Fsync;
+use std::task::Poll;
 
 impl EmbeddedBackend {
     /// The backend a route's options describe; with `storage`, everything the directory holds.
@@ -100,12 +101,14 @@ fn open_topic(
                 records: VecDeque::new(),
                 bytes: 0,
                 disk: Some(Box::new(disk)),
+                sync_waiters: VecDeque::new(),
             }),
             waiters: Mutex::new(Vec::new()),
             disk: Some(PartitionDisk {
                 tx: tx.clone(),
                 me: me.clone(),
-                synced: Mutex::new(Synced::new(end)),
+                synced_upto: AtomicI64::new(end),
+                sync_failed: std::sync::atomic::AtomicBool::new(false),
             }),
         });
         let watched: Weak<dyn Syncable> = Arc::downgrade(&p) as Weak<dyn Syncable>;
@@ -172,22 +175,41 @@ impl Broker {
         {
             return Ok(());
         }
-        let Some(pd) = usize::try_from(partition)
+        let Some(p) = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
-            .and_then(|p| p.disk.as_ref())
+            .filter(|p| p.disk.is_some())
         else {
             return Ok(());
         };
-        let registered = lock(&pd.synced).wait(offset);
-        let outcome = match registered {
-            Ok(rx) => rx
-                .await
-                .map_err(|_| GatewayError::Unavailable("the storage stopped".into()))?,
-            Err(known) => known,
-        };
-        outcome
-            .map_err(|why| GatewayError::Unavailable(format!("failed to store the message: {why}")))
+        let mut registered: Option<std::task::Waker> = None;
+        std::future::poll_fn(|cx| {
+            let Some(pd) = &p.disk else {
+                return Poll::Ready(Ok(()));
+            };
+            if pd.synced_upto.load(Ordering::Acquire) > offset {
+                return Poll::Ready(Ok(()));
+            }
+            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                && !pd.sync_failed.load(Ordering::Acquire)
+            {
+                return Poll::Pending;
+            }
+            let mut log = lock(&p.log);
+            // Checked again under the lock the sync takes to wake its waiters.
+            if pd.synced_upto.load(Ordering::Acquire) > offset {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(why) = log.disk.as_ref().and_then(|d| d.failed.clone()) {
+                return Poll::Ready(Err(GatewayError::Unavailable(format!(
+                    "failed to store the message: {why}"
+                ))));
+            }
+            log.wait_for_sync(offset, cx.waker());
+            registered = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
     /// Saves every group's committed offsets before a commit is answered. Concurrent commits
@@ -251,11 +273,10 @@ impl Syncable for Partition {
                 if always {
                     log.promote(target);
                 }
+                pd.synced_upto.fetch_max(target, Ordering::AcqRel);
+                let done = log.synced_waiters(target);
                 drop(log);
-                let done = lock(&pd.synced).advance(target);
-                for tx in done {
-                    let _ = tx.send(Ok(()));
-                }
+                done.into_iter().for_each(std::task::Waker::wake);
                 if always {
                     self.wake();
                 }
@@ -266,11 +287,10 @@ impl Syncable for Partition {
                 if let Some(d) = log.disk.as_mut() {
                     d.failed = Some(why.clone());
                 }
+                pd.sync_failed.store(true, Ordering::Release);
+                let told = log.synced_waiters(i64::MAX);
                 drop(log);
-                let told = lock(&pd.synced).fail(why.clone());
-                for tx in told {
-                    let _ = tx.send(Err(why.clone()));
-                }
+                told.into_iter().for_each(std::task::Waker::wake);
             }
         }
     }

@@ -35,65 +35,10 @@ pub(super) struct Partition {
 pub(super) struct PartitionDisk {
     pub(super) tx: std::sync::mpsc::Sender<SyncMsg>,
     pub(super) me: Weak<Partition>,
-    /// What is synced, and the produces waiting for it under `fsync: always`.
-    pub(super) synced: Mutex<Synced>,
-}
-
-/// What a waiting produce is told: synced, or why it never will be.
-pub(super) type SyncOutcome = std::result::Result<(), Arc<str>>;
-
-#[derive(Default)]
-pub(super) struct Synced {
-    /// Every offset below this is on disk.
-    pub(super) upto: i64,
-    pub(super) failed: Option<Arc<str>>,
-    /// Produces waiting for their offset, in offset order, so that a sync completes exactly
-    /// those it made durable: a shared watch would wake every waiter on every sync (many
-    /// syncs a second under load) only for most of them to find their offset not synced yet.
-    waiting: BTreeMap<(i64, u64), tokio::sync::oneshot::Sender<SyncOutcome>>,
-    /// Tells apart waiters of the same offset (a retried sync never reuses one).
-    next: u64,
-}
-
-impl Synced {
-    pub(super) fn new(upto: i64) -> Synced {
-        Synced {
-            upto,
-            ..Synced::default()
-        }
-    }
-
-    /// Registers a produce waiting for `offset`, or gives the answer when it is known already.
-    pub(super) fn wait(
-        &mut self,
-        offset: i64,
-    ) -> std::result::Result<tokio::sync::oneshot::Receiver<SyncOutcome>, SyncOutcome> {
-        if self.upto > offset {
-            return Err(Ok(()));
-        }
-        if let Some(why) = &self.failed {
-            return Err(Err(why.clone()));
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.next += 1;
-        self.waiting.insert((offset, self.next), tx);
-        Ok(rx)
-    }
-
-    /// Everything below `upto` is on disk: hands back the waiters that completes.
-    pub(super) fn advance(&mut self, upto: i64) -> Vec<tokio::sync::oneshot::Sender<SyncOutcome>> {
-        self.upto = self.upto.max(upto);
-        let later = self.waiting.split_off(&(self.upto, 0));
-        std::mem::replace(&mut self.waiting, later)
-            .into_values()
-            .collect()
-    }
-
-    /// The partition takes no more writes: hands back every waiter, to be told why.
-    pub(super) fn fail(&mut self, why: Arc<str>) -> Vec<tokio::sync::oneshot::Sender<SyncOutcome>> {
-        self.failed = Some(why);
-        std::mem::take(&mut self.waiting).into_values().collect()
-    }
+    /// Every offset below this is on disk (`fsync: always`): what a waiting produce checks.
+    pub(super) synced_upto: AtomicI64,
+    /// A sync failed: waiting produces are answered with the log's `failed`.
+    pub(super) sync_failed: std::sync::atomic::AtomicBool,
 }
 
 pub(super) struct Log {
@@ -103,6 +48,10 @@ pub(super) struct Log {
     pub(super) records: VecDeque<Arc<Record>>,
     pub(super) bytes: usize,
     pub(super) disk: Option<Box<DiskLog>>,
+    /// Produces waiting for their offset to be synced (`fsync: always`), in offset order: they
+    /// are added under this lock with the append, so a sync wakes exactly those it made
+    /// durable, with no allocation per produce and no waiter woken to find it must wait on.
+    pub(super) sync_waiters: VecDeque<(i64, std::task::Waker)>,
 }
 
 /// What an append asks of its caller.
@@ -120,6 +69,7 @@ impl Log {
             records: VecDeque::new(),
             bytes: 0,
             disk: None,
+            sync_waiters: VecDeque::new(),
         }
     }
 
@@ -329,35 +279,65 @@ impl Partition {
     }
 }
 
+impl Log {
+    /// The produces a sync up to `upto` completes, to be woken once the lock is let go.
+    pub(super) fn synced_waiters(&mut self, upto: i64) -> Vec<std::task::Waker> {
+        let n = self.sync_waiters.partition_point(|(o, _)| *o < upto);
+        self.sync_waiters.drain(..n).map(|(_, w)| w).collect()
+    }
+
+    /// Registers a produce waiting for `offset`, or gives it a new waker: kept in order.
+    pub(super) fn wait_for_sync(&mut self, offset: i64, waker: &std::task::Waker) {
+        let at = self.sync_waiters.partition_point(|(o, _)| *o < offset);
+        match self.sync_waiters.get_mut(at) {
+            Some((o, w)) if *o == offset => w.clone_from(waker),
+            _ => self.sync_waiters.insert(at, (offset, waker.clone())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 
     #[test]
-    fn a_sync_completes_exactly_the_produces_below_its_offset() {
-        let mut s = Synced::new(10);
-        assert!(matches!(s.wait(9), Err(Ok(()))), "already on disk: no wait");
-        let mut at10 = s.wait(10).expect("waits");
-        let mut at12 = s.wait(12).expect("waits");
-        let mut at11 = s.wait(11).expect("waits");
-        assert!(s.advance(10).is_empty(), "offset 10 is not below 10");
-        let done = s.advance(12);
-        assert_eq!(done.len(), 2, "10 and 11, not 12");
-        done.into_iter().for_each(|tx| {
-            let _ = tx.send(Ok(()));
-        });
-        assert_eq!(at10.try_recv(), Ok(Ok(())));
-        assert_eq!(at11.try_recv(), Ok(Ok(())));
-        assert!(at12.try_recv().is_err(), "12 still waits");
-        assert!(s.advance(11).is_empty(), "a sync never goes back");
-        assert_eq!(s.upto, 12);
-        let why: Arc<str> = Arc::from("fsync failed: EIO");
-        let told = s.fail(why.clone());
-        assert_eq!(told.len(), 1, "12 is told why");
-        assert!(matches!(s.wait(12), Err(Err(w)) if w == why));
-        assert!(
-            matches!(s.wait(3), Err(Ok(()))),
-            "what was synced before the failure stays acknowledged"
+    fn a_sync_wakes_exactly_the_produces_below_its_offset_in_order() {
+        let mut log = Log::memory();
+        let counts: Vec<Arc<Count>> = (0..4)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
+        // Registered out of order (two producers racing after their appends).
+        log.wait_for_sync(12, &wakers[2]);
+        log.wait_for_sync(10, &wakers[0]);
+        log.wait_for_sync(11, &wakers[1]);
+        log.wait_for_sync(11, &wakers[3]);
+        assert_eq!(
+            log.sync_waiters.len(),
+            3,
+            "a second poll replaces the waker"
         );
+        assert!(
+            log.synced_waiters(10).is_empty(),
+            "offset 10 is not below 10"
+        );
+        log.synced_waiters(12).into_iter().for_each(Waker::wake);
+        let woken: Vec<usize> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
+        assert_eq!(
+            woken,
+            vec![1, 0, 0, 1],
+            "10 and 11 (its newest waker), not 12"
+        );
+        assert_eq!(log.sync_waiters.len(), 1);
+        assert_eq!(log.sync_waiters[0].0, 12);
     }
 }
