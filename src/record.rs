@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use prost::Message as _;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 
-use crate::pb::{KafkaHeader, KafkaMessage};
+use crate::pb::KafkaHeader;
 
 /// A message header: a key and a binary value. Schemes with multi-valued headers repeat the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,25 +64,7 @@ impl Record {
 
     /// A record of a scheme with epochs or non-integer positions.
     pub fn from_parts(p: RecordParts) -> Record {
-        let msg = KafkaMessage {
-            offset: p.offset,
-            timestamp: p.timestamp,
-            key: p.key,
-            value: p.value,
-            headers: p
-                .headers
-                .iter()
-                .map(|h| KafkaHeader {
-                    key: h.key.clone(),
-                    value: h.value.clone(),
-                })
-                .collect(),
-            partition: p.partition,
-            topic: p.topic.to_string(),
-            position: p.position,
-            epoch: p.epoch,
-        };
-        let encoded = Bytes::from(msg.encode_to_vec());
+        let encoded = Bytes::from(encode_message(&p));
         Record {
             topic: p.topic,
             partition: p.partition,
@@ -120,4 +102,150 @@ pub struct RecordParts {
     pub key: Bytes,
     pub value: Bytes,
     pub headers: Vec<Header>,
+}
+
+/// The `KafkaMessage` encoding of `p`, byte for byte what prost writes for it, written from the
+/// parts themselves: building the message first would copy the topic and every header into
+/// owned strings on every produce, only to drop them after encoding.
+fn encode_message(p: &RecordParts) -> Vec<u8> {
+    let header_body = |h: &Header| len_field(1, h.key.len()) + len_field(2, h.value.len());
+    let len = varint_field(1, p.offset as u64)
+        + varint_field(2, p.timestamp as u64)
+        + len_field(3, p.key.len())
+        + len_field(4, p.value.len())
+        + p.headers
+            .iter()
+            .map(|h| {
+                let body = header_body(h);
+                key_len(5) + encoded_len_varint(body as u64) + body
+            })
+            .sum::<usize>()
+        + varint_field(6, p.partition as u64)
+        + len_field(7, p.topic.len())
+        + len_field(8, p.position.len())
+        + varint_field(9, p.epoch);
+    let mut buf = Vec::with_capacity(len);
+    put_varint(&mut buf, 1, p.offset as u64);
+    put_varint(&mut buf, 2, p.timestamp as u64);
+    put_bytes(&mut buf, 3, &p.key);
+    put_bytes(&mut buf, 4, &p.value);
+    for h in &p.headers {
+        // Repeated messages are written even when empty, as prost does.
+        encode_key(5, WireType::LengthDelimited, &mut buf);
+        encode_varint(header_body(h) as u64, &mut buf);
+        put_bytes(&mut buf, 1, h.key.as_bytes());
+        put_bytes(&mut buf, 2, &h.value);
+    }
+    // An int32 is written sign-extended to 64 bits, as the protobuf encoding says.
+    put_varint(&mut buf, 6, i64::from(p.partition) as u64);
+    put_bytes(&mut buf, 7, p.topic.as_bytes());
+    put_bytes(&mut buf, 8, p.position.as_bytes());
+    put_varint(&mut buf, 9, p.epoch);
+    debug_assert_eq!(buf.len(), len);
+    buf
+}
+
+/// proto3 leaves fields at their default out.
+fn varint_field(tag: u32, v: u64) -> usize {
+    if v == 0 {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(v)
+    }
+}
+
+fn len_field(tag: u32, len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, tag: u32, v: u64) {
+    if v != 0 {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(v, buf);
+    }
+}
+
+fn put_bytes(buf: &mut Vec<u8>, tag: u32, data: &[u8]) {
+    if !data.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(data.len() as u64, buf);
+        buf.extend_from_slice(data);
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+    use crate::pb::KafkaMessage;
+    use prost::Message as _;
+
+    fn by_prost(p: &RecordParts) -> Vec<u8> {
+        KafkaMessage {
+            offset: p.offset,
+            timestamp: p.timestamp,
+            key: p.key.clone(),
+            value: p.value.clone(),
+            headers: p
+                .headers
+                .iter()
+                .map(|h| KafkaHeader {
+                    key: h.key.clone(),
+                    value: h.value.clone(),
+                })
+                .collect(),
+            partition: p.partition,
+            topic: p.topic.to_string(),
+            position: p.position.clone(),
+            epoch: p.epoch,
+        }
+        .encode_to_vec()
+    }
+
+    fn parts(offset: i64, partition: i32, headers: Vec<Header>) -> RecordParts {
+        RecordParts {
+            topic: Arc::from("tôpic.1"),
+            partition,
+            offset,
+            position: String::new(),
+            epoch: 0,
+            timestamp: 1_700_000_000_000,
+            key: Bytes::new(),
+            value: Bytes::from_static(b"v"),
+            headers,
+        }
+    }
+
+    #[test]
+    fn records_are_encoded_byte_for_byte_as_prost_encodes_the_message() {
+        let h = |k: &str, v: &'static [u8]| Header {
+            key: k.into(),
+            value: Bytes::from_static(v),
+        };
+        let mut cases = vec![
+            parts(0, 0, vec![]),
+            parts(1, 3, vec![h("a", b"1")]),
+            parts(-1, -1, vec![h("", b""), h("k", b""), h("", b"v")]),
+            parts(i64::MAX, i32::MAX, vec![h("trace-id", &[0xff; 300])]),
+            parts(i64::MIN, i32::MIN, vec![]),
+        ];
+        let mut full = parts(1 << 40, 7, vec![h("x", b"y")]);
+        full.key = Bytes::from(vec![9u8; 200]);
+        full.value = Bytes::from(vec![1u8; 70_000]);
+        full.position = "1700000000000-5".into();
+        full.epoch = u64::MAX;
+        full.timestamp = -5;
+        cases.push(full);
+        let mut empty = parts(0, 0, vec![]);
+        empty.topic = Arc::from("");
+        empty.value = Bytes::new();
+        empty.timestamp = 0;
+        cases.push(empty);
+        for p in &cases {
+            assert_eq!(encode_message(p), by_prost(p), "offset {}", p.offset);
+        }
+    }
 }
