@@ -314,12 +314,13 @@ where
                     }
                     let tx = out.clone();
                     let dispatcher = &dispatcher;
-                    inflight.push(Box::pin(async move {
+                    let fut = async move {
                         if let Some(frame) = dispatcher.handle(req, started).await {
                             let _ = tx.send_frame(frame).await;
                         }
                         None
-                    }));
+                    };
+                    inflight.push(Box::pin(fut));
                 }
             }
         };
@@ -340,36 +341,41 @@ where
         let reader_open = close.is_some() && !writer_done;
         let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
         drop(out);
-        let deadline = Instant::now() + linger;
-        // The close handshake (RFC 6455 §7.1.1): while the writer gets the close frame out,
-        // what the client still sends is read and dropped, up to its own close. A socket closed
-        // with unread input is reset, and a reset can take the close frame (and the replies
-        // before it) away from a client that has not read them yet.
-        let drain = async {
-            if reader_open {
-                while let Some(Ok(m)) = stream.next().await {
-                    if m.is_close() {
-                        break;
+        // Boxed: it runs once, at the end, and its state (timers, the drain) would otherwise
+        // make every connection's session larger for its whole life.
+        Box::pin(async {
+            let deadline = Instant::now() + linger;
+            // The close handshake (RFC 6455 §7.1.1): while the writer gets the close frame out,
+            // what the client still sends is read and dropped, up to its own close. A socket closed
+            // with unread input is reset, and a reset can take the close frame (and the replies
+            // before it) away from a client that has not read them yet.
+            let drain = async {
+                if reader_open {
+                    while let Some(Ok(m)) = stream.next().await {
+                        if m.is_close() {
+                            break;
+                        }
+                    }
+                }
+            };
+            tokio::pin!(drain);
+            let mut drained = false;
+            if !writer_done {
+                tokio::select! {
+                    _ = tokio::time::timeout_at(deadline, &mut writer) => {}
+                    _ = &mut drain => {
+                        drained = true;
+                        let _ = tokio::time::timeout_at(deadline, &mut writer).await;
                     }
                 }
             }
-        };
-        tokio::pin!(drain);
-        let mut drained = false;
-        if !writer_done {
-            tokio::select! {
-                _ = tokio::time::timeout_at(deadline, &mut writer) => {}
-                _ = &mut drain => {
-                    drained = true;
-                    let _ = tokio::time::timeout_at(deadline, &mut writer).await;
-                }
+            // A client that neither answers the close nor hangs up is not waited for long.
+            if !drained {
+                let answer_by = deadline.min(Instant::now() + CLOSE_ANSWER_WAIT);
+                let _ = tokio::time::timeout_at(answer_by, drain).await;
             }
-        }
-        // A client that neither answers the close nor hangs up is not waited for long.
-        if !drained {
-            let answer_by = deadline.min(Instant::now() + CLOSE_ANSWER_WAIT);
-            let _ = tokio::time::timeout_at(answer_by, drain).await;
-        }
+        })
+        .await;
         // Past the deadline the frames still queued are given up (a no-op once it ended).
         writer.abort();
     }
@@ -475,12 +481,14 @@ async fn write_frames<S>(
         };
         let out = match (next.take(), closing) {
             (Some(o), None) => o,
-            (pending, Some(c)) => return close_with(sink, rx, pending, c).await,
+            // Boxed: the close runs once, and its state would otherwise make every idle
+            // connection's writer larger.
+            (pending, Some(c)) => return Box::pin(close_with(sink, rx, pending, c)).await,
             (None, None) => tokio::select! {
                 biased;
                 c = &mut *close => {
                     let c = c.unwrap_or((CloseCode::Normal, ""));
-                    return close_with(sink, rx, None, c).await;
+                    return Box::pin(close_with(sink, rx, None, c)).await;
                 }
                 o = rx.recv() => match o {
                     Some(o) => o,
