@@ -25,6 +25,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// The gateway's own allocator (src/main.rs): in `serve` mode this process is the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn main() {

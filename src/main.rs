@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pubsub_gateway::{Config, Server, ServerHandle};
+
+/// mimalloc rather than glibc's malloc: every request allocates and frees on whichever worker
+/// thread runs it, and glibc's arenas made a third of the ping rate disappear in that churn
+/// (BENCHMARKS.md, "Request path").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: pubsub-gateway [--config PATH] [--check-config]
