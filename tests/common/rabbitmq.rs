@@ -360,3 +360,114 @@ impl Drop for Leftovers {
         .join();
     }
 }
+
+/// `rabbitmqctl` on the shared broker (as root); panics with its output when it fails.
+pub fn ctl(args: &[&str]) -> String {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `x-queue-type` of a queue as the broker reports it (`rabbitmqctl list_queues`).
+pub fn queue_type_of(vhost: &str, queue: &str) -> Option<String> {
+    ctl(&["list_queues", "-q", "-p", vhost, "name", "type"])
+        .lines()
+        .find_map(|l| {
+            let (name, kind) = l.split_once('\t')?;
+            (name == queue).then(|| kind.trim().to_string())
+        })
+}
+
+/// A virtual host of the test's own on the shared broker, deleted (with everything in it) when
+/// dropped. `users` get full permissions on it.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn create(prefix: &str, users: &[&str]) -> Vhost {
+        let vh = Vhost {
+            name: unique(prefix),
+        };
+        ctl(&["add_vhost", &vh.name]);
+        for u in users {
+            vh.permit(u);
+        }
+        vh
+    }
+
+    pub fn permit(&self, user: &str) {
+        ctl(&["set_permissions", "-p", &self.name, user, ".*", ".*", ".*"]);
+    }
+
+    /// The vhost as it goes in an amqp:// URI.
+    pub fn encoded(&self) -> String {
+        self.name.replace('%', "%25").replace('/', "%2f")
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
+    }
+}
+
+/// A user of the test's own on the shared broker, deleted when dropped.
+pub struct User {
+    pub name: String,
+}
+
+impl User {
+    pub fn create(prefix: &str, password: &str) -> User {
+        let u = User {
+            name: unique(prefix),
+        };
+        ctl(&["add_user", &u.name, password]);
+        u
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_user", &self.name])
+            .output();
+    }
+}
+
+/// A plain lapin connection to `vhost` as `user`.
+pub async fn oracle_as(user: &str, password: &str, vhost: &Vhost) -> Connection {
+    let uri = format!("amqp://{user}:{password}@{AMQP}/{}", vhost.encoded());
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(&uri, ConnectionProperties::default()),
+    )
+    .await
+    .expect("RabbitMQ answered in time")
+    .unwrap_or_else(|e| panic!("oracle connects to vhost {} as {user}: {e}", vhost.name))
+}
+
+/// `x-death[0].reason` of a dead-lettered delivery (`rejected`, `expired`, `delivery_limit`).
+pub fn death_reason(d: &lapin::message::Delivery) -> Option<String> {
+    let AMQPValue::FieldArray(deaths) = d.properties.headers().as_ref()?.inner().get("x-death")?
+    else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    match first.inner().get("reason")? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
