@@ -1738,3 +1738,92 @@ async fn rabbitmq_auth_logs_in_as_its_user_with_the_password_from_the_environmen
     drop(gw);
     // `vhost` and `user` drop here and are deleted from the broker.
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_and_restarted_broker_loses_no_confirmed_message_of_a_durable_group_queue() {
+    let mut broker = PrivateBroker::start();
+    let ex = unique("gwt.restart");
+    let group = unique("g");
+    let gw = Gateway::start(&route("/rabbit", &broker.addr(), &ex, "")).await;
+    let mut c = gw.connect("/rabbit").await;
+    // max_in_flight 1: the member holds one message unacknowledged when the broker dies.
+    let id = c.subscribe(group_sub("evt.#", &group, 1)).await;
+    let n = 20;
+    let mut confirmed = BTreeSet::new();
+    for i in 0..n {
+        // The reply comes once the broker confirmed: persisted, for a durable queue.
+        c.produce_value(&format!("evt.{i}"), &format!("m{i}")).await;
+        confirmed.insert(format!("m{i}"));
+    }
+    let held = c.pushed(id, 1).await;
+    assert_eq!(values(&held), ["m0"]);
+
+    tokio::task::block_in_place(|| broker.kill());
+    // While it is down: a clear 503 (504 for a request caught in flight).
+    let (code, msg) = error_of(
+        c.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "evt.x".into(),
+            value: b"x".to_vec().into(),
+            ..Default::default()
+        }))
+        .await,
+    );
+    assert!(code == 503 || code == 504, "{code} {msg}");
+    tokio::task::block_in_place(|| broker.spawn());
+
+    // The same subscription resumes by itself and gets every confirmed message.
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.len() < confirmed.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after the restart, {} of {n} came back: {got:?}",
+            got.len()
+        );
+        // Until the first comes back, the broker may still be recovering; then each arrives
+        // as soon as the one before is acknowledged (max_in_flight 1).
+        let ms = if got.is_empty() {
+            c.pushed_within(id, Duration::from_millis(500)).await
+        } else {
+            c.pushed(id, 1).await
+        };
+        for m in &ms {
+            got.insert(value_of(m));
+        }
+        if !ms.is_empty() {
+            ack(&mut c, id, &ms).await;
+        }
+    }
+    assert_eq!(got, confirmed, "no confirmed message lost, nothing else");
+    // The ack of the delivery from before the crash is refused: it came again instead.
+    let (code, msg) = error_of(
+        c.request(Req::CmdAck(CmdAck {
+            subscription_id: id,
+            positions: positions(&held),
+        }))
+        .await,
+    );
+    assert_eq!(code, 400, "{msg}");
+    // The oracle sees the durable queue on the restarted node, consumed by the member again.
+    let amqp = broker.oracle().await;
+    let ch = channel(&amqp).await;
+    let q = ch
+        .queue_declare(
+            group_queue("/rabbit", &group, "evt.#").as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("the group queue survived the crash");
+    assert_eq!(q.consumer_count(), 1, "the member consumes it again");
+    assert!(c
+        .pushed_within(id, Duration::from_millis(500))
+        .await
+        .is_empty());
+    c.disconnect().await;
+    drop(amqp);
+    gw.stop().await;
+}

@@ -471,3 +471,133 @@ pub fn death_reason(d: &lapin::message::Delivery) -> Option<String> {
         _ => None,
     }
 }
+
+/// A RabbitMQ node of the test's own: `rabbitmq-server` with its node name, AMQP and
+/// distribution ports, database, logs, config and (empty) plugin list in a temp dir, so it can
+/// be killed and restarted without touching the machine's broker. Its own process group;
+/// dropping it kills the group and removes the directory.
+pub struct PrivateBroker {
+    pub port: u16,
+    dist_port: u16,
+    node: String,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+const BROKER_DIRS: &str = "pubsub-gw-rmq-";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+impl PrivateBroker {
+    pub fn start() -> PrivateBroker {
+        crate::common::sweep_stale_dirs(BROKER_DIRS);
+        let id = unique("n");
+        let dir = std::env::temp_dir().join(format!("{BROKER_DIRS}{}-{id}", std::process::id()));
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("broker dirs");
+        }
+        let (port, dist_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
+        .expect("broker config");
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
+        std::fs::write(dir.join("env.conf"), "").expect("env file");
+        let mut b = PrivateBroker {
+            port,
+            dist_port,
+            // Node names take letters, digits, `_` and `-`.
+            node: format!("gwt-{}@localhost", id.replace('-', "_")),
+            dir,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the node (again, with the same name and database) and waits until it listens.
+    pub fn spawn(&mut self) {
+        let d = &self.dir;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("server.out"))
+            .expect("server log");
+        let mut cmd = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+        cmd.env("HOME", d.join("home"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", d.join("advanced.config"))
+            .env("RABBITMQ_CONF_ENV_FILE", d.join("env.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("server log"))
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("rabbitmq-server is needed for this test: {e}")),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the private broker did not listen on {} within 60 s: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("server.out")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9` of the whole node (its process group): no clean shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signals the process group this struct started; no memory is touched.
+            unsafe {
+                libc::killpg(child.id() as i32, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// A plain lapin connection to this node.
+    pub async fn oracle(&self) -> Connection {
+        let uri = format!("amqp://guest:guest@{}/%2f", self.addr());
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::connect(&uri, ConnectionProperties::default()),
+        )
+        .await
+        .expect("the private broker answered in time")
+        .expect("oracle connects to the private broker")
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
