@@ -1475,6 +1475,8 @@ async fn quorum_group_is_shared_redelivers_after_a_member_leaves_and_dead_letter
     let again = b.pushed(idb, 1).await;
     assert_eq!(values(&again), ["held"]);
     assert_eq!(hval(&again[0], "amqp-redelivered").as_deref(), Some("true"));
+    // The quorum queue counted the return of a member that left, as it counts a nack.
+    assert_eq!(hval(&again[0], "x-delivery-count").as_deref(), Some("1"));
     ack(&mut b, idb, &again).await;
 
     // max_deliveries 2 = x-delivery-limit 2: nacked with requeue, the message comes back until
@@ -1674,18 +1676,20 @@ async fn rabbitmq_auth_logs_in_as_its_user_with_the_password_from_the_environmen
     let q = plain_queue(&ch, &ex, "#").await;
     let mut plain = consume(&ch, &q, true).await;
     let (good_var, bad_var) = (unique("GWT_RABBIT_PW"), unique("GWT_RABBIT_WRONG"));
-    let rabbit_route = |uri: &str, var: &str| {
+    let rabbit_route = |uri: &str, vhost: &str, var: &str| {
         format!(
-            "  - uri: {uri}\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{AMQP}\"]\n      timeout: {{ connect: 3, send: 10, read: 10 }}\n      rabbitmq: {{ exchange: \"{ex}\", vhost: \"{}\", heartbeat_secs: 2 }}\n    plugins:\n      rabbitmq-auth: {{ username: \"{}\", password_env: {var} }}\n",
-            vhost.name, user.name
+            "  - uri: {uri}\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{AMQP}\"]\n      timeout: {{ connect: 3, send: 10, read: 10 }}\n      rabbitmq: {{ exchange: \"{ex}\", vhost: \"{vhost}\", heartbeat_secs: 2 }}\n    plugins:\n      rabbitmq-auth: {{ username: \"{}\", password_env: {var} }}\n",
+            user.name
         )
     };
     let gw = GatewayProcess::start(
         |port| {
             format!(
-                "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  log: {{ level: trace }}\nroutes:\n{}{}",
-                rabbit_route("/good", &good_var),
-                rabbit_route("/bad", &bad_var)
+                "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  log: {{ level: trace }}\nroutes:\n{}{}{}",
+                rabbit_route("/good", &vhost.name, &good_var),
+                rabbit_route("/bad", &vhost.name, &bad_var),
+                // The right password on a vhost the user has no permissions on.
+                rabbit_route("/noperm", "/", &good_var),
             )
         },
         &[(&good_var, &password), (&bad_var, &wrong)],
@@ -1703,23 +1707,32 @@ async fn rabbitmq_auth_logs_in_as_its_user_with_the_password_from_the_environmen
             .any(|l| l == format!("{}\t{}", user.name, vhost.name)),
         "the gateway's connection is the user's: {connections}"
     );
-    // A wrong password: 503 "RabbitMQ unreachable", the broker's refusal logged, no password.
-    let mut bad = Client::connect(gw.addr, "/bad").await;
-    for req in [
-        Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: "auth.t".into(),
-            value: b"x".to_vec().into(),
-            ..Default::default()
-        }),
-        Req::CmdKafkaSubscribe(sub("auth.t")),
-    ] {
-        let (code, msg) = error_of(bad.request(req).await);
-        assert_eq!(code, 503, "{msg}");
-        assert!(msg.contains("RabbitMQ unreachable"), "{msg}");
-        assert!(!msg.contains(&wrong) && !msg.contains(&password), "{msg}");
+    // A wrong password, or no permissions on the vhost: 503 "RabbitMQ unreachable", the
+    // broker's refusal logged, no password anywhere.
+    for path in ["/bad", "/noperm"] {
+        let mut bad = Client::connect(gw.addr, path).await;
+        for req in [
+            Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: "auth.t".into(),
+                value: b"x".to_vec().into(),
+                ..Default::default()
+            }),
+            Req::CmdKafkaSubscribe(sub("auth.t")),
+        ] {
+            let (code, msg) = error_of(bad.request(req).await);
+            assert_eq!(code, 503, "{msg}");
+            assert!(msg.contains("RabbitMQ unreachable"), "{msg}");
+            assert!(!msg.contains(&wrong) && !msg.contains(&password), "{msg}");
+        }
     }
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !gw.log().contains("RabbitMQ unreachable; retrying") {
+    // The gateway's own warning carries the broker's reason (lapin's trace lines aside).
+    let refused = |reason: &str| {
+        gw.log()
+            .lines()
+            .any(|l| l.contains("RabbitMQ unreachable; retrying") && l.contains(reason))
+    };
+    while !(refused("ACCESS_REFUSED") && refused("NOT_ALLOWED")) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the refusal is logged: {}",
