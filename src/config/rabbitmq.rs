@@ -27,8 +27,9 @@ pub struct RabbitOptions {
     pub prefetch_count: u16,
     /// Where group queues send rejected (nacked) and over-delivered messages.
     pub dead_letter_exchange: Option<String>,
-    /// Quorum queues: deliveries after which the broker dead-letters a message
-    /// (`x-delivery-limit`).
+    /// Quorum queues: `x-delivery-limit`. A message returned to the queue (nacked, or held by
+    /// a consumer that left) more than this many times is dead-lettered, or dropped without a
+    /// dead-letter exchange: at most `max_deliveries + 1` deliveries.
     pub max_deliveries: Option<u32>,
     /// Publishes are mandatory: a message no queue is bound for answers 404.
     pub mandatory: bool,

@@ -360,3 +360,244 @@ impl Drop for Leftovers {
         .join();
     }
 }
+
+/// `rabbitmqctl` on the shared broker (as root); panics with its output when it fails.
+pub fn ctl(args: &[&str]) -> String {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `x-queue-type` of a queue as the broker reports it (`rabbitmqctl list_queues`).
+pub fn queue_type_of(vhost: &str, queue: &str) -> Option<String> {
+    ctl(&["list_queues", "-q", "-p", vhost, "name", "type"])
+        .lines()
+        .find_map(|l| {
+            let (name, kind) = l.split_once('\t')?;
+            (name == queue).then(|| kind.trim().to_string())
+        })
+}
+
+/// A virtual host of the test's own on the shared broker, deleted (with everything in it) when
+/// dropped. `users` get full permissions on it.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    pub fn create(prefix: &str, users: &[&str]) -> Vhost {
+        let vh = Vhost {
+            name: unique(prefix),
+        };
+        ctl(&["add_vhost", &vh.name]);
+        for u in users {
+            vh.permit(u);
+        }
+        vh
+    }
+
+    pub fn permit(&self, user: &str) {
+        ctl(&["set_permissions", "-p", &self.name, user, ".*", ".*", ".*"]);
+    }
+
+    /// The vhost as it goes in an amqp:// URI.
+    pub fn encoded(&self) -> String {
+        self.name.replace('%', "%25").replace('/', "%2f")
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
+    }
+}
+
+/// A user of the test's own on the shared broker, deleted when dropped.
+pub struct User {
+    pub name: String,
+}
+
+impl User {
+    pub fn create(prefix: &str, password: &str) -> User {
+        let u = User {
+            name: unique(prefix),
+        };
+        ctl(&["add_user", &u.name, password]);
+        u
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_user", &self.name])
+            .output();
+    }
+}
+
+/// A plain lapin connection to `vhost` as `user`.
+pub async fn oracle_as(user: &str, password: &str, vhost: &Vhost) -> Connection {
+    let uri = format!("amqp://{user}:{password}@{AMQP}/{}", vhost.encoded());
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(&uri, ConnectionProperties::default()),
+    )
+    .await
+    .expect("RabbitMQ answered in time")
+    .unwrap_or_else(|e| panic!("oracle connects to vhost {} as {user}: {e}", vhost.name))
+}
+
+/// `x-death[0].reason` of a dead-lettered delivery (`rejected`, `expired`, `delivery_limit`).
+pub fn death_reason(d: &lapin::message::Delivery) -> Option<String> {
+    let AMQPValue::FieldArray(deaths) = d.properties.headers().as_ref()?.inner().get("x-death")?
+    else {
+        return None;
+    };
+    let AMQPValue::FieldTable(first) = deaths.as_slice().first()? else {
+        return None;
+    };
+    match first.inner().get("reason")? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    }
+}
+
+/// A RabbitMQ node of the test's own: `rabbitmq-server` with its node name, AMQP and
+/// distribution ports, database, logs, config and (empty) plugin list in a temp dir, so it can
+/// be killed and restarted without touching the machine's broker. Its own process group;
+/// dropping it kills the group and removes the directory.
+pub struct PrivateBroker {
+    pub port: u16,
+    dist_port: u16,
+    node: String,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+const BROKER_DIRS: &str = "pubsub-gw-rmq-";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+impl PrivateBroker {
+    pub fn start() -> PrivateBroker {
+        crate::common::sweep_stale_dirs(BROKER_DIRS);
+        let id = unique("n");
+        let dir = std::env::temp_dir().join(format!("{BROKER_DIRS}{}-{id}", std::process::id()));
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("broker dirs");
+        }
+        let (port, dist_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\nloopback_users = none\n"),
+        )
+        .expect("broker config");
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("plugins file");
+        std::fs::write(dir.join("env.conf"), "").expect("env file");
+        let mut b = PrivateBroker {
+            port,
+            dist_port,
+            // Node names take letters, digits, `_` and `-`.
+            node: format!("gwt-{}@localhost", id.replace('-', "_")),
+            dir,
+            child: None,
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the node (again, with the same name and database) and waits until it listens.
+    pub fn spawn(&mut self) {
+        let d = &self.dir;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("server.out"))
+            .expect("server log");
+        let mut cmd = std::process::Command::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+        cmd.env("HOME", d.join("home"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", d.join("advanced.config"))
+            .env("RABBITMQ_CONF_ENV_FILE", d.join("env.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("server log"))
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("rabbitmq-server is needed for this test: {e}")),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the private broker did not listen on {} within 60 s: {}",
+                self.port,
+                std::fs::read_to_string(self.dir.join("server.out")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9` of the whole node (its process group): no clean shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signals the process group this struct started; no memory is touched.
+            unsafe {
+                libc::killpg(child.id() as i32, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// A plain lapin connection to this node.
+    pub async fn oracle(&self) -> Connection {
+        let uri = format!("amqp://guest:guest@{}/%2f", self.addr());
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            Connection::connect(&uri, ConnectionProperties::default()),
+        )
+        .await
+        .expect("the private broker answered in time")
+        .expect("oracle connects to the private broker")
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
