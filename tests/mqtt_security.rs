@@ -158,6 +158,8 @@ async fn acl_broker() -> (PrivateBroker, TempDir) {
             "acls": [
                 acl("publishClientSend", "ok/#"),
                 acl("subscribePattern", "ok/#"),
+                // Mosquitto 2.0.11 checks a shared subscription with its `$share/{group}/`.
+                acl("subscribePattern", "$share/+/ok/#"),
                 acl("subscribePattern", "ro/#"),
                 acl("publishClientSend", "wo/#"),
             ]
@@ -190,7 +192,7 @@ async fn subscribes_the_broker_refuses_answer_403_and_refused_publishes_502() {
     let gw = Gateway::start(&route(
         "/m",
         &broker.addr(),
-        "    plugins:\n      mqtt-auth: { username: gw, password_env: GW_MQTT_ACL_PASSWORD }\n",
+        "      mqtt: { max_group_members: 1 }\n    plugins:\n      mqtt-auth: { username: gw, password_env: GW_MQTT_ACL_PASSWORD }\n",
     ))
     .await;
     let mut c = gw.connect("/m").await;
@@ -235,9 +237,18 @@ async fn subscribes_the_broker_refuses_answer_403_and_refused_publishes_502() {
         assert!(!msg.contains("acl-pw-s3cret"), "{msg}");
     }
 
+    // A refused group member gave its slot back (the route allows one member).
+    let member = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            ..sub("ok/#")
+        })
+        .await;
+
     // The broker saw only what it allowed, and the connection and its subscriptions go on.
     peer_publish(&oracle, "ok/a", "still", Default::default(), false).await;
     assert_eq!(values(&c.pushed(ok, 1).await), ["still"]);
+    assert_eq!(values(&c.pushed(member, 1).await), ["still"]);
     let mut seen: Vec<(String, String)> = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while !seen.iter().any(|(_, v)| v == "still") {
