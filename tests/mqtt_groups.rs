@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use mqtt_support::*;
+use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
@@ -356,5 +357,73 @@ async fn a_group_member_resubscribes_by_itself_after_a_broker_outage() {
     assert_eq!(values(&got)[..1], ["back".to_string()], "{got:?}");
     let r = c.request(ack(id, &got[0].topic, &[got[0].offset])).await;
     assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn group_members_past_max_group_members_answer_429_until_one_leaves() {
+    let gw = gateway("      mqtt: { max_group_members: 2 }\n").await;
+    let base = unique("gw");
+    let group = |g: &str, topic: &str| CmdKafkaSubscribe {
+        group: g.into(),
+        ..sub(&format!("{base}/{topic}"))
+    };
+    let mut c = gw.connect("/mqtt").await;
+    let a = c.subscribe(group("g1", "a")).await;
+    let _b = c.subscribe(group("g2", "b")).await;
+    // The limit is the upstream's: another member of a group already there, another group,
+    // another client of the route, all answer 429.
+    let mut other = gw.connect("/mqtt").await;
+    for (on_other, req) in [
+        (false, group("g1", "a")),
+        (false, group("g3", "c")),
+        (true, group("g3", "c")),
+    ] {
+        let client = if on_other { &mut other } else { &mut c };
+        let (code, msg) = error_of(client.request(Req::CmdKafkaSubscribe(req)).await);
+        assert_eq!(code, 429, "{msg}");
+        assert!(msg.contains("max_group_members"), "{msg}");
+    }
+    // Plain subscriptions are not group members.
+    let plain = other.subscribe(sub(&format!("{base}/a"))).await;
+    // The members there work.
+    let publisher = Peer::connect().await;
+    peer_publish(
+        &publisher,
+        &format!("{base}/a"),
+        "one",
+        PublishProperties::default(),
+        false,
+    )
+    .await;
+    let got = c.pushed(a, 1).await;
+    assert_eq!(values(&got), ["one"]);
+    assert_eq!(values(&other.pushed(plain, 1).await), ["one"]);
+    let r = c.request(ack(a, &got[0].topic, &[got[0].offset])).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    // One leaves (nothing unacknowledged): its slot is free for the next member.
+    let r = c
+        .request(Req::CmdUnsubscribe(CmdUnsubscribe { subscription_id: a }))
+        .await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match other
+            .request(Req::CmdKafkaSubscribe(group("g3", "c")))
+            .await
+        {
+            Resp::KafkaSubscribeResp(_) => break,
+            Resp::ErrorResp(e) if e.code == 429 => {}
+            r => panic!("{r:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(group("g1", "a"))).await);
+    assert_eq!(code, 429, "two members again: {msg}");
+    drop((c, other));
     gw.stop().await;
 }

@@ -8,7 +8,8 @@ use super::*;
 #[serde(deny_unknown_fields, try_from = "MqttOptionsRaw")]
 pub struct MqttOptions {
     /// Client ids are `{prefix}-{random}` for the shared connection and
-    /// `{prefix}-g-{group}-{slot}` for group members (their sessions outlive a member).
+    /// `{prefix}-g-{group}-{filter hash}-{slot}` for group members (their sessions outlive a
+    /// member; the hash is the filter's 32-bit FNV-1a, 8 hex digits).
     pub client_id_prefix: String,
     /// The shared connection starts a fresh session on every connect (MQTT 5 Clean Start).
     pub clean_start: bool,

@@ -75,12 +75,18 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A private `redis-server` on a free port with no persistence, for outages.
+/// A private `redis-server` on a free port, for outages: no persistence (a restart comes back
+/// empty), or an append-only file fsynced on every write in a directory of its own (a restart
+/// comes back with every acknowledged write).
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<std::process::Child>,
     /// Replaces `--port P` (e.g. `--port 0 --tls-port P ...`, `--requirepass ...`).
     args: Vec<String>,
+    /// The persistence arguments.
+    persistence: Vec<String>,
+    /// The data directory of a persistent server, removed on drop.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl PrivateRedis {
@@ -95,6 +101,36 @@ impl PrivateRedis {
             port,
             child: None,
             args: args(port),
+            persistence: ["--save", "", "--appendonly", "no"]
+                .map(String::from)
+                .to_vec(),
+            dir: None,
+        };
+        s.restart().await;
+        s
+    }
+
+    /// A server that keeps its data across restarts: `appendonly yes`, `appendfsync always`
+    /// (every write on disk before its reply), in a fresh directory under the temp dir.
+    pub async fn start_persistent() -> PrivateRedis {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("gw-redis-aof").replace(':', "-"));
+        std::fs::create_dir_all(&dir).expect("redis data dir");
+        let mut s = PrivateRedis {
+            port,
+            child: None,
+            args: vec!["--port".into(), port.to_string()],
+            persistence: vec![
+                "--dir".into(),
+                dir.display().to_string(),
+                "--save".into(),
+                "".into(),
+                "--appendonly".into(),
+                "yes".into(),
+                "--appendfsync".into(),
+                "always".into(),
+            ],
+            dir: Some(dir),
         };
         s.restart().await;
         s
@@ -104,11 +140,12 @@ impl PrivateRedis {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts it (again) on its port, empty.
+    /// Starts it (again) on its port: empty, or with its data when persistent.
     pub async fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(&self.args)
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1"])
+            .args(&self.persistence)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -124,6 +161,7 @@ impl PrivateRedis {
         panic!("private redis-server on {addr} did not start");
     }
 
+    /// SIGKILL: no shutdown, no final save; what survives is what was on disk.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -135,5 +173,8 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
