@@ -565,3 +565,24 @@ async fn reload_keeps_a_durable_route_and_refuses_to_open_its_directory_twice() 
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_fsync_always_an_acknowledged_produce_is_readable_at_once() {
+    let dir = Dir::new("ack-readable");
+    let gw = Gw::start(&dir, "partitions: 1,", "fsync: always");
+    let mut c = gw.client().await;
+    // The reply comes once the message is on disk, and a message on disk is visible: a fetch
+    // sent right after the reply (no wait) finds it. A reply sent before the fsync would race
+    // the storage thread and lose some of these.
+    for i in 0..200 {
+        let r = c.produce_value("seen", &format!("m{i}")).await;
+        assert_eq!(r.offset, i);
+        let got = c.fetch(fetch_cmd("seen", 0, r.offset)).await;
+        assert_eq!(
+            got.first().map(|m| m.offset),
+            Some(r.offset),
+            "produce {i} was acknowledged before it was synced and visible"
+        );
+    }
+    gw.kill();
+}
