@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pubsub_gateway::{Config, Server, ServerHandle};
+use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than glibc's malloc: every request allocates and frees on whichever worker
-/// thread runs it, and glibc's arenas made a third of the ping rate disappear in that churn
-/// (BENCHMARKS.md, "Request path").
+/// mimalloc rather than glibc's malloc: a reply is allocated on one worker thread and freed by
+/// the writer on another, and with glibc's arenas the ping rate stayed at 0.77 of the floor
+/// where mimalloc gives 0.92 (BENCHMARKS.md, "Latest run").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: pubsub-gateway [--config PATH] [--check-config]
   --config PATH    configuration file (default: conf/config.yaml)

@@ -314,13 +314,12 @@ where
                     }
                     let tx = out.clone();
                     let dispatcher = &dispatcher;
-                    let fut = async move {
+                    inflight.push(Box::pin(async move {
                         if let Some(frame) = dispatcher.handle(req, started).await {
                             let _ = tx.send_frame(frame).await;
                         }
                         None
-                    };
-                    inflight.push(Box::pin(fut));
+                    }));
                 }
             }
         };
@@ -381,8 +380,8 @@ where
     }
 }
 
-/// Watches what closes a connection from outside it, and tells the session why through
-/// what it returns. The shutdown token is `removed`'s parent: one waiter serves both.
+/// Watches what closes a connection from outside it and returns why. The shutdown token is
+/// `removed`'s parent: one waiter serves both.
 async fn control(
     dispatcher: &Dispatcher,
     mut auth: Option<watch::Receiver<Arc<RouteAuth>>>,
@@ -471,13 +470,14 @@ async fn write_frames<S>(
     loop {
         // (A sender dropped unsent counts as a normal close here, as in the select below: the
         // receiver must not be polled again once `try_recv` has seen it closed.)
-        let closing = match next.is_some() {
-            true => match close.try_recv() {
+        let closing = if next.is_some() {
+            match close.try_recv() {
                 Ok(c) => Some(c),
                 Err(oneshot::error::TryRecvError::Closed) => Some((CloseCode::Normal, "")),
                 Err(oneshot::error::TryRecvError::Empty) => None,
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         let out = match (next.take(), closing) {
             (Some(o), None) => o,

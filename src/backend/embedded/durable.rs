@@ -175,18 +175,15 @@ impl Broker {
         {
             return Ok(());
         }
-        let Some(p) = usize::try_from(partition)
+        let Some((p, pd)) = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
-            .filter(|p| p.disk.is_some())
+            .and_then(|p| p.disk.as_ref().map(|pd| (p, pd)))
         else {
             return Ok(());
         };
         let mut registered: Option<std::task::Waker> = None;
         std::future::poll_fn(|cx| {
-            let Some(pd) = &p.disk else {
-                return Poll::Ready(Ok(()));
-            };
             if pd.synced_upto.load(Ordering::Acquire) > offset {
                 return Poll::Ready(Ok(()));
             }

@@ -48,9 +48,9 @@ pub(super) struct Log {
     pub(super) records: VecDeque<Arc<Record>>,
     pub(super) bytes: usize,
     pub(super) disk: Option<Box<DiskLog>>,
-    /// Produces waiting for their offset to be synced (`fsync: always`), in offset order: they
-    /// are added under this lock with the append, so a sync wakes exactly those it made
-    /// durable, with no allocation per produce and no waiter woken to find it must wait on.
+    /// Produces waiting for their offset to be synced (`fsync: always`), in offset order, under
+    /// the lock the sync takes to promote: a sync wakes exactly those it made durable, with no
+    /// allocation per produce and no waiter woken only to find it must wait on.
     pub(super) sync_waiters: VecDeque<(i64, std::task::Waker)>,
 }
 
