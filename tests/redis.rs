@@ -1214,24 +1214,18 @@ async fn a_stopped_server_answers_503_and_subscriptions_resume_when_it_is_back()
     let mut rc = oracle_at(&addr).await;
     // Back: the stream subscription goes on (the new server's ids are later), the pub/sub one
     // is subscribed again by itself.
+    // One budget for both: the produce getting through, then the resubscription.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = s
-            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
-                topic: "st".into(),
-                value: value("after"),
-                ..Default::default()
-            }))
-            .await;
-        if matches!(r, Resp::KafkaProduceResp(_)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway never recovered: {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.produce_once_recovered(
+        CmdKafkaProduce {
+            topic: "st".into(),
+            value: value("after"),
+            ..Default::default()
+        },
+        Duration::from_secs(15),
+        "gateway never recovered",
+    )
+    .await;
     assert_eq!(values(&s.pushed(sid, 1).await), ["after"]);
     loop {
         let numsub: (String, i64) = redis::cmd("PUBSUB")
@@ -1913,24 +1907,16 @@ async fn streams_survive_a_restart_of_a_persistent_server_with_no_gap_or_duplica
     // Written by a plain client while the gateway is still reconnecting.
     xadd(&mut rc, key, &[("value", "e4")]).await;
     xadd(&mut rc, key, &[("value", "e5")]).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = c
-            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
-                topic: key.into(),
-                value: value("e6"),
-                ..Default::default()
-            }))
-            .await;
-        if matches!(r, Resp::KafkaProduceResp(_)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gateway never recovered: {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    c.produce_once_recovered(
+        CmdKafkaProduce {
+            topic: key.into(),
+            value: value("e6"),
+            ..Default::default()
+        },
+        Duration::from_secs(15),
+        "gateway never recovered",
+    )
+    .await;
     // The subscription goes on after e3: the entries it had are not sent again, the ones
     // written meanwhile are not skipped.
     assert_eq!(values(&c.pushed(id, 3).await), ["e4", "e5", "e6"]);

@@ -290,6 +290,26 @@ impl Client {
         }
     }
 
+    /// Produces `cmd` again every 200 ms while the gateway answers with an error (its broker
+    /// is coming back), until it is stored; panics with `what` and the last answer once
+    /// `within` has passed.
+    pub async fn produce_once_recovered(
+        &mut self,
+        cmd: CmdKafkaProduce,
+        within: Duration,
+        what: &str,
+    ) -> KafkaProduceResp {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let r = self.request(Req::CmdKafkaProduce(cmd.clone())).await;
+            if let Resp::KafkaProduceResp(p) = r {
+                return p;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {r:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Produces `value` to `topic` without key or partition.
     pub async fn produce_value(&mut self, topic: &str, value: &str) -> KafkaProduceResp {
         self.produce(CmdKafkaProduce {
