@@ -3,7 +3,8 @@
 //! produces that wait for their fsync, commits saved before they are answered.
 
 use super::storage::{
-    storage_error, sync_dir, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable, TopicEntry,
+    storage_error, sync_dir, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable, Synced,
+    TopicEntry,
 };
 use super::*;
 use crate::config::Fsync;
@@ -168,13 +169,14 @@ impl Broker {
 
     /// Under `fsync: always`, waits until the message at `offset` is on disk.
     pub(super) async fn durable(&self, topic: &Topic, partition: i32, offset: i64) -> Result<()> {
-        if !self
+        let Some(crowd) = self
             .store
             .as_ref()
-            .is_some_and(|s| s.opts.fsync == Fsync::Always)
-        {
+            .filter(|s| s.opts.fsync == Fsync::Always)
+            .map(|s| &s.crowd)
+        else {
             return Ok(());
-        }
+        };
         let Some((p, pd)) = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
@@ -203,7 +205,10 @@ impl Broker {
                 ))));
             }
             log.wait_for_sync(offset, cx.waker());
-            registered = Some(cx.waker().clone());
+            drop(log);
+            if registered.replace(cx.waker().clone()).is_none() && crowd.arrived() {
+                let _ = pd.tx.send(SyncMsg::Crowd);
+            }
             Poll::Pending
         })
         .await
@@ -253,11 +258,15 @@ impl Broker {
 }
 
 impl Syncable for Partition {
-    fn sync(&self) {
-        let Some(pd) = &self.disk else { return };
+    fn sync(&self) -> Synced {
+        let Some(pd) = &self.disk else {
+            return Synced::default();
+        };
         let (work, target) = {
             let mut log = lock(&self.log);
-            let Some(d) = log.disk.as_mut() else { return };
+            let Some(d) = log.disk.as_mut() else {
+                return Synced::default();
+            };
             d.sync_queued = false;
             (d.take_sync_work(), d.written_end())
         };
@@ -271,11 +280,9 @@ impl Syncable for Partition {
                     log.promote(target);
                 }
                 pd.synced_upto.fetch_max(target, Ordering::AcqRel);
-                let done = log.synced_waiters(target);
-                drop(log);
-                done.into_iter().for_each(std::task::Waker::wake);
-                if always {
-                    self.wake();
+                Synced {
+                    waiters: log.synced_waiters(target),
+                    readers: always,
                 }
             }
             Err(e) => {
@@ -285,11 +292,16 @@ impl Syncable for Partition {
                     d.failed = Some(why.clone());
                 }
                 pd.sync_failed.store(true, Ordering::Release);
-                let told = log.synced_waiters(i64::MAX);
-                drop(log);
-                told.into_iter().for_each(std::task::Waker::wake);
+                Synced {
+                    waiters: log.synced_waiters(i64::MAX),
+                    readers: false,
+                }
             }
         }
+    }
+
+    fn wake_readers(&self) {
+        self.wake();
     }
 
     fn sweep(&self) {

@@ -13,7 +13,7 @@ mod sync;
 mod tests;
 
 pub(crate) use disklog::{DiskLog, Limits, ReadError};
-pub(crate) use sync::{spawn as spawn_sync, SyncMsg, Syncable};
+pub(crate) use sync::{spawn as spawn_sync, Crowd, SyncMsg, Syncable, Synced};
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,8 @@ pub(crate) struct Store {
     /// Held for the store's life: a second gateway (or route) on the same directory is refused.
     _lock: File,
     pub(crate) sync_tx: Mutex<mpsc::Sender<SyncMsg>>,
+    /// The produces waiting for a sync under `always` (see [`Crowd`]).
+    pub(crate) crowd: Arc<Crowd>,
     /// Bumped by each commit; `groups_written` is the last one on disk.
     pub(crate) groups_version: AtomicU64,
     pub(crate) groups_written: Mutex<u64>,
@@ -140,13 +142,16 @@ impl Store {
         let topics: TopicsFile = read_json(&dir, TOPICS)?;
         let groups: GroupsFile = read_json(&dir, GROUPS)?;
         let (tx, rx) = mpsc::channel();
-        spawn_sync(rx, opts.fsync).map_err(|e| format!("cannot start the storage thread: {e}"))?;
+        let crowd = Arc::new(Crowd::default());
+        spawn_sync(rx, opts.fsync, crowd.clone())
+            .map_err(|e| format!("cannot start the storage thread: {e}"))?;
         Ok((
             Store {
                 dir,
                 opts: opts.clone(),
                 _lock: lock,
                 sync_tx: Mutex::new(tx),
+                crowd,
                 groups_version: AtomicU64::new(0),
                 groups_written: Mutex::new(0),
             },
