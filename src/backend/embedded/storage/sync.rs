@@ -78,9 +78,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts the thread; it ends when every sender (the store and its partitions) is gone.
 pub(crate) fn spawn(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: Arc<Crowd>) -> io::Result<()> {
+    spawn_paced(rx, fsync, crowd, PACE)
+}
+
+fn spawn_paced(
+    rx: Receiver<SyncMsg>,
+    fsync: Fsync,
+    crowd: Arc<Crowd>,
+    pace: Duration,
+) -> io::Result<()> {
     std::thread::Builder::new()
         .name("embedded-storage".into())
-        .spawn(move || run(rx, fsync, &crowd))
+        .spawn(move || run(rx, fsync, &crowd, pace))
         .map(|_| ())
 }
 
@@ -99,7 +108,7 @@ impl Work {
     }
 }
 
-fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd) {
+fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd, pace: Duration) {
     let tick = match fsync {
         Fsync::Always => None,
         Fsync::EveryMs(ms) => Some(Duration::from_millis(ms)),
@@ -146,14 +155,19 @@ fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd) {
             }
         }
         let now = Instant::now();
-        if (tick.is_none() && !work.dirty.is_empty()) || now >= next_sync || closed {
+        let round = closed
+            || match tick {
+                None => !work.dirty.is_empty(),
+                Some(_) => now >= next_sync,
+            };
+        if round {
             crowd.wanted.store(usize::MAX, Ordering::SeqCst);
             crowd.waiting.store(0, Ordering::SeqCst);
             let parts: Vec<_> = work.dirty.drain(..).filter_map(|p| p.upgrade()).collect();
             let acked = helpers.sync_all(&parts);
             gather = None;
             if tick.is_none() && acked > 1 {
-                gather = Some(now + PACE);
+                gather = Some(now + pace);
                 crowd.wanted.store(acked, Ordering::SeqCst);
             }
             if let Some(t) = tick {
@@ -242,8 +256,11 @@ impl Helpers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::sync::mpsc::Sender;
+    use std::sync::Mutex;
     use std::task::Wake;
+    use std::thread::ThreadId;
 
     #[derive(Default)]
     struct Count(AtomicUsize);
@@ -259,12 +276,18 @@ mod tests {
     struct Fake {
         waiters: usize,
         syncs: AtomicUsize,
+        sweeps: AtomicUsize,
         readers_woken: AtomicUsize,
         produces: Arc<Count>,
+        threads: Arc<Mutex<HashSet<ThreadId>>>,
     }
 
     impl Syncable for Fake {
         fn sync(&self) -> Synced {
+            self.threads
+                .lock()
+                .unwrap()
+                .insert(std::thread::current().id());
             self.syncs.fetch_add(1, Ordering::SeqCst);
             Synced {
                 waiters: (0..self.waiters)
@@ -276,12 +299,28 @@ mod tests {
         fn wake_readers(&self) {
             self.readers_woken.fetch_add(1, Ordering::SeqCst);
         }
-        fn sweep(&self) {}
+        fn sweep(&self) {
+            self.sweeps.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn fake(waiters: usize) -> Arc<Fake> {
+        Arc::new(Fake {
+            waiters,
+            ..Fake::default()
+        })
+    }
+
+    fn weak(p: &Arc<Fake>) -> Weak<dyn Syncable> {
+        Arc::downgrade(p) as Weak<dyn Syncable>
     }
 
     fn dirty(tx: &Sender<SyncMsg>, p: &Arc<Fake>) {
-        let weak: Weak<dyn Syncable> = Arc::downgrade(p) as Weak<dyn Syncable>;
-        tx.send(SyncMsg::Dirty(weak)).unwrap();
+        tx.send(SyncMsg::Dirty(weak(p))).unwrap();
+    }
+
+    fn syncs(p: &Fake) -> usize {
+        p.syncs.load(Ordering::SeqCst)
     }
 
     fn eventually(what: &str, ok: impl Fn() -> bool) {
@@ -292,15 +331,20 @@ mod tests {
         }
     }
 
+    /// Long enough that a round that waits for it cannot pass for one that did not.
+    const LONG: Duration = Duration::from_secs(30);
+
     #[test]
-    fn one_round_syncs_every_dirty_partition_and_wakes_each_produce_once_and_the_readers() {
+    fn one_round_syncs_every_dirty_partition_on_kept_helpers_and_wakes_each_produce_once() {
         let produces = Arc::new(Count::default());
+        let threads = Arc::new(Mutex::new(HashSet::new()));
         // More partitions than are synced at once: two batches in one round.
         let parts: Vec<Arc<Fake>> = (0..PARALLEL_SYNCS + 2)
             .map(|_| {
                 Arc::new(Fake {
                     waiters: 2,
                     produces: produces.clone(),
+                    threads: threads.clone(),
                     ..Fake::default()
                 })
             })
@@ -308,7 +352,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         parts.iter().for_each(|p| dirty(&tx, p));
         let crowd = Arc::new(Crowd::default());
-        spawn(rx, Fsync::Always, crowd.clone()).unwrap();
+        spawn_paced(rx, Fsync::Always, crowd.clone(), Duration::ZERO).unwrap();
         let n = parts.len();
         eventually("every produce woken", || {
             produces.0.load(Ordering::SeqCst) == 2 * n
@@ -318,76 +362,118 @@ mod tests {
                 .iter()
                 .all(|p| p.readers_woken.load(Ordering::SeqCst) == 1)
         });
-        assert!(parts.iter().all(|p| p.syncs.load(Ordering::SeqCst) == 1));
+        assert!(parts.iter().all(|p| syncs(p) == 1));
         // The round acknowledged 2n produces: the next waits for as many.
         eventually("the crowd awaited", || {
             crowd.wanted.load(Ordering::SeqCst) == 2 * n
         });
         assert_eq!(produces.0.load(Ordering::SeqCst), 2 * n, "woken once each");
+        // The storage thread and PARALLEL_SYNCS - 1 helpers, the same ones round after round.
+        let used = threads.lock().unwrap().len();
+        assert_eq!(used, PARALLEL_SYNCS);
+        for round in 2..=4 {
+            parts.iter().for_each(|p| dirty(&tx, p));
+            for _ in 0..2 * n {
+                crowd.arrived();
+            }
+            tx.send(SyncMsg::Crowd).unwrap();
+            eventually("the next round", || parts.iter().all(|p| syncs(p) == round));
+        }
+        assert_eq!(threads.lock().unwrap().len(), used, "helpers are kept");
     }
 
     #[test]
-    fn after_a_crowd_the_next_round_awaits_as_many_produces_and_the_last_one_calls_it() {
-        let p = Arc::new(Fake {
-            waiters: 3,
-            ..Fake::default()
-        });
+    fn after_a_crowd_the_next_round_waits_until_as_many_produces_wait_again() {
+        let p = fake(3);
         let (tx, rx) = mpsc::channel();
         dirty(&tx, &p);
         let crowd = Arc::new(Crowd::default());
-        spawn(rx, Fsync::Always, crowd.clone()).unwrap();
+        spawn_paced(rx, Fsync::Always, crowd.clone(), LONG).unwrap();
         eventually("the first round's crowd", || {
             crowd.wanted.load(Ordering::SeqCst) == 3
         });
-        // (Before the partition is dirty again, so no round can start meanwhile.)
+        dirty(&tx, &p);
         assert!(!crowd.arrived(), "one of three");
         assert!(!crowd.arrived(), "two of three");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(syncs(&p), 1, "no round before the crowd is back");
         assert!(crowd.arrived(), "the third completes the crowd");
         tx.send(SyncMsg::Crowd).unwrap();
-        dirty(&tx, &p);
-        eventually("the second round", || p.syncs.load(Ordering::SeqCst) == 2);
+        eventually("the second round", || syncs(&p) == 2);
     }
 
     #[test]
-    fn without_its_crowd_the_next_round_still_comes_and_a_lone_produce_is_never_awaited() {
-        let p = Arc::new(Fake {
-            waiters: 2,
-            ..Fake::default()
-        });
-        let lone = Arc::new(Fake {
-            waiters: 1,
-            ..Fake::default()
-        });
+    fn without_its_crowd_the_next_round_still_comes_after_the_pace() {
+        let p = fake(2);
         let (tx, rx) = mpsc::channel();
         dirty(&tx, &p);
         let crowd = Arc::new(Crowd::default());
-        spawn(rx, Fsync::Always, crowd.clone()).unwrap();
+        spawn_paced(rx, Fsync::Always, crowd.clone(), Duration::from_millis(50)).unwrap();
         eventually("the first round's crowd", || {
             crowd.wanted.load(Ordering::SeqCst) == 2
         });
-        // Nobody comes back: the round after it waits PACE at most.
+        dirty(&tx, &p);
+        eventually("the second round", || syncs(&p) == 2);
+    }
+
+    #[test]
+    fn a_round_of_one_produce_awaits_nobody() {
+        let lone = fake(1);
+        let (tx, rx) = mpsc::channel();
         dirty(&tx, &lone);
-        eventually("the second round", || {
-            lone.syncs.load(Ordering::SeqCst) == 1
-        });
-        // It acknowledged one produce: no crowd to wait for.
-        eventually("no crowd awaited", || {
-            crowd.wanted.load(Ordering::SeqCst) == usize::MAX
-        });
+        let crowd = Arc::new(Crowd::default());
+        spawn_paced(rx, Fsync::Always, crowd.clone(), LONG).unwrap();
+        eventually("the first round", || syncs(&lone) == 1);
+        dirty(&tx, &lone);
+        eventually("the second round at once", || syncs(&lone) == 2);
+        assert_eq!(crowd.wanted.load(Ordering::SeqCst), usize::MAX);
         assert!(!crowd.arrived());
     }
 
     #[test]
-    fn every_ms_syncs_on_its_tick_and_awaits_no_crowd() {
-        let p = Arc::new(Fake {
-            waiters: 5,
-            ..Fake::default()
-        });
+    fn every_ms_syncs_on_its_tick_not_before_and_awaits_no_crowd() {
+        let p = fake(5);
         let (tx, rx) = mpsc::channel();
         let crowd = Arc::new(Crowd::default());
-        spawn(rx, Fsync::EveryMs(20), crowd.clone()).unwrap();
+        spawn_paced(rx, Fsync::EveryMs(600), crowd.clone(), LONG).unwrap();
         dirty(&tx, &p);
-        eventually("the tick's sync", || p.syncs.load(Ordering::SeqCst) == 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(syncs(&p), 0, "not before the first tick");
+        eventually("the tick's sync", || syncs(&p) == 1);
+        dirty(&tx, &p);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(syncs(&p), 1, "not before the next tick");
+        eventually("the next tick's sync", || syncs(&p) == 2);
         assert_eq!(crowd.wanted.load(Ordering::SeqCst), usize::MAX);
+    }
+
+    #[test]
+    fn every_ms_wakes_for_its_tick_not_for_the_next_sweep() {
+        let p = fake(1);
+        let (tx, rx) = mpsc::channel();
+        spawn_paced(rx, Fsync::EveryMs(50), Arc::new(Crowd::default()), LONG).unwrap();
+        let t = Instant::now();
+        dirty(&tx, &p);
+        eventually("the tick's sync", || syncs(&p) == 1);
+        // The sweep is a second away; the tick 50 ms.
+        assert!(t.elapsed() < SWEEP_EVERY * 3 / 4, "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn watched_partitions_are_swept_once_a_second_not_on_every_wake() {
+        let p = fake(0);
+        let other = fake(0);
+        let (tx, rx) = mpsc::channel();
+        tx.send(SyncMsg::Watch(weak(&p))).unwrap();
+        spawn(rx, Fsync::Always, Arc::new(Crowd::default())).unwrap();
+        dirty(&tx, &other);
+        eventually("a round", || syncs(&other) == 1);
+        assert_eq!(p.sweeps.load(Ordering::SeqCst), 0, "not before a second");
+        eventually("the first sweep", || p.sweeps.load(Ordering::SeqCst) == 1);
+        for round in 2..=4 {
+            dirty(&tx, &other);
+            eventually("a round", || syncs(&other) == round);
+        }
+        assert_eq!(p.sweeps.load(Ordering::SeqCst), 1, "rounds do not sweep");
     }
 }
