@@ -1556,3 +1556,48 @@ async fn two_gateways_on_one_kafka_serve_each_others_messages() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Subscriptions that join one partition of the shared tail at different offsets before it
+/// has read there: the batch it reads is shared whole only with those that asked for all of
+/// it; the others get exactly their part, never what lies before their start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_subscribers_starting_mid_batch_get_exactly_their_part_of_it() {
+    let (gw, t) = setup("midbatch", 1).await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..10 {
+        produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
+    }
+    let at = |start: StartPosition, value: i64| CmdKafkaSubscribe {
+        topic: t.clone(),
+        start: start as i32,
+        start_value: value,
+        ..Default::default()
+    };
+    let (mut a, mut b, mut c) = (
+        gw.connect("/kafka").await,
+        gw.connect("/kafka").await,
+        gw.connect("/kafka").await,
+    );
+    // Together, so that the tail's first read (offsets 0-9) finds all three attached.
+    let (ia, ib, ic) = tokio::join!(
+        subscribe(&mut a, at(StartPosition::Earliest, 0)),
+        subscribe(&mut b, at(StartPosition::Offset, 5)),
+        subscribe(&mut c, at(StartPosition::Offset, 8)),
+    );
+    for i in 10..13 {
+        produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
+    }
+    let wait = Duration::from_secs(20);
+    for (s, id, from) in [(&mut a, ia, 0), (&mut b, ib, 5), (&mut c, ic, 8)] {
+        let got = pushed_by(s, id, 13 - from, wait).await;
+        let want: Vec<String> = (from..13).map(|i| format!("m{i}")).collect();
+        assert_eq!(values(&got), want, "subscription from offset {from}");
+        let more = s.pushed_within(id, Duration::from_millis(500)).await;
+        assert!(
+            more.is_empty(),
+            "from {from}: more than asked: {:?}",
+            values(&more)
+        );
+    }
+    gw.stop().await;
+}

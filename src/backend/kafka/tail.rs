@@ -2,6 +2,7 @@
 //! fanned out; slow subscribers catch up on their own and re-attach.
 
 use super::*;
+use crate::backend::sink::SharedBatch;
 
 /// The shared tail consumer of one upstream: every partition some non-group subscription
 /// reads, each read once.
@@ -195,16 +196,22 @@ impl Tail {
                 None => break,
             }
         }
+        // Encoded once for every subscription that takes the whole batch unfiltered (the
+        // embedded scheme's fan-out does the same): one frame shared, not one encoding each.
+        let mut shared = SharedBatch::new(&fresh);
         st.attached.retain(|a| {
-            let due: Vec<_> = fresh
-                .iter()
-                .filter(|r| r.offset >= a.from)
-                .cloned()
-                .collect();
+            let due = &fresh[fresh.partition_point(|r| r.offset < a.from)..];
             let Some(first) = due.first().map(|r| r.offset) else {
                 return true;
             };
-            match a.sub.sink.try_push(&a.sub.filter(&due)) {
+            let pushed = if !a.sub.match_headers.is_empty() {
+                a.sub.sink.try_push(&a.sub.filter(due))
+            } else if due.len() == fresh.len() {
+                a.sub.sink.try_push_shared(&mut shared)
+            } else {
+                a.sub.sink.try_push(due)
+            };
+            match pushed {
                 Ok(true) => true,
                 Ok(false) => {
                     // Queue full or window used up: catch up alone from the first undelivered.

@@ -101,3 +101,70 @@ fn health_tracks_down_and_back() {
     assert!(!h.is_down());
     assert_eq!(lock(&h.log).quiet, 0);
 }
+
+/// One read of the shared tail handed to subscriptions that start at different offsets: those
+/// from its first record share one frame of all of it; one that starts inside it gets exactly
+/// the records from its start (the shared frame would hand it what lies before).
+#[tokio::test]
+async fn a_tail_batch_goes_whole_to_subscriptions_from_its_start_and_in_part_to_later_ones() {
+    use crate::outbox::{Outbound, Outbox};
+    use prost::Message as _;
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", "127.0.0.1:1");
+    let consumer: StreamConsumer<GwContext> = consumer_config(&base)
+        .create_with_context(GwContext {
+            diag: Arc::new(Diagnostics::default()),
+        })
+        .unwrap();
+    let tail = Tail {
+        consumer: Arc::new(consumer),
+        parts: Mutex::new(HashMap::new()),
+        cache_messages: 1000,
+        cache_bytes: 1 << 20,
+    };
+    let tp: Tp = (Arc::from("t"), 0);
+    let part = tail.join(&tp, 0).unwrap();
+    let mut queues = Vec::new();
+    // Alike subscriptions on three connections (same subscribe sequence and id).
+    for from in [0, 0, 5] {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let sink = PushSink::new(Outbox::new(tx, 1 << 20), 1, 7, 1000);
+        sink.gate().open();
+        let sub = Arc::new(SubShared {
+            sink,
+            match_headers: Vec::new(),
+            lagging: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+        });
+        lock(&part.state).attached.push(Attached { sub, from });
+        queues.push((from, rx));
+    }
+    let rec = |o: i64| {
+        Arc::new(Record::new(
+            tp.0.clone(),
+            0,
+            o,
+            0,
+            Bytes::new(),
+            Bytes::from(format!("m{o}")),
+            vec![],
+        ))
+    };
+    tail.deliver(&tp, (0..10).map(rec).collect());
+    let mut frames = Vec::new();
+    for (from, rx) in &mut queues {
+        let frame = match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(Outbound::Frame(f))) => f,
+            other => panic!("from {from}: no push: {other:?}"),
+        };
+        let offsets: Vec<i64> = match crate::pb::PubSubResp::decode(frame.clone()).unwrap().resp {
+            Some(crate::pb::pub_sub_resp::Resp::KafkaPush(f)) => {
+                f.messages.iter().map(|m| m.offset).collect()
+            }
+            other => panic!("from {from}: not a push: {other:?}"),
+        };
+        assert_eq!(offsets, (*from..10).collect::<Vec<_>>(), "from {from}");
+        frames.push(frame);
+    }
+    assert_eq!(frames[0].as_ptr(), frames[1].as_ptr(), "one frame shared");
+}
