@@ -40,9 +40,8 @@ fn failed_topics_of_a_pattern_are_remembered_not_dropped() {
     );
 }
 
-/// A partition of large messages must not keep `partition_cache_messages` of them.
-#[tokio::test]
-async fn the_tail_cache_is_bounded_in_bytes_as_well_as_messages() {
+/// A shared tail whose consumer never reaches a broker: for driving `deliver` by hand.
+fn unconnected_tail(cache_bytes: usize) -> Tail {
     let mut base = ClientConfig::new();
     base.set("bootstrap.servers", "127.0.0.1:1");
     let consumer: StreamConsumer<GwContext> = consumer_config(&base)
@@ -50,12 +49,18 @@ async fn the_tail_cache_is_bounded_in_bytes_as_well_as_messages() {
             diag: Arc::new(Diagnostics::default()),
         })
         .unwrap();
-    let tail = Tail {
+    Tail {
         consumer: Arc::new(consumer),
         parts: Mutex::new(HashMap::new()),
         cache_messages: 1000,
-        cache_bytes: 10_000,
-    };
+        cache_bytes,
+    }
+}
+
+/// A partition of large messages must not keep `partition_cache_messages` of them.
+#[tokio::test]
+async fn the_tail_cache_is_bounded_in_bytes_as_well_as_messages() {
+    let tail = unconnected_tail(10_000);
     let tp: Tp = (Arc::from("t"), 0);
     let part = tail.join(&tp, 0).unwrap();
     let big = |o: i64| {
@@ -109,19 +114,7 @@ fn health_tracks_down_and_back() {
 async fn a_tail_batch_goes_whole_to_subscriptions_from_its_start_and_in_part_to_later_ones() {
     use crate::outbox::{Outbound, Outbox};
     use prost::Message as _;
-    let mut base = ClientConfig::new();
-    base.set("bootstrap.servers", "127.0.0.1:1");
-    let consumer: StreamConsumer<GwContext> = consumer_config(&base)
-        .create_with_context(GwContext {
-            diag: Arc::new(Diagnostics::default()),
-        })
-        .unwrap();
-    let tail = Tail {
-        consumer: Arc::new(consumer),
-        parts: Mutex::new(HashMap::new()),
-        cache_messages: 1000,
-        cache_bytes: 1 << 20,
-    };
+    let tail = unconnected_tail(1 << 20);
     let tp: Tp = (Arc::from("t"), 0);
     let part = tail.join(&tp, 0).unwrap();
     let mut queues = Vec::new();

@@ -93,6 +93,7 @@ fn spawn_paced(
         .map(|_| ())
 }
 
+#[derive(Default)]
 struct Work {
     watched: Vec<Weak<dyn Syncable>>,
     dirty: Vec<Weak<dyn Syncable>>,
@@ -106,6 +107,13 @@ impl Work {
             SyncMsg::Crowd => {}
         }
     }
+
+    /// Takes every message already sent, without waiting.
+    fn take_queued(&mut self, rx: &Receiver<SyncMsg>) {
+        while let Ok(m) = rx.try_recv() {
+            self.take(m);
+        }
+    }
 }
 
 fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd, pace: Duration) {
@@ -113,10 +121,7 @@ fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd, pace: Duration) {
         Fsync::Always => None,
         Fsync::EveryMs(ms) => Some(Duration::from_millis(ms)),
     };
-    let mut work = Work {
-        watched: Vec::new(),
-        dirty: Vec::new(),
-    };
+    let mut work = Work::default();
     let mut helpers = Helpers::default();
     crowd.wanted.store(usize::MAX, Ordering::SeqCst);
     // Under `always`, when the last round acknowledged a crowd: the latest the next one waits to.
@@ -132,9 +137,7 @@ fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd, pace: Duration) {
         match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(m) => {
                 work.take(m);
-                while let Ok(m) = rx.try_recv() {
-                    work.take(m);
-                }
+                work.take_queued(&rx);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => closed = true,
@@ -150,9 +153,7 @@ fn run(rx: Receiver<SyncMsg>, fsync: Fsync, crowd: &Crowd, pace: Duration) {
                     }
                 }
             }
-            while let Ok(m) = rx.try_recv() {
-                work.take(m);
-            }
+            work.take_queued(&rx);
         }
         let now = Instant::now();
         let round = closed
