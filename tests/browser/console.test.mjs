@@ -382,7 +382,8 @@ test("console: a core NATS route offers only LATEST; on a JetStream route with a
   assert.equal(info.num_ack_pending, 2, JSON.stringify(info));
 
   await r1.locator("button.ack").click();
-  await r1.locator("button.ack[disabled]").waitFor({ timeout: 10000 });
+  // The clicked button disables itself at once; the title comes with the gateway's answer.
+  await r1.locator('td.actions[title="acked"]').waitFor({ timeout: 10000 });
   assert.equal(await r1.locator("button.nack").isDisabled(), true);
   assert.equal(await r1.locator("td.actions").getAttribute("title"), "acked");
   // The server has the ack (the gateway answers once the server confirmed it).
@@ -391,14 +392,14 @@ test("console: a core NATS route offers only LATEST; on a JetStream route with a
 
   // nack: the server delivers the message again, to the group's only member (a second row).
   await r2.locator("button.nack").click();
-  await r2.locator("button.nack[disabled]").waitFor({ timeout: 10000 });
+  await r2.locator('td.actions[title="nacked"]').waitFor({ timeout: 10000 });
   await waitFor(async () => (await r2.count()) === 2, { message: "the nacked message redelivered" });
   // The new row is the one whose buttons are still enabled.
   const again = r2.filter({ has: page.locator("button.ack:not([disabled])") });
   assert.equal(await again.count(), 1);
   assert.equal((await cells(again)).value, "to nack");
   await again.locator("button.ack").click();
-  await page.locator(`${sel2} button.ack:not([disabled])`).waitFor({ state: "detached", timeout: 10000 });
+  await page.locator(`${sel2} td.actions[title="acked"]`).waitFor({ timeout: 10000 });
   info = await consumer();
   // Three deliveries of two messages, both acknowledged.
   assert.deepEqual([info.ack_floor.stream_seq, info.num_ack_pending, info.delivered.consumer_seq], [m2.offset, 0, 3], JSON.stringify(info));
