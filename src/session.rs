@@ -256,6 +256,12 @@ where
                         }
                     };
                     last_seen = Instant::now();
+                    // Frames that arrived together are parsed from the reader's buffer without
+                    // touching the socket, so tokio's budget alone would let this loop take
+                    // thousands of them in one turn, while the writer (on this worker when the
+                    // others are busy) waits: the replies fill the queue and the refusals
+                    // behind them are dropped. Each frame counts against the budget instead.
+                    tokio::task::consume_budget().await;
                     let data = match msg {
                         Message::Binary(data) => data,
                         Message::Text(text) => {

@@ -63,6 +63,43 @@ fn vanish(c: Client) {
     drop(c);
 }
 
+/// On one runtime thread (as when the other workers are busy) the connection's reader must give
+/// its writer a turn while it works through requests that arrived together: otherwise the
+/// replies fill the queue, the requests behind them count as in flight, and the refusals past
+/// the in-flight limit find no room and are dropped, leaving the client waiting for good.
+#[tokio::test]
+async fn a_thousand_requests_arriving_in_one_write_each_get_their_reply() {
+    let gw = Gateway::start(&format!(
+        "server:\n  limits: {{ max_requests_per_sec: 1000000 }}\n{}",
+        embedded_with("partitions: 1")
+    ))
+    .await;
+    let mut c = gw.connect("/embedded").await;
+    let topic = "one-write";
+    let mut seqs = Vec::new();
+    for i in 0..1000 {
+        let req = if i % 2 == 0 {
+            Req::CmdPing(CmdPing::default())
+        } else {
+            Req::CmdKafkaProduce(CmdKafkaProduce {
+                topic: topic.into(),
+                value: Bytes::from(format!("m{i}")),
+                ..Default::default()
+            })
+        };
+        seqs.push(c.feed(req).await);
+    }
+    c.flush().await;
+    for (i, s) in seqs.into_iter().enumerate() {
+        match c.reply(s).await {
+            Resp::PongResp(_) if i % 2 == 0 => {}
+            Resp::KafkaProduceResp(r) if i % 2 == 1 => assert_eq!(r.offset, (i / 2) as i64),
+            other => panic!("request {i}: {other:?}"),
+        }
+    }
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_member_that_stalls_then_vanishes_hands_its_partition_to_the_group() {
     let gw = Gateway::start(&embedded_with("retention_bytes: 67108864")).await;
@@ -124,7 +161,20 @@ async fn a_client_flooding_bad_frames_without_reading_is_still_closed_as_a_slow_
         "slow_consumer: close, slow_consumer_timeout_ms: 300, outbound_queue: 8, max_requests_per_sec: 1000000",
     ))
     .await;
+    let mut p = gw.connect("/embedded").await;
+    p.produce_value("flood-big", &"z".repeat(256 * 1024)).await;
     let mut c = connect_small_window(gw.addr, "/embedded").await;
+    // First 10 MiB of fetch replies the client does not read: more than the kernel's socket
+    // buffers hold (4 MiB at most here), so its queue is full from then on, whatever the writer
+    // does. Tiny replies alone would fill it only while the writer waits for a turn.
+    for _ in 0..40 {
+        c.feed(Req::CmdKafkaFetch(CmdKafkaFetch {
+            topic: "flood-big".into(),
+            ..Default::default()
+        }))
+        .await;
+    }
+    c.flush().await;
     // Undecodable frames each answer "wrong command"; the client reads none of them. The flood
     // lasts three times the policy's timeout (the reader is busy all along), then the client
     // waits out one more before it reads.

@@ -138,6 +138,27 @@ impl Client {
         sequence
     }
 
+    /// Queues a command without flushing: commands fed in a row go out in one TCP write at
+    /// `flush`, as a busy client's pipelined requests arrive. Returns the sequence.
+    pub async fn feed(&mut self, req: Req) -> i64 {
+        let sequence = self.next_seq;
+        self.next_seq += 1;
+        let frame = PubSubReq {
+            sequence,
+            req: Some(req),
+        }
+        .encode_to_vec();
+        self.ws
+            .feed(Message::Binary(frame.into()))
+            .await
+            .expect("feed frame");
+        sequence
+    }
+
+    pub async fn flush(&mut self) {
+        self.ws.flush().await.expect("flush frames");
+    }
+
     /// The next binary frame, decoded; panics after WAIT.
     pub async fn recv_frame(&mut self) -> PubSubResp {
         self.try_recv_frame(WAIT).await.expect("a frame in time")
