@@ -284,7 +284,13 @@ fn durable(dir: &Path, name: &str, fsync: &str, partitions: i32) -> String {
 
 async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
     println!("# storage_bench: the gateway in a child process, clients in this one, same machine");
-    // 1. Produce throughput, 100 B messages, 64 connections x 32 in flight, 4 partitions.
+    // 1. Produce throughput, 100 B messages, 64 connections x 32 in flight (or
+    // STORAGE_BENCH_WINDOW), 4 partitions.
+    let window: u64 = std::env::var("STORAGE_BENCH_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(32);
+    println!("# 64 connections x {window} produces in flight");
     let mut memory_rate = 0.0;
     for (name, embedded) in [
         ("memory", "partitions: 4".to_string()),
@@ -297,7 +303,7 @@ async fn run(dir: &Path, seconds: f64, gib: f64, fetch_messages: u64) {
         let gw = Gateway::start(dir, name, &embedded);
         let until = Instant::now() + Duration::from_secs_f64(seconds);
         let t = Instant::now();
-        let n = produce_load(gw.addr, "p", None, 100, 64, 32, (until, u64::MAX)).await;
+        let n = produce_load(gw.addr, "p", None, 100, 64, window, (until, u64::MAX)).await;
         let took = t.elapsed().as_secs_f64();
         let rate = n as f64 / took;
         eprintln!("  ({n} acknowledged in {took:.1} s)");
