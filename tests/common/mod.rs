@@ -127,14 +127,8 @@ impl Client {
 
     /// Sends a command with a fresh sequence; returns the sequence.
     pub async fn send(&mut self, req: Req) -> i64 {
-        let sequence = self.next_seq;
-        self.next_seq += 1;
-        let frame = PubSubReq {
-            sequence,
-            req: Some(req),
-        }
-        .encode_to_vec();
-        self.send_raw(Message::Binary(frame.into())).await;
+        let sequence = self.feed(req).await;
+        self.flush().await;
         sequence
     }
 
