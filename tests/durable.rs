@@ -392,9 +392,13 @@ impl Drop for Tmpfs {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
-    let dir = Dir::new("full");
+/// Fills a 2 MiB tmpfs through one partition, one produce at a time, then sends a burst
+/// without waiting (under `fsync: always` many produces share a round, and a round whose write
+/// fails takes its records back out of the log): every produce answered 507 takes no offset,
+/// every one answered OK holds the next, and that is exactly what is read back, then and after
+/// a restart.
+async fn full_disk_answers_507_and_keeps_serving(name: &str, fsync: &str) {
+    let dir = Dir::new(name);
     let mnt = dir.data();
     std::fs::create_dir_all(&mnt).unwrap();
     let status = Command::new("mount")
@@ -405,7 +409,8 @@ async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
     assert!(status.success(), "mounting a tmpfs needs root");
     let _tmpfs = Tmpfs(mnt.clone());
     let opts = "partitions: 1, retention_messages: 100000000, retention_bytes: 1000000000,";
-    let gw = Gw::start(&dir, opts, "segment_bytes: 65536");
+    let storage = format!("segment_bytes: 65536, {fsync}");
+    let gw = Gw::start(&dir, opts, &storage);
     let mut c = gw.client().await;
     let value = "f".repeat(4000);
     let mut stored = 0i64;
@@ -428,8 +433,43 @@ async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
     };
     assert_eq!(code.0, 507, "{code:?}");
     assert!(code.1.contains("full"), "{code:?}");
-    // Reads go on, and a failed produce took no offset.
     assert!(stored > 300);
+    // A burst of smaller ones, some of which may still fit: offsets only for the stored ones,
+    // each holding what its produce sent.
+    let burst = |i: usize| format!("burst {i} {}", "b".repeat(i * 100));
+    let mut seqs = Vec::new();
+    for i in 0..40 {
+        let req = Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "full".into(),
+            value: Bytes::from(burst(i)),
+            ..Default::default()
+        });
+        seqs.push((i, c.feed(req).await));
+    }
+    c.flush().await;
+    let mut accepted = std::collections::BTreeMap::new();
+    for (i, seq) in seqs {
+        match c.reply(seq).await {
+            Resp::KafkaProduceResp(r) => assert!(accepted.insert(r.offset, i).is_none()),
+            other => {
+                let (code, msg) = error_of(other);
+                assert_eq!(code, 507, "{msg}");
+            }
+        }
+    }
+    assert!(accepted.len() < 40, "the disk stayed full");
+    let after: Vec<i64> = accepted.keys().copied().collect();
+    let want: Vec<i64> = (stored..stored + after.len() as i64).collect();
+    assert_eq!(
+        after, want,
+        "a refused produce left a hole or took an offset"
+    );
+    for (offset, i) in &accepted {
+        let m = c.fetch(fetch_cmd("full", 0, *offset)).await;
+        assert_eq!(value_of(&m[0]), burst(*i), "offset {offset}");
+    }
+    stored += after.len() as i64;
+    // Reads go on, and a failed produce took no offset.
     let msgs = fetch_all(&mut c, "full", 0, 0).await;
     assert_eq!(msgs.len() as i64, stored);
     assert_eq!(list_offset(&mut c, "full", 0, -1).await, stored);
@@ -449,10 +489,20 @@ async fn full_disk_answers_507_to_produce_and_reads_keep_working() {
     );
     gw.kill();
     // After the restart everything stored is there and intact.
-    let gw = Gw::start(&dir, opts, "segment_bytes: 65536");
+    let gw = Gw::start(&dir, opts, &storage);
     let mut c = gw.client().await;
     assert_eq!(fetch_all(&mut c, "full", 0, 0).await, msgs);
     gw.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_507_to_produce_and_reads_keep_working_fsync_always() {
+    full_disk_answers_507_and_keeps_serving("full-always", "fsync: always").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_507_to_produce_and_reads_keep_working_fsync_every_ms() {
+    full_disk_answers_507_and_keeps_serving("full-every", "fsync: { every_ms: 20 }").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

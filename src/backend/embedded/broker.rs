@@ -104,7 +104,7 @@ impl Broker {
         topic: &Topic,
         partition: i32,
         req: crate::backend::Publish,
-    ) -> Result<i64> {
+    ) -> Result<(i64, Option<Arc<super::storage::Batch>>)> {
         let p = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
@@ -136,7 +136,7 @@ impl Broker {
         if appended.visible {
             p.wake();
         }
-        Ok(offset)
+        Ok((offset, appended.batch))
     }
 
     /// Adds a member to a group, creating the group if needed. Under the groups' lock, so a

@@ -3,12 +3,11 @@
 //! produces that wait for their fsync, commits saved before they are answered.
 
 use super::storage::{
-    storage_error, sync_dir, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable, Synced,
-    TopicEntry,
+    storage_error, sync_dir, Batch, DiskLog, GroupOffsets, Limits, Store, SyncMsg, Syncable,
+    Synced, TopicEntry,
 };
 use super::*;
 use crate::config::Fsync;
-use std::task::Poll;
 
 impl EmbeddedBackend {
     /// The backend a route's options describe; with `storage`, everything the directory holds.
@@ -95,21 +94,18 @@ fn open_topic(
     for i in 0..entry.partitions {
         let dir = store.partition_dir(&entry.name, i);
         let disk = DiskLog::open(dir, name.clone(), i, entry.epoch, limits(opts, &store.opts))?;
-        let (start, end) = (disk.start(), disk.visible_end);
+        let start = disk.start();
         let p = Arc::new_cyclic(|me| Partition {
             log: Mutex::new(Log {
                 start,
                 records: VecDeque::new(),
                 bytes: 0,
                 disk: Some(Box::new(disk)),
-                sync_waiters: VecDeque::new(),
             }),
             waiters: Mutex::new(Vec::new()),
             disk: Some(PartitionDisk {
                 tx: tx.clone(),
                 me: me.clone(),
-                synced_upto: AtomicI64::new(end),
-                sync_failed: std::sync::atomic::AtomicBool::new(false),
             }),
         });
         let watched: Weak<dyn Syncable> = Arc::downgrade(&p) as Weak<dyn Syncable>;
@@ -167,49 +163,30 @@ impl Broker {
         Ok(topic)
     }
 
-    /// Under `fsync: always`, waits until the message at `offset` is on disk.
-    pub(super) async fn durable(&self, topic: &Topic, partition: i32, offset: i64) -> Result<()> {
-        let Some(crowd) = self
-            .store
-            .as_ref()
-            .filter(|s| s.opts.fsync == Fsync::Always)
-            .map(|s| &s.crowd)
-        else {
+    /// Under `fsync: always`, waits for the sync round that settles the produce's batch.
+    pub(super) async fn durable(
+        &self,
+        topic: &Topic,
+        partition: i32,
+        batch: Option<Arc<Batch>>,
+    ) -> Result<()> {
+        let (Some(batch), Some(store)) = (batch, self.store.as_ref()) else {
             return Ok(());
         };
-        let Some((p, pd)) = usize::try_from(partition)
+        let tx = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get(i))
-            .and_then(|p| p.disk.as_ref().map(|pd| (p, pd)))
-        else {
-            return Ok(());
-        };
-        let mut registered: Option<std::task::Waker> = None;
+            .and_then(|p| p.disk.as_ref())
+            .map(|pd| &pd.tx);
+        let mut registered = None;
         std::future::poll_fn(|cx| {
-            if pd.synced_upto.load(Ordering::Acquire) > offset {
-                return Poll::Ready(Ok(()));
+            let (poll, first) = batch.poll(cx, &mut registered);
+            if first && store.crowd.arrived() {
+                if let Some(tx) = tx {
+                    let _ = tx.send(SyncMsg::Crowd);
+                }
             }
-            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
-                && !pd.sync_failed.load(Ordering::Acquire)
-            {
-                return Poll::Pending;
-            }
-            let mut log = lock(&p.log);
-            // Checked again under the lock the sync takes to wake its waiters.
-            if pd.synced_upto.load(Ordering::Acquire) > offset {
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(why) = log.disk.as_ref().and_then(|d| d.failed.clone()) {
-                return Poll::Ready(Err(GatewayError::Unavailable(format!(
-                    "failed to store the message: {why}"
-                ))));
-            }
-            log.wait_for_sync(offset, cx.waker());
-            drop(log);
-            if registered.replace(cx.waker().clone()).is_none() && crowd.arrived() {
-                let _ = pd.tx.send(SyncMsg::Crowd);
-            }
-            Poll::Pending
+            poll
         })
         .await
     }
@@ -259,44 +236,44 @@ impl Broker {
 
 impl Syncable for Partition {
     fn sync(&self) -> Synced {
-        let Some(pd) = &self.disk else {
+        if self.disk.is_none() {
             return Synced::default();
-        };
-        let (work, target) = {
+        }
+        let round = {
             let mut log = lock(&self.log);
             let Some(d) = log.disk.as_mut() else {
                 return Synced::default();
             };
             d.sync_queued = false;
-            (d.take_sync_work(), d.written_end())
+            d.begin_sync()
         };
-        // Outside the lock: appends go on meanwhile and share the next sync.
-        let result = work.run();
+        // Outside the lock: appends go on meanwhile and share the next round.
+        let result = round.work.run();
         let mut log = lock(&self.log);
-        match result {
+        let mut readers = false;
+        match &result {
             Ok(()) => {
-                let always = log.disk.as_ref().is_some_and(|d| d.limits.always);
+                let always = log
+                    .disk
+                    .as_ref()
+                    .is_some_and(|d| d.limits.always && d.failed.is_none());
                 if always {
-                    log.promote(target);
-                }
-                pd.synced_upto.fetch_max(target, Ordering::AcqRel);
-                Synced {
-                    waiters: log.synced_waiters(target),
-                    readers: always,
+                    // Visible before it is acknowledged: a producer reads its own message.
+                    log.promote(round.upto);
+                    readers = true;
                 }
             }
             Err(e) => {
-                let why: Arc<str> = Arc::from(format!("fsync failed: {e}"));
                 tracing::error!(error = %e, "fsync failed: the partition takes no more writes");
                 if let Some(d) = log.disk.as_mut() {
-                    d.failed = Some(why.clone());
-                }
-                pd.sync_failed.store(true, Ordering::Release);
-                Synced {
-                    waiters: log.synced_waiters(i64::MAX),
-                    readers: false,
+                    d.failed = Some(Arc::from(format!("fsync failed: {e}")));
                 }
             }
+        }
+        drop(log);
+        Synced {
+            waiters: round.finish(&result),
+            readers,
         }
     }
 

@@ -2,7 +2,7 @@
 //! and the waiters woken by appends. In memory, or (with `storage`) on disk with the newest
 //! messages kept in memory for live subscribers.
 
-use super::storage::{storage_error, DiskLog, ReadError, SyncMsg};
+use super::storage::{storage_error, Batch, DiskLog, ReadError, SyncMsg};
 use super::*;
 
 pub(super) struct Topic {
@@ -35,10 +35,6 @@ pub(super) struct Partition {
 pub(super) struct PartitionDisk {
     pub(super) tx: std::sync::mpsc::Sender<SyncMsg>,
     pub(super) me: Weak<Partition>,
-    /// Every offset below this is on disk (`fsync: always`): what a waiting produce checks.
-    pub(super) synced_upto: AtomicI64,
-    /// A sync failed: waiting produces are answered with the log's `failed`.
-    pub(super) sync_failed: std::sync::atomic::AtomicBool,
 }
 
 pub(super) struct Log {
@@ -48,10 +44,6 @@ pub(super) struct Log {
     pub(super) records: VecDeque<Arc<Record>>,
     pub(super) bytes: usize,
     pub(super) disk: Option<Box<DiskLog>>,
-    /// Produces waiting for their offset to be synced (`fsync: always`), in offset order, under
-    /// the lock the sync takes to promote: a sync wakes exactly those it made durable, with no
-    /// allocation per produce and no waiter woken only to find it must wait on.
-    pub(super) sync_waiters: VecDeque<(i64, std::task::Waker)>,
 }
 
 /// What an append asks of its caller.
@@ -60,6 +52,8 @@ pub(super) struct Appended {
     pub(super) visible: bool,
     /// The partition must be queued for a sync.
     pub(super) queue_sync: bool,
+    /// `fsync: always`: the round whose outcome answers the produce.
+    pub(super) batch: Option<Arc<Batch>>,
 }
 
 impl Log {
@@ -69,7 +63,6 @@ impl Log {
             records: VecDeque::new(),
             bytes: 0,
             disk: None,
-            sync_waiters: VecDeque::new(),
         }
     }
 
@@ -111,6 +104,7 @@ impl Log {
             return Ok(Appended {
                 visible: true,
                 queue_sync: false,
+                batch: None,
             });
         };
         d.append(&rec).map_err(|e| {
@@ -121,16 +115,20 @@ impl Log {
         let always = d.limits.always;
         let queue_sync = !d.sync_queued;
         d.sync_queued = true;
+        let mut batch = None;
         if always {
+            // Retention waits for the round too: only what is visible can go.
             d.pending.push_back(rec);
+            batch = Some(d.batch.clone());
         } else {
             d.visible_end = d.written_end();
             self.push_tail(rec);
+            self.retain();
         }
-        self.retain();
         Ok(Appended {
             visible: !always,
             queue_sync,
+            batch,
         })
     }
 
@@ -152,7 +150,9 @@ impl Log {
     /// Disk retention, and the memory tail brought in line with it.
     pub(super) fn retain(&mut self) {
         let Some(d) = self.disk.as_mut() else { return };
-        d.retain(now_ms());
+        // The clock only for age retention: this runs for every append under `every_ms`.
+        let now = if d.limits.keep_ms > 0 { now_ms() } else { 0 };
+        d.retain(now);
         self.start = d.start();
         while self.records.front().is_some_and(|r| r.offset < self.start) {
             if let Some(old) = self.records.pop_front() {
@@ -276,68 +276,5 @@ impl Partition {
             }
             None => false,
         });
-    }
-}
-
-impl Log {
-    /// The produces a sync up to `upto` completes, to be woken once the lock is let go.
-    pub(super) fn synced_waiters(&mut self, upto: i64) -> Vec<std::task::Waker> {
-        let n = self.sync_waiters.partition_point(|(o, _)| *o < upto);
-        self.sync_waiters.drain(..n).map(|(_, w)| w).collect()
-    }
-
-    /// Registers a produce waiting for `offset`, or gives it a new waker: kept in order.
-    pub(super) fn wait_for_sync(&mut self, offset: i64, waker: &std::task::Waker) {
-        let at = self.sync_waiters.partition_point(|(o, _)| *o < offset);
-        match self.sync_waiters.get_mut(at) {
-            Some((o, w)) if *o == offset => w.clone_from(waker),
-            _ => self.sync_waiters.insert(at, (offset, waker.clone())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::{Wake, Waker};
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_sync_wakes_exactly_the_produces_below_its_offset_in_order() {
-        let mut log = Log::memory();
-        let counts: Vec<Arc<Count>> = (0..4)
-            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
-            .collect();
-        let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
-        // Registered out of order (two producers racing after their appends).
-        log.wait_for_sync(12, &wakers[2]);
-        log.wait_for_sync(10, &wakers[0]);
-        log.wait_for_sync(11, &wakers[1]);
-        log.wait_for_sync(11, &wakers[3]);
-        assert_eq!(
-            log.sync_waiters.len(),
-            3,
-            "a second poll replaces the waker"
-        );
-        assert!(
-            log.synced_waiters(10).is_empty(),
-            "offset 10 is not below 10"
-        );
-        log.synced_waiters(12).into_iter().for_each(Waker::wake);
-        let woken: Vec<usize> = counts.iter().map(|c| c.0.load(Ordering::SeqCst)).collect();
-        assert_eq!(
-            woken,
-            vec![1, 0, 0, 1],
-            "10 and 11 (its newest waker), not 12"
-        );
-        assert_eq!(log.sync_waiters.len(), 1);
-        assert_eq!(log.sync_waiters[0].0, 12);
     }
 }

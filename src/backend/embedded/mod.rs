@@ -23,7 +23,7 @@ use groups::*;
 use log::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -146,8 +146,8 @@ impl Backend for EmbeddedBackend {
             None if !req.key.is_empty() => partition_for_key(&req.key, count),
             None => (self.broker.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
         };
-        let offset = self.broker.append(&topic, partition, req)?;
-        self.broker.durable(&topic, partition, offset).await?;
+        let (offset, batch) = self.broker.append(&topic, partition, req)?;
+        self.broker.durable(&topic, partition, batch).await?;
         Ok(super::Published { partition, offset })
     }
 

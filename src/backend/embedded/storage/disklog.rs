@@ -9,13 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::batch::Batch;
 use super::segment::{
     encode_frame, parse_frame, read_at, segment_path, Parsed, Segment, HEADER, SEGMENT_MAGIC,
 };
+use crate::error::GatewayError;
 use crate::record::Record;
 
 /// Bytes read at least per disk read, so small fetches do not cost a system call each.
 const MIN_READ: usize = 64 << 10;
+
+/// The most a partition's write buffer keeps allocated between rounds (`fsync: always`).
+const KEEP_BUFFER: usize = 256 << 10;
 
 /// A partition's bounds on disk.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +62,42 @@ pub(crate) struct DiskLog {
     /// Segments were created since the last sync of the directory.
     dir_unsynced: bool,
     scratch: Vec<u8>,
+    /// `fsync: always`: the frames appended since the last sync round, which writes them in
+    /// one go. A write per record cost more than the fsync itself on a busy 2-core machine
+    /// (BENCHMARKS.md, "Embedded storage"); nothing is acknowledged before its round anyway.
+    unwritten: Vec<u8>,
+    /// Each unwritten frame's timestamp and length, noted in the segment once written.
+    unwritten_frames: Vec<(i64, u64)>,
+    /// The produces the next sync round settles (`fsync: always`).
+    pub(crate) batch: Arc<Batch>,
+    /// Batches whose frames a roll already wrote to a sealed segment: settled by the next round.
+    written: Vec<Arc<Batch>>,
+}
+
+/// One sync round of a partition, begun under its lock: the fsync to run outside it, the
+/// batches its outcome settles, and the offset everything before is then durable to.
+pub(crate) struct SyncRound {
+    pub(crate) work: SyncWork,
+    batches: Vec<Arc<Batch>>,
+    pub(crate) upto: i64,
+    /// Produces already answered (their write failed), to be woken with the round's.
+    answered: Vec<std::task::Waker>,
+}
+
+impl SyncRound {
+    /// Settles the round's batches with the fsync's outcome; the produces to wake.
+    pub(crate) fn finish(self, result: &io::Result<()>) -> Vec<std::task::Waker> {
+        let outcome = result.as_ref().map(|_| ()).map_err(fsync_failed);
+        let mut woken = self.answered;
+        for b in &self.batches {
+            woken.extend(b.settle(outcome.clone()));
+        }
+        woken
+    }
+}
+
+fn fsync_failed(e: &io::Error) -> GatewayError {
+    GatewayError::Unavailable(format!("failed to store the message: fsync failed: {e}"))
 }
 
 /// Files (and a directory) to fsync.
@@ -188,6 +229,10 @@ impl DiskLog {
             // The first sync also makes the directory's entries durable (a segment made here).
             dir_unsynced: true,
             scratch: Vec::new(),
+            unwritten: Vec::new(),
+            unwritten_frames: Vec::new(),
+            batch: Batch::new(),
+            written: Vec::new(),
         })
     }
 
@@ -198,52 +243,152 @@ impl DiskLog {
 
     /// The offset the next append gets.
     pub(crate) fn written_end(&self) -> i64 {
-        self.segments.last().map_or(0, Segment::end)
+        self.segments.last().map_or(0, Segment::end) + self.unwritten_frames.len() as i64
     }
 
-    /// What a sync must make durable, taken under the log's lock and synced outside it: the
-    /// sealed files not synced yet, the directory if segments were added, the file being written.
-    pub(crate) fn take_sync_work(&mut self) -> SyncWork {
+    /// Begins a sync round, under the log's lock: writes what was appended since the last one
+    /// (if that fails, those produces are answered now and their records leave the log), then
+    /// names what the fsync outside the lock must cover: the sealed files not synced yet, the
+    /// directory if segments were added, the file being written.
+    pub(crate) fn begin_sync(&mut self) -> SyncRound {
+        let mut answered = Vec::new();
+        if let Some(why) = self.failed.clone() {
+            // An fsync failed: nothing appended since can be made durable.
+            let n = self.unwritten_frames.len();
+            self.drop_unwritten(n);
+            let e = GatewayError::Unavailable(format!("failed to store the message: {why}"));
+            for b in self
+                .written
+                .drain(..)
+                .chain([std::mem::replace(&mut self.batch, Batch::new())])
+            {
+                answered.extend(b.settle(Err(e.clone())));
+            }
+        } else if let Err(e) = self.write_unwritten() {
+            let failed = std::mem::replace(&mut self.batch, Batch::new());
+            answered = failed.settle(Err(self.write_error(&e)));
+        }
+        let mut batches = std::mem::take(&mut self.written);
+        batches.push(std::mem::replace(&mut self.batch, Batch::new()));
         let mut files = std::mem::take(&mut self.unsynced);
         files.extend(self.segments.last().and_then(|s| s.file.clone()));
-        SyncWork {
-            files,
-            dir: std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone()),
+        SyncRound {
+            work: SyncWork {
+                files,
+                dir: std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone()),
+            },
+            batches,
+            upto: self.written_end(),
+            answered,
         }
     }
 
-    /// Writes a record at the end; on failure nothing is kept (the file is cut back).
+    /// What a produce whose record could not be written is told (a full disk is a 507).
+    fn write_error(&self, e: &io::Error) -> GatewayError {
+        tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "produce not stored");
+        super::storage_error(
+            &format!("failed to write to {}/{}", self.topic, self.partition),
+            e,
+        )
+    }
+
+    /// Writes a record at the end (under `fsync: always`, with the round that syncs it); on
+    /// failure nothing is kept (the file is cut back).
     pub(crate) fn append(&mut self, rec: &Record) -> io::Result<()> {
         if let Some(e) = &self.failed {
             return Err(io::Error::other(e.to_string()));
         }
         let full = self.segments.last().is_some_and(|s| {
-            s.count > 0 && (s.len >= self.limits.roll_bytes || s.count >= self.limits.roll_messages)
+            let count = s.count + self.unwritten_frames.len() as u64;
+            let len = s.len + self.unwritten.len() as u64;
+            count > 0 && (len >= self.limits.roll_bytes || count >= self.limits.roll_messages)
         });
         if full {
             self.roll()?;
         }
+        if self.limits.always {
+            let before = self.unwritten.len();
+            encode_frame(rec, &mut self.unwritten);
+            let len = (self.unwritten.len() - before) as u64;
+            self.unwritten_frames.push((rec.timestamp, len));
+            return Ok(());
+        }
         self.scratch.clear();
         encode_frame(rec, &mut self.scratch);
+        let frames = std::mem::take(&mut self.scratch);
+        let written = self.write_frames(&frames, &[(rec.timestamp, frames.len() as u64)]);
+        self.scratch = frames;
+        written
+    }
+
+    /// Writes frames at the end of the segment being written and notes them in its index; on
+    /// failure none is kept (a partial frame would be a torn tail for the next to follow).
+    fn write_frames(&mut self, frames: &[u8], lens: &[(i64, u64)]) -> io::Result<()> {
         let Some(seg) = self.segments.last_mut() else {
             return Err(io::Error::other("no segment"));
         };
         let Some(file) = seg.file.clone() else {
             return Err(io::Error::other("segment not open"));
         };
-        let pos = seg.len;
-        if let Err(e) = file.write_all_at(&self.scratch, pos) {
-            // A partial frame would be a torn tail for the next record to follow.
+        let mut pos = seg.len;
+        if let Err(e) = file.write_all_at(frames, pos) {
             let _ = file.set_len(pos);
             return Err(e);
         }
-        seg.note(pos, rec.timestamp, self.scratch.len() as u64);
-        self.bytes += self.scratch.len() as u64;
+        for &(timestamp, len) in lens {
+            seg.note(pos, timestamp, len);
+            pos += len;
+        }
+        self.bytes += frames.len() as u64;
         Ok(())
+    }
+
+    /// `fsync: always`: writes the frames appended since the last round; if that fails, their
+    /// records leave the log (the next append reuses their offsets) and the error is theirs.
+    fn write_unwritten(&mut self) -> io::Result<()> {
+        if self.unwritten_frames.is_empty() {
+            return Ok(());
+        }
+        let frames = std::mem::take(&mut self.unwritten);
+        let lens = std::mem::take(&mut self.unwritten_frames);
+        let result = self.write_frames(&frames, &lens);
+        self.unwritten = frames;
+        self.unwritten_frames = lens;
+        if result.is_err() {
+            self.drop_unwritten(self.unwritten_frames.len());
+        }
+        self.unwritten.clear();
+        self.unwritten_frames.clear();
+        // A burst's buffer is not kept for a partition that may stay quiet.
+        self.unwritten.shrink_to(KEEP_BUFFER);
+        self.unwritten_frames.shrink_to(KEEP_BUFFER / 64);
+        result
+    }
+
+    /// Forgets the last `n` appended records, never written: the newest of `pending`.
+    fn drop_unwritten(&mut self, n: usize) {
+        self.unwritten.clear();
+        self.unwritten_frames.clear();
+        let keep = self.pending.len().saturating_sub(n);
+        self.pending.truncate(keep);
     }
 
     /// Seals the last segment (synced, index saved) and starts the next, named by its offset.
     pub(crate) fn roll(&mut self) -> io::Result<()> {
+        if !self.unwritten_frames.is_empty() {
+            // What the sealed segment still lacks goes in first; its produces are settled by
+            // the next round, or answered now if it cannot be written.
+            if let Err(e) = self.write_unwritten() {
+                let failed = std::mem::replace(&mut self.batch, Batch::new());
+                failed
+                    .settle(Err(self.write_error(&e)))
+                    .into_iter()
+                    .for_each(std::task::Waker::wake);
+                return Err(e);
+            }
+            let done = std::mem::replace(&mut self.batch, Batch::new());
+            self.written.push(done);
+        }
         let Some(end) = self.segments.last().map(Segment::end) else {
             return Ok(());
         };
@@ -469,8 +614,14 @@ fn remove_from(dir: &Path, bases: &[i64]) {
 }
 
 impl Drop for DiskLog {
-    /// A clean stop leaves everything written on disk, whatever the policy.
+    /// A clean stop leaves everything appended on disk, whatever the policy, and answers the
+    /// produces still waiting.
     fn drop(&mut self) {
-        let _ = self.take_sync_work().run();
+        let round = self.begin_sync();
+        let result = round.work.run();
+        round
+            .finish(&result)
+            .into_iter()
+            .for_each(std::task::Waker::wake);
     }
 }

@@ -257,3 +257,94 @@ fn a_record_rotten_after_open_fails_reads_naming_it_and_the_next_readable_offset
     assert_eq!(got.first().map(|r| r.offset), Some(20), "past the damage");
     assert_eq!(log.read(0, 100, usize::MAX, 100).unwrap().len(), 10);
 }
+
+/// Appends under `fsync: always` the way the broker does: the record also waits in `pending`.
+fn append_always(log: &mut DiskLog, n: i64) {
+    for _ in 0..n {
+        let o = log.written_end();
+        let rec = record(o, 1000 + 10 * o, &format!("v{o}"), Vec::new());
+        log.append(&rec).unwrap();
+        log.pending.push_back(Arc::new(rec));
+    }
+}
+
+fn value_of(r: &Record) -> String {
+    use prost::Message as _;
+    let m = crate::pb::KafkaMessage::decode(r.encoded.clone()).unwrap();
+    String::from_utf8_lossy(&m.value).into_owned()
+}
+
+fn file_len(dir: &TempDir, base: i64) -> u64 {
+    std::fs::metadata(segment_path(&dir.0, base)).unwrap().len()
+}
+
+fn outcome(b: &super::Batch) -> Option<Result<(), crate::error::GatewayError>> {
+    let mut registered = None;
+    let cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match b.poll(&cx, &mut registered).0 {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[test]
+fn under_fsync_always_records_reach_the_file_in_one_write_per_round_even_across_a_roll() {
+    let dir = TempDir::new("always");
+    let l = Limits {
+        always: true,
+        ..limits(4, u64::MAX)
+    };
+    let mut log = open(&dir, l);
+    let first = log.batch.clone();
+    append_always(&mut log, 3);
+    assert_eq!(file_len(&dir, 0), 8, "nothing written before the round");
+    assert_eq!(log.written_end(), 3, "yet the offsets are taken");
+    // The fifth record rolls the segment: the four before go into the sealed one first.
+    append_always(&mut log, 3);
+    assert!(file_len(&dir, 0) > 8);
+    assert_eq!(file_len(&dir, 4), 8);
+    let second = log.batch.clone();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(outcome(&first), None, "written is not synced");
+    let round = log.begin_sync();
+    assert_eq!(round.upto, 6);
+    assert!(file_len(&dir, 4) > 8);
+    assert_eq!(outcome(&second), None);
+    // `outcome` left a waiter on each batch: both are woken by this one round.
+    assert_eq!(round.finish(&Ok(())).len(), 2);
+    assert_eq!(outcome(&first), Some(Ok(())));
+    assert_eq!(outcome(&second), Some(Ok(())));
+    drop(log);
+    let log = open(&dir, l);
+    let mut offsets = Vec::new();
+    for from in [0, 4] {
+        let got = log.read(from, 100, 1 << 20, 6).unwrap();
+        offsets.extend(got.iter().map(|r| (r.offset, value_of(r))));
+    }
+    let want: Vec<(i64, String)> = (0..6).map(|o| (o, format!("v{o}"))).collect();
+    assert_eq!(offsets, want, "a read stops at its segment's end");
+}
+
+#[test]
+fn after_a_failed_fsync_the_next_round_refuses_what_was_appended_meanwhile() {
+    let dir = TempDir::new("failed");
+    let l = Limits {
+        always: true,
+        ..limits(100, u64::MAX)
+    };
+    let mut log = open(&dir, l);
+    append_always(&mut log, 2);
+    let batch = log.batch.clone();
+    log.failed = Some(Arc::from("fsync failed: EIO"));
+    let round = log.begin_sync();
+    let Some(Err(e)) = outcome(&batch) else {
+        panic!("the batch is answered at once")
+    };
+    assert!(e.to_string().contains("EIO"), "{e}");
+    assert_eq!(log.written_end(), 0, "its records left the log");
+    assert!(log.pending.is_empty());
+    assert_eq!(round.upto, 0);
+    drop(round);
+    drop(log);
+    assert_eq!(file_len(&dir, 0), 8, "and never reached the file");
+}
