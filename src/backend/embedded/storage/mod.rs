@@ -1,7 +1,7 @@
 //! Durable storage for the embedded broker, below the broker's types: the directory (claimed
 //! with a lock file and identified by `meta.json`), the topic list and the groups' committed
 //! offsets as small files replaced atomically (write, fsync, rename), the partitions' logs
-//! (`disklog`, `segment`), the thread that syncs them (`sync`) and the produces each of its
+//! (`disklog`, `segment`, `read`), the thread that syncs them (`sync`) and the produces each of its
 //! rounds settles (`batch`).
 //!
 //! Layout: `meta.json`, `topics.json`, `groups.json`, `LOCK`,
@@ -9,13 +9,15 @@
 
 mod batch;
 mod disklog;
+mod read;
 mod segment;
 mod sync;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use batch::Batch;
-pub(crate) use disklog::{DiskLog, Limits, ReadError};
+pub(crate) use disklog::{DiskLog, Limits};
+pub(crate) use read::ReadError;
 pub(crate) use sync::{spawn as spawn_sync, Crowd, SyncMsg, Syncable, Synced};
 
 use std::collections::BTreeMap;

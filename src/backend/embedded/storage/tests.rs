@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::disklog::{Damage, DiskLog, Limits, ReadError};
+use super::disklog::{DiskLog, Limits};
+use super::read::{Damage, ReadError};
 use super::segment::{encode_frame, parse_frame, segment_path, Parsed, Segment};
 use crate::record::{Header, Record};
 
