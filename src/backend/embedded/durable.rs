@@ -236,9 +236,6 @@ impl Broker {
 
 impl Syncable for Partition {
     fn sync(&self) -> Synced {
-        if self.disk.is_none() {
-            return Synced::default();
-        }
         let round = {
             let mut log = lock(&self.log);
             let Some(d) = log.disk.as_mut() else {

@@ -55,10 +55,10 @@ pub(crate) struct DiskLog {
     unsynced: Vec<Arc<File>>,
     /// Segments were created since the last sync of the directory.
     dir_unsynced: bool,
-    scratch: Vec<u8>,
-    /// `fsync: always`: the frames appended since the last sync round, which writes them in
-    /// one go. A write per record cost more than the fsync itself on a busy 2-core machine
-    /// (BENCHMARKS.md, "Embedded storage"); nothing is acknowledged before its round anyway.
+    /// The frames appended and not written yet: under `fsync: always` those since the last
+    /// sync round, which writes them in one go. A write per record cost more than the fsync
+    /// itself on a busy 2-core machine (BENCHMARKS.md, "Embedded storage"); nothing is
+    /// acknowledged before its round anyway.
     unwritten: Vec<u8>,
     /// Each unwritten frame's timestamp and length, noted in the segment once written.
     unwritten_frames: Vec<(i64, u64)>,
@@ -81,7 +81,10 @@ pub(crate) struct SyncRound {
 impl SyncRound {
     /// Settles the round's batches with the fsync's outcome; the produces to wake.
     pub(crate) fn finish(self, result: &io::Result<()>) -> Vec<std::task::Waker> {
-        let outcome = result.as_ref().map(|_| ()).map_err(fsync_failed);
+        let outcome = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| not_stored(format_args!("fsync failed: {e}")));
         let mut woken = self.answered;
         for b in &self.batches {
             woken.extend(b.settle(outcome.clone()));
@@ -90,8 +93,9 @@ impl SyncRound {
     }
 }
 
-fn fsync_failed(e: &io::Error) -> GatewayError {
-    GatewayError::Unavailable(format!("failed to store the message: fsync failed: {e}"))
+/// What a produce is told when its round's fsync failed, then or earlier (503).
+fn not_stored(why: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Unavailable(format!("failed to store the message: {why}"))
 }
 
 /// Files (and a directory) to fsync.
@@ -222,7 +226,6 @@ impl DiskLog {
             unsynced: Vec::new(),
             // The first sync also makes the directory's entries durable (a segment made here).
             dir_unsynced: true,
-            scratch: Vec::new(),
             unwritten: Vec::new(),
             unwritten_frames: Vec::new(),
             batch: Batch::new(),
@@ -248,19 +251,14 @@ impl DiskLog {
         let mut answered = Vec::new();
         if let Some(why) = self.failed.clone() {
             // An fsync failed: nothing appended since can be made durable.
-            let n = self.unwritten_frames.len();
-            self.drop_unwritten(n);
-            let e = GatewayError::Unavailable(format!("failed to store the message: {why}"));
-            for b in self
-                .written
-                .drain(..)
-                .chain([std::mem::replace(&mut self.batch, Batch::new())])
-            {
+            self.drop_unwritten();
+            let e = not_stored(why);
+            for b in std::mem::take(&mut self.written) {
                 answered.extend(b.settle(Err(e.clone())));
             }
+            answered.extend(self.fail_batch(e));
         } else if let Err(e) = self.write_unwritten() {
-            let failed = std::mem::replace(&mut self.batch, Batch::new());
-            answered = failed.settle(Err(self.write_error(&e)));
+            answered = self.fail_batch(self.write_error(&e));
         }
         let mut batches = std::mem::take(&mut self.written);
         batches.push(std::mem::replace(&mut self.batch, Batch::new()));
@@ -275,6 +273,11 @@ impl DiskLog {
             upto: self.written_end(),
             answered,
         }
+    }
+
+    /// Ends the batch the next round would have settled with `e`; its produces, to wake.
+    fn fail_batch(&mut self, e: GatewayError) -> Vec<std::task::Waker> {
+        std::mem::replace(&mut self.batch, Batch::new()).settle(Err(e))
     }
 
     /// What a produce whose record could not be written is told (a full disk is a 507).
@@ -300,19 +303,15 @@ impl DiskLog {
         if full {
             self.roll()?;
         }
+        let before = self.unwritten.len();
+        encode_frame(rec, &mut self.unwritten);
+        let len = (self.unwritten.len() - before) as u64;
+        self.unwritten_frames.push((rec.timestamp, len));
         if self.limits.always {
-            let before = self.unwritten.len();
-            encode_frame(rec, &mut self.unwritten);
-            let len = (self.unwritten.len() - before) as u64;
-            self.unwritten_frames.push((rec.timestamp, len));
             return Ok(());
         }
-        self.scratch.clear();
-        encode_frame(rec, &mut self.scratch);
-        let frames = std::mem::take(&mut self.scratch);
-        let written = self.write_frames(&frames, &[(rec.timestamp, frames.len() as u64)]);
-        self.scratch = frames;
-        written
+        // `every_ms` answers once written: at once.
+        self.write_unwritten()
     }
 
     /// Writes frames at the end of the segment being written and notes them in its index; on
@@ -337,8 +336,9 @@ impl DiskLog {
         Ok(())
     }
 
-    /// `fsync: always`: writes the frames appended since the last round; if that fails, their
-    /// records leave the log (the next append reuses their offsets) and the error is theirs.
+    /// Writes the frames appended and not written yet (under `fsync: always`, those of the
+    /// round); if that fails, their records leave the log (the next append reuses their
+    /// offsets) and the error is theirs.
     fn write_unwritten(&mut self) -> io::Result<()> {
         if self.unwritten_frames.is_empty() {
             return Ok(());
@@ -349,7 +349,7 @@ impl DiskLog {
         self.unwritten = frames;
         self.unwritten_frames = lens;
         if result.is_err() {
-            self.drop_unwritten(self.unwritten_frames.len());
+            self.drop_unwritten();
         }
         self.unwritten.clear();
         self.unwritten_frames.clear();
@@ -359,12 +359,16 @@ impl DiskLog {
         result
     }
 
-    /// Forgets the last `n` appended records, never written: the newest of `pending`.
-    fn drop_unwritten(&mut self, n: usize) {
+    /// Forgets the appended records not written yet: under `fsync: always` the newest of
+    /// `pending` (under `every_ms` there are none, the record is not in the log yet).
+    fn drop_unwritten(&mut self) {
+        let keep = self
+            .pending
+            .len()
+            .saturating_sub(self.unwritten_frames.len());
+        self.pending.truncate(keep);
         self.unwritten.clear();
         self.unwritten_frames.clear();
-        let keep = self.pending.len().saturating_sub(n);
-        self.pending.truncate(keep);
     }
 
     /// Seals the last segment (synced, index saved) and starts the next, named by its offset.
@@ -373,9 +377,8 @@ impl DiskLog {
             // What the sealed segment still lacks goes in first; its produces are settled by
             // the next round, or answered now if it cannot be written.
             if let Err(e) = self.write_unwritten() {
-                let failed = std::mem::replace(&mut self.batch, Batch::new());
-                failed
-                    .settle(Err(self.write_error(&e)))
+                let failed = self.write_error(&e);
+                self.fail_batch(failed)
                     .into_iter()
                     .for_each(std::task::Waker::wake);
                 return Err(e);

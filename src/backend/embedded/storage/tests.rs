@@ -259,6 +259,14 @@ fn a_record_rotten_after_open_fails_reads_naming_it_and_the_next_readable_offset
     assert_eq!(log.read(0, 100, usize::MAX, 100).unwrap().len(), 10);
 }
 
+/// `fsync: always`, rolling every `roll_messages`, no retention.
+fn always_limits(roll_messages: u64) -> Limits {
+    Limits {
+        always: true,
+        ..limits(roll_messages, u64::MAX)
+    }
+}
+
 /// Appends under `fsync: always` the way the broker does: the record also waits in `pending`.
 fn append_always(log: &mut DiskLog, n: i64) {
     for _ in 0..n {
@@ -291,10 +299,7 @@ fn outcome(b: &super::Batch) -> Option<Result<(), crate::error::GatewayError>> {
 #[test]
 fn under_fsync_always_records_reach_the_file_in_one_write_per_round_even_across_a_roll() {
     let dir = TempDir::new("always");
-    let l = Limits {
-        always: true,
-        ..limits(4, u64::MAX)
-    };
+    let l = always_limits(4);
     let mut log = open(&dir, l);
     let first = log.batch.clone();
     append_always(&mut log, 3);
@@ -329,10 +334,7 @@ fn under_fsync_always_records_reach_the_file_in_one_write_per_round_even_across_
 #[test]
 fn after_a_failed_fsync_the_next_round_refuses_what_was_appended_meanwhile() {
     let dir = TempDir::new("failed");
-    let l = Limits {
-        always: true,
-        ..limits(100, u64::MAX)
-    };
+    let l = always_limits(100);
     let mut log = open(&dir, l);
     append_always(&mut log, 2);
     let batch = log.batch.clone();
