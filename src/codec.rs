@@ -23,6 +23,7 @@ const FETCH_MESSAGES: u32 = 1;
 const PUSH_SUBSCRIPTION_ID: u32 = 1;
 const PUSH_MESSAGES: u32 = 2;
 const PUSH_RESET: u32 = 3;
+const PUSH_DROPPED: u32 = 4;
 
 pub fn resp_frame(sequence: i64, resp: Resp) -> Bytes {
     Bytes::from(
@@ -78,30 +79,87 @@ pub fn fetch_frame(sequence: i64, records: &[Arc<Record>]) -> Bytes {
     buf.freeze()
 }
 
-/// `kafka_push` for a subscription, carrying the subscribe request's sequence.
-pub fn push_frame(sequence: i64, subscription_id: i64, records: &[Arc<Record>]) -> Bytes {
-    push_frame_with(sequence, subscription_id, records, false)
+/// What a push says besides its messages (`KafkaPush.reset` and `KafkaPush.dropped`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushFlags {
+    /// Delivery started over in a recreated log.
+    pub reset: bool,
+    /// Messages lost just before these to the slow-consumer policy of a live subscription.
+    pub dropped: u64,
 }
 
-/// A push; `reset` says delivery started over in a recreated log (`KafkaPush.reset`).
+/// `kafka_push` for a subscription, carrying the subscribe request's sequence.
+pub fn push_frame(sequence: i64, subscription_id: i64, records: &[Arc<Record>]) -> Bytes {
+    push_frame_with(sequence, subscription_id, records, PushFlags::default())
+}
+
+/// A push with its flags.
 pub fn push_frame_with(
     sequence: i64,
     subscription_id: i64,
     records: &[Arc<Record>],
-    reset: bool,
+    flags: PushFlags,
+) -> Bytes {
+    push_frame_parts(
+        sequence,
+        subscription_id,
+        records_len(PUSH_MESSAGES, records),
+        flags,
+        |buf| put_records(buf, PUSH_MESSAGES, records),
+    )
+}
+
+/// The `messages` fields of a `KafkaPush`, from the records' pre-encoded bytes: a batch handed
+/// to many subscriptions is encoded into this once, then framed per subscription with
+/// [`push_frame_from_body`].
+pub fn push_body(records: &[Arc<Record>]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(records_len(PUSH_MESSAGES, records));
+    put_records(&mut buf, PUSH_MESSAGES, records);
+    buf.freeze()
+}
+
+/// A push whose messages are `body` (from [`push_body`]): the same bytes `push_frame_with`
+/// writes for those records.
+pub fn push_frame_from_body(
+    sequence: i64,
+    subscription_id: i64,
+    body: &[u8],
+    flags: PushFlags,
+) -> Bytes {
+    push_frame_parts(sequence, subscription_id, body.len(), flags, |buf| {
+        buf.put_slice(body)
+    })
+}
+
+/// A `PubSubResp` carrying a `KafkaPush`, its messages (`body_len` bytes) written by `body`.
+fn push_frame_parts(
+    sequence: i64,
+    subscription_id: i64,
+    body_len: usize,
+    flags: PushFlags,
+    body: impl FnOnce(&mut BytesMut),
 ) -> Bytes {
     let id_len = int64_len(PUSH_SUBSCRIPTION_ID, subscription_id);
-    let reset_len = if reset { key_len(PUSH_RESET) + 1 } else { 0 };
-    let inner = id_len + records_len(PUSH_MESSAGES, records) + reset_len;
+    let reset_len = if flags.reset {
+        key_len(PUSH_RESET) + 1
+    } else {
+        0
+    };
+    let dropped_len = int64_len(PUSH_DROPPED, flags.dropped as i64);
+    let inner = id_len + body_len + reset_len + dropped_len;
     let mut buf = start(sequence, RESP_KAFKA_PUSH, inner);
     if id_len > 0 {
         encode_key(PUSH_SUBSCRIPTION_ID, WireType::Varint, &mut buf);
         encode_varint(subscription_id as u64, &mut buf);
     }
-    put_records(&mut buf, PUSH_MESSAGES, records);
-    if reset {
+    body(&mut buf);
+    if flags.reset {
         encode_key(PUSH_RESET, WireType::Varint, &mut buf);
         encode_varint(1, &mut buf);
+    }
+    if dropped_len > 0 {
+        encode_key(PUSH_DROPPED, WireType::Varint, &mut buf);
+        encode_varint(flags.dropped, &mut buf);
     }
     buf.freeze()
 }
@@ -183,15 +241,36 @@ mod tests {
     }
 
     #[test]
-    fn reset_push_says_so_and_a_plain_one_does_not() {
-        let decode = |frame| match PubSubResp::decode(frame).unwrap().resp {
-            Some(Resp::KafkaPush(p)) => p,
-            other => panic!("not a push: {other:?}"),
-        };
-        let reset = decode(push_frame_with(3, 9, &[rec(0)], true));
-        assert!(reset.reset);
-        assert_eq!(reset.messages.len(), 1);
-        assert!(!decode(push_frame_with(3, 9, &[rec(0)], false)).reset);
+    fn push_flags_are_encoded_as_prost_encodes_them_and_a_plain_push_has_none() {
+        use crate::pb::{KafkaMessage, KafkaPush};
+        let records = [rec(0), rec(1)];
+        let messages: Vec<KafkaMessage> = records
+            .iter()
+            .map(|r| KafkaMessage::decode(r.encoded.clone()).unwrap())
+            .collect();
+        for (seq, id, reset, dropped) in [
+            (3, 9, true, 0),
+            (3, 9, false, 0),
+            (0, 0, false, 7),
+            (-1, 300, true, u64::MAX),
+        ] {
+            let flags = PushFlags { reset, dropped };
+            let want = resp_frame(
+                seq,
+                Resp::KafkaPush(KafkaPush {
+                    subscription_id: id,
+                    messages: messages.clone(),
+                    reset,
+                    dropped,
+                }),
+            );
+            assert_eq!(push_frame_with(seq, id, &records, flags), want, "{flags:?}");
+            assert_eq!(
+                push_frame_from_body(seq, id, &push_body(&records), flags),
+                want,
+                "from a shared body, {flags:?}"
+            );
+        }
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub struct Metrics {
     pub subscription_tasks: AtomicI64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// Messages live subscriptions lost to the slow-consumer policy, per route.
+    live_dropped: std::sync::Mutex<Vec<(String, std::sync::Arc<AtomicU64>)>>,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -202,6 +204,7 @@ pub static METRICS: Metrics = Metrics {
     subscription_tasks: AtomicI64::new(0),
     reloads_ok: ZERO,
     reloads_failed: ZERO,
+    live_dropped: std::sync::Mutex::new(Vec::new()),
 };
 
 fn result_index(code: Option<i32>) -> usize {
@@ -223,6 +226,18 @@ fn result_index(code: Option<i32>) -> usize {
 }
 
 impl Metrics {
+    /// The counter of messages a route's live subscriptions lost to the slow-consumer policy
+    /// (`pubsub_live_dropped_total{route}`); one per route uri, shared by its backends.
+    pub fn live_dropped(&self, route: &str) -> std::sync::Arc<AtomicU64> {
+        let mut all = self.live_dropped.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = all.iter().find(|(r, _)| r == route) {
+            return c.clone();
+        }
+        let c = std::sync::Arc::new(AtomicU64::new(0));
+        all.push((route.to_owned(), c.clone()));
+        c
+    }
+
     pub fn reject(&self, r: Rejection) {
         self.rejections[r as usize].fetch_add(1, Relaxed);
     }
@@ -352,6 +367,23 @@ impl Metrics {
                 out,
                 "pubsub_connections_rejected_total{{reason=\"{r}\"}} {}",
                 self.rejections[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pubsub_live_dropped_total Messages live subscriptions lost because their client read too slowly (slow_consumer: pause drops the oldest), by route.\n# TYPE pubsub_live_dropped_total counter"
+        );
+        for (route, c) in self
+            .live_dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let route = route.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                out,
+                "pubsub_live_dropped_total{{route=\"{route}\"}} {}",
+                c.load(Relaxed)
             );
         }
         let _ = writeln!(

@@ -49,6 +49,8 @@ pub(crate) struct Budget {
     /// The writer has gone (or stopped taking frames): sends fail, `closed()` resolves.
     gone: AtomicBool,
     gone_changed: Notify,
+    /// A live subscription of the connection could not keep up under `slow_consumer: close`.
+    slow: AtomicBool,
 }
 
 pub(crate) fn cost(len: usize, budget: usize) -> u32 {
@@ -89,6 +91,7 @@ impl Outbox {
             ready: Notify::new(),
             gone: AtomicBool::new(false),
             gone_changed: Notify::new(),
+            slow: AtomicBool::new(false),
         });
         (
             Outbox {
@@ -235,6 +238,17 @@ impl Outbox {
     /// Refuses every frame from now on and wakes every sender waiting for room.
     pub(crate) fn close(&self) {
         self.shared.bytes.close();
+    }
+
+    /// Asks for the connection to be closed as a slow consumer (see `is_slow`).
+    pub fn mark_slow(&self) {
+        self.shared.slow.store(true, Relaxed);
+    }
+
+    /// Whether a live subscription found the client too slow: the session closes it with 1008
+    /// at its next slow-consumer check.
+    pub(crate) fn is_slow(&self) -> bool {
+        self.shared.slow.load(Relaxed)
     }
 
     pub(crate) fn is_full(&self) -> bool {

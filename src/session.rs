@@ -227,6 +227,11 @@ where
                         None => std::future::pending().await,
                     }
                 } => {
+                    if out.is_slow() {
+                        METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
+                        tracing::info!("closing a slow consumer: a live subscription's queue overflowed");
+                        break Some((CloseCode::Policy, "slow consumer"));
+                    }
                     if !out.is_full() {
                         full_since = None;
                     } else if full_since.get_or_insert_with(Instant::now).elapsed()

@@ -3,124 +3,19 @@
 #[path = "common/kafka.rs"]
 mod broker;
 mod common;
+#[path = "common/proc.rs"]
+mod proc;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
+use proc::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The gateway binary with a config file, its output captured line by line.
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    config: PathBuf,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn start(name: &str, config_body: impl Fn(u16) -> String) -> Proc {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("pubsub-gw-proc-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("config.yaml");
-        std::fs::write(&config, config_body(port)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
-            .arg("--config")
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gateway binary starts");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(l);
-                }
-            });
-        }
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Proc {
-            child,
-            addr,
-            config,
-            lines,
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = self.config.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
 
 fn embedded_config(port: u16, extra_server: &str, routes: &[&str]) -> String {
     let mut s = format!(
@@ -333,25 +228,6 @@ fn kafka_config(port: u16, admin: u16, bootstrap: &str, extra_upstream: &str) ->
     format!(
         "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: \"127.0.0.1:{admin}\"\nroutes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: [\"{bootstrap}\"]\n      timeout: {{ connect: 3, send: 5, read: 5 }}\n{extra_upstream}    plugins:\n      topic-acl: {{ groups: [\".*\"] }}\n"
     )
-}
-
-/// A gauge or counter from the admin listener's /metrics.
-async fn metric(admin: u16, name: &str) -> i64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", admin))
-        .await
-        .expect("admin listener");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    tokio::time::timeout(WAIT, tcp.read_to_string(&mut body))
-        .await
-        .expect("metrics in time")
-        .unwrap();
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 /// Produces `n` messages of `size` bytes to partition 0, straight to the broker.

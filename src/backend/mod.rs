@@ -7,6 +7,7 @@
 mod capabilities;
 pub mod embedded;
 pub mod kafka;
+mod live;
 pub mod mqtt;
 pub mod nats;
 pub mod rabbitmq;
@@ -16,7 +17,7 @@ mod spec;
 
 pub use crate::record::Header;
 pub use capabilities::{Capabilities, TopicUse, Wildcards, ALL_STARTS, KAFKA_LIKE};
-pub use sink::{forward_batches, Flow, Gate, PushSink, SinkClosed, TaskGauge};
+pub use sink::{Flow, Gate, PushSink, SinkClosed, TaskGauge};
 pub use spec::{
     CommitOffset, Fetch, FetchLimits, ListOffset, PartitionInfo, Position, Publish, Published,
     Start, SubscribeSpec, Target, TopicMetadata,

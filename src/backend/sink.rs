@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::Record;
-use crate::codec;
+use crate::codec::{self, PushFlags};
 use crate::metrics::METRICS;
 use crate::outbox::Outbox;
 
@@ -97,6 +97,16 @@ impl Flow {
             return;
         }
         self.lock().remove(&(Arc::from(topic), partition));
+        self.acked.notify_one();
+    }
+
+    /// The log the pushed messages came from is gone (made again): none of them can be
+    /// acknowledged any more.
+    pub fn forget_all(&self) {
+        if self.limit == 0 {
+            return;
+        }
+        self.lock().clear();
         self.acked.notify_one();
     }
 
@@ -236,12 +246,13 @@ impl PushSink {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    fn frame(&self, records: &[Arc<Record>]) -> Bytes {
+    fn frame(&self, records: &[Arc<Record>], dropped: u64) -> Bytes {
         let reset = self
             .gate
             .reset
             .swap(false, std::sync::atomic::Ordering::AcqRel);
-        codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
+        let flags = PushFlags { reset, dropped };
+        codec::push_frame_with(self.sequence, self.subscription_id, records, flags)
     }
 
     pub fn gate(&self) -> Arc<Gate> {
@@ -251,6 +262,16 @@ impl PushSink {
     /// Queues one push frame, waiting while the connection's queue is full (backpressure: the
     /// subscription falls behind in the log instead of buffering in memory).
     pub async fn push(&self, records: &[Arc<Record>]) -> Result<(), SinkClosed> {
+        self.push_after_loss(records, 0).await
+    }
+
+    /// `push`, telling the client that `dropped` messages were lost just before these (a live
+    /// subscription's slow-consumer policy).
+    pub async fn push_after_loss(
+        &self,
+        records: &[Arc<Record>],
+        dropped: u64,
+    ) -> Result<(), SinkClosed> {
         if records.is_empty() {
             return Ok(());
         }
@@ -266,7 +287,7 @@ impl PushSink {
         if self.gate.is_shut() {
             return Err(SinkClosed);
         }
-        let frame = self.frame(records);
+        let frame = self.frame(records, dropped);
         let bytes = frame.len() as u64;
         self.tx.send_frame(frame).await.map_err(|_| SinkClosed)?;
         self.flow.pushed(records);
@@ -278,7 +299,8 @@ impl PushSink {
     /// subscriber must not hold back the others.
     pub fn try_push(&self, records: &[Arc<Record>]) -> Result<bool, SinkClosed> {
         self.try_push_with(records, |reset| {
-            codec::push_frame_with(self.sequence, self.subscription_id, records, reset)
+            let flags = PushFlags { reset, dropped: 0 };
+            codec::push_frame_with(self.sequence, self.subscription_id, records, flags)
         })
     }
 
@@ -374,65 +396,13 @@ impl PushSink {
     pub fn stop(&self) {
         self.gate.shut_now();
     }
-}
 
-// Field numbers of `PubSubResp.kafka_push` and of `KafkaPush` (as in `codec`, whose
-// `push_frame_with` the frames assembled here must equal: see the tests).
-const RESP_KAFKA_PUSH: u32 = 37;
-const PUSH_SUBSCRIPTION_ID: u32 = 1;
-const PUSH_MESSAGES: u32 = 2;
-const PUSH_RESET: u32 = 3;
-
-/// The `messages` fields of a `KafkaPush`, from the records' pre-encoded bytes.
-fn push_body(records: &[Arc<Record>]) -> Bytes {
-    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
-    let len = records
-        .iter()
-        .map(|r| {
-            key_len(PUSH_MESSAGES) + encoded_len_varint(r.encoded.len() as u64) + r.encoded.len()
-        })
-        .sum();
-    let mut buf = bytes::BytesMut::with_capacity(len);
-    for r in records {
-        encode_key(PUSH_MESSAGES, WireType::LengthDelimited, &mut buf);
-        encode_varint(r.encoded.len() as u64, &mut buf);
-        bytes::BufMut::put_slice(&mut buf, &r.encoded);
+    /// The client reads too slowly for a live subscription under `slow_consumer: close`: its
+    /// connection is closed with 1008 "slow consumer".
+    pub fn close_slow(&self) {
+        self.gate.shut_now();
+        self.tx.mark_slow();
     }
-    buf.freeze()
-}
-
-/// A `PubSubResp` carrying a `KafkaPush` whose messages are `body`.
-fn push_frame_from_body(sequence: i64, subscription_id: i64, body: &[u8], reset: bool) -> Bytes {
-    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
-    let varint = |tag: u32, v: i64| {
-        if v == 0 {
-            0
-        } else {
-            key_len(tag) + encoded_len_varint(v as u64)
-        }
-    };
-    let inner = varint(PUSH_SUBSCRIPTION_ID, subscription_id)
-        + body.len()
-        + if reset { key_len(PUSH_RESET) + 1 } else { 0 };
-    let total =
-        varint(1, sequence) + key_len(RESP_KAFKA_PUSH) + encoded_len_varint(inner as u64) + inner;
-    let mut buf = bytes::BytesMut::with_capacity(total);
-    if sequence != 0 {
-        encode_key(1, WireType::Varint, &mut buf);
-        encode_varint(sequence as u64, &mut buf);
-    }
-    encode_key(RESP_KAFKA_PUSH, WireType::LengthDelimited, &mut buf);
-    encode_varint(inner as u64, &mut buf);
-    if subscription_id != 0 {
-        encode_key(PUSH_SUBSCRIPTION_ID, WireType::Varint, &mut buf);
-        encode_varint(subscription_id as u64, &mut buf);
-    }
-    bytes::BufMut::put_slice(&mut buf, body);
-    if reset {
-        encode_key(PUSH_RESET, WireType::Varint, &mut buf);
-        encode_varint(1, &mut buf);
-    }
-    buf.freeze()
 }
 
 /// One batch of records pushed to many subscriptions by a shared reader. Its messages are
@@ -455,49 +425,20 @@ impl<'a> SharedBatch<'a> {
 
     fn frame(&mut self, sequence: i64, subscription_id: i64, reset: bool) -> Bytes {
         let records = self.records;
-        let body = self.body.get_or_insert_with(|| push_body(records)).clone();
+        let body = self
+            .body
+            .get_or_insert_with(|| codec::push_body(records))
+            .clone();
         if reset {
-            return push_frame_from_body(sequence, subscription_id, &body, true);
+            let flags = PushFlags { reset, dropped: 0 };
+            return codec::push_frame_from_body(sequence, subscription_id, &body, flags);
         }
         self.frames
             .entry((sequence, subscription_id))
-            .or_insert_with(|| push_frame_from_body(sequence, subscription_id, &body, false))
+            .or_insert_with(|| {
+                codec::push_frame_from_body(sequence, subscription_id, &body, PushFlags::default())
+            })
             .clone()
-    }
-}
-
-/// Records pushed per frame by [`forward_batches`].
-const FORWARD_BATCH: usize = 256;
-
-/// A fan-out member's task: pushes what its hub queued for it, in batches, with the sink's
-/// backpressure, until cancelled, the hub drops it, or the connection goes. Shared by every
-/// scheme whose hub hands each member a bounded queue (core NATS, RabbitMQ, Redis pub/sub, MQTT).
-pub async fn forward_batches(
-    mut rx: tokio::sync::mpsc::Receiver<Arc<Record>>,
-    sink: PushSink,
-    cancel: tokio_util::sync::CancellationToken,
-) {
-    let _task = TaskGauge::new();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => r,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < FORWARD_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = sink.push(&batch) => p,
-        };
-        if pushed.is_err() {
-            return;
-        }
     }
 }
 
@@ -528,7 +469,7 @@ mod tests {
         for (seq, id, reset) in [(1, 1, false), (7, 300, false), (1, 1, true), (0, 0, false)] {
             assert_eq!(
                 batch.frame(seq, id, reset),
-                codec::push_frame_with(seq, id, &records, reset),
+                codec::push_frame_with(seq, id, &records, PushFlags { reset, dropped: 0 }),
                 "sequence {seq}, subscription {id}, reset {reset}"
             );
         }

@@ -216,6 +216,9 @@ pub struct SubscribeSpec {
     pub start_position: String,
     /// The start position as the client asked for it (TIME_DELTA is a timestamp in `start`).
     pub start_asked: StartPosition,
+    /// The bound and slow-consumer policy of a live subscription's queue (the server's
+    /// limits; set by dispatch).
+    pub live: crate::config::LiveLimits,
 }
 
 /// Memory a compiled `topic_pattern` may take: a client cannot make the gateway build
@@ -293,6 +296,7 @@ impl SubscribeSpec {
             start_epoch: cmd.start_epoch,
             start_position: cmd.start_position,
             start_asked,
+            live: Default::default(),
         })
     }
 

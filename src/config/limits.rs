@@ -51,6 +51,33 @@ pub struct Limits {
     pub slow_consumer: SlowConsumerPolicy,
     /// Longest `topic_pattern` a subscribe may carry, in bytes; longer ones answer 400.
     pub max_topic_pattern_bytes: usize,
+    /// Messages a live subscription (core NATS, RabbitMQ without a group, Redis pub/sub, MQTT)
+    /// may have waiting for its connection. A live broker does not wait for a slow client, so
+    /// past this (or `live_queue_bytes`) the slow-consumer policy applies at once: `pause` drops
+    /// the oldest waiting messages (the next push says how many), `close` closes with 1008.
+    pub live_queue_messages: usize,
+    /// Bytes of messages a live subscription may have waiting; see `live_queue_messages`.
+    pub live_queue_bytes: usize,
+}
+
+/// The bound of one live subscription's queue (see `Limits::live_queue_messages`) and what
+/// happens past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveLimits {
+    pub messages: usize,
+    pub bytes: usize,
+    /// `slow_consumer: close`: the connection is closed with 1008 instead of losing messages.
+    pub close: bool,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        LiveLimits {
+            messages: 4_096,
+            bytes: 1 << 20,
+            close: false,
+        }
+    }
 }
 
 /// What happens to a client that stops reading while messages flow.
@@ -87,6 +114,8 @@ impl Default for Limits {
             slow_consumer_timeout_ms: 10_000,
             slow_consumer: SlowConsumerPolicy::Pause,
             max_topic_pattern_bytes: 1024,
+            live_queue_messages: LiveLimits::default().messages,
+            live_queue_bytes: LiveLimits::default().bytes,
         }
     }
 }
@@ -106,5 +135,13 @@ impl Limits {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+    /// The bound and policy of every live subscription's queue.
+    pub fn live_queue(&self) -> LiveLimits {
+        LiveLimits {
+            messages: self.live_queue_messages,
+            bytes: self.live_queue_bytes,
+            close: self.slow_consumer == SlowConsumerPolicy::Close,
+        }
     }
 }

@@ -250,6 +250,8 @@ impl Config {
                 l.request_head_timeout_ms as usize,
             ),
             ("max_handshakes", l.max_handshakes),
+            ("live_queue_messages", l.live_queue_messages),
+            ("live_queue_bytes", l.live_queue_bytes),
         ] {
             if value == 0 {
                 return Err(invalid(

@@ -425,6 +425,7 @@ impl Dispatcher {
             // Pattern subscriptions only see the topics this identity may read.
             spec.allowed = Some(identity);
         }
+        spec.live = self.limits.live_queue();
         let id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
         let sink = PushSink::new(self.out.clone(), id, seq, spec.max_in_flight);
         let gate = sink.gate();
@@ -484,6 +485,15 @@ impl Dispatcher {
         }
         if spec.start_epoch != 0 {
             self.need(caps.epochs, "start_epoch", "epochs")?;
+        }
+        if spec.max_in_flight > 0 {
+            // A window of unacknowledged messages closes with acknowledgements: a group's acks
+            // or commits, or a plain subscription's commits of a log it reads.
+            let acknowledged = match spec.group {
+                Some(_) => caps.ack || caps.commit,
+                None => caps.history,
+            };
+            self.need(acknowledged, "max_in_flight", "acknowledgements")?;
         }
         if !spec.start_position.is_empty() {
             self.need(caps.string_positions, "start_position", "string positions")?;

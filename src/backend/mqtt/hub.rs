@@ -6,25 +6,19 @@
 //! identifier), and only that subscriber gets them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use async_trait::async_trait;
 use rumqttc::v5::mqttbytes::v5::{Filter, Publish as MqttPublish, RetainForwardRule};
 use rumqttc::v5::mqttbytes::QoS;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, Endpoint, Handler};
-use crate::backend::{
-    lock, now_ms, CommitOffset, Header, PushSink, Record, RecordParts, Start, SubscribeSpec,
-    Subscription,
-};
-use crate::error::{GatewayError, Result};
+use crate::backend::live::{self, Feed, Live};
+use crate::backend::Subscription;
+use crate::backend::{lock, now_ms, PushSink, Record, RecordParts, Start, SubscribeSpec};
+use crate::error::Result;
 
-/// Records waiting for one subscriber's connection. Plain MQTT subscriptions keep no history
-/// here: past this a subscriber that does not read loses messages.
-const SUBSCRIBER_BUFFER: usize = 4096;
 /// Subscription identifiers a filter keeps answering to after a LAST re-subscribe replaced
 /// them (deliveries already on their way carry the old one).
 const KEPT_IDS: usize = 4;
@@ -32,38 +26,46 @@ const KEPT_IDS: usize = 4;
 const MAX_SUBSCRIPTION_ID: usize = 268_435_455;
 
 pub(super) struct Hub {
+    live: Arc<Live<Filters>>,
+}
+
+/// The live fan-out's side at the broker: one MQTT subscription per filter on the upstream's
+/// shared connection, each with its subscription identifiers.
+struct Filters {
     ep: Endpoint,
     conn: OnceLock<Conn>,
-    state: Mutex<State>,
-    /// Serializes subscribing and leaving, so a filter's last member leaving and a new one
-    /// joining cannot cross.
-    ops: tokio::sync::Mutex<()>,
-    next_member: AtomicU64,
+    ids: Mutex<Ids>,
     next_id: AtomicUsize,
     client_id: String,
-    weak: Weak<Hub>,
+    /// The fan-out this is the upstream of, for the connection's handler.
+    live: OnceLock<Weak<Live<Filters>>>,
 }
 
 #[derive(Default)]
-struct State {
-    filters: HashMap<String, Fanout>,
+struct Ids {
     /// Subscription identifier -> filter.
     by_id: HashMap<usize, String>,
+    /// Filter -> its identifiers, the newest first.
+    by_filter: HashMap<String, Vec<usize>>,
 }
 
-struct Fanout {
-    /// The newest identifier first.
-    ids: Vec<usize>,
-    members: Vec<Member>,
-}
+impl Ids {
+    /// `id` is now the filter's newest identifier.
+    fn add(&mut self, filter: &str, id: usize) {
+        let ids = self.by_filter.entry(filter.to_owned()).or_default();
+        ids.insert(0, id);
+        let old: Vec<usize> = ids.drain(KEPT_IDS.min(ids.len())..).collect();
+        self.by_id.insert(id, filter.to_owned());
+        for id in old {
+            self.by_id.remove(&id);
+        }
+    }
 
-struct Member {
-    id: u64,
-    tx: mpsc::Sender<Arc<Record>>,
-    allowed: Option<Arc<crate::auth::Identity>>,
-    match_headers: Vec<Header>,
-    /// The identifier of this member's LAST subscribe: retained messages carrying it are its.
-    retained_for: Option<usize>,
+    fn remove(&mut self, filter: &str) {
+        for id in self.by_filter.remove(filter).unwrap_or_default() {
+            self.by_id.remove(&id);
+        }
+    }
 }
 
 /// An MQTT delivery as a gateway record: no position (offset -1), received now.
@@ -81,28 +83,28 @@ pub(super) fn record(p: &MqttPublish, offset: i64) -> Arc<Record> {
     }))
 }
 
-struct HubHandler(Weak<Hub>);
+struct HubHandler(Weak<Live<Filters>>);
 
 impl Handler for HubHandler {
     fn message(&self, p: MqttPublish) {
-        if let Some(hub) = self.0.upgrade() {
-            hub.deliver(p);
+        if let Some(live) = self.0.upgrade() {
+            deliver(&live, p);
         }
     }
 
     fn connected(&self, _session_present: bool) {
         // Renewed whether or not the broker kept the session: a re-SUBSCRIBE replaces the
         // same subscription, and never asks for retained messages again.
-        if let Some(hub) = self.0.upgrade() {
-            let filters: Vec<(String, usize)> = lock(&hub.state)
-                .filters
-                .iter()
-                .filter_map(|(f, fan)| fan.ids.first().map(|id| (f.clone(), *id)))
-                .collect();
-            if let Some(conn) = hub.conn.get() {
-                for (f, id) in filters {
-                    conn.resubscribe(filter(&f, RetainForwardRule::Never), Some(id));
-                }
+        let Some(live) = self.0.upgrade() else { return };
+        let filters = live.upstream();
+        let newest: Vec<(String, usize)> = lock(&filters.ids)
+            .by_filter
+            .iter()
+            .filter_map(|(f, ids)| ids.first().map(|id| (f.clone(), *id)))
+            .collect();
+        if let Some(conn) = filters.conn.get() {
+            for (f, id) in newest {
+                conn.resubscribe(filter(&f, RetainForwardRule::Never), Some(id));
             }
         }
     }
@@ -118,29 +120,51 @@ fn filter(path: &str, retained: RetainForwardRule) -> Filter {
     }
 }
 
-impl Hub {
-    pub fn new(ep: Endpoint) -> Arc<Hub> {
-        let client_id = format!(
-            "{}-{:016x}",
-            ep.options.client_id_prefix,
-            now_ms() as u64 ^ u64::from(std::process::id()).rotate_left(40)
-        );
-        Arc::new_cyclic(|weak| Hub {
-            ep,
-            conn: OnceLock::new(),
-            state: Mutex::new(State::default()),
-            ops: tokio::sync::Mutex::new(()),
-            next_member: AtomicU64::new(1),
-            next_id: AtomicUsize::new(1),
-            client_id,
-            weak: weak.clone(),
-        })
+/// Hands a delivery to the members of the filters it is for: those its subscription
+/// identifiers name, or, from a broker that sends none, those whose filter matches.
+fn deliver(live: &Live<Filters>, p: MqttPublish) {
+    let record = record(&p, -1);
+    if super::reserved(&record.topic) {
+        return;
     }
+    let ids: Vec<usize> = p
+        .properties
+        .as_ref()
+        .map(|pr| pr.subscription_identifiers.clone())
+        .unwrap_or_default();
+    let filters: Vec<String> = if ids.is_empty() {
+        live.keys()
+            .into_iter()
+            .filter(|f| super::topic::matches(f, &record.topic))
+            .collect()
+    } else {
+        let known = lock(&live.upstream().ids);
+        let mut filters: Vec<String> = ids
+            .iter()
+            .filter_map(|id| known.by_id.get(id).cloned())
+            .collect();
+        filters.sort_unstable();
+        filters.dedup();
+        filters
+    };
+    for f in filters {
+        if let Some(feed) = live.feed(&f) {
+            // A retained message is sent because of one (re-)subscribe: it is for the LAST
+            // subscriber that made it (tagged with its identifier), not for those already
+            // watching.
+            feed.deliver_where(&record, |tag| {
+                !p.retain || ids.contains(&usize::try_from(tag).unwrap_or(0))
+            });
+        }
+    }
+}
 
+impl Filters {
     /// The shared connection, started on first use so building a route never blocks.
-    pub fn conn(&self) -> &Conn {
+    fn conn(&self) -> &Conn {
         self.conn.get_or_init(|| {
             let o = &self.ep.options;
+            let live = self.live.get().cloned().unwrap_or_default();
             Conn::start(
                 &self.ep,
                 self.client_id.clone(),
@@ -148,7 +172,7 @@ impl Hub {
                 o.session_expiry_secs,
                 false,
                 o.max_inflight,
-                Arc::new(HubHandler(self.weak.clone())),
+                Arc::new(HubHandler(live)),
             )
         })
     }
@@ -158,189 +182,92 @@ impl Hub {
         (id - 1) % MAX_SUBSCRIPTION_ID + 1
     }
 
-    fn deliver(&self, p: MqttPublish) {
-        let record = record(&p, -1);
-        if super::reserved(&record.topic) {
-            return;
-        }
-        let ids: Vec<usize> = p
-            .properties
-            .as_ref()
-            .map(|pr| pr.subscription_identifiers.clone())
-            .unwrap_or_default();
-        let state = lock(&self.state);
-        let mut fanouts: Vec<&Fanout> = Vec::new();
-        if ids.is_empty() {
-            // A broker that sends no identifiers: match the filters here.
-            fanouts.extend(
-                state
-                    .filters
-                    .iter()
-                    .filter(|(f, _)| super::topic::matches(f, &record.topic))
-                    .map(|(_, fan)| fan),
-            );
+    /// SUBSCRIBE `path` with identifier `id`, asking for its retained messages when `last`.
+    async fn subscribe(&self, path: &str, id: usize, last: bool) -> Result<()> {
+        lock(&self.ids).add(path, id);
+        let rule = if last {
+            RetainForwardRule::OnEverySubscribe
         } else {
-            for id in &ids {
-                if let Some(fan) = state.by_id.get(id).and_then(|f| state.filters.get(f)) {
-                    if !fanouts.iter().any(|x| std::ptr::eq(*x, fan)) {
-                        fanouts.push(fan);
-                    }
-                }
-            }
-        }
-        for fan in fanouts {
-            for m in &fan.members {
-                // A retained message is sent because of one (re-)subscribe: it is for the
-                // LAST subscriber that made it, not for those already watching.
-                if p.retain && !m.retained_for.is_some_and(|id| ids.contains(&id)) {
-                    continue;
-                }
-                if m.allowed
-                    .as_ref()
-                    .is_some_and(|id| !id.can_read(&record.topic))
-                    || !record.matches_headers(&m.match_headers)
-                {
-                    continue;
-                }
-                if let Err(mpsc::error::TrySendError::Full(_)) = m.tx.try_send(record.clone()) {
-                    tracing::debug!(topic = %record.topic, "MQTT subscriber too slow; message dropped");
-                }
-            }
+            RetainForwardRule::Never
+        };
+        self.conn().subscribe(filter(path, rule), Some(id)).await
+    }
+}
+
+#[async_trait]
+impl live::Upstream for Filters {
+    type Handle = ();
+    const NAME: &'static str = "MQTT";
+
+    /// A LAST subscriber, or a filter's first: a SUBSCRIBE with a fresh identifier, which tags
+    /// the member.
+    fn tag(&self, spec: &SubscribeSpec, opening: bool) -> u64 {
+        if opening || spec.start == Start::Last {
+            self.fresh_id() as u64
+        } else {
+            0
         }
     }
 
+    async fn open(&self, path: &str, _feed: &Feed, tag: u64, spec: &SubscribeSpec) -> Result<()> {
+        let id = usize::try_from(tag).unwrap_or(1);
+        let subscribed = self.subscribe(path, id, spec.start == Start::Last).await;
+        if subscribed.is_err() {
+            lock(&self.ids).remove(path);
+        }
+        subscribed
+    }
+
+    async fn rejoin(&self, path: &str, _: &mut (), tag: u64, spec: &SubscribeSpec) -> Result<()> {
+        if spec.start != Start::Last {
+            return Ok(());
+        }
+        let id = usize::try_from(tag).unwrap_or(1);
+        self.subscribe(path, id, true).await
+    }
+
+    async fn close(&self, path: &str, _: ()) {
+        lock(&self.ids).remove(path);
+        if let Some(conn) = self.conn.get() {
+            conn.unsubscribe(path);
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(ep: Endpoint, route: &str) -> Arc<Hub> {
+        let client_id = format!(
+            "{}-{:016x}",
+            ep.options.client_id_prefix,
+            now_ms() as u64 ^ u64::from(std::process::id()).rotate_left(40)
+        );
+        let live = Live::new(
+            Filters {
+                ep,
+                conn: OnceLock::new(),
+                ids: Mutex::new(Ids::default()),
+                next_id: AtomicUsize::new(1),
+                client_id,
+                live: OnceLock::new(),
+            },
+            route,
+        );
+        let _ = live.upstream().live.set(Arc::downgrade(&live));
+        Arc::new(Hub { live })
+    }
+
+    /// The shared connection, started on first use so building a route never blocks.
+    pub fn conn(&self) -> &Conn {
+        self.live.upstream().conn()
+    }
+
     pub async fn subscribe(
-        self: &Arc<Self>,
+        &self,
         filter_path: String,
         spec: SubscribeSpec,
         sink: PushSink,
     ) -> Result<Arc<dyn Subscription>> {
-        if spec.max_in_flight > 0 {
-            return Err(GatewayError::BadRequest(
-                "max_in_flight needs acknowledgements; plain MQTT subscriptions are acknowledged by the gateway on receipt (use a group)".into(),
-            ));
-        }
-        let last = spec.start == Start::Last;
-        let conn = self.conn();
-        conn.ready().await?;
-        let member_id = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        let _ops = self.ops.lock().await;
-        let exists = lock(&self.state).filters.contains_key(&filter_path);
-        // LAST, or a filter nobody watches yet: a SUBSCRIBE with a fresh identifier.
-        let new_id = (last || !exists).then(|| self.fresh_id());
-        let member = Member {
-            id: member_id,
-            tx,
-            allowed: spec.allowed.clone(),
-            match_headers: spec.match_headers.clone(),
-            retained_for: if last { new_id } else { None },
-        };
-        {
-            let mut st = lock(&self.state);
-            let st = &mut *st;
-            let fan = st
-                .filters
-                .entry(filter_path.clone())
-                .or_insert_with(|| Fanout {
-                    ids: Vec::new(),
-                    members: Vec::new(),
-                });
-            if let Some(id) = new_id {
-                fan.ids.insert(0, id);
-                st.by_id.insert(id, filter_path.clone());
-                for old in fan.ids.drain(KEPT_IDS.min(fan.ids.len())..) {
-                    st.by_id.remove(&old);
-                }
-            }
-            fan.members.push(member);
-        }
-        if let Some(id) = new_id {
-            let rule = if last {
-                RetainForwardRule::OnEverySubscribe
-            } else {
-                RetainForwardRule::Never
-            };
-            if let Err(e) = conn.subscribe(filter(&filter_path, rule), Some(id)).await {
-                self.remove(&filter_path, member_id);
-                return Err(e);
-            }
-        }
-        drop(_ops);
-        let cancel = CancellationToken::new();
-        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
-        Ok(Arc::new(HubSubscription {
-            cancel,
-            hub: self.clone(),
-            filter: filter_path,
-            member: member_id,
-        }))
-    }
-
-    /// Removes a member; returns whether its filter has none left (and was dropped).
-    fn remove(&self, filter_path: &str, member: u64) -> bool {
-        let mut st = lock(&self.state);
-        let Some(fan) = st.filters.get_mut(filter_path) else {
-            return false;
-        };
-        fan.members.retain(|m| m.id != member);
-        if !fan.members.is_empty() {
-            return false;
-        }
-        if let Some(fan) = st.filters.remove(filter_path) {
-            for id in fan.ids {
-                st.by_id.remove(&id);
-            }
-        }
-        true
-    }
-
-    /// The last member out ends the MQTT subscription.
-    fn leave(self: &Arc<Self>, filter_path: String, member: u64) {
-        let hub = self.clone();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            let _ops = hub.ops.lock().await;
-            if hub.remove(&filter_path, member) {
-                if let Some(conn) = hub.conn.get() {
-                    conn.unsubscribe(&filter_path);
-                }
-            }
-        });
-    }
-}
-
-struct HubSubscription {
-    cancel: CancellationToken,
-    hub: Arc<Hub>,
-    filter: String,
-    member: u64,
-}
-
-#[async_trait]
-impl Subscription for HubSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
-    async fn ack(&self, _positions: Vec<crate::backend::Position>) -> Result<()> {
-        Err(GatewayError::BadRequest(
-            "plain MQTT subscriptions are acknowledged by the gateway on receipt; only group deliveries take ack".into(),
-        ))
-    }
-
-    fn close(&self) {
-        if !self.cancel.is_cancelled() {
-            self.cancel.cancel();
-            self.hub.leave(self.filter.clone(), self.member);
-        }
-    }
-}
-
-impl Drop for HubSubscription {
-    fn drop(&mut self) {
-        self.close();
+        self.conn().ready().await?;
+        self.live.join(filter_path, &spec, sink).await
     }
 }

@@ -62,7 +62,7 @@ impl MqttBackend {
     pub fn new(route: &Route) -> std::result::Result<MqttBackend, String> {
         let ep = client::Endpoint::new(route)?;
         Ok(MqttBackend {
-            hub: hub::Hub::new(ep.clone()),
+            hub: hub::Hub::new(ep.clone(), &route.uri),
             ep,
             slots: Arc::default(),
         })

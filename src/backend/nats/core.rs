@@ -1,47 +1,66 @@
 //! Core NATS: publish, and subscriptions with no history. Plain subscriptions of one subject
-//! (wildcards included) share one NATS subscription: each message becomes one `Record`, shared
-//! by every gateway subscriber. Group members each hold a queue subscription, so NATS gives
-//! each message to one member of the queue group, gateway clients and plain NATS clients alike.
+//! (wildcards included) share one NATS subscription through the shared live fan-out
+//! (`backend::live`): each message becomes one `Record`, handed to every gateway subscriber.
+//! Group members each hold a queue subscription, so NATS gives each message to one member of
+//! the queue group, gateway clients and plain NATS clients alike. Either way a subscriber's
+//! messages wait in a queue bounded in messages and bytes (`server.limits.live_queue_*`).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::client::{check_payload, from_nats_headers, to_nats_headers, within, Conn};
-use crate::backend::{
-    now_ms, PushSink, Record, RecordParts, SubscribeSpec, Subscription, TaskGauge,
-};
-use crate::backend::{CommitOffset, Header, Publish, Published};
+use crate::backend::live::{self, Feed, Live, MemberQueue};
+use crate::backend::{now_ms, PushSink, Record, RecordParts, SubscribeSpec, Subscription};
+use crate::backend::{CommitOffset, Publish, Published};
 use crate::error::{GatewayError, Result};
-
-/// Records waiting for one subscriber's connection. Core NATS keeps no history: past this a
-/// subscriber that does not read loses messages (as NATS itself drops slow consumers).
-const SUBSCRIBER_BUFFER: usize = 4096;
-
-use crate::backend::lock;
 
 pub(super) struct Hub {
     conn: Arc<Conn>,
-    /// One fan-out per subscribed subject; the async lock serializes creating them.
-    subjects: tokio::sync::Mutex<HashMap<String, Arc<Fanout>>>,
-    next_member: AtomicU64,
+    live: Arc<Live<Subjects>>,
+    /// The route's `pubsub_live_dropped_total`, for queue group members.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
-struct Fanout {
-    members: Mutex<Vec<Member>>,
-    cancel: CancellationToken,
+/// Plain subscriptions' side of the live fan-out: one NATS subscription per subject.
+struct Subjects {
+    conn: Arc<Conn>,
 }
 
-struct Member {
-    id: u64,
-    tx: mpsc::Sender<Arc<Record>>,
-    allowed: Option<Arc<crate::auth::Identity>>,
-    match_headers: Vec<Header>,
+#[async_trait]
+impl live::Upstream for Subjects {
+    /// Stops the subject's reader, which then unsubscribes.
+    type Handle = DropGuard;
+    const NAME: &'static str = "core NATS";
+
+    async fn open(
+        &self,
+        subject: &str,
+        feed: &Feed,
+        _tag: u64,
+        _spec: &SubscribeSpec,
+    ) -> Result<DropGuard> {
+        let client = self.conn.client().await?.clone();
+        let sub = within(self.conn.timeouts.read(), "the subscribe", async {
+            let sub = client
+                .subscribe(subject.to_owned())
+                .await
+                .map_err(|e| GatewayError::Upstream(format!("NATS subscribe failed: {e}")))?;
+            // Registered at the server before the reply: LATEST misses nothing after it.
+            self.conn.round_trip(&client).await?;
+            Ok(sub)
+        })
+        .await?;
+        let cancel = CancellationToken::new();
+        tokio::spawn(read_subject(sub, feed.clone(), cancel.clone()));
+        Ok(cancel.drop_guard())
+    }
+
+    async fn close(&self, _subject: &str, handle: DropGuard) {
+        drop(handle);
+    }
 }
 
 /// A core message as a gateway record: no position (offset -1), received now.
@@ -60,11 +79,11 @@ pub(super) fn core_record(m: &async_nats::Message) -> Arc<Record> {
 }
 
 impl Hub {
-    pub fn new(conn: Arc<Conn>) -> Hub {
+    pub fn new(conn: Arc<Conn>, route: &str) -> Hub {
         Hub {
+            live: Live::new(Subjects { conn: conn.clone() }, route),
+            dropped: crate::metrics::METRICS.live_dropped(route),
             conn,
-            subjects: tokio::sync::Mutex::new(HashMap::new()),
-            next_member: AtomicU64::new(1),
         }
     }
 
@@ -98,143 +117,60 @@ impl Hub {
         spec: SubscribeSpec,
         sink: PushSink,
     ) -> Result<Arc<dyn Subscription>> {
-        if spec.max_in_flight > 0 {
-            return Err(GatewayError::BadRequest(
-                "max_in_flight needs per-message ack, which core NATS has none of".into(),
-            ));
-        }
-        if let Some(g) = &spec.group {
-            if g.len() > 255 || g.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(GatewayError::BadRequest(format!(
-                    "group `{}` is not a NATS queue group name (no spaces or control characters)",
-                    g.escape_debug()
-                )));
-            }
+        let Some(group) = spec.group.clone() else {
+            // A clear 503 while the server is away, even when the subject is already shared.
+            self.conn.client().await?;
+            return self.live.join(subject, &spec, sink).await;
+        };
+        if group.len() > 255 || group.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(GatewayError::BadRequest(format!(
+                "group `{}` is not a NATS queue group name (no spaces or control characters)",
+                group.escape_debug()
+            )));
         }
         let client = self.conn.client().await?.clone();
+        let sub = within(self.conn.timeouts.read(), "the subscribe", async {
+            let sub = client
+                .queue_subscribe(subject.clone(), group)
+                .await
+                .map_err(|e| GatewayError::Upstream(format!("NATS subscribe failed: {e}")))?;
+            // Registered at the server before the reply: nothing published after it is missed.
+            self.conn.round_trip(&client).await?;
+            Ok(sub)
+        })
+        .await?;
         let cancel = CancellationToken::new();
-        if let Some(group) = &spec.group {
-            let sub = within(self.conn.timeouts.read(), "the subscribe", async {
-                let sub = client
-                    .queue_subscribe(subject.clone(), group.clone())
-                    .await
-                    .map_err(|e| GatewayError::Upstream(format!("NATS subscribe failed: {e}")))?;
-                // Registered at the server before the reply: nothing published after it is missed.
-                self.conn.round_trip(&client).await?;
-                Ok(sub)
-            })
-            .await?;
-            tokio::spawn(queue_member(sub, spec, sink, cancel.clone()));
-            return Ok(Arc::new(CoreSubscription {
-                cancel,
-                leave: None,
-            }));
-        }
-        let id = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        let member = Member {
-            id,
-            tx,
-            allowed: spec.allowed.clone(),
-            match_headers: spec.match_headers.clone(),
-        };
-        {
-            let mut subjects = self.subjects.lock().await;
-            match subjects.get(&subject) {
-                Some(f) if !f.cancel.is_cancelled() => lock(&f.members).push(member),
-                _ => {
-                    let sub = within(self.conn.timeouts.read(), "the subscribe", async {
-                        let sub = client.subscribe(subject.clone()).await.map_err(|e| {
-                            GatewayError::Upstream(format!("NATS subscribe failed: {e}"))
-                        })?;
-                        self.conn.round_trip(&client).await?;
-                        Ok(sub)
-                    })
-                    .await?;
-                    let fanout = Arc::new(Fanout {
-                        members: Mutex::new(vec![member]),
-                        cancel: CancellationToken::new(),
-                    });
-                    tokio::spawn(fan_out(subject.clone(), sub, fanout.clone()));
-                    subjects.insert(subject.clone(), fanout);
-                }
-            }
-        }
-        tokio::spawn(crate::backend::forward_batches(rx, sink, cancel.clone()));
-        Ok(Arc::new(CoreSubscription {
-            cancel,
-            leave: Some((self.clone(), subject, id)),
-        }))
-    }
-
-    /// Removes a member; the last one out ends the NATS subscription.
-    fn leave(self: &Arc<Self>, subject: String, id: u64) {
-        let hub = self.clone();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            let mut subjects = hub.subjects.lock().await;
-            if let Some(f) = subjects.get(&subject) {
-                let empty = {
-                    let mut members = lock(&f.members);
-                    members.retain(|m| m.id != id);
-                    members.is_empty()
-                };
-                if empty {
-                    f.cancel.cancel();
-                    subjects.remove(&subject);
-                }
-            }
-        });
+        let queue = Arc::new(MemberQueue::new(spec.live, self.dropped.clone()));
+        tokio::spawn(queue_member(sub, spec, queue.clone(), cancel.clone()));
+        tokio::spawn(live::forward(queue, sink, cancel.clone()));
+        Ok(Arc::new(QueueMember { cancel }))
     }
 }
 
-/// Reads one NATS subscription and hands each message to every member that may see it.
-async fn fan_out(subject: String, mut sub: async_nats::Subscriber, fanout: Arc<Fanout>) {
-    let mut dropped: u64 = 0;
+/// Reads a subject's NATS subscription and hands each message to its feed, until the last
+/// member leaves (or the client is gone: the route was replaced).
+async fn read_subject(mut sub: async_nats::Subscriber, feed: Feed, cancel: CancellationToken) {
     loop {
         let msg = tokio::select! {
-            _ = fanout.cancel.cancelled() => break,
+            _ = cancel.cancelled() => break,
             m = sub.next() => m,
         };
-        let Some(msg) = msg else {
-            // The client is gone (the route was replaced): members see their subscription end.
-            fanout.cancel.cancel();
-            break;
-        };
-        if super::reserved(msg.subject.as_str()) {
-            continue;
-        }
-        let record = core_record(&msg);
-        let members = lock(&fanout.members);
-        for m in members.iter() {
-            if m.allowed
-                .as_ref()
-                .is_some_and(|id| !id.can_read(&record.topic))
-                || !record.matches_headers(&m.match_headers)
-            {
-                continue;
-            }
-            if let Err(mpsc::error::TrySendError::Full(_)) = m.tx.try_send(record.clone()) {
-                dropped += 1;
-                if dropped.is_power_of_two() {
-                    tracing::warn!(subject = %subject, dropped, "core NATS subscriber too slow; messages dropped");
-                }
-            }
+        let Some(msg) = msg else { break };
+        if !super::reserved(msg.subject.as_str()) {
+            feed.deliver(&core_record(&msg));
         }
     }
     let _ = sub.unsubscribe().await;
 }
 
-/// One queue-group member: its own queue subscription, pushed with backpressure.
+/// One queue-group member: its own queue subscription, read at once into the member's
+/// bounded queue (core NATS does not wait for a slow member either).
 async fn queue_member(
     mut sub: async_nats::Subscriber,
     spec: SubscribeSpec,
-    sink: PushSink,
+    queue: Arc<MemberQueue>,
     cancel: CancellationToken,
 ) {
-    let _task = TaskGauge::new();
     loop {
         let msg = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -253,40 +189,27 @@ async fn queue_member(
         {
             continue;
         }
-        let one = [record];
-        let pushed = tokio::select! {
-            _ = cancel.cancelled() => break,
-            p = sink.push(&one) => p,
-        };
-        if pushed.is_err() {
-            break;
-        }
+        queue.offer(&record);
     }
     let _ = sub.unsubscribe().await;
 }
 
-struct CoreSubscription {
+struct QueueMember {
     cancel: CancellationToken,
-    leave: Option<(Arc<Hub>, String, u64)>,
 }
 
 #[async_trait]
-impl Subscription for CoreSubscription {
+impl Subscription for QueueMember {
     async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
         Err(GatewayError::UnknownCommand)
     }
 
     fn close(&self) {
-        if !self.cancel.is_cancelled() {
-            self.cancel.cancel();
-            if let Some((hub, subject, id)) = &self.leave {
-                hub.leave(subject.clone(), *id);
-            }
-        }
+        self.cancel.cancel();
     }
 }
 
-impl Drop for CoreSubscription {
+impl Drop for QueueMember {
     fn drop(&mut self) {
         self.close();
     }

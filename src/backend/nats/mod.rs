@@ -106,7 +106,7 @@ impl NatsBackend {
             (None, CORE)
         };
         Ok(NatsBackend {
-            core: Arc::new(core::Hub::new(conn.clone())),
+            core: Arc::new(core::Hub::new(conn.clone(), &route.uri)),
             conn,
             js,
             caps,

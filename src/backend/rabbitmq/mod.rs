@@ -111,7 +111,7 @@ impl RabbitBackend {
         let conn = Arc::new(client::Conn::new(route, opts)?);
         Ok(RabbitBackend {
             publisher: publish::Publisher::new(conn.clone()),
-            hub: Arc::new(hub::Hub::new(conn.clone())),
+            hub: Arc::new(hub::Hub::new(conn.clone(), &route.uri)),
             conn,
             stream,
             stream_groups: Default::default(),

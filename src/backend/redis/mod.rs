@@ -80,7 +80,7 @@ impl RedisBackend {
         let conn = Arc::new(client::Conn::new(route)?);
         let mode = conn.opts.mode;
         Ok(RedisBackend {
-            hub: Arc::new(pubsub::Hub::new(conn.clone())),
+            hub: Arc::new(pubsub::Hub::new(conn.clone(), &route.uri)),
             tails: Arc::new(tail::Tails::new(conn.clone())),
             conn,
             mode,
