@@ -9,7 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use pubsub_gateway::pb::{
     pub_sub_req::Req, pub_sub_resp::Resp, CmdKafkaCommit, CmdKafkaFetch, CmdKafkaProduce,
-    CmdKafkaSubscribe, KafkaMessage, KafkaPartitionOffset, KafkaProduceResp, PubSubReq, PubSubResp,
+    CmdKafkaSubscribe, KafkaMessage, KafkaPartitionOffset, KafkaProduceResp, KafkaPush, PubSubReq,
+    PubSubResp,
 };
 use pubsub_gateway::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -226,6 +227,28 @@ impl Client {
             }
         }
         out
+    }
+
+    /// The next push of a subscription, whole (its flags too), within `wait`; other frames are
+    /// kept for later.
+    pub async fn next_push(&mut self, subscription_id: i64, wait: Duration) -> Option<KafkaPush> {
+        let kept = self.pending.iter().position(
+            |r| matches!(&r.resp, Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id),
+        );
+        if let Some(i) = kept {
+            if let Some(Resp::KafkaPush(p)) = self.pending.remove(i).and_then(|r| r.resp) {
+                return Some(p);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = self.try_recv_frame(left).await?;
+            match r.resp {
+                Some(Resp::KafkaPush(p)) if p.subscription_id == subscription_id => return Some(p),
+                _ => self.pending.push_back(r),
+            }
+        }
     }
 
     /// Pushes for a subscription that arrive within `wait` (for proving nothing more comes).

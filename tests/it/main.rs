@@ -18,3 +18,4 @@ mod redis_support;
 mod schemes;
 
 mod live_memory;
+mod resets;

@@ -55,16 +55,26 @@ impl Delivery {
             if self.cursors.contains_key(&tp) {
                 continue;
             }
-            let Ok((_, part)) = self.broker.partition(&tp.0, tp.1) else {
+            let Ok((topic, part)) = self.broker.partition(&tp.0, tp.1) else {
                 continue;
             };
             let committed = self
                 .membership
                 .as_ref()
                 .and_then(|m| m.group.committed(&tp));
+            // A resume (`start_epoch`) meeting a topic of another generation, there at the start
+            // or made later: its whole new log is unseen, so it starts at the log's beginning,
+            // and the client is told.
+            let new_generation = committed.is_none()
+                && self.spec.start_epoch != 0
+                && topic.epoch != self.spec.start_epoch;
+            if new_generation {
+                self.sink.mark_reset();
+            }
             let offset = {
                 let log = lock(&part.log);
                 match (committed, self.spec.start) {
+                    _ if new_generation => log.start,
                     (Some(c), _) if c >= log.start && c <= log.end() => c,
                     (_, Start::Offset(o)) if initial && committed.is_none() => {
                         log.check(o)?;

@@ -16,6 +16,8 @@ mod fanout;
 mod groups;
 mod log;
 mod storage;
+#[cfg(test)]
+mod tests;
 
 use broker::*;
 use delivery::*;

@@ -6,6 +6,7 @@
 //! and anything else after the consumer's ack wait.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::within;
 use super::jetstream::{js_error, js_record, Js};
+use super::reader::{new_generation, Ordered, Reader};
 use crate::backend::{CommitOffset, Position};
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
@@ -130,7 +132,7 @@ pub(super) async fn subscribe(
         spec,
         sink,
         inflight: inflight.clone(),
-        epoch: view.epoch,
+        epoch: AtomicU64::new(view.epoch),
         ack_timeout: js.conn.timeouts.send(),
         connections: js.conn.connections(),
     });
@@ -191,7 +193,7 @@ pub(super) async fn subscribe(
             let stream_name = view.name.clone();
             let consumer = within(timeout, "joining the group", async {
                 view.stream
-                    .get_or_create_consumer(&name, config)
+                    .get_or_create_consumer(&name, config.clone())
                     .await
                     .map_err(|e| {
                         js_error(
@@ -210,7 +212,13 @@ pub(super) async fn subscribe(
             let batch = usize::try_from(max_ack_pending)
                 .unwrap_or(100)
                 .clamp(1, 100);
-            tokio::spawn(group_loop(shared.clone(), consumer, batch, cancel.clone()));
+            let member = GroupMember {
+                stream: view.stream.clone(),
+                config,
+                consumer,
+                batch,
+            };
+            tokio::spawn(group_loop(shared.clone(), member, cancel.clone()));
         }
     }
     Ok(Arc::new(JsSubscription { shared, cancel }))
@@ -220,51 +228,22 @@ pub(super) struct Shared {
     pub spec: SubscribeSpec,
     pub sink: PushSink,
     pub inflight: Arc<InFlight>,
-    pub epoch: u64,
+    /// The stream's generation a group's messages belong to (a group follows its stream when
+    /// it is made again).
+    pub epoch: AtomicU64,
     pub ack_timeout: Duration,
     pub connections: tokio::sync::watch::Receiver<u64>,
 }
 
-/// What an ordered consumer needs to be made again, from where it was.
-#[derive(Clone)]
-pub(super) struct Reader {
-    pub stream: async_nats::jetstream::stream::Stream,
-    pub subject: String,
-    pub policy: consumer::DeliverPolicy,
-    /// The last stream sequence read (0 = none yet).
-    pub last: u64,
-    pub epoch: u64,
-    pub connections: tokio::sync::watch::Receiver<u64>,
-}
-
-impl Reader {
-    pub async fn open(&self, timeout: Duration) -> Result<consumer::pull::Ordered> {
-        let deliver_policy = match self.last {
-            0 => self.policy,
-            n => consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: n + 1,
-            },
-        };
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: self.subject.clone(),
-            deliver_policy,
-            ..Default::default()
-        };
-        within(timeout, "creating the consumer", async {
-            let c = self
-                .stream
-                .create_consumer(config)
-                .await
-                .map_err(|e| js_error("cannot create a JetStream consumer", e))?;
-            c.messages()
-                .await
-                .map_err(|e| js_error("cannot read the JetStream consumer", e))
-        })
-        .await
-    }
-}
-
 impl Shared {
+    /// The stream was deleted and made again: what was delivered from the old log can no longer
+    /// be acknowledged, and the next push says `reset`.
+    pub fn new_generation(&self) {
+        self.inflight.lock().clear();
+        self.sink.flow.forget_all();
+        self.sink.mark_reset();
+    }
+
     pub fn wanted(&self, r: &Record) -> bool {
         !super::reserved(&r.topic)
             && self
@@ -291,7 +270,7 @@ impl Shared {
 async fn plain_loop(
     shared: Arc<Shared>,
     mut reader: Reader,
-    messages: consumer::pull::Ordered,
+    messages: Ordered,
     cancel: CancellationToken,
 ) {
     let _task = TaskGauge::new();
@@ -303,6 +282,10 @@ async fn plain_loop(
     loop {
         if !shared.room(&cancel).await {
             return;
+        }
+        if messages.is_none() && reader.renew_generation(shared.ack_timeout).await {
+            // The stream was deleted and made again: its new log, from the beginning.
+            shared.new_generation();
         }
         let current = match &mut messages {
             Some(m) => m,
@@ -342,7 +325,7 @@ async fn plain_loop(
         let mut batch = Vec::new();
         let room = shared.sink.flow.room().min(PUSH_BATCH);
         let mut add = |m: jetstream::Message, batch: &mut Vec<Arc<Record>>| {
-            if let Ok(r) = js_record(&m, shared.epoch) {
+            if let Ok(r) = js_record(&m, reader.epoch) {
                 reader.last = reader.last.max(u64::try_from(r.offset).unwrap_or(0));
                 if shared.wanted(&r) {
                     shared.inflight.delivered(&r, None, bounded);
@@ -369,12 +352,45 @@ async fn plain_loop(
     }
 }
 
-async fn group_loop(
-    shared: Arc<Shared>,
+/// A group member's durable consumer, and what it takes to make it again.
+struct GroupMember {
+    stream: jetstream::stream::Stream,
+    config: consumer::pull::Config,
     consumer: consumer::Consumer<consumer::pull::Config>,
     batch: usize,
-    cancel: CancellationToken,
-) {
+}
+
+impl GroupMember {
+    /// When the consumer is lost: if its stream was deleted and made again, the group's
+    /// consumer is made again on it, reading the new log from its beginning, and the
+    /// subscription's next push says `reset`. Whether that happened.
+    async fn follow_new_generation(&mut self, shared: &Shared) -> bool {
+        let epoch = shared.epoch.load(Ordering::Acquire);
+        let Some((stream, epoch)) = new_generation(&self.stream, epoch, shared.ack_timeout).await
+        else {
+            return false;
+        };
+        let mut config = self.config.clone();
+        config.deliver_policy = consumer::DeliverPolicy::All;
+        let name = config.durable_name.clone().unwrap_or_default();
+        let made = within(shared.ack_timeout, "joining the group", async {
+            stream
+                .get_or_create_consumer(&name, config)
+                .await
+                .map_err(|e| js_error("cannot make the group's consumer again", e))
+        })
+        .await;
+        let Ok(consumer) = made else { return false };
+        tracing::info!(stream = %consumer.cached_info().stream_name, group = %name, "JetStream stream made again: the group reads its new log from the beginning");
+        self.stream = stream;
+        self.consumer = consumer;
+        shared.epoch.store(epoch, Ordering::Release);
+        shared.new_generation();
+        true
+    }
+}
+
+async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: CancellationToken) {
     let _task = TaskGauge::new();
     let mut messages = None;
     let mut errors = 0u32;
@@ -389,9 +405,10 @@ async fn group_loop(
             None => {
                 let made = tokio::select! {
                     _ = cancel.cancelled() => break,
-                    m = consumer
+                    m = member
+                        .consumer
                         .stream()
-                        .max_messages_per_batch(batch)
+                        .max_messages_per_batch(member.batch)
                         .expires(PULL_EXPIRES)
                         .heartbeat(PULL_EXPIRES / 2)
                         .messages() => m,
@@ -399,6 +416,9 @@ async fn group_loop(
                 match made {
                     Ok(s) => messages.insert(s),
                     Err(e) => {
+                        if member.follow_new_generation(&shared).await {
+                            continue;
+                        }
                         errors += 1;
                         if errors.is_power_of_two() {
                             tracing::warn!(error = %e, "JetStream group consumer unavailable; retrying");
@@ -424,18 +444,21 @@ async fn group_loop(
                 continue;
             }
             Some(Err(e)) => {
+                messages = None;
+                if member.follow_new_generation(&shared).await {
+                    continue;
+                }
                 errors += 1;
                 if errors.is_power_of_two() {
                     tracing::warn!(error = %e, "JetStream group delivery interrupted; resuming");
                 }
-                messages = None;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
             Some(Ok(m)) => m,
         };
         errors = 0;
-        let Ok(record) = js_record(&msg, shared.epoch) else {
+        let Ok(record) = js_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
             continue;
         };
         if !shared.wanted(&record) {

@@ -53,7 +53,7 @@ pub(super) fn js_error(what: &str, e: impl std::fmt::Display) -> GatewayError {
     }
 }
 
-fn epoch_of(info: &stream::Info) -> u64 {
+pub(super) fn epoch_of(info: &stream::Info) -> u64 {
     u64::try_from(info.created.unix_timestamp_nanos())
         .unwrap_or(1)
         .max(1)

@@ -6,7 +6,9 @@
 //! - `jetstream`: streams, publish with PubAck, fetch, list_offset, metadata;
 //! - `consumers`: JetStream subscriptions: a durable consumer shared by a group's members,
 //!   per-message ack and nack;
-//! - `tail`: plain JetStream subscriptions of one subject share one ordered consumer.
+//! - `reader`: ordered reading of a stream from a sequence (an ephemeral consumer made again
+//!   from where it was when lost, or from the beginning of a stream made again);
+//! - `tail`: plain JetStream subscriptions of one subject share one ordered reader.
 //!
 //! A topic is a subject; there is one partition (0); on JetStream an offset is the stream
 //! sequence and the epoch is the stream's creation time.
@@ -15,6 +17,7 @@ mod client;
 mod consumers;
 mod core;
 mod jetstream;
+mod reader;
 mod tail;
 
 use std::sync::Arc;

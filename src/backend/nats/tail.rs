@@ -13,8 +13,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::consumers::{Reader, Shared};
+use super::consumers::Shared;
 use super::jetstream::js_record;
+use super::reader::{new_generation, Reader};
 use crate::backend::{Record, SinkClosed, TaskGauge};
 
 const PUSH_BATCH: usize = 256;
@@ -47,8 +48,17 @@ struct Attached {
     shared: Arc<Shared>,
     /// First sequence this subscription still needs.
     from: u64,
-    /// Told the sequence to catch up from when it falls behind.
-    lag: mpsc::UnboundedSender<u64>,
+    /// Told when it must leave the tail.
+    lag: mpsc::UnboundedSender<Lag>,
+}
+
+/// Why an attached subscription leaves the tail.
+enum Lag {
+    /// It fell behind: it catches up alone from this sequence.
+    From(u64),
+    /// The stream was deleted and made again (this generation, its handle): the subscription
+    /// starts over on the new log.
+    Generation(Box<async_nats::jetstream::stream::Stream>, u64),
 }
 
 impl Tails {
@@ -63,8 +73,9 @@ impl Tails {
     ) -> TailUse {
         let mut map = lock(&self.map);
         let tail = match map.get(&key) {
-            Some(t) => t.clone(),
-            None => {
+            // (A tail that ended on a new generation of its stream is not joined again.)
+            Some(t) if !t.cancel.is_cancelled() => t.clone(),
+            _ => {
                 let tail = Arc::new(Tail {
                     key: key.clone(),
                     state: Mutex::new(TailState {
@@ -117,7 +128,7 @@ impl Drop for TailUse {
 impl Tail {
     /// Attaches a subscription whose next sequence is `next` if the tail has not handed out
     /// anything it needs yet; false = keep catching up.
-    fn attach(&self, shared: &Arc<Shared>, next: u64, lag: &mpsc::UnboundedSender<u64>) -> bool {
+    fn attach(&self, shared: &Arc<Shared>, next: u64, lag: &mpsc::UnboundedSender<Lag>) -> bool {
         let mut st = lock(&self.state);
         if next <= st.seen {
             return false;
@@ -128,6 +139,17 @@ impl Tail {
             lag: lag.clone(),
         });
         true
+    }
+
+    /// The tail's stream was deleted and made again: every attached subscription starts over on
+    /// the new log, and the tail ends (nothing attaches to it any more).
+    fn end_generation(&self, stream: &async_nats::jetstream::stream::Stream, epoch: u64) {
+        let mut st = lock(&self.state);
+        st.seen = u64::MAX;
+        for a in st.attached.drain(..) {
+            let _ = a.lag.send(Lag::Generation(Box::new(stream.clone()), epoch));
+        }
+        self.cancel.cancel();
     }
 
     fn detach(&self, shared: &Arc<Shared>) {
@@ -167,7 +189,7 @@ impl Tail {
                 // Queue full or window used up: read alone from the first one not delivered.
                 Ok(false) => {
                     forget();
-                    let _ = a.lag.send(first);
+                    let _ = a.lag.send(Lag::From(first));
                     false
                 }
                 Err(SinkClosed) => false,
@@ -179,12 +201,25 @@ impl Tail {
 async fn tail_loop(tail: Arc<Tail>, mut reader: Reader, timeout: Duration) {
     let mut messages = None;
     let mut errors = 0u32;
+    let mut opened = false;
     loop {
+        if messages.is_none() && opened {
+            if let Some((stream, epoch)) =
+                new_generation(&reader.stream, reader.epoch, timeout).await
+            {
+                tail.end_generation(&stream, epoch);
+                return;
+            }
+        }
         let current = match &mut messages {
             Some(m) => m,
             None => match reader.open(timeout).await {
-                Ok(m) => messages.insert(m),
+                Ok(m) => {
+                    opened = true;
+                    messages.insert(m)
+                }
                 Err(e) => {
+                    opened = true;
                     errors += 1;
                     if errors.is_power_of_two() {
                         tracing::warn!(error = %e, "JetStream tail interrupted; retrying");
@@ -234,125 +269,184 @@ async fn tail_loop(tail: Arc<Tail>, mut reader: Reader, timeout: Duration) {
     }
 }
 
-/// One plain subscription on the tail: attached, or catching up alone from `next`.
+/// One plain subscription on the tail: attached, or catching up alone from `next`; when its
+/// stream is deleted and made again, it starts over on the new log (its next push says
+/// `reset`), through the new generation's tail.
 pub(super) async fn member_loop(
     shared: Arc<Shared>,
     mut reader: Reader,
-    tail: TailUse,
+    mut tail: TailUse,
     mut next: u64,
     cancel: CancellationToken,
 ) {
     let _task = TaskGauge::new();
     let (lag_tx, mut lag_rx) = mpsc::unbounded_channel();
+    while let Followed::NewGeneration = follow(
+        &shared,
+        &mut reader,
+        &tail,
+        &mut next,
+        &lag_tx,
+        &mut lag_rx,
+        &cancel,
+    )
+    .await
+    {
+        tail.tail.detach(&shared);
+        shared.new_generation();
+        next = 1;
+        let key = (
+            tail.tail.key.0.clone(),
+            reader.epoch,
+            reader.subject.clone(),
+        );
+        tail = tail.tails.join(key, reader.clone(), 1, shared.ack_timeout);
+    }
+    tail.tail.detach(&shared);
+}
+
+enum Followed {
+    /// The subscription is over.
+    Ended,
+    /// `reader` is on a new generation of the stream, from its beginning.
+    NewGeneration,
+}
+
+/// Follows the stream within one generation.
+async fn follow(
+    shared: &Arc<Shared>,
+    reader: &mut Reader,
+    tail: &TailUse,
+    next: &mut u64,
+    lag_tx: &mpsc::UnboundedSender<Lag>,
+    lag_rx: &mut mpsc::UnboundedReceiver<Lag>,
+    cancel: &CancellationToken,
+) -> Followed {
     let bounded = shared.spec.max_in_flight == 0;
-    'outer: {
-        // Attached: the tail delivers until this subscription falls behind.
-        if tail.tail.attach(&shared, next, &lag_tx) {
-            tokio::select! {
-                _ = cancel.cancelled() => break 'outer,
-                from = lag_rx.recv() => match from {
-                    Some(from) => next = from,
-                    None => break 'outer,
-                },
-            }
-            if shared.sink.is_closed() {
-                break 'outer;
-            }
+    // Attached: the tail delivers until this subscription must leave it.
+    let left = |lag: Option<Lag>, reader: &mut Reader, next: &mut u64| match lag {
+        Some(Lag::From(from)) => {
+            *next = from;
+            None
         }
-        // Catching up: an ordered consumer of its own from `next`, until the tail is reached.
-        reader.policy = async_nats::jetstream::consumer::DeliverPolicy::ByStartSequence {
-            start_sequence: next.max(1),
+        Some(Lag::Generation(stream, epoch)) => {
+            reader.move_to(*stream, epoch);
+            Some(Followed::NewGeneration)
+        }
+        None => Some(Followed::Ended),
+    };
+    if tail.tail.attach(shared, *next, lag_tx) {
+        let lag = tokio::select! {
+            _ = cancel.cancelled() => return Followed::Ended,
+            lag = lag_rx.recv() => lag,
         };
-        reader.last = 0;
-        let mut messages = None;
-        loop {
-            if !shared.room(&cancel).await {
-                break 'outer;
-            }
-            let current = match &mut messages {
-                Some(m) => m,
-                None => match reader.open(shared.ack_timeout).await {
+        if let Some(done) = left(lag, reader, next) {
+            return done;
+        }
+        if shared.sink.is_closed() {
+            return Followed::Ended;
+        }
+    }
+    // Catching up: an ordered consumer of its own from `next`, until the tail is reached.
+    reader.policy = async_nats::jetstream::consumer::DeliverPolicy::ByStartSequence {
+        start_sequence: (*next).max(1),
+    };
+    reader.last = 0;
+    let mut messages = None;
+    let mut opened = false;
+    loop {
+        if !shared.room(cancel).await {
+            return Followed::Ended;
+        }
+        if messages.is_none() && opened && reader.renew_generation(shared.ack_timeout).await {
+            return Followed::NewGeneration;
+        }
+        let current = match &mut messages {
+            Some(m) => m,
+            None => {
+                opened = true;
+                match reader.open(shared.ack_timeout).await {
                     Ok(m) => messages.insert(m),
                     Err(_) => {
                         tokio::select! {
-                            _ = cancel.cancelled() => break 'outer,
+                            _ = cancel.cancelled() => return Followed::Ended,
                             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                         }
                         continue;
                     }
-                },
-            };
-            let mut connections = reader.connections.clone();
-            let got = tokio::select! {
-                _ = cancel.cancelled() => break 'outer,
-                n = current.next() => Some(n),
-                _ = connections.changed() => {
-                    reader.connections = connections;
-                    messages = None;
-                    continue;
-                }
-                // Nothing more to read for now: reached the end of the stream.
-                _ = tokio::time::sleep(Duration::from_millis(100)) => None,
-            };
-            let first = match got {
-                None => {
-                    if tail.tail.attach(&shared, next, &lag_tx) {
-                        // Attached under the tail's lock: wait there.
-                        tokio::select! {
-                            _ = cancel.cancelled() => break 'outer,
-                            from = lag_rx.recv() => match from {
-                                Some(from) => next = from,
-                                None => break 'outer,
-                            },
-                        }
-                        reader.policy =
-                            async_nats::jetstream::consumer::DeliverPolicy::ByStartSequence {
-                                start_sequence: next.max(1),
-                            };
-                        reader.last = 0;
-                        messages = None;
-                    }
-                    continue;
-                }
-                Some(Some(Ok(m))) => m,
-                Some(Some(Err(_)) | None) => {
-                    messages = None;
-                    continue;
-                }
-            };
-            let room = shared.sink.flow.room().min(PUSH_BATCH);
-            let mut batch = Vec::new();
-            let mut read = 0;
-            for m in std::iter::once(first).chain(std::iter::from_fn(|| {
-                match futures_util::FutureExt::now_or_never(current.next()) {
-                    Some(Some(Ok(m))) => Some(m),
-                    _ => None,
-                }
-            })) {
-                read += 1;
-                if let Ok(r) = js_record(&m, reader.epoch) {
-                    let seq = u64::try_from(r.offset).unwrap_or(0);
-                    next = next.max(seq + 1);
-                    reader.last = reader.last.max(seq);
-                    if shared.wanted(&r) {
-                        batch.push(r);
-                    }
-                }
-                if read >= room {
-                    break;
                 }
             }
-            for r in &batch {
-                shared.inflight.delivered(r, None, bounded);
+        };
+        let mut connections = reader.connections.clone();
+        let got = tokio::select! {
+            _ = cancel.cancelled() => return Followed::Ended,
+            n = current.next() => Some(n),
+            _ = connections.changed() => {
+                reader.connections = connections;
+                messages = None;
+                continue;
             }
-            let pushed = tokio::select! {
-                _ = cancel.cancelled() => break 'outer,
-                p = shared.sink.push(&batch) => p,
-            };
-            if pushed.is_err() {
-                break 'outer;
+            // Nothing more to read for now: reached the end of the stream.
+            _ = tokio::time::sleep(Duration::from_millis(100)) => None,
+        };
+        let first = match got {
+            None => {
+                if tail.tail.attach(shared, *next, lag_tx) {
+                    // Attached under the tail's lock: wait there.
+                    let lag = tokio::select! {
+                        _ = cancel.cancelled() => return Followed::Ended,
+                        lag = lag_rx.recv() => lag,
+                    };
+                    if let Some(done) = left(lag, reader, next) {
+                        return done;
+                    }
+                    reader.policy =
+                        async_nats::jetstream::consumer::DeliverPolicy::ByStartSequence {
+                            start_sequence: (*next).max(1),
+                        };
+                    reader.last = 0;
+                    messages = None;
+                    opened = false;
+                }
+                continue;
+            }
+            Some(Some(Ok(m))) => m,
+            Some(Some(Err(_)) | None) => {
+                messages = None;
+                continue;
+            }
+        };
+        let room = shared.sink.flow.room().min(PUSH_BATCH);
+        let mut batch = Vec::new();
+        let mut read = 0;
+        for m in std::iter::once(first).chain(std::iter::from_fn(|| {
+            match futures_util::FutureExt::now_or_never(current.next()) {
+                Some(Some(Ok(m))) => Some(m),
+                _ => None,
+            }
+        })) {
+            read += 1;
+            if let Ok(r) = js_record(&m, reader.epoch) {
+                let seq = u64::try_from(r.offset).unwrap_or(0);
+                *next = (*next).max(seq + 1);
+                reader.last = reader.last.max(seq);
+                if shared.wanted(&r) {
+                    batch.push(r);
+                }
+            }
+            if read >= room {
+                break;
             }
         }
+        for r in &batch {
+            shared.inflight.delivered(r, None, bounded);
+        }
+        let pushed = tokio::select! {
+            _ = cancel.cancelled() => return Followed::Ended,
+            p = shared.sink.push(&batch) => p,
+        };
+        if pushed.is_err() {
+            return Followed::Ended;
+        }
     }
-    tail.tail.detach(&shared);
 }
