@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Message(m) => println!("> {}", String::from_utf8_lossy(&m.value)),
                 Event::Reset { .. } => println!("(the room was recreated)"),
                 Event::Error(e) => eprintln!("(resubscribing: {e})"),
+                Event::Gap { count } => println!("({count} messages missed)"),
             }
         }
     });

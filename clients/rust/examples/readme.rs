@@ -33,6 +33,7 @@ async fn main() -> Result<(), pubsub_client::Error> {
             // The embedded broker restarted: the topic's log starts over.
             Event::Reset { topic, .. } => println!("{topic} was recreated"),
             Event::Error(e) => eprintln!("resubscribing: {e}"),
+            Event::Gap { count } => eprintln!("{count} messages lost: reading too slowly"),
         }
     }
     client.close().await;

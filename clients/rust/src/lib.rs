@@ -27,6 +27,7 @@
 //!         }
 //!         Event::Reset { topic, .. } => println!("{topic} was recreated: starting over"),
 //!         Event::Error(e) => eprintln!("resubscribing failed: {e}"),
+//!         Event::Gap { count } => eprintln!("{count} messages lost: reading too slowly"),
 //!     }
 //! }
 //! # Ok(())
@@ -320,6 +321,9 @@ pub enum Event {
     },
     /// Resubscribing after a reconnect failed; the client tries again. Not the end of the stream.
     Error(Error),
+    /// `count` messages were lost just before the next ones: the client read more slowly than
+    /// they arrived on a route without history (a live scheme under `slow_consumer: pause`).
+    Gap { count: u64 },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,7 +657,18 @@ impl Inner {
                 partitions: covers,
             });
         }
+        if push.dropped > 0 {
+            let _ = tx.send(Event::Gap {
+                count: push.dropped,
+            });
+        }
         for m in push.messages {
+            // A message of a route without history has no position (offset -1): there is
+            // nothing to de-duplicate or resume from.
+            if m.offset < 0 {
+                let _ = tx.send(Event::Message(m));
+                continue;
+            }
             let key = (m.topic.clone(), m.partition);
             // Without a group, every (topic, partition, offset) is delivered once: after a
             // reconnect two server subscriptions can cover one partition for a moment.

@@ -530,6 +530,13 @@ async fn subscribe(
                 }
             }
             Some(Event::Error(e)) => eprintln!("pubsub: {e} (retrying)"),
+            Some(Event::Gap { count }) => {
+                if out.json {
+                    out.json(json!({"gap": count}))?;
+                } else {
+                    eprintln!("pubsub: {count} messages lost before the next (read too slowly)");
+                }
+            }
         }
     };
     let _ = sub.unsubscribe().await;
