@@ -126,8 +126,14 @@ pub enum Rejection {
     IpConnectionLimit,
     HandshakeTimeout,
     TlsHandshake,
+    /// `max_handshakes` reached with every handshake in progress past its first bytes.
+    HandshakeLimit,
+    /// `max_handshakes_per_ip` reached.
+    HandshakeIpLimit,
+    /// A silent handshake closed to make room for a new socket.
+    HandshakeEvicted,
 }
-const REJECTIONS: [&str; 8] = [
+const REJECTIONS: [&str; 11] = [
     "not_found",
     "bad_request",
     "unauthorized",
@@ -136,6 +142,9 @@ const REJECTIONS: [&str; 8] = [
     "ip_connection_limit",
     "handshake_timeout",
     "tls_handshake",
+    "handshake_limit",
+    "handshake_ip_limit",
+    "handshake_evicted",
 ];
 
 #[allow(clippy::declare_interior_mutable_const)]

@@ -43,12 +43,55 @@ pub struct SessionContext {
     pub backend: Arc<dyn Backend>,
     pub limits: Arc<Limits>,
     pub identity: Arc<Identity>,
-    pub route_removed: CancellationToken,
+    /// Ends the connection when a reload removes its route or rebuilds its backend (and, a
+    /// child of the server's token, at shutdown).
+    pub route_end: RouteEnd,
     /// The route's access rules; a reload sends new ones, and the session then checks its
     /// credential again (`Dispatcher::rederive`). `cmd_refresh` checks tokens against them.
     pub auth: Option<watch::Receiver<Arc<RouteAuth>>>,
     /// The route's uri, for route_info and capability errors.
     pub route: Arc<str>,
+}
+
+/// How a route ends for the connections open on it, shutdown aside: removed by a reload, or
+/// its backend rebuilt (new upstream settings or credentials), each with its close code.
+#[derive(Clone, Default)]
+pub struct RouteEnd {
+    token: CancellationToken,
+    why: Arc<std::sync::OnceLock<Closing>>,
+}
+
+impl RouteEnd {
+    /// Ends at `shutdown` too.
+    pub fn child_of(shutdown: &CancellationToken) -> RouteEnd {
+        RouteEnd {
+            token: shutdown.child_token(),
+            why: Arc::default(),
+        }
+    }
+
+    /// The route was removed: its connections close with 1001.
+    pub fn removed(&self) {
+        self.end((CloseCode::Away, "route removed"));
+    }
+
+    /// The route's backend was rebuilt: its connections close with 1012 and clients reconnect
+    /// to the new one (and resume where they were).
+    pub fn rebuilt(&self) {
+        self.end((CloseCode::Restart, "upstream changed"));
+    }
+
+    fn end(&self, why: Closing) {
+        let _ = self.why.set(why);
+        self.token.cancel();
+    }
+
+    fn why(&self) -> Closing {
+        self.why
+            .get()
+            .copied()
+            .unwrap_or((CloseCode::Away, "route removed"))
+    }
 }
 
 /// Closes when the identity's credential expires; None when it never does.
@@ -168,7 +211,7 @@ where
         .with_auth(auth.clone())
         .with_route(ctx.route.clone());
     // A child of `shutdown`: cancelled at shutdown too.
-    let route_removed = ctx.route_removed;
+    let route_end = ctx.route_end;
     async move {
         let mut writer_done = false;
         let mut inflight: InFlight<'_> = FuturesUnordered::new();
@@ -179,7 +222,7 @@ where
         inflight.push(Box::pin(control(
             &dispatcher,
             auth.clone(),
-            &route_removed,
+            &route_end,
             &shutdown,
         )));
         let mut rate = RateLimit::new(limits.max_requests_per_sec);
@@ -392,16 +435,16 @@ where
 }
 
 /// Watches what closes a connection from outside it and returns why. The shutdown token is
-/// `removed`'s parent: one waiter serves both.
+/// the route end's parent: one waiter serves both.
 async fn control(
     dispatcher: &Dispatcher,
     mut auth: Option<watch::Receiver<Arc<RouteAuth>>>,
-    removed: &CancellationToken,
+    route_end: &RouteEnd,
     shutdown: &CancellationToken,
 ) -> Option<Closing> {
     let mut identity = dispatcher.watch_identity();
     let mut expiry = expiry_timer(&identity.borrow_and_update());
-    let ended = removed.cancelled();
+    let ended = route_end.token.cancelled();
     tokio::pin!(ended);
     let reason = loop {
         tokio::select! {
@@ -409,7 +452,7 @@ async fn control(
                 break if shutdown.is_cancelled() {
                     (CloseCode::Away, "server shutting down")
                 } else {
-                    (CloseCode::Away, "route removed")
+                    route_end.why()
                 };
             }
             _ = async {

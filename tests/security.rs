@@ -1095,8 +1095,10 @@ async fn an_idle_socket_is_closed_after_the_request_head_timeout() {
     gw.stop().await;
 }
 
+/// A full server closes the oldest socket that has sent nothing for a new one, and never one
+/// that has spoken; when every handshake has spoken, the new socket is refused.
 #[tokio::test]
-async fn sockets_beyond_the_handshake_cap_are_closed_at_once_and_clients_get_in_when_they_go() {
+async fn a_full_server_closes_the_oldest_silent_socket_for_a_new_one_and_clients_get_in() {
     let yaml = format!(
         "server:\n  limits: {{ max_handshakes: 3, request_head_timeout_ms: 30000, handshake_timeout_secs: 60 }}\n{EMBEDDED}"
     );
@@ -1104,28 +1106,43 @@ async fn sockets_beyond_the_handshake_cap_are_closed_at_once_and_clients_get_in_
     let mut idle = Vec::new();
     for _ in 0..3 {
         idle.push(TcpStream::connect(gw.addr).await.unwrap());
+        // Accepted in this order.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let the server accept them all before the next one.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut over = TcpStream::connect(gw.addr).await.unwrap();
+    // Half a request head: spoken, so never evicted.
+    idle[1]
+        .write_all(b"GET /embedded HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut newer = TcpStream::connect(gw.addr).await.unwrap();
     assert!(
-        closed_within(&mut over, Duration::from_secs(3))
+        closed_within(&mut idle[0], Duration::from_secs(3))
             .await
             .is_some(),
-        "a socket over the cap is closed at once"
+        "the oldest silent socket is closed to make room"
     );
-    // The idle ones are still held open meanwhile.
     let mut probe = [0u8; 1];
+    for (i, s) in idle.iter_mut().enumerate().skip(1) {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), s.read(&mut probe))
+                .await
+                .is_err(),
+            "socket {i} is still waiting for its request"
+        );
+    }
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), idle[0].read(&mut probe))
+        tokio::time::timeout(Duration::from_millis(200), newer.read(&mut probe))
             .await
             .is_err(),
-        "sockets under the cap wait for their request"
+        "the new socket was taken"
     );
-    drop(idle);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A real client evicts the next silent one and gets in.
     let mut c = gw.connect("/embedded").await;
     ping_ok(&mut c).await;
+    drop(idle);
+    drop(newer);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // An upgraded connection no longer counts as a handshake.
     let mut more = Vec::new();
     for _ in 0..3 {

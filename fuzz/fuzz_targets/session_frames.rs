@@ -304,7 +304,7 @@ fuzz_target!(|data: &[u8]| {
             backend: w.backend.clone(),
             limits: w.limits.clone(),
             identity: w.identity.clone(),
-            route_removed: CancellationToken::new(),
+            route_end: Default::default(),
             auth: Some(w.auth.subscribe()),
             route: std::sync::Arc::from("/fuzz"),
         };

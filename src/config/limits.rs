@@ -28,10 +28,15 @@ pub struct Limits {
     /// HTTP request head. Short, so that idle or trickling sockets give their file descriptor
     /// back quickly instead of holding it for the whole handshake timeout.
     pub request_head_timeout_ms: u64,
-    /// Connections accepted but not yet upgraded (or refused), all routes together; sockets
-    /// past it are closed at once. Bounds the descriptors that sockets which never send a
-    /// request can hold.
+    /// Connections accepted but not yet upgraded (or refused), all routes together. Past it
+    /// the oldest one that has sent nothing yet is closed to make room (silent sockets cannot
+    /// keep real clients out), or, when every one has spoken, the new socket is refused. Bounds
+    /// the descriptors that sockets which never send a request can hold.
     pub max_handshakes: usize,
+    /// Handshakes in progress (accepted, not yet upgraded) from one client IP address; past it
+    /// new sockets from that address are refused (an HTTP 503 with `Retry-After` once their
+    /// request head is read). Keeps one address from taking the server's `max_handshakes`.
+    pub max_handshakes_per_ip: usize,
     pub fetch_max_messages: usize,
     pub fetch_max_bytes: usize,
     /// Cap on `CmdKafkaFetch.max_wait_ms`.
@@ -104,6 +109,7 @@ impl Default for Limits {
             handshake_timeout_secs: 10,
             request_head_timeout_ms: 2_500,
             max_handshakes: 1_024,
+            max_handshakes_per_ip: 128,
             fetch_max_messages: 2_000,
             fetch_max_bytes: 1 << 20,
             fetch_max_wait_ms: 30_000,

@@ -130,7 +130,67 @@ pub struct Route {
     pub allowed_origins: Vec<String>,
 }
 
+/// Everything a route's backend is built from: the upstream section, every plugin but those
+/// that check clients (so the credentials the gateway presents upstream, whatever the scheme),
+/// and the contents of the files they name (TLS keys and CAs, NATS credentials, librdkafka's
+/// `*.location` files). A reload builds a new backend exactly when this changes.
+#[derive(Clone, PartialEq)]
+pub struct BackendInput {
+    upstream: Upstream,
+    plugins: Plugins,
+    /// Each named file and a digest of its contents (None: unreadable now).
+    files: Vec<(PathBuf, Option<u64>)>,
+}
+
 impl Route {
+    /// What the route's backend is built from, read now (files included).
+    pub fn backend_input(&self) -> BackendInput {
+        let mut plugins = self.plugins.clone();
+        // These check clients: a reload's new rules reach open connections without a new
+        // backend (see `server`).
+        plugins.key_auth = None;
+        plugins.jwt_auth = None;
+        plugins.topic_acl = None;
+        let up = &self.upstream;
+        let mut files: Vec<PathBuf> = up
+            .tls
+            .iter()
+            .flat_map(|t| [&t.ca_file, &t.client_cert, &t.client_key])
+            .flatten()
+            .cloned()
+            .collect();
+        if let Some(auth) = &self.plugins.nats_auth {
+            if let NatsAuthMethod::NkeySeedFile(p) | NatsAuthMethod::CredsFile(p) = &auth.method {
+                files.push(p.clone());
+            }
+        }
+        files.extend(
+            up.kafka
+                .iter()
+                .filter(|(k, _)| k.ends_with(".location"))
+                .map(|(_, v)| PathBuf::from(v)),
+        );
+        let digest = |p: &Path| {
+            use std::hash::{Hash, Hasher};
+            std::fs::read(p).ok().map(|bytes| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            })
+        };
+        BackendInput {
+            upstream: up.clone(),
+            plugins,
+            files: files
+                .into_iter()
+                .map(|p| {
+                    let d = digest(&p);
+                    (p, d)
+                })
+                .collect(),
+        }
+    }
+
     /// `uri` ending in `*` matches by prefix, as in APISIX; otherwise the path must be equal.
     pub fn matches(&self, path: &str) -> bool {
         match self.uri.strip_suffix('*') {
@@ -250,6 +310,7 @@ impl Config {
                 l.request_head_timeout_ms as usize,
             ),
             ("max_handshakes", l.max_handshakes),
+            ("max_handshakes_per_ip", l.max_handshakes_per_ip),
             ("live_queue_messages", l.live_queue_messages),
             ("live_queue_bytes", l.live_queue_bytes),
         ] {

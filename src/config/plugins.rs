@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plugins {
     #[serde(default, rename = "kafka-proxy")]
@@ -30,7 +30,7 @@ pub struct Plugins {
 
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`
 /// query parameter for browsers (which cannot set headers on a WebSocket).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuth {
     pub keys: Vec<ApiKey>,
@@ -58,7 +58,7 @@ impl fmt::Debug for KeyAuth {
 }
 
 /// One key: given in the file (`key`) or read from an environment variable (`key_env`).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// The identity this key authenticates, for logs and ACLs.
@@ -73,7 +73,7 @@ pub struct ApiKey {
 
 /// JWT authentication. The token comes from `Authorization: Bearer`, the `token` query
 /// parameter, or a `bearer.<token>` entry of `Sec-WebSocket-Protocol` (browsers).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtAuth {
     /// HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384.
@@ -154,7 +154,7 @@ pub struct AclConfig {
     pub groups: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaProxy {
     #[serde(default)]

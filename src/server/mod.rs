@@ -32,7 +32,10 @@ use crate::backend::{self, Backend};
 use crate::config::{Config, Limits, Route};
 use crate::http::http_answer;
 use crate::metrics::{Rejection, METRICS};
-use crate::session::{self, SessionContext};
+use crate::session::{self, RouteEnd, SessionContext};
+
+mod handshakes;
+use handshakes::{HandshakeSlot, Handshakes};
 
 /// Largest HTTP request head accepted before the upgrade.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -45,9 +48,11 @@ pub struct RouteEntry {
     /// Shared by every table that has this route: a reload sends the new rules to the
     /// connections already open on it.
     auth_tx: Arc<watch::Sender<Arc<RouteAuth>>>,
-    /// Cancelled when a reload removes the route, and (a child of the server's token) at
-    /// shutdown.
-    removed: CancellationToken,
+    /// Ends the route's connections when a reload removes the route or rebuilds its backend,
+    /// and (a child of the server's token) at shutdown.
+    end: RouteEnd,
+    /// What `backend` was built from.
+    input: crate::config::BackendInput,
 }
 
 /// Everything a configuration determines; replaced whole on reload.
@@ -69,7 +74,7 @@ pub(crate) struct Inner {
     table: RwLock<Arc<Table>>,
     open: AtomicUsize,
     /// Connections accepted and not yet upgraded or refused.
-    handshakes: AtomicUsize,
+    handshakes: Arc<Handshakes>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     pub(crate) local_addr: SocketAddr,
 }
@@ -110,25 +115,6 @@ impl Inner {
             inner: self.clone(),
             ip,
         })
-    }
-
-    /// Counts an accepted socket until its upgrade is over; None past `max_handshakes`.
-    fn begin_handshake(self: &Arc<Self>, limits: &Limits) -> Option<HandshakeSlot> {
-        let taken = self
-            .handshakes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limits.max_handshakes).then_some(n + 1)
-            });
-        taken.ok().map(|_| HandshakeSlot(self.clone()))
-    }
-}
-
-/// A handshake in progress; released when dropped.
-struct HandshakeSlot(Arc<Inner>);
-
-impl Drop for HandshakeSlot {
-    fn drop(&mut self) {
-        self.0.handshakes.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -207,14 +193,6 @@ fn load_tls(config: &Config) -> Result<Option<TlsAcceptor>, StartError> {
     Ok(Some(TlsAcceptor::from(Arc::new(sc))))
 }
 
-/// Upstream settings whose change means a new backend; anything else keeps the running one
-/// (and, for the embedded scheme, its messages).
-fn same_backend(a: &Route, b: &Route) -> bool {
-    a.upstream == b.upstream
-        && a.plugins.kafka_proxy.as_ref().and_then(|k| k.sasl.clone())
-            == b.plugins.kafka_proxy.as_ref().and_then(|k| k.sasl.clone())
-}
-
 /// `shutdown` is the parent of every route's removal token, so a session watches one token
 /// for both (and tells them apart by asking `shutdown`).
 fn build_table(
@@ -228,18 +206,20 @@ fn build_table(
             uri: route.uri.clone(),
             message,
         };
-        let kept = previous
-            .and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri))
-            .filter(|e| same_backend(&e.route, route));
+        let same_route = previous.and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri));
+        // A new backend exactly when what it is built from changed (credentials and the files
+        // they name included); otherwise the running one, and for the embedded scheme its
+        // messages, carry on.
+        let input = route.backend_input();
+        let kept = same_route.filter(|e| e.input == input);
         let backend = match kept {
             Some(e) => e.backend.clone(),
             None => backend::build(route).map_err(err)?,
         };
         let auth = Arc::new(RouteAuth::build(route).map_err(err)?);
-        let same_route = previous.and_then(|t| t.routes.iter().find(|e| e.route.uri == route.uri));
-        let removed = same_route
-            .map(|e| e.removed.clone())
-            .unwrap_or_else(|| shutdown.child_token());
+        let end = kept
+            .map(|e| e.end.clone())
+            .unwrap_or_else(|| RouteEnd::child_of(shutdown));
         // Sent only once the reload is committed (an error later leaves the old rules).
         let auth_tx = same_route
             .map(|e| e.auth_tx.clone())
@@ -249,7 +229,8 @@ fn build_table(
             backend,
             auth,
             auth_tx,
-            removed,
+            end,
+            input,
         }));
     }
     let limits = config.server.limits.clone();
@@ -294,13 +275,18 @@ impl ServerHandle {
         if new.listen != old.listen {
             tracing::warn!(old = %old.listen, new = %new.listen, "server.listen changes need a restart; still listening on the old address");
         }
-        for gone in old
-            .routes
-            .iter()
-            .filter(|o| !new.routes.iter().any(|n| n.route.uri == o.route.uri))
-        {
-            tracing::info!(route = %gone.route.uri, "route removed: closing its connections");
-            gone.removed.cancel();
+        for o in &old.routes {
+            match new.routes.iter().find(|n| n.route.uri == o.route.uri) {
+                None => {
+                    tracing::info!(route = %o.route.uri, "route removed: closing its connections");
+                    o.end.removed();
+                }
+                Some(n) if !Arc::ptr_eq(&n.backend, &o.backend) => {
+                    tracing::info!(route = %o.route.uri, "route's upstream changed: new backend; closing its connections (1012) so that they reconnect to it");
+                    o.end.rebuilt();
+                }
+                Some(_) => {}
+            }
         }
         let new = Arc::new(new);
         *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
@@ -338,7 +324,7 @@ impl Server {
             inner: Arc::new(Inner {
                 table: RwLock::new(Arc::new(table)),
                 open: AtomicUsize::new(0),
-                handshakes: AtomicUsize::new(0),
+                handshakes: Arc::default(),
                 per_ip: Mutex::new(HashMap::new()),
                 local_addr,
             }),
@@ -383,12 +369,14 @@ impl Server {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
-                        // Past the cap the socket is closed at once (dropped): sockets that
-                        // never send a request cannot lock real clients out for long.
-                        let Some(slot) = inner.begin_handshake(&inner.table().limits) else {
-                            METRICS.reject(Rejection::ConnectionLimit);
-                            tracing::debug!(%peer, "too many handshakes in progress: closing");
-                            continue;
+                        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+                        let slot = match inner.handshakes.begin(peer.ip(), fd, &inner.table().limits) {
+                            Ok(s) => s,
+                            Err(why) => {
+                                tracing::debug!(%peer, ?why, "too many handshakes in progress: refusing");
+                                inner.handshakes.refuse(tcp, why);
+                                continue;
+                            }
                         };
                         let _ = tcp.set_nodelay(true);
                         tracker.spawn(connection(
@@ -432,6 +420,30 @@ async fn connection(
     tracker: TaskTracker,
 ) {
     let table = inner.table();
+    // A client that opened a socket says something quickly or not at all; until it does, a
+    // full server may close it to make room for a newer one.
+    let limit = table
+        .limits
+        .request_head_timeout()
+        .min(table.limits.handshake_timeout());
+    let mut first = [0u8; 1];
+    let first_bytes = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = slot.evicted() => {
+            tracing::debug!(%peer, "silent socket closed to make room for a new one");
+            return;
+        }
+        r = tokio::time::timeout(limit, tcp.peek(&mut first)) => r,
+    };
+    match first_bytes {
+        Ok(Ok(n)) if n > 0 => slot.spoke(),
+        Ok(_) => return,
+        Err(_) => {
+            METRICS.reject(Rejection::HandshakeTimeout);
+            tracing::debug!(%peer, "nothing sent within the request head timeout");
+            return;
+        }
+    }
     match table.tls.clone() {
         None => Box::pin(serve(tcp, slot, peer, table, inner, shutdown, tracker)).await,
         Some(acceptor) => {
@@ -546,7 +558,7 @@ async fn serve<S>(
         backend: entry.backend.clone(),
         limits: table.limits.clone(),
         identity: Arc::new(up.identity),
-        route_removed: entry.removed.clone(),
+        route_end: entry.end.clone(),
         auth: Some(auth),
         route: Arc::from(entry.route.uri.as_str()),
     };

@@ -17,5 +17,6 @@ mod redis_support;
 #[path = "../common/schemes.rs"]
 mod schemes;
 
+mod handshakes;
 mod live_memory;
 mod resets;
