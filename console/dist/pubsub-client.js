@@ -5868,6 +5868,7 @@ var pubsub = $root.pubsub = (() => {
     KafkaPush.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPush.prototype.messages = $util.emptyArray;
     KafkaPush.prototype.reset = false;
+    KafkaPush.prototype.dropped = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaPush.create = function(properties) {
       return new KafkaPush(properties);
     };
@@ -5894,6 +5895,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 3, wireType 0 =*/
           24
         ).bool(message.reset);
+      if (message.dropped != null && $Object.hasOwnProperty.call(message, "dropped") && (typeof message.dropped === "object" ? message.dropped.low || message.dropped.high : message.dropped !== 0))
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).uint64(message.dropped);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5950,6 +5956,15 @@ var pubsub = $root.pubsub = (() => {
               message.reset = value;
             else
               delete message.reset;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.dropped = value;
+            else
+              delete message.dropped;
             continue;
           }
         }
