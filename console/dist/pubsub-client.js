@@ -7277,7 +7277,7 @@ var PubSubClient = class {
       const kind = resp.resp;
       if (kind === "kafkaPush") {
         const push = resp.kafkaPush;
-        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset, num(push.dropped));
         return;
       }
       const p = this._pending.get(sequence);
@@ -7531,7 +7531,7 @@ var PubSubClient = class {
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
    *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
-   *   topicPattern, maxInFlight, onReset}
+   *   topicPattern, maxInFlight, onReset, onGap}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -7553,6 +7553,7 @@ var PubSubClient = class {
     if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
     if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    if (typeof o.onGap === "function") sub.on("gap", o.onGap);
     const caps = await this._capabilities();
     sub._caps = caps;
     if (spec.topic && !spec.group && (!caps || caps.offsets && caps.starts.includes("OFFSET")) && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
@@ -7607,7 +7608,7 @@ var PubSubClient = class {
       }
     });
   }
-  _onPush(id, messages, reset = false) {
+  _onPush(id, messages, reset = false, dropped = 0) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
     const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
@@ -7632,6 +7633,10 @@ var PubSubClient = class {
     if (recreated.length) {
       sub._resets += 1;
       sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    if (dropped > 0) {
+      sub._dropped += dropped;
+      sub._emit("gap", { count: dropped, subscriptionId: id });
     }
     for (const m of list) {
       const key = tp(m.topic, m.partition);
@@ -7803,6 +7808,7 @@ var Subscription = class {
     this._closed = false;
     this._resubscriptions = 0;
     this._resets = 0;
+    this._dropped = 0;
     this._listeners = /* @__PURE__ */ new Map();
   }
   on(event, fn) {
@@ -7837,6 +7843,10 @@ var Subscription = class {
   /** How many "reset" events this subscription emitted. */
   get resets() {
     return this._resets;
+  }
+  /** Messages the gateway reported lost for this subscription: the sum of its "gap" counts. */
+  get dropped() {
+    return this._dropped;
   }
   /**
    * Next offset to deliver per partition: [{topic, partition, offset, position, epoch}] (offset:

@@ -88,8 +88,21 @@ export interface ResetEvent {
   partitions: Array<{ topic: string; partition: number; epoch: string; previousEpoch: string }>;
 }
 
+/**
+ * Messages a live route (core NATS, Redis pub/sub, MQTT, RabbitMQ without a group) lost for this
+ * subscription because its client read more slowly than they arrived (`slow_consumer: pause`;
+ * KafkaPush.dropped). Emitted before the messages that came after them are delivered.
+ */
+export interface GapEvent {
+  /** How many messages were lost just before the push's messages. */
+  count: number;
+  /** The server subscription whose push said so. */
+  subscriptionId: number;
+}
+
 export interface SubscriptionEvents {
   reset: ResetEvent;
+  gap: GapEvent;
 }
 
 export interface ReconnectOptions {
@@ -134,6 +147,8 @@ export interface SubscribeOptions {
   startPosition?: string;
   /** Same as sub.on("reset", fn), registered before the first push. */
   onReset?: (e: ResetEvent, sub: Subscription) => void;
+  /** Same as sub.on("gap", fn), registered before the first push. */
+  onGap?: (e: GapEvent, sub: Subscription) => void;
 }
 
 export interface ProduceOptions {
@@ -172,6 +187,8 @@ export declare class Subscription {
   readonly resubscriptions: number;
   /** How many "reset" events it emitted. */
   readonly resets: number;
+  /** Messages the gateway reported lost for it: the sum of its "gap" events' counts. */
+  readonly dropped: number;
   /** offset: the next one to deliver; position and epoch: the last delivered message's. */
   positions(): Array<{ topic: string; partition: number; offset: number; position: string; epoch: string }>;
   commit(offsets: PartitionOffset[]): Promise<void>;

@@ -472,7 +472,7 @@ export class PubSubClient {
       const kind = resp.resp;
       if (kind === "kafkaPush") {
         const push = resp.kafkaPush;
-        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset, num(push.dropped));
         return;
       }
       const p = this._pending.get(sequence);
@@ -746,7 +746,7 @@ export class PubSubClient {
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
    *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
-   *   topicPattern, maxInFlight, onReset}
+   *   topicPattern, maxInFlight, onReset, onGap}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -769,6 +769,7 @@ export class PubSubClient {
     if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
     if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    if (typeof o.onGap === "function") sub.on("gap", o.onGap);
     const caps = await this._capabilities();
     sub._caps = caps;
     // LATEST and LAST are positions of the moment: remember where each partition ended just
@@ -834,7 +835,7 @@ export class PubSubClient {
     });
   }
 
-  _onPush(id, messages, reset = false) {
+  _onPush(id, messages, reset = false, dropped = 0) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
     const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
@@ -866,6 +867,12 @@ export class PubSubClient {
     if (recreated.length) {
       sub._resets += 1;
       sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    // A live route lost messages of this subscription just before these (its client read too
+    // slowly, slow_consumer: pause): say so before delivering what came after them.
+    if (dropped > 0) {
+      sub._dropped += dropped;
+      sub._emit("gap", { count: dropped, subscriptionId: id });
     }
     for (const m of list) {
       const key = tp(m.topic, m.partition);
@@ -1046,6 +1053,13 @@ function addPlan(byStart, over, partition) {
  * from. Delivery started over at the new log's beginning; earlier positions (offsets, epochs)
  * of those partitions are void, and the same offsets now name other messages. Emitted before
  * the new log's first messages are delivered.
+ *
+ * "gap" {count, subscriptionId}: on a live route (no history: core NATS, Redis pub/sub, MQTT,
+ * RabbitMQ without a group) under `slow_consumer: pause`, the gateway lost `count` messages of
+ * this subscription just before the next ones, because the client read more slowly than they
+ * arrived (KafkaPush.dropped). Emitted before that push's messages are delivered (after its
+ * "reset", if any). Messages missed while disconnected are not counted: a live route keeps
+ * nothing to resume from.
  */
 export class Subscription {
   constructor(client, spec, onMessage) {
@@ -1061,6 +1075,7 @@ export class Subscription {
     this._closed = false;
     this._resubscriptions = 0;
     this._resets = 0;
+    this._dropped = 0;
     this._listeners = new Map();
   }
 
@@ -1102,6 +1117,11 @@ export class Subscription {
   /** How many "reset" events this subscription emitted. */
   get resets() {
     return this._resets;
+  }
+
+  /** Messages the gateway reported lost for this subscription: the sum of its "gap" counts. */
+  get dropped() {
+    return this._dropped;
   }
 
   /**
