@@ -7735,6 +7735,7 @@ var PubSubClient = class {
           }
         }
       }
+      if (caps && !caps.partitions) for (const wire of plans) wire.partitions = [];
       for (const wire of plans) {
         if (sub._closed || this.connections !== conn || !this._open) return;
         await this._subscribeWire(sub, wire);

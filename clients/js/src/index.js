@@ -977,6 +977,9 @@ export class PubSubClient {
           }
         }
       }
+      // A route without numbered partitions (JetStream: one log per subject, partition 0)
+      // refuses `partitions`: there, each plan's topic is that one partition.
+      if (caps && !caps.partitions) for (const wire of plans) wire.partitions = [];
       for (const wire of plans) {
         if (sub._closed || this.connections !== conn || !this._open) return;
         await this._subscribeWire(sub, wire);
