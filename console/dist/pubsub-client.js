@@ -7024,23 +7024,30 @@ var DEFAULT_RECONNECT = {
   jitter: 0.2,
   maxAttempts: Infinity
 };
-async function connect(url, options = {}) {
-  const client = new PubSubClient(url, options);
+async function connect(urlOrUrls, options = {}) {
+  const client = new PubSubClient(urlOrUrls, options);
   await client.ready;
   return client;
 }
 var PubSubClient = class {
-  constructor(url, options = {}) {
+  constructor(urlOrUrls, options = {}) {
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (typeof WS !== "function") {
       throw new TypeError("no WebSocket implementation: pass options.WebSocket (e.g. the ws package)");
     }
     this._WS = WS;
+    const list = Array.isArray(urlOrUrls) ? urlOrUrls : [urlOrUrls];
+    if (!list.length) throw new TypeError("connect needs at least one URL");
     const base = globalThis.location?.href;
-    const u = base ? new URL(String(url), base) : new URL(String(url));
-    if (u.protocol === "http:") u.protocol = "ws:";
-    if (u.protocol === "https:") u.protocol = "wss:";
-    this.url = u.toString();
+    this.urls = list.map((url) => {
+      const u = base ? new URL(String(url), base) : new URL(String(url));
+      if (u.protocol === "http:") u.protocol = "ws:";
+      if (u.protocol === "https:") u.protocol = "wss:";
+      return u.toString();
+    });
+    this._urlIndex = 0;
+    this._firstRoundFailures = [];
+    this.url = this.urls[0];
     this._extraProtocols = (options.protocols ?? []).filter((p) => p !== "pubsub");
     this.protocols = [];
     this._useToken(options.token);
@@ -7072,9 +7079,15 @@ var PubSubClient = class {
   // always next to `pubsub` (browsers fail a connection that offered subprotocols and got none
   // back, and the gateway never echoes a bearer entry).
   _useToken(token) {
-    const u = new URL(this.url);
-    if (token != null) u.searchParams.set("token", String(token));
-    this.url = u.toString();
+    if (token != null) {
+      const withToken = (url) => {
+        const u = new URL(url);
+        u.searchParams.set("token", String(token));
+        return u.toString();
+      };
+      this.urls = this.urls.map(withToken);
+      this.url = withToken(this.url);
+    }
     const extra = this._extraProtocols;
     const protocols = [];
     if (token != null || extra.length) {
@@ -7094,7 +7107,8 @@ var PubSubClient = class {
     return this._ws?.protocol ?? "";
   }
   // -------------------------------------------------------------------------------------------
-  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs}, "reconnect",
+  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs, url (the next
+  // attempt's)}, "reconnect",
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
   // an exception thrown by an onMessage callback)
   // -------------------------------------------------------------------------------------------
@@ -7124,10 +7138,12 @@ var PubSubClient = class {
   // connection
   // -------------------------------------------------------------------------------------------
   _dial() {
+    this.url = this.urls[this._urlIndex];
     let ws;
     try {
       ws = this.protocols.length ? new this._WS(this.url, this.protocols) : new this._WS(this.url);
     } catch (e) {
+      this._nextUrl();
       this._connectFailed(e);
       return;
     }
@@ -7198,18 +7214,28 @@ var PubSubClient = class {
     this._pending.clear();
     if (wasOpen) this._emit("close", { code, reason });
     if (this._closed) return;
+    this._nextUrl();
     if (this.connections === 0) {
       this._connectFailed(new Error(`WebSocket closed with ${code} ${reason}`.trim()));
       return;
     }
     this._scheduleReconnect();
   }
+  _nextUrl() {
+    this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+  }
+  // A connection attempt failed (the next attempt goes to the next URL). Before the first
+  // connection, each URL gets one attempt, at once; the client gives up when all of them failed.
   _connectFailed(cause) {
     if (this._readyReject) {
-      const err = new PubSubError(0, `cannot connect to ${this.url}: ${cause.message ?? cause}`, {
-        reason: "connect",
-        cause
-      });
+      const failures = this._firstRoundFailures;
+      failures.push(`${this.url}: ${cause.message ?? cause}`);
+      if (failures.length < this.urls.length) {
+        this._dial();
+        return;
+      }
+      const message = this.urls.length === 1 ? `cannot connect to ${failures[0]}` : `cannot connect to any of ${this.urls.length} URLs: ${failures.join("; ")}`;
+      const err = new PubSubError(0, message, { reason: "connect", cause });
       this._readyReject(err);
       this._readyResolve = this._readyReject = null;
       this._shutdown(err);
@@ -7226,7 +7252,7 @@ var PubSubClient = class {
     const base = Math.min(o.maxDelayMs, o.initialDelayMs * o.factor ** this._attempt);
     const delayMs = Math.round(base * (1 + o.jitter * (Math.random() * 2 - 1)));
     this._attempt += 1;
-    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    this._emit("reconnecting", { attempt: this._attempt, delayMs, url: this.urls[this._urlIndex] });
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
       if (!this._closed) this._dial();

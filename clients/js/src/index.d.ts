@@ -204,14 +204,26 @@ export declare class Subscription {
 export interface ClientEvents {
   open: void;
   close: { code: number; reason: string };
-  reconnecting: { attempt: number; delayMs: number };
+  /** url: where the next attempt goes (with several URLs, the next in the list). */
+  reconnecting: { attempt: number; delayMs: number; url: string };
   reconnect: void;
   error: Error;
 }
 
+/**
+ * One URL, or several: replicas of the gateway serving the same route. The client connects to
+ * the first; after a failed attempt or a lost connection, the next attempt (same backoff) goes
+ * to the next URL in the list, round robin, and subscriptions resume there as after any
+ * reconnect. Before the first connection each URL gets one attempt, at once.
+ */
+export type Urls = string | URL | Array<string | URL>;
+
 export declare class PubSubClient {
-  constructor(url: string | URL, options?: ConnectOptions);
+  constructor(urlOrUrls: Urls, options?: ConnectOptions);
+  /** The URL of the current connection, or of the attempt in progress (with `?token=`). */
   readonly url: string;
+  /** Every URL the client connects to, in the order they are tried (with `?token=`). */
+  readonly urls: string[];
   readonly protocols: string[];
   readonly ready: Promise<PubSubClient>;
   readonly connected: boolean;
@@ -247,7 +259,11 @@ export declare class PubSubClient {
   close(): void;
 }
 
-export declare function connect(url: string | URL, options?: ConnectOptions): Promise<PubSubClient>;
+/**
+ * Resolves once the first connection is open. Rejects (PubSubError, code 0, reason "connect")
+ * when the first attempt failed; with several URLs, when one attempt to each of them failed.
+ */
+export declare function connect(urlOrUrls: Urls, options?: ConnectOptions): Promise<PubSubClient>;
 export declare function toBytes(v: BytesLike | null | undefined): Bytes;
 export declare function bytesToText(b: Bytes | null | undefined): string;
 export declare function bytesToHex(b: Bytes | null | undefined, separator?: string): string;
