@@ -4,8 +4,9 @@
 // messages carrying position and epoch, and a resume into a recreated log: the gateway process
 // is restarted between a subscription and its resume, and the subscription emits `reset` and
 // delivers the new log from offset 0 (before: it resumed at the old log's next offset and
-// silently skipped the new log's first messages); and a stand-in for an older gateway without
-// route_info, with which the client works as before.
+// silently skipped the new log's first messages); a stand-in for an older gateway without
+// route_info, with which the client works as before; and, from Node, the reset of a
+// subscription that resubscribed before its topic existed again (issue #21, item 3).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,13 +22,14 @@ import {
   nodeClient,
   repo,
   require,
+  sleep,
   startGateway,
   staticServer,
   uniqueTopic,
   waitFor,
 } from "./harness.mjs";
 
-const { toBytes } = lib;
+const { bytesToText, toBytes } = lib;
 
 const KAFKA = process.env.KAFKA_BOOTSTRAP || "";
 const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
@@ -313,3 +315,64 @@ test("against a gateway without route_info (it answers unknown command), subscri
   ]);
   assert.deepEqual(errors, []);
 });
+
+// Issue #21, item 3 (the reset case), through the client library in Node: an embedded route
+// (memory mode, one partition); a subscription has delivered offsets 0-4 of the old log; the
+// gateway restarts and the client resubscribes (resuming at offset 5 in the old epoch) while the
+// topic does not exist yet in the new process. Only then are 8 messages published: the new log's
+// offsets 0-7, of which 5-7 exist in both logs. The subscription must emit one reset before them
+// and deliver all 8 once each, in the new epoch, instead of skipping 0-4 or waiting for offset 5.
+for (const kind of ["topic", "topicPattern"]) {
+  test(`after a restart, a ${kind} subscription that resubscribed before anything was published gets a reset and the new log from offset 0`, { timeout: 90000 }, async (t) => {
+    const gw = await startGateway({ routes: [{ uri: "/e", upstream: { scheme: "embedded" } }] });
+    t.after(() => gw.stop());
+    const url = `${gw.ws}/e`;
+    const topic = uniqueTopic("r");
+
+    const client = await nodeClient(url, { reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+    t.after(() => client.close());
+    const errors = [];
+    client.on("error", (e) => errors.push(e.message));
+    const got = [];
+    const resets = [];
+    const onMessage = (m) => got.push([m.partition, m.offset, bytesToText(m.value), m.epoch]);
+    const onReset = (e) => resets.push({ ...e, deliveredBefore: got.length });
+    const sub =
+      kind === "topic"
+        ? await client.subscribe(topic, { start: "EARLIEST", onReset }, onMessage)
+        : await client.subscribe(null, { topicPattern: topic.replace(/[.]/g, "\\."), start: "EARLIEST", onReset }, onMessage);
+
+    const producer = await nodeClient(url);
+    for (let i = 0; i < 5; i++) await producer.produce(topic, `old-${i}`);
+    producer.close();
+    await waitFor(() => got.length === 5, { message: "the old log's offsets 0-4" });
+    const oldEpoch = got[0][3];
+    assert.match(oldEpoch, /^[1-9][0-9]*$/);
+    assert.deepEqual(got, range(0, 5).map((o) => [0, o, `old-${o}`, oldEpoch]));
+
+    await gw.restart();
+    // Resubscribed (the gateway answered every resume subscribe) before the topic exists again.
+    await waitFor(() => client.connected && sub.resubscriptions === 1, { timeout: 30000, message: "the resubscription" });
+    assert.equal(got.length, 5);
+
+    const again = await nodeClient(url);
+    t.after(() => again.close());
+    for (let i = 0; i < 8; i++) assert.equal((await again.produce(topic, `new-${i}`)).offset, i);
+    await waitFor(() => got.length >= 13, { timeout: 30000, message: "the new log's offsets 0-7" });
+    await sleep(300);
+
+    assert.deepEqual(errors, []);
+    const newEpoch = got[5][3];
+    assert.ok(newEpoch !== oldEpoch && /^[1-9][0-9]*$/.test(newEpoch), `a new epoch (old ${oldEpoch}, new ${newEpoch})`);
+    assert.deepEqual(got.slice(5), range(0, 8).map((o) => [0, o, `new-${o}`, newEpoch]));
+    assert.equal(got.length, 13);
+    assert.equal(resets.length, 1, `one reset: ${JSON.stringify(resets)}`);
+    assert.equal(sub.resets, 1);
+    assert.equal(resets[0].deliveredBefore, 5, "the reset comes before the new log's first message");
+    assert.deepEqual(resets[0].partitions, [{ topic, partition: 0, epoch: newEpoch, previousEpoch: oldEpoch }]);
+    assert.deepEqual(
+      sub.positions().map(({ topic: tp, partition, offset, epoch }) => [tp, partition, offset, epoch]),
+      [[topic, 0, 8, newEpoch]],
+    );
+  });
+}

@@ -5868,6 +5868,7 @@ var pubsub = $root.pubsub = (() => {
     KafkaPush.prototype.subscriptionId = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
     KafkaPush.prototype.messages = $util.emptyArray;
     KafkaPush.prototype.reset = false;
+    KafkaPush.prototype.dropped = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
     KafkaPush.create = function(properties) {
       return new KafkaPush(properties);
     };
@@ -5894,6 +5895,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 3, wireType 0 =*/
           24
         ).bool(message.reset);
+      if (message.dropped != null && $Object.hasOwnProperty.call(message, "dropped") && (typeof message.dropped === "object" ? message.dropped.low || message.dropped.high : message.dropped !== 0))
+        writer.uint32(
+          /* id 4, wireType 0 =*/
+          32
+        ).uint64(message.dropped);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5950,6 +5956,15 @@ var pubsub = $root.pubsub = (() => {
               message.reset = value;
             else
               delete message.reset;
+            continue;
+          }
+          case 4: {
+            if (wireType !== 0)
+              break;
+            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+              message.dropped = value;
+            else
+              delete message.dropped;
             continue;
           }
         }
@@ -7009,23 +7024,30 @@ var DEFAULT_RECONNECT = {
   jitter: 0.2,
   maxAttempts: Infinity
 };
-async function connect(url, options = {}) {
-  const client = new PubSubClient(url, options);
+async function connect(urlOrUrls, options = {}) {
+  const client = new PubSubClient(urlOrUrls, options);
   await client.ready;
   return client;
 }
 var PubSubClient = class {
-  constructor(url, options = {}) {
+  constructor(urlOrUrls, options = {}) {
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (typeof WS !== "function") {
       throw new TypeError("no WebSocket implementation: pass options.WebSocket (e.g. the ws package)");
     }
     this._WS = WS;
+    const list = Array.isArray(urlOrUrls) ? urlOrUrls : [urlOrUrls];
+    if (!list.length) throw new TypeError("connect needs at least one URL");
     const base = globalThis.location?.href;
-    const u = base ? new URL(String(url), base) : new URL(String(url));
-    if (u.protocol === "http:") u.protocol = "ws:";
-    if (u.protocol === "https:") u.protocol = "wss:";
-    this.url = u.toString();
+    this.urls = list.map((url) => {
+      const u = base ? new URL(String(url), base) : new URL(String(url));
+      if (u.protocol === "http:") u.protocol = "ws:";
+      if (u.protocol === "https:") u.protocol = "wss:";
+      return u.toString();
+    });
+    this._urlIndex = 0;
+    this._firstRoundFailures = [];
+    this.url = this.urls[0];
     this._extraProtocols = (options.protocols ?? []).filter((p) => p !== "pubsub");
     this.protocols = [];
     this._useToken(options.token);
@@ -7057,9 +7079,15 @@ var PubSubClient = class {
   // always next to `pubsub` (browsers fail a connection that offered subprotocols and got none
   // back, and the gateway never echoes a bearer entry).
   _useToken(token) {
-    const u = new URL(this.url);
-    if (token != null) u.searchParams.set("token", String(token));
-    this.url = u.toString();
+    if (token != null) {
+      const withToken = (url) => {
+        const u = new URL(url);
+        u.searchParams.set("token", String(token));
+        return u.toString();
+      };
+      this.urls = this.urls.map(withToken);
+      this.url = withToken(this.url);
+    }
     const extra = this._extraProtocols;
     const protocols = [];
     if (token != null || extra.length) {
@@ -7079,7 +7107,8 @@ var PubSubClient = class {
     return this._ws?.protocol ?? "";
   }
   // -------------------------------------------------------------------------------------------
-  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs}, "reconnect",
+  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs, url (the next
+  // attempt's)}, "reconnect",
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
   // an exception thrown by an onMessage callback)
   // -------------------------------------------------------------------------------------------
@@ -7109,10 +7138,12 @@ var PubSubClient = class {
   // connection
   // -------------------------------------------------------------------------------------------
   _dial() {
+    this.url = this.urls[this._urlIndex];
     let ws;
     try {
       ws = this.protocols.length ? new this._WS(this.url, this.protocols) : new this._WS(this.url);
     } catch (e) {
+      this._nextUrl();
       this._connectFailed(e);
       return;
     }
@@ -7183,18 +7214,28 @@ var PubSubClient = class {
     this._pending.clear();
     if (wasOpen) this._emit("close", { code, reason });
     if (this._closed) return;
+    this._nextUrl();
     if (this.connections === 0) {
       this._connectFailed(new Error(`WebSocket closed with ${code} ${reason}`.trim()));
       return;
     }
     this._scheduleReconnect();
   }
+  _nextUrl() {
+    this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+  }
+  // A connection attempt failed (the next attempt goes to the next URL). Before the first
+  // connection, each URL gets one attempt, at once; the client gives up when all of them failed.
   _connectFailed(cause) {
     if (this._readyReject) {
-      const err = new PubSubError(0, `cannot connect to ${this.url}: ${cause.message ?? cause}`, {
-        reason: "connect",
-        cause
-      });
+      const failures = this._firstRoundFailures;
+      failures.push(`${this.url}: ${cause.message ?? cause}`);
+      if (failures.length < this.urls.length) {
+        this._dial();
+        return;
+      }
+      const message = this.urls.length === 1 ? `cannot connect to ${failures[0]}` : `cannot connect to any of ${this.urls.length} URLs: ${failures.join("; ")}`;
+      const err = new PubSubError(0, message, { reason: "connect", cause });
       this._readyReject(err);
       this._readyResolve = this._readyReject = null;
       this._shutdown(err);
@@ -7211,7 +7252,7 @@ var PubSubClient = class {
     const base = Math.min(o.maxDelayMs, o.initialDelayMs * o.factor ** this._attempt);
     const delayMs = Math.round(base * (1 + o.jitter * (Math.random() * 2 - 1)));
     this._attempt += 1;
-    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    this._emit("reconnecting", { attempt: this._attempt, delayMs, url: this.urls[this._urlIndex] });
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
       if (!this._closed) this._dial();
@@ -7262,7 +7303,7 @@ var PubSubClient = class {
       const kind = resp.resp;
       if (kind === "kafkaPush") {
         const push = resp.kafkaPush;
-        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset, num(push.dropped));
         return;
       }
       const p = this._pending.get(sequence);
@@ -7516,7 +7557,7 @@ var PubSubClient = class {
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
    *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
-   *   topicPattern, maxInFlight, onReset}
+   *   topicPattern, maxInFlight, onReset, onGap}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -7538,6 +7579,7 @@ var PubSubClient = class {
     if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
     if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    if (typeof o.onGap === "function") sub.on("gap", o.onGap);
     const caps = await this._capabilities();
     sub._caps = caps;
     if (spec.topic && !spec.group && (!caps || caps.offsets && caps.starts.includes("OFFSET")) && (spec.start === StartEnum.LATEST || spec.start === StartEnum.LAST)) {
@@ -7592,7 +7634,7 @@ var PubSubClient = class {
       }
     });
   }
-  _onPush(id, messages, reset = false) {
+  _onPush(id, messages, reset = false, dropped = 0) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
     const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
@@ -7617,6 +7659,10 @@ var PubSubClient = class {
     if (recreated.length) {
       sub._resets += 1;
       sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    if (dropped > 0) {
+      sub._dropped += dropped;
+      sub._emit("gap", { count: dropped, subscriptionId: id });
     }
     for (const m of list) {
       const key = tp(m.topic, m.partition);
@@ -7715,6 +7761,7 @@ var PubSubClient = class {
           }
         }
       }
+      if (caps && !caps.partitions) for (const wire of plans) wire.partitions = [];
       for (const wire of plans) {
         if (sub._closed || this.connections !== conn || !this._open) return;
         await this._subscribeWire(sub, wire);
@@ -7788,6 +7835,7 @@ var Subscription = class {
     this._closed = false;
     this._resubscriptions = 0;
     this._resets = 0;
+    this._dropped = 0;
     this._listeners = /* @__PURE__ */ new Map();
   }
   on(event, fn) {
@@ -7822,6 +7870,10 @@ var Subscription = class {
   /** How many "reset" events this subscription emitted. */
   get resets() {
     return this._resets;
+  }
+  /** Messages the gateway reported lost for this subscription: the sum of its "gap" counts. */
+  get dropped() {
+    return this._dropped;
   }
   /**
    * Next offset to deliver per partition: [{topic, partition, offset, position, epoch}] (offset:

@@ -88,8 +88,21 @@ export interface ResetEvent {
   partitions: Array<{ topic: string; partition: number; epoch: string; previousEpoch: string }>;
 }
 
+/**
+ * Messages a live route (core NATS, Redis pub/sub, MQTT, RabbitMQ without a group) lost for this
+ * subscription because its client read more slowly than they arrived (`slow_consumer: pause`;
+ * KafkaPush.dropped). Emitted before the messages that came after them are delivered.
+ */
+export interface GapEvent {
+  /** How many messages were lost just before the push's messages. */
+  count: number;
+  /** The server subscription whose push said so. */
+  subscriptionId: number;
+}
+
 export interface SubscriptionEvents {
   reset: ResetEvent;
+  gap: GapEvent;
 }
 
 export interface ReconnectOptions {
@@ -134,6 +147,8 @@ export interface SubscribeOptions {
   startPosition?: string;
   /** Same as sub.on("reset", fn), registered before the first push. */
   onReset?: (e: ResetEvent, sub: Subscription) => void;
+  /** Same as sub.on("gap", fn), registered before the first push. */
+  onGap?: (e: GapEvent, sub: Subscription) => void;
 }
 
 export interface ProduceOptions {
@@ -172,6 +187,8 @@ export declare class Subscription {
   readonly resubscriptions: number;
   /** How many "reset" events it emitted. */
   readonly resets: number;
+  /** Messages the gateway reported lost for it: the sum of its "gap" events' counts. */
+  readonly dropped: number;
   /** offset: the next one to deliver; position and epoch: the last delivered message's. */
   positions(): Array<{ topic: string; partition: number; offset: number; position: string; epoch: string }>;
   commit(offsets: PartitionOffset[]): Promise<void>;
@@ -187,14 +204,26 @@ export declare class Subscription {
 export interface ClientEvents {
   open: void;
   close: { code: number; reason: string };
-  reconnecting: { attempt: number; delayMs: number };
+  /** url: where the next attempt goes (with several URLs, the next in the list). */
+  reconnecting: { attempt: number; delayMs: number; url: string };
   reconnect: void;
   error: Error;
 }
 
+/**
+ * One URL, or several: replicas of the gateway serving the same route. The client connects to
+ * the first; after a failed attempt or a lost connection, the next attempt (same backoff) goes
+ * to the next URL in the list, round robin, and subscriptions resume there as after any
+ * reconnect. Before the first connection each URL gets one attempt, at once.
+ */
+export type Urls = string | URL | Array<string | URL>;
+
 export declare class PubSubClient {
-  constructor(url: string | URL, options?: ConnectOptions);
+  constructor(urlOrUrls: Urls, options?: ConnectOptions);
+  /** The URL of the current connection, or of the attempt in progress (with `?token=`). */
   readonly url: string;
+  /** Every URL the client connects to, in the order they are tried (with `?token=`). */
+  readonly urls: string[];
   readonly protocols: string[];
   readonly ready: Promise<PubSubClient>;
   readonly connected: boolean;
@@ -230,7 +259,11 @@ export declare class PubSubClient {
   close(): void;
 }
 
-export declare function connect(url: string | URL, options?: ConnectOptions): Promise<PubSubClient>;
+/**
+ * Resolves once the first connection is open. Rejects (PubSubError, code 0, reason "connect")
+ * when the first attempt failed; with several URLs, when one attempt to each of them failed.
+ */
+export declare function connect(urlOrUrls: Urls, options?: ConnectOptions): Promise<PubSubClient>;
 export declare function toBytes(v: BytesLike | null | undefined): Bytes;
 export declare function bytesToText(b: Bytes | null | undefined): string;
 export declare function bytesToHex(b: Bytes | null | undefined, separator?: string): string;

@@ -176,9 +176,13 @@ const DEFAULT_RECONNECT = {
 
 /**
  * Opens a client and resolves once the first connection is open (rejects with a PubSubError,
- * code 0, reason "connect", when that first attempt fails).
+ * code 0, reason "connect", when that first attempt fails; with several URLs, when one attempt
+ * to each of them failed).
  *
- * @param {string|URL} url ws:// or wss:// URL of a route (http(s):// is mapped to ws(s)://).
+ * @param {string|URL|Array<string|URL>} urlOrUrls ws:// or wss:// URL of a route (http(s):// is
+ *   mapped to ws(s)://), or several: replicas of the gateway serving the same route. The client
+ *   connects to the first; each reconnect after a failed attempt or a lost connection goes to
+ *   the next one in the list (round robin).
  * @param {object} [options]
  * @param {string} [options.token] sent as `?token=` and as the subprotocol `bearer.<token>`.
  * @param {string[]} [options.protocols] extra subprotocols, offered after `pubsub`.
@@ -188,25 +192,33 @@ const DEFAULT_RECONNECT = {
  * @param {number} [options.requestTimeoutMs] per request (fetch adds its maxWaitMs); 0 = none.
  * @param {number} [options.connectTimeoutMs] per connection attempt.
  */
-export async function connect(url, options = {}) {
-  const client = new PubSubClient(url, options);
+export async function connect(urlOrUrls, options = {}) {
+  const client = new PubSubClient(urlOrUrls, options);
   await client.ready;
   return client;
 }
 
 export class PubSubClient {
-  constructor(url, options = {}) {
+  constructor(urlOrUrls, options = {}) {
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (typeof WS !== "function") {
       throw new TypeError("no WebSocket implementation: pass options.WebSocket (e.g. the ws package)");
     }
     this._WS = WS;
+    const list = Array.isArray(urlOrUrls) ? urlOrUrls : [urlOrUrls];
+    if (!list.length) throw new TypeError("connect needs at least one URL");
     const base = globalThis.location?.href;
-    const u = base ? new URL(String(url), base) : new URL(String(url));
-    if (u.protocol === "http:") u.protocol = "ws:";
-    if (u.protocol === "https:") u.protocol = "wss:";
-    /** The URL connected to (with `?token=`). */
-    this.url = u.toString();
+    /** Every URL the client may connect to (with `?token=`), in the order they are tried. */
+    this.urls = list.map((url) => {
+      const u = base ? new URL(String(url), base) : new URL(String(url));
+      if (u.protocol === "http:") u.protocol = "ws:";
+      if (u.protocol === "https:") u.protocol = "wss:";
+      return u.toString();
+    });
+    this._urlIndex = 0; // into urls: the URL of the current (or next) connection attempt
+    this._firstRoundFailures = []; // before the first connection: each URL's failure
+    /** The URL of the current connection, or of the attempt in progress (with `?token=`). */
+    this.url = this.urls[0];
     this._extraProtocols = (options.protocols ?? []).filter((p) => p !== "pubsub");
     /** Subprotocols offered in the handshake. */
     this.protocols = [];
@@ -244,9 +256,15 @@ export class PubSubClient {
   // always next to `pubsub` (browsers fail a connection that offered subprotocols and got none
   // back, and the gateway never echoes a bearer entry).
   _useToken(token) {
-    const u = new URL(this.url);
-    if (token != null) u.searchParams.set("token", String(token));
-    this.url = u.toString();
+    if (token != null) {
+      const withToken = (url) => {
+        const u = new URL(url);
+        u.searchParams.set("token", String(token));
+        return u.toString();
+      };
+      this.urls = this.urls.map(withToken);
+      this.url = withToken(this.url);
+    }
     const extra = this._extraProtocols;
     const protocols = [];
     if (token != null || extra.length) {
@@ -269,7 +287,8 @@ export class PubSubClient {
   }
 
   // -------------------------------------------------------------------------------------------
-  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs}, "reconnect",
+  // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs, url (the next
+  // attempt's)}, "reconnect",
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
   // an exception thrown by an onMessage callback)
   // -------------------------------------------------------------------------------------------
@@ -304,10 +323,12 @@ export class PubSubClient {
   // -------------------------------------------------------------------------------------------
 
   _dial() {
+    this.url = this.urls[this._urlIndex];
     let ws;
     try {
       ws = this.protocols.length ? new this._WS(this.url, this.protocols) : new this._WS(this.url);
     } catch (e) {
+      this._nextUrl();
       this._connectFailed(e);
       return;
     }
@@ -386,6 +407,8 @@ export class PubSubClient {
     this._pending.clear();
     if (wasOpen) this._emit("close", { code, reason });
     if (this._closed) return;
+    // The next attempt goes to the next URL (with one, the same).
+    this._nextUrl();
     if (this.connections === 0) {
       this._connectFailed(new Error(`WebSocket closed with ${code} ${reason}`.trim()));
       return;
@@ -393,12 +416,25 @@ export class PubSubClient {
     this._scheduleReconnect();
   }
 
+  _nextUrl() {
+    this._urlIndex = (this._urlIndex + 1) % this.urls.length;
+  }
+
+  // A connection attempt failed (the next attempt goes to the next URL). Before the first
+  // connection, each URL gets one attempt, at once; the client gives up when all of them failed.
   _connectFailed(cause) {
     if (this._readyReject) {
-      const err = new PubSubError(0, `cannot connect to ${this.url}: ${cause.message ?? cause}`, {
-        reason: "connect",
-        cause,
-      });
+      const failures = this._firstRoundFailures;
+      failures.push(`${this.url}: ${cause.message ?? cause}`);
+      if (failures.length < this.urls.length) {
+        this._dial();
+        return;
+      }
+      const message =
+        this.urls.length === 1
+          ? `cannot connect to ${failures[0]}`
+          : `cannot connect to any of ${this.urls.length} URLs: ${failures.join("; ")}`;
+      const err = new PubSubError(0, message, { reason: "connect", cause });
       this._readyReject(err);
       this._readyResolve = this._readyReject = null;
       this._shutdown(err);
@@ -416,7 +452,7 @@ export class PubSubClient {
     const base = Math.min(o.maxDelayMs, o.initialDelayMs * o.factor ** this._attempt);
     const delayMs = Math.round(base * (1 + o.jitter * (Math.random() * 2 - 1)));
     this._attempt += 1;
-    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    this._emit("reconnecting", { attempt: this._attempt, delayMs, url: this.urls[this._urlIndex] });
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
       if (!this._closed) this._dial();
@@ -472,7 +508,7 @@ export class PubSubClient {
       const kind = resp.resp;
       if (kind === "kafkaPush") {
         const push = resp.kafkaPush;
-        this._onPush(num(push.subscriptionId), push.messages, !!push.reset);
+        this._onPush(num(push.subscriptionId), push.messages, !!push.reset, num(push.dropped));
         return;
       }
       const p = this._pending.get(sequence);
@@ -746,7 +782,7 @@ export class PubSubClient {
    * @param {string|null} topic (null or "" with options.topicPattern)
    * @param {object} [o] {start ("LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP",
    *   "TIME_DELTA"), startValue, startEpoch, startPosition, group, matchHeaders, partitions,
-   *   topicPattern, maxInFlight, onReset}
+   *   topicPattern, maxInFlight, onReset, onGap}
    * @param {(message: object, sub: Subscription) => void} onMessage
    */
   async subscribe(topic, o, onMessage) {
@@ -769,6 +805,7 @@ export class PubSubClient {
     if (o.startPosition) spec.startPosition = String(o.startPosition);
     const sub = new Subscription(this, spec, onMessage);
     if (typeof o.onReset === "function") sub.on("reset", o.onReset);
+    if (typeof o.onGap === "function") sub.on("gap", o.onGap);
     const caps = await this._capabilities();
     sub._caps = caps;
     // LATEST and LAST are positions of the moment: remember where each partition ended just
@@ -834,7 +871,7 @@ export class PubSubClient {
     });
   }
 
-  _onPush(id, messages, reset = false) {
+  _onPush(id, messages, reset = false, dropped = 0) {
     const sub = this._subsById.get(id);
     if (!sub || sub._closed) return;
     const caps = sub._caps ?? this._lastRouteInfo?.capabilities ?? null;
@@ -866,6 +903,12 @@ export class PubSubClient {
     if (recreated.length) {
       sub._resets += 1;
       sub._emit("reset", { subscriptionId: id, partitions: recreated });
+    }
+    // A live route lost messages of this subscription just before these (its client read too
+    // slowly, slow_consumer: pause): say so before delivering what came after them.
+    if (dropped > 0) {
+      sub._dropped += dropped;
+      sub._emit("gap", { count: dropped, subscriptionId: id });
     }
     for (const m of list) {
       const key = tp(m.topic, m.partition);
@@ -970,6 +1013,9 @@ export class PubSubClient {
           }
         }
       }
+      // A route without numbered partitions (JetStream: one log per subject, partition 0)
+      // refuses `partitions`: there, each plan's topic is that one partition.
+      if (caps && !caps.partitions) for (const wire of plans) wire.partitions = [];
       for (const wire of plans) {
         if (sub._closed || this.connections !== conn || !this._open) return;
         await this._subscribeWire(sub, wire);
@@ -1046,6 +1092,13 @@ function addPlan(byStart, over, partition) {
  * from. Delivery started over at the new log's beginning; earlier positions (offsets, epochs)
  * of those partitions are void, and the same offsets now name other messages. Emitted before
  * the new log's first messages are delivered.
+ *
+ * "gap" {count, subscriptionId}: on a live route (no history: core NATS, Redis pub/sub, MQTT,
+ * RabbitMQ without a group) under `slow_consumer: pause`, the gateway lost `count` messages of
+ * this subscription just before the next ones, because the client read more slowly than they
+ * arrived (KafkaPush.dropped). Emitted before that push's messages are delivered (after its
+ * "reset", if any). Messages missed while disconnected are not counted: a live route keeps
+ * nothing to resume from.
  */
 export class Subscription {
   constructor(client, spec, onMessage) {
@@ -1061,6 +1114,7 @@ export class Subscription {
     this._closed = false;
     this._resubscriptions = 0;
     this._resets = 0;
+    this._dropped = 0;
     this._listeners = new Map();
   }
 
@@ -1102,6 +1156,11 @@ export class Subscription {
   /** How many "reset" events this subscription emitted. */
   get resets() {
     return this._resets;
+  }
+
+  /** Messages the gateway reported lost for this subscription: the sum of its "gap" counts. */
+  get dropped() {
+    return this._dropped;
   }
 
   /**

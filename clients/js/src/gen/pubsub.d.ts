@@ -1950,6 +1950,9 @@ export namespace pubsub {
         /** KafkaPush reset. */
         reset: boolean;
 
+        /** KafkaPush dropped. */
+        dropped: (number|Long);
+
         /**
          * Creates a new KafkaPush instance using the specified properties.
          * @param [properties] Properties to set
@@ -1990,6 +1993,9 @@ export namespace pubsub {
 
             /** KafkaPush reset */
             reset?: (boolean|null);
+
+            /** KafkaPush dropped */
+            dropped?: (number|Long|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

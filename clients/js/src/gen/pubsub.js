@@ -4756,6 +4756,7 @@ export const pubsub = $root.pubsub = (() => {
          * @property {number|Long|null} [subscriptionId] KafkaPush subscriptionId
          * @property {Array.<pubsub.KafkaMessage.$Properties>|null} [messages] KafkaPush messages
          * @property {boolean|null} [reset] KafkaPush reset
+         * @property {number|Long|null} [dropped] KafkaPush dropped
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -4813,6 +4814,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaPush.prototype.reset = false;
 
         /**
+         * KafkaPush dropped.
+         * @member {number|Long} dropped
+         * @memberof pubsub.KafkaPush
+         * @instance
+         */
+        KafkaPush.prototype.dropped = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+        /**
          * Creates a new KafkaPush instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaPush
@@ -4851,6 +4860,8 @@ export const pubsub = $root.pubsub = (() => {
                     $root.pubsub.KafkaMessage.encode(message.messages[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
             if (message.reset != null && $Object.hasOwnProperty.call(message, "reset") && message.reset !== false)
                 writer.uint32(/* id 3, wireType 0 =*/24).bool(message.reset);
+            if (message.dropped != null && $Object.hasOwnProperty.call(message, "dropped") && (typeof message.dropped === "object" ? message.dropped.low || message.dropped.high : message.dropped !== 0))
+                writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.dropped);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4919,6 +4930,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.reset = value;
                         else
                             delete message.reset;
+                        continue;
+                    }
+                case 4: {
+                        if (wireType !== 0)
+                            break;
+                        if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                            message.dropped = value;
+                        else
+                            delete message.dropped;
                         continue;
                     }
                 }
