@@ -333,7 +333,7 @@ impl RouteAuth {
             mode,
             route_acl,
             origins: route.allowed_origins.clone(),
-            kafka: route.upstream.scheme == Scheme::Kafka,
+            kafka: route.upstream.scheme() == Scheme::Kafka,
         })
     }
 

@@ -560,12 +560,16 @@ fn storage_options_parse_and_bad_ones_name_their_key() {
     let route = |s: &str| {
         format!("routes:\n  - uri: /a\n    upstream:\n      scheme: embedded\n      embedded:\n        storage: {s}\n")
     };
+    let storage = |c: &pubsub_gateway::Config| match &c.routes[0].upstream.scheme {
+        pubsub_gateway::config::SchemeConfig::Embedded(e) => e.storage.clone().unwrap(),
+        other => panic!("an embedded route: {other:?}"),
+    };
     let c = pubsub_gateway::Config::parse(&route("{ path: /var/lib/gw, fsync: { every_ms: 50 }, segment_bytes: 8192, retention_secs: 60 }"), "t").unwrap();
-    let s = c.routes[0].upstream.embedded.storage.clone().unwrap();
+    let s = storage(&c);
     assert_eq!(s.fsync, pubsub_gateway::config::Fsync::EveryMs(50));
     assert_eq!((s.segment_bytes, s.retention_secs), (8192, 60));
     let c = pubsub_gateway::Config::parse(&route("{ path: /d }"), "t").unwrap();
-    let s = c.routes[0].upstream.embedded.storage.clone().unwrap();
+    let s = storage(&c);
     assert_eq!(
         s.fsync,
         pubsub_gateway::config::Fsync::Always,

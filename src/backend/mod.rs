@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use crate::config::{Route, Scheme};
+use crate::config::{Route, SchemeConfig};
 use crate::error::{GatewayError, Result};
 
 /// Locks a mutex even if a panic elsewhere poisoned it: one failed task must not take a broker
@@ -39,15 +39,13 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
-    match route.upstream.scheme {
-        Scheme::Embedded => Ok(Arc::new(embedded::EmbeddedBackend::open(
-            route.upstream.embedded.clone(),
-        )?)),
-        Scheme::Kafka => Ok(Arc::new(kafka::KafkaBackend::new(route)?)),
-        Scheme::Nats => Ok(Arc::new(nats::NatsBackend::new(route)?)),
-        Scheme::Rabbitmq => Ok(Arc::new(rabbitmq::RabbitBackend::new(route)?)),
-        Scheme::Redis => Ok(Arc::new(redis::RedisBackend::new(route)?)),
-        Scheme::Mqtt => Ok(Arc::new(mqtt::MqttBackend::new(route)?)),
+    match &route.upstream.scheme {
+        SchemeConfig::Embedded(o) => Ok(Arc::new(embedded::EmbeddedBackend::open(o.clone())?)),
+        SchemeConfig::Kafka(o) => Ok(Arc::new(kafka::KafkaBackend::new(route, o)?)),
+        SchemeConfig::Nats(o) => Ok(Arc::new(nats::NatsBackend::new(route, o.clone())?)),
+        SchemeConfig::Rabbitmq(o) => Ok(Arc::new(rabbitmq::RabbitBackend::new(route, o.clone())?)),
+        SchemeConfig::Redis(o) => Ok(Arc::new(redis::RedisBackend::new(route, o.clone())?)),
+        SchemeConfig::Mqtt(o) => Ok(Arc::new(mqtt::MqttBackend::new(route, o.clone())?)),
     }
 }
 

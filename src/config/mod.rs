@@ -1,23 +1,29 @@
 //! YAML configuration: `load` parses (unknown keys are errors naming the key and line), then
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
+mod embedded;
+mod kafka;
 mod limits;
 mod mqtt;
 mod nats;
 mod plugins;
 mod rabbitmq;
 mod redis;
+mod scheme;
 mod storage;
 #[cfg(test)]
 mod tests;
 mod upstream;
 
+pub use embedded::*;
+pub use kafka::*;
 pub use limits::*;
 pub use mqtt::*;
 pub use nats::*;
 pub use plugins::*;
 pub use rabbitmq::*;
 pub use redis::*;
+pub use scheme::*;
 pub use storage::*;
 pub use upstream::*;
 
@@ -27,7 +33,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -145,12 +151,9 @@ pub struct BackendInput {
 impl Route {
     /// What the route's backend is built from, read now (files included).
     pub fn backend_input(&self) -> BackendInput {
-        let mut plugins = self.plugins.clone();
-        // These check clients: a reload's new rules reach open connections without a new
-        // backend (see `server`).
-        plugins.key_auth = None;
-        plugins.jwt_auth = None;
-        plugins.topic_acl = None;
+        // The client-side plugins are not: a reload's new rules reach open connections without
+        // a new backend (see `server`).
+        let plugins = self.plugins.upstream_side();
         let up = &self.upstream;
         let mut files: Vec<PathBuf> = up
             .tls
@@ -164,9 +167,14 @@ impl Route {
                 files.push(p.clone());
             }
         }
+        let kafka = match &up.scheme {
+            SchemeConfig::Kafka(k) => Some(&k.properties),
+            _ => None,
+        };
         files.extend(
-            up.kafka
-                .iter()
+            kafka
+                .into_iter()
+                .flatten()
                 .filter(|(k, _)| k.ends_with(".location"))
                 .map(|(_, v)| PathBuf::from(v)),
         );
@@ -198,18 +206,6 @@ impl Route {
             None => path == self.uri,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    Embedded,
-    Kafka,
-    Nats,
-    #[serde(alias = "amqp")]
-    Rabbitmq,
-    Redis,
-    Mqtt,
 }
 
 fn check_host_port(addr: String) -> Result<String, String> {
@@ -250,23 +246,6 @@ fn de_uri<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
     Ok(s)
 }
-
-/// librdkafka properties the gateway sets from the route itself.
-const OWNED_KAFKA_KEYS: &[&str] = &[
-    "bootstrap.servers",
-    "metadata.broker.list",
-    "security.protocol",
-    "group.id",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
-    "enable.idempotence",
-    "acks",
-    "request.required.acks",
-    "partitioner",
-    "client.id",
-    "message.timeout.ms",
-];
-const OWNED_KAFKA_PREFIXES: &[&str] = &["sasl.", "ssl."];
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -389,193 +368,10 @@ impl Config {
                     ));
                 }
             }
-            let up = &route.upstream;
-            for (k, v) in [
-                ("connect", up.timeout.connect),
-                ("send", up.timeout.send),
-                ("read", up.timeout.read),
-            ] {
-                if !(v > 0.0 && v <= 3600.0) {
-                    return Err(invalid(
-                        at(&format!("upstream.timeout.{k}")),
-                        "must be between 0 and 3600 seconds".into(),
-                    ));
-                }
-            }
-            if up.scheme != Scheme::Nats {
-                if up.nats.is_some() {
-                    return Err(invalid(
-                        at("upstream.nats"),
-                        "applies to the nats scheme only".into(),
-                    ));
-                }
-                if route.plugins.nats_auth.is_some() {
-                    return Err(invalid(
-                        at("plugins.nats-auth"),
-                        "applies to the nats scheme only".into(),
-                    ));
-                }
-            }
-            if up.scheme != Scheme::Rabbitmq {
-                if up.rabbitmq.is_some() {
-                    return Err(invalid(
-                        at("upstream.rabbitmq"),
-                        "applies to the rabbitmq scheme only".into(),
-                    ));
-                }
-                if route.plugins.rabbitmq_auth.is_some() {
-                    return Err(invalid(
-                        at("plugins.rabbitmq-auth"),
-                        "applies to the rabbitmq scheme only".into(),
-                    ));
-                }
-            }
-            if up.scheme != Scheme::Redis {
-                if up.redis.is_some() {
-                    return Err(invalid(
-                        at("upstream.redis"),
-                        "applies to the redis scheme only".into(),
-                    ));
-                }
-                if route.plugins.redis_auth.is_some() {
-                    return Err(invalid(
-                        at("plugins.redis-auth"),
-                        "applies to the redis scheme only".into(),
-                    ));
-                }
-            }
-            if up.scheme != Scheme::Mqtt {
-                if up.mqtt.is_some() {
-                    return Err(invalid(
-                        at("upstream.mqtt"),
-                        "applies to the mqtt scheme only".into(),
-                    ));
-                }
-                if route.plugins.mqtt_auth.is_some() {
-                    return Err(invalid(
-                        at("plugins.mqtt-auth"),
-                        "applies to the mqtt scheme only".into(),
-                    ));
-                }
-            }
-            match up.scheme {
-                Scheme::Rabbitmq => {
-                    rabbitmq::validate_route(route).map_err(|(k, m)| invalid(at(&k), m))?;
-                }
-                Scheme::Redis => {
-                    if let Some(why) = redis_upstream_problem(route) {
-                        return Err(invalid(at(why.0), why.1.into()));
-                    }
-                }
-                Scheme::Mqtt => {
-                    mqtt::validate(route).map_err(|(k, m)| invalid(at(&k), m))?;
-                }
-                Scheme::Embedded => {
-                    if !up.nodes.0.is_empty() {
-                        return Err(invalid(
-                            at("upstream.nodes"),
-                            "the embedded scheme has no nodes".into(),
-                        ));
-                    }
-                    if !up.kafka.is_empty() || up.tls.is_some() {
-                        return Err(invalid(
-                            at("upstream"),
-                            "kafka and tls options do not apply to the embedded scheme".into(),
-                        ));
-                    }
-                    let e = &up.embedded;
-                    if !(1..=1024).contains(&e.partitions) {
-                        return Err(invalid(
-                            at("upstream.embedded.partitions"),
-                            "must be between 1 and 1024".into(),
-                        ));
-                    }
-                    if e.retention_messages == 0 || e.retention_bytes == 0 || e.max_topics == 0 {
-                        return Err(invalid(
-                            at("upstream.embedded"),
-                            "retention_messages, retention_bytes and max_topics must be greater than 0"
-                                .into(),
-                        ));
-                    }
-                    if let Some(Err((key, message))) = e.storage.as_ref().map(|s| s.validate()) {
-                        return Err(invalid(
-                            at(&format!("upstream.embedded.storage.{key}")),
-                            message,
-                        ));
-                    }
-                }
-                Scheme::Nats => {
-                    if up.nodes.0.is_empty() {
-                        return Err(invalid(
-                            at("upstream.nodes"),
-                            "a nats upstream needs at least one server".into(),
-                        ));
-                    }
-                    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() {
-                        return Err(invalid(
-                            at("upstream"),
-                            "kafka and embedded options do not apply to the nats scheme".into(),
-                        ));
-                    }
-                    if route.plugins.kafka_proxy.is_some() {
-                        return Err(invalid(
-                            at("plugins.kafka-proxy"),
-                            "does not apply to the nats scheme; use nats-auth".into(),
-                        ));
-                    }
-                    if let Some(tls) = &up.tls {
-                        if !tls.verify {
-                            return Err(invalid(
-                                at("upstream.tls.verify"),
-                                "the nats scheme always verifies the server's certificate (give ca_file for a private CA)".into(),
-                            ));
-                        }
-                        if tls.client_cert.is_some() != tls.client_key.is_some() {
-                            return Err(invalid(
-                                at("upstream.tls"),
-                                "client_cert and client_key go together".into(),
-                            ));
-                        }
-                    }
-                }
-                Scheme::Kafka => {
-                    if up.fetch_consumers == 0 || up.fetch_consumers > 64 {
-                        return Err(invalid(
-                            at("upstream.fetch_consumers"),
-                            "must be between 1 and 64".into(),
-                        ));
-                    }
-                    if !(up.metadata_refresh_secs >= 0.1 && up.metadata_refresh_secs <= 3600.0) {
-                        return Err(invalid(
-                            at("upstream.metadata_refresh_secs"),
-                            "must be between 0.1 and 3600".into(),
-                        ));
-                    }
-                    if up.partition_cache_bytes == 0 {
-                        return Err(invalid(
-                            at("upstream.partition_cache_bytes"),
-                            "must be greater than 0".into(),
-                        ));
-                    }
-                    if up.nodes.0.is_empty() {
-                        return Err(invalid(
-                            at("upstream.nodes"),
-                            "a kafka upstream needs at least one broker".into(),
-                        ));
-                    }
-                    for key in up.kafka.keys() {
-                        if OWNED_KAFKA_KEYS.contains(&key.as_str())
-                            || OWNED_KAFKA_PREFIXES.iter().any(|p| key.starts_with(p))
-                        {
-                            return Err(invalid(
-                                at(&format!("upstream.kafka.{key}")),
-                                "is set by the gateway from the route (nodes, tls, plugins.kafka-proxy); it cannot be overridden"
-                                    .into(),
-                            ));
-                        }
-                    }
-                }
-            }
+            route
+                .upstream
+                .validate(&route.plugins)
+                .map_err(|(k, m)| invalid(at(&k), m))?;
         }
         Ok(())
     }

@@ -176,39 +176,13 @@ impl TryFrom<MqttAuthRaw> for MqttAuth {
 }
 
 /// The mqtt arm of `Config::validate`: what one field alone cannot check.
-pub(super) fn validate(route: &Route) -> Result<(), (String, String)> {
-    let up = &route.upstream;
-    if up.nodes.0.len() != 1 {
-        return Err((
-            "upstream.nodes".into(),
-            "an mqtt upstream needs exactly one broker (host:port)".into(),
-        ));
-    }
-    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() {
-        return Err((
-            "upstream".into(),
-            "kafka and embedded options do not apply to the mqtt scheme".into(),
-        ));
-    }
-    if route.plugins.kafka_proxy.is_some() {
-        return Err((
-            "plugins.kafka-proxy".into(),
-            "does not apply to the mqtt scheme; use mqtt-auth".into(),
-        ));
-    }
-    if let Some(tls) = &up.tls {
-        if !tls.verify {
-            return Err((
-                "upstream.tls.verify".into(),
-                "the mqtt scheme always verifies the broker's certificate (give ca_file for a private CA)".into(),
-            ));
-        }
-        if tls.client_cert.is_some() != tls.client_key.is_some() {
-            return Err((
-                "upstream.tls".into(),
-                "client_cert and client_key go together".into(),
-            ));
+impl SchemeOptions for MqttOptions {
+    fn rules(&self) -> SchemeRules {
+        SchemeRules {
+            nodes: NodeCount::One,
+            tls: true,
+            unverified_tls: false,
+            credentials: Some("mqtt-auth"),
         }
     }
-    Ok(())
 }

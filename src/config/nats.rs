@@ -19,6 +19,30 @@ pub struct NatsOptions {
     pub ack_wait_secs: f64,
 }
 
+impl Default for NatsOptions {
+    /// Core NATS.
+    fn default() -> Self {
+        NatsOptions {
+            stream: None,
+            jetstream: false,
+            create_stream: None,
+            max_ack_pending: default_max_ack_pending(),
+            ack_wait_secs: default_ack_wait_secs(),
+        }
+    }
+}
+
+impl SchemeOptions for NatsOptions {
+    fn rules(&self) -> SchemeRules {
+        SchemeRules {
+            nodes: NodeCount::AtLeastOne,
+            tls: true,
+            unverified_tls: false,
+            credentials: Some("nats-auth"),
+        }
+    }
+}
+
 impl NatsOptions {
     pub fn is_jetstream(&self) -> bool {
         self.jetstream || self.stream.is_some()

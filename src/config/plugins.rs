@@ -28,6 +28,44 @@ pub struct Plugins {
     pub mqtt_auth: Option<MqttAuth>,
 }
 
+impl Plugins {
+    /// The credential plugins present: what the gateway presents to a broker (each scheme
+    /// takes at most its own). Written against every field, so a new plugin must be placed.
+    pub fn upstream_credentials(&self) -> Vec<&'static str> {
+        let Plugins {
+            kafka_proxy,
+            key_auth: _,
+            jwt_auth: _,
+            topic_acl: _,
+            nats_auth,
+            rabbitmq_auth,
+            redis_auth,
+            mqtt_auth,
+        } = self;
+        [
+            (kafka_proxy.is_some(), "kafka-proxy"),
+            (nats_auth.is_some(), "nats-auth"),
+            (rabbitmq_auth.is_some(), "rabbitmq-auth"),
+            (redis_auth.is_some(), "redis-auth"),
+            (mqtt_auth.is_some(), "mqtt-auth"),
+        ]
+        .into_iter()
+        .filter_map(|(present, name)| present.then_some(name))
+        .collect()
+    }
+
+    /// The same plugins without those that check clients (`key-auth`, `jwt-auth`,
+    /// `topic-acl`): what a route's backend is built from.
+    pub fn upstream_side(&self) -> Plugins {
+        Plugins {
+            key_auth: None,
+            jwt_auth: None,
+            topic_acl: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// APISIX-style key authentication: the key comes in the `apikey` header, or the `apikey`
 /// query parameter for browsers (which cannot set headers on a WebSocket).
 #[derive(Clone, PartialEq, Deserialize)]

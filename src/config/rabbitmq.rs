@@ -257,40 +257,13 @@ impl TryFrom<RabbitAuthRaw> for RabbitAuth {
 }
 
 /// The scheme's arm of `Config::validate`: what one field alone cannot check.
-pub(super) fn validate_route(route: &Route) -> Result<(), (String, String)> {
-    let up = &route.upstream;
-    let err = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
-    if up.nodes.0.is_empty() {
-        return err("upstream.nodes", "a rabbitmq upstream needs a broker");
-    }
-    if up.rabbitmq.is_none() {
-        return err(
-            "upstream.rabbitmq",
-            "a rabbitmq upstream needs this section (at least `exchange`)",
-        );
-    }
-    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() {
-        return err(
-            "upstream",
-            "kafka and embedded options do not apply to the rabbitmq scheme",
-        );
-    }
-    if route.plugins.kafka_proxy.is_some() {
-        return err(
-            "plugins.kafka-proxy",
-            "does not apply to the rabbitmq scheme; use rabbitmq-auth",
-        );
-    }
-    if let Some(tls) = &up.tls {
-        if !tls.verify {
-            return err(
-                "upstream.tls.verify",
-                "the rabbitmq scheme always verifies the broker's certificate (give ca_file for a private CA)",
-            );
-        }
-        if tls.client_cert.is_some() != tls.client_key.is_some() {
-            return err("upstream.tls", "client_cert and client_key go together");
+impl SchemeOptions for RabbitOptions {
+    fn rules(&self) -> SchemeRules {
+        SchemeRules {
+            nodes: NodeCount::AtLeastOne,
+            tls: true,
+            unverified_tls: false,
+            credentials: Some("rabbitmq-auth"),
         }
     }
-    Ok(())
 }

@@ -169,36 +169,13 @@ impl TryFrom<RedisAuthRaw> for RedisAuth {
 }
 
 /// What `Config::validate` refuses on a redis route: (the key, why).
-pub(super) fn redis_upstream_problem(route: &Route) -> Option<(&'static str, &'static str)> {
-    let up = &route.upstream;
-    if up.nodes.0.len() != 1 {
-        return Some((
-            "upstream.nodes",
-            "a redis upstream needs exactly one server (no cluster support)",
-        ));
-    }
-    if !up.kafka.is_empty() || up.embedded != EmbeddedOptions::default() || up.nats.is_some() {
-        return Some((
-            "upstream",
-            "kafka, embedded and nats options do not apply to the redis scheme",
-        ));
-    }
-    if route.plugins.kafka_proxy.is_some() || route.plugins.nats_auth.is_some() {
-        return Some((
-            "plugins",
-            "kafka-proxy and nats-auth do not apply to the redis scheme; use redis-auth",
-        ));
-    }
-    if let Some(tls) = &up.tls {
-        if !tls.verify {
-            return Some((
-                "upstream.tls.verify",
-                "the redis scheme always verifies the server's certificate (give ca_file for a private CA)",
-            ));
-        }
-        if tls.client_cert.is_some() != tls.client_key.is_some() {
-            return Some(("upstream.tls", "client_cert and client_key go together"));
+impl SchemeOptions for RedisOptions {
+    fn rules(&self) -> SchemeRules {
+        SchemeRules {
+            nodes: NodeCount::One,
+            tls: true,
+            unverified_tls: false,
+            credentials: Some("redis-auth"),
         }
     }
-    None
 }

@@ -100,7 +100,9 @@ fn nats_section_errors_name_the_key_and_line() {
 fn nats_route_parses_with_stream_and_credentials() {
     let text = format!("{NATS_ROUTE}      nats: {{ stream: CHAT, create_stream: {{ subjects: [\"chat.>\"], max_msgs: 10 }} }}\n    plugins:\n      nats-auth: {{ user: u, password: hunter2 }}\n");
     let c = Config::parse(&text, "t").unwrap();
-    let n = c.routes[0].upstream.nats.as_ref().unwrap();
+    let SchemeConfig::Nats(n) = &c.routes[0].upstream.scheme else {
+        panic!("a nats route")
+    };
     assert!(n.is_jetstream());
     assert_eq!(n.max_ack_pending, 1000);
     let auth = c.routes[0].plugins.nats_auth.as_ref().unwrap();
@@ -120,7 +122,10 @@ fn nats_auth_needs_exactly_one_method_and_nats_options_only_on_nats() {
     );
     let text = "routes:\n  - uri: /a\n    upstream: { scheme: embedded, nats: { stream: S } }\n";
     let err = Config::parse(text, "t").unwrap_err().to_string();
-    assert!(err.contains("routes[0].upstream.nats"), "{err}");
+    assert!(
+        err.contains("`nats` is an option of the nats scheme, not of embedded"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -128,4 +133,80 @@ fn nats_tls_always_verifies() {
     let text = format!("{NATS_ROUTE}      tls: {{ verify: false }}\n");
     let err = Config::parse(&text, "t").unwrap_err().to_string();
     assert!(err.contains("routes[0].upstream.tls.verify"), "{err}");
+}
+
+/// #22: a Kafka option on a NATS route was accepted and limited nothing.
+#[test]
+fn an_option_of_another_scheme_is_refused_with_its_key_scheme_and_line() {
+    let text = format!("{NATS_ROUTE}      max_group_consumers: 3\n");
+    let err = Config::parse(&text, "t").unwrap_err().to_string();
+    assert!(
+        err.contains("`max_group_consumers` is an option of the kafka scheme, not of nats")
+            && err.contains("line 6"),
+        "{err}"
+    );
+    // Before `scheme` too (the line is then the upstream's).
+    let text = "routes:\n  - uri: /a\n    upstream:\n      redis: { mode: pubsub }\n      scheme: mqtt\n      nodes: [\"h:1\"]\n";
+    let err = Config::parse(text, "t").unwrap_err().to_string();
+    assert!(
+        err.contains("`redis` is an option of the redis scheme, not of mqtt")
+            && err.contains("line"),
+        "{err}"
+    );
+    for (scheme, plugin) in [
+        ("nats", "redis-auth: { password: p }"),
+        ("embedded", "nats-auth: { token: t }"),
+    ] {
+        let nodes = if scheme == "embedded" {
+            ""
+        } else {
+            ", nodes: [\"h:1\"]"
+        };
+        let text = format!(
+            "routes:\n  - uri: /a\n    upstream: {{ scheme: {scheme}{nodes} }}\n    plugins:\n      {plugin}\n"
+        );
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("does not apply to the") && err.contains("routes[0].plugins."),
+            "{err}"
+        );
+    }
+}
+
+/// What every scheme shares is checked once against the scheme's rules.
+#[test]
+fn shared_parts_follow_each_schemes_rules() {
+    let cases = [
+        ("scheme: embedded, nodes: [\"h:1\"]", "upstream.nodes"),
+        (
+            "scheme: redis, nodes: [\"h:1\", \"h:2\"]",
+            "exactly one server",
+        ),
+        ("scheme: mqtt, nodes: []", "exactly one server"),
+        ("scheme: kafka", "at least one server"),
+        ("scheme: rabbitmq, nodes: [\"h:1\"]", "needs `rabbitmq:`"),
+        (
+            "scheme: redis, nodes: [\"h:1\"], tls: { verify: false }",
+            "upstream.tls.verify",
+        ),
+        (
+            "scheme: kafka, nodes: [\"h:1\"], tls: { client_cert: /c }",
+            "go together",
+        ),
+        ("scheme: embedded, tls: {}", "upstream.tls"),
+        (
+            "scheme: nats, nodes: [\"h:1\"], timeout: { read: 0 }",
+            "upstream.timeout.read",
+        ),
+    ];
+    for (upstream, want) in cases {
+        let text = format!("routes:\n  - uri: /a\n    upstream: {{ {upstream} }}\n");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains(want), "{upstream}: {err}");
+    }
+    let ok = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"], tls: { verify: false } }\n";
+    assert!(
+        Config::parse(ok, "t").is_ok(),
+        "Kafka may skip verification"
+    );
 }

@@ -1,71 +1,167 @@
-//! A route's upstream: its scheme, nodes, timeouts, TLS, and the sections of each scheme.
+//! A route's upstream: what every scheme shares (nodes, timeouts, TLS) and the scheme with its
+//! own options (see `scheme`).
 
 use super::*;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `upstream`: what every scheme shares (nodes, TLS, timeouts) and the scheme with its own
+/// options. The scheme's options are one type per scheme (see `scheme.rs`); an option of another
+/// scheme is refused while parsing, naming the key, the scheme it belongs to, and the line.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
-    pub scheme: Scheme,
-    /// APISIX's load-balancer type; accepted and ignored, since Kafka balances itself.
-    #[serde(default, rename = "type")]
+    /// APISIX's load-balancer type; accepted and ignored (each scheme balances itself).
     pub lb_type: Option<String>,
-    #[serde(default)]
     pub nodes: Nodes,
-    #[serde(default)]
     pub tls: Option<UpstreamTls>,
-    #[serde(default)]
     pub timeout: UpstreamTimeout,
-    /// Extra librdkafka properties; keys the gateway sets itself are refused.
-    #[serde(default)]
-    pub kafka: BTreeMap<String, String>,
-    #[serde(default)]
-    pub embedded: EmbeddedOptions,
-    /// NATS scheme: JetStream and consumer settings (absent = core NATS).
-    #[serde(default)]
-    pub nats: Option<NatsOptions>,
-    /// RabbitMQ scheme: the exchange and how queues are declared.
-    #[serde(default)]
-    pub rabbitmq: Option<RabbitOptions>,
-    /// Redis scheme: mode (pubsub or streams), database, trimming, groups (absent = pubsub).
-    #[serde(default)]
-    pub redis: Option<RedisOptions>,
-    /// MQTT scheme: session and publish defaults (absent = the defaults).
-    #[serde(default)]
-    pub mqtt: Option<MqttOptions>,
-    /// Kafka scheme: consumers shared by all fetches of this upstream (each a librdkafka client).
-    #[serde(default = "default_fetch_consumers")]
-    pub fetch_consumers: usize,
-    /// Kafka scheme: group subscriptions are real group members, one librdkafka consumer each;
-    /// this caps how many one upstream runs at once.
-    #[serde(default = "default_max_group_consumers")]
-    pub max_group_consumers: usize,
-    /// Kafka scheme: how often topic patterns look for new matching topics and partitions.
-    #[serde(default = "default_metadata_refresh_secs")]
-    pub metadata_refresh_secs: f64,
-    /// Kafka scheme: recent messages kept per subscribed partition, serving late joiners and
-    /// fetches of recent offsets without a broker round trip.
-    #[serde(default = "default_partition_cache_messages")]
-    pub partition_cache_messages: usize,
-    /// Kafka scheme: bytes of recent messages kept per subscribed partition (encoded size), so a
-    /// partition of large messages cannot hold `partition_cache_messages` of them in memory.
-    #[serde(default = "default_partition_cache_bytes")]
-    pub partition_cache_bytes: usize,
+    pub scheme: SchemeConfig,
 }
 
-pub(super) fn default_fetch_consumers() -> usize {
-    2
+/// Every key an upstream can have, for "expected one of" messages.
+const UPSTREAM_KEYS: &[&str] = &[
+    "scheme",
+    "type",
+    "nodes",
+    "tls",
+    "timeout",
+    "embedded",
+    "kafka",
+    "fetch_consumers",
+    "max_group_consumers",
+    "metadata_refresh_secs",
+    "partition_cache_messages",
+    "partition_cache_bytes",
+    "nats",
+    "rabbitmq",
+    "redis",
+    "mqtt",
+];
+
+impl<'de> Deserialize<'de> for Upstream {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct UpstreamVisitor;
+
+        impl<'de> Visitor<'de> for UpstreamVisitor {
+            type Value = Upstream;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an upstream: scheme, nodes, tls, timeout and the scheme's options")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Upstream, A::Error> {
+                let mut scheme: Option<Scheme> = None;
+                let mut lb_type = None;
+                let mut nodes = Nodes::default();
+                let mut tls = None;
+                let mut timeout = UpstreamTimeout::default();
+                let mut sections = SchemeSections::default();
+                while let Some(key) = map.next_key_seed(UpstreamKey(scheme))? {
+                    match key {
+                        "scheme" => scheme = Some(map.next_value()?),
+                        "type" => lb_type = map.next_value()?,
+                        "nodes" => nodes = map.next_value()?,
+                        "tls" => tls = map.next_value()?,
+                        "timeout" => timeout = map.next_value()?,
+                        other => sections.read(other, &mut map)?,
+                    }
+                }
+                let scheme = scheme.ok_or_else(|| de::Error::missing_field("scheme"))?;
+                let scheme = sections.into_config(scheme).map_err(de::Error::custom)?;
+                Ok(Upstream {
+                    lb_type,
+                    nodes,
+                    tls,
+                    timeout,
+                    scheme,
+                })
+            }
+        }
+
+        d.deserialize_map(UpstreamVisitor)
+    }
 }
-pub(super) fn default_max_group_consumers() -> usize {
-    256
+
+/// A key of `upstream`, checked as it is read (so that an error names its line): known, and of
+/// the scheme when that is known already.
+struct UpstreamKey(Option<Scheme>);
+
+impl<'de> DeserializeSeed<'de> for UpstreamKey {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        d.deserialize_str(self)
+    }
 }
-pub(super) fn default_metadata_refresh_secs() -> f64 {
-    5.0
+
+impl<'de> Visitor<'de> for UpstreamKey {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an upstream key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+        let Some(known) = UPSTREAM_KEYS.iter().find(|k| **k == key) else {
+            return Err(E::unknown_field(key, UPSTREAM_KEYS));
+        };
+        if let (Some(owner), Some(scheme)) = (Scheme::owning(key), self.0) {
+            if owner != scheme {
+                return Err(E::custom(foreign(key, owner, scheme)));
+            }
+        }
+        Ok(known)
+    }
 }
-pub(super) fn default_partition_cache_messages() -> usize {
-    1000
+
+fn foreign(key: &str, owner: Scheme, scheme: Scheme) -> String {
+    format!("`{key}` is an option of the {owner} scheme, not of {scheme}")
 }
-pub(super) fn default_partition_cache_bytes() -> usize {
-    4 << 20
+
+/// The scheme-specific upstream keys as they are read, before the scheme is known for sure.
+#[derive(Default)]
+struct SchemeSections {
+    /// Each key read, with the scheme it belongs to.
+    seen: Vec<(String, Scheme)>,
+    embedded: Option<EmbeddedOptions>,
+    kafka: KafkaOptions,
+    nats: Option<NatsOptions>,
+    rabbitmq: Option<RabbitOptions>,
+    redis: Option<RedisOptions>,
+    mqtt: Option<MqttOptions>,
+}
+
+impl SchemeSections {
+    fn read<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "embedded" => self.embedded = Some(map.next_value()?),
+            "nats" => self.nats = Some(map.next_value()?),
+            "rabbitmq" => self.rabbitmq = Some(map.next_value()?),
+            "redis" => self.redis = Some(map.next_value()?),
+            "mqtt" => self.mqtt = Some(map.next_value()?),
+            kafka_key => self.kafka.read(kafka_key, map)?,
+        }
+        if let Some(owner) = Scheme::owning(key) {
+            self.seen.push((key.to_owned(), owner));
+        }
+        Ok(())
+    }
+
+    /// The options of `scheme`; a key of another scheme (read before `scheme`) is an error.
+    fn into_config(self, scheme: Scheme) -> Result<SchemeConfig, String> {
+        if let Some((key, owner)) = self.seen.iter().find(|(_, o)| *o != scheme) {
+            return Err(foreign(key, *owner, scheme));
+        }
+        Ok(match scheme {
+            Scheme::Embedded => SchemeConfig::Embedded(self.embedded.unwrap_or_default()),
+            Scheme::Kafka => SchemeConfig::Kafka(self.kafka),
+            Scheme::Nats => SchemeConfig::Nats(self.nats.unwrap_or_default()),
+            Scheme::Rabbitmq => SchemeConfig::Rabbitmq(
+                self.rabbitmq
+                    .ok_or("the rabbitmq scheme needs `rabbitmq:` (at least `exchange`)")?,
+            ),
+            Scheme::Redis => SchemeConfig::Redis(self.redis.unwrap_or_default()),
+            Scheme::Mqtt => SchemeConfig::Mqtt(self.mqtt.unwrap_or_default()),
+        })
+    }
 }
 
 /// APISIX's `timeout` block, in seconds.
@@ -114,38 +210,6 @@ pub struct UpstreamTls {
 
 pub(super) fn yes() -> bool {
     true
-}
-
-/// In-process broker settings. Retention bounds memory per partition whatever clients do;
-/// `max_topics` and `max_groups` bound how many of each clients can create.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmbeddedOptions {
-    pub partitions: i32,
-    pub retention_messages: usize,
-    pub retention_bytes: usize,
-    pub max_topics: usize,
-    pub max_groups: usize,
-    /// Seconds a group with no members and no committed offsets is kept before it is dropped.
-    pub group_idle_secs: u64,
-    /// Durable storage (absent = memory only); with it, the retention limits bound the disk.
-    pub storage: Option<StorageOptions>,
-}
-
-impl Default for EmbeddedOptions {
-    fn default() -> Self {
-        EmbeddedOptions {
-            partitions: 1,
-            // The worst case, every topic full: max_topics x partitions x retention_bytes
-            // = 1,000 x 1 x 1 MiB, about 1 GiB of memory, which a small machine survives.
-            retention_messages: 10_000,
-            retention_bytes: 1 << 20,
-            max_topics: 1_000,
-            max_groups: 1_000,
-            group_idle_secs: 60,
-            storage: None,
-        }
-    }
 }
 
 /// Broker addresses, as APISIX's map `"host:port": weight`, a list of `"host:port"`, or a list of

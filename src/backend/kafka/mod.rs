@@ -59,7 +59,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     FetchLimits, PushSink, Record, SinkClosed, Start, SubscribeSpec, Subscription, Target,
 };
-use crate::config::{Route, SaslMechanism};
+use crate::config::{KafkaOptions, Route, SaslMechanism};
 use crate::error::{GatewayError, Result};
 
 type Tp = (Arc<str>, i32);
@@ -80,7 +80,7 @@ pub struct KafkaBackend {
 
 impl KafkaBackend {
     /// Builds the shared clients. Nothing connects yet, so the gateway starts with Kafka down.
-    pub fn new(route: &Route) -> std::result::Result<KafkaBackend, String> {
+    pub fn new(route: &Route, opts: &KafkaOptions) -> std::result::Result<KafkaBackend, String> {
         let up = &route.upstream;
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", up.nodes.0.join(","));
@@ -128,7 +128,7 @@ impl KafkaBackend {
                 tracing::warn!(route = %route.uri, "SASL PLAIN without TLS sends the password in clear text");
             }
         }
-        for (k, v) in &up.kafka {
+        for (k, v) in &opts.properties {
             base.set(k, v);
         }
         let timeout = up.timeout.read();
@@ -150,8 +150,8 @@ impl KafkaBackend {
         let admin: BaseConsumer<GwContext> = consumer_config(&base)
             .create_with_context(context.clone())
             .map_err(|e| format!("cannot create the kafka metadata client: {e}"))?;
-        let mut fetchers = Vec::with_capacity(up.fetch_consumers);
-        for _ in 0..up.fetch_consumers {
+        let mut fetchers = Vec::with_capacity(opts.fetch_consumers);
+        for _ in 0..opts.fetch_consumers {
             let mut config = consumer_config(&base);
             config.set("auto.offset.reset", "error");
             default_setting(&mut config, "queued.max.messages.kbytes", "16384");
@@ -170,10 +170,10 @@ impl KafkaBackend {
                 base,
                 timeout,
                 send_timeout,
-                refresh: Duration::from_secs_f64(up.metadata_refresh_secs),
-                cache_messages: up.partition_cache_messages,
-                cache_bytes: up.partition_cache_bytes,
-                max_group_consumers: up.max_group_consumers,
+                refresh: Duration::from_secs_f64(opts.metadata_refresh_secs),
+                cache_messages: opts.partition_cache_messages,
+                cache_bytes: opts.partition_cache_bytes,
+                max_group_consumers: opts.max_group_consumers,
                 group_consumers: AtomicUsize::new(0),
                 diag,
                 producer,

@@ -20,7 +20,7 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn new(route: &Route) -> std::result::Result<Endpoint, String> {
+    pub fn new(route: &Route, options: MqttOptions) -> std::result::Result<Endpoint, String> {
         let up = &route.upstream;
         let node = up.nodes.0.first().ok_or("upstream.nodes: no broker")?;
         let (host, port) = node
@@ -47,7 +47,7 @@ impl Endpoint {
             tls,
             credentials,
             timeouts: up.timeout.clone(),
-            options: up.mqtt.clone().unwrap_or_default(),
+            options,
             route: route.uri.clone(),
         })
     }

@@ -29,7 +29,7 @@ use super::{
     Wildcards,
 };
 use super::{Publish, Published};
-use crate::config::Route;
+use crate::config::{MqttOptions, Route};
 use crate::error::{GatewayError, Result};
 use crate::pb::StartPosition;
 
@@ -59,8 +59,8 @@ pub struct MqttBackend {
 }
 
 impl MqttBackend {
-    pub fn new(route: &Route) -> std::result::Result<MqttBackend, String> {
-        let ep = client::Endpoint::new(route)?;
+    pub fn new(route: &Route, opts: MqttOptions) -> std::result::Result<MqttBackend, String> {
+        let ep = client::Endpoint::new(route, opts)?;
         Ok(MqttBackend {
             hub: hub::Hub::new(ep.clone(), &route.uri),
             ep,

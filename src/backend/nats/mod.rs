@@ -29,7 +29,7 @@ use super::{
     TopicUse, Wildcards, ALL_STARTS,
 };
 use super::{Fetch, ListOffset, Publish, Published, TopicMetadata};
-use crate::config::Route;
+use crate::config::{NatsOptions, Route};
 use crate::error::{GatewayError, Result};
 use crate::pb::StartPosition;
 
@@ -80,19 +80,8 @@ pub struct NatsBackend {
 }
 
 impl NatsBackend {
-    pub fn new(route: &Route) -> std::result::Result<NatsBackend, String> {
+    pub fn new(route: &Route, opts: NatsOptions) -> std::result::Result<NatsBackend, String> {
         let conn = Arc::new(client::Conn::new(route)?);
-        let opts = route
-            .upstream
-            .nats
-            .clone()
-            .unwrap_or(crate::config::NatsOptions {
-                stream: None,
-                jetstream: false,
-                create_stream: None,
-                max_ack_pending: 1000,
-                ack_wait_secs: 30.0,
-            });
         let (js, caps) = if opts.is_jetstream() {
             let description = match &opts.stream {
                 Some(s) => std::borrow::Cow::Owned(format!("NATS JetStream stream {s}")),

@@ -34,7 +34,7 @@ use super::{
     Target, TopicMetadata, TopicUse, Wildcards, ALL_STARTS,
 };
 use super::{Publish, Published};
-use crate::config::Route;
+use crate::config::{RabbitOptions, Route};
 use crate::error::{GatewayError, Result};
 use crate::pb::StartPosition;
 
@@ -84,12 +84,7 @@ pub struct RabbitBackend {
 }
 
 impl RabbitBackend {
-    pub fn new(route: &Route) -> std::result::Result<RabbitBackend, String> {
-        let opts = route
-            .upstream
-            .rabbitmq
-            .clone()
-            .ok_or("upstream.rabbitmq is needed (at least `exchange`)")?;
+    pub fn new(route: &Route, opts: RabbitOptions) -> std::result::Result<RabbitBackend, String> {
         let stream = opts.stream_name();
         let caps = match &stream {
             Some(s) => Capabilities {

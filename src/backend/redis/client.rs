@@ -27,7 +27,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(route: &Route) -> std::result::Result<Conn, String> {
+    pub fn new(route: &Route, opts: RedisOptions) -> std::result::Result<Conn, String> {
         let up = &route.upstream;
         let server = up
             .nodes
@@ -35,7 +35,6 @@ impl Conn {
             .first()
             .cloned()
             .ok_or("upstream.nodes: a redis upstream needs one server")?;
-        let opts = up.redis.clone().unwrap_or_default();
         let scheme = if up.tls.is_some() { "rediss" } else { "redis" };
         let info = redis::IntoConnectionInfo::into_connection_info(format!("{scheme}://{server}"))
             .map_err(|e| format!("upstream.nodes: `{server}` is not a Redis address: {e}"))?;

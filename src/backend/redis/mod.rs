@@ -25,7 +25,7 @@ use super::{
     TopicUse, Wildcards, ALL_STARTS,
 };
 use super::{Fetch, ListOffset, Publish, Published, TopicMetadata};
-use crate::config::{RedisMode, Route};
+use crate::config::{RedisMode, RedisOptions, Route};
 use crate::error::{GatewayError, Result};
 use crate::pb::StartPosition;
 
@@ -76,8 +76,8 @@ pub struct RedisBackend {
 }
 
 impl RedisBackend {
-    pub fn new(route: &Route) -> std::result::Result<RedisBackend, String> {
-        let conn = Arc::new(client::Conn::new(route)?);
+    pub fn new(route: &Route, opts: RedisOptions) -> std::result::Result<RedisBackend, String> {
+        let conn = Arc::new(client::Conn::new(route, opts)?);
         let mode = conn.opts.mode;
         Ok(RedisBackend {
             hub: Arc::new(pubsub::Hub::new(conn.clone(), &route.uri)),
