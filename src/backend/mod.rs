@@ -6,11 +6,22 @@
 
 mod capabilities;
 pub mod embedded;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(any(
+    feature = "nats",
+    feature = "rabbitmq",
+    feature = "redis",
+    feature = "mqtt"
+))]
 mod live;
+#[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "redis")]
 pub mod redis;
 mod sink;
 mod spec;
@@ -39,13 +50,22 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Builds the backend a route's scheme names.
 pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
+    // A scheme not compiled in is refused when the configuration is validated, naming its
+    // feature (`Scheme::compiled`); these arms answer the same should one get here.
+    #[allow(unreachable_patterns)]
     match &route.upstream.scheme {
         SchemeConfig::Embedded(o) => Ok(Arc::new(embedded::EmbeddedBackend::open(o.clone())?)),
+        #[cfg(feature = "kafka")]
         SchemeConfig::Kafka(o) => Ok(Arc::new(kafka::KafkaBackend::new(route, o)?)),
+        #[cfg(feature = "nats")]
         SchemeConfig::Nats(o) => Ok(Arc::new(nats::NatsBackend::new(route, o.clone())?)),
+        #[cfg(feature = "rabbitmq")]
         SchemeConfig::Rabbitmq(o) => Ok(Arc::new(rabbitmq::RabbitBackend::new(route, o.clone())?)),
+        #[cfg(feature = "redis")]
         SchemeConfig::Redis(o) => Ok(Arc::new(redis::RedisBackend::new(route, o.clone())?)),
+        #[cfg(feature = "mqtt")]
         SchemeConfig::Mqtt(o) => Ok(Arc::new(mqtt::MqttBackend::new(route, o.clone())?)),
+        other => Err(other.scheme().not_compiled()),
     }
 }
 

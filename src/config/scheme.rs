@@ -29,6 +29,31 @@ impl Scheme {
         }
     }
 
+    /// The Cargo feature that compiles the scheme in (the embedded broker is always there).
+    pub fn feature(self) -> &'static str {
+        self.as_str()
+    }
+
+    /// Whether this build has the scheme.
+    pub fn compiled(self) -> bool {
+        match self {
+            Scheme::Embedded => true,
+            Scheme::Kafka => cfg!(feature = "kafka"),
+            Scheme::Nats => cfg!(feature = "nats"),
+            Scheme::Rabbitmq => cfg!(feature = "rabbitmq"),
+            Scheme::Redis => cfg!(feature = "redis"),
+            Scheme::Mqtt => cfg!(feature = "mqtt"),
+        }
+    }
+
+    /// Why a route of this scheme cannot be served by this build.
+    pub fn not_compiled(self) -> String {
+        format!(
+            "the {self} scheme is not compiled into this gateway: build it with `--features {}`",
+            self.feature()
+        )
+    }
+
     /// The scheme a scheme-specific key of `upstream` belongs to; None for shared or unknown
     /// keys.
     pub fn owning(key: &str) -> Option<Scheme> {
@@ -128,6 +153,9 @@ impl Upstream {
     /// The shared parts against the scheme's rules, then the scheme's own checks.
     pub fn validate(&self, plugins: &Plugins) -> Result<(), (String, String)> {
         let scheme = self.scheme();
+        if !scheme.compiled() {
+            return Err(("upstream.scheme".into(), scheme.not_compiled()));
+        }
         let options = self.scheme.options();
         let rules = options.rules();
         let bad = |k: &str, m: String| Err((k.to_string(), m));

@@ -128,16 +128,19 @@ impl<U: Upstream> Live<U> {
         })
     }
 
+    #[cfg_attr(not(any(feature = "redis", feature = "mqtt")), allow(dead_code))]
     pub fn upstream(&self) -> &U {
         &self.upstream
     }
 
     /// The feed of an open key.
+    #[cfg_attr(not(any(feature = "redis", feature = "mqtt")), allow(dead_code))]
     pub fn feed(&self, key: &str) -> Option<Feed> {
         lock(&self.feeds).get(key).cloned()
     }
 
     /// The open keys (to subscribe again after a reconnection).
+    #[cfg_attr(not(any(feature = "redis", feature = "mqtt")), allow(dead_code))]
     pub fn keys(&self) -> Vec<String> {
         lock(&self.feeds).keys().cloned().collect()
     }
