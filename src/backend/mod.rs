@@ -107,8 +107,10 @@ pub trait Backend: Send + Sync + 'static {
 #[async_trait]
 pub trait Subscription: Send + Sync {
     /// Acknowledges pushed messages below each offset (see max_in_flight); for a group
-    /// subscription also commits them for the group.
-    async fn commit(&self, offsets: Vec<CommitOffset>) -> Result<()>;
+    /// subscription also commits them for the group (schemes whose capabilities say `commit`).
+    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
+        Err(GatewayError::UnknownCommand)
+    }
     /// Acknowledges delivered messages one by one (schemes whose capabilities say `ack`).
     async fn ack(&self, _positions: Vec<Position>) -> Result<()> {
         Err(GatewayError::UnknownCommand)

@@ -2,7 +2,7 @@
 //! before the backend is asked.
 
 use super::*;
-use crate::backend::{Capabilities, Publish, Published};
+use crate::backend::{Capabilities, Publish, Published, Wildcards};
 use crate::pb::{
     CmdAck, CmdKafkaCommit, CmdKafkaListOffset, CmdKafkaMetadata, CmdKafkaProduce,
     CmdKafkaSubscribe, CmdNack, KafkaHeader, StartPosition,
@@ -197,7 +197,13 @@ async fn requests_needing_what_the_scheme_lacks_answer_the_capability_error() {
 async fn what_the_scheme_can_do_reaches_the_backend() {
     let (d, _rx) = dispatcher();
     match answer(&d, produce(|_| {})).await {
-        Ok(Reply::Resp(Resp::KafkaProduceResp(r))) => assert_eq!(r.offset, 7),
+        Ok(Reply::Frame(f)) => {
+            let r = <crate::pb::PubSubResp as prost::Message>::decode(f).unwrap();
+            match r.resp {
+                Some(Resp::KafkaProduceResp(r)) => assert_eq!(r.offset, 7),
+                other => panic!("not a produce reply: {other:?}"),
+            }
+        }
         Ok(_) => panic!("not a produce reply"),
         Err(e) => panic!("plain publish refused: {e}"),
     }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{lock, CommitOffset, Header, Position, PushSink, Record};
+use crate::backend::{lock, Header, Position, PushSink, Record};
 use crate::backend::{SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 use crate::metrics::METRICS;
@@ -223,10 +223,6 @@ fn needs_group<U: Upstream>(what: &str) -> GatewayError {
 
 #[async_trait]
 impl<U: Upstream> Subscription for LiveSubscription<U> {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     async fn ack(&self, _positions: Vec<Position>) -> Result<()> {
         Err(needs_group::<U>("ack"))
     }

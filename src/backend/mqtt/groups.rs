@@ -18,9 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, Endpoint, Handler};
-use crate::backend::{
-    lock, CommitOffset, Position, PushSink, SubscribeSpec, Subscription, TaskGauge,
-};
+use crate::backend::{lock, Position, PushSink, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
 
 type Key = (String, String);
@@ -313,10 +311,6 @@ struct GroupSubscription {
 
 #[async_trait]
 impl Subscription for GroupSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let mut found = Vec::with_capacity(positions.len());
         {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::within;
 use super::jetstream::{js_error, js_record, Js};
 use super::reader::{new_generation, Ordered, Reader};
-use crate::backend::{CommitOffset, Position};
+use crate::backend::Position;
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
 
@@ -554,10 +554,6 @@ impl JsSubscription {
 
 #[async_trait]
 impl Subscription for JsSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let taken = self.take(&positions)?;
         self.reply(taken, AckKind::Ack).await

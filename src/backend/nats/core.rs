@@ -14,7 +14,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::client::{check_payload, from_nats_headers, to_nats_headers, within, Conn};
 use crate::backend::live::{self, Feed, Live, MemberQueue};
 use crate::backend::{now_ms, PushSink, Record, RecordParts, SubscribeSpec, Subscription};
-use crate::backend::{CommitOffset, Publish, Published};
+use crate::backend::{Publish, Published};
 use crate::error::{GatewayError, Result};
 
 pub(super) struct Hub {
@@ -200,10 +200,6 @@ struct QueueMember {
 
 #[async_trait]
 impl Subscription for QueueMember {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     fn close(&self) {
         self.cancel.cancel();
     }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{amqp_error, short, within, Conn};
 use super::props::to_record;
 use super::topology::{declare_exchange, declare_group_queue, group_queue_name};
-use crate::backend::{lock, CommitOffset, PushSink, SubscribeSpec, Subscription, TaskGauge};
+use crate::backend::{lock, PushSink, SubscribeSpec, Subscription, TaskGauge};
 use crate::backend::{Flow, Position};
 use crate::config::QueueType;
 use crate::error::{GatewayError, Result};
@@ -232,10 +232,6 @@ impl GroupSubscription {
 
 #[async_trait]
 impl Subscription for GroupSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         for (offset, topic, acker) in self.take(&positions)? {
             self.flow.ack_one(&topic, 0, offset);

@@ -20,7 +20,7 @@ use super::entry::{self, Id};
 use super::plain::start_after;
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
-use crate::backend::{lock, CommitOffset, Position, PushSink, Record, SubscribeSpec};
+use crate::backend::{lock, Position, PushSink, Record, SubscribeSpec};
 use crate::backend::{Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
 
@@ -358,10 +358,6 @@ impl GroupSubscription {
 
 #[async_trait]
 impl Subscription for GroupSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let ids = self.take(&positions)?;
         let mut c = self.member.cmd("XACK");

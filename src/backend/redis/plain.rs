@@ -15,7 +15,7 @@ use super::entry::{self, Id};
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
 use crate::backend::TaskGauge;
-use crate::backend::{CommitOffset, Position, PushSink, Start, SubscribeSpec, Subscription};
+use crate::backend::{Position, PushSink, Start, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -160,10 +160,6 @@ struct PlainSubscription {
 
 #[async_trait]
 impl Subscription for PlainSubscription {
-    async fn commit(&self, _offsets: Vec<CommitOffset>) -> Result<()> {
-        Err(GatewayError::UnknownCommand)
-    }
-
     /// Frees the max_in_flight window; a plain reader has nothing to tell Redis.
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         for p in positions {

@@ -1,0 +1,45 @@
+//! `cmd_kafka_list_offset`: the end (-1), the earliest (-2) or the first offset at a time.
+
+use super::super::checks::{need, Missing, Names, Topics};
+use super::super::{ctx, Command, Dispatcher, Reply};
+use crate::backend::Capabilities;
+use crate::error::{GatewayError, Result};
+use crate::pb::pub_sub_resp::Resp;
+use crate::pb::{CmdKafkaListOffset, KafkaListOffsetResp};
+
+impl Command for CmdKafkaListOffset {
+    fn names(&self) -> Names<'_> {
+        Names::topics(Topics::Partition(&self.topic, self.partition))
+    }
+
+    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
+        if self.timestamp >= 0 {
+            need(caps.time_lookup, "list_offset by time", "time lookup")
+        } else {
+            need(caps.offsets, "list_offset", "offsets")
+        }
+    }
+
+    fn context(&self) -> Option<String> {
+        Some(format!(
+            "failed to list offset, topic: {}, partition: {}",
+            self.topic, self.partition
+        ))
+    }
+
+    async fn run(self, d: &Dispatcher, _seq: i64) -> Result<Reply> {
+        let listed = async {
+            if self.timestamp < -2 {
+                return Err(GatewayError::BadRequest(format!(
+                    "invalid timestamp {}: -1 (end), -2 (earliest) or a time in ms",
+                    self.timestamp
+                )));
+            }
+            d.backend.list_offset(&self.clone().into()).await
+        };
+        listed
+            .await
+            .map(|offset| Reply::Resp(Resp::KafkaListOffsetResp(KafkaListOffsetResp { offset })))
+            .map_err(|e| ctx(e, self.context()))
+    }
+}
