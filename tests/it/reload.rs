@@ -4,8 +4,9 @@
 //! "upstream changed", the old backend lets go of its broker connections, the old identity is
 //! removed at the broker, and new connections publish and subscribe as the new identity (a
 //! plain client of each broker as peer and oracle). No password ever reaches the gateway's log
-//! (run at debug level). And a reload that changes only what checks clients (key-auth,
-//! topic-acl) keeps the connections and the backend.
+//! (run at debug level). A reload that changes only what checks clients (key-auth,
+//! topic-acl) keeps the connections and the backend; one that changes only the contents of a
+//! file the upstream names (a CA file) rebuilds it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -464,6 +465,73 @@ async fn a_reload_of_client_side_plugins_only_keeps_connections_and_backend() {
     assert_no_secret_logged(&gw, &[&pw, &peer_pw, &key1, &key2]);
     c.disconnect().await;
     c2.disconnect().await;
+}
+
+/// A reload rebuilds the backend when a file the upstream names changed, the config's text
+/// being the same: the CA file of a TLS route, overwritten during a CA rotation (first both
+/// CAs, then the new one only) while the server moves to a certificate of the new CA. The
+/// 1012 is what shows the rebuild: async-nats reads the CA file at every connection, so on
+/// NATS a kept backend would also have trusted the new CA after reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_ca_file_rebuilds_the_backend_on_reload() {
+    let (old_pki, new_pki) = (crate::nats::make_pki(), crate::nats::make_pki());
+    let tls_args = |pki: &crate::nats::Pki| {
+        [
+            "--tls".to_owned(),
+            "--tlscert".to_owned(),
+            pki.cert.display().to_string(),
+            "--tlskey".to_owned(),
+            pki.key.display().to_string(),
+        ]
+    };
+    let old_args = tls_args(&old_pki);
+    let mut server =
+        crate::nats::PrivateServer::start_with(&old_args.each_ref().map(String::as_str)).await;
+    let dir = TempDir::new("gw-reload-ca");
+    let ca_file = dir.0.join("ca.pem");
+    let ca = |pki: &crate::nats::Pki| std::fs::read_to_string(&pki.ca).expect("CA");
+    std::fs::write(&ca_file, ca(&old_pki)).unwrap();
+    let addr = server.addr();
+    let yaml = |port: u16| {
+        gateway_yaml(
+            port,
+            &format!(
+                "  - uri: /n\n    upstream:\n      scheme: nats\n      nodes: [\"{}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n      tls: {{ ca_file: \"{}\" }}\n",
+                addr,
+                ca_file.display()
+            ),
+        )
+    };
+    let gw = Proc::start("reload-ca", yaml);
+    let base = crate::nats::unique("gwt_ca");
+    let round_trip = |tag: &'static str| {
+        let base = base.clone();
+        let addr = gw.addr;
+        async move {
+            let mut c = Client::connect(addr, "/n").await;
+            let id = c.subscribe(sub(&base)).await;
+            c.produce_value(&base, tag).await;
+            assert_eq!(values(&c.pushed(id, 1).await), [tag]);
+            c
+        }
+    };
+    let mut c1 = round_trip("old CA").await;
+
+    // Both CAs in the file: the same config text, a new backend.
+    std::fs::write(&ca_file, ca(&old_pki) + &ca(&new_pki)).unwrap();
+    reload(&gw, &yaml(gw.addr.port())).await;
+    expect_upstream_changed(&mut c1, "the connection open at the reload").await;
+    // The server moves to the new CA's certificate.
+    server.kill();
+    server.args = tls_args(&new_pki).to_vec();
+    server.restart().await;
+    let mut c2 = round_trip("both CAs").await;
+    // The new CA only.
+    std::fs::write(&ca_file, ca(&new_pki)).unwrap();
+    reload(&gw, &yaml(gw.addr.port())).await;
+    expect_upstream_changed(&mut c2, "the connection open at the second reload").await;
+    let c3 = round_trip("new CA").await;
+    c3.disconnect().await;
 }
 
 // ---------------------------------------------------------------------------------------------
