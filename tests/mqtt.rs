@@ -393,7 +393,10 @@ async fn mqtt_config_refuses_unknown_keys_and_other_schemes_sections() {
     let e = pubsub_gateway::Config::parse(bad, "t")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("upstream.mqtt"), "{e}");
+    assert!(
+        e.contains("`mqtt` is an option of the mqtt scheme, not of nats") && e.contains("line 6"),
+        "{e}"
+    );
     let ok = route(
         "/m",
         MOSQUITTO,

@@ -845,12 +845,15 @@ fn config_accepts_the_amqp_alias_refuses_unknown_keys_and_redacts_the_password()
     let err = pubsub_gateway::Config::parse(on_nats, "t")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("upstream.rabbitmq"), "{err}");
+    assert!(
+        err.contains("`rabbitmq` is an option of the rabbitmq scheme, not of nats"),
+        "{err}"
+    );
     let no_section = "routes:\n  - uri: /r\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"127.0.0.1:5672\"]\n";
     let err = pubsub_gateway::Config::parse(no_section, "t")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("upstream.rabbitmq"), "{err}");
+    assert!(err.contains("needs `rabbitmq:`"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,39 +8,11 @@
 
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::client::{Conn, Endpoint};
-use super::groups::{Member, MemberHandler, Release};
+use super::members::{retire, Heirloom, Member, MemberHandler, Release, KEEP};
 use crate::backend::lock;
-
-/// How long a taken-over session is kept at least: the broker resends right after CONNACK.
-const KEEP: Duration = Duration::from_secs(5);
-
-/// A departed member's session held by its heir until what it resent is acknowledged.
-pub(super) struct Heirloom {
-    conn: Arc<Conn>,
-    release: Option<Release>,
-    since: Instant,
-}
-
-impl Drop for Heirloom {
-    fn drop(&mut self) {
-        retire(&self.conn, self.release.take());
-    }
-}
-
-/// Ends a session's connection, and frees its slot only once the DISCONNECT had time to
-/// reach the broker: a new member taking the slot earlier would take the live session over.
-fn retire(conn: &Conn, release: Option<Release>) {
-    conn.shutdown();
-    if let (Some(release), Ok(rt)) = (release, tokio::runtime::Handle::try_current()) {
-        rt.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            drop(release);
-        });
-    }
-}
 
 /// The member is gone: no new messages for its session, and what it held goes to an heir if
 /// the share has another member here, else stays in the session for the slot's next member.

@@ -17,6 +17,7 @@ mod endpoint;
 mod groups;
 mod handover;
 mod hub;
+mod members;
 mod topic;
 
 use std::sync::Arc;
@@ -55,7 +56,7 @@ const MQTT: Capabilities = Capabilities {
 pub struct MqttBackend {
     ep: client::Endpoint,
     hub: Arc<hub::Hub>,
-    slots: Arc<groups::Slots>,
+    slots: Arc<members::Slots>,
 }
 
 impl MqttBackend {

@@ -266,3 +266,16 @@ pub(super) async fn within<T>(
         ))),
     }
 }
+
+/// Maps an async-nats error to the gateway's codes by what it says (its kinds differ per call).
+pub(super) fn js_error(what: &str, e: impl std::fmt::Display) -> GatewayError {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("timed out") || lower.contains("timeout") {
+        GatewayError::Timeout(format!("{what}: {text}"))
+    } else if lower.contains("no responders") || lower.contains("does not exist") {
+        GatewayError::Unavailable(format!("{what}: {text}"))
+    } else {
+        GatewayError::Upstream(format!("{what}: {text}"))
+    }
+}

@@ -5,9 +5,8 @@
 //! one by one; what a member held unacknowledged when it leaves is given back at once (NAK),
 //! and anything else after the consumer's ack wait.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
@@ -15,52 +14,19 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::client::js_error;
 use super::client::within;
-use super::jetstream::{js_error, js_record, Js};
-use super::reader::{new_generation, Ordered, Reader};
+use super::jetstream::Js;
+use super::reader::{js_record, new_generation, Ordered, Reader};
+use super::shared::{InFlight, Shared};
 use crate::backend::Position;
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
 
-/// Delivered messages a plain subscription remembers for `ack` when it has no max_in_flight.
-const REMEMBERED: usize = 10_000;
 const PUSH_BATCH: usize = 256;
 /// How long a group member's pull requests live at the server: a member that leaves gives its
 /// unacknowledged messages back after this (instead of the consumer's ack wait).
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
-
-use crate::backend::lock;
-
-/// (subject, stream sequence) -> the message, kept for groups (which acknowledge it).
-type Delivered = BTreeMap<(Arc<str>, i64), Option<jetstream::Message>>;
-
-/// Delivered, not yet acknowledged.
-#[derive(Default)]
-pub(super) struct InFlight {
-    map: Mutex<Delivered>,
-}
-
-impl InFlight {
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Delivered> {
-        lock(&self.map)
-    }
-
-    pub fn delivered(&self, r: &Record, msg: Option<jetstream::Message>, bounded: bool) {
-        let mut map = lock(&self.map);
-        map.insert((r.topic.clone(), r.offset), msg);
-        while bounded && map.len() > REMEMBERED {
-            map.pop_first();
-        }
-    }
-
-    /// The lowest unacknowledged sequence of a subject, for the flow window.
-    fn lowest(&self, subject: &Arc<str>) -> i64 {
-        lock(&self.map)
-            .range((subject.clone(), i64::MIN)..=(subject.clone(), i64::MAX))
-            .next()
-            .map_or(i64::MAX, |((_, s), _)| *s)
-    }
-}
 
 /// A message taken out of the in-flight map for an ack or nack: its subject, its sequence, and
 /// the JetStream message to answer (kept for groups only; plain subscriptions have none).
@@ -222,49 +188,6 @@ pub(super) async fn subscribe(
         }
     }
     Ok(Arc::new(JsSubscription { shared, cancel }))
-}
-
-pub(super) struct Shared {
-    pub spec: SubscribeSpec,
-    pub sink: PushSink,
-    pub inflight: Arc<InFlight>,
-    /// The stream's generation a group's messages belong to (a group follows its stream when
-    /// it is made again).
-    pub epoch: AtomicU64,
-    pub ack_timeout: Duration,
-    pub connections: tokio::sync::watch::Receiver<u64>,
-}
-
-impl Shared {
-    /// The stream was deleted and made again: what was delivered from the old log can no longer
-    /// be acknowledged, and the next push says `reset`.
-    pub fn new_generation(&self) {
-        self.inflight.lock().clear();
-        self.sink.flow.forget_all();
-        self.sink.mark_reset();
-    }
-
-    pub fn wanted(&self, r: &Record) -> bool {
-        !super::reserved(&r.topic)
-            && self
-                .spec
-                .allowed
-                .as_ref()
-                .is_none_or(|id| id.can_read(&r.topic))
-            && r.matches_headers(&self.spec.match_headers)
-    }
-
-    /// Waits while the max_in_flight window is used up; false when cancelled.
-    pub async fn room(&self, cancel: &CancellationToken) -> bool {
-        while self.sink.flow.room() == 0 {
-            tokio::select! {
-                _ = cancel.cancelled() => return false,
-                _ = self.sink.flow.acked() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-        }
-        !cancel.is_cancelled()
-    }
 }
 
 async fn plain_loop(
@@ -479,7 +402,7 @@ async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: Cancel
     // Gone without acknowledging: the group gets these back soon, not after the ack wait. What
     // the pull subscription holds is given back too. The pull requests it left at the server
     // must expire first, or the server would hand the messages straight back to them.
-    let mut held: Vec<_> = std::mem::take(&mut *lock(&shared.inflight.map))
+    let mut held: Vec<_> = std::mem::take(&mut *shared.inflight.lock())
         .into_values()
         .flatten()
         .collect();
@@ -505,7 +428,7 @@ struct JsSubscription {
 impl JsSubscription {
     /// Takes the named messages out of the in-flight set, all or none.
     fn take(&self, positions: &[Position]) -> Result<Vec<Taken>> {
-        let mut map = lock(&self.shared.inflight.map);
+        let mut map = self.shared.inflight.lock();
         for p in positions {
             if !map.contains_key(&(Arc::from(p.topic.as_str()), p.offset)) {
                 return Err(GatewayError::BadRequest(format!(

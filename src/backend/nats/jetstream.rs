@@ -10,8 +10,9 @@ use async_nats::jetstream::{self, consumer, stream, Context};
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
-use super::client::{check_payload, from_nats_headers, to_nats_headers, within, Conn};
-use crate::backend::{FetchLimits, Record, RecordParts};
+use super::client::{check_payload, js_error, to_nats_headers, within, Conn};
+use super::reader::{epoch_of, js_record};
+use crate::backend::{FetchLimits, Record};
 use crate::backend::{PartitionInfo, Publish, Published, TopicMetadata};
 use crate::config::NatsOptions;
 use crate::error::{GatewayError, Result};
@@ -38,47 +39,6 @@ pub(super) struct StreamView {
     pub earliest: i64,
     /// The sequence the next message gets.
     pub end: i64,
-}
-
-/// Maps an async-nats error to the gateway's codes by what it says (its kinds differ per call).
-pub(super) fn js_error(what: &str, e: impl std::fmt::Display) -> GatewayError {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("timed out") || lower.contains("timeout") {
-        GatewayError::Timeout(format!("{what}: {text}"))
-    } else if lower.contains("no responders") || lower.contains("does not exist") {
-        GatewayError::Unavailable(format!("{what}: {text}"))
-    } else {
-        GatewayError::Upstream(format!("{what}: {text}"))
-    }
-}
-
-pub(super) fn epoch_of(info: &stream::Info) -> u64 {
-    u64::try_from(info.created.unix_timestamp_nanos())
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn ms_of(t: time::OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
-
-/// A JetStream message as a gateway record: offset = stream sequence, epoch = the stream's.
-pub(super) fn js_record(m: &jetstream::Message, epoch: u64) -> Result<Arc<Record>> {
-    let info = m
-        .info()
-        .map_err(|e| GatewayError::Upstream(format!("JetStream message without metadata: {e}")))?;
-    Ok(Arc::new(Record::from_parts(RecordParts {
-        topic: Arc::from(m.subject.as_str()),
-        partition: 0,
-        offset: i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
-        position: String::new(),
-        epoch,
-        timestamp: ms_of(info.published),
-        key: bytes::Bytes::new(),
-        value: m.payload.clone(),
-        headers: from_nats_headers(m.headers.as_ref()),
-    })))
 }
 
 impl Js {

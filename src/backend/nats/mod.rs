@@ -8,6 +8,7 @@
 //!   per-message ack and nack;
 //! - `reader`: ordered reading of a stream from a sequence (an ephemeral consumer made again
 //!   from where it was when lost, or from the beginning of a stream made again);
+//! - `shared`: what a JetStream subscription's tasks share (spec, sink, in-flight messages);
 //! - `tail`: plain JetStream subscriptions of one subject share one ordered reader.
 //!
 //! A topic is a subject; there is one partition (0); on JetStream an offset is the stream
@@ -18,6 +19,7 @@ mod consumers;
 mod core;
 mod jetstream;
 mod reader;
+mod shared;
 mod tail;
 
 use std::sync::Arc;

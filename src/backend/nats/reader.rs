@@ -6,14 +6,15 @@
 //! silently skipping the new stream's first messages).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::{self, consumer, stream};
 use futures_util::Stream;
 
-use super::client::within;
-use super::jetstream::{epoch_of, js_error};
+use super::client::{from_nats_headers, js_error, within};
+use crate::backend::{Record, RecordParts};
 use crate::error::{GatewayError, Result};
 
 /// Messages pulled at once, and how long a pull waits (as async-nats's ordered consumer).
@@ -140,4 +141,32 @@ impl Stream for Ordered {
         self.consumer_sequence = sequence;
         Poll::Ready(Some(Ok(next)))
     }
+}
+
+pub(super) fn epoch_of(info: &stream::Info) -> u64 {
+    u64::try_from(info.created.unix_timestamp_nanos())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn ms_of(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// A JetStream message as a gateway record: offset = stream sequence, epoch = the stream's.
+pub(super) fn js_record(m: &jetstream::Message, epoch: u64) -> Result<Arc<Record>> {
+    let info = m
+        .info()
+        .map_err(|e| GatewayError::Upstream(format!("JetStream message without metadata: {e}")))?;
+    Ok(Arc::new(Record::from_parts(RecordParts {
+        topic: Arc::from(m.subject.as_str()),
+        partition: 0,
+        offset: i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
+        position: String::new(),
+        epoch,
+        timestamp: ms_of(info.published),
+        key: bytes::Bytes::new(),
+        value: m.payload.clone(),
+        headers: from_nats_headers(m.headers.as_ref()),
+    })))
 }

@@ -13,9 +13,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::consumers::Shared;
-use super::jetstream::js_record;
-use super::reader::{new_generation, Reader};
+use super::reader::{js_record, new_generation, Reader};
+use super::shared::Shared;
 use crate::backend::{Record, SinkClosed, TaskGauge};
 
 const PUSH_BATCH: usize = 256;
