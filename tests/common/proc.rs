@@ -19,6 +19,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The gateway binary the tests run: this build's, or `PUBSUB_GATEWAY_BIN` (to run a test against
+/// another build, e.g. to see it fail on code from before a fix).
+pub fn binary() -> PathBuf {
+    std::env::var_os("PUBSUB_GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pubsub-gateway")))
+}
+
 /// The gateway binary with a config file, its output captured line by line.
 pub struct Proc {
     pub child: Child,
@@ -36,36 +44,9 @@ impl Proc {
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.yaml");
         std::fs::write(&config, config_body(port)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
-            .arg("--config")
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("gateway binary starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(l);
-                }
-            });
-        }
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = spawn(&config, addr, &lines);
         Proc {
             child,
             addr,
@@ -74,6 +55,55 @@ impl Proc {
         }
     }
 
+    /// Kills the process (SIGKILL) and starts it again with the same file on the same port:
+    /// a memory-mode embedded broker comes back empty, in new epochs.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The port is free again once the old listener is gone.
+        while std::net::TcpListener::bind(self.addr).is_err() {
+            assert!(Instant::now() < deadline, "port {} stays taken", self.addr);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = spawn(&self.config, self.addr, &self.lines);
+    }
+}
+
+/// Starts the binary on `config` and waits until it listens on `addr`.
+fn spawn(config: &std::path::Path, addr: SocketAddr, lines: &Arc<Mutex<Vec<String>>>) -> Child {
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gateway binary starts");
+    for out in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not listen: {:?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl Proc {
     pub fn signal(&self, sig: i32) {
         unsafe {
             libc::kill(self.child.id() as i32, sig);

@@ -19,6 +19,7 @@ mod redis_support;
 #[path = "../common/schemes.rs"]
 mod schemes;
 
+mod client_resume;
 mod handshakes;
 mod live_memory;
 mod reload;
