@@ -4,6 +4,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/kafka.rs"]
+mod kafka;
 #[path = "../common/mqtt.rs"]
 mod mqtt;
 #[path = "../common/nats.rs"]
@@ -19,4 +21,5 @@ mod schemes;
 
 mod handshakes;
 mod live_memory;
+mod replicas;
 mod resets;
