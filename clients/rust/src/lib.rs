@@ -904,6 +904,59 @@ async fn plan_resubscription(inner: &Arc<Inner>, sub: &SubShared, conn: u64) -> 
     if sub.grouped() {
         return Ok(vec![(spec.clone(), None)]);
     }
+    let caps = capabilities(inner, conn).await?;
+    if let Some(c) = &caps {
+        if !c.starts.contains(&(pb::StartPosition::Offset as i32)) {
+            // A route without positions to resume from (a live one): subscribe as at first.
+            return Ok(vec![(original(), None)]);
+        }
+    }
+    let mut plans = plan_positions(inner, sub, conn, caps.as_ref()).await?;
+    // A route without numbered partitions (JetStream, Redis streams: one log per topic, its
+    // partition 0) refuses `partitions`: there each plan's topic is that one partition.
+    if caps.as_ref().is_some_and(|c| !c.partitions) {
+        for (wire, _) in &mut plans {
+            wire.partitions.clear();
+        }
+    }
+    Ok(plans)
+}
+
+/// The route's capabilities, asked on connection `conn` (a replica may differ from the last
+/// one); None from a gateway that does not answer route_info.
+async fn capabilities(inner: &Arc<Inner>, conn: u64) -> Result<Option<pb::RouteCapabilities>> {
+    let r = inner
+        .request(
+            Req::CmdRouteInfo(pb::CmdRouteInfo {}),
+            None,
+            Duration::ZERO,
+            Some(conn),
+        )
+        .await;
+    match r {
+        Ok(Resp::RouteInfoResp(info)) => Ok(info.capabilities),
+        Ok(other) => Err(unexpected("route_info", &other)),
+        Err(Error::Server { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Each partition from the last delivered offset + 1, or from where the original start put it.
+async fn plan_positions(
+    inner: &Arc<Inner>,
+    sub: &SubShared,
+    conn: u64,
+    caps: Option<&pb::RouteCapabilities>,
+) -> Result<Vec<Plan>> {
+    let spec = &sub.spec;
+    let original = || {
+        let mut w = spec.clone();
+        // TIME_DELTA moves back by the time since the subscription began.
+        if w.start == pb::StartPosition::TimeDelta as i32 {
+            w.start_value += sub.subscribed_at.elapsed().as_millis() as i64;
+        }
+        w
+    };
     let offset_plan = |topic: &str, partitions: Vec<i32>, offset: i64, epoch: u64| {
         let mut w = spec.clone();
         w.topic = topic.to_string();
@@ -936,9 +989,13 @@ async fn plan_resubscription(inner: &Arc<Inner>, sub: &SubShared, conn: u64) -> 
     let epoch = epochs.get(&spec.topic).copied().unwrap_or(0);
     let mut partitions = spec.partitions.clone();
     if partitions.is_empty() {
-        let mut known: Vec<i32> = match end_offsets(inner, &spec.topic, Some(conn)).await? {
-            Some(m) => m.keys().copied().collect(),
-            None => Vec::new(),
+        let mut known: Vec<i32> = if caps.is_some_and(|c| !c.offsets) {
+            Vec::new()
+        } else {
+            match end_offsets(inner, &spec.topic, Some(conn)).await? {
+                Some(m) => m.keys().copied().collect(),
+                None => Vec::new(),
+            }
         };
         known.extend(
             next.keys()
