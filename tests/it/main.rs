@@ -19,6 +19,7 @@ mod redis_support;
 #[path = "../common/schemes.rs"]
 mod schemes;
 
+mod failover;
 mod handshakes;
 mod live_memory;
 mod replicas;

@@ -36,6 +36,12 @@
 //!
 //! Dropping the last [`Client`] and [`Subscription`] closes the connection; [`Client::close`]
 //! does it at once.
+//!
+//! [`connect_any`] takes several URLs, the same route on several gateway replicas: the client
+//! connects to the first that answers and, whenever an attempt fails or the connection is lost,
+//! tries the next one (round robin, with the same backoff). Subscriptions resume there as after
+//! any reconnect, so on routes whose history the replicas share (one Kafka cluster, one
+//! JetStream stream, one Redis stream) a failover loses and repeats nothing.
 
 mod conn;
 mod error;
@@ -43,7 +49,7 @@ mod error;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -364,7 +370,10 @@ struct State {
 }
 
 struct Inner {
-    target: conn::Target,
+    /// Where the client may connect, in the order they are tried.
+    targets: Vec<conn::Target>,
+    /// Into `targets`: the current connection's, or the next attempt's.
+    at: AtomicUsize,
     options: Options,
     token: Mutex<Option<String>>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -409,7 +418,8 @@ impl SubShared {
 /// Opens a client; returns once the first connection is open ([`Error::Connect`] when that
 /// first attempt fails: later losses are reconnected by the client).
 ///
-/// The URL is a route's ws:// or wss:// URL (http:// and https:// are mapped to them).
+/// The URL is a route's ws:// or wss:// URL (http:// and https:// are mapped to them). For
+/// several gateway replicas serving the route, see [`connect_any`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), pubsub_client::Error> {
@@ -424,15 +434,43 @@ impl SubShared {
 /// # }
 /// ```
 pub async fn connect(url: &str, options: Options) -> Result<Client> {
-    let target = conn::parse_url(url)?;
-    let tls = if target.tls {
+    connect_any(&[url], options).await
+}
+
+/// Opens a client on the first of `urls` that accepts a connection: the same route on several
+/// gateway replicas. Each URL gets one attempt, in order ([`Error::Connect`] naming every
+/// failure when none connects). Afterwards, whenever an attempt fails or the connection is
+/// lost, the next attempt goes to the next URL (round robin), with the backoff of
+/// [`Options::reconnect`]; subscriptions resume there from their last delivered positions.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pubsub_client::Error> {
+/// let client = pubsub_client::connect_any(
+///     &["wss://gw-a.example.com/chat", "wss://gw-b.example.com/chat"],
+///     pubsub_client::Options::default(),
+/// )
+/// .await?;
+/// println!("connected to {}", client.url());
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect_any<S: AsRef<str>>(urls: &[S], options: Options) -> Result<Client> {
+    if urls.is_empty() {
+        return Err(Error::Url("no URL to connect to".into()));
+    }
+    let targets = urls
+        .iter()
+        .map(|u| conn::parse_url(u.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let tls = if targets.iter().any(|t| t.tls) {
         Some(conn::tls_config(options.ca_file.as_deref())?)
     } else {
         None
     };
     let (conn_tx, _) = watch::channel(Conn::Connecting);
     let inner = Arc::new(Inner {
-        target,
+        targets,
+        at: AtomicUsize::new(0),
         token: Mutex::new(options.token.clone()),
         options,
         tls,
@@ -441,7 +479,28 @@ pub async fn connect(url: &str, options: Options) -> Result<Client> {
         next_seq: AtomicI64::new(1),
         close: Notify::new(),
     });
-    let ws = inner.dial().await?;
+    let mut failures = Vec::new();
+    let ws = loop {
+        match inner.dial().await {
+            Ok(ws) => break ws,
+            Err(e) if inner.targets.len() == 1 => return Err(e),
+            Err(e) => {
+                let why = match e {
+                    Error::Connect(m) => m,
+                    other => other.to_string(),
+                };
+                failures.push(format!("{}: {why}", inner.url()));
+                if failures.len() == inner.targets.len() {
+                    return Err(Error::Connect(format!(
+                        "none of {} URLs: {}",
+                        failures.len(),
+                        failures.join("; ")
+                    )));
+                }
+                inner.next_target();
+            }
+        }
+    };
     tokio::spawn(supervise(inner.clone(), ws));
     let mut rx = inner.conn.subscribe();
     let _ = rx.wait_for(|c| *c != Conn::Connecting).await;
@@ -452,10 +511,28 @@ pub async fn connect(url: &str, options: Options) -> Result<Client> {
 }
 
 impl Inner {
+    fn target(&self) -> &conn::Target {
+        &self.targets[self.at.load(Ordering::Relaxed) % self.targets.len()]
+    }
+
+    fn url(&self) -> &str {
+        &self.target().url
+    }
+
+    /// The next attempt goes to the next URL (with one, the same).
+    fn next_target(&self) {
+        let n = self.targets.len();
+        let _ = self
+            .at
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| Some((i + 1) % n));
+    }
+
+    /// One attempt at the current URL.
     async fn dial(&self) -> Result<conn::Ws> {
         let token = lock(&self.token).clone();
+        let target = self.target();
         let attempt = conn::dial(
-            &self.target,
+            target,
             token.as_deref(),
             &self.options.protocols,
             self.tls.as_ref(),
@@ -464,7 +541,7 @@ impl Inner {
             Ok(r) => r,
             Err(_) => Err(Error::Connect(format!(
                 "{}: no connection within {:?}",
-                self.target.url, self.options.connect_timeout
+                target.url, self.options.connect_timeout
             ))),
         }
     }
@@ -803,6 +880,9 @@ async fn supervise(inner: Arc<Inner>, first: conn::Ws) {
         let Some(backoff) = inner.options.reconnect.clone() else {
             break;
         };
+        // A lost connection: the next attempt goes to the next URL, and so does each one after
+        // a failed attempt.
+        inner.next_target();
         let mut attempt = 0u32;
         while ws.is_none() {
             if backoff.max_attempts.is_some_and(|m| attempt >= m) {
@@ -820,8 +900,9 @@ async fn supervise(inner: Arc<Inner>, first: conn::Ws) {
             if inner.is_closed() {
                 break;
             }
-            if let Ok(sock) = inner.dial().await {
-                ws = Some(sock);
+            match inner.dial().await {
+                Ok(sock) => ws = Some(sock),
+                Err(_) => inner.next_target(),
             }
         }
     }
@@ -1121,7 +1202,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.inner.target.url)
+            .field("url", &self.inner.url())
             .field("connections", &self.connections())
             .finish()
     }
@@ -1316,6 +1397,17 @@ impl Client {
         let mut rx = self.inner.conn.subscribe();
         let _ =
             tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|c| *c == Conn::Closed)).await;
+    }
+
+    /// The URL of the current connection, or of the next attempt while reconnecting (without
+    /// the token).
+    pub fn url(&self) -> String {
+        self.inner.url().to_string()
+    }
+
+    /// Every URL the client may connect to, in the order they are tried (without the token).
+    pub fn urls(&self) -> Vec<String> {
+        self.inner.targets.iter().map(|t| t.url.clone()).collect()
     }
 
     /// True while a connection is open.
