@@ -20,7 +20,9 @@ mod redis_support;
 mod schemes;
 
 mod client_resume;
+mod failover;
 mod handshakes;
 mod live_memory;
 mod reload;
+mod replicas;
 mod resets;

@@ -36,6 +36,12 @@
 //!
 //! Dropping the last [`Client`] and [`Subscription`] closes the connection; [`Client::close`]
 //! does it at once.
+//!
+//! [`connect_any`] takes several URLs, the same route on several gateway replicas: the client
+//! connects to the first that answers and, whenever an attempt fails or the connection is lost,
+//! tries the next one (round robin, with the same backoff). Subscriptions resume there as after
+//! any reconnect, so on routes whose history the replicas share (one Kafka cluster, one
+//! JetStream stream, one Redis stream) a failover loses and repeats nothing.
 
 mod conn;
 mod error;
@@ -43,7 +49,7 @@ mod error;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -364,7 +370,10 @@ struct State {
 }
 
 struct Inner {
-    target: conn::Target,
+    /// Where the client may connect, in the order they are tried.
+    targets: Vec<conn::Target>,
+    /// Into `targets`: the current connection's, or the next attempt's.
+    at: AtomicUsize,
     options: Options,
     token: Mutex<Option<String>>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -409,7 +418,8 @@ impl SubShared {
 /// Opens a client; returns once the first connection is open ([`Error::Connect`] when that
 /// first attempt fails: later losses are reconnected by the client).
 ///
-/// The URL is a route's ws:// or wss:// URL (http:// and https:// are mapped to them).
+/// The URL is a route's ws:// or wss:// URL (http:// and https:// are mapped to them). For
+/// several gateway replicas serving the route, see [`connect_any`].
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), pubsub_client::Error> {
@@ -424,15 +434,43 @@ impl SubShared {
 /// # }
 /// ```
 pub async fn connect(url: &str, options: Options) -> Result<Client> {
-    let target = conn::parse_url(url)?;
-    let tls = if target.tls {
+    connect_any(&[url], options).await
+}
+
+/// Opens a client on the first of `urls` that accepts a connection: the same route on several
+/// gateway replicas. Each URL gets one attempt, in order ([`Error::Connect`] naming every
+/// failure when none connects). Afterwards, whenever an attempt fails or the connection is
+/// lost, the next attempt goes to the next URL (round robin), with the backoff of
+/// [`Options::reconnect`]; subscriptions resume there from their last delivered positions.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pubsub_client::Error> {
+/// let client = pubsub_client::connect_any(
+///     &["wss://gw-a.example.com/chat", "wss://gw-b.example.com/chat"],
+///     pubsub_client::Options::default(),
+/// )
+/// .await?;
+/// println!("connected to {}", client.url());
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect_any<S: AsRef<str>>(urls: &[S], options: Options) -> Result<Client> {
+    if urls.is_empty() {
+        return Err(Error::Url("no URL to connect to".into()));
+    }
+    let targets = urls
+        .iter()
+        .map(|u| conn::parse_url(u.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let tls = if targets.iter().any(|t| t.tls) {
         Some(conn::tls_config(options.ca_file.as_deref())?)
     } else {
         None
     };
     let (conn_tx, _) = watch::channel(Conn::Connecting);
     let inner = Arc::new(Inner {
-        target,
+        targets,
+        at: AtomicUsize::new(0),
         token: Mutex::new(options.token.clone()),
         options,
         tls,
@@ -441,7 +479,28 @@ pub async fn connect(url: &str, options: Options) -> Result<Client> {
         next_seq: AtomicI64::new(1),
         close: Notify::new(),
     });
-    let ws = inner.dial().await?;
+    let mut failures = Vec::new();
+    let ws = loop {
+        match inner.dial().await {
+            Ok(ws) => break ws,
+            Err(e) if inner.targets.len() == 1 => return Err(e),
+            Err(e) => {
+                let why = match e {
+                    Error::Connect(m) => m,
+                    other => other.to_string(),
+                };
+                failures.push(format!("{}: {why}", inner.url()));
+                if failures.len() == inner.targets.len() {
+                    return Err(Error::Connect(format!(
+                        "none of {} URLs: {}",
+                        failures.len(),
+                        failures.join("; ")
+                    )));
+                }
+                inner.next_target();
+            }
+        }
+    };
     tokio::spawn(supervise(inner.clone(), ws));
     let mut rx = inner.conn.subscribe();
     let _ = rx.wait_for(|c| *c != Conn::Connecting).await;
@@ -452,10 +511,28 @@ pub async fn connect(url: &str, options: Options) -> Result<Client> {
 }
 
 impl Inner {
+    fn target(&self) -> &conn::Target {
+        &self.targets[self.at.load(Ordering::Relaxed) % self.targets.len()]
+    }
+
+    fn url(&self) -> &str {
+        &self.target().url
+    }
+
+    /// The next attempt goes to the next URL (with one, the same).
+    fn next_target(&self) {
+        let n = self.targets.len();
+        let _ = self
+            .at
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| Some((i + 1) % n));
+    }
+
+    /// One attempt at the current URL.
     async fn dial(&self) -> Result<conn::Ws> {
         let token = lock(&self.token).clone();
+        let target = self.target();
         let attempt = conn::dial(
-            &self.target,
+            target,
             token.as_deref(),
             &self.options.protocols,
             self.tls.as_ref(),
@@ -464,7 +541,7 @@ impl Inner {
             Ok(r) => r,
             Err(_) => Err(Error::Connect(format!(
                 "{}: no connection within {:?}",
-                self.target.url, self.options.connect_timeout
+                target.url, self.options.connect_timeout
             ))),
         }
     }
@@ -803,6 +880,9 @@ async fn supervise(inner: Arc<Inner>, first: conn::Ws) {
         let Some(backoff) = inner.options.reconnect.clone() else {
             break;
         };
+        // A lost connection: the next attempt goes to the next URL, and so does each one after
+        // a failed attempt.
+        inner.next_target();
         let mut attempt = 0u32;
         while ws.is_none() {
             if backoff.max_attempts.is_some_and(|m| attempt >= m) {
@@ -820,8 +900,9 @@ async fn supervise(inner: Arc<Inner>, first: conn::Ws) {
             if inner.is_closed() {
                 break;
             }
-            if let Ok(sock) = inner.dial().await {
-                ws = Some(sock);
+            match inner.dial().await {
+                Ok(sock) => ws = Some(sock),
+                Err(_) => inner.next_target(),
             }
         }
     }
@@ -904,6 +985,59 @@ async fn plan_resubscription(inner: &Arc<Inner>, sub: &SubShared, conn: u64) -> 
     if sub.grouped() {
         return Ok(vec![(spec.clone(), None)]);
     }
+    let caps = capabilities(inner, conn).await?;
+    if let Some(c) = &caps {
+        if !c.starts.contains(&(pb::StartPosition::Offset as i32)) {
+            // A route without positions to resume from (a live one): subscribe as at first.
+            return Ok(vec![(original(), None)]);
+        }
+    }
+    let mut plans = plan_positions(inner, sub, conn, caps.as_ref()).await?;
+    // A route without numbered partitions (JetStream, Redis streams: one log per topic, its
+    // partition 0) refuses `partitions`: there each plan's topic is that one partition.
+    if caps.as_ref().is_some_and(|c| !c.partitions) {
+        for (wire, _) in &mut plans {
+            wire.partitions.clear();
+        }
+    }
+    Ok(plans)
+}
+
+/// The route's capabilities, asked on connection `conn` (a replica may differ from the last
+/// one); None from a gateway that does not answer route_info.
+async fn capabilities(inner: &Arc<Inner>, conn: u64) -> Result<Option<pb::RouteCapabilities>> {
+    let r = inner
+        .request(
+            Req::CmdRouteInfo(pb::CmdRouteInfo {}),
+            None,
+            Duration::ZERO,
+            Some(conn),
+        )
+        .await;
+    match r {
+        Ok(Resp::RouteInfoResp(info)) => Ok(info.capabilities),
+        Ok(other) => Err(unexpected("route_info", &other)),
+        Err(Error::Server { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Each partition from the last delivered offset + 1, or from where the original start put it.
+async fn plan_positions(
+    inner: &Arc<Inner>,
+    sub: &SubShared,
+    conn: u64,
+    caps: Option<&pb::RouteCapabilities>,
+) -> Result<Vec<Plan>> {
+    let spec = &sub.spec;
+    let original = || {
+        let mut w = spec.clone();
+        // TIME_DELTA moves back by the time since the subscription began.
+        if w.start == pb::StartPosition::TimeDelta as i32 {
+            w.start_value += sub.subscribed_at.elapsed().as_millis() as i64;
+        }
+        w
+    };
     let offset_plan = |topic: &str, partitions: Vec<i32>, offset: i64, epoch: u64| {
         let mut w = spec.clone();
         w.topic = topic.to_string();
@@ -936,9 +1070,13 @@ async fn plan_resubscription(inner: &Arc<Inner>, sub: &SubShared, conn: u64) -> 
     let epoch = epochs.get(&spec.topic).copied().unwrap_or(0);
     let mut partitions = spec.partitions.clone();
     if partitions.is_empty() {
-        let mut known: Vec<i32> = match end_offsets(inner, &spec.topic, Some(conn)).await? {
-            Some(m) => m.keys().copied().collect(),
-            None => Vec::new(),
+        let mut known: Vec<i32> = if caps.is_some_and(|c| !c.offsets) {
+            Vec::new()
+        } else {
+            match end_offsets(inner, &spec.topic, Some(conn)).await? {
+                Some(m) => m.keys().copied().collect(),
+                None => Vec::new(),
+            }
         };
         known.extend(
             next.keys()
@@ -1064,7 +1202,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.inner.target.url)
+            .field("url", &self.inner.url())
             .field("connections", &self.connections())
             .finish()
     }
@@ -1259,6 +1397,17 @@ impl Client {
         let mut rx = self.inner.conn.subscribe();
         let _ =
             tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|c| *c == Conn::Closed)).await;
+    }
+
+    /// The URL of the current connection, or of the next attempt while reconnecting (without
+    /// the token).
+    pub fn url(&self) -> String {
+        self.inner.url().to_string()
+    }
+
+    /// Every URL the client may connect to, in the order they are tried (without the token).
+    pub fn urls(&self) -> Vec<String> {
+        self.inner.targets.iter().map(|t| t.url.clone()).collect()
     }
 
     /// True while a connection is open.

@@ -232,6 +232,51 @@ async fn exit_codes_tell_error_replies_usage_errors_and_connection_failures_apar
     gw.stop().await;
 }
 
+/// Several URLs (the same route on gateway replicas): a comma-separated PUBSUB_URL or a
+/// repeated --url; a dead first one is passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_urls_are_tried_in_order_and_a_dead_first_one_is_passed_over() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let url = format!("ws://{}/embedded", gw.addr);
+    let dead = |n| {
+        let free = std::net::TcpListener::bind(format!("127.0.0.{n}:0")).unwrap();
+        let dead = format!("ws://{}/embedded", free.local_addr().unwrap());
+        drop(free);
+        dead
+    };
+    let (dead1, dead2) = (dead(1), dead(2));
+
+    let both = format!("{dead1},{url}");
+    assert_eq!(ok(&run(&both, &["pub", "fo", "one"], "").await), "fo 0 0\n");
+    assert_eq!(
+        ok(&run(
+            &dead1,
+            &["--url", &dead2, "--url", &url, "pub", "fo", "two"],
+            ""
+        )
+        .await),
+        "fo 0 1\n"
+    );
+    let out = ok(&run(
+        &both,
+        &["sub", "fo", "--start", "earliest", "--count", "2", "--json"],
+        "",
+    )
+    .await);
+    let values: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|l| l["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(values, ["one", "two"]);
+
+    // None answers: exit 3, every URL named.
+    let o = run(&format!("{dead1},{dead2}"), &["ping"], "").await;
+    assert_eq!(o.status.code(), Some(3), "no connection");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&dead1) && err.contains(&dead2), "{err}");
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_comes_from_pubsub_token_or_the_flag() {
     let gw = Gateway::start(

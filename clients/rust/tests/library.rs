@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{embedded_with, Gateway, EMBEDDED, WAIT};
 use pubsub_client::{
-    connect, Backoff, Error, Event, FetchOptions, Message, Options, Publish, Start, Subscribe,
-    Subscription, EARLIEST, LATEST,
+    connect, connect_any, Backoff, Error, Event, FetchOptions, Message, Options, Publish, Start,
+    Subscribe, Subscription, EARLIEST, LATEST,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -231,6 +231,42 @@ async fn error_replies_carry_the_gateway_code_and_the_connection_lives() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Connect(_)), "{e:?}");
+    gw.stop().await;
+}
+
+/// `connect_any`: each URL gets one attempt, in order; the first that connects is used, and when
+/// none does the error names every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_any_takes_the_first_url_that_connects_and_names_every_failure() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let dead = |ip| {
+        let free = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        url(addr)
+    };
+    let (dead1, dead2) = (dead("127.0.0.1"), dead("127.0.0.2"));
+    let client = connect_any(&[&dead1, &url(gw.addr)], Options::default())
+        .await
+        .unwrap();
+    assert_eq!(client.url(), url(gw.addr));
+    assert_eq!(client.urls(), [dead1.clone(), url(gw.addr)]);
+    assert_eq!(&client.ping("up").await.unwrap()[..], b"up");
+    client.close().await;
+
+    let e = connect_any(&[&dead1, &dead2], Options::default())
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, Error::Connect(_)) && text.contains(&dead1) && text.contains(&dead2),
+        "{e:?}"
+    );
+    let none: [&str; 0] = [];
+    assert!(matches!(
+        connect_any(&none, Options::default()).await,
+        Err(Error::Url(_))
+    ));
     gw.stop().await;
 }
 

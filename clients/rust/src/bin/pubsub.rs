@@ -29,15 +29,17 @@ const EXIT_INTERRUPTED: u8 = 130;
                   or timeout, 4 local error (stdin, files), 130 interrupted."
 )]
 struct Cli {
-    /// The route's URL.
+    /// The route's URL. Several (repeated, or separated by commas): the same route on gateway
+    /// replicas, tried in order; a lost connection moves on to the next.
     #[arg(
         long,
         short,
         env = "PUBSUB_URL",
         default_value = "ws://127.0.0.1:9080/embedded",
+        value_delimiter = ',',
         global = true
     )]
-    url: String,
+    url: Vec<String>,
     /// Credential (JWT or key), sent as `?token=` and `bearer.` subprotocol.
     #[arg(long, env = "PUBSUB_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
@@ -373,9 +375,16 @@ async fn run(cli: Cli) -> Result<u8, Fail> {
         hex: cli.hex,
         stdout: std::io::stdout(),
     };
+    // `--url a,b` and `--url a --url b` alike; spaces and empty entries (a trailing comma) go.
+    let urls: Vec<&str> = cli
+        .url
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
     let mut stop = install_interrupt()?;
     let client = tokio::select! {
-        c = pubsub_client::connect(&cli.url, options) => c?,
+        c = pubsub_client::connect_any(&urls, options) => c?,
         _ = stopped(&mut stop) => return Ok(EXIT_INTERRUPTED),
     };
     let work = async {
