@@ -1,33 +1,67 @@
 //! pubsub-gateway: a WebSocket pub/sub gateway speaking a superset of Apache APISIX's pubsub
-//! protocol (protobuf `PubSubReq` / `PubSubResp` in binary frames), backed by Apache Kafka or an
-//! embedded in-process broker.
+//! protocol (protobuf `PubSubReq` / `PubSubResp` in binary frames), in front of Kafka, NATS (core
+//! and JetStream), RabbitMQ, Redis (pub/sub and Streams), MQTT 5, or an embedded in-process
+//! broker. Each route's commands go to one broker through its scheme's backend.
 //!
 //! # Layout
 //! From the edge inwards; each module uses only modules listed after it (no import cycles,
-//! checked by tests/layout.rs).
-//! - `server`: accepts TCP or TLS, reads the HTTP upgrade request, checks Origin and
-//!   credentials, picks the route, upgrades; swaps the route table on reload.
+//! checked by tests/layout.rs, which also checks that the files inside each folder use each other
+//! without cycles).
+//! - `server/`: accepts TCP or TLS, counts handshakes in progress (`handshakes`: per address, the
+//!   oldest silent one evicted for a new socket), reads the HTTP upgrade request, checks Origin
+//!   and credentials, picks the route, upgrades; swaps the route table on reload, rebuilding a
+//!   route's backend when what it is built from changed.
 //! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
 //!   server through its `Served` trait.
 //! - `session`: one connection's loop: reads requests, runs them concurrently, one writer task
-//!   drains the connection's outbound queue.
-//! - `dispatch`: an exhaustive `match` from each command to the route's backend, checking names,
-//!   ACLs and the route's capabilities first.
-//! - `backend`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
-//!   `sink`, and one folder per scheme, split by job: `embedded/` (in-process broker: log,
-//!   broker, groups, delivery), `kafka/` (rdkafka, clients shared per upstream: client, inner,
-//!   catalog, fetch, tail, groups), `nats/` (async-nats, core NATS and JetStream: client, core,
-//!   jetstream, consumers, tail).
+//!   drains the connection's outbound queue; `RouteEnd` says why a route ended for it.
+//! - `dispatch/`: `Dispatcher::exec` runs every command the same way: what it names and needs
+//!   (`checks`: the scheme's topic syntax, the identity's ACLs, the route's capabilities), then its
+//!   handler, one file per command under `cmd/`.
+//! - `backend/`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
+//!   `sink` (backpressure, flow control, the gate that orders pushes after their subscribe
+//!   reply), `live/` (the live fan-out every scheme without history shares: members, bounded
+//!   queues, the slow-consumer policy), and one folder per scheme, each behind its Cargo feature
+//!   but `embedded`: `embedded/` (in-process broker: log, broker, groups, delivery, fanout,
+//!   durable, storage/), `kafka/` (rdkafka: client, inner, catalog, fetch, tail, groups), `nats/`
+//!   (async-nats: client, reader, shared, tail, jetstream, consumers, core), `rabbitmq/` (lapin:
+//!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
+//!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
+//!   client, topic, hub, members, handover, groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
 //! - `auth`: key-auth, jwt-auth, Origin allow-lists and topic ACLs.
 //! - `http`: the plain HTTP answers the gateway writes itself.
 //! - `console`: the live console's files, built into the binary.
-//! - `config/`: YAML configuration, parsed then validated (limits, upstream, plugins, nats).
+//! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
+//!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
+//!   `mqtt`), `limits`, `plugins`, `storage`.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.
 //! - `pb`: the types generated from proto/pubsub.proto.
+//!
+//! # Invariants
+//! - No module imports one above it, and no folder's files import each other in a circle
+//!   (tests/layout.rs).
+//! - Only dispatch refuses a request for a name, an ACL or a capability: every command declares
+//!   what it names and needs, and `Dispatcher::exec` checks both before its handler runs, so a
+//!   backend only sees checked requests (it filters what it delivers by `SubscribeSpec::allowed`).
+//!   Capability errors are made in dispatch only (tests/layout.rs); a scheme that can do almost
+//!   nothing is refused every request it lacks (dispatch/tests.rs).
+//! - A message is encoded once, into a `Record`, when it enters the gateway; every reply and push
+//!   carrying it is assembled from those bytes (no message is built outside record.rs, protobuf is
+//!   written by hand only in codec.rs and record.rs: tests/layout.rs; the hand-written frames
+//!   equal prost's: codec's tests).
+//! - Backends deliver only through the push sink: none writes to a connection itself
+//!   (tests/layout.rs).
+//! - Every queue between a broker and a connection is bounded, in messages and in bytes: the
+//!   connection's outbox, each live subscriber's queue, the shared tails' try-push with catch-up
+//!   (tests/it/live_memory.rs, tests/process.rs).
+//! - A scheme's options are one type, and another scheme's options are refused while parsing,
+//!   naming the key and its line (config's tests).
+//! - What a connection held is released when it ends: tasks, memberships, consumers
+//!   (tests/release.rs).
 
 pub mod admin;
 pub mod auth;

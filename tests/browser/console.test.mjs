@@ -37,7 +37,7 @@ async function consoleUrl(gw, t) {
     "/console/": { type: HTML, body: () => readRepo("console/dist/index.html") },
     "/console/index.html": { type: HTML, body: () => readRepo("console/dist/index.html") },
     "/console/console.js": { type: JS, body: () => readRepo("console/dist/console.js") },
-    "/console/pubsub-client.js": { type: JS, body: () => readRepo("console/dist/pubsub-client.js") },
+    "/console/pubsub-client.js": { type: JS, body: () => readRepo("clients/js/dist/pubsub-client.js") },
     "/api/routes": { type: "application/json", body: routes },
   });
   t.after(() => s.close());

@@ -2,8 +2,8 @@
 //   1. src/gen/pubsub.js (+ .d.ts) from ../../proto/pubsub.proto with protobufjs-cli
 //      (pbjs -t static-module -w es6, encode/decode/create only; pbts),
 //   2. dist/pubsub-client.js: one self-contained ES module (esbuild; protobufjs and long inside),
-//   3. console/dist: index.html, console.js (bundled, importing ./pubsub-client.js) and a copy of
-//      the client bundle.
+//   3. console/dist: index.html and console.js (bundled, importing ./pubsub-client.js, which the
+//      gateway serves from dist/pubsub-client.js: the bundle has one copy in the repository).
 //
 //   node scripts/build.mjs           write the files (npm run build)
 //   node scripts/build.mjs --check   build into a temporary directory and fail if any committed
@@ -85,10 +85,9 @@ const con = await esbuild.build({
 ensureDir(target(join(consoleDist, "console.js")));
 writeFileSync(target(join(consoleDist, "console.js")), con.outputFiles[0].text);
 copyFileSync(join(consoleSrc, "index.html"), target(join(consoleDist, "index.html")));
-writeFileSync(target(join(consoleDist, "pubsub-client.js")), bundleText);
 
 if (check) {
-  const files = [gen, genTypes, bundle, ...["index.html", "console.js", "pubsub-client.js"].map((f) => join(consoleDist, f))];
+  const files = [gen, genTypes, bundle, ...["index.html", "console.js"].map((f) => join(consoleDist, f))];
   const stale = files.filter(
     (f) => !existsSync(f) || !readFileSync(f).equals(readFileSync(target(f))),
   );
