@@ -60,26 +60,53 @@ impl<'a> Names<'a> {
     }
 }
 
+/// What one command names, and the first capability it needs that the route lacks.
+pub(super) struct Checks<'a> {
+    pub names: Names<'a>,
+    pub missing: Option<Missing>,
+}
+
+impl<'a> Checks<'a> {
+    /// Names nothing, needs nothing.
+    pub fn none() -> Checks<'a> {
+        Checks::of(Names::none())
+    }
+
+    /// Names `names`, needs nothing (so far).
+    pub fn of(names: Names<'a>) -> Checks<'a> {
+        Checks {
+            names,
+            missing: None,
+        }
+    }
+
+    /// Names `topics`, needs nothing (so far).
+    pub fn topics(topics: Topics<'a>) -> Checks<'a> {
+        Checks::of(Names::topics(topics))
+    }
+
+    /// Also needs a capability (`has`: whether the route has it), when `when`.
+    pub fn needs(
+        mut self,
+        when: bool,
+        has: bool,
+        what: impl Into<Cow<'static, str>>,
+        capability: &'static str,
+    ) -> Checks<'a> {
+        if self.missing.is_none() && when && !has {
+            self.missing = Some(Missing {
+                what: what.into(),
+                capability,
+            });
+        }
+        self
+    }
+}
+
 /// A capability a command needs and the route lacks: what asked for it, and its name.
 pub(super) struct Missing {
     pub what: Cow<'static, str>,
     pub capability: &'static str,
-}
-
-/// `Ok` when the route has the capability.
-pub(super) fn need(
-    has: bool,
-    what: impl Into<Cow<'static, str>>,
-    capability: &'static str,
-) -> std::result::Result<(), Missing> {
-    if has {
-        Ok(())
-    } else {
-        Err(Missing {
-            what: what.into(),
-            capability,
-        })
-    }
 }
 
 /// Partitions are numbered from 0 on every scheme.

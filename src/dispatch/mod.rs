@@ -27,20 +27,22 @@ use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdKafkaFetch, PubSubReq};
 use bytes::Bytes;
-use checks::{Missing, Names};
+use checks::Checks;
 use tokio::sync::watch;
 
 /// One command of the protocol: what it names and needs, checked by [`Dispatcher::exec`] before
 /// `run`, the context its failures get, and its handler.
 trait Command: Sized {
-    /// The topics, partitions and group the command names: their syntax and the identity's
-    /// ACLs are checked before `run`.
-    fn names(&self) -> Names<'_>;
-    /// The capabilities the command needs from the route, checked before `run`.
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing>;
+    /// What the command names (subscription, topics, partitions, group: their syntax and the
+    /// identity's ACLs) and which capability of the route it needs and lacks, all checked before
+    /// `run`. Every command declares it; `Checks::none()` is a command that names nothing and
+    /// needs nothing.
+    fn checks(&self, caps: &Capabilities) -> Checks<'_>;
     /// APISIX's wording for the command's failures ("failed to fetch message, topic: t,
     /// partition: 0"); asked for only when one happens.
-    fn context(&self) -> Option<String>;
+    fn context(&self) -> Option<String> {
+        None
+    }
     /// The handler: reached only with every name and capability checked.
     async fn run(self, d: &Dispatcher, seq: i64) -> Result<Reply>;
 }
@@ -253,10 +255,13 @@ impl Dispatcher {
 
     /// A command's names and needs checked, then its handler.
     async fn exec<C: Command>(&self, seq: i64, cmd: C) -> Result<Reply> {
-        let checked = self.check_names(&cmd.names()).and_then(|()| {
-            cmd.needs(self.caps())
-                .map_err(|missing| self.unsupported(missing))
-        });
+        let checks = cmd.checks(self.caps());
+        let checked = self
+            .check_names(&checks.names)
+            .and_then(|()| match checks.missing {
+                None => Ok(()),
+                Some(missing) => Err(self.unsupported(missing)),
+            });
         if let Err(e) = checked {
             return Err(ctx(e, cmd.context()));
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Names, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
@@ -11,12 +11,12 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdAck, CmdNack, OkResp};
 
 impl Command for CmdAck {
-    fn names(&self) -> Names<'_> {
-        Names::subscription(self.subscription_id, Topics::Positions(&self.positions))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        need(caps.ack, "ack", "per-message ack")
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::of(Names::subscription(
+            self.subscription_id,
+            Topics::Positions(&self.positions),
+        ))
+        .needs(true, caps.ack, "ack", "per-message ack")
     }
 
     fn context(&self) -> Option<String> {
@@ -41,12 +41,12 @@ impl Command for CmdAck {
 }
 
 impl Command for CmdNack {
-    fn names(&self) -> Names<'_> {
-        Names::subscription(self.subscription_id, Topics::Positions(&self.positions))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        need(caps.nack, "nack", "per-message nack")
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::of(Names::subscription(
+            self.subscription_id,
+            Topics::Positions(&self.positions),
+        ))
+        .needs(true, caps.nack, "nack", "per-message nack")
     }
 
     fn context(&self) -> Option<String> {

@@ -1,6 +1,6 @@
 //! `cmd_kafka_commit`: cumulative commits of a subscription (its group's, where it has one).
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Names, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
@@ -8,12 +8,12 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdKafkaCommit, OkResp};
 
 impl Command for CmdKafkaCommit {
-    fn names(&self) -> Names<'_> {
-        Names::subscription(self.subscription_id, Topics::Offsets(&self.offsets))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        need(caps.commit, "commit", "cumulative commit")
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::of(Names::subscription(
+            self.subscription_id,
+            Topics::Offsets(&self.offsets),
+        ))
+        .needs(true, caps.commit, "commit", "cumulative commit")
     }
 
     fn context(&self) -> Option<String> {

@@ -1,18 +1,15 @@
 //! `cmd_kafka_fetch`: messages of one partition from an offset, within the server's limits.
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
 use crate::pb::CmdKafkaFetch;
 
 impl Command for CmdKafkaFetch {
-    fn names(&self) -> Names<'_> {
-        Names::topics(Topics::Partition(&self.topic, self.partition))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        need(caps.fetch, "fetch", "history")
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::topics(Topics::Partition(&self.topic, self.partition))
+            .needs(true, caps.fetch, "fetch", "history")
     }
 
     fn context(&self) -> Option<String> {

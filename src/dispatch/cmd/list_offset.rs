@@ -1,6 +1,6 @@
 //! `cmd_kafka_list_offset`: the end (-1), the earliest (-2) or the first offset at a time.
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::{GatewayError, Result};
@@ -8,16 +8,16 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdKafkaListOffset, KafkaListOffsetResp};
 
 impl Command for CmdKafkaListOffset {
-    fn names(&self) -> Names<'_> {
-        Names::topics(Topics::Partition(&self.topic, self.partition))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        if self.timestamp >= 0 {
-            need(caps.time_lookup, "list_offset by time", "time lookup")
-        } else {
-            need(caps.offsets, "list_offset", "offsets")
-        }
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        let by_time = self.timestamp >= 0;
+        Checks::topics(Topics::Partition(&self.topic, self.partition))
+            .needs(
+                by_time,
+                caps.time_lookup,
+                "list_offset by time",
+                "time lookup",
+            )
+            .needs(!by_time, caps.offsets, "list_offset", "offsets")
     }
 
     fn context(&self) -> Option<String> {

@@ -1,6 +1,6 @@
 //! `cmd_kafka_metadata`: a topic's partitions with their earliest and end offsets and epochs.
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
@@ -8,12 +8,8 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::CmdKafkaMetadata;
 
 impl Command for CmdKafkaMetadata {
-    fn names(&self) -> Names<'_> {
-        Names::topics(Topics::Topic(&self.topic))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        need(caps.offsets, "metadata", "offsets")
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::topics(Topics::Topic(&self.topic)).needs(true, caps.offsets, "metadata", "offsets")
     }
 
     fn context(&self) -> Option<String> {

@@ -1,6 +1,6 @@
 //! `cmd_ping`: answers its state back.
 
-use super::super::checks::{Missing, Names};
+use super::super::checks::Checks;
 use super::super::{Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::codec;
@@ -8,16 +8,8 @@ use crate::error::Result;
 use crate::pb::CmdPing;
 
 impl Command for CmdPing {
-    fn names(&self) -> Names<'_> {
-        Names::none()
-    }
-
-    fn needs(&self, _caps: &Capabilities) -> std::result::Result<(), Missing> {
-        Ok(())
-    }
-
-    fn context(&self) -> Option<String> {
-        None
+    fn checks(&self, _caps: &Capabilities) -> Checks<'_> {
+        Checks::none()
     }
 
     async fn run(self, _d: &Dispatcher, seq: i64) -> Result<Reply> {

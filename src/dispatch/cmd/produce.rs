@@ -1,6 +1,6 @@
 //! `cmd_kafka_produce`: one message to the route's broker; the reply once it is stored.
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Topics};
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::codec;
@@ -8,21 +8,21 @@ use crate::error::Result;
 use crate::pb::CmdKafkaProduce;
 
 impl Command for CmdKafkaProduce {
-    fn names(&self) -> Names<'_> {
-        Names::topics(Topics::Publish(&self.topic))
-    }
-
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        if !self.headers.is_empty() {
-            need(caps.headers, "publishing headers", "headers")?;
-        }
-        if !self.key.is_empty() {
-            need(caps.keys, "publishing a key", "keys")?;
-        }
-        if self.partition.is_some() {
-            need(caps.partitions, "publishing to a partition", "partitions")?;
-        }
-        Ok(())
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        Checks::topics(Topics::Publish(&self.topic))
+            .needs(
+                !self.headers.is_empty(),
+                caps.headers,
+                "publishing headers",
+                "headers",
+            )
+            .needs(!self.key.is_empty(), caps.keys, "publishing a key", "keys")
+            .needs(
+                self.partition.is_some(),
+                caps.partitions,
+                "publishing to a partition",
+                "partitions",
+            )
     }
 
     fn context(&self) -> Option<String> {

@@ -1,6 +1,6 @@
 //! `cmd_refresh`: a fresh credential for the connection, checked as at the upgrade.
 
-use super::super::checks::{Missing, Names};
+use super::super::checks::Checks;
 use super::super::{ctx, Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
@@ -8,12 +8,8 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdRefresh, OkResp};
 
 impl Command for CmdRefresh {
-    fn names(&self) -> Names<'_> {
-        Names::none()
-    }
-
-    fn needs(&self, _caps: &Capabilities) -> std::result::Result<(), Missing> {
-        Ok(())
+    fn checks(&self, _caps: &Capabilities) -> Checks<'_> {
+        Checks::none()
     }
 
     fn context(&self) -> Option<String> {

@@ -1,6 +1,6 @@
 //! `cmd_route_info`: the route, its scheme and what the scheme can do.
 
-use super::super::checks::{Missing, Names};
+use super::super::checks::Checks;
 use super::super::{Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::Result;
@@ -8,16 +8,8 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdRouteInfo, RouteInfoResp};
 
 impl Command for CmdRouteInfo {
-    fn names(&self) -> Names<'_> {
-        Names::none()
-    }
-
-    fn needs(&self, _caps: &Capabilities) -> std::result::Result<(), Missing> {
-        Ok(())
-    }
-
-    fn context(&self) -> Option<String> {
-        None
+    fn checks(&self, _caps: &Capabilities) -> Checks<'_> {
+        Checks::none()
     }
 
     async fn run(self, d: &Dispatcher, _seq: i64) -> Result<Reply> {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::super::checks::{need, Missing, Names, Topics};
+use super::super::checks::{Checks, Names, Topics};
 use super::super::{ctx, Command, Dispatcher, Open, Reply};
 use crate::backend::{Capabilities, PushSink, SubscribeSpec, Wildcards};
 use crate::codec;
@@ -13,8 +13,8 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdKafkaSubscribe, KafkaSubscribeResp, StartPosition};
 
 impl Command for CmdKafkaSubscribe {
-    fn names(&self) -> Names<'_> {
-        Names {
+    fn checks(&self, caps: &Capabilities) -> Checks<'_> {
+        let names = Names {
             subscription: None,
             // A topic_pattern is matched against the identity's ACL topic by topic.
             topics: if self.topic.is_empty() {
@@ -23,52 +23,57 @@ impl Command for CmdKafkaSubscribe {
                 Topics::Subscribe(&self.topic)
             },
             group: Some(self.group.as_str()).filter(|g| !g.is_empty()),
-        }
-    }
-
-    /// Every capability a subscribe needs, so no request is silently downgraded.
-    fn needs(&self, caps: &Capabilities) -> std::result::Result<(), Missing> {
-        // (An unknown start is refused when the request is parsed.)
-        if let Ok(start) = StartPosition::try_from(self.start) {
-            if !caps.starts.contains(&start) {
-                let why = if caps.history {
-                    "a start the route offers"
-                } else {
-                    "history"
-                };
-                need(false, format!("start {}", start.as_str_name()), why)?;
-            }
-        }
-        if !self.topic_pattern.is_empty() {
-            need(
+        };
+        // Every capability a subscribe needs, so no request is silently downgraded. (An
+        // unknown start is refused when the request is parsed.)
+        let start = StartPosition::try_from(self.start).ok();
+        let start_offered = start.is_none_or(|s| caps.starts.contains(&s));
+        let start_name = start.map_or("", |s| s.as_str_name());
+        let why = if caps.history {
+            "a start the route offers"
+        } else {
+            "history"
+        };
+        // A window of unacknowledged messages closes with acknowledgements: a group's acks or
+        // commits, or a plain subscription's commits of a log it reads.
+        let acknowledged = if self.group.is_empty() {
+            caps.history
+        } else {
+            caps.ack || caps.commit
+        };
+        Checks::of(names)
+            .needs(!start_offered, false, format!("start {start_name}"), why)
+            .needs(
+                !self.topic_pattern.is_empty(),
                 caps.wildcards == Wildcards::Regex,
                 "topic_pattern",
                 "regular-expression patterns",
-            )?;
-        }
-        if !self.group.is_empty() {
-            need(caps.groups, "group", "consumer groups")?;
-        }
-        if !self.partitions.is_empty() {
-            need(caps.partitions, "partitions", "partitions")?;
-        }
-        if self.start_epoch != 0 {
-            need(caps.epochs, "start_epoch", "epochs")?;
-        }
-        if self.max_in_flight > 0 {
-            // A window of unacknowledged messages closes with acknowledgements: a group's acks
-            // or commits, or a plain subscription's commits of a log it reads.
-            let acknowledged = if self.group.is_empty() {
-                caps.history
-            } else {
-                caps.ack || caps.commit
-            };
-            need(acknowledged, "max_in_flight", "acknowledgements")?;
-        }
-        if !self.start_position.is_empty() {
-            need(caps.string_positions, "start_position", "string positions")?;
-        }
-        Ok(())
+            )
+            .needs(
+                !self.group.is_empty(),
+                caps.groups,
+                "group",
+                "consumer groups",
+            )
+            .needs(
+                !self.partitions.is_empty(),
+                caps.partitions,
+                "partitions",
+                "partitions",
+            )
+            .needs(self.start_epoch != 0, caps.epochs, "start_epoch", "epochs")
+            .needs(
+                self.max_in_flight > 0,
+                acknowledged,
+                "max_in_flight",
+                "acknowledgements",
+            )
+            .needs(
+                !self.start_position.is_empty(),
+                caps.string_positions,
+                "start_position",
+                "string positions",
+            )
     }
 
     fn context(&self) -> Option<String> {

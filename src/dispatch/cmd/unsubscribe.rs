@@ -1,6 +1,6 @@
 //! `cmd_unsubscribe`: no push of the subscription follows its reply.
 
-use super::super::checks::{Missing, Names};
+use super::super::checks::Checks;
 use super::super::{Command, Dispatcher, Reply};
 use crate::backend::Capabilities;
 use crate::error::{GatewayError, Result};
@@ -8,16 +8,8 @@ use crate::pb::pub_sub_resp::Resp;
 use crate::pb::{CmdUnsubscribe, OkResp};
 
 impl Command for CmdUnsubscribe {
-    fn names(&self) -> Names<'_> {
-        Names::none()
-    }
-
-    fn needs(&self, _caps: &Capabilities) -> std::result::Result<(), Missing> {
-        Ok(())
-    }
-
-    fn context(&self) -> Option<String> {
-        None
+    fn checks(&self, _caps: &Capabilities) -> Checks<'_> {
+        Checks::none()
     }
 
     async fn run(self, d: &Dispatcher, _seq: i64) -> Result<Reply> {
