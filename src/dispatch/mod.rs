@@ -212,8 +212,14 @@ impl Dispatcher {
         let seq = req.sequence;
         let index = command_index(&req);
         let result = match req.req {
-            Some(Req::CmdPing(c)) => self.exec(seq, c).await,
-            Some(Req::CmdKafkaProduce(c)) => self.exec(seq, c).await,
+            Some(Req::CmdPing(c)) => match self.checked(seq, c) {
+                Ok(run) => run.await,
+                Err(e) => Err(e),
+            },
+            Some(Req::CmdKafkaProduce(c)) => match self.checked(seq, c) {
+                Ok(run) => run.await,
+                Err(e) => Err(e),
+            },
             Some(cmd) => Box::pin(self.command(seq, cmd)).await,
             None => Err(GatewayError::BadRequest("request has no command".into())),
         };
@@ -255,6 +261,17 @@ impl Dispatcher {
 
     /// A command's names and needs checked, then its handler.
     async fn exec<C: Command>(&self, seq: i64, cmd: C) -> Result<Reply> {
+        self.checked(seq, cmd)?.await
+    }
+
+    /// A command's names and needs checked: its handler, to be awaited. (Not an `async fn`
+    /// itself: pings and produces await the handler's future directly, with no layer of future
+    /// around it that would hold the command a second time.)
+    fn checked<'a, C: Command + 'a>(
+        &'a self,
+        seq: i64,
+        cmd: C,
+    ) -> Result<impl std::future::Future<Output = Result<Reply>> + 'a> {
         let checks = cmd.checks(self.caps());
         let checked = self
             .check_names(&checks.names)
@@ -262,10 +279,10 @@ impl Dispatcher {
                 None => Ok(()),
                 Some(missing) => Err(self.unsupported(missing)),
             });
-        if let Err(e) = checked {
-            return Err(ctx(e, cmd.context()));
+        match checked {
+            Ok(()) => Ok(cmd.run(self, seq)),
+            Err(e) => Err(ctx(e, cmd.context())),
         }
-        cmd.run(self, seq).await
     }
 
     fn subs(&self) -> MutexGuard<'_, HashMap<i64, Open>> {
