@@ -2,9 +2,13 @@
 
 use super::*;
 
+/// The broker's topics by name, with a hash cheaper than SipHash: their number is bounded by
+/// `max_topics`, so a client choosing colliding names gains little.
+pub(super) type TopicMap = HashMap<Arc<str>, Arc<Topic>, foldhash::fast::RandomState>;
+
 pub(super) struct Broker {
     pub(super) opts: EmbeddedOptions,
-    pub(super) topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
+    pub(super) topics: RwLock<TopicMap>,
     /// Bumped on every topic creation, so pattern subscriptions and groups look again.
     pub(super) topics_changed: watch::Sender<u64>,
     pub(super) groups: Mutex<HashMap<String, Arc<Group>>>,

@@ -19,7 +19,7 @@ impl EmbeddedBackend {
         let (store, contents) = Store::open(&storage)?;
         let store = Arc::new(store);
         let listed = store.dir.join("topics.json");
-        let mut topics = HashMap::new();
+        let mut topics = TopicMap::default();
         for entry in &contents.topics {
             validate_topic(&entry.name)
                 .ok()
@@ -126,7 +126,7 @@ impl Broker {
         &self,
         store: &Arc<Store>,
         name: &str,
-        existing: &HashMap<Arc<str>, Arc<Topic>>,
+        existing: &TopicMap,
     ) -> Result<Arc<Topic>> {
         let what = format!("failed to create topic {name}");
         let entry = TopicEntry {

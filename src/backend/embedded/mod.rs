@@ -65,7 +65,7 @@ impl EmbeddedBackend {
         EmbeddedBackend {
             broker: Arc::new(Broker {
                 opts,
-                topics: RwLock::new(HashMap::new()),
+                topics: RwLock::new(TopicMap::default()),
                 topics_changed: watch::Sender::new(0),
                 groups: Mutex::new(HashMap::new()),
                 fans: fanout::Fans::default(),
