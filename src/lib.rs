@@ -37,6 +37,7 @@
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
 //!   `mqtt`), `limits`, `plugins`, `storage`.
+//! - `close`: why the gateway closes a connection: code, reason text, whether to reconnect.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.
 //! - `pb`: the types generated from proto/pubsub.proto.
@@ -66,6 +67,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backend;
+pub mod close;
 pub mod codec;
 pub mod config;
 pub mod console;

@@ -2,11 +2,8 @@
 //! (pipelining), and one writer task fed by a bounded queue that carries replies and pushes
 //! alike, plus a priority lane for the close frame.
 //!
-//! Close codes: 1000 normal, 1001 server shutdown, idle timeout or route removed, 1002 protocol
-//! error, 1008 slow consumer (policy `close`), token expired (a JWT's `exp` plus leeway passed
-//! with no `cmd_refresh`) or credentials revoked (a reload removed the key or changed the secret),
-//! 1009 frame or message over `max_frame_bytes`,
-//! 1013 connection limits (sent by the server before a session starts).
+//! Every close of the gateway's own is a `close::CloseReason` (its code, its reason text and
+//! whether the client should reconnect).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +19,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -30,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Identity, RouteAuth};
 use crate::backend::Backend;
+use crate::close::CloseReason;
 use crate::codec;
 use crate::config::{Limits, SlowConsumerPolicy};
 use crate::dispatch::Dispatcher;
@@ -72,13 +69,13 @@ impl RouteEnd {
 
     /// The route was removed: its connections close with 1001.
     pub fn removed(&self) {
-        self.end((CloseCode::Away, "route removed"));
+        self.end(CloseReason::RouteRemoved);
     }
 
     /// The route's backend was rebuilt: its connections close with 1012 and clients reconnect
     /// to the new one (and resume where they were).
     pub fn rebuilt(&self) {
-        self.end((CloseCode::Restart, "upstream changed"));
+        self.end(CloseReason::UpstreamChanged);
     }
 
     fn end(&self, why: Closing) {
@@ -87,10 +84,7 @@ impl RouteEnd {
     }
 
     fn why(&self) -> Closing {
-        self.why
-            .get()
-            .copied()
-            .unwrap_or((CloseCode::Away, "route removed"))
+        self.why.get().copied().unwrap_or(CloseReason::RouteRemoved)
     }
 }
 
@@ -108,8 +102,8 @@ const WRITER_LINGER: Duration = Duration::from_secs(2);
 /// meanwhile; then the socket is closed.
 const CLOSE_ANSWER_WAIT: Duration = Duration::from_millis(250);
 
-/// Why the gateway closes a connection: the close frame's code and reason.
-type Closing = (CloseCode, &'static str);
+/// Why the gateway closes a connection.
+type Closing = CloseReason;
 
 /// Requests in flight (they finish with None) and the connection's `control` (Some(why)).
 type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Option<Closing>> + Send + 'a>>>;
@@ -260,7 +254,7 @@ where
                 }
                 _ = keepalive.tick() => {
                     if last_seen.elapsed() >= limits.idle_timeout() {
-                        break Some((CloseCode::Away, "idle timeout"));
+                        break Some(CloseReason::IdleTimeout);
                     }
                     out.try_ping();
                 }
@@ -273,7 +267,7 @@ where
                     if out.is_slow() {
                         METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
                         tracing::info!("closing a slow consumer: a live subscription's queue overflowed");
-                        break Some((CloseCode::Policy, "slow consumer"));
+                        break Some(CloseReason::SlowConsumer);
                     }
                     if !out.is_full() {
                         full_since = None;
@@ -282,7 +276,7 @@ where
                     {
                         METRICS.slow_consumer_closes.fetch_add(1, Relaxed);
                         tracing::info!("closing a slow consumer: its outbound queue stayed full");
-                        break Some((CloseCode::Policy, "slow consumer"));
+                        break Some(CloseReason::SlowConsumer);
                     }
                 }
                 msg = stream.next() => {
@@ -292,11 +286,11 @@ where
                         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                             METRICS.frames_too_big.fetch_add(1, Relaxed);
                             tracing::info!(size, max_size, "closing: frame too big");
-                            break Some((CloseCode::Size, "message too big"));
+                            break Some(CloseReason::MessageTooBig);
                         }
                         Some(Err(WsError::Protocol(e))) => {
                             tracing::info!(error = %e, "closing: websocket protocol error");
-                            break Some((CloseCode::Protocol, "protocol error"));
+                            break Some(CloseReason::ProtocolError);
                         }
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "connection read failed");
@@ -364,7 +358,7 @@ where
                     if auth.as_ref().is_some_and(|rx| rx.has_changed().unwrap_or(false))
                         && !rederive(&dispatcher, &mut auth)
                     {
-                        break Some((CloseCode::Policy, "credentials revoked"));
+                        break Some(CloseReason::CredentialsRevoked);
                     }
                     let tx = out.clone();
                     let dispatcher = &dispatcher;
@@ -392,7 +386,7 @@ where
         // Every `break None` is a reader or writer that ended; only a close of the gateway's
         // own has a client left to hear it.
         let reader_open = close.is_some() && !writer_done;
-        let _ = close_tx.send(close.unwrap_or((CloseCode::Normal, "")));
+        let _ = close_tx.send(close.unwrap_or(CloseReason::Normal));
         drop(out);
         // Boxed: it runs once, at the end, and its state (timers, the drain) would otherwise
         // make every connection's session larger for its whole life.
@@ -450,7 +444,7 @@ async fn control(
         tokio::select! {
             _ = &mut ended => {
                 break if shutdown.is_cancelled() {
-                    (CloseCode::Away, "server shutting down")
+                    CloseReason::ShuttingDown
                 } else {
                     route_end.why()
                 };
@@ -462,7 +456,7 @@ async fn control(
                 }
             } => {
                 tracing::info!("closing: token expired");
-                break (CloseCode::Policy, "token expired");
+                break CloseReason::TokenExpired;
             }
             Ok(()) = identity.changed() => {
                 expiry = expiry_timer(&identity.borrow_and_update());
@@ -474,7 +468,7 @@ async fn control(
                 }
             } => {
                 if !rederive(dispatcher, &mut auth) {
-                    break (CloseCode::Policy, "credentials revoked");
+                    break CloseReason::CredentialsRevoked;
                 }
             }
         }
@@ -496,7 +490,7 @@ fn rederive(dispatcher: &Dispatcher, auth: &mut Option<watch::Receiver<Arc<Route
 async fn write_loop<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
     mut rx: Inbox,
-    mut close: oneshot::Receiver<(CloseCode, &'static str)>,
+    mut close: oneshot::Receiver<Closing>,
     shared: Arc<Budget>,
     budget: usize,
 ) where
@@ -512,7 +506,7 @@ async fn write_loop<S>(
 async fn write_frames<S>(
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
     rx: &mut Inbox,
-    close: &mut oneshot::Receiver<(CloseCode, &'static str)>,
+    close: &mut oneshot::Receiver<Closing>,
     bytes: &Semaphore,
     budget: usize,
 ) where
@@ -527,7 +521,7 @@ async fn write_frames<S>(
         let closing = if next.is_some() {
             match close.try_recv() {
                 Ok(c) => Some(c),
-                Err(oneshot::error::TryRecvError::Closed) => Some((CloseCode::Normal, "")),
+                Err(oneshot::error::TryRecvError::Closed) => Some(CloseReason::Normal),
                 Err(oneshot::error::TryRecvError::Empty) => None,
             }
         } else {
@@ -541,7 +535,7 @@ async fn write_frames<S>(
             (None, None) => tokio::select! {
                 biased;
                 c = &mut *close => {
-                    let c = c.unwrap_or((CloseCode::Normal, ""));
+                    let c = c.unwrap_or(CloseReason::Normal);
                     return Box::pin(close_with(sink, rx, None, c)).await;
                 }
                 o = rx.recv() => match o {
@@ -579,14 +573,14 @@ async fn close_with<S>(
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
     rx: &mut Inbox,
     pending: Option<Outbound>,
-    (code, reason): Closing,
+    why: Closing,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if pending.is_some() {
         METRICS.queued_frames.fetch_sub(1, Relaxed);
     }
-    if code != CloseCode::Policy {
+    if why.flushes_queue() {
         let queued = pending.into_iter().chain(std::iter::from_fn(|| {
             let o = rx.try_recv();
             if o.is_some() {
@@ -604,8 +598,8 @@ async fn close_with<S>(
     }
     let _ = sink
         .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
+            code: why.code(),
+            reason: why.reason().into(),
         })))
         .await;
     let _ = sink.close().await;

@@ -20,7 +20,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -29,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{parse_query, Credentials, Identity, Refusal, RouteAuth};
 use crate::backend::{self, Backend};
+use crate::close::CloseReason;
 use crate::config::{Config, Limits, Route};
 use crate::http::http_answer;
 use crate::metrics::{Rejection, METRICS};
@@ -533,9 +533,10 @@ async fn serve<S>(
         Err(r) => {
             METRICS.reject(r);
             tracing::info!(%peer, reason = ?r, "connection limit reached: closing with 1013");
+            let why = CloseReason::TooManyConnections;
             let close = CloseFrame {
-                code: CloseCode::Again,
-                reason: "too many connections, try again later".into(),
+                code: why.code(),
+                reason: why.reason().into(),
             };
             let _ = tokio::time::timeout(
                 std::time::Duration::from_secs(2),

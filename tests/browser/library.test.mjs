@@ -435,7 +435,7 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
     });
   });
 
-  await t.test("tokens: refreshEvery() keeps a JWT connection past its exp, with the new token's ACL; without it the gateway closes it with 1008", async () => {
+  await t.test("tokens: refreshEvery() keeps a JWT connection past its exp, with the new token's ACL; without it the gateway closes it with 1008 'token expired' and the client ends instead of reconnecting", async () => {
     const exp = (s) => Math.floor(Date.now() / 1000) + s;
     const first = await jwtHS256(JWT_SECRET, { sub: "browser-test", exp: exp(2) });
     const second = await jwtHS256(JWT_SECRET, { sub: "browser-test", exp: exp(5) });
@@ -443,8 +443,28 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
     const r = await page.evaluate(async ({ ws, first, second, fresh }) => {
       const { connect } = lib;
       const out = {};
-      const expiring = await connect(`${ws}/jwt-short`, { token: first, reconnect: false });
-      out.closed = await new Promise((resolve) => expiring.on("close", resolve));
+      // With reconnects on (the default): a token expiry is final for a client that does not
+      // refresh, so it ends instead of reconnecting with the expired token.
+      const expiring = await connect(`${ws}/jwt-short`, { token: first });
+      const events = [];
+      for (const e of ["close", "ended", "reconnecting"]) expiring.on(e, (arg) => events.push([e, arg]));
+      await new Promise((resolve) => expiring.on("ended", resolve));
+      out.closed = events;
+      out.finalState = { timer: expiring._reconnectTimer, connected: expiring.connected };
+      try {
+        await expiring.ping("after");
+        out.after = "answered";
+      } catch (e) {
+        out.after = e.reason;
+      }
+      out.table = [
+        lib.finalClose(1008, "token expired"),
+        lib.finalClose(1008, "token expired", true),
+        lib.finalClose(1008, "slow consumer"),
+        lib.finalClose(1001, "route removed"),
+        lib.finalClose(1001, "server shutting down"),
+        lib.finalClose(1012, "upstream changed"),
+      ];
       const c = await connect(`${ws}/jwt-short`, { token: second });
       try {
         await c.refresh("garbage");
@@ -474,7 +494,13 @@ test("pubsub-client from a plain module script", { timeout: 600000 }, async (t) 
       return out;
     }, { ws: gw.ws, first, second, fresh });
     assert.deepEqual(r, {
-      closed: { code: 1008, reason: "token expired" },
+      closed: [
+        ["close", { code: 1008, reason: "token expired" }],
+        ["ended", { code: 1008, reason: "token expired", why: "token expired" }],
+      ],
+      finalState: { timer: null, connected: false },
+      after: "closed",
+      table: ["token expired", null, null, "route removed", null, null],
       bad: 401,
       refreshed: true,
       connections: 1,

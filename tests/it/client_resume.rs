@@ -47,6 +47,9 @@ async fn collect(
             Event::Reset { .. } if got.is_empty() => resets += 1,
             Event::Reset { .. } => panic!("a reset after messages: {got:?}"),
             Event::Error(_) | Event::Gap { .. } => {}
+            Event::Ended { code, reason } => {
+                panic!("the gateway ended the client: {code} {reason}")
+            }
         }
     }
     (got, resets)

@@ -20,6 +20,7 @@ mod redis_support;
 mod schemes;
 
 mod client_resume;
+mod ended;
 mod failover;
 mod handshakes;
 mod live_memory;

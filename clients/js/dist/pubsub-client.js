@@ -7024,6 +7024,13 @@ var DEFAULT_RECONNECT = {
   jitter: 0.2,
   maxAttempts: Infinity
 };
+function finalClose(code, reason, refreshing = false) {
+  if (code === 1001 && reason === "route removed") return reason;
+  if (code === 1002) return "protocol error";
+  if (code === 1008 && reason === "credentials revoked") return reason;
+  if (code === 1008 && reason === "token expired" && !refreshing) return reason;
+  return null;
+}
 async function connect(urlOrUrls, options = {}) {
   const client = new PubSubClient(urlOrUrls, options);
   await client.ready;
@@ -7108,7 +7115,8 @@ var PubSubClient = class {
   }
   // -------------------------------------------------------------------------------------------
   // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs, url (the next
-  // attempt's)}, "reconnect",
+  // attempt's)}, "reconnect", "ended" {code, reason, why} (the gateway closed for a reason a
+  // reconnect cannot fix, see finalClose: the client is closed, as by close()),
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
   // an exception thrown by an onMessage callback)
   // -------------------------------------------------------------------------------------------
@@ -7206,13 +7214,19 @@ var PubSubClient = class {
     this._routeInfo = null;
     for (const sub of this._subs) sub._ids.clear();
     this._subsById.clear();
-    const why = this._closed ? "closed" : "disconnected";
+    const ended = wasOpen && !this._closed ? finalClose(code, reason, this._refreshStops.size > 0) : null;
+    const why = this._closed ? "closed" : ended ? "ended" : "disconnected";
     for (const [sequence, p] of this._pending) {
       clearTimeout(p.timer);
       p.reject(new PubSubError(0, `connection ${why} before the reply`, { sequence, reason: why }));
     }
     this._pending.clear();
     if (wasOpen) this._emit("close", { code, reason });
+    if (ended) {
+      this._emit("ended", { code, reason, why: ended });
+      this.close();
+      return;
+    }
     if (this._closed) return;
     this._nextUrl();
     if (this.connections === 0) {
@@ -7959,6 +7973,7 @@ export {
   bytesToHex,
   bytesToText,
   connect,
+  finalClose,
   pubsub,
   toBytes
 };

@@ -207,6 +207,8 @@ export interface ClientEvents {
   /** url: where the next attempt goes (with several URLs, the next in the list). */
   reconnecting: { attempt: number; delayMs: number; url: string };
   reconnect: void;
+  /** The gateway closed for a reason a reconnect cannot fix (see finalClose); the client is closed. */
+  ended: { code: number; reason: string; why: string };
   error: Error;
 }
 
@@ -264,6 +266,8 @@ export declare class PubSubClient {
  * when the first attempt failed; with several URLs, when one attempt to each of them failed.
  */
 export declare function connect(urlOrUrls: Urls, options?: ConnectOptions): Promise<PubSubClient>;
+/** Why a close must not be retried ("route removed", "protocol error", "token expired", "credentials revoked"), or null. */
+export declare function finalClose(code: number, reason: string, refreshing?: boolean): string | null;
 export declare function toBytes(v: BytesLike | null | undefined): Bytes;
 export declare function bytesToText(b: Bytes | null | undefined): string;
 export declare function bytesToHex(b: Bytes | null | undefined, separator?: string): string;

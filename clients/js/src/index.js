@@ -192,6 +192,24 @@ const DEFAULT_RECONNECT = {
  * @param {number} [options.requestTimeoutMs] per request (fetch adds its maxWaitMs); 0 = none.
  * @param {number} [options.connectTimeoutMs] per connection attempt.
  */
+/**
+ * The gateway's closes that a reconnect cannot fix (its README's "WebSocket close codes"):
+ * returns why ("route removed", "protocol error", "token expired", "credentials revoked"), or
+ * null when the client should reconnect. A token expiry is not final for a client that
+ * refreshes its token (`refreshing`): its reconnect carries the new one.
+ * @param {number} code
+ * @param {string} reason
+ * @param {boolean} [refreshing]
+ * @returns {string|null}
+ */
+export function finalClose(code, reason, refreshing = false) {
+  if (code === 1001 && reason === "route removed") return reason;
+  if (code === 1002) return "protocol error";
+  if (code === 1008 && reason === "credentials revoked") return reason;
+  if (code === 1008 && reason === "token expired" && !refreshing) return reason;
+  return null;
+}
+
 export async function connect(urlOrUrls, options = {}) {
   const client = new PubSubClient(urlOrUrls, options);
   await client.ready;
@@ -288,7 +306,8 @@ export class PubSubClient {
 
   // -------------------------------------------------------------------------------------------
   // events: "open", "close" {code, reason}, "reconnecting" {attempt, delayMs, url (the next
-  // attempt's)}, "reconnect",
+  // attempt's)}, "reconnect", "ended" {code, reason, why} (the gateway closed for a reason a
+  // reconnect cannot fix, see finalClose: the client is closed, as by close()),
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
   // an exception thrown by an onMessage callback)
   // -------------------------------------------------------------------------------------------
@@ -399,13 +418,21 @@ export class PubSubClient {
     this._routeInfo = null;
     for (const sub of this._subs) sub._ids.clear();
     this._subsById.clear();
-    const why = this._closed ? "closed" : "disconnected";
+    // A close the gateway says not to retry (see finalClose) ends the client.
+    const ended =
+      wasOpen && !this._closed ? finalClose(code, reason, this._refreshStops.size > 0) : null;
+    const why = this._closed ? "closed" : ended ? "ended" : "disconnected";
     for (const [sequence, p] of this._pending) {
       clearTimeout(p.timer);
       p.reject(new PubSubError(0, `connection ${why} before the reply`, { sequence, reason: why }));
     }
     this._pending.clear();
     if (wasOpen) this._emit("close", { code, reason });
+    if (ended) {
+      this._emit("ended", { code, reason, why: ended });
+      this.close();
+      return;
+    }
     if (this._closed) return;
     // The next attempt goes to the next URL (with one, the same).
     this._nextUrl();

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Reset { .. } => println!("(the room was recreated)"),
                 Event::Error(e) => eprintln!("(resubscribing: {e})"),
                 Event::Gap { count } => println!("({count} messages missed)"),
+                Event::Ended { reason, .. } => println!("(closed by the gateway: {reason})"),
             }
         }
     });

@@ -34,6 +34,8 @@ async fn main() -> Result<(), pubsub_client::Error> {
             Event::Reset { topic, .. } => println!("{topic} was recreated"),
             Event::Error(e) => eprintln!("resubscribing: {e}"),
             Event::Gap { count } => eprintln!("{count} messages lost: reading too slowly"),
+            // Closed by the gateway for good (route removed, token expired, ...): the stream ends.
+            Event::Ended { code, reason } => eprintln!("closed by the gateway: {code} {reason}"),
         }
     }
     client.close().await;

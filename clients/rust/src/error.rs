@@ -23,6 +23,10 @@ pub enum Error {
     /// The client was closed (or gave up reconnecting): no more requests.
     #[error("client closed")]
     Closed,
+    /// The gateway closed the connection for a reason a reconnect cannot fix (see
+    /// [`crate::final_close`]): the client is closed and does not reconnect.
+    #[error("closed by the gateway: {code} {reason}")]
+    Ended { code: u16, reason: String },
     /// No reply within the request timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
@@ -50,7 +54,11 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         matches!(
             self,
-            Error::Connect(_) | Error::Disconnected | Error::Closed | Error::Timeout(_)
+            Error::Connect(_)
+                | Error::Disconnected
+                | Error::Closed
+                | Error::Ended { .. }
+                | Error::Timeout(_)
         )
     }
 }

@@ -330,6 +330,22 @@ pub enum Event {
     /// `count` messages were lost just before the next ones: the client read more slowly than
     /// they arrived on a route without history (a live scheme under `slow_consumer: pause`).
     Gap { count: u64 },
+    /// The gateway closed the connection for a reason a reconnect cannot fix ([`final_close`]):
+    /// the client does not reconnect and the stream ends after this event.
+    Ended { code: u16, reason: String },
+}
+
+/// The gateway's closes that a reconnect cannot fix (its README's "WebSocket close codes"):
+/// why, or None when the client should reconnect. This client has no token refresh loop of its
+/// own, so an expired token is final (call [`Client::refresh`] before `exp` to avoid it).
+pub fn final_close(code: u16, reason: &str) -> Option<&'static str> {
+    match (code, reason) {
+        (1001, "route removed") => Some("route removed"),
+        (1002, _) => Some("protocol error"),
+        (1008, "token expired") => Some("token expired"),
+        (1008, "credentials revoked") => Some("credentials revoked"),
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,6 +383,8 @@ struct State {
     by_id: HashMap<i64, Arc<SubShared>>,
     subs: Vec<Arc<SubShared>>,
     closed: bool,
+    /// The gateway's final close (code, reason), once it said not to reconnect.
+    ended: Option<(u16, String)>,
 }
 
 struct Inner {
@@ -567,7 +585,7 @@ impl Inner {
             let reply = loop {
                 let c = *rx.borrow_and_update();
                 match c {
-                    Conn::Closed => return Err(Error::Closed),
+                    Conn::Closed => return Err(self.closed_error()),
                     Conn::Connecting => {
                         if on_conn.is_some() {
                             return Err(Error::Disconnected);
@@ -765,11 +783,15 @@ impl Inner {
         let mut st = lock(&self.state);
         st.writer = None;
         let why = st.closed;
+        let ended = st.ended.clone();
         for (_, p) in st.pending.drain() {
-            let _ = p.tx.send(Err(if why {
-                Error::Closed
-            } else {
-                Error::Disconnected
+            let _ = p.tx.send(Err(match &ended {
+                Some((code, reason)) => Error::Ended {
+                    code: *code,
+                    reason: reason.clone(),
+                },
+                None if why => Error::Closed,
+                None => Error::Disconnected,
             }));
         }
         st.by_id.clear();
@@ -780,12 +802,30 @@ impl Inner {
         }
     }
 
+    /// Why requests fail once the client is closed: the gateway's final close, or Closed.
+    fn closed_error(&self) -> Error {
+        match &lock(&self.state).ended {
+            Some((code, reason)) => Error::Ended {
+                code: *code,
+                reason: reason.clone(),
+            },
+            None => Error::Closed,
+        }
+    }
+
     /// No more connections: requests fail with Closed, subscription streams end.
     fn shut(&self) {
         let mut st = lock(&self.state);
         st.closed = true;
+        let ended = st.ended.clone();
         for sub in st.subs.drain(..) {
-            lock(&sub.st).tx = None;
+            let tx = lock(&sub.st).tx.take();
+            if let (Some(tx), Some((code, reason))) = (tx, &ended) {
+                let _ = tx.send(Event::Ended {
+                    code: *code,
+                    reason: reason.clone(),
+                });
+            }
         }
         drop(st);
         self.conn.send_replace(Conn::Closed);
@@ -859,6 +899,12 @@ async fn supervise(inner: Arc<Inner>, first: conn::Ws) {
                         Ok(resp) => inner.on_frame(resp),
                         Err(_) => continue,
                     },
+                    Some(Ok(WsMessage::Close(Some(f))))
+                        if final_close(f.code.into(), &f.reason).is_some() =>
+                    {
+                        lock(&inner.state).ended = Some((f.code.into(), f.reason.to_string()));
+                        break true;
+                    }
                     Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break false,
                     Some(Ok(_)) => continue,
                 },

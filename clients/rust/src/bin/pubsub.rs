@@ -546,6 +546,12 @@ async fn subscribe(
                     eprintln!("pubsub: {count} messages lost before the next (read too slowly)");
                 }
             }
+            Some(Event::Ended { code, reason }) => {
+                break Err(Fail(
+                    EXIT_CONNECTION,
+                    format!("closed by the gateway: {code} {reason}"),
+                ))
+            }
         }
     };
     let _ = sub.unsubscribe().await;
