@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use super::free_port;
+
 pub const NATS: &str = "127.0.0.1:4222";
 
 /// A plain async-nats client on the shared server; fails loudly when it is not running.
@@ -51,19 +53,11 @@ pub async fn delete_stream(nc: &async_nats::Client, stream: &str) {
     let _ = js.delete_stream(stream).await;
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A private `nats-server -js` on a free port with its own store, for outages.
 pub struct PrivateServer {
     pub port: u16,
     dir: std::path::PathBuf,
-    child: Option<std::process::Child>,
+    daemon: super::daemon::Daemon,
     /// Extra arguments, e.g. `--user u --pass p`.
     pub args: Vec<String>,
 }
@@ -79,7 +73,7 @@ impl PrivateServer {
         let mut s = PrivateServer {
             port,
             dir,
-            child: None,
+            daemon: Default::default(),
             args: Vec::new(),
         };
         s.restart().await;
@@ -98,7 +92,7 @@ impl PrivateServer {
         let mut s = PrivateServer {
             port,
             dir,
-            child: None,
+            daemon: Default::default(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
         s.restart().await;
@@ -106,37 +100,23 @@ impl PrivateServer {
     }
 
     pub async fn restart(&mut self) {
-        let child = std::process::Command::new("/usr/sbin/nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .args(&self.args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("/usr/sbin/nats-server runs");
-        self.child = Some(child);
         let addr = self.addr();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("private nats-server on {addr} did not start");
+        let mut cmd = std::process::Command::new("/usr/sbin/nats-server");
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-sd",
+        ])
+        .arg(&self.dir)
+        .args(&self.args);
+        self.daemon.start(&mut cmd, &addr).await;
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.daemon.kill();
     }
 }
 
@@ -178,96 +158,5 @@ pub async fn sweep_stale_streams(nc: &async_nats::Client) {
     }
     for name in stale {
         let _ = js.delete_stream(&name).await;
-    }
-}
-
-/// A test CA and a server certificate it signed for 127.0.0.1, made with the openssl CLI.
-pub struct Pki {
-    pub dir: std::path::PathBuf,
-    pub ca: std::path::PathBuf,
-    pub cert: std::path::PathBuf,
-    pub key: std::path::PathBuf,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("openssl runs (the TLS test needs the openssl CLI)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn make_pki() -> Pki {
-    let dir = std::env::temp_dir().join(unique("gw-nats-pki"));
-    std::fs::create_dir_all(&dir).expect("pki dir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca = vec!["req", "-x509", "-nodes", "-days", "2"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=gateway nats test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&dir, &ca);
-    let mut csr = vec!["req", "-new", "-nodes"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(&dir, &csr);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("server.ext");
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        dir,
     }
 }

@@ -11,13 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 /// The gateway binary the tests run: this build's, or `PUBSUB_GATEWAY_BIN` (to run a test against
 /// another build, e.g. to see it fail on code from before a fix).

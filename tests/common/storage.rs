@@ -9,20 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 
 use crate::common::{fetch_cmd, Client};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 /// A test's directory: the config beside `data/`, the storage directory. Removed at the end.
 pub struct Dir(pub PathBuf);
@@ -169,13 +162,6 @@ pub fn start_refused(dir: &Dir, body: &str) -> (Option<i32>, String) {
     }
 }
 
-pub fn header(key: &str, value: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: key.into(),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-    }
-}
-
 pub async fn metadata(c: &mut Client, topic: &str) -> KafkaMetadataResp {
     match c
         .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
@@ -217,14 +203,5 @@ pub async fn fetch_all(
             return out;
         }
         out.extend(got);
-    }
-}
-
-pub fn sub(topic: &str, start: StartPosition, value: i64) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
-        start_value: value,
-        ..Default::default()
     }
 }

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
-use pubsub_gateway::pb::{CmdKafkaProduce, CmdKafkaSubscribe};
+use pubsub_gateway::pb::CmdKafkaProduce;
 use redis::aio::MultiplexedConnection;
 
-use crate::common::{error_of, fetch_cmd, value_of, Client, WAIT};
-use crate::proc::{free_port, Proc};
+use crate::common::proc::Proc;
+use crate::common::redis_support::AclUser;
+use crate::common::{error_of, fetch_cmd, free_port, sub, values, Client, TempDir, WAIT};
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process, reloads and what every test checks
@@ -84,18 +85,10 @@ fn assert_no_secret_logged(gw: &Proc, secrets: &[&str]) {
 
 /// A password no other test (or run) uses.
 fn secret(tag: &str) -> String {
-    format!("{tag}-{}", crate::nats::unique("pw").replace('_', "-"))
-}
-
-fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        ..Default::default()
-    }
-}
-
-fn values(ms: &[pubsub_gateway::pb::KafkaMessage]) -> Vec<String> {
-    ms.iter().map(value_of).collect()
+    format!(
+        "{tag}-{}",
+        crate::common::nats::unique("pw").replace('_', "-")
+    )
 }
 
 /// Polls `probe` every 200 ms until it holds; panics with `what` and the last value after
@@ -113,26 +106,6 @@ async fn until<T: std::fmt::Debug>(
         }
         assert!(Instant::now() < deadline, "{what}: {seen:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A directory under the temp dir, open to every user (brokers may drop to their own user),
-/// removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> TempDir {
-        use std::os::unix::fs::PermissionsExt;
-        let d = std::env::temp_dir().join(crate::nats::unique(prefix));
-        std::fs::create_dir_all(&d).expect("temp dir");
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -162,7 +135,7 @@ async fn http_get(port: u16, path: &str) -> String {
 /// A private nats-server whose users come from a config file that the test rewrites and the
 /// server reloads (SIGHUP), with its monitoring port for `/connz?auth=1`.
 struct NatsUsers {
-    server: crate::nats::PrivateServer,
+    server: crate::common::nats::PrivateServer,
     monitor: u16,
     conf: PathBuf,
     pid_file: PathBuf,
@@ -176,7 +149,7 @@ impl NatsUsers {
         let pid_file = dir.0.join("nats.pid");
         std::fs::write(&conf, Self::conf_text(&pid_file, users)).expect("nats.conf");
         let monitor = free_port();
-        let server = crate::nats::PrivateServer::start_with(&[
+        let server = crate::common::nats::PrivateServer::start_with(&[
             "-c",
             &conf.display().to_string(),
             "-m",
@@ -303,7 +276,7 @@ async fn nats_both_ways(
     peer.publish(format!("{base}.in"), format!("to-gw-{tag}").into())
         .await
         .unwrap();
-    crate::nats::settle(peer).await;
+    crate::common::nats::settle(peer).await;
     assert_eq!(values(&c.pushed(id, 1).await), [format!("to-gw-{tag}")]);
     c.produce_value(&format!("{base}.out"), &format!("from-gw-{tag}"))
         .await;
@@ -318,9 +291,9 @@ async fn nats_credentials_rotate_with_a_reload() {
         .login("peer", &peer_pw)
         .await
         .expect("the peer logs in");
-    let base = crate::nats::unique("gwt_rot");
+    let base = crate::common::nats::unique("gwt_rot");
     let mut from_gw = peer.subscribe(format!("{base}.out")).await.unwrap();
-    crate::nats::settle(&peer).await;
+    crate::common::nats::settle(&peer).await;
     let addr = nats.addr();
     let gw = Proc::start("reload-nats", |port| {
         gateway_yaml(port, &nats_route(&addr, &nats_auth("gw1", &pw1)))
@@ -385,9 +358,9 @@ async fn a_reload_of_client_side_plugins_only_keeps_connections_and_backend() {
         .login("peer", &peer_pw)
         .await
         .expect("the peer logs in");
-    let base = crate::nats::unique("gwt_keep");
+    let base = crate::common::nats::unique("gwt_keep");
     let mut from_gw = peer.subscribe(format!("{base}.out")).await.unwrap();
-    crate::nats::settle(&peer).await;
+    crate::common::nats::settle(&peer).await;
     let addr = nats.addr();
     let plugins = |keys: &[(&str, &str)], acl: &str| {
         let keys: Vec<String> = keys
@@ -408,7 +381,7 @@ async fn a_reload_of_client_side_plugins_only_keeps_connections_and_backend() {
     peer.publish(format!("{base}.in"), "m1".into())
         .await
         .unwrap();
-    crate::nats::settle(&peer).await;
+    crate::common::nats::settle(&peer).await;
     assert_eq!(values(&c.pushed(id, 1).await), ["m1"]);
     c.produce_value(&format!("{base}.out"), "p1").await;
     assert_eq!(next_nats(&mut from_gw).await, "p1");
@@ -431,7 +404,7 @@ async fn a_reload_of_client_side_plugins_only_keeps_connections_and_backend() {
         peer.publish(format!("{base}.in"), format!("m{i}").into())
             .await
             .unwrap();
-        crate::nats::settle(&peer).await;
+        crate::common::nats::settle(&peer).await;
         assert_eq!(values(&c.pushed(id, 1).await), [format!("m{i}")]);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -474,8 +447,11 @@ async fn a_reload_of_client_side_plugins_only_keeps_connections_and_backend() {
 /// NATS a kept backend would also have trusted the new CA after reconnecting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_ca_file_rebuilds_the_backend_on_reload() {
-    let (old_pki, new_pki) = (crate::nats::make_pki(), crate::nats::make_pki());
-    let tls_args = |pki: &crate::nats::Pki| {
+    let (old_pki, new_pki) = (
+        crate::common::certs::make_pki(),
+        crate::common::certs::make_pki(),
+    );
+    let tls_args = |pki: &crate::common::certs::Pki| {
         [
             "--tls".to_owned(),
             "--tlscert".to_owned(),
@@ -486,10 +462,11 @@ async fn a_changed_ca_file_rebuilds_the_backend_on_reload() {
     };
     let old_args = tls_args(&old_pki);
     let mut server =
-        crate::nats::PrivateServer::start_with(&old_args.each_ref().map(String::as_str)).await;
+        crate::common::nats::PrivateServer::start_with(&old_args.each_ref().map(String::as_str))
+            .await;
     let dir = TempDir::new("gw-reload-ca");
     let ca_file = dir.0.join("ca.pem");
-    let ca = |pki: &crate::nats::Pki| std::fs::read_to_string(&pki.ca).expect("CA");
+    let ca = |pki: &crate::common::certs::Pki| std::fs::read_to_string(&pki.ca).expect("CA");
     std::fs::write(&ca_file, ca(&old_pki)).unwrap();
     let addr = server.addr();
     let yaml = |port: u16| {
@@ -503,7 +480,7 @@ async fn a_changed_ca_file_rebuilds_the_backend_on_reload() {
         )
     };
     let gw = Proc::start("reload-ca", yaml);
-    let base = crate::nats::unique("gwt_ca");
+    let base = crate::common::nats::unique("gwt_ca");
     let round_trip = |tag: &'static str| {
         let base = base.clone();
         let addr = gw.addr;
@@ -540,7 +517,7 @@ async fn a_changed_ca_file_rebuilds_the_backend_on_reload() {
 
 /// The users of the broker's connections to `vhost`, but `except`'s.
 fn rabbit_users(vhost: &str, except: &str) -> Vec<String> {
-    crate::rabbit::ctl(&[
+    crate::common::rabbitmq::ctl(&[
         "list_connections",
         "-q",
         "--no-table-headers",
@@ -558,7 +535,7 @@ fn rabbit_users(vhost: &str, except: &str) -> Vec<String> {
 fn rabbit_route(vhost: &str, exchange: &str, user: &str, password: &str) -> String {
     format!(
         "  - uri: /r\n    upstream:\n      scheme: rabbitmq\n      nodes: [\"{}\"]\n      timeout: {{ connect: 3, send: 10, read: 10 }}\n      rabbitmq: {{ exchange: \"{exchange}\", vhost: \"{vhost}\", heartbeat_secs: 2 }}\n    plugins:\n      rabbitmq-auth: {{ username: \"{user}\", password: \"{password}\" }}\n",
-        crate::rabbit::AMQP
+        crate::common::rabbitmq::AMQP
     )
 }
 
@@ -572,7 +549,7 @@ async fn rabbit_both_ways(
     tag: &str,
 ) {
     let id = c.subscribe(sub("rot.in")).await;
-    crate::rabbit::publish(
+    crate::common::rabbitmq::publish(
         ch,
         exchange,
         "rot.in",
@@ -583,7 +560,7 @@ async fn rabbit_both_ways(
     assert_eq!(values(&c.pushed(id, 1).await), [format!("to-gw-{tag}")]);
     c.produce_value("rot.out", &format!("from-gw-{tag}")).await;
     loop {
-        let d = crate::rabbit::next_delivery(consumer).await;
+        let d = crate::common::rabbitmq::next_delivery(consumer).await;
         if d.routing_key.as_str() == "rot.out" {
             assert_eq!(d.data, format!("from-gw-{tag}").as_bytes());
             break;
@@ -593,16 +570,16 @@ async fn rabbit_both_ways(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_credentials_rotate_with_a_reload() {
-    use crate::rabbit::{ctl, User, Vhost};
+    use crate::common::rabbitmq::{ctl, User, Vhost};
     let (pw1, pw2, peer_pw) = (secret("rmqA"), secret("rmqB"), secret("rmqP"));
     let user1 = User::create("gwt-rot1", &pw1);
     let peer_user = User::create("gwt-rotpeer", &peer_pw);
     let vhost = Vhost::create("gwt-rotvh", &[&user1.name, &peer_user.name]);
-    let amqp = crate::rabbit::oracle_as(&peer_user.name, &peer_pw, &vhost).await;
-    let ch = crate::rabbit::channel(&amqp).await;
-    let ex = crate::rabbit::unique("gwt.rot");
-    let q = crate::rabbit::plain_queue(&ch, &ex, "rot.out").await;
-    let mut consumer = crate::rabbit::consume(&ch, &q, true).await;
+    let amqp = crate::common::rabbitmq::oracle_as(&peer_user.name, &peer_pw, &vhost).await;
+    let ch = crate::common::rabbitmq::channel(&amqp).await;
+    let ex = crate::common::rabbitmq::unique("gwt.rot");
+    let q = crate::common::rabbitmq::plain_queue(&ch, &ex, "rot.out").await;
+    let mut consumer = crate::common::rabbitmq::consume(&ch, &q, true).await;
     let (vh, u1) = (vhost.name.clone(), user1.name.clone());
     let gw = Proc::start("reload-rabbit", |port| {
         gateway_yaml(port, &rabbit_route(&vh, &ex, &u1, &pw1))
@@ -652,44 +629,6 @@ async fn rabbitmq_credentials_rotate_with_a_reload() {
 // Redis
 // ---------------------------------------------------------------------------------------------
 
-/// An ACL user on the shared server, allowed the keys and channels under `prefix`, deleted on
-/// drop.
-struct RedisUser {
-    name: String,
-}
-
-impl RedisUser {
-    async fn create(rc: &mut MultiplexedConnection, password: &str, prefix: &str) -> RedisUser {
-        let name = crate::redis_support::unique("rot").replace(':', "-");
-        let _: String = redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg(&name)
-            .arg("reset")
-            .arg("on")
-            .arg(format!(">{password}"))
-            .arg(format!("~{prefix}*"))
-            .arg(format!("&{prefix}*"))
-            .arg("+@all")
-            .query_async(rc)
-            .await
-            .expect("ACL SETUSER");
-        RedisUser { name }
-    }
-}
-
-impl Drop for RedisUser {
-    fn drop(&mut self) {
-        if let Ok(mut c) = redis::Client::open(format!("redis://{}", crate::redis_support::REDIS))
-            .and_then(|client| client.get_connection())
-        {
-            let _: redis::RedisResult<i64> = redis::cmd("ACL")
-                .arg("DELUSER")
-                .arg(&self.name)
-                .query(&mut c);
-        }
-    }
-}
-
 /// `CLIENT LIST` as (id, user) pairs.
 async fn redis_clients(rc: &mut MultiplexedConnection) -> Vec<(u64, String)> {
     let text: String = redis::cmd("CLIENT")
@@ -735,7 +674,7 @@ fn redis_routes(user: &str, password: &str) -> String {
             let (uri, mode) = r.split_once(':').unwrap();
             format!(
                 "  - uri: {uri}\n    upstream:\n      scheme: redis\n      nodes: [\"{}\"]\n      timeout: {{ connect: 1, send: 2, read: 2 }}\n      redis: {{ mode: {mode} }}\n    plugins:\n      redis-auth: {{ username: \"{user}\", password: \"{password}\" }}\n",
-                crate::redis_support::REDIS
+                crate::common::redis_support::REDIS
             )
         })
         .collect()
@@ -777,11 +716,11 @@ async fn redis_both_ways(
 /// then in the config), `CLIENT KILL USER` right after the reload, and again once the new
 /// backend is in use; otherwise a second user replaces the first.
 async fn redis_rotation(same_user: bool) {
-    let mut rc = crate::redis_support::oracle().await;
+    let mut rc = crate::common::redis_support::oracle().await;
     let (pw1, pw2) = (secret("redisA"), secret("redisB"));
-    let prefix = crate::redis_support::unique("rot");
+    let prefix = crate::common::redis_support::unique("rot");
     let (channel, key) = (format!("{prefix}:chan"), format!("{prefix}:stream"));
-    let user1 = RedisUser::create(&mut rc, &pw1, &prefix).await;
+    let user1 = AclUser::create(&mut rc, &pw1, &prefix).await;
     let u1 = user1.name.clone();
     let mut first = None;
     let gw = Proc::start(
@@ -811,7 +750,7 @@ async fn redis_rotation(same_user: bool) {
             .expect("ACL SETUSER resetpass");
         None
     } else {
-        Some(RedisUser::create(&mut rc, &pw2, &prefix).await)
+        Some(AclUser::create(&mut rc, &pw2, &prefix).await)
     };
     let u2 = user2.as_ref().map_or(u1.clone(), |u| u.name.clone());
     reload(&gw, &gateway_yaml(gw.addr.port(), &redis_routes(&u2, &pw2))).await;
@@ -905,7 +844,7 @@ async fn redis_rotation(same_user: bool) {
     ps2.disconnect().await;
     s2.disconnect().await;
     drop(gw);
-    crate::redis_support::del(&mut rc, &key).await;
+    crate::common::redis_support::del(&mut rc, &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -926,7 +865,7 @@ async fn redis_password_change_with_a_reload_survives_client_kill_user() {
 /// `mosquitto_ctrl` (user `admin`); anonymous clients (the peer) may do anything. Its log
 /// (connection messages) tells which user each client connected as.
 struct Dynsec {
-    broker: crate::mqtt::PrivateBroker,
+    broker: crate::common::mqtt::PrivateBroker,
     admin_pw: String,
     log: PathBuf,
     _dir: TempDir,
@@ -956,7 +895,7 @@ impl Dynsec {
         for f in [&file, &log] {
             std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o666)).expect("chmod");
         }
-        let broker = crate::mqtt::PrivateBroker::start_with(&format!(
+        let broker = crate::common::mqtt::PrivateBroker::start_with(&format!(
             "allow_anonymous true\nplugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\nplugin_opt_config_file {}\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n",
             file.display(),
             log.display()
@@ -1040,9 +979,14 @@ fn mqtt_route(addr: &str, prefix: &str, user: &str, password: &str) -> String {
     )
 }
 
-async fn mqtt_both_ways(c: &mut Client, peer: &mut crate::mqtt::Peer, base: &str, tag: &str) {
+async fn mqtt_both_ways(
+    c: &mut Client,
+    peer: &mut crate::common::mqtt::Peer,
+    base: &str,
+    tag: &str,
+) {
     let id = c.subscribe(sub(&format!("{base}/in"))).await;
-    crate::mqtt::peer_publish(
+    crate::common::mqtt::peer_publish(
         peer,
         &format!("{base}/in"),
         &format!("to-gw-{tag}"),
@@ -1064,11 +1008,14 @@ async fn mqtt_both_ways(c: &mut Client, peer: &mut crate::mqtt::Peer, base: &str
 async fn mqtt_credentials_rotate_with_a_reload() {
     let (pw1, pw2) = (secret("mqttA"), secret("mqttB"));
     let ds = Dynsec::start().await;
-    let (user1, user2) = (crate::mqtt::unique("gwt-u1"), crate::mqtt::unique("gwt-u2"));
+    let (user1, user2) = (
+        crate::common::mqtt::unique("gwt-u1"),
+        crate::common::mqtt::unique("gwt-u2"),
+    );
     ds.add_client(&user1, &pw1);
-    let prefix = crate::mqtt::unique("gwrot").replace('-', "_");
-    let base = crate::mqtt::unique("gwt/rot");
-    let mut peer = crate::mqtt::Peer::connect_to(&ds.broker.addr(), false).await;
+    let prefix = crate::common::mqtt::unique("gwrot").replace('-', "_");
+    let base = crate::common::mqtt::unique("gwt/rot");
+    let mut peer = crate::common::mqtt::Peer::connect_to(&ds.broker.addr(), false).await;
     peer.subscribe(&format!("{base}/out")).await;
     let addr = ds.broker.addr();
     let gw = Proc::start("reload-mqtt", |port| {
@@ -1116,8 +1063,8 @@ async fn mqtt_credentials_rotate_with_a_reload() {
 
 /// `tansu user create|delete` against a broker started without `--authentication` (Tansu's
 /// admin tool does not authenticate).
-fn tansu_user(b: &crate::kafka::Broker, args: &[&str]) {
-    let out = Command::new(crate::kafka::tansu_bin())
+fn tansu_user(b: &crate::common::kafka::Broker, args: &[&str]) {
+    let out = Command::new(crate::common::kafka::tansu_bin())
         .arg("user")
         .args(args)
         .args(["--broker", &format!("tcp://{}", b.bootstrap())])
@@ -1134,10 +1081,10 @@ fn tansu_user(b: &crate::kafka::Broker, args: &[&str]) {
 }
 
 /// The broker again on its port and storage, with or without authentication.
-fn restart(b: crate::kafka::Broker, authentication: bool) -> crate::kafka::Broker {
+fn restart(b: crate::common::kafka::Broker, authentication: bool) -> crate::common::kafka::Broker {
     let port = b.port;
     let dir = b.stop_keep_dir();
-    crate::kafka::Broker::start_with(crate::kafka::BrokerOptions {
+    crate::common::kafka::Broker::start_with(crate::common::kafka::BrokerOptions {
         port: Some(port),
         dir: Some(dir),
         authentication,
@@ -1236,10 +1183,10 @@ async fn kafka_produce_and_fetch(c: &mut Client, topic: &str, value: &str, want:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_sasl_credentials_rotate_with_a_reload() {
     let (pw1, pw2) = (secret("kafkaA"), secret("kafkaB"));
-    let t = crate::kafka::topic("rot");
+    let t = crate::common::kafka::topic("rot");
     let (user1, user2) = ("gwt-user1", "gwt-user2");
     let b = tokio::task::block_in_place(|| {
-        let b = crate::kafka::Broker::start();
+        let b = crate::common::kafka::Broker::start();
         tansu_user(&b, &["create", user1, &pw1]);
         tansu_user(&b, &["create", user2, &pw2]);
         b

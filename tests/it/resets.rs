@@ -10,8 +10,8 @@ use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::{CmdAck, CmdKafkaSubscribe, KafkaPush, MessagePosition, StartPosition};
 
+use crate::common::nats::{delete_stream, oracle, settle, unique, NATS};
 use crate::common::{Client, Gateway};
-use crate::nats::{delete_stream, oracle, settle, unique, NATS};
 
 /// The next push of a subscription within `wait`.
 async fn next_push(c: &mut Client, id: i64, wait: Duration) -> KafkaPush {

@@ -4,36 +4,18 @@
 //! credential tests make their own vhost and user with `rabbitmqctl` (as root) and delete them.
 //! Outages go through a fault-injecting TCP proxy.
 
-mod common;
-#[path = "common/nats.rs"]
-mod nats_support;
-#[path = "common/rabbitmq.rs"]
-mod rabbit;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::BasicProperties;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
-use rabbit::*;
 
-fn header(k: &str, v: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-    }
-}
-
-fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        ..Default::default()
-    }
-}
+use crate::common::proxy::Proxy;
+use crate::common::rabbitmq::*;
+use crate::common::*;
 
 fn group_sub(topic: &str, group: &str, max_in_flight: i32) -> CmdKafkaSubscribe {
     CmdKafkaSubscribe {
@@ -48,10 +30,6 @@ fn hval(m: &KafkaMessage, key: &str) -> Option<String> {
         .iter()
         .find(|h| h.key == key)
         .map(|h| String::from_utf8_lossy(&h.value).into_owned())
-}
-
-fn values(ms: &[KafkaMessage]) -> Vec<String> {
-    ms.iter().map(value_of).collect()
 }
 
 fn positions(ms: &[KafkaMessage]) -> Vec<MessagePosition> {
@@ -649,10 +627,7 @@ async fn route_info_names_rabbitmq_and_its_capabilities() {
 
 #[tokio::test]
 async fn unreachable_broker_answers_503_within_the_connect_timeout() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let ex = unique("gwt.down");
     let gw = Gateway::start(&route("/rabbit", &format!("127.0.0.1:{port}"), &ex, "")).await;
     let mut c = gw.connect("/rabbit").await;
@@ -1126,7 +1101,7 @@ async fn amqps_with_the_routes_ca_publishes_and_an_unknown_ca_is_refused_with_50
     let ex = unique("gwt.tls");
     let q = plain_queue(&ch, &ex, "secure.#").await;
     let mut plain = consume(&ch, &q, true).await;
-    let pki = nats_support::make_pki();
+    let pki = certs::make_pki();
     let tls = TlsTerminator::start(&pki.cert, &pki.key);
     let node = format!("127.0.0.1:{}", tls.port);
     let with_ca = route("/tls", &node, &ex, "").replace(
@@ -1604,10 +1579,7 @@ struct GatewayProcess {
 impl GatewayProcess {
     fn start(config: impl Fn(u16) -> String, env: &[(&str, &str)]) -> GatewayProcess {
         use std::io::BufRead;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(unique("pubsub-gw-rabbit-proc"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("config.yaml");

@@ -8,23 +8,22 @@
 //! restarted with it on the same storage. socat and openssl are required: the tests fail, never
 //! skip, without them.
 
-#[path = "common/kafka.rs"]
-mod broker;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use broker::{free_port, spawn_tied, tansu_bin, topic, Broker, BrokerOptions};
 use bytes::Bytes;
-use common::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+
+use crate::common::certs::{make_pki, Pki};
+use crate::common::kafka as broker;
+use crate::common::*;
+use broker::{spawn_tied, tansu_bin, topic, Broker, BrokerOptions};
 
 /// A failing command must answer within the route's `upstream.timeout.read` (5 s, see
 /// `route_yaml`) plus the gateway's 1 s margin around blocking calls, plus slack for a loaded
@@ -43,117 +42,10 @@ fn require_tool(name: &str) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "`{name}` is not installed but tests/kafka_security.rs needs it \
+                "`{name}` is not installed but tests/it/kafka/security.rs needs it \
                  (Debian/Ubuntu: apt-get install -y {name})"
             )
         })
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> TempDir {
-        let d =
-            std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), free_port()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp directory");
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A test CA and a server certificate it signed, for 127.0.0.1 and localhost.
-struct Pki {
-    dir: TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require_tool("openssl"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn make_pki() -> Pki {
-    let dir = TempDir::new("pubsub-gw-pki");
-    let d = &dir.0;
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca_args = vec!["req", "-x509", "-nodes", "-days", "2"];
-    ca_args.extend(ec);
-    ca_args.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=pubsub-gateway test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(d, &ca_args);
-    let mut csr_args = vec!["req", "-new", "-nodes"];
-    csr_args.extend(ec);
-    csr_args.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(d, &csr_args);
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         basicConstraints=CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\n",
-    )
-    .expect("write server.ext");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    Pki {
-        ca: d.join("ca.pem"),
-        cert: d.join("server.pem"),
-        key: d.join("server.key"),
-        dir,
-    }
 }
 
 /// socat terminating TLS on `port` and forwarding plaintext to a broker. Started in its own
@@ -168,7 +60,7 @@ struct Terminator {
 impl Terminator {
     fn start(port: u16, upstream_port: u16, pki: &Pki) -> Terminator {
         let socat = require_tool("socat");
-        let log = pki.dir.0.join(format!("socat-{port}.log"));
+        let log = pki.dir.join(format!("socat-{port}.log"));
         let mut cmd = Command::new(socat);
         cmd.arg(format!(
             "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",

@@ -1,11 +1,7 @@
 //! The embedded broker with `storage`: the real gateway binary restarted (gracefully and with
 //! SIGKILL) over the same directory, a real WebSocket client checking what survived.
 
-mod common;
-#[path = "durable/damage.rs"]
 mod damage;
-#[path = "common/storage.rs"]
-mod storage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
-use storage::*;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::storage::*;
+use crate::common::*;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -59,7 +56,7 @@ async fn restart_keeps_everything(fsync: &str) {
         .subscribe(CmdKafkaSubscribe {
             group: "g".into(),
             partitions: vec![0],
-            ..sub("keep", StartPosition::Earliest, 0)
+            ..sub_from("keep", Start::Earliest)
         })
         .await;
     assert!(c.pushed(id, 30).await.len() >= 30);
@@ -84,29 +81,29 @@ async fn restart_keeps_everything(fsync: &str) {
     assert_eq!(list_offset(&mut c, "keep", 0, -2).await, 0);
     assert_eq!(list_offset(&mut c, "keep", 0, -1).await, 75);
     // Every start position, from disk.
-    for (start, value, first) in [
-        (StartPosition::Earliest, 0, 0),
-        (StartPosition::Offset, 40, 40),
-        (StartPosition::Timestamp, T0 + 100_000, 50),
-        (StartPosition::Last, 0, 74),
+    for (start, first) in [
+        (Start::Earliest, 0),
+        (Start::Offset(40), 40),
+        (Start::Timestamp(T0 + 100_000), 50),
+        (Start::Last, 74),
     ] {
         let id = c
             .subscribe(CmdKafkaSubscribe {
                 partitions: vec![0],
-                ..sub("keep", start, value)
+                ..sub_from("keep", start)
             })
             .await;
         let got = c.pushed(id, 1).await;
         assert_eq!(got[0].offset, first, "{start:?}");
         assert_eq!(got[0], stored[first as usize]);
     }
-    let latest = c.subscribe(sub("keep", StartPosition::Latest, 0)).await;
+    let latest = c.subscribe(sub_from("keep", Start::Latest)).await;
     // The group resumes from its committed offset.
     let g = c
         .subscribe(CmdKafkaSubscribe {
             group: "g".into(),
             partitions: vec![0],
-            ..sub("keep", StartPosition::Earliest, 0)
+            ..sub_from("keep", Start::Earliest)
         })
         .await;
     assert_eq!(c.pushed(g, 1).await[0].offset, 30);
@@ -115,7 +112,7 @@ async fn restart_keeps_everything(fsync: &str) {
         .subscribe(CmdKafkaSubscribe {
             start_epoch: epoch,
             partitions: vec![0],
-            ..sub("keep", StartPosition::Offset, 70)
+            ..sub_from("keep", Start::Offset(70))
         })
         .await;
     let got = c.pushed(resumed, 5).await;
@@ -145,7 +142,7 @@ async fn restart_keeps_everything(fsync: &str) {
     let id = c
         .subscribe(CmdKafkaSubscribe {
             start_epoch: epoch,
-            ..sub("keep", StartPosition::Offset, 70)
+            ..sub_from("keep", Start::Offset(70))
         })
         .await;
     match c.recv_frame().await.resp {
@@ -473,7 +470,7 @@ async fn full_disk_answers_507_and_keeps_serving(name: &str, fsync: &str) {
     let msgs = fetch_all(&mut c, "full", 0, 0).await;
     assert_eq!(msgs.len() as i64, stored);
     assert_eq!(list_offset(&mut c, "full", 0, -1).await, stored);
-    let id = c.subscribe(sub("full", StartPosition::Earliest, 0)).await;
+    let id = c.subscribe(sub_from("full", Start::Earliest)).await;
     assert_eq!(c.pushed(id, stored as usize).await.len() as i64, stored);
     let (code, _) = error_of(
         c.request(Req::CmdKafkaProduce(CmdKafkaProduce {

@@ -3,18 +3,15 @@
 //! acks, redelivery of what a departed member left unacknowledged, and release of what a
 //! vanished client held (counted on a private `mosquitto`).
 
-mod common;
-#[path = "common/mqtt.rs"]
-mod mqtt_support;
-
 use std::time::Duration;
 
-use common::*;
-use mqtt_support::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
+
+use crate::common::mqtt::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn shared_subscription_splits_messages_between_a_gateway_member_and_a_plain_client() {

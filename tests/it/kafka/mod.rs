@@ -1,17 +1,17 @@
 //! The Kafka scheme against a real Kafka-protocol broker (Tansu, started by the test harness).
 
-#[path = "common/kafka.rs"]
-mod broker;
-mod common;
+mod security;
 
 use std::time::Duration;
 
-use broker::{kafka_yaml, shared, topic};
 use bytes::Bytes;
-use common::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
+
+use crate::common::kafka as broker;
+use crate::common::*;
+use broker::{kafka_yaml, shared, topic};
 
 async fn produce(
     c: &mut Client,
@@ -850,7 +850,7 @@ async fn group_is_shared_with_a_plain_kafka_consumer_and_commits_reach_the_group
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_broker_answers_5xx_in_time_and_the_connection_keeps_serving() {
-    let port = broker::free_port();
+    let port = free_port();
     let yaml = format!(
         "routes:\n  - uri: /kafka\n    upstream:\n      scheme: kafka\n      nodes: [\"127.0.0.1:{port}\"]\n      timeout: {{ connect: 1, send: 2, read: 2 }}\n"
     );

@@ -2,42 +2,21 @@
 //! real WebSocket client, with a plain async-nats client as oracle and interop peer. Every test
 //! uses its own subjects and streams and deletes the streams it made.
 
-mod common;
-#[path = "common/nats.rs"]
-mod nats_support;
-
 use std::time::Duration;
 
-use common::*;
 use futures_util::StreamExt;
-use nats_support::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 
-fn header(k: &str, v: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-    }
-}
-
-fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        ..Default::default()
-    }
-}
+use crate::common::nats::*;
+use crate::common::*;
 
 fn route_info(r: Resp) -> RouteInfoResp {
     match r {
         Resp::RouteInfoResp(i) => i,
         other => panic!("expected route info, got {other:?}"),
     }
-}
-
-fn values(ms: &[KafkaMessage]) -> Vec<String> {
-    ms.iter().map(value_of).collect()
 }
 
 async fn next_plain(s: &mut async_nats::Subscriber) -> async_nats::Message {
@@ -1066,46 +1045,6 @@ async fn jetstream_subscription_survives_a_server_restart_without_loss() {
 }
 
 #[tokio::test]
-async fn nats_auth_credentials_come_from_the_environment_and_never_reach_error_messages() {
-    let server = PrivateServer::start_with(&["--user", "gw", "--pass", "s3cret-pw"]).await;
-    let var = unique("GWT_NATS_PASS");
-    std::env::set_var(&var, "s3cret-pw");
-    let route = |uri: &str, password: &str| {
-        format!(
-            "  - uri: {uri}\n    upstream:\n      scheme: nats\n      nodes: [\"{}\"]\n      timeout: {{ connect: 2, send: 3, read: 3 }}\n    plugins:\n      nats-auth: {{ user: gw, {password} }}\n",
-            server.addr()
-        )
-    };
-    let yaml = format!(
-        "routes:\n{}{}",
-        route("/good", &format!("password_env: {var}")),
-        route("/bad", "password: wrong-pw")
-    );
-    let gw = Gateway::start(&yaml).await;
-    let mut good = gw.connect("/good").await;
-    let id = good.subscribe(sub("gwt.auth")).await;
-    good.produce_value("gwt.auth", "in").await;
-    assert_eq!(values(&good.pushed(id, 1).await), ["in"]);
-    let mut bad = gw.connect("/bad").await;
-    let started = std::time::Instant::now();
-    let (code, msg) = error_of(
-        bad.request(Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: "gwt.auth".into(),
-            value: "x".as_bytes().to_vec().into(),
-            ..Default::default()
-        }))
-        .await,
-    );
-    assert!(matches!(code, 502..=504), "{code} {msg}");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        !msg.contains("wrong-pw") && !msg.contains("s3cret"),
-        "{msg}"
-    );
-    gw.stop().await;
-}
-
-#[tokio::test]
 async fn plain_jetstream_subscribers_of_one_subject_share_one_consumer() {
     let js = Js::start("").await;
     let t = js.subject("fan");
@@ -1238,7 +1177,7 @@ async fn jetstream_route_looks_up_each_subjects_stream_and_answers_404_without_o
 
 #[tokio::test]
 async fn tls_upstream_verifies_the_server_with_the_route_ca() {
-    let pki = make_pki();
+    let pki = certs::make_pki();
     let cert = pki.cert.display().to_string();
     let key = pki.key.display().to_string();
     let server = PrivateServer::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]).await;

@@ -1,12 +1,11 @@
 //! The scheme-neutral protocol on the existing schemes: what a route says it can do, the
 //! capability errors for what it cannot, and epochs that tell a resume into a recreated log.
 
-mod common;
-
-use common::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
+
+use crate::common::*;
 
 fn route_info(r: Resp) -> RouteInfoResp {
     match r {

@@ -1,12 +1,9 @@
 //! The full command set on the embedded scheme, through the real server and a real client.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::*;
 use prost::Message as _;
 use pubsub_gateway::backend::partition_for_key;
 use pubsub_gateway::pb::pub_sub_req::Req;
@@ -14,6 +11,8 @@ use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::*;
 
 /// Long enough to notice a push that should not come, short enough to keep the suite fast.
 const QUIET: Duration = Duration::from_millis(300);
@@ -55,14 +54,6 @@ fn list_offset(topic: &str, timestamp: i64) -> Req {
         partition: 0,
         timestamp,
     })
-}
-
-fn sub(topic: &str, start: StartPosition) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
-        ..Default::default()
-    }
 }
 
 fn header(key: &str, value: &[u8]) -> KafkaHeader {
@@ -764,7 +755,7 @@ async fn subscribe_latest_delivers_only_new_messages() {
     let mut s = gw.connect("/embedded").await;
     p.produce_value("news", "old0").await;
     p.produce_value("news", "old1").await;
-    let id = s.subscribe(sub("news", StartPosition::Latest)).await;
+    let id = s.subscribe(sub_from("news", Start::Latest)).await;
     p.produce_value("news", "new2").await;
     // Pushes come in offset order: an old message would come first.
     let got = s.pushed(id, 1).await;
@@ -782,7 +773,7 @@ async fn subscribe_earliest_delivers_retained_messages_then_new_ones() {
     for i in 0..3 {
         p.produce_value("hist", &format!("m{i}")).await;
     }
-    let id = s.subscribe(sub("hist", StartPosition::Earliest)).await;
+    let id = s.subscribe(sub_from("hist", Start::Earliest)).await;
     let got = s.pushed(id, 3).await;
     assert_eq!(offsets_of(&got), vec![0, 1, 2]);
     assert_eq!(
@@ -803,7 +794,7 @@ async fn subscribe_last_delivers_the_last_existing_message_then_new_ones() {
     for i in 0..3 {
         p.produce_value("last", &format!("m{i}")).await;
     }
-    let id = s.subscribe(sub("last", StartPosition::Last)).await;
+    let id = s.subscribe(sub_from("last", Start::Last)).await;
     let got = s.pushed(id, 1).await;
     assert_eq!(offsets_of(&got), vec![2]);
     assert_eq!(value_of(&got[0]), "m2");
@@ -818,7 +809,7 @@ async fn subscribe_last_delivers_the_last_existing_message_then_new_ones() {
 async fn subscribe_last_on_an_empty_partition_delivers_the_first_new_message() {
     let gw = Gateway::start(EMBEDDED).await;
     let mut s = gw.connect("/embedded").await;
-    let id = s.subscribe(sub("empty-last", StartPosition::Last)).await;
+    let id = s.subscribe(sub_from("empty-last", Start::Last)).await;
     s.produce_value("empty-last", "first").await;
     let got = s.pushed(id, 1).await;
     assert_eq!(offsets_of(&got), vec![0]);
@@ -837,7 +828,7 @@ async fn subscribe_offset_starts_at_that_offset() {
     let id = s
         .subscribe(CmdKafkaSubscribe {
             start_value: 3,
-            ..sub("off", StartPosition::Offset)
+            ..sub_from("off", Start::Offset(0))
         })
         .await;
     let got = s.pushed(id, 2).await;
@@ -857,7 +848,7 @@ async fn subscribe_offset_out_of_range_answers_416() {
     let (code, message) = error_of(
         c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
             start_value: 10,
-            ..sub("off-range", StartPosition::Offset)
+            ..sub_from("off-range", Start::Offset(0))
         }))
         .await,
     );
@@ -890,7 +881,7 @@ async fn subscribe_timestamp_starts_at_the_first_message_at_or_after_it() {
     let id = s
         .subscribe(CmdKafkaSubscribe {
             start_value: 1_500,
-            ..sub("ts", StartPosition::Timestamp)
+            ..sub_from("ts", Start::Timestamp(0))
         })
         .await;
     let got = s.pushed(id, 2).await;
@@ -922,7 +913,7 @@ async fn subscribe_time_delta_starts_that_many_ms_back() {
     let id = s
         .subscribe(CmdKafkaSubscribe {
             start_value: 60_000,
-            ..sub("delta", StartPosition::TimeDelta)
+            ..sub_from("delta", Start::TimeDelta(0))
         })
         .await;
     let got = s.pushed(id, 1).await;
@@ -940,7 +931,7 @@ async fn subscribe_reply_precedes_the_first_push_and_pushes_carry_its_sequence_t
     c.produce_to("seq", 1, "a").await;
     c.produce_to("seq", 1, "b").await;
     let seq = c
-        .send(Req::CmdKafkaSubscribe(sub("seq", StartPosition::Earliest)))
+        .send(Req::CmdKafkaSubscribe(sub_from("seq", Start::Earliest)))
         .await;
     let first = c.recv_frame().await;
     assert_eq!(first.sequence, seq);
@@ -970,7 +961,7 @@ async fn pushes_arrive_in_offset_order_per_partition() {
     let gw = Gateway::start(&embedded_with("partitions: 3")).await;
     let mut p = gw.connect("/embedded").await;
     let mut s = gw.connect("/embedded").await;
-    let id = s.subscribe(sub("order", StartPosition::Latest)).await;
+    let id = s.subscribe(sub_from("order", Start::Latest)).await;
     // 300 per partition: more than one push batch each, produced while delivery runs.
     const N: usize = 900;
     for chunk in 0..N / 100 {
@@ -1015,7 +1006,7 @@ async fn subscribe_to_explicit_partitions_delivers_only_those() {
     let id = s
         .subscribe(CmdKafkaSubscribe {
             partitions: vec![3, 1],
-            ..sub("parts", StartPosition::Earliest)
+            ..sub_from("parts", Start::Earliest)
         })
         .await;
     let mut got = s.pushed(id, 2).await;
@@ -1050,7 +1041,7 @@ async fn subscribe_to_a_partition_the_topic_does_not_have_answers_404() {
     let (code, message) = error_of(
         c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
             partitions: vec![1, 7],
-            ..sub("few", StartPosition::Earliest)
+            ..sub_from("few", Start::Earliest)
         }))
         .await,
     );
@@ -1100,7 +1091,7 @@ async fn match_headers_delivers_only_messages_carrying_every_header() {
     let id = s
         .subscribe(CmdKafkaSubscribe {
             match_headers: vec![header("type", b"a"), header("region", b"\x00eu")],
-            ..sub("hdrs", StartPosition::Latest)
+            ..sub_from("hdrs", Start::Latest)
         })
         .await;
     let cases: &[(&str, Vec<KafkaHeader>)] = &[
@@ -1152,7 +1143,7 @@ async fn unsubscribe_stops_pushes() {
     let gw = Gateway::start(EMBEDDED).await;
     let mut p = gw.connect("/embedded").await;
     let mut s = gw.connect("/embedded").await;
-    let id = s.subscribe(sub("unsub", StartPosition::Latest)).await;
+    let id = s.subscribe(sub_from("unsub", Start::Latest)).await;
     p.produce_value("unsub", "m0").await;
     assert_eq!(offsets_of(&s.pushed(id, 1).await), vec![0]);
     let r = s
@@ -1210,7 +1201,7 @@ async fn max_in_flight_pauses_delivery_until_commit_acknowledges() {
     let id = c
         .subscribe(CmdKafkaSubscribe {
             max_in_flight: 2,
-            ..sub("flow", StartPosition::Earliest)
+            ..sub_from("flow", Start::Earliest)
         })
         .await;
     assert_eq!(offsets_of(&c.pushed(id, 2).await), vec![0, 1]);
@@ -1232,7 +1223,7 @@ async fn max_in_flight_pauses_delivery_until_commit_acknowledges() {
 fn group_sub(topic: &str, group: &str) -> CmdKafkaSubscribe {
     CmdKafkaSubscribe {
         group: group.into(),
-        ..sub(topic, StartPosition::Latest)
+        ..sub_from(topic, Start::Latest)
     }
 }
 
@@ -1467,7 +1458,7 @@ async fn new_group_member_resumes_after_the_committed_offset() {
     let ida = a
         .subscribe(CmdKafkaSubscribe {
             group: "workers".into(),
-            ..sub("jobs", StartPosition::Earliest)
+            ..sub_from("jobs", Start::Earliest)
         })
         .await;
     assert_eq!(
@@ -1480,7 +1471,7 @@ async fn new_group_member_resumes_after_the_committed_offset() {
     let idc = c
         .subscribe(CmdKafkaSubscribe {
             group: "workers".into(),
-            ..sub("jobs", StartPosition::Earliest)
+            ..sub_from("jobs", Start::Earliest)
         })
         .await;
     let got = c.pushed(idc, 4).await;
@@ -1491,7 +1482,7 @@ async fn new_group_member_resumes_after_the_committed_offset() {
     let ido = c
         .subscribe(CmdKafkaSubscribe {
             group: "auditors".into(),
-            ..sub("jobs", StartPosition::Earliest)
+            ..sub_from("jobs", Start::Earliest)
         })
         .await;
     assert_eq!(
@@ -1541,7 +1532,7 @@ async fn retention_moves_earliest_forward_and_fetch_before_it_answers_416() {
     };
     assert_eq!(earliest, 15);
     // EARLIEST means the earliest retained message.
-    let id = c.subscribe(sub("ret", StartPosition::Earliest)).await;
+    let id = c.subscribe(sub_from("ret", Start::Earliest)).await;
     assert_eq!(
         offsets_of(&c.pushed(id, 10).await),
         (15..25).collect::<Vec<_>>()
@@ -1582,10 +1573,10 @@ async fn frame_over_max_frame_bytes_closes_with_1009_and_the_server_keeps_accept
 async fn subscription_limit_answers_429() {
     let gw = Gateway::start(&embedded_with_limits("max_subscriptions: 2")).await;
     let mut c = gw.connect("/embedded").await;
-    let first = c.subscribe(sub("lim", StartPosition::Latest)).await;
-    c.subscribe(sub("lim", StartPosition::Latest)).await;
+    let first = c.subscribe(sub_from("lim", Start::Latest)).await;
+    c.subscribe(sub_from("lim", Start::Latest)).await;
     let (code, message) = error_of(
-        c.request(Req::CmdKafkaSubscribe(sub("lim", StartPosition::Latest)))
+        c.request(Req::CmdKafkaSubscribe(sub_from("lim", Start::Latest)))
             .await,
     );
     assert_eq!(code, 429);
@@ -1597,7 +1588,7 @@ async fn subscription_limit_answers_429() {
         }))
         .await;
     assert_eq!(r, Resp::OkResp(OkResp {}));
-    c.subscribe(sub("lim", StartPosition::Latest)).await;
+    c.subscribe(sub_from("lim", Start::Latest)).await;
     gw.stop().await;
 }
 

@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use super::free_port;
+
 pub const REDIS: &str = "127.0.0.1:6379";
 
 /// A plain redis-rs connection to `addr`; fails loudly when the server is not running.
@@ -67,20 +69,12 @@ pub async fn del(conn: &mut redis::aio::MultiplexedConnection, key: &str) {
     let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query_async(conn).await;
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A private `redis-server` on a free port, for outages: no persistence (a restart comes back
 /// empty), or an append-only file fsynced on every write in a directory of its own (a restart
 /// comes back with every acknowledged write).
 pub struct PrivateRedis {
     pub port: u16,
-    child: Option<std::process::Child>,
+    daemon: super::daemon::Daemon,
     /// Replaces `--port P` (e.g. `--port 0 --tls-port P ...`, `--requirepass ...`).
     args: Vec<String>,
     /// The persistence arguments.
@@ -99,7 +93,7 @@ impl PrivateRedis {
         let port = free_port();
         let mut s = PrivateRedis {
             port,
-            child: None,
+            daemon: Default::default(),
             args: args(port),
             persistence: ["--save", "", "--appendonly", "no"]
                 .map(String::from)
@@ -118,7 +112,7 @@ impl PrivateRedis {
         std::fs::create_dir_all(&dir).expect("redis data dir");
         let mut s = PrivateRedis {
             port,
-            child: None,
+            daemon: Default::default(),
             args: vec!["--port".into(), port.to_string()],
             persistence: vec![
                 "--dir".into(),
@@ -142,31 +136,17 @@ impl PrivateRedis {
 
     /// Starts it (again) on its port: empty, or with its data when persistent.
     pub async fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(&self.args)
-            .args(["--bind", "127.0.0.1"])
-            .args(&self.persistence)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        self.child = Some(child);
         let addr = self.addr();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("private redis-server on {addr} did not start");
+        let mut cmd = std::process::Command::new("redis-server");
+        cmd.args(&self.args)
+            .args(["--bind", "127.0.0.1"])
+            .args(&self.persistence);
+        self.daemon.start(&mut cmd, &addr).await;
     }
 
     /// SIGKILL: no shutdown, no final save; what survives is what was on disk.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.daemon.kill();
     }
 }
 
@@ -177,4 +157,105 @@ impl Drop for PrivateRedis {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+pub async fn xlen(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> usize {
+    redis::cmd("XLEN")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("XLEN")
+}
+
+/// The `value` field of every entry of a stream, as a plain client reads them.
+pub async fn xrange_values(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<String> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .expect("XRANGE");
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            fields
+                .into_iter()
+                .find(|(f, _)| f == "value")
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Deletes keys of the shared server when the test ends, passed or failed (Drop cannot await:
+/// a plain blocking client).
+pub struct Keys {
+    pub db: i64,
+    pub keys: Vec<String>,
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        if let Ok(mut c) = redis::Client::open(format!("redis://{REDIS}/{}", self.db))
+            .and_then(|client| client.get_connection())
+        {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&self.keys).query(&mut c);
+        }
+    }
+}
+
+pub fn joined_routes(routes: &[String]) -> String {
+    let mut yaml = String::from("routes:\n");
+    for r in routes {
+        yaml.push_str(r.strip_prefix("routes:\n").expect("a route"));
+    }
+    yaml
+}
+
+/// An ACL user on the shared server for one test, allowed the keys and channels under `prefix`,
+/// deleted on drop.
+pub struct AclUser {
+    pub name: String,
+}
+
+impl AclUser {
+    pub async fn create(
+        rc: &mut redis::aio::MultiplexedConnection,
+        password: &str,
+        prefix: &str,
+    ) -> AclUser {
+        let name = unique("acl").replace(':', "-");
+        let _: String = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&name)
+            .arg("reset")
+            .arg("on")
+            .arg(format!(">{password}"))
+            .arg(format!("~{prefix}*"))
+            .arg(format!("&{prefix}*"))
+            .arg("+@all")
+            .query_async(rc)
+            .await
+            .expect("ACL SETUSER");
+        AclUser { name }
+    }
+}
+
+impl Drop for AclUser {
+    fn drop(&mut self) {
+        // A plain blocking client: Drop cannot await, and a panicking test must clean up too.
+        if let Ok(mut c) = redis::Client::open(format!("redis://{REDIS}"))
+            .and_then(|client| client.get_connection())
+        {
+            let _: redis::RedisResult<i64> = redis::cmd("ACL")
+                .arg("DELUSER")
+                .arg(&self.name)
+                .query(&mut c);
+        }
+    }
+}
+
+pub fn value(s: &str) -> bytes::Bytes {
+    s.as_bytes().to_vec().into()
 }

@@ -2,44 +2,16 @@
 //! client, with plain redis-rs as oracle and interop peer. Every test uses its own channels and
 //! keys and deletes the keys it made; outages use a private `redis-server` on a free port.
 
-mod common;
-/// For `make_pki` (a test CA and a server certificate for 127.0.0.1).
-#[path = "common/nats.rs"]
-mod nats_pki;
-#[path = "common/redis.rs"]
-mod redis_support;
-
 use std::time::Duration;
 
-use common::*;
 use futures_util::StreamExt;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use redis::aio::MultiplexedConnection;
-use redis_support::*;
 
-fn header(k: &str, v: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-    }
-}
-
-fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        ..Default::default()
-    }
-}
-
-fn values(ms: &[KafkaMessage]) -> Vec<String> {
-    ms.iter().map(value_of).collect()
-}
-
-fn value(s: &str) -> bytes::Bytes {
-    s.as_bytes().to_vec().into()
-}
+use crate::common::redis_support::*;
+use crate::common::*;
 
 async fn xadd(conn: &mut MultiplexedConnection, key: &str, fields: &[(&str, &str)]) -> String {
     let mut c = redis::cmd("XADD");
@@ -1430,7 +1402,7 @@ async fn redis_auth_password_is_used_and_never_shown_in_debug_output() {
 
 #[tokio::test]
 async fn tls_routes_verify_the_server_with_the_given_ca() {
-    let pki = nats_pki::make_pki();
+    let pki = certs::make_pki();
     let (cert, key, ca) = (pki.cert.clone(), pki.key.clone(), pki.ca.clone());
     let server = PrivateRedis::start_with(move |port| {
         vec![
@@ -1491,60 +1463,6 @@ async fn tls_routes_verify_the_server_with_the_given_ca() {
 // ---------------------------------------------------------------------------------------------
 // route options: trimming, database, ACL users, persistence across a restart
 // ---------------------------------------------------------------------------------------------
-
-async fn xlen(conn: &mut MultiplexedConnection, key: &str) -> usize {
-    redis::cmd("XLEN")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .expect("XLEN")
-}
-
-/// The `value` field of every entry of a stream, as a plain client reads them.
-async fn xrange_values(conn: &mut MultiplexedConnection, key: &str) -> Vec<String> {
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(key)
-        .arg("-")
-        .arg("+")
-        .query_async(conn)
-        .await
-        .expect("XRANGE");
-    entries
-        .into_iter()
-        .map(|(_, fields)| {
-            fields
-                .into_iter()
-                .find(|(f, _)| f == "value")
-                .map(|(_, v)| v)
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// Deletes keys of the shared server when the test ends, passed or failed (Drop cannot await:
-/// a plain blocking client).
-struct Keys {
-    db: i64,
-    keys: Vec<String>,
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        if let Ok(mut c) = redis::Client::open(format!("redis://{REDIS}/{}", self.db))
-            .and_then(|client| client.get_connection())
-        {
-            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(&self.keys).query(&mut c);
-        }
-    }
-}
-
-fn joined_routes(routes: &[String]) -> String {
-    let mut yaml = String::from("routes:\n");
-    for r in routes {
-        yaml.push_str(r.strip_prefix("routes:\n").expect("a route"));
-    }
-    yaml
-}
 
 #[tokio::test]
 async fn streams_routes_trim_exactly_approximately_and_by_age_as_a_plain_client_sees() {
@@ -1686,167 +1604,6 @@ async fn a_route_on_database_7_reads_and_writes_there_and_never_in_database_0() 
         .is_empty());
     drop(c);
     gw.stop().await;
-}
-
-/// An ACL user on the shared server for one test, deleted on drop.
-struct AclUser {
-    name: String,
-}
-
-impl AclUser {
-    async fn create(rc: &mut MultiplexedConnection, password: &str, prefix: &str) -> AclUser {
-        let name = unique("acl").replace(':', "-");
-        let _: String = redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg(&name)
-            .arg("reset")
-            .arg("on")
-            .arg(format!(">{password}"))
-            .arg(format!("~{prefix}*"))
-            .arg(format!("&{prefix}*"))
-            .arg("+@all")
-            .query_async(rc)
-            .await
-            .expect("ACL SETUSER");
-        AclUser { name }
-    }
-}
-
-impl Drop for AclUser {
-    fn drop(&mut self) {
-        // A plain blocking client: Drop cannot await, and a panicking test must clean up too.
-        if let Ok(mut c) = redis::Client::open(format!("redis://{REDIS}"))
-            .and_then(|client| client.get_connection())
-        {
-            let _: redis::RedisResult<i64> = redis::cmd("ACL")
-                .arg("DELUSER")
-                .arg(&self.name)
-                .query(&mut c);
-        }
-    }
-}
-
-#[tokio::test]
-async fn an_acl_user_logs_in_by_username_and_password_env_and_stays_within_its_keys() {
-    let mut rc = oracle().await;
-    let password = format!("pw-{}", unique("secret").replace(':', "-"));
-    let prefix = unique("aclkeys");
-    let user = AclUser::create(&mut rc, &password, &prefix).await;
-    let env = format!("GW_REDIS_ACL_PW_{}", std::process::id());
-    let wrong_env = format!("GW_REDIS_ACL_WRONG_{}", std::process::id());
-    std::env::set_var(&env, &password);
-    std::env::set_var(&wrong_env, "not-the-password-77");
-    let auth = |var: &str| {
-        format!(
-            "redis-auth: {{ username: {}, password_env: {var} }}",
-            user.name
-        )
-    };
-    let yaml = joined_routes(&[
-        route("/s", REDIS, "mode: streams", &auth(&env)),
-        route("/ps", REDIS, "mode: pubsub", &auth(&env)),
-        route("/wrong", REDIS, "mode: streams", &auth(&wrong_env)),
-    ]);
-    let config = pubsub_gateway::config::Config::parse(&yaml, "test").unwrap();
-    assert!(!format!("{config:?}").contains(&password));
-    let gw = Gateway::start(&yaml).await;
-
-    // Logged in as the user: its keys and channels work, and Redis says who wrote.
-    let key = format!("{prefix}:stream");
-    let _cleanup = Keys {
-        db: 0,
-        keys: vec![key.clone()],
-    };
-    let mut s = gw.connect("/s").await;
-    let id = s
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&key)
-        })
-        .await;
-    s.produce_value(&key, "as the acl user").await;
-    assert_eq!(values(&s.pushed(id, 1).await), ["as the acl user"]);
-    assert_eq!(xrange_values(&mut rc, &key).await, ["as the acl user"]);
-    let clients: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
-    assert!(
-        clients.contains(&format!("user={}", user.name)),
-        "no connection of {}: {clients}",
-        user.name
-    );
-    let channel = format!("{prefix}:chan");
-    let mut p = gw.connect("/ps").await;
-    let pid = p.subscribe(sub(&channel)).await;
-    assert_eq!(p.produce_value(&channel, "hello").await.offset, 1);
-    assert_eq!(values(&p.pushed(pid, 1).await), ["hello"]);
-
-    // Outside its keys and channels: Redis says NOPERM, the gateway 403; the subscription
-    // already made goes on.
-    let outside = unique("not-its-prefix");
-    let produce_outside = || {
-        Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: outside.clone(),
-            value: value("v"),
-            ..Default::default()
-        })
-    };
-    let mut replies = Vec::new();
-    for c in [&mut s, &mut p] {
-        for req in [produce_outside(), Req::CmdKafkaSubscribe(sub(&outside))] {
-            let (code, msg) = error_of(c.request(req).await);
-            assert_eq!(code, 403, "{msg}");
-            replies.push(msg);
-        }
-    }
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&outside)
-        .query_async(&mut rc)
-        .await
-        .unwrap();
-    assert_eq!(exists, 0);
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(&channel)
-        .arg("still there")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
-    assert_eq!(values(&p.pushed(pid, 1).await), ["still there"]);
-
-    // The wrong password: the login is refused, answered like a server the gateway cannot
-    // use (503), and the reply names neither password.
-    let mut w = gw.connect("/wrong").await;
-    for req in [
-        Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: key.clone(),
-            value: value("v"),
-            ..Default::default()
-        }),
-        Req::CmdKafkaSubscribe(sub(&key)),
-    ] {
-        let (code, msg) = error_of(w.request(req).await);
-        assert_eq!(code, 503, "{msg}");
-        replies.push(msg);
-    }
-    for msg in &replies {
-        assert!(
-            !msg.contains(&password) && !msg.contains("not-the-password-77"),
-            "{msg}"
-        );
-    }
-    assert_eq!(xlen(&mut rc, &key).await, 1, "nothing written by /wrong");
-    drop((s, p, w));
-    gw.stop().await;
-    let name = user.name.clone();
-    drop(user);
-    let users: Vec<String> = redis::cmd("ACL")
-        .arg("USERS")
-        .query_async(&mut rc)
-        .await
-        .unwrap();
-    assert!(!users.contains(&name), "{name} left on the server");
 }
 
 #[tokio::test]

@@ -1,21 +1,17 @@
 //! The gateway binary as an operator runs it: signals, reload from the file, logs, memory.
 
-#[path = "common/kafka.rs"]
-mod broker;
-mod common;
-#[path = "common/proc.rs"]
-mod proc;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::*;
-use proc::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::common::kafka as broker;
+use crate::common::proc::*;
+use crate::common::*;
 
 fn embedded_config(port: u16, extra_server: &str, routes: &[&str]) -> String {
     let mut s = format!(

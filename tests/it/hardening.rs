@@ -2,18 +2,17 @@
 //! floods of bad frames, malformed names and patterns, commits the member may not make, and the
 //! limits that keep one client from hurting the others.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::*;
 use futures_util::SinkExt;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::*;
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -35,14 +34,6 @@ fn group_sub(topic: &str, group: &str) -> CmdKafkaSubscribe {
         topic: topic.into(),
         group: group.into(),
         start: StartPosition::Latest as i32,
-        ..Default::default()
-    }
-}
-
-fn sub(topic: &str, start: StartPosition) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
         ..Default::default()
     }
 }
@@ -140,7 +131,7 @@ async fn slow_consumer_close_fires_with_the_default_queue_and_large_pushes() {
     ))
     .await;
     let mut s = connect_small_window(gw.addr, "/embedded").await;
-    s.subscribe(sub("big", StartPosition::Earliest)).await;
+    s.subscribe(sub_from("big", Start::Earliest)).await;
     let mut p = gw.connect("/embedded").await;
     let big = "z".repeat(200 * 1024);
     for _ in 0..60 {
@@ -222,7 +213,7 @@ async fn no_push_arrives_after_the_unsubscribe_reply() {
     });
     let mut s = gw.connect("/embedded").await;
     for _ in 0..20 {
-        let id = s.subscribe(sub("busy", StartPosition::Earliest)).await;
+        let id = s.subscribe(sub_from("busy", Start::Earliest)).await;
         let seq = s
             .send(Req::CmdUnsubscribe(CmdUnsubscribe {
                 subscription_id: id,
@@ -276,7 +267,7 @@ fn bad_topic_commands(topic: &str) -> Vec<(&'static str, Req)> {
         ),
         (
             "subscribe",
-            Req::CmdKafkaSubscribe(sub(topic, StartPosition::Latest)),
+            Req::CmdKafkaSubscribe(sub_from(topic, Start::Latest)),
         ),
         (
             "metadata",
@@ -299,7 +290,7 @@ async fn topic_names_kafka_cannot_hold_answer_400_on_every_command() {
     }
     // A commit carries topics too.
     c.produce_value("good", "v").await;
-    let id = c.subscribe(sub("good", StartPosition::Earliest)).await;
+    let id = c.subscribe(sub_from("good", Start::Earliest)).await;
     let r = c
         .request(Req::CmdKafkaCommit(CmdKafkaCommit {
             subscription_id: id,
@@ -527,9 +518,9 @@ async fn subscribing_creates_no_topic_and_delivers_from_the_first_publish() {
     let mut s = gw.connect("/embedded").await;
     // Typos and rooms nobody has spoken in yet: none of them uses up max_topics.
     for t in ["room-a", "room-b", "room-c"] {
-        s.subscribe(sub(t, StartPosition::Latest)).await;
+        s.subscribe(sub_from(t, Start::Latest)).await;
     }
-    let id = s.subscribe(sub("room-1", StartPosition::Latest)).await;
+    let id = s.subscribe(sub_from("room-1", Start::Latest)).await;
     let mut c = gw.connect("/embedded").await;
     for req in [
         Req::CmdKafkaFetch(fetch_cmd("room-1", 0, 0)),
@@ -659,7 +650,7 @@ async fn byte_retention_keeps_the_newest_messages_that_fit() {
     assert_eq!(p.latest, 40);
     let kept = p.latest - p.earliest;
     assert!((4..=8).contains(&kept), "kept {kept} messages");
-    let id = c.subscribe(sub("ret", StartPosition::Earliest)).await;
+    let id = c.subscribe(sub_from("ret", Start::Earliest)).await;
     let mut got = c.pushed(id, kept as usize).await;
     got.extend(c.pushed_within(id, QUIET).await);
     assert_eq!(offsets_of(&got), (p.earliest..40).collect::<Vec<_>>());
@@ -702,10 +693,7 @@ async fn every_command_that_carries_a_topic_checks_the_acl_and_the_connection_li
 
 #[test]
 fn a_flood_of_bad_frames_writes_a_bounded_number_of_log_lines() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let dir = std::env::temp_dir().join(format!("pubsub-gw-flood{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.yaml");
@@ -773,7 +761,7 @@ async fn a_client_that_catches_up_is_not_closed_as_a_slow_consumer() {
     ))
     .await;
     let mut s = connect_small_window(gw.addr, "/embedded").await;
-    let id = s.subscribe(sub("burst", StartPosition::Earliest)).await;
+    let id = s.subscribe(sub_from("burst", Start::Earliest)).await;
     let mut p = gw.connect("/embedded").await;
     // A burst far larger than the socket buffers, pipelined so it takes well under the policy's
     // timeout: the queue fills and pushes wait for room while the client looks away.

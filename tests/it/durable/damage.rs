@@ -60,7 +60,7 @@ async fn a_record_rotten_in_a_sealed_segment_fails_fetch_and_ends_subscriptions_
 
     // EARLIEST, first user of the topic's shared reader: everything before the damage, then
     // the error with the subscribe sequence, then nothing.
-    let (seq, id) = subscribe_seq(&mut c, sub("rot", StartPosition::Earliest, 0)).await;
+    let (seq, id) = subscribe_seq(&mut c, sub_from("rot", Start::Earliest)).await;
     let (code, msg) = error_of(c.reply(seq).await);
     assert_eq!(code, 500, "{msg}");
     assert!(
@@ -73,11 +73,11 @@ async fn a_record_rotten_in_a_sealed_segment_fails_fetch_and_ends_subscriptions_
     // A subscriber resuming past the damage goes on, new messages included: the shared
     // reader moved past it instead of stalling.
     let mut c2 = gw.client().await;
-    let (_, id2) = subscribe_seq(&mut c2, sub("rot", StartPosition::Offset, next_base)).await;
+    let (_, id2) = subscribe_seq(&mut c2, sub_from("rot", Start::Offset(next_base))).await;
     let got = c2.pushed(id2, (200 - next_base) as usize).await;
     assert_eq!(offsets_of(&got), (next_base..200).collect::<Vec<_>>());
     // A later EARLIEST subscriber reads alone (behind the reader) and ends the same way.
-    let (seq3, id3) = subscribe_seq(&mut c2, sub("rot", StartPosition::Earliest, 0)).await;
+    let (seq3, id3) = subscribe_seq(&mut c2, sub_from("rot", Start::Earliest)).await;
     let (code, msg) = error_of(c2.reply(seq3).await);
     assert_eq!(code, 500, "{msg}");
     assert!(

@@ -2,15 +2,14 @@
 //! behind reads alone and joins again without holding the others back, losing or repeating
 //! nothing; leaving mid-stream touches no one else.
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
+
+use crate::common::*;
 
 fn latest(topic: &str) -> CmdKafkaSubscribe {
     CmdKafkaSubscribe {

@@ -2,25 +2,22 @@
 //! the browser ways to pass a token), topic ACLs, Origin checks, limits, the admin listener and
 //! reload.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use futures_util::StreamExt;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::certs::{openssl, write_pki};
+use crate::common::*;
 
 fn tmpdir(name: &str) -> PathBuf {
     sweep_stale_dirs("pubsub-gw-sec-");
@@ -30,131 +27,10 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl CLI is needed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A test CA and a server certificate it signed for localhost / 127.0.0.1: (ca, cert, key).
-fn ca_and_cert(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=pubsub-gateway test CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    )
-}
-
-/// Upgrades with extra request headers; Err(status) when the gateway refuses.
-async fn upgrade(
-    addr: std::net::SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<
-    (
-        Client,
-        tokio_tungstenite::tungstenite::handshake::client::Response,
-    ),
-    u16,
-> {
-    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
-    for (k, v) in headers {
-        let name =
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
-        req.headers_mut()
-            .insert(name, HeaderValue::from_str(v).unwrap());
-    }
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    match tokio_tungstenite::client_async(req, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await
-    {
-        Ok((ws, resp)) => Ok((Client::from_ws(ws), resp)),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
-        Err(e) => panic!("upgrade failed oddly: {e}"),
-    }
-}
-
-async fn ping_ok(c: &mut Client) {
-    let r = c
-        .request(Req::CmdPing(CmdPing {
-            state: Bytes::from_static(b"p"),
-        }))
-        .await;
-    assert!(matches!(r, Resp::PongResp(_)), "{r:?}");
-}
-
 #[tokio::test]
 async fn wss_serves_the_protocol_with_a_test_certificate() {
     let dir = tmpdir("wss");
-    let (ca, cert, key) = ca_and_cert(&dir);
+    let (ca, cert, key) = write_pki(&dir);
     let yaml = format!(
         "server:\n  tls: {{ cert: {}, key: {} }}\n{}",
         cert.display(),
@@ -212,145 +88,6 @@ async fn wss_serves_the_protocol_with_a_test_certificate() {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
     assert!(!String::from_utf8_lossy(&buf).contains("101"));
-    gw.stop().await;
-}
-
-const KEY_AUTH: &str = r#"
-routes:
-  - uri: /embedded
-    upstream: { scheme: embedded }
-    plugins:
-      key-auth:
-        keys:
-          - { id: alice, key: alice-key }
-          - { id: bob, key_env: PUBSUB_GW_TEST_BOB_KEY, acl: { read: ["public-.*"], write: [], groups: ["g-ok"] } }
-"#;
-
-#[tokio::test]
-async fn key_auth_accepts_header_or_query_and_refuses_with_401_that_says_nothing_more() {
-    std::env::set_var("PUBSUB_GW_TEST_BOB_KEY", "bob-secret-key");
-    let gw = Gateway::start(KEY_AUTH).await;
-    let (mut c, _) = upgrade(gw.addr, "/embedded", &[("apikey", "alice-key")])
-        .await
-        .expect("header key");
-    ping_ok(&mut c).await;
-    let (mut c, _) = upgrade(gw.addr, "/embedded?apikey=bob-secret-key", &[])
-        .await
-        .expect("query key from env");
-    ping_ok(&mut c).await;
-    assert_eq!(upgrade(gw.addr, "/embedded", &[]).await.err(), Some(401));
-    assert_eq!(
-        upgrade(gw.addr, "/embedded", &[("apikey", "alice-kez")])
-            .await
-            .err(),
-        Some(401)
-    );
-    // The body is the same whatever was wrong.
-    let missing = raw_http(gw.addr, "/embedded", "").await;
-    let wrong = raw_http(gw.addr, "/embedded", "apikey: nope\r\n").await;
-    assert!(missing.starts_with("HTTP/1.1 401"), "{missing}");
-    assert_eq!(body(&missing), body(&wrong));
-    assert_eq!(body(&missing), "invalid credentials\n");
-    gw.stop().await;
-}
-
-async fn raw_http(addr: std::net::SocketAddr, path: &str, extra: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    );
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn body(resp: &str) -> &str {
-    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
-}
-
-#[tokio::test]
-async fn acl_denies_with_403_naming_the_topic_and_the_connection_stays_open() {
-    std::env::set_var("PUBSUB_GW_TEST_BOB_KEY", "bob-secret-key");
-    let gw = Gateway::start(KEY_AUTH).await;
-    let (mut alice, _) = upgrade(gw.addr, "/embedded", &[("apikey", "alice-key")])
-        .await
-        .unwrap();
-    for t in ["public-news", "secret-plans"] {
-        let r = alice
-            .request(Req::CmdKafkaProduce(CmdKafkaProduce {
-                topic: t.into(),
-                value: Bytes::from_static(b"x"),
-                ..Default::default()
-            }))
-            .await;
-        assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
-    }
-    let (mut bob, _) = upgrade(gw.addr, "/embedded", &[("apikey", "bob-secret-key")])
-        .await
-        .unwrap();
-    let r = bob
-        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
-            topic: "secret-plans".into(),
-            ..Default::default()
-        }))
-        .await;
-    let (code, msg) = error_of(r);
-    assert_eq!(code, 403);
-    assert!(msg.contains("secret-plans"), "{msg}");
-    let r = bob
-        .request(Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: "public-news".into(),
-            ..Default::default()
-        }))
-        .await;
-    assert_eq!(error_of(r).0, 403, "bob may not write at all");
-    let r = bob
-        .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
-            topic: "secret-plans".into(),
-        }))
-        .await;
-    assert_eq!(error_of(r).0, 403);
-    let r = bob
-        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            topic: "public-news".into(),
-            group: "g-bad".into(),
-            ..Default::default()
-        }))
-        .await;
-    assert_eq!(error_of(r).0, 403, "group not allowed");
-    let msgs = match bob
-        .request(Req::CmdKafkaFetch(CmdKafkaFetch {
-            topic: "public-news".into(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Resp::KafkaFetchResp(f) => f.messages,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(msgs.len(), 1);
-    // A pattern subscription sees only the topics bob may read.
-    let r = bob
-        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            topic_pattern: ".*".into(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        }))
-        .await;
-    let Resp::KafkaSubscribeResp(s) = r else {
-        panic!("{r:?}")
-    };
-    let got = bob.pushed(s.subscription_id, 1).await;
-    assert_eq!(got[0].topic, "public-news");
-    assert!(bob
-        .pushed_within(s.subscription_id, Duration::from_millis(300))
-        .await
-        .is_empty());
-    ping_ok(&mut bob).await;
     gw.stop().await;
 }
 
@@ -658,10 +395,7 @@ async fn request_rate_and_inflight_limits_answer_429_and_keep_the_connection() {
 
 #[tokio::test]
 async fn admin_listener_reports_health_readiness_and_metrics() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let yaml = format!(
         "routes:\n  - uri: /embedded\n    upstream: {{ scheme: embedded }}\n  - uri: /kafka\n    upstream: {{ scheme: kafka, nodes: [\"127.0.0.1:{port}\"], timeout: {{ connect: 1, send: 1, read: 1 }} }}\n"
     );
@@ -706,91 +440,6 @@ async fn admin_listener_reports_health_readiness_and_metrics() {
     let json: serde_json::Value = serde_json::from_str(body(&routes)).unwrap();
     assert_eq!(json["ws_base"], format!("ws://{}", gw.addr));
     assert_eq!(json["routes"][1]["scheme"], "kafka");
-    gw.stop().await;
-}
-
-#[tokio::test]
-async fn slow_consumer_with_close_policy_is_closed_and_others_keep_flowing() {
-    let yaml = format!(
-        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{}",
-        // Retention holds the whole flood (6.4 MiB), so the reading client misses nothing.
-        embedded_with("retention_bytes: 67108864")
-    );
-    let gw = Gateway::start(&yaml).await;
-    let before = pubsub_gateway::metrics::METRICS
-        .slow_consumer_closes
-        .load(std::sync::atomic::Ordering::Relaxed);
-    // The slow client subscribes over a raw socket and then never reads.
-    let mut slow = gw.connect("/embedded").await;
-    let sid = match slow
-        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            topic: "flood".into(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Resp::KafkaSubscribeResp(s) => s.subscription_id,
-        other => panic!("{other:?}"),
-    };
-    let mut fast = gw.connect("/embedded").await;
-    let fid = match fast
-        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            topic: "flood".into(),
-            ..Default::default()
-        }))
-        .await
-    {
-        Resp::KafkaSubscribeResp(s) => s.subscription_id,
-        other => panic!("{other:?}"),
-    };
-    let mut p = gw.connect("/embedded").await;
-    let value = Bytes::from(vec![b'x'; 16 * 1024]);
-    for _ in 0..400 {
-        p.request(Req::CmdKafkaProduce(CmdKafkaProduce {
-            topic: "flood".into(),
-            value: value.clone(),
-            ..Default::default()
-        }))
-        .await;
-    }
-    assert_eq!(
-        fast.pushed(fid, 400).await.len(),
-        400,
-        "a reading client gets everything"
-    );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while pubsub_gateway::metrics::METRICS
-        .slow_consumer_closes
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == before
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slow consumer was never closed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Reading now, the slow client finds its connection ended (1008, or reset if the close
-    // frame could not be written into its full socket).
-    let mut n = 0;
-    let ended = loop {
-        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next())
-            .await
-            .expect("ends")
-        {
-            Some(Ok(Message::Close(f))) => break f.map(|f| f.code),
-            Some(Ok(_)) => n += 1,
-            Some(Err(_)) | None => break None,
-        }
-    };
-    assert!(
-        ended.is_none() || ended == Some(CloseCode::Policy),
-        "{ended:?}"
-    );
-    assert!(
-        n < 400,
-        "it did not get everything: it was cut off ({n} frames, sub {sid})"
-    );
     gw.stop().await;
 }
 
@@ -893,8 +542,8 @@ async fn wss_ping(addr: std::net::SocketAddr, ca: &Path) -> Result<(), String> {
 #[tokio::test]
 async fn reload_swaps_the_tls_certificate_for_new_connections() {
     let (dir_a, dir_b) = (tmpdir("cert-a"), tmpdir("cert-b"));
-    let (ca_a, cert_a, key_a) = ca_and_cert(&dir_a);
-    let (ca_b, cert_b, key_b) = ca_and_cert(&dir_b);
+    let (ca_a, cert_a, key_a) = write_pki(&dir_a);
+    let (ca_b, cert_b, key_b) = write_pki(&dir_b);
     let yaml = |cert: &Path, key: &Path| {
         format!(
             "server:\n  tls: {{ cert: {}, key: {} }}\n{EMBEDDED}",
@@ -1501,7 +1150,7 @@ async fn a_reload_that_changes_the_jwt_secret_revokes_tokens_signed_with_the_old
 #[tokio::test]
 async fn an_idle_socket_on_a_tls_listener_is_closed_after_the_request_head_timeout() {
     let dir = tmpdir("tls-idle");
-    let (_, cert, key) = ca_and_cert(&dir);
+    let (_, cert, key) = write_pki(&dir);
     let yaml = format!(
         "server:\n  tls: {{ cert: {}, key: {} }}\n  limits: {{ request_head_timeout_ms: 300, handshake_timeout_secs: 30 }}\n{EMBEDDED}",
         cert.display(),

@@ -2,19 +2,20 @@
 //! WebSocket client, with plain rumqttc v5 clients as oracle and interop peer. Every test uses
 //! its own topics; outages use a private `mosquitto` on a free port.
 
-mod common;
-#[path = "common/mqtt.rs"]
-mod mqtt_support;
+mod groups;
+mod security;
 
 use std::time::Duration;
 
-use common::*;
-use mqtt_support::*;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use rumqttc::v5::mqttbytes::QoS;
+
+use crate::common::mqtt::*;
+use crate::common::proxy::Proxy;
+use crate::common::*;
 
 #[tokio::test]
 async fn gateway_publish_reaches_mqtt_peer_with_user_properties_content_type_and_correlation() {
@@ -433,7 +434,7 @@ async fn with_a_kept_session_the_shared_connection_loses_nothing_through_a_netwo
     let proxy = Proxy::start(MOSQUITTO).await;
     let gw = Gateway::start(&route(
         "/mqtt",
-        &proxy.addr(),
+        &proxy.addr,
         "      mqtt: { clean_start: false, session_expiry_secs: 60 }\n",
     ))
     .await;
