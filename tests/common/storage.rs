@@ -1,4 +1,4 @@
-//! Support for tests/durable.rs: the gateway binary over a storage directory, restarted at
+//! Support for tests/it/durable: the gateway binary over a storage directory, restarted at
 //! will, and the client calls those tests repeat.
 #![allow(dead_code)]
 

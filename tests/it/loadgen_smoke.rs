@@ -7,8 +7,8 @@
 //! the protocol for the scenarios it is measured in (idle, fanout, requests).
 //!
 //! `cargo test` builds examples into target/<profile>/examples/, next to this test's deps/
-//! directory. (`cargo test --test loadgen_smoke` alone does not build examples: build them with
-//! `cargo build --example loadgen --example floor` first.)
+//! directory. (`cargo test --test it loadgen_smoke` alone does not build examples: build them
+//! with `cargo build --example loadgen --example floor` first.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
