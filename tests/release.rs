@@ -52,18 +52,7 @@ async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
     for c in clients {
         vanish(c);
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut now = (f64::MAX, f64::MAX);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        if now == (baseline, tasks) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = subscription_gauges_settled(admin, (baseline, tasks)).await;
     assert_eq!(
         now,
         (baseline, tasks),
@@ -111,42 +100,37 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
         "after",
         "the shared reader still serves the others"
     );
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut now = (f64::MAX, f64::MAX);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        // One subscription left, on the topic's one reader task.
-        if now == (baseline + 1.0, tasks + 1.0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // One subscription left, on the topic's one reader task.
+    let now = subscription_gauges_settled(admin, (baseline + 1.0, tasks + 1.0)).await;
     assert_eq!(
         now,
         (baseline + 1.0, tasks + 1.0),
         "vanished subscribers (or their catch-up tasks) are still held"
     );
     reader.disconnect().await;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        if now == (baseline, tasks) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = subscription_gauges_settled(admin, (baseline, tasks)).await;
     assert_eq!(
         now,
         (baseline, tasks),
         "the last subscriber's leaving stops the reader"
     );
     gw.stop().await;
+}
+
+/// The gauges (subscriptions open, subscription tasks) once they equal `want`, or as they are
+/// after 3 s.
+async fn subscription_gauges_settled(admin: std::net::SocketAddr, want: (f64, f64)) -> (f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = (
+            gauge(admin, "pubsub_subscriptions_open").await,
+            gauge(admin, "pubsub_subscription_tasks").await,
+        );
+        if now == want || Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A metric's value from the admin listener's /metrics.

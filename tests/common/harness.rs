@@ -47,6 +47,12 @@ pub fn sub_from(topic: &str, start: Start) -> CmdKafkaSubscribe {
     Subscribe::topic(topic).start(start).command().clone()
 }
 
+/// A member of consumer group `group` on one topic, from the latest message, as the Rust
+/// client's `Subscribe` builder makes it.
+pub fn group_sub(topic: &str, group: &str) -> CmdKafkaSubscribe {
+    Subscribe::topic(topic).group(group).command().clone()
+}
+
 pub fn header(key: &str, value: &str) -> KafkaHeader {
     KafkaHeader {
         key: key.into(),
@@ -557,6 +563,17 @@ pub fn error_of(resp: Resp) -> (i32, String) {
         Resp::ErrorResp(e) => (e.code, e.message),
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// A name no other test (or run) uses: `prefix`, the process id, a counter and the clock's
+/// nanoseconds, joined by `sep` (each broker's names take their own separator).
+pub fn unique_name(prefix: &str, sep: char) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}{sep}{}{sep}{n}{sep}{nanos}", std::process::id())
 }
 
 /// A path under the temp dir no other test (or run) uses: `prefix-<pid>-<n>`.

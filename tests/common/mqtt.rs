@@ -3,7 +3,6 @@
 //! processes on free ports for outages.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use pubsub_gateway::pb::pub_sub_req::Req;
@@ -20,15 +19,7 @@ const PEER_WAIT: Duration = Duration::from_secs(10);
 
 /// A name no other test (or run) uses: `prefix-<pid>-<n>-<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '-')
 }
 
 /// An MQTT route on `uri` to `broker`, with `extra` YAML lines under `upstream` (indented by 6).

@@ -2,7 +2,7 @@
 //! unique subjects and streams per run, and private servers for outages.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::free_port;
@@ -23,15 +23,7 @@ pub async fn oracle() -> async_nats::Client {
 
 /// A name no other test (or run) uses: `prefix_<pid>_<n>_<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '_')
 }
 
 /// A core NATS route on `uri` to `server`.
@@ -68,16 +60,7 @@ impl PrivateServer {
     }
 
     pub async fn start_on(port: u16) -> PrivateServer {
-        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
-        std::fs::create_dir_all(&dir).expect("store dir");
-        let mut s = PrivateServer {
-            port,
-            dir,
-            daemon: Default::default(),
-            args: Vec::new(),
-        };
-        s.restart().await;
-        s
+        PrivateServer::start_on_with(port, &[]).await
     }
 
     pub fn addr(&self) -> String {
@@ -86,7 +69,10 @@ impl PrivateServer {
 
     /// A private server that wants these arguments (credentials).
     pub async fn start_with(args: &[&str]) -> PrivateServer {
-        let port = free_port();
+        PrivateServer::start_on_with(free_port(), args).await
+    }
+
+    async fn start_on_with(port: u16, args: &[&str]) -> PrivateServer {
         let dir = std::env::temp_dir().join(unique("gw-nats-store"));
         std::fs::create_dir_all(&dir).expect("store dir");
         let mut s = PrivateServer {

@@ -4,7 +4,6 @@
 //! restarted).
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -40,15 +39,7 @@ pub async fn channel(conn: &Connection) -> Channel {
 
 /// A name no other test (or run) uses: `prefix-<pid>-<n>-<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '-')
 }
 
 /// A RabbitMQ route on `uri` to `node` with exchange `exchange`; `extra` adds `rabbitmq:` keys

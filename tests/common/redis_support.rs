@@ -2,7 +2,6 @@
 //! and channels per run, and private `redis-server` processes for outages.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::free_port;
@@ -38,15 +37,7 @@ pub async fn oracle_pubsub() -> redis::aio::PubSub {
 
 /// A name no other test (or run) uses: `prefix:<pid>:<n>:<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "gwt:{prefix}:{}:{}:{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(&format!("gwt:{prefix}"), ':')
 }
 
 /// A Redis route on `uri` to `server` with `upstream.redis` set to `options` (YAML flow map

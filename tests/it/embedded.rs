@@ -1220,11 +1220,23 @@ async fn max_in_flight_pauses_delivery_until_commit_acknowledges() {
 // Consumer groups
 // ---------------------------------------------------------------------------------------------
 
-fn group_sub(topic: &str, group: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        group: group.into(),
-        ..sub_from(topic, Start::Latest)
+/// `c`'s subscription `id` gets exactly offset 1 of partitions 0..4, valued `{prefix}{partition}`,
+/// and nothing more within a quiet spell.
+async fn assert_gets_offset_1_of_each_of_4_partitions(c: &mut Client, id: i64, prefix: &str) {
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        got.extend(c.pushed(id, 1).await);
     }
+    got.extend(c.pushed_within(id, QUIET).await);
+    let mut seen: Vec<(i32, i64, String)> = got
+        .iter()
+        .map(|m| (m.partition, m.offset, value_of(m)))
+        .collect();
+    seen.sort();
+    let expected: Vec<(i32, i64, String)> = (0..4)
+        .map(|partition| (partition, 1, format!("{prefix}{partition}")))
+        .collect();
+    assert_eq!(seen, expected);
 }
 
 /// Pushes to two subscribers until `total` messages arrived between them, then a quiet spell.
@@ -1391,20 +1403,7 @@ async fn group_member_leaving_hands_its_partitions_to_the_other_which_resumes_af
         p.produce_to("orders", partition, &format!("second{partition}"))
             .await;
     }
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        got.extend(b.pushed(idb, 1).await);
-    }
-    got.extend(b.pushed_within(idb, QUIET).await);
-    let mut seen: Vec<(i32, i64, String)> = got
-        .iter()
-        .map(|m| (m.partition, m.offset, value_of(m)))
-        .collect();
-    seen.sort();
-    let expected: Vec<(i32, i64, String)> = (0..4)
-        .map(|partition| (partition, 1, format!("second{partition}")))
-        .collect();
-    assert_eq!(seen, expected);
+    assert_gets_offset_1_of_each_of_4_partitions(&mut b, idb, "second").await;
     gw.stop().await;
 }
 
@@ -1430,20 +1429,7 @@ async fn partition_taken_over_without_commit_starts_at_the_start_position_not_th
         p.produce_to("orders", partition, &format!("after-b{partition}"))
             .await;
     }
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        got.extend(b.pushed(idb, 1).await);
-    }
-    got.extend(b.pushed_within(idb, QUIET).await);
-    let mut seen: Vec<(i32, i64, String)> = got
-        .iter()
-        .map(|m| (m.partition, m.offset, value_of(m)))
-        .collect();
-    seen.sort();
-    let expected: Vec<(i32, i64, String)> = (0..4)
-        .map(|partition| (partition, 1, format!("after-b{partition}")))
-        .collect();
-    assert_eq!(seen, expected);
+    assert_gets_offset_1_of_each_of_4_partitions(&mut b, idb, "after-b").await;
     gw.stop().await;
 }
 

@@ -11,14 +11,6 @@ use pubsub_gateway::pb::*;
 
 use crate::common::*;
 
-fn latest(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: StartPosition::Latest as i32,
-        ..Default::default()
-    }
-}
-
 fn unique(name: &str) -> String {
     format!("{name}-{}", std::process::id())
 }
@@ -63,11 +55,11 @@ async fn a_slow_subscriber_does_not_hold_the_fast_ones_back_and_later_gets_every
     // The topic exists, so every subscriber starts at its end, on the shared reader.
     produce_many(&mut p, &topic, 1, 8).await;
     let mut slow = connect_small_window(gw.addr, "/embedded").await;
-    let slow_id = slow.subscribe(latest(&topic)).await;
+    let slow_id = slow.subscribe(sub_from(&topic, Start::Latest)).await;
     let mut fast = Vec::new();
     for _ in 0..3 {
         let mut c = gw.connect("/embedded").await;
-        let id = c.subscribe(latest(&topic)).await;
+        let id = c.subscribe(sub_from(&topic, Start::Latest)).await;
         fast.push((c, id));
     }
     // Far more than the slow client's socket buffers and queue hold: it falls behind.
@@ -113,9 +105,9 @@ async fn unsubscribing_mid_stream_stops_that_subscriber_only_and_the_others_get_
     let topic = unique("leave-mid-stream");
     let mut p = gw.connect("/embedded").await;
     let mut stay = gw.connect("/embedded").await;
-    let stay_id = stay.subscribe(latest(&topic)).await;
+    let stay_id = stay.subscribe(sub_from(&topic, Start::Latest)).await;
     let mut leave = gw.connect("/embedded").await;
-    let leave_id = leave.subscribe(latest(&topic)).await;
+    let leave_id = leave.subscribe(sub_from(&topic, Start::Latest)).await;
     const N: usize = 400;
     let t = topic.clone();
     let producing = tokio::spawn(async move {
@@ -174,18 +166,18 @@ async fn subscribers_waiting_for_a_topic_get_its_first_messages_and_late_ones_st
     let mut early = Vec::new();
     for _ in 0..5 {
         let mut c = gw.connect("/embedded").await;
-        let id = c.subscribe(latest(&topic)).await;
+        let id = c.subscribe(sub_from(&topic, Start::Latest)).await;
         early.push((c, id));
     }
     let mut p = gw.connect("/embedded").await;
     produce_many(&mut p, &topic, 3, 8).await;
     let mut late = gw.connect("/embedded").await;
-    let late_id = late.subscribe(latest(&topic)).await;
+    let late_id = late.subscribe(sub_from(&topic, Start::Latest)).await;
     let mut from_start = gw.connect("/embedded").await;
     let start_id = from_start
         .subscribe(CmdKafkaSubscribe {
             start: StartPosition::Earliest as i32,
-            ..latest(&topic)
+            ..sub_from(&topic, Start::Latest)
         })
         .await;
     produce_many(&mut p, &topic, 2, 8).await;

@@ -29,15 +29,6 @@ async fn assert_alive(c: &mut Client) {
     );
 }
 
-fn group_sub(topic: &str, group: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        group: group.into(),
-        start: StartPosition::Latest as i32,
-        ..Default::default()
-    }
-}
-
 fn offsets(list: &[(&str, i32, i64)]) -> Vec<KafkaPartitionOffset> {
     list.iter()
         .map(|(topic, partition, offset)| KafkaPartitionOffset {

@@ -409,20 +409,7 @@ fn assert_generic_connection_failure(code: i32, message: &str) {
 /// matches the broker address, so produce and fetch work over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_trusted_ca_produces_and_fetches() {
-    let k = TlsKafka::start();
-    let t = topic("tls-verified");
-    k.create_topic(&t).await;
-    let gw = Gateway::start(&gateway_yaml(&[route_yaml(
-        "/kafka",
-        &k.tls_bootstrap(),
-        &tls_yaml(true, Some(&k.pki.ca)),
-        "",
-    )]))
-    .await;
-    let mut c = gw.connect("/kafka").await;
-    produce_and_fetch(&mut c, &t).await;
-    c.disconnect().await;
-    gw.stop().await;
+    tls_route_produces_and_fetches("tls-verified", true, true).await;
 }
 
 /// verify: true without the CA: the server certificate is not trusted. Commands answer a 5xx
@@ -474,13 +461,20 @@ async fn tls_with_untrusted_certificate_fails_in_time_and_keeps_the_connection()
 /// verify: false against the same untrusted certificate: works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_without_verification_accepts_the_untrusted_certificate() {
+    tls_route_produces_and_fetches("tls-noverify", false, false).await;
+}
+
+/// A TLS route (`verify`, with the test CA as `ca_file` when `with_ca`) to the terminator in
+/// front of Tansu produces and fetches.
+async fn tls_route_produces_and_fetches(topic_prefix: &str, verify: bool, with_ca: bool) {
     let k = TlsKafka::start();
-    let t = topic("tls-noverify");
+    let t = topic(topic_prefix);
     k.create_topic(&t).await;
+    let ca = with_ca.then_some(k.pki.ca.as_path());
     let gw = Gateway::start(&gateway_yaml(&[route_yaml(
         "/kafka",
         &k.tls_bootstrap(),
-        &tls_yaml(false, None),
+        &tls_yaml(verify, ca),
         "",
     )]))
     .await;
