@@ -297,7 +297,7 @@ test("console: an embedded route shows its scheme and offers every start positio
   assert.deepEqual(page.problems, []);
 });
 
-// The real NATS server (127.0.0.1:4222 with JetStream, as for tests/it/nats.rs) behind two routes
+// The real NATS server (127.0.0.1:4222 with JetStream, as for tests/it/nats/) behind two routes
 // of the real gateway: core NATS (LATEST only, no history, no keys or partitions, no commit or
 // ack) and a JetStream stream the route creates for this test (groups acknowledge message by
 // message).
