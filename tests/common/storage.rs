@@ -2,20 +2,17 @@
 //! will, and the client calls those tests repeat.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 
-use crate::common::{fetch_cmd, Client};
-
-use super::free_port;
+use super::proc::{wait_listening, Lines};
+use super::{fetch_cmd, free_port, Client};
 
 /// A test's directory: the config beside `data/`, the storage directory. Removed at the end.
 pub struct Dir(pub PathBuf);
@@ -66,33 +63,16 @@ pub fn config(port: u16, data: &Path, embedded: &str, storage: &str) -> String {
 pub struct Gw {
     pub child: Child,
     pub addr: SocketAddr,
-    pub lines: Arc<Mutex<Vec<String>>>,
+    pub lines: Lines,
 }
 
-pub fn spawn(dir: &Dir, body: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+/// Writes `body` as the directory's config and starts the binary on it (NO_COLOR: plain log
+/// lines), its output captured.
+pub fn spawn(dir: &Dir, body: &str) -> (Child, Lines) {
     let cfg = dir.0.join("config.yaml");
     std::fs::write(&cfg, body).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
-        .arg("--config")
-        .arg(&cfg)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway binary starts");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
+    let lines = Lines::default();
+    let child = super::proc::spawn(&cfg, &[("NO_COLOR".into(), "1".into())], &lines);
     (child, lines)
 }
 
@@ -101,15 +81,7 @@ impl Gw {
         let port = free_port();
         let (child, lines) = spawn(dir, &config(port, &dir.data(), embedded, storage));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(addr, &lines, Duration::from_secs(20));
         Gw { child, addr, lines }
     }
 

@@ -1,6 +1,7 @@
 //! Quorum groups, virtual hosts, credentials.
 
 use super::*;
+use crate::common::proc::Proc;
 
 #[tokio::test]
 async fn quorum_group_is_shared_redelivers_after_a_member_leaves_and_dead_letters_after_max_deliveries(
@@ -188,76 +189,6 @@ async fn a_route_on_its_own_vhost_publishes_and_subscribes_there_and_not_on_the_
     // `vhost` drops here: the vhost goes with everything in it.
 }
 
-/// The gateway binary with a config file, its stdout and stderr collected line by line: for what
-/// it logs.
-struct GatewayProcess {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    dir: std::path::PathBuf,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl GatewayProcess {
-    fn start(config: impl Fn(u16) -> String, env: &[(&str, &str)]) -> GatewayProcess {
-        use std::io::BufRead;
-        let port = free_port();
-        let dir = std::env::temp_dir().join(unique("pubsub-gw-rabbit-proc"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("config.yaml");
-        std::fs::write(&file, config(port)).expect("config file");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"));
-        cmd.arg("--config")
-            .arg(&file)
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("gateway binary starts");
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        for out in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                    lines.lock().expect("log lines").push(l);
-                }
-            });
-        }
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().expect("log lines")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        GatewayProcess {
-            child,
-            addr,
-            dir,
-            lines,
-        }
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().expect("log lines").join("\n")
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_auth_logs_in_as_its_user_with_the_password_from_the_environment_and_never_shows_it(
 ) {
@@ -278,7 +209,8 @@ async fn rabbitmq_auth_logs_in_as_its_user_with_the_password_from_the_environmen
             user.name
         )
     };
-    let gw = GatewayProcess::start(
+    let gw = Proc::start_with_env(
+        "rabbit-auth",
         |port| {
             format!(
                 "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  log: {{ level: trace }}\nroutes:\n{}{}{}",
