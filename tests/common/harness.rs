@@ -60,6 +60,19 @@ pub fn header(key: &str, value: &str) -> KafkaHeader {
     }
 }
 
+/// The headers of a message, as (key, text) pairs in order.
+pub fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
+    m.headers
+        .iter()
+        .map(|h| {
+            (
+                h.key.clone(),
+                String::from_utf8_lossy(&h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The values of messages, as text.
 pub fn values(messages: &[KafkaMessage]) -> Vec<String> {
     messages.iter().map(value_of).collect()

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pubsub_gateway::pb::pub_sub_req::Req;
-use pubsub_gateway::pb::{CmdAck, CmdKafkaProduce, KafkaHeader, KafkaMessage, MessagePosition};
+use pubsub_gateway::pb::{CmdAck, CmdKafkaProduce, KafkaHeader, MessagePosition};
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -206,18 +206,6 @@ pub fn produce(topic: &str, value: &str, headers: Vec<KafkaHeader>) -> Req {
         headers,
         ..Default::default()
     })
-}
-
-pub fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
-    m.headers
-        .iter()
-        .map(|h| {
-            (
-                h.key.clone(),
-                String::from_utf8_lossy(&h.value).into_owned(),
-            )
-        })
-        .collect()
 }
 
 pub fn ack(subscription_id: i64, topic: &str, offsets: &[i64]) -> Req {

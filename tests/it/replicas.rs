@@ -31,7 +31,7 @@ use pubsub_gateway::pb::{
 use tokio::time::Instant;
 
 use crate::common::proc::Proc;
-use crate::common::{error_of, header, value_of, values, Client};
+use crate::common::{error_of, header, headers_of, value_of, values, Client};
 use crate::common::{kafka, mqtt, nats, rabbitmq as rabbit, redis_support};
 
 /// The settings that govern redelivery after a killed gateway, small so the tests are fast.
@@ -114,18 +114,6 @@ impl Scheme {
             Scheme::RedisPubsub => "none: no groups".into(),
         }
     }
-}
-
-fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
-    m.headers
-        .iter()
-        .map(|h| {
-            (
-                h.key.clone(),
-                String::from_utf8_lossy(&h.value).into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// One scheme on the machine's broker (Kafka: a Tansu of the test's own, or the process's shared
