@@ -38,12 +38,7 @@ async fn an_acl_user_logs_in_by_username_and_password_env_and_stays_within_its_k
         keys: vec![key.clone()],
     };
     let mut s = gw.connect("/s").await;
-    let id = s
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&key)
-        })
-        .await;
+    let id = s.subscribe(sub_from(&key, Start::Earliest)).await;
     s.produce_value(&key, "as the acl user").await;
     assert_eq!(values(&s.pushed(id, 1).await), ["as the acl user"]);
     assert_eq!(xrange_values(&mut rc, &key).await, ["as the acl user"]);

@@ -392,13 +392,7 @@ fn connections_to(pid: u32, port: u16) -> usize {
 async fn use_kafka_route(addr: SocketAddr, t: &str) {
     let mut c = Client::connect(addr, "/kafka").await;
     c.produce_to(t, 0, "x").await;
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            topic: t.into(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        })
-        .await;
+    let id = c.subscribe(sub_from(t, Start::Earliest)).await;
     assert!(!c.pushed(id, 1).await.is_empty());
     assert!(!c.fetch(fetch_cmd(t, 0, 0)).await.is_empty());
     c.disconnect().await;

@@ -56,13 +56,7 @@ async fn ack_and_nack_on_a_committing_scheme_answer_the_capability_error() {
     let gw = Gateway::start(EMBEDDED).await;
     let mut c = gw.connect("/embedded").await;
     c.produce_value("t", "v").await;
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            topic: "t".into(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        })
-        .await;
+    let id = c.subscribe(sub_from("t", Start::Earliest)).await;
     let position = MessagePosition {
         topic: "t".into(),
         partition: 0,

@@ -79,12 +79,7 @@ async fn subscribe_offset_starts_at_that_offset() {
     for i in 0..5 {
         p.produce_value("off", &format!("m{i}")).await;
     }
-    let id = s
-        .subscribe(CmdKafkaSubscribe {
-            start_value: 3,
-            ..sub_from("off", Start::Offset(0))
-        })
-        .await;
+    let id = s.subscribe(sub_from("off", Start::Offset(3))).await;
     let got = s.pushed(id, 2).await;
     assert_eq!(offsets_of(&got), vec![3, 4]);
     assert_eq!(value_of(&got[0]), "m3");
@@ -100,10 +95,10 @@ async fn subscribe_offset_out_of_range_answers_416() {
         c.produce_value("off-range", &format!("m{i}")).await;
     }
     let (code, message) = error_of(
-        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            start_value: 10,
-            ..sub_from("off-range", Start::Offset(0))
-        }))
+        c.request(Req::CmdKafkaSubscribe(sub_from(
+            "off-range",
+            Start::Offset(10),
+        )))
         .await,
     );
     assert_eq!(code, 416);
@@ -132,12 +127,7 @@ async fn subscribe_timestamp_starts_at_the_first_message_at_or_after_it() {
         })
         .await;
     }
-    let id = s
-        .subscribe(CmdKafkaSubscribe {
-            start_value: 1_500,
-            ..sub_from("ts", Start::Timestamp(0))
-        })
-        .await;
+    let id = s.subscribe(sub_from("ts", Start::Timestamp(1_500))).await;
     let got = s.pushed(id, 2).await;
     assert_eq!(offsets_of(&got), vec![1, 2]);
     assert_eq!(got[0].timestamp, 2_000);
@@ -165,10 +155,7 @@ async fn subscribe_time_delta_starts_that_many_ms_back() {
         .await;
     }
     let id = s
-        .subscribe(CmdKafkaSubscribe {
-            start_value: 60_000,
-            ..sub_from("delta", Start::TimeDelta(0))
-        })
+        .subscribe(sub_from("delta", Start::TimeDelta(60_000)))
         .await;
     let got = s.pushed(id, 1).await;
     assert_eq!(offsets_of(&got), vec![2]);

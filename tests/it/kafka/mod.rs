@@ -287,13 +287,7 @@ async fn mixed_batches_on(gw: &Gateway, t: &str) {
     // The first subscriber's EARLIEST start has the tail read the backlog of both partitions.
     produce_alternating(&mut p, &t, 0..ROUNDS / 2).await;
     let mut both = gw.connect("/kafka").await;
-    let both_id = both
-        .subscribe(CmdKafkaSubscribe {
-            topic: t.clone(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        })
-        .await;
+    let both_id = both.subscribe(sub_from(&t, Start::Earliest)).await;
     let mut one = gw.connect("/kafka").await;
     let one_id = one
         .subscribe(CmdKafkaSubscribe {

@@ -141,13 +141,7 @@ async fn late_subscriber_from_earliest_catches_up_then_follows_live() {
     }
     live.pushed(lid, 30).await;
     let mut late = gw.connect("/kafka").await;
-    let id = late
-        .subscribe(CmdKafkaSubscribe {
-            topic: t.clone(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        })
-        .await;
+    let id = late.subscribe(sub_from(&t, Start::Earliest)).await;
     for i in 30..35 {
         produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
     }

@@ -161,12 +161,7 @@ async fn start_last_delivers_the_retained_message_first_and_only_to_that_subscri
     let mut watcher = gw.connect("/mqtt").await;
     let latest = watcher.subscribe(sub(&topic)).await;
     let mut c = gw.connect("/mqtt").await;
-    let last = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Last as i32,
-            ..sub(&topic)
-        })
-        .await;
+    let last = c.subscribe(sub_from(&topic, Start::Last)).await;
     let ms = c.pushed(last, 1).await;
     assert_eq!(value_of(&ms[0]), "v1");
     assert!(headers_of(&ms[0]).contains(&("mqtt.retain".into(), "true".into())));
@@ -279,10 +274,7 @@ async fn hostile_and_unsupported_requests_answer_clear_errors() {
         assert!(code == 400 && msg.contains(why), "{filter}: {msg}");
     }
     let bad_subs = [
-        CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&t)
-        },
+        sub_from(&t, Start::Earliest),
         CmdKafkaSubscribe {
             topic: String::new(),
             topic_pattern: "a.*".into(),

@@ -152,10 +152,10 @@ async fn core_route_says_what_it_can_do_and_refuses_history_with_capability_erro
     assert_eq!(caps.wildcards, "nats");
 
     let (code, msg) = error_of(
-        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub("gwt.core.e")
-        }))
+        c.request(Req::CmdKafkaSubscribe(sub_from(
+            "gwt.core.e",
+            Start::Earliest,
+        )))
         .await,
     );
     assert_eq!(code, 400);

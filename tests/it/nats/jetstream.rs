@@ -99,12 +99,7 @@ async fn jetstream_headers_interoperate_with_plain_jetstream_clients() {
     let js = Js::start("").await;
     let t = js.subject("h");
     let mut c = js.gw.connect("/js").await;
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&t)
-        })
-        .await;
+    let id = c.subscribe(sub_from(&t, Start::Earliest)).await;
     let jsc = async_nats::jetstream::new(js.nc.clone());
     let mut hm = async_nats::HeaderMap::new();
     hm.append("X-K", "1");
@@ -315,12 +310,7 @@ async fn jetstream_subscription_survives_a_server_restart_without_loss() {
     let gw = Gateway::start(&js_route("/js", &server.addr(), &stream, base, "")).await;
     let mut c = gw.connect("/js").await;
     let mut pub_c = gw.connect("/js").await;
-    let plain = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&t)
-        })
-        .await;
+    let plain = c.subscribe(sub_from(&t, Start::Earliest)).await;
     let group = c
         .subscribe(CmdKafkaSubscribe {
             group: "survivors".into(),

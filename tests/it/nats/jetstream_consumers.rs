@@ -215,12 +215,7 @@ async fn plain_jetstream_subscribers_of_one_subject_share_one_consumer() {
     }
     // A late EARLIEST subscriber reads the past alone, then joins the tail: all once, in order.
     let mut late = js.gw.connect("/js").await;
-    let id = late
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&t)
-        })
-        .await;
+    let id = late.subscribe(sub_from(&t, Start::Earliest)).await;
     assert_eq!(values(&late.pushed(id, 3).await), ["m1", "m2", "m3"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     jsc.publish(t.clone(), "m4".into())

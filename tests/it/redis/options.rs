@@ -104,12 +104,7 @@ async fn a_route_on_database_7_reads_and_writes_there_and_never_in_database_0() 
     let gw = Gateway::start(&streams_route("/s", REDIS, ", database: 7")).await;
     let mut c = gw.connect("/s").await;
     // The shared reader (its own connection) and a group member (the command connection).
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&key)
-        })
-        .await;
+    let id = c.subscribe(sub_from(&key, Start::Earliest)).await;
     let gid = c
         .subscribe(CmdKafkaSubscribe {
             group: "g".into(),

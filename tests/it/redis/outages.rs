@@ -402,12 +402,7 @@ async fn tls_routes_verify_the_server_with_the_given_ca() {
     );
     let gw = Gateway::start(&yaml).await;
     let mut c = gw.connect("/s").await;
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub("tls")
-        })
-        .await;
+    let id = c.subscribe(sub_from("tls", Start::Earliest)).await;
     c.produce_value("tls", "over rediss").await;
     assert_eq!(values(&c.pushed(id, 1).await), ["over rediss"]);
     // Without the CA the server's certificate is refused: no connection, 503.

@@ -207,11 +207,8 @@ async fn pubsub_refuses_headers_keys_history_and_bad_names_with_clear_errors() {
         "{msg}"
     );
     let (code, _) = error_of(
-        c.request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&channel)
-        }))
-        .await,
+        c.request(Req::CmdKafkaSubscribe(sub_from(&channel, Start::Earliest)))
+            .await,
     );
     assert_eq!(code, 400);
     let (code, _) = error_of(

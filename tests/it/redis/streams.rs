@@ -9,12 +9,7 @@ async fn streams_entries_carry_value_key_and_headers_as_fields_both_ways() {
     let key = unique("fields");
     let gw = Gateway::start(&streams_route("/s", REDIS, "")).await;
     let mut c = gw.connect("/s").await;
-    let id = c
-        .subscribe(CmdKafkaSubscribe {
-            start: StartPosition::Earliest as i32,
-            ..sub(&key)
-        })
-        .await;
+    let id = c.subscribe(sub_from(&key, Start::Earliest)).await;
     let only_en = c
         .subscribe(CmdKafkaSubscribe {
             start: StartPosition::Earliest as i32,
