@@ -5,8 +5,8 @@
 //!
 //! # Layout
 //! From the edge inwards; each module uses only modules listed after it (no import cycles,
-//! checked by tests/layout.rs, which also checks that the files inside each folder use each other
-//! without cycles).
+//! checked by tests/it/layout.rs, which also checks that the files inside each folder use each
+//! other without cycles).
 //! - `server/`: accepts TCP or TLS, counts handshakes in progress (`handshakes`: per address, the
 //!   oldest silent one evicted for a new socket), reads the HTTP upgrade request, checks Origin
 //!   and credentials, picks the route, upgrades; swaps the route table on reload, rebuilding a
@@ -44,21 +44,21 @@
 //!
 //! # Invariants
 //! - No module imports one above it, and no folder's files import each other in a circle
-//!   (tests/layout.rs).
+//!   (tests/it/layout.rs).
 //! - Only dispatch refuses a request for a name, an ACL or a capability: every command declares
 //!   what it names and needs, and `Dispatcher::exec` checks both before its handler runs, so a
 //!   backend only sees checked requests (it filters what it delivers by `SubscribeSpec::allowed`).
-//!   Capability errors are made in dispatch only (tests/layout.rs); a scheme that can do almost
+//!   Capability errors are made in dispatch only (tests/it/layout.rs); a scheme that can do almost
 //!   nothing is refused every request it lacks (dispatch/tests.rs).
 //! - A message is encoded once, into a `Record`, when it enters the gateway; every reply and push
 //!   carrying it is assembled from those bytes (no message is built outside record.rs, protobuf is
-//!   written by hand only in codec.rs and record.rs: tests/layout.rs; the hand-written frames
+//!   written by hand only in codec.rs and record.rs: tests/it/layout.rs; the hand-written frames
 //!   equal prost's: codec's tests).
 //! - Backends deliver only through the push sink: none writes to a connection itself
-//!   (tests/layout.rs).
+//!   (tests/it/layout.rs).
 //! - Every queue between a broker and a connection is bounded, in messages and in bytes: the
 //!   connection's outbox, each live subscriber's queue, the shared tails' try-push with catch-up
-//!   (tests/it/live_memory.rs, tests/process.rs).
+//!   (tests/it/live_memory.rs, tests/it/process.rs).
 //! - A scheme's options are one type, and another scheme's options are refused while parsing,
 //!   naming the key and its line (config's tests).
 //! - What a connection held is released when it ends: tasks, memberships, consumers

@@ -1,20 +1,20 @@
-//! Everything a connection held is released when it ends, as the admin listener's gauges show.
-//! The gauges are process-wide, so this binary holds the tests that read them, one at a time.
+//! Separate binary: the metrics are process-wide, so the tests that read them run here, one at a time.
+//!
+//! Everything a connection held is released when it ends, as the admin listener's gauges show;
+//! a slow consumer under `slow_consumer: close` is closed, as the close counter shows.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::*;
+use futures_util::StreamExt;
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
-
-fn sub(topic: &str, start: StartPosition) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
-        ..Default::default()
-    }
-}
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Drops the client's socket at once: with unread data in its receive buffer, the kernel resets
 /// the connection.
@@ -37,7 +37,7 @@ async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
     let mut clients = Vec::new();
     for _ in 0..4 {
         let mut c = connect_small_window(gw.addr, "/embedded").await;
-        c.subscribe(sub("feed", StartPosition::Earliest)).await;
+        c.subscribe(sub_from("feed", Start::Earliest)).await;
         clients.push(c);
     }
     assert_eq!(
@@ -52,18 +52,7 @@ async fn vanished_subscribers_release_their_subscriptions_in_the_metrics() {
     for c in clients {
         vanish(c);
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut now = (f64::MAX, f64::MAX);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        if now == (baseline, tasks) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = subscription_gauges_settled(admin, (baseline, tasks)).await;
     assert_eq!(
         now,
         (baseline, tasks),
@@ -87,12 +76,12 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
     let tasks = gauge(admin, "pubsub_subscription_tasks").await;
     let mut reader = gw.connect("/embedded").await;
     let reader_id = reader
-        .subscribe(sub("shared-feed", StartPosition::Latest))
+        .subscribe(sub_from("shared-feed", Start::Latest))
         .await;
     let mut stalled = Vec::new();
     for _ in 0..4 {
         let mut c = connect_small_window(gw.addr, "/embedded").await;
-        c.subscribe(sub("shared-feed", StartPosition::Latest)).await;
+        c.subscribe(sub_from("shared-feed", Start::Latest)).await;
         stalled.push(c);
     }
     let big = "z".repeat(256 * 1024);
@@ -111,42 +100,37 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
         "after",
         "the shared reader still serves the others"
     );
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut now = (f64::MAX, f64::MAX);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        // One subscription left, on the topic's one reader task.
-        if now == (baseline + 1.0, tasks + 1.0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // One subscription left, on the topic's one reader task.
+    let now = subscription_gauges_settled(admin, (baseline + 1.0, tasks + 1.0)).await;
     assert_eq!(
         now,
         (baseline + 1.0, tasks + 1.0),
         "vanished subscribers (or their catch-up tasks) are still held"
     );
     reader.disconnect().await;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        now = (
-            gauge(admin, "pubsub_subscriptions_open").await,
-            gauge(admin, "pubsub_subscription_tasks").await,
-        );
-        if now == (baseline, tasks) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let now = subscription_gauges_settled(admin, (baseline, tasks)).await;
     assert_eq!(
         now,
         (baseline, tasks),
         "the last subscriber's leaving stops the reader"
     );
     gw.stop().await;
+}
+
+/// The gauges (subscriptions open, subscription tasks) once they equal `want`, or as they are
+/// after 3 s.
+async fn subscription_gauges_settled(admin: std::net::SocketAddr, want: (f64, f64)) -> (f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = (
+            gauge(admin, "pubsub_subscriptions_open").await,
+            gauge(admin, "pubsub_subscription_tasks").await,
+        );
+        if now == want || Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A metric's value from the admin listener's /metrics.
@@ -184,5 +168,91 @@ async fn error_replies_a_reading_client_gets_are_not_counted_as_dropped() {
         ));
     }
     assert_eq!(gauge(admin, "pubsub_replies_dropped_total").await, before);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn slow_consumer_with_close_policy_is_closed_and_others_keep_flowing() {
+    let _one_at_a_time = GAUGES.lock().await;
+    let yaml = format!(
+        "server:\n  limits: {{ outbound_queue: 8, slow_consumer: close, slow_consumer_timeout_ms: 300 }}\n{}",
+        // Retention holds the whole flood (6.4 MiB), so the reading client misses nothing.
+        embedded_with("retention_bytes: 67108864")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let before = pubsub_gateway::metrics::METRICS
+        .slow_consumer_closes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // The slow client subscribes over a raw socket and then never reads.
+    let mut slow = gw.connect("/embedded").await;
+    let sid = match slow
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "flood".into(),
+            ..Default::default()
+        }))
+        .await
+    {
+        Resp::KafkaSubscribeResp(s) => s.subscription_id,
+        other => panic!("{other:?}"),
+    };
+    let mut fast = gw.connect("/embedded").await;
+    let fid = match fast
+        .request(Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            topic: "flood".into(),
+            ..Default::default()
+        }))
+        .await
+    {
+        Resp::KafkaSubscribeResp(s) => s.subscription_id,
+        other => panic!("{other:?}"),
+    };
+    let mut p = gw.connect("/embedded").await;
+    let value = Bytes::from(vec![b'x'; 16 * 1024]);
+    for _ in 0..400 {
+        p.request(Req::CmdKafkaProduce(CmdKafkaProduce {
+            topic: "flood".into(),
+            value: value.clone(),
+            ..Default::default()
+        }))
+        .await;
+    }
+    assert_eq!(
+        fast.pushed(fid, 400).await.len(),
+        400,
+        "a reading client gets everything"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pubsub_gateway::metrics::METRICS
+        .slow_consumer_closes
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == before
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow consumer was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reading now, the slow client finds its connection ended (1008, or reset if the close
+    // frame could not be written into its full socket).
+    let mut n = 0;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next())
+            .await
+            .expect("ends")
+        {
+            Some(Ok(Message::Close(f))) => break f.map(|f| f.code),
+            Some(Ok(_)) => n += 1,
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(
+        ended.is_none() || ended == Some(CloseCode::Policy),
+        "{ended:?}"
+    );
+    assert!(
+        n < 400,
+        "it did not get everything: it was cut off ({n} frames, sub {sid})"
+    );
     gw.stop().await;
 }

@@ -297,9 +297,10 @@ test("console: an embedded route shows its scheme and offers every start positio
   assert.deepEqual(page.problems, []);
 });
 
-// The real NATS server (127.0.0.1:4222 with JetStream, as for tests/nats.rs) behind two routes of
-// the real gateway: core NATS (LATEST only, no history, no keys or partitions, no commit or ack)
-// and a JetStream stream the route creates for this test (groups acknowledge message by message).
+// The real NATS server (127.0.0.1:4222 with JetStream, as for tests/it/nats/) behind two routes
+// of the real gateway: core NATS (LATEST only, no history, no keys or partitions, no commit or
+// ack) and a JetStream stream the route creates for this test (groups acknowledge message by
+// message).
 test("console: a core NATS route offers only LATEST; on a JetStream route with a group, ack and nack reach the server", { timeout: 120000 }, async (t) => {
   const prefix = uniqueTopic("console-js");
   const stream = `CONSOLE_${process.pid}_${Date.now().toString(36)}`;

@@ -8,7 +8,7 @@
 //   CHROMIUM_BIN         the browser (default /usr/bin/chromium)
 //   KAFKA_BOOTSTRAP      host:port of a Kafka broker: the Kafka route is tested too, and must work
 //   NATS_URL             host:port of the NATS server with JetStream (default 127.0.0.1:4222, as for
-//                        tests/nats.rs): the console's NATS routes need it
+//                        tests/it/nats/): the console's NATS routes need it
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";

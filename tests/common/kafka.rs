@@ -3,7 +3,6 @@
 //! directory. Tests that need it fail loudly when it cannot be had; they never skip.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
@@ -12,6 +11,8 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+
+use crate::common::free_port;
 
 /// The tansu binary: $TANSU_BIN, or what the project's install script reports (it builds
 /// Tansu once and caches it).
@@ -33,13 +34,6 @@ pub fn tansu_bin() -> PathBuf {
         "{script} failed: the Kafka tests need the Tansu test broker"
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// A running broker. Its process is started from a thread that lives as long as the test

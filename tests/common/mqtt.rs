@@ -3,32 +3,23 @@
 //! processes on free ports for outages.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use pubsub_gateway::pb::pub_sub_req::Req;
-use pubsub_gateway::pb::{
-    CmdAck, CmdKafkaProduce, CmdKafkaSubscribe, KafkaHeader, KafkaMessage, MessagePosition,
-};
+use pubsub_gateway::pb::{CmdAck, CmdKafkaProduce, KafkaHeader, MessagePosition};
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
+
+use super::free_port;
 
 pub const MOSQUITTO: &str = "127.0.0.1:1883";
 const PEER_WAIT: Duration = Duration::from_secs(10);
 
 /// A name no other test (or run) uses: `prefix-<pid>-<n>-<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '-')
 }
 
 /// An MQTT route on `uri` to `broker`, with `extra` YAML lines under `upstream` (indented by 6).
@@ -151,20 +142,12 @@ impl Drop for Peer {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A private `mosquitto` on a free port (loopback, anonymous, $SYS every second), for outages
 /// and for counting subscriptions; never the machine's shared server.
 pub struct PrivateBroker {
     pub port: u16,
     conf: std::path::PathBuf,
-    child: Option<std::process::Child>,
+    daemon: super::daemon::Daemon,
 }
 
 impl PrivateBroker {
@@ -185,7 +168,7 @@ impl PrivateBroker {
         let mut b = PrivateBroker {
             port,
             conf,
-            child: None,
+            daemon: Default::default(),
         };
         b.restart().await;
         b
@@ -196,29 +179,14 @@ impl PrivateBroker {
     }
 
     pub async fn restart(&mut self) {
-        let child = std::process::Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("/usr/sbin/mosquitto runs");
-        self.child = Some(child);
         let addr = self.addr();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("private mosquitto on {addr} did not start");
+        let mut cmd = std::process::Command::new("/usr/sbin/mosquitto");
+        cmd.arg("-c").arg(&self.conf);
+        self.daemon.start(&mut cmd, &addr).await;
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.daemon.kill();
     }
 }
 
@@ -231,20 +199,6 @@ impl Drop for PrivateBroker {
 
 // Requests and checks the MQTT tests share.
 
-pub fn header(k: &str, v: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-    }
-}
-
-pub fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        ..Default::default()
-    }
-}
-
 pub fn produce(topic: &str, value: &str, headers: Vec<KafkaHeader>) -> Req {
     Req::CmdKafkaProduce(CmdKafkaProduce {
         topic: topic.into(),
@@ -252,22 +206,6 @@ pub fn produce(topic: &str, value: &str, headers: Vec<KafkaHeader>) -> Req {
         headers,
         ..Default::default()
     })
-}
-
-pub fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
-    m.headers
-        .iter()
-        .map(|h| {
-            (
-                h.key.clone(),
-                String::from_utf8_lossy(&h.value).into_owned(),
-            )
-        })
-        .collect()
-}
-
-pub fn values(ms: &[KafkaMessage]) -> Vec<String> {
-    ms.iter().map(crate::common::value_of).collect()
 }
 
 pub fn ack(subscription_id: i64, topic: &str, offsets: &[i64]) -> Req {
@@ -300,69 +238,4 @@ pub async fn peer_publish(
         .publish_with_properties(topic, QoS::AtLeastOnce, retain, value.to_owned(), props)
         .await
         .expect("peer publish queued");
-}
-
-/// A TCP proxy in front of a broker that can cut every connection through it and refuse new
-/// ones for a while: a network outage without touching the broker (whose sessions survive).
-pub struct Proxy {
-    pub port: u16,
-    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    cut: tokio::sync::broadcast::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    pub async fn start(target: &str) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("proxy binds");
-        let port = listener.local_addr().expect("proxy addr").port();
-        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (cut, _) = tokio::sync::broadcast::channel(4);
-        let (o, c, target) = (open.clone(), cut.clone(), target.to_owned());
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !o.load(Ordering::Acquire) {
-                    continue;
-                }
-                let mut cut = c.subscribe();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.recv() => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            port,
-            open,
-            cut,
-            task,
-        }
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Drops every connection through the proxy and refuses new ones until `restore`.
-    pub fn cut(&self) {
-        self.open.store(false, Ordering::Release);
-        let _ = self.cut.send(());
-    }
-
-    pub fn restore(&self) {
-        self.open.store(true, Ordering::Release);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

@@ -2,8 +2,10 @@
 //! unique subjects and streams per run, and private servers for outages.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use super::free_port;
 
 pub const NATS: &str = "127.0.0.1:4222";
 
@@ -21,15 +23,7 @@ pub async fn oracle() -> async_nats::Client {
 
 /// A name no other test (or run) uses: `prefix_<pid>_<n>_<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '_')
 }
 
 /// A core NATS route on `uri` to `server`.
@@ -51,19 +45,11 @@ pub async fn delete_stream(nc: &async_nats::Client, stream: &str) {
     let _ = js.delete_stream(stream).await;
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A private `nats-server -js` on a free port with its own store, for outages.
 pub struct PrivateServer {
     pub port: u16,
     dir: std::path::PathBuf,
-    child: Option<std::process::Child>,
+    daemon: super::daemon::Daemon,
     /// Extra arguments, e.g. `--user u --pass p`.
     pub args: Vec<String>,
 }
@@ -74,16 +60,7 @@ impl PrivateServer {
     }
 
     pub async fn start_on(port: u16) -> PrivateServer {
-        let dir = std::env::temp_dir().join(unique("gw-nats-store"));
-        std::fs::create_dir_all(&dir).expect("store dir");
-        let mut s = PrivateServer {
-            port,
-            dir,
-            child: None,
-            args: Vec::new(),
-        };
-        s.restart().await;
-        s
+        PrivateServer::start_on_with(port, &[]).await
     }
 
     pub fn addr(&self) -> String {
@@ -92,13 +69,16 @@ impl PrivateServer {
 
     /// A private server that wants these arguments (credentials).
     pub async fn start_with(args: &[&str]) -> PrivateServer {
-        let port = free_port();
+        PrivateServer::start_on_with(free_port(), args).await
+    }
+
+    async fn start_on_with(port: u16, args: &[&str]) -> PrivateServer {
         let dir = std::env::temp_dir().join(unique("gw-nats-store"));
         std::fs::create_dir_all(&dir).expect("store dir");
         let mut s = PrivateServer {
             port,
             dir,
-            child: None,
+            daemon: Default::default(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
         s.restart().await;
@@ -106,37 +86,23 @@ impl PrivateServer {
     }
 
     pub async fn restart(&mut self) {
-        let child = std::process::Command::new("/usr/sbin/nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .args(&self.args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("/usr/sbin/nats-server runs");
-        self.child = Some(child);
         let addr = self.addr();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("private nats-server on {addr} did not start");
+        let mut cmd = std::process::Command::new("/usr/sbin/nats-server");
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-sd",
+        ])
+        .arg(&self.dir)
+        .args(&self.args);
+        self.daemon.start(&mut cmd, &addr).await;
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.daemon.kill();
     }
 }
 
@@ -178,96 +144,5 @@ pub async fn sweep_stale_streams(nc: &async_nats::Client) {
     }
     for name in stale {
         let _ = js.delete_stream(&name).await;
-    }
-}
-
-/// A test CA and a server certificate it signed for 127.0.0.1, made with the openssl CLI.
-pub struct Pki {
-    pub dir: std::path::PathBuf,
-    pub ca: std::path::PathBuf,
-    pub cert: std::path::PathBuf,
-    pub key: std::path::PathBuf,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("openssl runs (the TLS test needs the openssl CLI)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn make_pki() -> Pki {
-    let dir = std::env::temp_dir().join(unique("gw-nats-pki"));
-    std::fs::create_dir_all(&dir).expect("pki dir");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca = vec!["req", "-x509", "-nodes", "-days", "2"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=gateway nats test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&dir, &ca);
-    let mut csr = vec!["req", "-new", "-nodes"];
-    csr.extend(ec);
-    csr.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(&dir, &csr);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("server.ext");
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-    Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        dir,
     }
 }

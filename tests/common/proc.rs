@@ -11,13 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::free_port;
 
 /// The gateway binary the tests run: this build's, or `PUBSUB_GATEWAY_BIN` (to run a test against
 /// another build, e.g. to see it fail on code from before a fix).
@@ -27,16 +21,29 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pubsub-gateway")))
 }
 
+/// What a gateway process wrote to stdout and stderr, line by line.
+pub type Lines = Arc<Mutex<Vec<String>>>;
+
 /// The gateway binary with a config file, its output captured line by line.
 pub struct Proc {
     pub child: Child,
     pub addr: SocketAddr,
     pub config: PathBuf,
-    lines: Arc<Mutex<Vec<String>>>,
+    env: Vec<(String, String)>,
+    lines: Lines,
 }
 
 impl Proc {
     pub fn start(name: &str, config_body: impl Fn(u16) -> String) -> Proc {
+        Proc::start_with_env(name, config_body, &[])
+    }
+
+    /// A gateway process with these environment variables (credentials it reads from there).
+    pub fn start_with_env(
+        name: &str,
+        config_body: impl Fn(u16) -> String,
+        env: &[(&str, &str)],
+    ) -> Proc {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("pubsub-gw-proc-{}-{name}", std::process::id()));
@@ -44,13 +51,19 @@ impl Proc {
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("config.yaml");
         std::fs::write(&config, config_body(port)).unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
+        let lines = Lines::default();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = spawn(&config, addr, &lines);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn(&config, &env, &lines);
+        wait_listening(addr, &lines, Duration::from_secs(10));
         Proc {
             child,
             addr,
             config,
+            env,
             lines,
         }
     }
@@ -66,20 +79,24 @@ impl Proc {
             assert!(Instant::now() < deadline, "port {} stays taken", self.addr);
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child = spawn(&self.config, self.addr, &self.lines);
+        self.child = spawn(&self.config, &self.env, &self.lines);
+        wait_listening(self.addr, &self.lines, Duration::from_secs(10));
     }
 }
 
-/// Starts the binary on `config` and waits until it listens on `addr`.
-fn spawn(config: &std::path::Path, addr: SocketAddr, lines: &Arc<Mutex<Vec<String>>>) -> Child {
-    let mut child = Command::new(binary())
-        .arg("--config")
+/// Starts the binary on `config` (RUST_LOG unset, `env` set), its stdout and stderr appended
+/// to `lines`.
+pub fn spawn(config: &std::path::Path, env: &[(String, String)], lines: &Lines) -> Child {
+    let mut cmd = Command::new(binary());
+    cmd.arg("--config")
         .arg(config)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway binary starts");
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("gateway binary starts");
     for out in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.stderr.take().unwrap()),
@@ -91,7 +108,12 @@ fn spawn(config: &std::path::Path, addr: SocketAddr, lines: &Arc<Mutex<Vec<Strin
             }
         });
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    child
+}
+
+/// Waits until a gateway listens on `addr`; panics with what it logged after `within`.
+pub fn wait_listening(addr: SocketAddr, lines: &Lines, within: Duration) {
+    let deadline = Instant::now() + within;
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(
             Instant::now() < deadline,
@@ -100,7 +122,6 @@ fn spawn(config: &std::path::Path, addr: SocketAddr, lines: &Arc<Mutex<Vec<Strin
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
 }
 
 impl Proc {

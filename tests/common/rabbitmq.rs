@@ -1,18 +1,17 @@
 //! RabbitMQ test support: the machine's broker (127.0.0.1:5672, guest/guest) as oracle and peer
-//! through a plain lapin client, unique exchange names per test, and a fault-injecting TCP proxy
-//! for outages (the shared broker is never restarted).
+//! through a plain lapin client, unique exchange names per test, a socat TLS terminator, and a
+//! private node to kill (outages go through common/proxy.rs: the shared broker is never
+//! restarted).
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+
+use super::free_port;
 
 pub const AMQP: &str = "127.0.0.1:5672";
 
@@ -40,15 +39,7 @@ pub async fn channel(conn: &Connection) -> Channel {
 
 /// A name no other test (or run) uses: `prefix-<pid>-<n>-<nanos>`.
 pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(prefix, '-')
 }
 
 /// A RabbitMQ route on `uri` to `node` with exchange `exchange`; `extra` adds `rabbitmq:` keys
@@ -212,74 +203,6 @@ pub fn bindings_with_key(exchange: &str, key: &str) -> usize {
         .count()
 }
 
-/// A TCP proxy in front of the broker that can cut every connection and refuse new ones, for
-/// outages without touching the shared broker.
-pub struct Proxy {
-    pub addr: String,
-    down: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    pub async fn start(upstream: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
-        let addr = listener.local_addr().expect("proxy addr").to_string();
-        let down = Arc::new(AtomicBool::new(false));
-        let cut = watch::Sender::new(0u64);
-        let upstream = upstream.to_string();
-        let task = {
-            let down = down.clone();
-            let cut = cut.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else {
-                        return;
-                    };
-                    if down.load(Ordering::SeqCst) {
-                        drop(client);
-                        continue;
-                    }
-                    let upstream = upstream.clone();
-                    let mut cut = cut.subscribe();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cut.changed() => {}
-                        }
-                    });
-                }
-            })
-        };
-        Proxy {
-            addr,
-            down,
-            cut,
-            task,
-        }
-    }
-
-    /// Drops every proxied connection and refuses new ones: the broker is gone.
-    pub fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
-    }
-
-    /// Accepts connections again: the broker is back.
-    pub fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// socat terminating TLS on a free port with `cert`/`key` and forwarding plaintext to the broker:
 /// amqps:// without reconfiguring the shared broker. Its own process group; dropping it kills
 /// the group (socat and the children it forks per connection).
@@ -290,10 +213,7 @@ pub struct TlsTerminator {
 
 impl TlsTerminator {
     pub fn start(cert: &std::path::Path, key: &std::path::Path) -> TlsTerminator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let mut cmd = std::process::Command::new("socat");
         cmd.arg(format!(
             "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
@@ -485,13 +405,6 @@ pub struct PrivateBroker {
 }
 
 const BROKER_DIRS: &str = "pubsub-gw-rmq-";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 impl PrivateBroker {
     pub fn start() -> PrivateBroker {

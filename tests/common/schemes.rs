@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::{mqtt, nats, rabbit, redis_support};
+use super::{mqtt, nats, rabbitmq as rabbit, redis_support};
 
 /// The live schemes: plain subscriptions with no history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,28 +1,18 @@
-//! Support for tests/durable.rs: the gateway binary over a storage directory, restarted at
+//! Support for tests/it/durable: the gateway binary over a storage directory, restarted at
 //! will, and the client calls those tests repeat.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::*;
 
-use crate::common::{fetch_cmd, Client};
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use super::proc::{wait_listening, Lines};
+use super::{fetch_cmd, free_port, Client};
 
 /// A test's directory: the config beside `data/`, the storage directory. Removed at the end.
 pub struct Dir(pub PathBuf);
@@ -73,33 +63,16 @@ pub fn config(port: u16, data: &Path, embedded: &str, storage: &str) -> String {
 pub struct Gw {
     pub child: Child,
     pub addr: SocketAddr,
-    pub lines: Arc<Mutex<Vec<String>>>,
+    pub lines: Lines,
 }
 
-pub fn spawn(dir: &Dir, body: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+/// Writes `body` as the directory's config and starts the binary on it (NO_COLOR: plain log
+/// lines), its output captured.
+pub fn spawn(dir: &Dir, body: &str) -> (Child, Lines) {
     let cfg = dir.0.join("config.yaml");
     std::fs::write(&cfg, body).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pubsub-gateway"))
-        .arg("--config")
-        .arg(&cfg)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway binary starts");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
+    let lines = Lines::default();
+    let child = super::proc::spawn(&cfg, &[("NO_COLOR".into(), "1".into())], &lines);
     (child, lines)
 }
 
@@ -108,15 +81,7 @@ impl Gw {
         let port = free_port();
         let (child, lines) = spawn(dir, &config(port, &dir.data(), embedded, storage));
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen: {:?}",
-                lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(addr, &lines, Duration::from_secs(20));
         Gw { child, addr, lines }
     }
 
@@ -169,13 +134,6 @@ pub fn start_refused(dir: &Dir, body: &str) -> (Option<i32>, String) {
     }
 }
 
-pub fn header(key: &str, value: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: key.into(),
-        value: Bytes::copy_from_slice(value.as_bytes()),
-    }
-}
-
 pub async fn metadata(c: &mut Client, topic: &str) -> KafkaMetadataResp {
     match c
         .request(Req::CmdKafkaMetadata(CmdKafkaMetadata {
@@ -217,14 +175,5 @@ pub async fn fetch_all(
             return out;
         }
         out.extend(got);
-    }
-}
-
-pub fn sub(topic: &str, start: StartPosition, value: i64) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.into(),
-        start: start as i32,
-        start_value: value,
-        ..Default::default()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pubsub_client::{connect, Backoff, Event, Options, Start, Subscribe};
 
-use crate::proc::Proc;
+use crate::common::proc::Proc;
 
 fn gateway(name: &str) -> Proc {
     Proc::start(name, |port| {

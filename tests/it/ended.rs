@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pubsub_client::{connect, Backoff, Error, Event, Options, Subscribe};
 
-use crate::proc::Proc;
+use crate::common::proc::Proc;
 
 fn fast_reconnect() -> Options {
     Options::default().reconnect(Some(Backoff {

@@ -9,8 +9,8 @@ use pubsub_client::{
     connect, connect_any, Backoff, Event, Options, Start, Subscribe, Subscription,
 };
 
-use crate::proc::Proc;
-use crate::{nats, redis_support};
+use crate::common::proc::Proc;
+use crate::common::{nats, redis_support};
 
 /// The first connection fails over at once; later attempts back off a little.
 fn options() -> Options {

@@ -12,8 +12,9 @@ use pubsub_gateway::pb::CmdPing;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+use crate::common::free_port;
+use crate::common::proc::{metric, Proc};
 use crate::common::Client;
-use crate::proc::{free_port, metric, Proc};
 
 fn gateway(name: &str, admin: u16) -> Proc {
     Proc::start(name, |port| {

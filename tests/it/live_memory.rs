@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use pubsub_gateway::pb::pub_sub_resp::Resp;
-use pubsub_gateway::pb::CmdKafkaSubscribe;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::common::{connect_small_window, Client};
-use crate::proc::{free_port, metric, Proc};
-use crate::schemes::Live;
+use crate::common::proc::{metric, Proc};
+use crate::common::schemes::Live;
+use crate::common::{connect_small_window, free_port, sub, Client};
 
 const MESSAGE_BYTES: usize = 256 * 1024;
 /// 80 MiB past the stalled subscribers.
@@ -45,17 +44,10 @@ fn gateway(scheme: Live, exchange: &str, admin: u16, policy: &str) -> Proc {
     })
 }
 
-fn sub(topic: &str) -> CmdKafkaSubscribe {
-    CmdKafkaSubscribe {
-        topic: topic.to_owned(),
-        ..Default::default()
-    }
-}
-
 /// Publishes up to message `upto`, paced by the reading subscriber (two messages at a time, so
 /// that it keeps up), which must get every one, in order.
 async fn publish_and_read(
-    publisher: &mut crate::schemes::Publisher,
+    publisher: &mut crate::common::schemes::Publisher,
     topic: &str,
     reader: &mut Client,
     rid: i64,
@@ -81,7 +73,7 @@ async fn publish_and_read(
 }
 
 async fn stalled_subscribers_keep_memory_bounded_and_the_others_get_everything(scheme: Live) {
-    let exchange = crate::rabbit::unique("gw-live-mem");
+    let exchange = crate::common::rabbitmq::unique("gw-live-mem");
     let admin = free_port();
     let p = gateway(scheme, &exchange, admin, "pause");
     let topic = scheme.topic("live-mem");
@@ -155,7 +147,7 @@ async fn stalled_subscribers_keep_memory_bounded_and_the_others_get_everything(s
 }
 
 async fn under_close_a_stalled_live_subscriber_is_closed_with_1008(scheme: Live) {
-    let exchange = crate::rabbit::unique("gw-live-close");
+    let exchange = crate::common::rabbitmq::unique("gw-live-close");
     let admin = free_port();
     let p = gateway(scheme, &exchange, admin, "close");
     let topic = scheme.topic("live-close");

@@ -30,9 +30,9 @@ use pubsub_gateway::pb::{
 };
 use tokio::time::Instant;
 
-use crate::common::{error_of, value_of, Client};
-use crate::proc::Proc;
-use crate::{kafka, mqtt, nats, rabbit, redis_support};
+use crate::common::proc::Proc;
+use crate::common::{error_of, header, headers_of, value_of, values, Client};
+use crate::common::{kafka, mqtt, nats, rabbitmq as rabbit, redis_support};
 
 /// The settings that govern redelivery after a killed gateway, small so the tests are fast.
 const KAFKA_SESSION_TIMEOUT_MS: u64 = 4000;
@@ -114,29 +114,6 @@ impl Scheme {
             Scheme::RedisPubsub => "none: no groups".into(),
         }
     }
-}
-
-fn header(k: &str, v: &str) -> KafkaHeader {
-    KafkaHeader {
-        key: k.into(),
-        value: v.as_bytes().to_vec().into(),
-    }
-}
-
-fn headers_of(m: &KafkaMessage) -> Vec<(String, String)> {
-    m.headers
-        .iter()
-        .map(|h| {
-            (
-                h.key.clone(),
-                String::from_utf8_lossy(&h.value).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn values(ms: &[KafkaMessage]) -> Vec<String> {
-    ms.iter().map(value_of).collect()
 }
 
 /// One scheme on the machine's broker (Kafka: a Tansu of the test's own, or the process's shared

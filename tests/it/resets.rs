@@ -8,10 +8,10 @@ use std::time::Duration;
 use async_nats::jetstream::stream::Config as StreamConfig;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
-use pubsub_gateway::pb::{CmdAck, CmdKafkaSubscribe, KafkaPush, MessagePosition, StartPosition};
+use pubsub_gateway::pb::{CmdAck, CmdKafkaSubscribe, KafkaPush, MessagePosition};
 
-use crate::common::{Client, Gateway};
-use crate::nats::{delete_stream, oracle, settle, unique, NATS};
+use crate::common::nats::{delete_stream, oracle, settle, unique, NATS};
+use crate::common::{sub_from, Client, Gateway, Start};
 
 /// The next push of a subscription within `wait`.
 async fn next_push(c: &mut Client, id: i64, wait: Duration) -> KafkaPush {
@@ -67,13 +67,7 @@ async fn jetstream_subscriptions_follow_a_stream_deleted_and_made_again_with_res
     .await;
     let mut c = gw.connect("/js").await;
     let mut g = gw.connect("/js").await;
-    let plain = c
-        .subscribe(CmdKafkaSubscribe {
-            topic: subject.clone(),
-            start: StartPosition::Earliest as i32,
-            ..Default::default()
-        })
-        .await;
+    let plain = c.subscribe(sub_from(&subject, Start::Earliest)).await;
     let group = g
         .subscribe(CmdKafkaSubscribe {
             topic: subject.clone(),

@@ -4,7 +4,7 @@
 
 #[path = "../../../tests/common/kafka.rs"]
 mod broker;
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/common/harness.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -3,7 +3,7 @@
 
 #[path = "../../../tests/common/kafka.rs"]
 mod broker;
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/common/harness.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The library against the real gateway, started in-process on 127.0.0.1:0 (the root crate's
 //! test harness, tests/common).
 
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/common/harness.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! wss:// with rustls (a given CA file, or the webpki roots) and the token (query and `bearer.`
 //! subprotocol, refresh), against the real gateway started in-process.
 
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/common/harness.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
