@@ -22,6 +22,8 @@ mod schemes;
 mod client_resume;
 mod ended;
 mod failover;
+#[cfg(feature = "gcp-pubsub")]
+mod gcp;
 mod handshakes;
 mod live_memory;
 mod reload;
