@@ -254,6 +254,10 @@ async fn gcp_unsupported_commands_answer_the_capability_error_naming_the_scheme(
             start_value: 1,
             ..subscribe("t1x")
         }),
+        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
+            max_in_flight: 5,
+            ..subscribe("t1x")
+        }),
         // A key is an ordering key only on routes with message_ordering.
         produce("t1x", "k", "v", &[]),
         Req::CmdAck(CmdAck {
