@@ -144,6 +144,69 @@ impl TokenSourceProvider for Provider {
 mod tests {
     use super::*;
 
+    /// An RSA key made by the openssl CLI now, as a service-account key file; the public key.
+    fn key_file(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
+        let pem = dir.join("key.pem");
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("the openssl CLI");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+            out.stdout
+        };
+        let pem_s = pem.to_str().unwrap();
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            pem_s,
+        ]);
+        let public = run(&["pkey", "-in", pem_s, "-pubout"]);
+        let json = serde_json::json!({
+            "type": "service_account",
+            "project_id": "my-project",
+            "private_key_id": "kid-123",
+            "private_key": std::fs::read_to_string(&pem).unwrap(),
+            "client_email": "gw@my-project.iam.gserviceaccount.com",
+            "client_id": "1",
+        });
+        let file = dir.join("key.json");
+        std::fs::write(&file, json.to_string()).unwrap();
+        (file, public)
+    }
+
+    #[tokio::test]
+    async fn a_service_account_key_file_signs_a_cached_token_that_verifies() {
+        let dir = std::env::temp_dir().join(format!("gcp-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, public) = key_file(&dir);
+        let source = SelfSignedJwt::from_file(&file).unwrap();
+        assert!(
+            !format!("{source:?}").contains("PRIVATE"),
+            "Debug shows no key"
+        );
+        let bearer = source.token().await.unwrap();
+        assert_eq!(source.token().await.unwrap(), bearer, "cached");
+        let token = bearer.strip_prefix("Bearer ").expect("a bearer token");
+        let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+        v.set_audience(&[AUDIENCE]);
+        v.set_issuer(&["gw@my-project.iam.gserviceaccount.com"]);
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).unwrap();
+        assert_eq!(data.header.kid.as_deref(), Some("kid-123"));
+        let c = data.claims;
+        assert_eq!(c["sub"], "gw@my-project.iam.gserviceaccount.com");
+        assert_eq!(
+            c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+            3600
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn other_credential_kinds_and_broken_files_are_refused_without_their_contents() {
         let e = SelfSignedJwt::from_json(br#"{"type":"authorized_user","client_secret":"s3cr3t"}"#)

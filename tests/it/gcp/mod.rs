@@ -221,6 +221,30 @@ async fn gcp_a_missing_topic_answers_404_naming_it_and_leaves_no_subscription() 
 }
 
 #[tokio::test]
+async fn gcp_an_unreachable_pubsub_answers_503_at_once() {
+    let yaml = format!(
+        "routes:\n  - uri: /g\n    upstream:\n      scheme: gcp-pubsub\n      nodes: [\"127.0.0.1:{}\"]\n      gcp_pubsub: {{ project: my-project, emulator: true }}\n",
+        crate::proc::free_port()
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/g").await;
+    for req in [
+        produce("t1x", "", "v", &[]),
+        Req::CmdKafkaSubscribe(subscribe("t1x")),
+    ] {
+        let started = std::time::Instant::now();
+        let (code, msg) = error_of(c.request(req).await);
+        assert_eq!(code, 503, "{msg}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}: {msg}",
+            started.elapsed()
+        );
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn gcp_unsupported_commands_answer_the_capability_error_naming_the_scheme() {
     let p = project();
     let oracle = Oracle::new(&p).await;
