@@ -235,6 +235,7 @@ fn handle(
                 Resp::KafkaProduceResp(KafkaProduceResp {
                     partition: 0,
                     offset,
+                    position: String::new(),
                 }),
             ))
         }

@@ -27,6 +27,16 @@ if out=$("$bin" --check-config --config "$dir/kafka.yaml" 2>&1); then
   exit 1
 fi
 grep -q -- "--features kafka" <<<"$out" || { echo "the refusal does not name the feature: $out" >&2; exit 1; }
-echo "minimal build (embedded + nats): ok; a kafka route is refused: $out" >&2
+cat > "$dir/gcp.yaml" <<'YAML'
+routes:
+  - uri: /gcp
+    upstream: { scheme: gcp-pubsub, nodes: ["127.0.0.1:8085"], gcp_pubsub: { project: test-project, emulator: true } }
+YAML
+if out2=$("$bin" --check-config --config "$dir/gcp.yaml" 2>&1); then
+  echo "a gcp-pubsub route passed --check-config in a build without gcp-pubsub" >&2
+  exit 1
+fi
+grep -q -- "--features gcp-pubsub" <<<"$out2" || { echo "the refusal does not name the feature: $out2" >&2; exit 1; }
+echo "minimal build (embedded + nats): ok; a kafka route is refused: $out; a gcp-pubsub route: $out2" >&2
 # The default build again, so that the test suite's binary has every scheme.
 cargo build --locked

@@ -6,6 +6,8 @@
 #   ~14 min the first time),
 # - socat and openssl (the TLS terminator and certificates of the Kafka TLS tests), from Debian,
 # - the NATS, RabbitMQ, Redis and Mosquitto servers running (scripts/services.sh),
+# - Google's Pub/Sub emulator (checked, not installed: it comes with the machine image; the
+#   gcp-pubsub tests start their own with scripts/gcp-emulator.sh),
 # - chromium and the client's npm packages (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,9 @@ fi
 
 # NATS, RabbitMQ, Redis and Mosquitto on their standard ports (started when not running).
 scripts/services.sh
+
+# The Pub/Sub emulator and Java: fails here, naming the path looked at, rather than in the tests.
+scripts/gcp-emulator.sh check >/dev/null
 
 TANSU_BIN=$(scripts/install-test-broker.sh)
 export TANSU_BIN

@@ -304,7 +304,11 @@ mod tests {
         ] {
             let want = resp_frame(
                 seq,
-                Resp::KafkaProduceResp(KafkaProduceResp { partition, offset }),
+                Resp::KafkaProduceResp(KafkaProduceResp {
+                    partition,
+                    offset,
+                    position: String::new(),
+                }),
             );
             assert_eq!(
                 produce_frame(seq, partition, offset),

@@ -6,13 +6,16 @@
 
 mod capabilities;
 pub mod embedded;
+#[cfg(feature = "gcp-pubsub")]
+pub mod gcp;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(any(
     feature = "nats",
     feature = "rabbitmq",
     feature = "redis",
-    feature = "mqtt"
+    feature = "mqtt",
+    feature = "gcp-pubsub"
 ))]
 mod live;
 #[cfg(feature = "mqtt")]
@@ -65,6 +68,8 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         SchemeConfig::Redis(o) => Ok(Arc::new(redis::RedisBackend::new(route, o.clone())?)),
         #[cfg(feature = "mqtt")]
         SchemeConfig::Mqtt(o) => Ok(Arc::new(mqtt::MqttBackend::new(route, o.clone())?)),
+        #[cfg(feature = "gcp-pubsub")]
+        SchemeConfig::GcpPubsub(o) => Ok(Arc::new(gcp::GcpBackend::new(route, o.clone())?)),
         other => Err(other.scheme().not_compiled()),
     }
 }

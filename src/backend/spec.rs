@@ -48,10 +48,13 @@ pub struct Publish {
 }
 
 /// Where a published message was stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     pub partition: i32,
     pub offset: i64,
+    /// The scheme's own id of the message where it is not an offset (Pub/Sub's message id);
+    /// empty otherwise.
+    pub position: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +130,7 @@ impl From<Published> for pb::KafkaProduceResp {
         pb::KafkaProduceResp {
             partition: p.partition,
             offset: p.offset,
+            position: p.position,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
 mod embedded;
+mod gcp;
 mod kafka;
 mod limits;
 mod mqtt;
@@ -16,6 +17,7 @@ mod tests;
 mod upstream;
 
 pub use embedded::*;
+pub use gcp::*;
 pub use kafka::*;
 pub use limits::*;
 pub use mqtt::*;
@@ -166,6 +168,9 @@ impl Route {
             if let NatsAuthMethod::NkeySeedFile(p) | NatsAuthMethod::CredsFile(p) = &auth.method {
                 files.push(p.clone());
             }
+        }
+        if let Some(auth) = &self.plugins.gcp_auth {
+            files.push(auth.credentials_file.clone());
         }
         let kafka = match &up.scheme {
             SchemeConfig::Kafka(k) => Some(&k.properties),
@@ -365,6 +370,14 @@ impl Config {
                         at("plugins.jwt-auth"),
                         "HS* algorithms need secret or secret_env; RS*/ES* need public_key_file"
                             .into(),
+                    ));
+                }
+            }
+            if let SchemeConfig::GcpPubsub(g) = &route.upstream.scheme {
+                if g.emulator && route.plugins.gcp_auth.is_some() {
+                    return Err(invalid(
+                        at("plugins.gcp-auth"),
+                        "the emulator takes no credentials (gcp_pubsub.emulator: true)".into(),
                     ));
                 }
             }

@@ -26,6 +26,9 @@ pub struct Plugins {
     /// Username and password the gateway presents to the MQTT broker (never logged).
     #[serde(default, rename = "mqtt-auth")]
     pub mqtt_auth: Option<MqttAuth>,
+    /// The service-account key the gateway signs its Google Cloud tokens with (never logged).
+    #[serde(default, rename = "gcp-auth")]
+    pub gcp_auth: Option<GcpAuth>,
 }
 
 impl Plugins {
@@ -41,6 +44,7 @@ impl Plugins {
             rabbitmq_auth,
             redis_auth,
             mqtt_auth,
+            gcp_auth,
         } = self;
         [
             (kafka_proxy.is_some(), "kafka-proxy"),
@@ -48,6 +52,7 @@ impl Plugins {
             (rabbitmq_auth.is_some(), "rabbitmq-auth"),
             (redis_auth.is_some(), "redis-auth"),
             (mqtt_auth.is_some(), "mqtt-auth"),
+            (gcp_auth.is_some(), "gcp-auth"),
         ]
         .into_iter()
         .filter_map(|(present, name)| present.then_some(name))

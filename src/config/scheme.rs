@@ -15,6 +15,8 @@ pub enum Scheme {
     Rabbitmq,
     Redis,
     Mqtt,
+    #[serde(rename = "gcp-pubsub")]
+    GcpPubsub,
 }
 
 impl Scheme {
@@ -26,6 +28,7 @@ impl Scheme {
             Scheme::Rabbitmq => "rabbitmq",
             Scheme::Redis => "redis",
             Scheme::Mqtt => "mqtt",
+            Scheme::GcpPubsub => "gcp-pubsub",
         }
     }
 
@@ -43,6 +46,7 @@ impl Scheme {
             Scheme::Rabbitmq => cfg!(feature = "rabbitmq"),
             Scheme::Redis => cfg!(feature = "redis"),
             Scheme::Mqtt => cfg!(feature = "mqtt"),
+            Scheme::GcpPubsub => cfg!(feature = "gcp-pubsub"),
         }
     }
 
@@ -69,6 +73,7 @@ impl Scheme {
             "rabbitmq" => Scheme::Rabbitmq,
             "redis" => Scheme::Redis,
             "mqtt" => Scheme::Mqtt,
+            "gcp_pubsub" => Scheme::GcpPubsub,
             _ => return None,
         })
     }
@@ -89,6 +94,7 @@ pub enum SchemeConfig {
     Rabbitmq(RabbitOptions),
     Redis(RedisOptions),
     Mqtt(MqttOptions),
+    GcpPubsub(GcpOptions),
 }
 
 impl SchemeConfig {
@@ -100,6 +106,7 @@ impl SchemeConfig {
             SchemeConfig::Rabbitmq(_) => Scheme::Rabbitmq,
             SchemeConfig::Redis(_) => Scheme::Redis,
             SchemeConfig::Mqtt(_) => Scheme::Mqtt,
+            SchemeConfig::GcpPubsub(_) => Scheme::GcpPubsub,
         }
     }
 
@@ -111,6 +118,7 @@ impl SchemeConfig {
             SchemeConfig::Rabbitmq(o) => o,
             SchemeConfig::Redis(o) => o,
             SchemeConfig::Mqtt(o) => o,
+            SchemeConfig::GcpPubsub(o) => o,
         }
     }
 }
@@ -120,6 +128,8 @@ impl SchemeConfig {
 pub enum NodeCount {
     None,
     One,
+    /// None (the scheme's default endpoint) or one.
+    AtMostOne,
     AtLeastOne,
 }
 
@@ -183,6 +193,12 @@ impl Upstream {
                 return bad(
                     "upstream.nodes",
                     format!("a {scheme} upstream needs exactly one server (host:port)"),
+                )
+            }
+            NodeCount::AtMostOne if nodes > 1 => {
+                return bad(
+                    "upstream.nodes",
+                    format!("a {scheme} upstream takes at most one endpoint (host:port)"),
                 )
             }
             NodeCount::AtLeastOne if nodes == 0 => {

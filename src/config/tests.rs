@@ -210,3 +210,98 @@ fn shared_parts_follow_each_schemes_rules() {
         "Kafka may skip verification"
     );
 }
+
+fn gcp_route(opts: &str, rest: &str) -> String {
+    format!(
+        "routes:\n  - uri: /g\n    upstream:\n      scheme: gcp-pubsub\n      nodes: [\"127.0.0.1:8085\"]\n      gcp_pubsub:\n{opts}{rest}"
+    )
+}
+
+#[test]
+fn gcp_pubsub_options_are_checked_naming_the_key_and_line() {
+    let ok = gcp_route("        project: my-project\n        emulator: true\n", "");
+    let c = Config::parse(&ok, "t").unwrap();
+    let SchemeConfig::GcpPubsub(g) = &c.routes[0].upstream.scheme else {
+        panic!("not gcp-pubsub")
+    };
+    assert_eq!(
+        (
+            g.ack_deadline_secs,
+            g.max_delivery_attempts,
+            g.message_ordering
+        ),
+        (30, 5, false)
+    );
+    for (opts, want) in [
+        ("        project: p1\n", "gcp_pubsub.project"),
+        ("        project: My-Project\n", "gcp_pubsub.project"),
+        ("        project: my-project-\n", "gcp_pubsub.project"),
+        ("        project: my-project\n        bogus: 1\n", "bogus"),
+        ("        project: my-project\n        ack_deadline_secs: 9\n", "ack_deadline_secs"),
+        ("        project: my-project\n        ack_deadline_secs: 601\n", "ack_deadline_secs"),
+        ("        project: my-project\n        max_delivery_attempts: 5\n", "needs dead_letter_topic"),
+        ("        project: my-project\n        dead_letter_topic: dlq\n        max_delivery_attempts: 4\n", "between 5 and 100"),
+        ("        project: my-project\n        dead_letter_topic: dlq\n        max_delivery_attempts: 101\n", "between 5 and 100"),
+        ("        project: my-project\n        dead_letter_topic: goog-x\n", "dead_letter_topic"),
+        ("        project: my-project\n        subscription_prefix: goog-\n", "subscription_prefix"),
+        ("        project: my-project\n        subscription_prefix: 1gw-\n", "subscription_prefix"),
+        ("        project: my-project\n        subscription_prefix: a/b\n", "subscription_prefix"),
+        ("        project: my-project\n        live_subscription_ttl_secs: 3600\n", "live_subscription_ttl_secs"),
+    ] {
+        let err = Config::parse(&gcp_route(opts, ""), "t").unwrap_err().to_string();
+        assert!(err.contains(want) && err.contains("line"), "{opts}: {err}");
+    }
+    let good = "        project: my-project\n        dead_letter_topic: dlq\n        max_delivery_attempts: 100\n        emulator: true\n";
+    assert!(Config::parse(&gcp_route(good, ""), "t").is_ok());
+}
+
+#[test]
+fn gcp_pubsub_routes_follow_the_schemes_rules() {
+    let cases = [
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, nodes: [\"h:1\"] }\n".to_string(),
+            "needs `gcp_pubsub:`",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, gcp_pubsub: { project: my-project, emulator: true } }\n".to_string(),
+            "exactly one node",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, nodes: [\"a:1\", \"b:2\"], gcp_pubsub: { project: my-project, emulator: true } }\n".to_string(),
+            "at most one",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, nodes: [\"h:8085\"], gcp_pubsub: { project: my-project } }\n".to_string(),
+            "port 443",
+        ),
+        (
+            gcp_route(
+                "        project: my-project\n        emulator: true\n",
+                "    plugins:\n      gcp-auth: { credentials_file: /k.json }\n",
+            ),
+            "routes[0].plugins.gcp-auth",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: redis, nodes: [\"h:1\"], gcp_pubsub: { project: my-project } }\n".to_string(),
+            "`gcp_pubsub` is an option of the gcp-pubsub scheme, not of redis",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, redis: { mode: pubsub }, gcp_pubsub: { project: my-project } }\n".to_string(),
+            "`redis` is an option of the redis scheme, not of gcp-pubsub",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: redis, nodes: [\"h:1\"] }\n    plugins:\n      gcp-auth: { credentials_file: /k.json }\n".to_string(),
+            "does not apply to the redis scheme",
+        ),
+        (
+            "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, gcp_pubsub: { project: my-project } }\n    plugins:\n      gcp-auth: { credentials_file: /k.json, private_key: x }\n".to_string(),
+            "private_key",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    let google = "routes:\n  - uri: /g\n    upstream: { scheme: gcp-pubsub, nodes: [\"europe-west1-pubsub.googleapis.com:443\"], gcp_pubsub: { project: my-project } }\n    plugins:\n      gcp-auth: { credentials_file: /k.json }\n";
+    assert!(Config::parse(google, "t").is_ok());
+}

@@ -34,6 +34,7 @@ const UPSTREAM_KEYS: &[&str] = &[
     "rabbitmq",
     "redis",
     "mqtt",
+    "gcp_pubsub",
 ];
 
 impl<'de> Deserialize<'de> for Upstream {
@@ -127,6 +128,7 @@ struct SchemeSections {
     rabbitmq: Option<RabbitOptions>,
     redis: Option<RedisOptions>,
     mqtt: Option<MqttOptions>,
+    gcp_pubsub: Option<GcpOptions>,
 }
 
 impl SchemeSections {
@@ -137,6 +139,7 @@ impl SchemeSections {
             "rabbitmq" => self.rabbitmq = Some(map.next_value()?),
             "redis" => self.redis = Some(map.next_value()?),
             "mqtt" => self.mqtt = Some(map.next_value()?),
+            "gcp_pubsub" => self.gcp_pubsub = Some(map.next_value()?),
             kafka_key => self.kafka.read(kafka_key, map)?,
         }
         if let Some(owner) = Scheme::owning(key) {
@@ -160,6 +163,10 @@ impl SchemeSections {
             ),
             Scheme::Redis => SchemeConfig::Redis(self.redis.unwrap_or_default()),
             Scheme::Mqtt => SchemeConfig::Mqtt(self.mqtt.unwrap_or_default()),
+            Scheme::GcpPubsub => SchemeConfig::GcpPubsub(
+                self.gcp_pubsub
+                    .ok_or("the gcp-pubsub scheme needs `gcp_pubsub:` (at least `project`)")?,
+            ),
         })
     }
 }

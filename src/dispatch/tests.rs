@@ -45,6 +45,7 @@ impl Backend for Bare {
         Ok(Published {
             partition: 0,
             offset: 7,
+            position: String::new(),
         })
     }
     // Everything else answers "unknown command": reaching it means dispatch let it through.

@@ -9,6 +9,8 @@ pub use harness::*;
 
 pub mod certs;
 pub mod daemon;
+#[cfg(feature = "gcp-pubsub")]
+pub mod gcp;
 pub mod kafka;
 pub mod mqtt;
 pub mod nats;

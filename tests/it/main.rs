@@ -14,6 +14,8 @@ mod embedded;
 mod ended;
 mod failover;
 mod fanout;
+#[cfg(feature = "gcp-pubsub")]
+mod gcp;
 mod handshakes;
 mod hardening;
 mod kafka;

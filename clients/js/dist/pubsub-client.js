@@ -5685,6 +5685,7 @@ var pubsub = $root.pubsub = (() => {
     };
     KafkaProduceResp.prototype.partition = 0;
     KafkaProduceResp.prototype.offset = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    KafkaProduceResp.prototype.position = "";
     KafkaProduceResp.create = function(properties) {
       return new KafkaProduceResp(properties);
     };
@@ -5705,6 +5706,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 2, wireType 0 =*/
           16
         ).int64(message.offset);
+      if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+        writer.uint32(
+          /* id 3, wireType 2 =*/
+          26
+        ).string(message.position);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5753,6 +5759,15 @@ var pubsub = $root.pubsub = (() => {
               message.offset = value;
             else
               delete message.offset;
+            continue;
+          }
+          case 3: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.position = value;
+            else
+              delete message.position;
             continue;
           }
         }

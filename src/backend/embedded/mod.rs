@@ -150,7 +150,11 @@ impl Backend for EmbeddedBackend {
         };
         let (offset, batch) = self.broker.append(&topic, partition, req)?;
         self.broker.durable(&topic, partition, batch).await?;
-        Ok(super::Published { partition, offset })
+        Ok(super::Published {
+            partition,
+            offset,
+            position: String::new(),
+        })
     }
 
     async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {

@@ -376,6 +376,7 @@ impl super::Backend for KafkaBackend {
                 Ok(super::Published {
                     partition: d.partition,
                     offset: d.offset,
+                    position: String::new(),
                 })
             }
             Ok(Err((e, _))) => Err(inner.unreachable(upstream_error(&e))),

@@ -119,6 +119,7 @@ impl Backend for MqttBackend {
         Ok(Published {
             partition: 0,
             offset: -1,
+            position: String::new(),
         })
     }
 

@@ -108,6 +108,7 @@ impl Hub {
         Ok(Published {
             partition: 0,
             offset: -1,
+            position: String::new(),
         })
     }
 

@@ -197,6 +197,7 @@ impl Js {
         Ok(Published {
             partition: 0,
             offset: i64::try_from(ack.sequence).unwrap_or(i64::MAX),
+            position: String::new(),
         })
     }
 

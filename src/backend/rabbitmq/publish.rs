@@ -96,6 +96,7 @@ impl Publisher {
         Ok(Published {
             partition: 0,
             offset: -1,
+            position: String::new(),
         })
     }
 }

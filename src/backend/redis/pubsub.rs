@@ -131,6 +131,7 @@ impl Hub {
         Ok(Published {
             partition: 0,
             offset: receivers,
+            position: String::new(),
         })
     }
 

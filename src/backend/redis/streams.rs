@@ -115,6 +115,7 @@ pub(super) async fn publish(conn: &Conn, req: Publish) -> Result<Published> {
     Ok(Published {
         partition: 0,
         offset: id.offset().unwrap_or(-1),
+        position: String::new(),
     })
 }
 

@@ -38,11 +38,15 @@ impl Command for CmdKafkaProduce {
         let produced = d.backend.produce(self.into());
         async move {
             match produced.await {
-                Ok(p) => Ok(Reply::Frame(codec::produce_frame(
+                Ok(p) if p.position.is_empty() => Ok(Reply::Frame(codec::produce_frame(
                     seq,
                     p.partition,
                     p.offset,
                 ))),
+                // A scheme's own message id (Pub/Sub): the encoded reply with `position`.
+                Ok(p) => Ok(Reply::Resp(
+                    crate::pb::pub_sub_resp::Resp::KafkaProduceResp(p.into()),
+                )),
                 Err(e) => Err(ctx(
                     e,
                     Some(format!("failed to produce message, topic: {topic}")),

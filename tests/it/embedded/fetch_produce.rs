@@ -167,21 +167,24 @@ async fn produce_to_an_explicit_partition_lands_there() {
         c.produce_to("p", 2, "a").await,
         KafkaProduceResp {
             partition: 2,
-            offset: 0
+            offset: 0,
+            position: String::new(),
         }
     );
     assert_eq!(
         c.produce_to("p", 2, "b").await,
         KafkaProduceResp {
             partition: 2,
-            offset: 1
+            offset: 1,
+            position: String::new(),
         }
     );
     assert_eq!(
         c.produce_to("p", 3, "c").await,
         KafkaProduceResp {
             partition: 3,
-            offset: 0
+            offset: 0,
+            position: String::new(),
         }
     );
     let msgs = c.fetch(fetch_cmd("p", 2, 0)).await;
@@ -336,7 +339,8 @@ async fn headers_key_and_explicit_timestamp_come_back_in_fetch() {
         r,
         KafkaProduceResp {
             partition: 0,
-            offset: 0
+            offset: 0,
+            position: String::new(),
         }
     );
     let msgs = c.fetch(fetch_cmd("hdr", 0, 0)).await;

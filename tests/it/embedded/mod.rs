@@ -79,7 +79,8 @@ async fn produce_apisix_test_messages(c: &mut Client) {
             r,
             KafkaProduceResp {
                 partition: 0,
-                offset: i - 1
+                offset: i - 1,
+                position: String::new(),
             }
         );
     }

@@ -1811,6 +1811,9 @@ export namespace pubsub {
         /** KafkaProduceResp offset. */
         offset: (number|Long);
 
+        /** KafkaProduceResp position. */
+        position: string;
+
         /**
          * Creates a new KafkaProduceResp instance using the specified properties.
          * @param [properties] Properties to set
@@ -1848,6 +1851,9 @@ export namespace pubsub {
 
             /** KafkaProduceResp offset */
             offset?: (number|Long|null);
+
+            /** KafkaProduceResp position */
+            position?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -4431,6 +4431,7 @@ export const pubsub = $root.pubsub = (() => {
          * @typedef {Object} pubsub.KafkaProduceResp.$Properties
          * @property {number|null} [partition] KafkaProduceResp partition
          * @property {number|Long|null} [offset] KafkaProduceResp offset
+         * @property {string|null} [position] KafkaProduceResp position
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -4479,6 +4480,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaProduceResp.prototype.offset = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
         /**
+         * KafkaProduceResp position.
+         * @member {string} position
+         * @memberof pubsub.KafkaProduceResp
+         * @instance
+         */
+        KafkaProduceResp.prototype.position = "";
+
+        /**
          * Creates a new KafkaProduceResp instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaProduceResp
@@ -4514,6 +4523,8 @@ export const pubsub = $root.pubsub = (() => {
                 writer.uint32(/* id 1, wireType 0 =*/8).int32(message.partition);
             if (message.offset != null && $Object.hasOwnProperty.call(message, "offset") && (typeof message.offset === "object" ? message.offset.low || message.offset.high : message.offset !== 0))
                 writer.uint32(/* id 2, wireType 0 =*/16).int64(message.offset);
+            if (message.position != null && $Object.hasOwnProperty.call(message, "position") && message.position !== "")
+                writer.uint32(/* id 3, wireType 2 =*/26).string(message.position);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4574,6 +4585,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.offset = value;
                         else
                             delete message.offset;
+                        continue;
+                    }
+                case 3: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.position = value;
+                        else
+                            delete message.position;
                         continue;
                     }
                 }
