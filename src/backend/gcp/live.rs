@@ -188,6 +188,9 @@ impl live::Upstream for Topics {
     }
 }
 
+/// Acknowledge requests of one reader waiting for Pub/Sub at once.
+const ACKS_IN_FLIGHT: usize = 16;
+
 /// The subscription's reader: StreamingPull, every message to the feed, acks per response;
 /// the stream reopened (the subscription recreated if it vanished) until cancelled.
 async fn read(
@@ -197,8 +200,8 @@ async fn read(
     feed: Feed,
     cancel: CancellationToken,
 ) {
-    let next = AtomicI64::new(0);
     let mut failures = 0u32;
+    let acks = Arc::new(tokio::sync::Semaphore::new(ACKS_IN_FLIGHT));
     let topics = Topics {
         conn: conn.clone(),
         base: String::new(),
@@ -238,13 +241,18 @@ async fn read(
                                         .map(|m| m.ack_id.clone())
                                         .collect();
                                     for m in r.received_messages {
-                                        let offset = next.fetch_add(1, Ordering::Relaxed);
-                                        feed.deliver(&Arc::new(record(&topic, offset, m)));
+                                        feed.deliver(&Arc::new(record(&topic, m)));
                                     }
                                     if !ack_ids.is_empty() {
+                                        // Bounded: at most ACKS_IN_FLIGHT acks wait for Pub/Sub;
+                                        // past that the reader waits instead of piling tasks up.
+                                        let Ok(permit) = acks.clone().acquire_owned().await else {
+                                            return;
+                                        };
                                         let clients = clients.clone();
                                         let subscription = fqsn.clone();
                                         tokio::spawn(async move {
+                                            let _permit = permit;
                                             let req = AcknowledgeRequest {
                                                 subscription,
                                                 ack_ids,
@@ -280,9 +288,11 @@ async fn read(
     }
 }
 
-/// A received message as a record: partition 0, offset a per-reader counter, position the
+/// A received message as a record: partition 0, no offset (-1: a live subscription has no
+/// position a client could resume from or de-duplicate by; a per-reader counter would start
+/// over with each new subscription and make clients drop new messages as seen), position the
 /// message id, key the ordering key, headers the attributes sorted by name.
-fn record(topic: &Arc<str>, offset: i64, m: ReceivedMessage) -> Record {
+fn record(topic: &Arc<str>, m: ReceivedMessage) -> Record {
     let msg = m.message.unwrap_or_default();
     let timestamp = msg
         .publish_time
@@ -300,7 +310,7 @@ fn record(topic: &Arc<str>, offset: i64, m: ReceivedMessage) -> Record {
     Record::from_parts(RecordParts {
         topic: topic.clone(),
         partition: 0,
-        offset,
+        offset: -1,
         position: msg.message_id,
         epoch: 0,
         timestamp,

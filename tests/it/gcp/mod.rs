@@ -135,6 +135,10 @@ async fn gcp_a_plain_publisher_reaches_every_live_subscriber_through_one_pubsub_
         assert_eq!(value_of(&got[0]), "hello");
         assert_eq!(got[0].topic, "news");
         assert_eq!(got[0].position, id, "the message id is the position");
+        assert_eq!(
+            got[0].offset, -1,
+            "no offset: clients must not de-duplicate live messages by one"
+        );
         assert_eq!(got[0].headers, [header("lang", "en")]);
     }
     // Still one subscription; the last member out deletes it.
