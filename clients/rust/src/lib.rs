@@ -28,6 +28,8 @@
 //!         Event::Reset { topic, .. } => println!("{topic} was recreated: starting over"),
 //!         Event::Error(e) => eprintln!("resubscribing failed: {e}"),
 //!         Event::Gap { count } => eprintln!("{count} messages lost: reading too slowly"),
+//!         // Closed by the gateway for good (route removed, token expired, ...): the stream ends.
+//!         Event::Ended { code, reason } => eprintln!("closed by the gateway: {code} {reason}"),
 //!     }
 //! }
 //! # Ok(())
