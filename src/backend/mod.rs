@@ -38,7 +38,7 @@ pub use spec::{
 };
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -156,6 +156,20 @@ pub fn validate_topic(topic: &str) -> Result<()> {
         Err(GatewayError::BadRequest(format!(
             "invalid topic name `{topic}`: 1 to 249 of [a-zA-Z0-9._-]"
         )))
+    }
+}
+
+/// How long a broker reader waits before its next attempt after `failures` failed ones in a
+/// row: 100 ms, doubling, at most 2 s.
+pub fn retry_delay(failures: u32) -> Duration {
+    Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2))
+}
+
+/// Waits `retry_delay(failures)` unless `cancel` comes first; true when it did.
+pub async fn retry_pause(cancel: &tokio_util::sync::CancellationToken, failures: u32) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(retry_delay(failures)) => false,
     }
 }
 

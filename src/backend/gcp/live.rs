@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{quick, status_error, Conn};
 use crate::backend::live::{self, Feed, Live};
+use crate::backend::retry_pause;
 use crate::backend::{Header, PushSink, Record, RecordParts, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 
@@ -280,10 +281,8 @@ async fn read(
             }
         }
         failures += 1;
-        let delay = Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2));
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if retry_pause(&cancel, failures).await {
+            return;
         }
     }
 }

@@ -20,6 +20,7 @@ use super::entry::{self, Id};
 use super::plain::start_after;
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
+use crate::backend::retry_delay;
 use crate::backend::{lock, Position, PushSink, Record, SubscribeSpec};
 use crate::backend::{Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
@@ -306,8 +307,7 @@ async fn member_loop(m: Arc<Member>, tail: TailUse, cancel: CancellationToken) {
             wake = wake.min(n);
         }
         if failures > 0 {
-            let delay = Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2));
-            wake = Instant::now() + delay;
+            wake = Instant::now() + retry_delay(failures);
         }
         tokio::select! {
             _ = cancel.cancelled() => break 'run,

@@ -14,6 +14,7 @@ use super::client::Conn;
 use super::entry::{self, Id};
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
+use crate::backend::retry_pause;
 use crate::backend::TaskGauge;
 use crate::backend::{Position, PushSink, Start, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
@@ -113,11 +114,8 @@ async fn member_loop(
             }
             Err(_) => {
                 failures += 1;
-                let delay =
-                    Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2));
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                if retry_pause(&cancel, failures).await {
+                    break;
                 }
                 continue;
             }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Conn;
 use crate::backend::live::{self, Feed, Live};
+use crate::backend::retry_pause;
 use crate::backend::{now_ms, Header, Publish, Published};
 use crate::backend::{PushSink, Record, RecordParts, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
@@ -219,10 +220,8 @@ async fn run(live: Weak<Live<Channels>>, cancel: CancellationToken) {
             l.upstream().conn.mark(false, &"subscriber connection lost");
         }
         failures += 1;
-        let delay = Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2));
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if retry_pause(&cancel, failures).await {
+            return;
         }
     }
 }

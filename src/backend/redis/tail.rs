@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Conn;
 use super::entry::{self, Id};
+use crate::backend::retry_pause;
 use crate::backend::{lock, PushSink, Record, SinkClosed};
 
 pub(super) struct Tails {
@@ -250,7 +251,7 @@ async fn reader(tails: Weak<Tails>, cancel: CancellationToken) {
                 Err(_) => {
                     failures += 1;
                     drop(t);
-                    backoff(&cancel, failures).await;
+                    retry_pause(&cancel, failures).await;
                     continue;
                 }
             }
@@ -288,7 +289,7 @@ async fn reader(tails: Weak<Tails>, cancel: CancellationToken) {
                     *lock(&t.reader_id) = None;
                 }
                 failures += 1;
-                backoff(&cancel, failures).await;
+                retry_pause(&cancel, failures).await;
                 continue;
             }
         };
@@ -300,13 +301,5 @@ async fn reader(tails: Weak<Tails>, cancel: CancellationToken) {
                 tail.deliver(&records);
             }
         }
-    }
-}
-
-async fn backoff(cancel: &CancellationToken, failures: u32) {
-    let delay = Duration::from_millis(50u64 << failures.min(6)).min(Duration::from_secs(2));
-    tokio::select! {
-        _ = cancel.cancelled() => {}
-        _ = tokio::time::sleep(delay) => {}
     }
 }
