@@ -159,6 +159,23 @@ pub fn validate_topic(topic: &str) -> Result<()> {
     }
 }
 
+/// A bounded wait on a broker: past `limit` the request answers 504 naming the broker and what
+/// it did not answer.
+pub async fn within<T>(
+    broker: &str,
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::Timeout(format!(
+            "{broker} did not answer {what} within {} ms",
+            limit.as_millis()
+        ))),
+    }
+}
+
 /// How long a broker reader waits before its next attempt after `failures` failed ones in a
 /// row: 100 ms, doubling, at most 2 s.
 pub fn retry_delay(failures: u32) -> Duration {

@@ -135,12 +135,7 @@ impl Conn {
         what: &str,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeouts.send(), call).await {
-            Ok(r) => r,
-            Err(_) => Err(GatewayError::Timeout(format!(
-                "Pub/Sub did not answer {what} in time"
-            ))),
-        }
+        crate::backend::within("Pub/Sub", self.timeouts.send(), what, call).await
     }
 }
 

@@ -258,13 +258,7 @@ pub(super) async fn within<T>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(GatewayError::Timeout(format!(
-            "NATS did not answer {what} within {} ms",
-            limit.as_millis()
-        ))),
-    }
+    crate::backend::within("NATS", limit, what, fut).await
 }
 
 /// Maps an async-nats error to the gateway's codes by what it says (its kinds differ per call).

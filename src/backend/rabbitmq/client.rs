@@ -278,13 +278,7 @@ pub(super) async fn within<T>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(GatewayError::Timeout(format!(
-            "RabbitMQ did not answer {what} within {} ms",
-            limit.as_millis()
-        ))),
-    }
+    crate::backend::within("RabbitMQ", limit, what, fut).await
 }
 
 /// An AMQP short string from client input: over 255 bytes answers 400 (lapin would panic).
