@@ -55,6 +55,7 @@ impl Record {
             offset,
             position: String::new(),
             epoch: 0,
+            delivery_attempt: 0,
             timestamp,
             key,
             value,
@@ -98,6 +99,8 @@ pub struct RecordParts {
     /// The scheme's own position where it is not an integer (else empty).
     pub position: String,
     pub epoch: u64,
+    /// `KafkaMessage.delivery_attempt`: 1 on a group's first delivery, 0 where unknown.
+    pub delivery_attempt: u32,
     pub timestamp: i64,
     pub key: Bytes,
     pub value: Bytes,
@@ -123,7 +126,8 @@ fn encode_message(p: &RecordParts) -> Vec<u8> {
         + varint_field(6, p.partition as u64)
         + len_field(7, p.topic.len())
         + len_field(8, p.position.len())
-        + varint_field(9, p.epoch);
+        + varint_field(9, p.epoch)
+        + varint_field(10, u64::from(p.delivery_attempt));
     let mut buf = Vec::with_capacity(len);
     put_varint(&mut buf, 1, p.offset as u64);
     put_varint(&mut buf, 2, p.timestamp as u64);
@@ -141,6 +145,7 @@ fn encode_message(p: &RecordParts) -> Vec<u8> {
     put_bytes(&mut buf, 7, p.topic.as_bytes());
     put_bytes(&mut buf, 8, p.position.as_bytes());
     put_varint(&mut buf, 9, p.epoch);
+    put_varint(&mut buf, 10, u64::from(p.delivery_attempt));
     debug_assert_eq!(buf.len(), len);
     buf
 }
@@ -201,6 +206,7 @@ mod encoding_tests {
             topic: p.topic.to_string(),
             position: p.position.clone(),
             epoch: p.epoch,
+            delivery_attempt: p.delivery_attempt,
         }
         .encode_to_vec()
     }
@@ -212,6 +218,7 @@ mod encoding_tests {
             offset,
             position: String::new(),
             epoch: 0,
+            delivery_attempt: 0,
             timestamp: 1_700_000_000_000,
             key: Bytes::new(),
             value: Bytes::from_static(b"v"),
@@ -237,6 +244,7 @@ mod encoding_tests {
         full.value = Bytes::from(vec![1u8; 70_000]);
         full.position = "1700000000000-5".into();
         full.epoch = u64::MAX;
+        full.delivery_attempt = u32::MAX;
         full.timestamp = -5;
         cases.push(full);
         let mut empty = parts(0, 0, vec![]);

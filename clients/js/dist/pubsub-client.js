@@ -5322,6 +5322,7 @@ var pubsub = $root.pubsub = (() => {
     KafkaMessage.prototype.topic = "";
     KafkaMessage.prototype.position = "";
     KafkaMessage.prototype.epoch = $util.Long ? $util.Long.fromBits(0, 0, true) : 0;
+    KafkaMessage.prototype.deliveryAttempt = 0;
     KafkaMessage.create = function(properties) {
       return new KafkaMessage(properties);
     };
@@ -5378,6 +5379,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 9, wireType 0 =*/
           72
         ).uint64(message.epoch);
+      if (message.deliveryAttempt != null && $Object.hasOwnProperty.call(message, "deliveryAttempt") && message.deliveryAttempt !== 0)
+        writer.uint32(
+          /* id 10, wireType 0 =*/
+          80
+        ).uint32(message.deliveryAttempt);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -5488,6 +5494,15 @@ var pubsub = $root.pubsub = (() => {
               message.epoch = value;
             else
               delete message.epoch;
+            continue;
+          }
+          case 10: {
+            if (wireType !== 0)
+              break;
+            if (value = reader.uint32())
+              message.deliveryAttempt = value;
+            else
+              delete message.deliveryAttempt;
             continue;
           }
         }

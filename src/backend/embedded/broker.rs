@@ -127,6 +127,7 @@ impl Broker {
                 offset,
                 position: String::new(),
                 epoch: topic.epoch,
+                delivery_attempt: 0,
                 timestamp,
                 key: req.key,
                 value: req.value,

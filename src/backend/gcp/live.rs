@@ -312,6 +312,7 @@ fn record(topic: &Arc<str>, m: ReceivedMessage) -> Record {
         offset: -1,
         position: msg.message_id,
         epoch: 0,
+        delivery_attempt: 0,
         timestamp,
         key: bytes::Bytes::from(msg.ordering_key),
         value: msg.data,

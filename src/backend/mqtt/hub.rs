@@ -76,6 +76,7 @@ pub(super) fn record(p: &MqttPublish, offset: i64) -> Arc<Record> {
         offset,
         position: String::new(),
         epoch: 0,
+        delivery_attempt: 0,
         timestamp: now_ms(),
         key: bytes::Bytes::new(),
         value: p.payload.clone(),

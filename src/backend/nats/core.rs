@@ -71,6 +71,7 @@ pub(super) fn core_record(m: &async_nats::Message) -> Arc<Record> {
         offset: -1,
         position: String::new(),
         epoch: 0,
+        delivery_attempt: 0,
         timestamp: now_ms(),
         key: bytes::Bytes::new(),
         value: m.payload.clone(),

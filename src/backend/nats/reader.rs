@@ -164,6 +164,7 @@ pub(super) fn js_record(m: &jetstream::Message, epoch: u64) -> Result<Arc<Record
         offset: i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
         position: String::new(),
         epoch,
+        delivery_attempt: 0,
         timestamp: ms_of(info.published),
         key: bytes::Bytes::new(),
         value: m.payload.clone(),

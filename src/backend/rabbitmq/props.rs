@@ -232,6 +232,7 @@ pub(super) fn to_record(d: &Delivery, offset: i64) -> Arc<Record> {
         offset,
         position: String::new(),
         epoch: 0,
+        delivery_attempt: 0,
         timestamp,
         key,
         value: Bytes::from(d.data.clone()),

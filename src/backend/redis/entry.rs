@@ -154,6 +154,7 @@ pub fn record(stream: &Arc<str>, entry: &Value) -> Option<(Id, Arc<Record>)> {
         offset: id.offset().unwrap_or(-1),
         position: id.to_string(),
         epoch: 0,
+        delivery_attempt: 0,
         timestamp: i64::try_from(id.ms).unwrap_or(i64::MAX),
         key,
         value,

@@ -209,6 +209,7 @@ async fn run(live: Weak<Live<Channels>>, cancel: CancellationToken) {
                     offset: -1,
                     position: String::new(),
                     epoch: 0,
+                    delivery_attempt: 0,
                     timestamp: now_ms(),
                     key: bytes::Bytes::new(),
                     value: bytes::Bytes::copy_from_slice(msg.get_payload_bytes()),

@@ -357,6 +357,8 @@ async fn headers_key_and_explicit_timestamp_come_back_in_fetch() {
             position: String::new(),
             // The log's generation, set by the embedded broker.
             epoch: msgs[0].epoch,
+            // A fetch is not a group delivery.
+            delivery_attempt: 0,
         }]
     );
     assert_ne!(msgs[0].epoch, 0);

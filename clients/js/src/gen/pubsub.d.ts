@@ -1589,6 +1589,9 @@ export namespace pubsub {
         /** KafkaMessage epoch. */
         epoch: (number|Long);
 
+        /** KafkaMessage deliveryAttempt. */
+        deliveryAttempt: number;
+
         /**
          * Creates a new KafkaMessage instance using the specified properties.
          * @param [properties] Properties to set
@@ -1647,6 +1650,9 @@ export namespace pubsub {
 
             /** KafkaMessage epoch */
             epoch?: (number|Long|null);
+
+            /** KafkaMessage deliveryAttempt */
+            deliveryAttempt?: (number|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -3820,6 +3820,7 @@ export const pubsub = $root.pubsub = (() => {
          * @property {string|null} [topic] KafkaMessage topic
          * @property {string|null} [position] KafkaMessage position
          * @property {number|Long|null} [epoch] KafkaMessage epoch
+         * @property {number|null} [deliveryAttempt] KafkaMessage deliveryAttempt
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -3925,6 +3926,14 @@ export const pubsub = $root.pubsub = (() => {
         KafkaMessage.prototype.epoch = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         /**
+         * KafkaMessage deliveryAttempt.
+         * @member {number} deliveryAttempt
+         * @memberof pubsub.KafkaMessage
+         * @instance
+         */
+        KafkaMessage.prototype.deliveryAttempt = 0;
+
+        /**
          * Creates a new KafkaMessage instance using the specified properties.
          * @function create
          * @memberof pubsub.KafkaMessage
@@ -3975,6 +3984,8 @@ export const pubsub = $root.pubsub = (() => {
                 writer.uint32(/* id 8, wireType 2 =*/66).string(message.position);
             if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && (typeof message.epoch === "object" ? message.epoch.low || message.epoch.high : message.epoch !== 0))
                 writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.epoch);
+            if (message.deliveryAttempt != null && $Object.hasOwnProperty.call(message, "deliveryAttempt") && message.deliveryAttempt !== 0)
+                writer.uint32(/* id 10, wireType 0 =*/80).uint32(message.deliveryAttempt);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -4097,6 +4108,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.epoch = value;
                         else
                             delete message.epoch;
+                        continue;
+                    }
+                case 10: {
+                        if (wireType !== 0)
+                            break;
+                        if (value = reader.uint32())
+                            message.deliveryAttempt = value;
+                        else
+                            delete message.deliveryAttempt;
                         continue;
                     }
                 }
