@@ -31,6 +31,9 @@
 //!   client, topic, hub, members, handover, groups), `gcp/` (gcloud-pubsub's gRPC clients: auth,
 //!   client, live).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
+//! - `framing`: what a connection's frames hold: binary protobuf, or proto3 JSON text for the
+//!   `pubsub.json` subprotocol (requests read with pbjson; replies and pushes, built as protobuf
+//!   like any other, converted by the writer of a JSON session only).
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
 //! - `auth`: key-auth, jwt-auth, Origin allow-lists and topic ACLs.
@@ -75,6 +78,7 @@ pub mod config;
 pub mod console;
 pub mod dispatch;
 pub mod error;
+pub mod framing;
 pub(crate) mod http;
 pub mod metrics;
 pub mod outbox;

@@ -31,6 +31,7 @@ use crate::codec;
 use crate::config::{Limits, SlowConsumerPolicy};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
+use crate::framing::{self, Framing};
 use crate::metrics::{CMD_INVALID, METRICS};
 use crate::outbox::{cost, Budget, Closed, Inbox, Outbound, Outbox};
 use crate::pb::PubSubReq;
@@ -48,6 +49,8 @@ pub struct SessionContext {
     pub auth: Option<watch::Receiver<Arc<RouteAuth>>>,
     /// The route's uri, for route_info and capability errors.
     pub route: Arc<str>,
+    /// Binary protobuf, or JSON text for a client that asked for `pubsub.json`.
+    pub framing: Framing,
 }
 
 /// How a route ends for the connections open on it, shutdown aside: removed by a reload, or
@@ -193,12 +196,14 @@ where
     let (sink, mut stream) = ws.split();
     let (out, out_rx) = Outbox::channel(limits.outbound_queue, limits.outbound_queue_bytes);
     let (close_tx, close_rx) = oneshot::channel();
+    let framing = ctx.framing;
     let mut writer = tokio::spawn(write_loop(
         sink,
         out_rx,
         close_rx,
         out.shared.clone(),
         out.budget,
+        framing,
     ));
     let mut auth = ctx.auth;
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
@@ -288,6 +293,11 @@ where
                             tracing::info!(size, max_size, "closing: frame too big");
                             break Some(CloseReason::MessageTooBig);
                         }
+                        // Invalid UTF-8 in a text frame breaks the WebSocket protocol itself.
+                        Some(Err(WsError::Utf8(e))) => {
+                            tracing::info!(error = %e, "closing: text frame not UTF-8");
+                            break Some(CloseReason::ProtocolError);
+                        }
                         Some(Err(WsError::Protocol(e))) => {
                             tracing::info!(error = %e, "closing: websocket protocol error");
                             break Some(CloseReason::ProtocolError);
@@ -304,27 +314,42 @@ where
                     // others are busy) waits: the replies fill the queue and the refusals
                     // behind them are dropped. Each frame counts against the budget instead.
                     tokio::task::consume_budget().await;
-                    let data = match msg {
-                        Message::Binary(data) => data,
-                        Message::Text(text) => {
+                    let started = std::time::Instant::now();
+                    let decoded = match (msg, framing) {
+                        (Message::Binary(data), Framing::Binary) => {
+                            PubSubReq::decode(data).map_err(|e| {
+                                if let Some(suppressed) = noisy.allow() {
+                                    tracing::info!(error = %e, suppressed, "undecodable request");
+                                }
+                                (0, GatewayError::WrongCommand)
+                            })
+                        }
+                        (Message::Text(text), Framing::Binary) => {
                             if let Some(suppressed) = noisy.allow() {
                                 tracing::info!(len = text.len(), suppressed, "ignoring text frame: the protocol is binary protobuf");
                             }
                             continue;
                         }
-                        Message::Close(_) => break None,
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                        (Message::Text(text), Framing::Json) => {
+                            framing::request(&text).map_err(|r| {
+                                if let Some(suppressed) = noisy.allow() {
+                                    tracing::info!(error = %r.error, suppressed, "unreadable JSON request");
+                                }
+                                (r.sequence, r.error)
+                            })
+                        }
+                        (Message::Binary(_), Framing::Json) => Err((0, GatewayError::BadRequest(format!(
+                            "binary frame on a {} session: send requests as JSON text frames",
+                            framing::JSON_PROTOCOL
+                        )))),
+                        (Message::Close(_), _) => break None,
+                        (Message::Ping(_) | Message::Pong(_) | Message::Frame(_), _) => continue,
                     };
-                    let started = std::time::Instant::now();
-                    let req = match PubSubReq::decode(data) {
+                    let req = match decoded {
                         Ok(req) => req,
-                        Err(e) => {
-                            if let Some(suppressed) = noisy.allow() {
-                                tracing::info!(error = %e, suppressed, "undecodable request");
-                            }
-                            let err = GatewayError::WrongCommand;
+                        Err((sequence, err)) => {
                             METRICS.command(CMD_INVALID, Some(err.code()), started.elapsed());
-                            if reply_now(&out, codec::error_frame(0, &err)).is_err() {
+                            if reply_now(&out, codec::error_frame(sequence, &err)).is_err() {
                                 break None;
                             }
                             continue;
@@ -493,10 +518,19 @@ async fn write_loop<S>(
     mut close: oneshot::Receiver<Closing>,
     shared: Arc<Budget>,
     budget: usize,
+    framing: Framing,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    write_frames(&mut sink, &mut rx, &mut close, &shared.bytes, budget).await;
+    write_frames(
+        &mut sink,
+        &mut rx,
+        &mut close,
+        &shared.bytes,
+        budget,
+        framing,
+    )
+    .await;
     // Whatever is left will never be sent; senders waiting for room must not wait for good.
     // Dropping the inbox discards (and uncounts) what is still queued.
     shared.bytes.close();
@@ -509,6 +543,7 @@ async fn write_frames<S>(
     close: &mut oneshot::Receiver<Closing>,
     bytes: &Semaphore,
     budget: usize,
+    framing: Framing,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -531,12 +566,12 @@ async fn write_frames<S>(
             (Some(o), None) => o,
             // Boxed: the close runs once, and its state would otherwise make every idle
             // connection's writer larger.
-            (pending, Some(c)) => return Box::pin(close_with(sink, rx, pending, c)).await,
+            (pending, Some(c)) => return Box::pin(close_with(sink, rx, pending, c, framing)).await,
             (None, None) => tokio::select! {
                 biased;
                 c = &mut *close => {
                     let c = c.unwrap_or(CloseReason::Normal);
-                    return Box::pin(close_with(sink, rx, None, c)).await;
+                    return Box::pin(close_with(sink, rx, None, c, framing)).await;
                 }
                 o = rx.recv() => match o {
                     Some(o) => o,
@@ -552,7 +587,7 @@ async fn write_frames<S>(
             Outbound::Frame(b) => {
                 // The budget is given back once the frame is handed to the socket.
                 bytes.add_permits(cost(b.len(), budget) as usize);
-                Message::Binary(b)
+                frame_message(b, framing)
             }
             Outbound::Ping => Message::Ping(Bytes::new()),
         };
@@ -567,6 +602,15 @@ async fn write_frames<S>(
     }
 }
 
+/// A finished frame as the session's framing sends it: as it is on a binary session, converted
+/// to JSON text on a `pubsub.json` one.
+fn frame_message(frame: Bytes, framing: Framing) -> Message {
+    match framing {
+        Framing::Binary => Message::Binary(frame),
+        Framing::Json => Message::text(framing::response(&frame)),
+    }
+}
+
 /// Sends the close frame. Frames already queued (replies drained at shutdown) go before it;
 /// only a slow consumer's close does not wait behind its full queue.
 async fn close_with<S>(
@@ -574,6 +618,7 @@ async fn close_with<S>(
     rx: &mut Inbox,
     pending: Option<Outbound>,
     why: Closing,
+    framing: Framing,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -590,7 +635,7 @@ async fn close_with<S>(
         }));
         for o in queued {
             if let Outbound::Frame(b) = o {
-                if sink.feed(Message::Binary(b)).await.is_err() {
+                if sink.feed(frame_message(b, framing)).await.is_err() {
                     return;
                 }
             }

@@ -307,6 +307,7 @@ fuzz_target!(|data: &[u8]| {
             route_end: Default::default(),
             auth: Some(w.auth.subscribe()),
             route: std::sync::Arc::from("/fuzz"),
+            framing: Default::default(),
         };
         let dropped_before = METRICS.replies_dropped.load(Relaxed);
         let session = tokio::spawn(session::run(server_ws, ctx, CancellationToken::new()));

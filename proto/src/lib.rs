@@ -7,3 +7,9 @@
 #![allow(clippy::all, missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/pubsub.rs"));
+
+// serde impls of every type above, following the proto3 JSON mapping: int64 and uint64 as
+// strings, bytes as base64, enums by name, fields in lowerCamelCase (the proto names are accepted
+// too).
+#[cfg(feature = "json")]
+include!(concat!(env!("OUT_DIR"), "/pubsub.serde.rs"));

@@ -30,6 +30,7 @@ use crate::auth::{parse_query, Credentials, Identity, Refusal, RouteAuth};
 use crate::backend::{self, Backend};
 use crate::close::CloseReason;
 use crate::config::{Config, Limits, Route};
+use crate::framing::{self, Framing};
 use crate::http::http_answer;
 use crate::metrics::{Rejection, METRICS};
 use crate::session::{self, RouteEnd, SessionContext};
@@ -562,6 +563,7 @@ async fn serve<S>(
         route_end: entry.end.clone(),
         auth: Some(auth),
         route: Arc::from(entry.route.uri.as_str()),
+        framing: up.framing,
     };
     drop(table);
     // A plain map, not an async block: the task holds the session's future once, not next to
@@ -589,6 +591,7 @@ enum HandshakeError {
 struct Upgrade {
     entry: Arc<RouteEntry>,
     identity: Identity,
+    framing: Framing,
     leftover: Vec<u8>,
 }
 
@@ -618,6 +621,7 @@ where
                         entry,
                         accept,
                         protocol,
+                        framing,
                         identity,
                     } => {
                         let protocol = protocol
@@ -630,6 +634,7 @@ where
                         Ok(Upgrade {
                             entry,
                             identity,
+                            framing,
                             leftover: buf.split_off(len),
                         })
                     }
@@ -672,6 +677,7 @@ enum Decision {
         entry: Arc<RouteEntry>,
         accept: String,
         protocol: Option<String>,
+        framing: Framing,
         identity: Identity,
     },
     Refuse {
@@ -764,20 +770,42 @@ fn decide(req: &httparse::Request<'_, '_>, table: &Table) -> Decision {
         }
         Err(Refusal::Forbidden) => return refuse(403, "forbidden\n", Rejection::ForbiddenOrigin),
     };
-    // A browser that offered subprotocols needs one back: `pubsub` when offered, else the first
-    // that is not a token. A `bearer.` entry is never echoed: response headers end up in logs
-    // and proxies' caches, and a token there outlives the connection. (Browsers fail a
-    // connection that offered subprotocols and got none back, so browser clients offer
-    // `pubsub` along with the token.)
-    let protocol = protocols
-        .iter()
-        .find(|p| p.eq_ignore_ascii_case("pubsub"))
-        .or_else(|| protocols.iter().find(|p| !is_bearer(p)))
-        .map(|p| p.to_string());
+    let (protocol, framing) = choose_protocol(&protocols);
     Decision::Upgrade {
         entry: entry.clone(),
         accept: derive_accept_key(key.as_bytes()),
         protocol,
+        framing,
         identity,
+    }
+}
+
+/// The subprotocol answered to the client's offer, and the framing the session speaks.
+/// `pubsub.json` or `pubsub`, whichever the client lists first, chooses JSON text or binary
+/// protobuf; without either, the session is binary and the first offer that is not a token is
+/// echoed. A browser that offered subprotocols needs one back (it fails a connection that got
+/// none), so browser clients offer `pubsub` or `pubsub.json` along with a token. A `bearer.`
+/// entry is never echoed: response headers end up in logs and proxies' caches, and a token
+/// there outlives the connection.
+fn choose_protocol(offered: &[&str]) -> (Option<String>, Framing) {
+    let known = offered.iter().find_map(|p| {
+        if p.eq_ignore_ascii_case(framing::JSON_PROTOCOL) {
+            Some((p, Framing::Json))
+        } else if p.eq_ignore_ascii_case("pubsub") {
+            Some((p, Framing::Binary))
+        } else {
+            None
+        }
+    });
+    // The client's own spelling goes back: clients compare the answer with what they offered.
+    match known {
+        Some((p, f)) => (Some(p.to_string()), f),
+        None => (
+            offered
+                .iter()
+                .find(|p| !is_bearer(p))
+                .map(|p| p.to_string()),
+            Framing::Binary,
+        ),
     }
 }
