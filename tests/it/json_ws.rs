@@ -5,7 +5,6 @@
 //! with an `ErrorResp` and the session keeps serving; binary sessions are unaffected.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
@@ -18,6 +17,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -169,6 +169,17 @@ impl JsonClient {
             .request("cmdPing", json!({ "state": b64("alive") }))
             .await;
         assert_eq!(r["pongResp"]["state"], json!(b64("alive")), "{r}");
+    }
+}
+
+/// The server's close frame, which must be the next frame.
+async fn close_frame(j: &mut JsonClient) -> CloseFrame {
+    match tokio::time::timeout(WAIT, j.ws.next())
+        .await
+        .expect("close in time")
+    {
+        Some(Ok(Message::Close(f))) => f.expect("a close frame"),
+        other => panic!("expected the close, got {other:?}"),
     }
 }
 
@@ -449,7 +460,7 @@ async fn json_ack_and_nack_round_trip_on_a_nats_jetstream_group() {
         .await;
     assert_eq!(r["okResp"], json!({}), "{r}");
     let again = j.pushed(&id, 1).await;
-    assert!(nacked.elapsed() >= Duration::from_millis(400));
+    assert!(nacked.elapsed() >= std::time::Duration::from_millis(400));
     assert_eq!(again[0]["offset"], offset);
     let r = j
         .request(
@@ -568,16 +579,7 @@ async fn a_text_frame_over_max_frame_bytes_closes_with_1009_as_a_binary_one_does
         "A".repeat(2048)
     );
     j.send_text(big).await;
-    let close = loop {
-        match tokio::time::timeout(WAIT, j.ws.next())
-            .await
-            .expect("close in time")
-        {
-            Some(Ok(Message::Close(f))) => break f.expect("a close frame"),
-            Some(Ok(m)) => panic!("expected the close, got {m:?}"),
-            other => panic!("expected the close, got {other:?}"),
-        }
-    };
+    let close = close_frame(&mut j).await;
     assert_eq!(close.code, CloseCode::Size);
     let mut again = JsonClient::connect(&gw, "/embedded").await;
     again.ping_ok().await;
@@ -592,16 +594,7 @@ async fn a_text_frame_that_is_not_utf8_closes_with_a_protocol_error() {
     // tungstenite's Message::Text cannot hold invalid UTF-8: the raw frame can.
     let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
     j.ws.send(Message::Frame(frame)).await.unwrap();
-    let close = loop {
-        match tokio::time::timeout(WAIT, j.ws.next())
-            .await
-            .expect("close in time")
-        {
-            Some(Ok(Message::Close(f))) => break f.expect("a close frame"),
-            Some(Ok(m)) => panic!("expected the close, got {m:?}"),
-            other => panic!("expected the close, got {other:?}"),
-        }
-    };
+    let close = close_frame(&mut j).await;
     assert_eq!(close.code, CloseCode::Protocol);
     let mut again = JsonClient::connect(&gw, "/embedded").await;
     again.ping_ok().await;
