@@ -5,10 +5,11 @@
 // positions, group, partitions, key and headers, fetch and offsets, commit, ack and nack. A
 // gateway without route_info gets everything, as before.
 
-import { connect, bytesToText, bytesToHex, PubSubError } from "./pubsub-client.js";
+import { connect, bytesToText, bytesToHex, PubSubError, StartPosition } from "./pubsub-client.js";
 import { RateChart } from "./chart.js";
 
 const MAX_ROWS = 1000;
+const MAX_FRAMES = 200;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -88,6 +89,7 @@ async function reconnect() {
     );
     client.on("reconnect", () => setStatus("connected", "connected"));
     client.on("error", (e) => note("sub-note", e.message, true));
+    client.on("frame", onFrame);
     setStatus("connected", "connected");
     note("sub-note", `connected to ${url}`);
     await readRouteInfo(client, url);
@@ -419,6 +421,60 @@ $("clear").addEventListener("click", () => {
   state.total = 0;
   $("msg-count").textContent = "";
   chart.clear();
+});
+
+// ---------------------------------------------------------------------------------------------
+// frames as JSON: the proto3 JSON mapping, as a `pubsub.json` session exchanges them (int64 as
+// strings, bytes as base64, enums by name); built only while the switch is on.
+// ---------------------------------------------------------------------------------------------
+
+const INT64 = new Set([
+  "sequence", "offset", "timestamp", "startValue", "startEpoch", "subscriptionId", "epoch",
+  "earliest", "latest", "delayMs", "dropped",
+]);
+const START_NAMES = Object.fromEntries(Object.entries(StartPosition).map(([k, v]) => [v, k]));
+
+function base64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function proto3Json(v, key) {
+  if (v instanceof Uint8Array) return base64(v);
+  if (Array.isArray(v)) return v.map((x) => proto3Json(x, key));
+  if (v && typeof v === "object" && "low" in v && "high" in v) return v.toString(); // Long
+  if (typeof v === "number" && (key === "start" || key === "starts")) return START_NAMES[v] ?? v;
+  if (typeof v === "number" && INT64.has(key)) return String(v);
+  if (v && typeof v === "object") {
+    // for…in: a decoded message's defaults live on its prototype, and every field is shown, as
+    // the gateway writes them on a pubsub.json session.
+    const out = {};
+    for (const k in v) {
+      const x = v[k];
+      if (x !== undefined && x !== null && typeof x !== "function") out[k] = proto3Json(x, k);
+    }
+    return out;
+  }
+  return v;
+}
+
+function onFrame({ direction, message }) {
+  if (!$("show-json").checked) return;
+  const li = document.createElement("li");
+  li.className = direction;
+  li.textContent = JSON.stringify(proto3Json(message, ""));
+  const list = $("frames");
+  list.prepend(li);
+  while (list.children.length > MAX_FRAMES) list.lastElementChild.remove();
+  $("frame-count").textContent = `(last ${list.children.length})`;
+}
+$("show-json").addEventListener("change", () => {
+  $("frames-section").hidden = !$("show-json").checked;
+});
+$("frames-clear").addEventListener("click", () => {
+  $("frames").replaceChildren();
+  $("frame-count").textContent = "";
 });
 
 // ---------------------------------------------------------------------------------------------

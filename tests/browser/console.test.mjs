@@ -21,6 +21,7 @@ import {
   newPage,
   nodeClient,
   readRepo,
+  require,
   sleep,
   startGateway,
   staticServer,
@@ -294,6 +295,52 @@ test("console: an embedded route shows its scheme and offers every start positio
   await page.click("#fetch-button");
   await page.waitForFunction(() => /^fetched 1 from /.test(document.getElementById("read-note").textContent));
 
+  assert.deepEqual(page.problems, []);
+});
+
+test("console: the JSON switch shows every frame sent and received as its proto3 JSON, the same a pubsub.json session gets", { timeout: 90000 }, async (t) => {
+  const gw = await startGateway({ routes: [{ uri: "/embedded", upstream: { scheme: "embedded" } }] });
+  t.after(() => gw.stop());
+  const url = await consoleUrl(gw, t);
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await openConsole(browser, url);
+  assert.equal(await page.locator("#frames-section").isVisible(), false, "off by default");
+  await page.check("#show-json");
+  assert.equal(await page.locator("#frames-section").isVisible(), true);
+
+  const topic = uniqueTopic("console-json");
+  await subscribe(page, topic, { start: "EARLIEST" });
+  const producer = await nodeClient(`${gw.ws}/embedded`);
+  t.after(() => producer.close());
+  await producer.produce(topic, "hi json", { key: "k" });
+  await row(page, topic, 0, 0).waitFor({ timeout: 10000 });
+  const frames = await page.locator("#frames li").evaluateAll((lis) =>
+    lis.map((li) => ({ direction: li.className, json: JSON.parse(li.textContent) })),
+  );
+  const sent = frames.find((f) => f.direction === "sent" && f.json.cmdKafkaSubscribe);
+  assert.ok(sent, JSON.stringify(frames));
+  assert.equal(sent.json.cmdKafkaSubscribe.topic, topic);
+  assert.equal(sent.json.cmdKafkaSubscribe.start, "EARLIEST", "enums by name");
+  const push = frames.find((f) => f.direction === "received" && f.json.kafkaPush);
+  assert.ok(push, JSON.stringify(frames));
+  const m = push.json.kafkaPush.messages[0];
+  assert.equal(m.value, btoa("hi json"), "bytes as base64");
+  assert.equal(m.key, btoa("k"));
+  assert.equal(m.offset, "0", "int64 as a string");
+  assert.equal(typeof push.json.sequence, "string");
+  // The gateway's own JSON for the same message, from a pubsub.json session, agrees.
+  const WebSocket = require("ws");
+  const ws = new WebSocket(`${gw.ws}/embedded`, ["pubsub.json"]);
+  t.after(() => ws.close());
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  assert.equal(ws.protocol, "pubsub.json");
+  const reply = new Promise((resolve) => ws.once("message", (data) => resolve(JSON.parse(String(data)))));
+  ws.send(JSON.stringify({ sequence: "1", cmdKafkaFetch: { topic, partition: 0, offset: "0" } }));
+  const fetched = (await reply).kafkaFetchResp.messages[0];
+  for (const k of ["value", "key", "offset", "topic", "timestamp", "epoch"]) assert.equal(m[k], fetched[k], k);
+  await page.uncheck("#show-json");
+  assert.equal(await page.locator("#frames-section").isVisible(), false);
   assert.deepEqual(page.problems, []);
 });
 

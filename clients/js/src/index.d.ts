@@ -210,6 +210,8 @@ export interface ClientEvents {
   /** The gateway closed for a reason a reconnect cannot fix (see finalClose); the client is closed. */
   ended: { code: number; reason: string; why: string };
   error: Error;
+  /** Every frame, as the PubSubReq sent or the PubSubResp decoded (protobufjs objects). */
+  frame: { direction: "sent" | "received"; message: Record<string, unknown> };
 }
 
 /**

@@ -309,7 +309,9 @@ export class PubSubClient {
   // attempt's)}, "reconnect", "ended" {code, reason, why} (the gateway closed for a reason a
   // reconnect cannot fix, see finalClose: the client is closed, as by close()),
   // "error" (an Error: undecodable frame, an ErrorResp with sequence 0, a failed resubscription,
-  // an exception thrown by an onMessage callback)
+  // an exception thrown by an onMessage callback), "frame" {direction: "sent" | "received",
+  // message: the PubSubReq or decoded PubSubResp} for every frame (for inspectors such as the
+  // console; nothing is built for it while no one listens)
   // -------------------------------------------------------------------------------------------
 
   on(event, fn) {
@@ -529,6 +531,7 @@ export class PubSubClient {
       this._emit("error", new PubSubError(0, `undecodable frame: ${e.message}`, { cause: e }));
       return;
     }
+    if (this._listeners.get("frame")?.size) this._emit("frame", { direction: "received", message: resp });
     let sequence;
     try {
       sequence = num(resp.sequence);
@@ -592,6 +595,9 @@ export class PubSubClient {
               }, left)
             : null;
         this._pending.set(sequence, { resolve, reject, timer, onReply, expect, field });
+        if (this._listeners.get("frame")?.size) {
+          this._emit("frame", { direction: "sent", message: { sequence, [field]: body } });
+        }
         try {
           this._ws.send(frame);
         } catch (e) {
