@@ -633,3 +633,65 @@ async fn a_binary_session_ignores_text_frames_and_shares_a_route_with_json_sessi
     j.ping_ok().await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn json_refresh_on_a_jwt_route_with_the_token_offered_as_a_subprotocol_next_to_pubsub_json() {
+    let gw = Gateway::start(
+        "routes:\n  - uri: /e\n    upstream: { scheme: embedded }\n    plugins:\n      jwt-auth: { algorithm: HS256, secret: json-secret }\n",
+    )
+    .await;
+    let token = |secret: &str, acl: Value| {
+        let exp = pubsub_gateway::backend::now_ms() / 1000 + 600;
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({ "sub": "jo", "exp": exp, "acl": acl }),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let topic = unique_name("jwt", '-');
+    let first = token("json-secret", json!({ "write": [topic] }));
+    // The token travels as `bearer.<token>`; only pubsub.json comes back.
+    let (ws, chosen) = upgrade_offering(&gw, "/e", &format!("pubsub.json, bearer.{first}")).await;
+    assert_eq!(chosen.as_deref(), Some("pubsub.json"));
+    let mut j = JsonClient {
+        ws,
+        next_seq: 1,
+        pending: VecDeque::new(),
+    };
+    let produce = json!({"topic": topic, "value": b64("x")});
+    let r = j.request("cmdKafkaProduce", produce.clone()).await;
+    assert!(r.get("kafkaProduceResp").is_some(), "{r}");
+    let forged = token("not-the-secret", json!({}));
+    let r = j.request("cmdRefresh", json!({ "token": forged })).await;
+    assert_eq!(error(&r).0, 401, "{r}");
+    // A fresh token whose ACL no longer allows the topic: it applies to the next command.
+    let narrower = token("json-secret", json!({ "write": ["elsewhere"] }));
+    let r = j.request("cmdRefresh", json!({ "token": narrower })).await;
+    assert_eq!(r["okResp"], json!({}), "{r}");
+    let r = j.request("cmdKafkaProduce", produce).await;
+    assert_eq!(error(&r).0, 403, "{r}");
+    j.ping_ok().await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_json_requests_with_429_as_binary_ones() {
+    let gw = Gateway::start(&embedded_with_limits("max_requests_per_sec: 3")).await;
+    let mut j = JsonClient::connect(&gw, "/embedded").await;
+    let mut seqs = Vec::new();
+    for _ in 0..10 {
+        seqs.push(j.send("cmdPing", json!({})).await);
+    }
+    let mut codes = Vec::new();
+    for seq in seqs {
+        let r = j.reply(seq).await;
+        codes.push(r.get("errorResp").map(|e| e["code"].as_i64().unwrap_or(0)));
+    }
+    assert!(
+        codes.iter().filter(|c| c.is_none()).count() <= 4,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&Some(429)), "{codes:?}");
+    gw.stop().await;
+}
