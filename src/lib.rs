@@ -10,8 +10,9 @@
 //! other without cycles).
 //! - `server/`: accepts TCP or TLS, counts handshakes in progress (`handshakes`: per address, the
 //!   oldest silent one evicted for a new socket), reads the HTTP upgrade request, checks Origin
-//!   and credentials, picks the route, upgrades; swaps the route table on reload, rebuilding a
-//!   route's backend when what it is built from changed.
+//!   and credentials, picks the route and the framing (`choose_protocol`: binary, or JSON for
+//!   `pubsub.json`), upgrades; swaps the route table on reload, rebuilding a route's backend
+//!   when what it is built from changed.
 //! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
 //!   server through its `Served` trait.
 //! - `session`: one connection's loop: reads requests, runs them concurrently, one writer task
