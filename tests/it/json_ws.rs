@@ -695,3 +695,89 @@ async fn the_rate_limit_answers_json_requests_with_429_as_binary_ones() {
     assert!(codes.contains(&Some(429)), "{codes:?}");
     gw.stop().await;
 }
+
+#[cfg(feature = "kafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_produce_fetch_and_subscribe_on_kafka_with_a_direct_kafka_consumer_as_oracle() {
+    use crate::common::kafka::{kafka_yaml, shared, topic};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message as _};
+    let broker = shared();
+    let t = topic("json");
+    broker.create_topic(&t, 2).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    let mut j = JsonClient::connect(&gw, "/kafka").await;
+    let binary_value = base64::engine::general_purpose::STANDARD.encode([0u8, 0xff, b'j']);
+    let r = j
+        .request(
+            "cmdKafkaProduce",
+            json!({
+                "topic": t,
+                "partition": 1,
+                "key": b64("kk"),
+                "value": binary_value,
+                "headers": [{"key": "trace", "value": b64("t-1")}],
+                "timestamp": "1650000000123",
+            }),
+        )
+        .await;
+    let p = &r["kafkaProduceResp"];
+    assert_eq!(p["partition"], 1, "{r}");
+    let offset: i64 = p["offset"]
+        .as_str()
+        .expect("int64 as a string")
+        .parse()
+        .unwrap();
+    // Kafka's own client reads what the JSON request stored.
+    let direct: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "unused")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&t, 1, rdkafka::Offset::Offset(offset))
+        .unwrap();
+    direct.assign(&tpl).unwrap();
+    let (key, value, header, ts) = tokio::task::spawn_blocking(move || {
+        let m = direct
+            .poll(std::time::Duration::from_secs(10))
+            .expect("a message")
+            .expect("no error");
+        let h = m.headers().expect("headers");
+        let header = (h.get(0).key.to_string(), h.get(0).value.map(<[u8]>::to_vec));
+        (
+            m.key().map(<[u8]>::to_vec),
+            m.payload().map(<[u8]>::to_vec),
+            header,
+            m.timestamp().to_millis(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(key.as_deref(), Some(&b"kk"[..]));
+    assert_eq!(value.as_deref(), Some(&[0u8, 0xff, b'j'][..]));
+    assert_eq!(header, ("trace".to_string(), Some(b"t-1".to_vec())));
+    assert_eq!(ts, Some(1_650_000_000_123));
+    // Fetch and subscribe give it back in JSON.
+    let r = j
+        .request(
+            "cmdKafkaFetch",
+            json!({"topic": t, "partition": 1, "offset": offset.to_string()}),
+        )
+        .await;
+    let m = &r["kafkaFetchResp"]["messages"][0];
+    assert_eq!(m["value"], json!(binary_value), "{r}");
+    assert_eq!(m["timestamp"], "1650000000123", "{r}");
+    let r = j
+        .request(
+            "cmdKafkaSubscribe",
+            json!({"topic": t, "start": "EARLIEST", "partitions": [1]}),
+        )
+        .await;
+    let id = r["kafkaSubscribeResp"]["subscriptionId"].clone();
+    let got = j.pushed(&id, 1).await;
+    assert_eq!(got[0]["value"], json!(binary_value));
+    assert_eq!(got[0]["headers"][0]["value"], json!(b64("t-1")));
+    j.ping_ok().await;
+    gw.stop().await;
+}
