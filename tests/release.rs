@@ -119,6 +119,56 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
 
 /// The gauges (subscriptions open, subscription tasks) once they equal `want`, or as they are
 /// after 3 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_json_subscribers_release_their_subscriptions_in_the_metrics() {
+    use futures_util::SinkExt;
+    let _one_at_a_time = GAUGES.lock().await;
+    let gw = Gateway::start(EMBEDDED).await;
+    let admin = gw.admin.expect("admin listener");
+    let mut p = gw.connect("/embedded").await;
+    p.produce_value("json-feed", "first").await;
+    let baseline = gauge(admin, "pubsub_subscriptions_open").await;
+    let tasks = gauge(admin, "pubsub_subscription_tasks").await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}/embedded", gw.addr),
+            )
+            .unwrap();
+        req.headers_mut()
+            .insert("sec-websocket-protocol", "pubsub.json".parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        ws.send(Message::text(
+            r#"{"sequence":"1","cmdKafkaSubscribe":{"topic":"json-feed","start":"EARLIEST"}}"#,
+        ))
+        .await
+        .unwrap();
+        // The subscribe reply, then the first push: the subscription is live.
+        for _ in 0..2 {
+            let m = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
+            assert!(matches!(m, Some(Ok(Message::Text(_)))), "{m:?}");
+        }
+        clients.push(ws);
+    }
+    assert_eq!(
+        gauge(admin, "pubsub_subscriptions_open").await,
+        baseline + 4.0
+    );
+    let big = "y".repeat(64 * 1024);
+    for _ in 0..32 {
+        p.produce_value("json-feed", &big).await;
+    }
+    drop(clients);
+    let now = subscription_gauges_settled(admin, (baseline, tasks)).await;
+    assert_eq!(
+        now,
+        (baseline, tasks),
+        "subscriptions (or their delivery tasks) of vanished JSON clients are still open"
+    );
+    gw.stop().await;
+}
+
 async fn subscription_gauges_settled(admin: std::net::SocketAddr, want: (f64, f64)) -> (f64, f64) {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
