@@ -117,8 +117,6 @@ async fn shared_reader_subscribers_vanishing_with_full_queues_release_their_slot
     gw.stop().await;
 }
 
-/// The gauges (subscriptions open, subscription tasks) once they equal `want`, or as they are
-/// after 3 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_json_subscribers_release_their_subscriptions_in_the_metrics() {
     use futures_util::SinkExt;
@@ -169,6 +167,8 @@ async fn vanished_json_subscribers_release_their_subscriptions_in_the_metrics() 
     gw.stop().await;
 }
 
+/// The gauges (subscriptions open, subscription tasks) once they equal `want`, or as they are
+/// after 3 s.
 async fn subscription_gauges_settled(admin: std::net::SocketAddr, want: (f64, f64)) -> (f64, f64) {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
