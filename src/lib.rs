@@ -29,7 +29,7 @@
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
 //!   client, topic, hub, members, handover, groups), `gcp/` (gcloud-pubsub's gRPC clients: auth,
-//!   client, live).
+//!   client, live), `aws/` (AWS's SDK for SNS and SQS: client, message, live, groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
@@ -38,7 +38,7 @@
 //! - `console`: the live console's files, built into the binary.
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
-//!   `mqtt`, `gcp`), `limits`, `plugins`, `storage`.
+//!   `mqtt`, `gcp`, `aws`), `limits`, `plugins`, `storage`.
 //! - `close`: why the gateway closes a connection: code, reason text, whether to reconnect.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.
