@@ -275,10 +275,9 @@ const DENIED: &[&str] = &[
 
 /// An SDK error as the gateway's error; `what` names the topic or queue. Never carries
 /// credentials: AWS's messages name the key id at most.
-pub(super) fn sdk_error<E, R>(e: SdkError<E, R>, what: &str) -> GatewayError
+pub(super) fn sdk_error<E>(e: SdkError<E>, what: &str) -> GatewayError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     match &e {
         SdkError::DispatchFailure(d) => GatewayError::Unavailable(format!(
@@ -297,11 +296,21 @@ where
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("");
             let msg = s.err().message().unwrap_or("");
+            let status = s.raw().status().as_u16();
             let m = format!(
-                "AWS {what}: {code}{}{msg}",
+                "AWS {what}: {}{}{msg}",
+                if code.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    code.to_string()
+                },
                 if msg.is_empty() { "" } else { ": " }
             );
-            code_error(code, m)
+            match code_error(code, m) {
+                // A code the gateway does not know (or none): the HTTP status says.
+                GatewayError::Upstream(m) => status_error(status, m),
+                e => e,
+            }
         }
         SdkError::ResponseError(_) => {
             GatewayError::Upstream(format!("AWS answered something unreadable ({what})"))
@@ -333,6 +342,18 @@ pub(super) fn code_error(code: &str, m: String) -> GatewayError {
         GatewayError::BadRequest(m)
     } else {
         GatewayError::Upstream(m)
+    }
+}
+
+/// An HTTP status of AWS (its message `m`) as the gateway's error.
+fn status_error(status: u16, m: String) -> GatewayError {
+    match status {
+        400 => GatewayError::BadRequest(m),
+        401 | 403 => GatewayError::Forbidden(m),
+        404 => GatewayError::UnknownTopicOrPartition.context(m),
+        429 => GatewayError::Overloaded(m),
+        503 => GatewayError::Unavailable(m),
+        _ => GatewayError::Upstream(m),
     }
 }
 

@@ -319,6 +319,14 @@ async fn read(m: Arc<Member>) {
             continue;
         }
         let url = m.url();
+        // moto (5.2.6) takes its view of a FIFO queue's held message groups when a long poll
+        // starts, so a poll begun while this member held messages would not see its acks free
+        // their groups for 20 s: a FIFO member holding messages polls 1 s at a time.
+        let wait = if conn.opts.fifo && !lock(&m.held).is_empty() {
+            1
+        } else {
+            WAIT_SECS
+        };
         let received = tokio::select! {
             _ = m.cancel.cancelled() => break,
             r = conn
@@ -326,7 +334,7 @@ async fn read(m: Arc<Member>) {
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(room as i32)
-                .wait_time_seconds(WAIT_SECS)
+                .wait_time_seconds(wait)
                 .visibility_timeout(conn.opts.visibility_timeout_secs as i32)
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::All)
