@@ -211,3 +211,130 @@ impl SchemeOptions for AwsOptions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws_route(opts: &str, rest: &str) -> String {
+        format!(
+            "routes:\n  - uri: /a\n    upstream:\n      scheme: aws\n      nodes: [\"127.0.0.1:5000\"]\n      aws:\n{opts}{rest}"
+        )
+    }
+
+    #[test]
+    fn aws_options_are_checked_naming_the_key_and_line() {
+        let ok = aws_route(
+            "        region: eu-west-1\n",
+            "    plugins:\n      aws-auth: { access_key_id_env: K, secret_access_key_env: S }\n",
+        );
+        let c = Config::parse(&ok, "t").unwrap();
+        let SchemeConfig::Aws(a) = &c.routes[0].upstream.scheme else {
+            panic!("not aws")
+        };
+        assert_eq!(
+            (
+                a.target,
+                a.queue_prefix.as_str(),
+                a.visibility_timeout_secs,
+                a.fifo
+            ),
+            (AwsTarget::Sns, "gw-", 30, false)
+        );
+        assert_eq!(
+            c.routes[0]
+                .plugins
+                .aws_auth
+                .as_ref()
+                .unwrap()
+                .access_key_id_env,
+            "K"
+        );
+        let r = "        region: eu-west-1\n";
+        for (opts, want) in [
+            ("        region: EU-West-1\n".to_string(), "aws.region"),
+            ("        region: eu\n".to_string(), "aws.region"),
+            (format!("{r}        bogus: 1\n"), "bogus"),
+            (format!("{r}        target: kinesis\n"), "kinesis"),
+            (
+                format!("{r}        queue_prefix: a.b\n"),
+                "aws.queue_prefix",
+            ),
+            (
+                format!("{r}        queue_prefix: {}\n", "p".repeat(21)),
+                "aws.queue_prefix",
+            ),
+            (
+                format!("{r}        visibility_timeout_secs: 0\n"),
+                "visibility_timeout_secs",
+            ),
+            (
+                format!("{r}        visibility_timeout_secs: 43201\n"),
+                "visibility_timeout_secs",
+            ),
+            (
+                format!("{r}        visibility_timeout_secs: 60\n        max_hold_secs: 30\n"),
+                "max_hold_secs",
+            ),
+            (
+                format!("{r}        max_receive_count: 5\n"),
+                "needs dead_letter_queue",
+            ),
+            (
+                format!("{r}        dead_letter_queue: dlq\n        max_receive_count: 0\n"),
+                "between 1 and 1000",
+            ),
+            (
+                format!("{r}        dead_letter_queue: a.b\n"),
+                "aws.dead_letter_queue",
+            ),
+            (
+                format!("{r}        fifo: true\n        dead_letter_queue: dlq\n"),
+                ".fifo",
+            ),
+        ] {
+            let err = Config::parse(&aws_route(&opts, ""), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want) && err.contains("line"), "{opts}: {err}");
+        }
+        let good = format!("{r}        target: sqs\n        fifo: true\n        dead_letter_queue: dlq.fifo\n        max_receive_count: 1000\n");
+        assert!(Config::parse(&aws_route(&good, ""), "t").is_ok());
+    }
+
+    #[test]
+    fn aws_routes_follow_the_schemes_rules() {
+        for (text, want) in [
+            (
+                "routes:\n  - uri: /a\n    upstream: { scheme: aws, nodes: [\"h:1\"] }\n".to_string(),
+                "needs `aws:`",
+            ),
+            (
+                "routes:\n  - uri: /a\n    upstream: { scheme: aws, nodes: [\"a:1\", \"b:2\"], aws: { region: eu-west-1 } }\n".to_string(),
+                "at most one",
+            ),
+            (
+                "routes:\n  - uri: /a\n    upstream: { scheme: aws, nodes: [\"h\"], aws: { region: eu-west-1 } }\n".to_string(),
+                "host:port",
+            ),
+            (
+                "routes:\n  - uri: /a\n    upstream: { scheme: redis, nodes: [\"h:1\"], aws: { region: eu-west-1 } }\n".to_string(),
+                "`aws` is an option of the aws scheme, not of redis",
+            ),
+            (
+                "routes:\n  - uri: /a\n    upstream: { scheme: redis, nodes: [\"h:1\"] }\n    plugins:\n      aws-auth: { access_key_id_env: K, secret_access_key_env: S }\n".to_string(),
+                "does not apply to the redis scheme",
+            ),
+            (
+                aws_route("        region: eu-west-1\n", "    plugins:\n      aws-auth: { access_key_id: AKIA, secret_access_key_env: S }\n"),
+                "access_key_id",
+            ),
+        ] {
+            let err = Config::parse(&text, "t").unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let aws =
+            "routes:\n  - uri: /a\n    upstream: { scheme: aws, aws: { region: us-east-1 } }\n";
+        assert!(Config::parse(aws, "t").is_ok(), "no nodes: AWS itself");
+    }
+}
