@@ -118,19 +118,10 @@ pub fn route(uri: &str, options: &str) -> String {
     route_to(moto(), uri, options, AUTH)
 }
 
-/// The credentials plugin the routes use: moto takes any key unless its auth is on.
+/// The credentials plugin the routes use: moto takes any key unless its auth is on. The
+/// variables are set by .cargo/config.toml for the test binaries cargo runs.
 pub const AUTH: &str =
     "aws-auth: { access_key_id_env: PUBSUB_GW_TEST_AWS_KEY, secret_access_key_env: PUBSUB_GW_TEST_AWS_SECRET }";
-
-/// Sets the variables AUTH names (the same for every test: moto's default test keys).
-pub fn set_test_keys() {
-    static SET: OnceLock<()> = OnceLock::new();
-    SET.get_or_init(|| {
-        // Set once, before any gateway of this binary reads them.
-        std::env::set_var("PUBSUB_GW_TEST_AWS_KEY", "testing");
-        std::env::set_var("PUBSUB_GW_TEST_AWS_SECRET", "testing");
-    });
-}
 
 /// AWS's SDK on one moto.
 pub struct Oracle {

@@ -172,6 +172,10 @@ impl Backend for AwsBackend {
                 let g = g.clone();
                 self.groups.join(topic, g, spec, sink).await
             }
+            (None, AwsTarget::Sns) if spec.max_in_flight > 0 => Err(GatewayError::BadRequest(
+                "max_in_flight needs acknowledgements: plain SNS subscriptions are live (at most once, nothing to ack); subscribe with a group"
+                    .into(),
+            )),
             (None, AwsTarget::Sns) => self.hub.subscribe(topic, spec, sink).await,
             (None, AwsTarget::Sqs) => Err(GatewayError::BadRequest(format!(
                 "an SQS queue cannot be watched without consuming it (each receive takes a message from every other reader): subscribe to queue `{topic}` with a group"

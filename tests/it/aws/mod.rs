@@ -14,7 +14,7 @@ use pubsub_gateway::pb::{
     MessagePosition, StartPosition,
 };
 
-use crate::common::aws::{attributes, name, route, set_test_keys, Oracle};
+use crate::common::aws::{attributes, name, route, Oracle};
 use crate::common::{error_of, headers_of, value_of, Client, Gateway, WAIT};
 
 pub(super) fn header(k: &str, v: &[u8]) -> KafkaHeader {
@@ -94,7 +94,6 @@ where
 #[tokio::test]
 async fn aws_produce_reaches_a_plain_sqs_queue_subscribed_to_the_topic_with_attributes_and_the_message_id(
 ) {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("orders");
     let arn = o.create_topic(&topic).await;
@@ -127,7 +126,6 @@ async fn aws_produce_reaches_a_plain_sqs_queue_subscribed_to_the_topic_with_attr
 #[tokio::test]
 async fn aws_plain_subscribers_share_one_queue_fed_by_a_plain_publisher_removed_with_its_subscription_when_the_last_leaves(
 ) {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("scores");
     let arn = o.create_topic(&topic).await;
@@ -173,7 +171,6 @@ fn rand_suffix() -> u32 {
 
 #[tokio::test]
 async fn aws_a_groups_durable_queue_is_shared_with_a_plain_sqs_consumer_and_acks_delete() {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("jobs");
     let arn = o.create_topic(&topic).await;
@@ -223,7 +220,6 @@ async fn aws_a_groups_durable_queue_is_shared_with_a_plain_sqs_consumer_and_acks
 
 #[tokio::test]
 async fn aws_nack_redelivers_after_its_delay_with_the_receive_count_as_delivery_attempt() {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("retry");
     let arn = o.create_topic(&topic).await;
@@ -276,7 +272,6 @@ async fn aws_nack_redelivers_after_its_delay_with_the_receive_count_as_delivery_
 #[tokio::test]
 async fn aws_a_vanished_members_messages_go_to_another_and_a_held_one_stays_hidden_until_max_hold()
 {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("held");
     let arn = o.create_topic(&topic).await;
@@ -316,7 +311,6 @@ async fn aws_a_vanished_members_messages_go_to_another_and_a_held_one_stays_hidd
 
 #[tokio::test]
 async fn aws_messages_nacked_max_receive_count_times_go_to_the_dead_letter_queue() {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("poison");
     let arn = o.create_topic(&topic).await;
@@ -361,7 +355,6 @@ async fn aws_messages_nacked_max_receive_count_times_go_to_the_dead_letter_queue
 
 #[tokio::test]
 async fn aws_fifo_queues_keep_each_groups_order_and_drop_duplicates() {
-    set_test_keys();
     let o = Oracle::new();
     let queue = format!("{}.fifo", name("fifo"));
     o.create_queue(
@@ -428,7 +421,6 @@ async fn aws_fifo_queues_keep_each_groups_order_and_drop_duplicates() {
 
 #[tokio::test]
 async fn aws_sqs_routes_send_to_the_queue_serve_groups_and_refuse_a_plain_subscription() {
-    set_test_keys();
     let o = Oracle::new();
     let queue = name("inbox");
     let url = o.create_queue(&queue, &[]).await;
@@ -484,7 +476,6 @@ async fn aws_sqs_routes_send_to_the_queue_serve_groups_and_refuse_a_plain_subscr
 
 #[tokio::test]
 async fn aws_bad_names_and_messages_answer_400_and_missing_topics_or_queues_404() {
-    set_test_keys();
     let gw = Gateway::start(&format!(
         "{}{}",
         route("/sns", ""),
@@ -511,6 +502,10 @@ async fn aws_bad_names_and_messages_answer_400_and_missing_topics_or_queues_404(
     }
     let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(plain("a/b"))).await);
     assert_eq!(code, 400, "{msg}");
+    let mut windowed = plain("ok");
+    windowed.max_in_flight = 5;
+    let (code, msg) = error_of(c.request(Req::CmdKafkaSubscribe(windowed)).await);
+    assert_eq!(code, 400, "plain subscriptions have nothing to ack: {msg}");
     let missing = name("missing");
     let (code, msg) = error_of(c.request(produce(&missing, "", "v", vec![])).await);
     assert_eq!(code, 404, "{msg}");

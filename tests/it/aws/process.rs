@@ -7,13 +7,12 @@ use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 
 use super::{plain, produce, send, until};
-use crate::common::aws::{live_owner, name, route_to, set_test_keys, Moto, Oracle, AUTH};
+use crate::common::aws::{live_owner, name, route_to, Moto, Oracle, AUTH};
 use crate::common::proc::Proc;
 use crate::common::{error_of, value_of, Client, Gateway, WAIT};
 
 #[tokio::test]
 async fn aws_moto_stopped_answers_503_within_a_second_then_the_route_resumes_once_it_is_back() {
-    set_test_keys();
     let mut moto = Moto::start(None, &[]);
     let port = moto.port;
     let o = Oracle::at(&moto.addr(), "testing", "testing");
@@ -168,7 +167,6 @@ async fn aws_a_wrong_secret_is_refused_403_by_moto_with_authentication_on_and_no
 
 #[tokio::test]
 async fn aws_a_restarted_gateway_removes_the_live_queues_and_subscriptions_an_earlier_run_left() {
-    set_test_keys();
     let o = Oracle::new();
     let topic = name("crash");
     let arn = o.create_topic(&topic).await;
