@@ -51,12 +51,14 @@ install() {
 # Whether something answers TCP on 127.0.0.1:$1.
 listening() { (exec 2>/dev/null; exec 3<>"/dev/tcp/127.0.0.1/$1"); }
 
-# moto answers HTTP (whatever the status) once it serves.
+# moto answers HTTP once it serves. The probe is a GET of its own API's reset-auth, which changes
+# nothing (only a POST resets) and, unlike a request to a service (even GET /), does not count
+# towards INITIAL_NO_AUTH_ACTION_COUNT.
 answers() {
   (
     exec 2>/dev/null
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$1" >&3
+    printf 'GET /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$1" >&3
     IFS= read -r -t 2 line <&3 || exit 1
     case $line in HTTP/1.?\ *) exit 0 ;; esac
     exit 1

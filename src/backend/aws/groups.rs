@@ -409,15 +409,15 @@ async fn extend(m: Arc<Member>) {
             _ = m.cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let mut expired = 0;
-        let receipts: Vec<(String, String)> = {
+        let (expired, receipts): (usize, Vec<(String, String)>) = {
             let mut held = lock(&m.held);
             let before = held.len();
             held.retain(|_, h| h.since.elapsed() < max_hold);
-            expired = before - held.len() + expired;
-            held.iter()
+            let receipts = held
+                .iter()
                 .map(|(id, h)| (id.clone(), h.receipt.clone()))
-                .collect()
+                .collect();
+            (before - held.len(), receipts)
         };
         for _ in 0..expired {
             m.sink.flow.ack_one(&m.topic, 0, -1);

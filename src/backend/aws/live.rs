@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{sdk_error, Conn};
 use super::message::record;
 use crate::backend::live::{self, Feed, Live};
-use crate::backend::{retry_pause, PushSink, SubscribeSpec, Subscription};
+use crate::backend::{lock, retry_pause, PushSink, SubscribeSpec, Subscription};
 use crate::error::{GatewayError, Result};
 
 /// SQS's longest long poll.
@@ -65,18 +65,40 @@ fn instance_id() -> String {
 /// The live fan-out's side at SNS and SQS.
 pub(super) struct Topics {
     conn: Arc<Conn>,
-    /// `{queue_prefix}live-{owner}-`: this gateway's live queues, of every run.
-    owner_prefix: String,
-    instance: String,
-    opened: AtomicU64,
+    names: Arc<Names>,
     /// The earlier runs' queues removed (once, before the first queue).
     swept: tokio::sync::OnceCell<()>,
 }
 
+/// How this process names its live queues.
+struct Names {
+    /// `{queue_prefix}live-{owner}-`: this gateway's live queues, of every run.
+    owner_prefix: String,
+    instance: String,
+    opened: AtomicU64,
+    fifo: bool,
+}
+
+impl Names {
+    /// A new queue name: each opening its own (a name deleted and made again at once is
+    /// refused by SQS for 60 s).
+    fn next(&self) -> String {
+        let n = self.opened.fetch_add(1, Ordering::Relaxed);
+        let fifo = if self.fifo { ".fifo" } else { "" };
+        format!("{}{}-{n}{fifo}", self.owner_prefix, self.instance)
+    }
+}
+
+/// The queue of an open topic and its SNS subscription; made again by the reader if it vanishes.
+#[derive(Default)]
+struct LiveQueue {
+    url: String,
+    subscription_arn: Option<String>,
+}
+
 pub(super) struct LiveHandle {
     cancel: CancellationToken,
-    queue_url: String,
-    subscription_arn: Option<String>,
+    queue: Arc<std::sync::Mutex<LiveQueue>>,
 }
 
 impl Drop for LiveHandle {
@@ -105,22 +127,25 @@ impl Topics {
     pub fn new(conn: Arc<Conn>, uri: &str) -> Topics {
         let owner = format!("{:08x}", fnv1a(&format!("{}\n{uri}", hostname())));
         Topics {
-            owner_prefix: format!("{}live-{owner}-", conn.opts.queue_prefix),
+            names: Arc::new(Names {
+                owner_prefix: format!("{}live-{owner}-", conn.opts.queue_prefix),
+                instance: instance_id(),
+                opened: AtomicU64::new(0),
+                fifo: conn.opts.fifo,
+            }),
             conn,
-            instance: instance_id(),
-            opened: AtomicU64::new(0),
             swept: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Removes the live queues an earlier run of this gateway left, and their subscriptions.
     async fn sweep(&self) {
-        let mine = format!("{}{}-", self.owner_prefix, self.instance);
+        let mine = format!("{}{}-", self.names.owner_prefix, self.names.instance);
         let listed = self
             .conn
             .sqs
             .list_queues()
-            .queue_name_prefix(&self.owner_prefix)
+            .queue_name_prefix(&self.names.owner_prefix)
             .max_results(1000)
             .send()
             .await;
@@ -176,56 +201,47 @@ impl Topics {
             }
         }
     }
+}
 
-    fn queue_name(&self) -> String {
-        let n = self.opened.fetch_add(1, Ordering::Relaxed);
-        let fifo = if self.conn.opts.fifo { ".fifo" } else { "" };
-        format!("{}{}-{n}{fifo}", self.owner_prefix, self.instance)
+/// Creates a topic's live queue and subscribes it; deletes the queue again if that fails.
+async fn create(conn: &Conn, names: &Names, topic: &str) -> Result<LiveQueue> {
+    let topic_arn = conn.existing_topic(topic).await?;
+    let name = names.next();
+    let o = &conn.opts;
+    let mut create = conn
+        .sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            o.visibility_timeout_secs.to_string(),
+        )
+        // Live messages are read at once; what waits longer is stale.
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "600");
+    if o.fifo {
+        create = create
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
     }
-
-    /// Creates the topic's queue and subscribes it; deletes the queue again if that fails.
-    async fn create(&self, topic: &str) -> Result<(String, Option<String>)> {
-        let topic_arn = self.conn.existing_topic(topic).await?;
-        let name = self.queue_name();
-        let o = &self.conn.opts;
-        let mut create = self
-            .conn
-            .sqs
-            .create_queue()
-            .queue_name(&name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                o.visibility_timeout_secs.to_string(),
-            )
-            // Live messages are read at once; what waits longer is stale.
-            .attributes(QueueAttributeName::MessageRetentionPeriod, "600");
-        if o.fifo {
-            create = create
-                .attributes(QueueAttributeName::FifoQueue, "true")
-                .attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+    let url = conn
+        .within("creating a queue", async {
+            create
+                .send()
+                .await
+                .map_err(|e| sdk_error(e, &format!("queue `{name}`")))
+        })
+        .await?
+        .queue_url
+        .ok_or_else(|| GatewayError::Upstream("SQS created a queue without a URL".into()))?;
+    match subscribe_queue(conn, &url, &topic_arn, topic).await {
+        Ok(subscription_arn) => Ok(LiveQueue {
+            url,
+            subscription_arn,
+        }),
+        Err(e) => {
+            let _ = conn.sqs.delete_queue().queue_url(&url).send().await;
+            Err(e)
         }
-        let url = self
-            .conn
-            .within("creating a queue", async {
-                create
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(e, &format!("queue `{name}`")))
-            })
-            .await?
-            .queue_url
-            .ok_or_else(|| GatewayError::Upstream("SQS created a queue without a URL".into()))?;
-        match self.subscribe(&url, &topic_arn, topic).await {
-            Ok(sub) => Ok((url, sub)),
-            Err(e) => {
-                let _ = self.conn.sqs.delete_queue().queue_url(&url).send().await;
-                Err(e)
-            }
-        }
-    }
-
-    async fn subscribe(&self, url: &str, topic_arn: &str, topic: &str) -> Result<Option<String>> {
-        subscribe_queue(&self.conn, url, topic_arn, topic).await
     }
 }
 
@@ -298,44 +314,40 @@ impl live::Upstream for Topics {
         _spec: &SubscribeSpec,
     ) -> Result<LiveHandle> {
         self.swept.get_or_init(|| self.sweep()).await;
-        let (queue_url, subscription_arn) = self.create(topic).await?;
+        let queue = Arc::new(std::sync::Mutex::new(
+            create(&self.conn, &self.names, topic).await?,
+        ));
         let cancel = CancellationToken::new();
         tokio::spawn(read(
             self.conn.clone(),
+            self.names.clone(),
             Arc::from(topic),
-            queue_url.clone(),
+            queue.clone(),
             feed.clone(),
             cancel.clone(),
         ));
-        Ok(LiveHandle {
-            cancel,
-            queue_url,
-            subscription_arn,
-        })
+        Ok(LiveHandle { cancel, queue })
     }
 
     async fn close(&self, topic: &str, handle: LiveHandle) {
         handle.cancel.cancel();
+        let LiveQueue {
+            url,
+            subscription_arn,
+        } = std::mem::take(&mut *lock(&handle.queue));
         let limit = self.conn.timeouts.send();
-        if let Some(arn) = &handle.subscription_arn {
+        if let Some(arn) = &subscription_arn {
             let _ = tokio::time::timeout(
                 limit,
                 self.conn.sns.unsubscribe().subscription_arn(arn).send(),
             )
             .await;
         }
-        let deleted = tokio::time::timeout(
-            limit,
-            self.conn
-                .sqs
-                .delete_queue()
-                .queue_url(&handle.queue_url)
-                .send(),
-        )
-        .await;
+        let deleted =
+            tokio::time::timeout(limit, self.conn.sqs.delete_queue().queue_url(&url).send()).await;
         if !matches!(deleted, Ok(Ok(_))) {
             tracing::warn!(
-                queue = %handle.queue_url,
+                queue = %url,
                 topic,
                 "could not delete the live SQS queue; the next run of this gateway removes it"
             );
@@ -343,16 +355,19 @@ impl live::Upstream for Topics {
     }
 }
 
-/// The queue's reader: long polls, every message to the feed, then deleted; until cancelled.
+/// The queue's reader: long polls, every message to the feed, then deleted; the queue made
+/// again (a new name, subscribed again) if it vanished; until cancelled.
 async fn read(
     conn: Arc<Conn>,
+    names: Arc<Names>,
     topic: Arc<str>,
-    url: String,
+    queue: Arc<std::sync::Mutex<LiveQueue>>,
     feed: Feed,
     cancel: CancellationToken,
 ) {
     let mut failures = 0u32;
     loop {
+        let url = lock(&queue).url.clone();
         let received = tokio::select! {
             _ = cancel.cancelled() => return,
             r = conn
@@ -377,13 +392,35 @@ async fn read(
                 }
                 if !handles.is_empty() {
                     let conn = conn.clone();
-                    let url = url.clone();
                     tokio::spawn(async move { delete(&conn, &url, handles).await });
                 }
             }
             Err(e) => {
                 let e = sdk_error(e, &format!("the live queue of topic `{topic}`"));
                 tracing::debug!(queue = %url, error = %e, "SQS receive failed");
+                if e.code() == 404 {
+                    // The queue vanished (deleted, or the endpoint restarted empty): messages
+                    // meanwhile are lost, as on every live scheme; a missing topic is retried.
+                    let made = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = create(&conn, &names, &topic) => r,
+                    };
+                    if let Ok(q) = made {
+                        if cancel.is_cancelled() {
+                            // Closed meanwhile: this queue is nobody's.
+                            if let Some(arn) = &q.subscription_arn {
+                                let _ = conn.sns.unsubscribe().subscription_arn(arn).send().await;
+                            }
+                            let _ = conn.sqs.delete_queue().queue_url(&q.url).send().await;
+                            return;
+                        }
+                        let old = std::mem::replace(&mut *lock(&queue), q);
+                        if let Some(arn) = old.subscription_arn {
+                            let _ = conn.sns.unsubscribe().subscription_arn(arn).send().await;
+                        }
+                        continue;
+                    }
+                }
                 failures += 1;
                 if retry_pause(&cancel, failures).await {
                     return;

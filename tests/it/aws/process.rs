@@ -36,6 +36,8 @@ async fn aws_moto_stopped_answers_503_within_a_second_then_the_route_resumes_onc
             ..Default::default()
         })
         .await;
+    let mut live = Client::connect(gw.addr, "/aws").await;
+    let lid = live.subscribe(plain(&topic)).await;
     moto.stop();
     for _ in 0..3 {
         let at = Instant::now();
@@ -47,22 +49,25 @@ async fn aws_moto_stopped_answers_503_within_a_second_then_the_route_resumes_onc
             at.elapsed()
         );
     }
-    // Back, empty: the topic is made again; the gateway makes its group's queue again.
+    // Back, empty: the topic is made again; the gateway makes its group's and live queues again.
     let _moto = Moto::start(Some(port), &[]);
     let arn2 = o.create_topic(&topic).await;
     assert_eq!(arn, arn2);
     until(
         Duration::from_secs(20),
-        "the group's queue made again",
+        "the group's queue and the live queue made again",
         || async {
             !o.queues(&format!("{prefix}g-")).await.is_empty()
-                && !o.subscriptions(&arn).await.is_empty()
+                && !o.queues(&format!("{prefix}live-")).await.is_empty()
+                && o.subscriptions(&arn).await.len() == 2
         },
     )
     .await;
     send(&mut c, &topic, "", "after").await;
     let m = c.pushed(sid, 1).await;
     assert_eq!(value_of(&m[0]), "after");
+    let m = live.pushed(lid, 1).await;
+    assert_eq!(value_of(&m[0]), "after", "the live subscriber resumed too");
     gw.stop().await;
 }
 
