@@ -1,7 +1,7 @@
 //! pubsub-gateway: a WebSocket pub/sub gateway speaking a superset of Apache APISIX's pubsub
 //! protocol (protobuf `PubSubReq` / `PubSubResp` in binary frames), in front of Kafka, NATS (core
-//! and JetStream), RabbitMQ, Redis (pub/sub and Streams), MQTT 5, Google Cloud Pub/Sub, or an
-//! embedded in-process broker. Each route's commands go to one broker through its scheme's
+//! and JetStream), RabbitMQ, Redis (pub/sub and Streams), MQTT 5, Google Cloud Pub/Sub, Amazon
+//! SNS and SQS, or an embedded in-process broker. Each route's commands go to one broker through its scheme's
 //! backend.
 //!
 //! # Layout
