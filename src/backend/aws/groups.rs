@@ -62,12 +62,13 @@ impl Groups {
         &self,
         topic: String,
         group: String,
-        _spec: SubscribeSpec,
+        spec: SubscribeSpec,
         sink: PushSink,
     ) -> Result<Arc<dyn Subscription>> {
         let url = self.inner.queue(&group, &topic).await?;
         let member = Arc::new(Member {
             inner: self.inner.clone(),
+            match_headers: spec.match_headers,
             group,
             topic: Arc::from(topic.as_str()),
             url: Mutex::new(url),
@@ -203,6 +204,9 @@ struct Held {
 
 struct Member {
     inner: Arc<Inner>,
+    /// Messages without these headers are acknowledged for the group unseen (as on every
+    /// scheme's groups: no member of the subscription would be shown them either).
+    match_headers: Vec<crate::backend::Header>,
     group: String,
     topic: Arc<str>,
     url: Mutex<String>,
@@ -370,6 +374,7 @@ async fn read(m: Arc<Member>) {
             continue;
         }
         let mut records = Vec::with_capacity(messages.len());
+        let mut excluded = Vec::new();
         {
             let now = Instant::now();
             let mut held = lock(&m.held);
@@ -379,6 +384,11 @@ async fn read(m: Arc<Member>) {
                 else {
                     continue;
                 };
+                let r = record(&m.topic, msg);
+                if !r.matches_headers(&m.match_headers) {
+                    excluded.push(receipt);
+                    continue;
+                }
                 held.insert(
                     id,
                     Held {
@@ -386,8 +396,14 @@ async fn read(m: Arc<Member>) {
                         since: now,
                     },
                 );
-                records.push(Arc::new(record(&m.topic, msg)));
+                records.push(Arc::new(r));
             }
+        }
+        if !excluded.is_empty() {
+            super::live::delete(&conn, &url, excluded).await;
+        }
+        if records.is_empty() {
+            continue;
         }
         if m.sink.push(&records).await.is_err() {
             break;

@@ -525,3 +525,48 @@ async fn aws_bad_names_and_messages_answer_400_and_missing_topics_or_queues_404(
     crate::common::ping_ok(&mut c).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn aws_a_group_with_match_headers_gets_only_matching_messages_and_the_others_are_acknowledged_unseen(
+) {
+    let o = Oracle::new();
+    let queue = name("kinds");
+    let url = o.create_queue(&queue, &[]).await;
+    let gw = Gateway::start(&route("/aws", "target: sqs")).await;
+    let mut c = gw.connect("/aws").await;
+    let mut cmd = group(&queue, "g", 5);
+    cmd.match_headers = vec![header("kind", b"a")];
+    let sid = c.subscribe(cmd).await;
+    for (body, kind) in [("m-b", "b"), ("m-a", "a")] {
+        o.sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .message_attributes(
+                "kind",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(kind)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let m = c.pushed(sid, 1).await;
+    assert_eq!(value_of(&m[0]), "m-a");
+    assert!(matches!(
+        ack(&mut c, sid, &queue, &[&m[0]]).await,
+        Resp::OkResp(_)
+    ));
+    until(WAIT, "both gone from the queue", || async {
+        o.counts(&url).await == (0, 0)
+    })
+    .await;
+    assert!(c
+        .pushed_within(sid, Duration::from_millis(300))
+        .await
+        .is_empty());
+    gw.stop().await;
+}
