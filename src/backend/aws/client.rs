@@ -280,15 +280,20 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &e {
-        SdkError::DispatchFailure(d) => GatewayError::Unavailable(format!(
-            "AWS is unreachable ({what}): {}",
-            if d.is_timeout() {
-                "the connection timed out".to_string()
-            } else if d.is_io() {
-                "the connection failed".to_string()
-            } else {
-                format!("{:?}", d.as_connector_error().map(|c| c.to_string()))
-            }
+        SdkError::DispatchFailure(d) if d.is_timeout() || d.is_io() => {
+            GatewayError::Unavailable(format!(
+                "AWS is unreachable ({what}): {}",
+                if d.is_timeout() {
+                    "the connection timed out"
+                } else {
+                    "the connection failed"
+                }
+            ))
+        }
+        // No credentials found, a TLS failure, …: the whole chain of causes says which.
+        SdkError::DispatchFailure(_) => GatewayError::Upstream(format!(
+            "the AWS request failed ({what}): {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
         )),
         SdkError::TimeoutError(_) => {
             GatewayError::Timeout(format!("AWS did not answer in time ({what})"))
@@ -315,9 +320,10 @@ where
         SdkError::ResponseError(_) => {
             GatewayError::Upstream(format!("AWS answered something unreadable ({what})"))
         }
-        SdkError::ConstructionFailure(_) => {
-            GatewayError::Upstream(format!("the AWS request could not be made ({what}): {e}"))
-        }
+        SdkError::ConstructionFailure(_) => GatewayError::Upstream(format!(
+            "the AWS request could not be made ({what}): {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        )),
         _ => GatewayError::Upstream(format!("AWS ({what}): {e}")),
     }
 }

@@ -48,8 +48,15 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-/// 8 hex digits that differ between gateway processes.
+/// 8 hex digits that differ between gateway processes, the same for every route and backend of
+/// one process: a route rebuilt on reload must not take the queues its predecessor still reads
+/// for an earlier run's.
 fn instance_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(new_instance_id).clone()
+}
+
+fn new_instance_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -75,7 +82,6 @@ struct Names {
     /// `{queue_prefix}live-{owner}-`: this gateway's live queues, of every run.
     owner_prefix: String,
     instance: String,
-    opened: AtomicU64,
     fifo: bool,
 }
 
@@ -83,7 +89,9 @@ impl Names {
     /// A new queue name: each opening its own (a name deleted and made again at once is
     /// refused by SQS for 60 s).
     fn next(&self) -> String {
-        let n = self.opened.fetch_add(1, Ordering::Relaxed);
+        // Process-wide: backends of one process share the instance id.
+        static OPENED: AtomicU64 = AtomicU64::new(0);
+        let n = OPENED.fetch_add(1, Ordering::Relaxed);
         let fifo = if self.fifo { ".fifo" } else { "" };
         format!("{}{}-{n}{fifo}", self.owner_prefix, self.instance)
     }
@@ -130,7 +138,6 @@ impl Topics {
             names: Arc::new(Names {
                 owner_prefix: format!("{}live-{owner}-", conn.opts.queue_prefix),
                 instance: instance_id(),
-                opened: AtomicU64::new(0),
                 fifo: conn.opts.fifo,
             }),
             conn,
