@@ -114,8 +114,8 @@ print(k["AccessKeyId"], k["SecretAccessKey"])
 }
 
 #[tokio::test]
-async fn aws_a_wrong_secret_is_refused_403_by_moto_with_authentication_on_and_no_secret_is_logged()
-{
+async fn aws_a_wrong_secret_is_refused_403_by_moto_with_authentication_on_the_sdks_own_chain_signs_and_no_secret_is_logged(
+) {
     // Authentication from moto's 4th call on: the 3 that create the user go unchecked.
     let moto = Moto::start(None, &[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
     let (id, secret) = iam_user(&moto.addr());
@@ -139,18 +139,27 @@ async fn aws_a_wrong_secret_is_refused_403_by_moto_with_authentication_on_and_no
                 "",
                 "aws-auth: { access_key_id_env: GW_KEY, secret_access_key_env: GW_WRONG }",
             );
+            // No aws-auth: the SDK's own chain, here the environment's AWS_* variables.
+            let chain = route_to(&addr, "/chain", "", "");
             format!(
-                "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  log: {{ level: debug }}\n{}{}",
+                "server:\n  listen: \"127.0.0.1:{port}\"\n  admin_listen: off\n  log: {{ level: debug }}\n{}{}{}",
                 good,
-                bad.replacen("routes:\n", "", 1)
+                bad.replacen("routes:\n", "", 1),
+                chain.replacen("routes:\n", "", 1)
             )
         },
         &[
             ("GW_KEY", &id),
             ("GW_SECRET", &secret),
             ("GW_WRONG", &wrong),
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
         ],
     );
+    let mut chain = Client::connect(p.addr, "/chain").await;
+    let r = chain.request(produce(&topic, "", "chain", vec![])).await;
+    assert!(matches!(r, Resp::KafkaProduceResp(_)), "{r:?}");
     let mut good = Client::connect(p.addr, "/good").await;
     send(&mut good, &topic, "", "signed").await;
     let mut bad = Client::connect(p.addr, "/bad").await;
