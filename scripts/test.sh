@@ -8,6 +8,8 @@
 # - the NATS, RabbitMQ, Redis and Mosquitto servers running (scripts/services.sh),
 # - Google's Pub/Sub emulator (checked, not installed: it comes with the machine image; the
 #   gcp-pubsub tests start their own with scripts/gcp-emulator.sh),
+# - moto's server (the aws scheme's stand-in for SNS and SQS), from PyPI into the project's own
+#   virtual environment under ~/.cache/pubsub-gateway (scripts/moto.sh; the tests start their own),
 # - chromium and the client's npm packages (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,9 @@ scripts/services.sh
 
 # The Pub/Sub emulator and Java: fails here, naming the path looked at, rather than in the tests.
 scripts/gcp-emulator.sh check >/dev/null
+
+# moto[server] in the project's virtual environment: fails here, loudly, without PyPI.
+scripts/moto.sh install >/dev/null
 
 TANSU_BIN=$(scripts/install-test-broker.sh)
 export TANSU_BIN

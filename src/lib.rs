@@ -1,7 +1,7 @@
 //! pubsub-gateway: a WebSocket pub/sub gateway speaking a superset of Apache APISIX's pubsub
 //! protocol (protobuf `PubSubReq` / `PubSubResp` in binary frames), in front of Kafka, NATS (core
-//! and JetStream), RabbitMQ, Redis (pub/sub and Streams), MQTT 5, Google Cloud Pub/Sub, or an
-//! embedded in-process broker. Each route's commands go to one broker through its scheme's
+//! and JetStream), RabbitMQ, Redis (pub/sub and Streams), MQTT 5, Google Cloud Pub/Sub, Amazon
+//! SNS and SQS, or an embedded in-process broker. Each route's commands go to one broker through its scheme's
 //! backend.
 //!
 //! # Layout
@@ -30,7 +30,7 @@
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
 //!   client, topic, hub, members, handover, groups), `gcp/` (gcloud-pubsub's gRPC clients: auth,
-//!   client, live).
+//!   client, live), `aws/` (AWS's SDK for SNS and SQS: client, message, live, groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `framing`: what a connection's frames hold: binary protobuf, or proto3 JSON text for the
 //!   `pubsub.json` subprotocol (requests read with pbjson; replies and pushes, built as protobuf
@@ -42,7 +42,7 @@
 //! - `console`: the live console's files, built into the binary.
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
-//!   `mqtt`, `gcp`), `limits`, `plugins`, `storage`.
+//!   `mqtt`, `gcp`, `aws`), `limits`, `plugins`, `storage`.
 //! - `close`: why the gateway closes a connection: code, reason text, whether to reconnect.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.

@@ -4,6 +4,8 @@
 //! grow command by command. Messages travel as [`Record`]s, encoded to protobuf once when they
 //! enter the gateway and shared by every reply and push that carries them.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 mod capabilities;
 pub mod embedded;
 #[cfg(feature = "gcp-pubsub")]
@@ -15,7 +17,8 @@ pub mod kafka;
     feature = "rabbitmq",
     feature = "redis",
     feature = "mqtt",
-    feature = "gcp-pubsub"
+    feature = "gcp-pubsub",
+    feature = "aws"
 ))]
 mod live;
 #[cfg(feature = "mqtt")]
@@ -70,6 +73,8 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
         SchemeConfig::Mqtt(o) => Ok(Arc::new(mqtt::MqttBackend::new(route, o.clone())?)),
         #[cfg(feature = "gcp-pubsub")]
         SchemeConfig::GcpPubsub(o) => Ok(Arc::new(gcp::GcpBackend::new(route, o.clone())?)),
+        #[cfg(feature = "aws")]
+        SchemeConfig::Aws(o) => Ok(Arc::new(aws::AwsBackend::new(route, o.clone())?)),
         other => Err(other.scheme().not_compiled()),
     }
 }

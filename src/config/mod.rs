@@ -1,6 +1,7 @@
 //! YAML configuration: `load` parses (unknown keys are errors naming the key and line), then
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
+mod aws;
 mod embedded;
 mod gcp;
 mod kafka;
@@ -16,6 +17,7 @@ mod storage;
 mod tests;
 mod upstream;
 
+pub use aws::*;
 pub use embedded::*;
 pub use gcp::*;
 pub use kafka::*;

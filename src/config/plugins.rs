@@ -29,6 +29,9 @@ pub struct Plugins {
     /// The service-account key the gateway signs its Google Cloud tokens with (never logged).
     #[serde(default, rename = "gcp-auth")]
     pub gcp_auth: Option<GcpAuth>,
+    /// The environment variables holding the AWS access key the gateway signs with (never logged).
+    #[serde(default, rename = "aws-auth")]
+    pub aws_auth: Option<AwsAuth>,
 }
 
 impl Plugins {
@@ -45,6 +48,7 @@ impl Plugins {
             redis_auth,
             mqtt_auth,
             gcp_auth,
+            aws_auth,
         } = self;
         [
             (kafka_proxy.is_some(), "kafka-proxy"),
@@ -53,6 +57,7 @@ impl Plugins {
             (redis_auth.is_some(), "redis-auth"),
             (mqtt_auth.is_some(), "mqtt-auth"),
             (gcp_auth.is_some(), "gcp-auth"),
+            (aws_auth.is_some(), "aws-auth"),
         ]
         .into_iter()
         .filter_map(|(present, name)| present.then_some(name))

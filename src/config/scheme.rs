@@ -17,6 +17,7 @@ pub enum Scheme {
     Mqtt,
     #[serde(rename = "gcp-pubsub")]
     GcpPubsub,
+    Aws,
 }
 
 impl Scheme {
@@ -29,6 +30,7 @@ impl Scheme {
             Scheme::Redis => "redis",
             Scheme::Mqtt => "mqtt",
             Scheme::GcpPubsub => "gcp-pubsub",
+            Scheme::Aws => "aws",
         }
     }
 
@@ -47,6 +49,7 @@ impl Scheme {
             Scheme::Redis => cfg!(feature = "redis"),
             Scheme::Mqtt => cfg!(feature = "mqtt"),
             Scheme::GcpPubsub => cfg!(feature = "gcp-pubsub"),
+            Scheme::Aws => cfg!(feature = "aws"),
         }
     }
 
@@ -74,6 +77,7 @@ impl Scheme {
             "redis" => Scheme::Redis,
             "mqtt" => Scheme::Mqtt,
             "gcp_pubsub" => Scheme::GcpPubsub,
+            "aws" => Scheme::Aws,
             _ => return None,
         })
     }
@@ -95,6 +99,7 @@ pub enum SchemeConfig {
     Redis(RedisOptions),
     Mqtt(MqttOptions),
     GcpPubsub(GcpOptions),
+    Aws(AwsOptions),
 }
 
 impl SchemeConfig {
@@ -107,6 +112,7 @@ impl SchemeConfig {
             SchemeConfig::Redis(_) => Scheme::Redis,
             SchemeConfig::Mqtt(_) => Scheme::Mqtt,
             SchemeConfig::GcpPubsub(_) => Scheme::GcpPubsub,
+            SchemeConfig::Aws(_) => Scheme::Aws,
         }
     }
 
@@ -119,6 +125,7 @@ impl SchemeConfig {
             SchemeConfig::Redis(o) => o,
             SchemeConfig::Mqtt(o) => o,
             SchemeConfig::GcpPubsub(o) => o,
+            SchemeConfig::Aws(o) => o,
         }
     }
 }

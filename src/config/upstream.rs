@@ -35,6 +35,7 @@ const UPSTREAM_KEYS: &[&str] = &[
     "redis",
     "mqtt",
     "gcp_pubsub",
+    "aws",
 ];
 
 impl<'de> Deserialize<'de> for Upstream {
@@ -129,6 +130,7 @@ struct SchemeSections {
     redis: Option<RedisOptions>,
     mqtt: Option<MqttOptions>,
     gcp_pubsub: Option<GcpOptions>,
+    aws: Option<AwsOptions>,
 }
 
 impl SchemeSections {
@@ -140,6 +142,7 @@ impl SchemeSections {
             "redis" => self.redis = Some(map.next_value()?),
             "mqtt" => self.mqtt = Some(map.next_value()?),
             "gcp_pubsub" => self.gcp_pubsub = Some(map.next_value()?),
+            "aws" => self.aws = Some(map.next_value()?),
             kafka_key => self.kafka.read(kafka_key, map)?,
         }
         if let Some(owner) = Scheme::owning(key) {
@@ -166,6 +169,10 @@ impl SchemeSections {
             Scheme::GcpPubsub => SchemeConfig::GcpPubsub(
                 self.gcp_pubsub
                     .ok_or("the gcp-pubsub scheme needs `gcp_pubsub:` (at least `project`)")?,
+            ),
+            Scheme::Aws => SchemeConfig::Aws(
+                self.aws
+                    .ok_or("the aws scheme needs `aws:` (at least `region`)")?,
             ),
         })
     }

@@ -7,6 +7,8 @@
 mod harness;
 pub use harness::*;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod certs;
 pub mod daemon;
 #[cfg(feature = "gcp-pubsub")]

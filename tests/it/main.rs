@@ -7,6 +7,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "aws")]
+mod aws;
 mod client_resume;
 mod config_files;
 mod durable;

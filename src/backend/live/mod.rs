@@ -128,7 +128,10 @@ impl<U: Upstream> Live<U> {
         })
     }
 
-    #[cfg_attr(not(any(feature = "redis", feature = "mqtt")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "mqtt", feature = "aws")),
+        allow(dead_code)
+    )]
     pub fn upstream(&self) -> &U {
         &self.upstream
     }
