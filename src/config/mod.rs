@@ -1,6 +1,7 @@
 //! YAML configuration: `load` parses (unknown keys are errors naming the key and line), then
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
+mod delivery;
 mod embedded;
 mod gcp;
 mod kafka;
@@ -16,6 +17,7 @@ mod storage;
 mod tests;
 mod upstream;
 
+pub use delivery::*;
 pub use embedded::*;
 pub use gcp::*;
 pub use kafka::*;
@@ -136,6 +138,9 @@ pub struct Route {
     /// empty = any. Checked before the upgrade against cross-site WebSocket hijacking.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The at-least-once policy of its groups: retries, backoff, dead letters, ordering.
+    #[serde(default)]
+    pub delivery: DeliveryPolicy,
 }
 
 /// Everything a route's backend is built from: the upstream section, every plugin but those
@@ -148,6 +153,7 @@ pub struct BackendInput {
     plugins: Plugins,
     /// Each named file and a digest of its contents (None: unreadable now).
     files: Vec<(PathBuf, Option<u64>)>,
+    delivery: DeliveryPolicy,
 }
 
 impl Route {
@@ -201,6 +207,7 @@ impl Route {
                     (p, d)
                 })
                 .collect(),
+            delivery: self.delivery.clone(),
         }
     }
 
@@ -384,6 +391,10 @@ impl Config {
             route
                 .upstream
                 .validate(&route.plugins)
+                .map_err(|(k, m)| invalid(at(&k), m))?;
+            route
+                .delivery
+                .validate(route.upstream.scheme())
                 .map_err(|(k, m)| invalid(at(&k), m))?;
         }
         Ok(())
