@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::js_error;
 use super::client::within;
 use super::jetstream::Js;
-use super::reader::{js_record, new_generation, Ordered, Reader};
+use super::reader::{js_group_record, js_record, new_generation, Ordered, Reader};
 use super::shared::{InFlight, Shared};
 use crate::backend::Position;
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
@@ -381,7 +381,7 @@ async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: Cancel
             Some(Ok(m)) => m,
         };
         errors = 0;
-        let Ok(record) = js_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
+        let Ok(record) = js_group_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
             continue;
         };
         if !shared.wanted(&record) {

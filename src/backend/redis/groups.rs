@@ -161,9 +161,52 @@ impl Member {
                     .arg(">"),
             )
             .await?;
+        // `>`: entries never delivered to the group before, so each is its first delivery.
         Ok(entry::streams(&reply)
             .into_iter()
             .flat_map(|(_, entries)| entry::records(&self.key, entries))
+            .map(|(id, r)| (id, Arc::new(r.with_attempt(1))))
+            .collect())
+    }
+
+    /// Claimed entries stamped with their delivery count as Redis keeps it (XPENDING's
+    /// fourth field; the claim already counted this delivery); 0 where Redis does not say.
+    async fn with_counts(&self, got: Vec<(Id, Arc<Record>)>) -> Result<Vec<(Id, Arc<Record>)>> {
+        let (Some(first), Some(last)) =
+            (got.iter().map(|g| g.0).min(), got.iter().map(|g| g.0).max())
+        else {
+            return Ok(got);
+        };
+        let reply: Value = self
+            .conn
+            .query(
+                self.cmd("XPENDING")
+                    .arg(first.to_string())
+                    .arg(last.to_string())
+                    .arg(got.len().max(1) * 4)
+                    .arg(&self.consumer),
+            )
+            .await?;
+        let mut counts = BTreeMap::new();
+        if let Value::Array(rows) = &reply {
+            for row in rows {
+                let Value::Array(f) = row else { continue };
+                let id = f
+                    .first()
+                    .and_then(bulk)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(Id::parse);
+                if let (Some(id), Some(Value::Int(n))) = (id, f.get(3)) {
+                    counts.insert(id, u32::try_from(*n).unwrap_or(0));
+                }
+            }
+        }
+        Ok(got
+            .into_iter()
+            .map(|(id, r)| {
+                let n = counts.get(&id).copied().unwrap_or(0);
+                (id, Arc::new(r.with_attempt(n)))
+            })
             .collect())
     }
 
@@ -189,10 +232,11 @@ impl Member {
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(Id::parse)
             .unwrap_or(Id::ZERO);
-        Ok(parts
+        let got = parts
             .get(1)
             .map(|e| entry::records(&self.key, e))
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.with_counts(got).await
     }
 
     /// Nacked entries whose delay passed, claimed back to this consumer (delivered again).
@@ -213,7 +257,7 @@ impl Member {
             c.arg(id.to_string());
         }
         let reply: Value = self.conn.query(&c).await?;
-        Ok(entry::records(&self.key, &reply))
+        self.with_counts(entry::records(&self.key, &reply)).await
     }
 
     fn next_nack(&self) -> Option<Instant> {

@@ -111,6 +111,7 @@ async fn jetstream_group_redelivers_what_a_member_left_unacknowledged() {
     }
     let got = a.pushed(ida, 2).await;
     assert_eq!(values(&got), ["m1", "m2"]);
+    assert!(got.iter().all(|m| m.delivery_attempt == 1), "{got:?}");
     // Gone without acknowledging: the next member gets both well before the 30 s ack wait.
     a.disconnect().await;
     let mut b = js.gw.connect("/js").await;
@@ -119,6 +120,10 @@ async fn jetstream_group_redelivers_what_a_member_left_unacknowledged() {
     let mut v = values(&again);
     v.sort();
     assert_eq!(v, ["m1", "m2"]);
+    assert!(
+        again.iter().all(|m| m.delivery_attempt == 2),
+        "JetStream's count: {again:?}"
+    );
     js.end().await;
 }
 
@@ -163,6 +168,11 @@ async fn jetstream_nack_with_delay_redelivers_after_the_delay_and_bad_acks_are_r
     let again = c.pushed(id, 1).await;
     assert!(nacked.elapsed() >= Duration::from_millis(1_400));
     assert_eq!(again[0].offset, first[0].offset);
+    assert_eq!(
+        (first[0].delivery_attempt, again[0].delivery_attempt),
+        (1, 2),
+        "the delivery attempt rises with the redelivery"
+    );
     let r = c
         .request(Req::CmdAck(CmdAck {
             subscription_id: id,

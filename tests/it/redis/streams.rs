@@ -598,6 +598,11 @@ async fn streams_nack_leaves_the_entry_pending_and_delivers_it_again_after_the_d
     let nacked = tokio::time::Instant::now();
     let again = c.pushed(id, 1).await;
     assert_eq!(again[0].position, got[0].position);
+    assert_eq!(
+        (got[0].delivery_attempt, again[0].delivery_attempt),
+        (1, 2),
+        "Redis's delivery count, read with XPENDING after the claim"
+    );
     let after = nacked.elapsed();
     assert!(
         after >= Duration::from_millis(250) && after < Duration::from_secs(2),
