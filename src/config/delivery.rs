@@ -93,12 +93,6 @@ impl DeliveryPolicy {
                 format!("not implemented on the {scheme} scheme in this version (embedded only)"),
             ));
         }
-        if self.ordered {
-            return Err((
-                "delivery.ordered".into(),
-                "not implemented in this version: partition order per key already holds on the embedded broker while nothing is nacked".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -130,14 +124,14 @@ mod tests {
     #[test]
     fn a_delivery_policy_parses_with_every_key() {
         let c = Config::parse(
-            &route("      max_deliveries: 5\n      backoff: { min_ms: 1000, max_ms: 60000 }\n      dead_letter: game-dlq\n"),
+            &route("      max_deliveries: 5\n      backoff: { min_ms: 1000, max_ms: 60000 }\n      dead_letter: game-dlq\n      ordered: true\n"),
             "t",
         )
         .unwrap();
         let d = &c.routes[0].delivery;
         assert_eq!(d.max_deliveries, 5);
         assert_eq!(d.dead_letter.as_deref(), Some("game-dlq"));
-        assert!(!d.ordered);
+        assert!(d.ordered);
         assert_eq!(d.backoff_for(1), Duration::from_secs(1));
         assert_eq!(d.backoff_for(3), Duration::from_secs(4));
         assert_eq!(d.backoff_for(100), Duration::from_secs(60));
@@ -182,10 +176,6 @@ mod tests {
             err.contains("routes[0].delivery") && err.contains("kafka"),
             "{err}"
         );
-        let err = Config::parse(&route("      ordered: true\n"), "t")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::*;
 
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::backend::dead_letter::Reason;
@@ -22,6 +23,8 @@ pub(super) struct Outstanding {
     /// The offset after the last one delivered from the partition.
     pub(super) next: i64,
     pub(super) out: BTreeMap<i64, Out>,
+    /// With `delivery.ordered`: the offsets in `out` of each key, so a key's first one is known.
+    by_key: HashMap<Bytes, BTreeSet<i64>>,
 }
 
 /// A delivered message awaiting its ack.
@@ -33,6 +36,10 @@ pub(super) struct Out {
     pub(super) first_ms: i64,
     /// Set by a nack: delivered again from then on.
     pub(super) due: Option<Instant>,
+    /// Its key, with `delivery.ordered` (a keyless message is not held back).
+    key: Option<Bytes>,
+    /// Not delivered yet: an earlier message of its key awaits its ack (`delivery.ordered`).
+    held: bool,
 }
 
 impl Outstanding {
@@ -40,6 +47,43 @@ impl Outstanding {
     fn commit_point(&self) -> i64 {
         self.out.keys().next().copied().unwrap_or(self.next)
     }
+
+    /// A message is done: when it held back the next one of its key, that one goes out now.
+    fn remove(&mut self, offset: i64) {
+        let Some(gone) = self.out.remove(&offset) else {
+            return;
+        };
+        let Some(key) = gone.key else { return };
+        let Some(offsets) = self.by_key.get_mut(&key) else {
+            return;
+        };
+        offsets.remove(&offset);
+        let Some(first) = offsets.first().copied() else {
+            self.by_key.remove(&key);
+            return;
+        };
+        if let Some(next) = self.out.get_mut(&first).filter(|o| o.held) {
+            next.held = false;
+            next.due = Some(Instant::now());
+        }
+    }
+
+    /// Whether no earlier message of the key awaits its ack.
+    fn first_of_key(&self, key: &Bytes, offset: i64) -> bool {
+        self.by_key
+            .get(key)
+            .and_then(|o| o.first())
+            .is_none_or(|f| *f == offset)
+    }
+}
+
+/// A message's key, for ordering (empty: none).
+fn key_of(r: &Record) -> Option<Bytes> {
+    use prost::Message as _;
+    crate::pb::KafkaMessage::decode(r.encoded.clone())
+        .ok()
+        .map(|m| m.key)
+        .filter(|k| !k.is_empty())
 }
 
 /// How long a message being dead-lettered is kept from going out again (the dead letter is
@@ -90,12 +134,38 @@ impl Group {
         let mut dead = Vec::new();
         let mut deliver = Vec::with_capacity(records.len());
         for r in records {
-            let out = o.out.entry(r.offset).or_insert(Out {
-                member,
-                attempts: 0,
-                first_ms: now,
-                due: None,
-            });
+            if !o.out.contains_key(&r.offset) {
+                let key = policy.ordered.then(|| key_of(&r)).flatten();
+                if let Some(k) = &key {
+                    o.by_key.entry(k.clone()).or_default().insert(r.offset);
+                }
+                o.out.insert(
+                    r.offset,
+                    Out {
+                        member,
+                        attempts: 0,
+                        first_ms: now,
+                        due: None,
+                        key,
+                        held: false,
+                    },
+                );
+            }
+            let first = match o.out.get(&r.offset).and_then(|out| out.key.as_ref()) {
+                Some(k) => o.first_of_key(k, r.offset),
+                None => true,
+            };
+            let Some(out) = o.out.get_mut(&r.offset) else {
+                continue;
+            };
+            if !first {
+                // An earlier message of its key is out or nacked: this one waits for it.
+                out.member = member;
+                out.held = true;
+                out.due = None;
+                continue;
+            }
+            out.held = false;
             if out.attempts > 0 && !policy.may_deliver_again(out.attempts) {
                 out.due = Some(Instant::now() + SETTLING);
                 dead.push(Dead {
@@ -152,7 +222,7 @@ impl Group {
         let mut st = lock(&self.state);
         if let Some(o) = st.outstanding.get_mut(tp) {
             for offset in offsets {
-                o.out.remove(offset);
+                o.remove(*offset);
             }
         }
         st.advance(tp)
@@ -205,7 +275,7 @@ impl Group {
                 .outstanding
                 .get(&tp)
                 .and_then(|o| o.out.get(&p.offset))
-                .is_some_and(|o| o.member == member && o.due.is_none());
+                .is_some_and(|o| o.member == member && o.due.is_none() && !o.held);
             if !awaiting {
                 return Err(GatewayError::BadRequest(format!(
                     "message {}/{} at offset {} is not awaiting an ack from this subscription",
@@ -220,9 +290,7 @@ impl Group {
                 continue;
             };
             match how {
-                Settle::Ack => {
-                    o.out.remove(&p.offset);
-                }
+                Settle::Ack => o.remove(p.offset),
                 Settle::Nack(delay) => {
                     let Some(out) = o.out.get_mut(&p.offset) else {
                         continue;
@@ -258,7 +326,10 @@ impl Group {
     pub(super) fn committed_below(&self, tp: &Tp, offset: i64) {
         let mut st = lock(&self.state);
         if let Some(o) = st.outstanding.get_mut(tp) {
-            o.out = o.out.split_off(&offset);
+            let below: Vec<i64> = o.out.range(..offset).map(|(k, _)| *k).collect();
+            for k in below {
+                o.remove(k);
+            }
         }
     }
 }

@@ -390,3 +390,47 @@ async fn without_a_dead_letter_topic_a_message_out_of_deliveries_is_dropped_and_
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ordered_delivery_an_unacknowledged_or_nacked_message_holds_back_its_key() {
+    let gw = Gateway::start(&with_policy("ordered: true")).await;
+    let topic = unique_name("ordered", '-');
+    let mut a = gw.connect("/embedded").await;
+    let ida = a.subscribe(group_sub(&topic, "billing")).await;
+    for (key, value) in [
+        ("k1", "a0"),
+        ("k2", "b0"),
+        ("k1", "a1"),
+        ("", "free"),
+        ("k2", "b1"),
+    ] {
+        a.produce(CmdKafkaProduce {
+            topic: topic.clone(),
+            partition: Some(0),
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            ..Default::default()
+        })
+        .await;
+    }
+    // a1 and b1 wait for a0 and b0; the keyless message is not held.
+    let mut got = a.pushed(ida, 3).await;
+    got.extend(a.pushed_within(ida, QUIET).await);
+    assert_eq!(values(&got), ["a0", "b0", "free"]);
+    // b0 acknowledged: b1 goes out.
+    let r = ack(&mut a, ida, &topic, &[1]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    assert_eq!(values(&a.pushed(ida, 1).await), ["b1"]);
+    // A held message cannot be settled: it was not delivered.
+    let (code, _) = error_of(ack(&mut a, ida, &topic, &[2]).await);
+    assert_eq!(code, 400);
+    // a0 nacked: it comes again before a1, which still waits.
+    nack(&mut a, ida, &topic, 0, 100).await;
+    let again = a.pushed(ida, 1).await;
+    assert_eq!(attempts(&again), vec![(0, 2)]);
+    assert_eq!(a.pushed_within(ida, QUIET).await, vec![], "a1 waits for a0");
+    let r = ack(&mut a, ida, &topic, &[0]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    assert_eq!(attempts(&a.pushed(ida, 1).await), vec![(2, 1)], "then a1");
+    gw.stop().await;
+}
