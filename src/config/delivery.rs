@@ -83,17 +83,36 @@ impl TryFrom<DeliveryRaw> for DeliveryPolicy {
 impl DeliveryPolicy {
     /// What the route's scheme runs of the policy in this version: a policy a scheme would
     /// silently ignore is refused, naming the key.
-    pub fn validate(&self, scheme: Scheme) -> Result<(), (String, String)> {
+    pub fn validate(&self, scheme: &SchemeConfig) -> Result<(), (String, String)> {
         if *self == DeliveryPolicy::default() {
             return Ok(());
         }
-        if scheme != Scheme::Embedded {
-            return Err((
+        match scheme {
+            SchemeConfig::Embedded(_) => Ok(()),
+            // JetStream: the group consumer's max_deliver, and the backoff on nacks.
+            SchemeConfig::Nats(n) if n.is_jetstream() => {
+                if self.dead_letter.is_some() {
+                    return Err((
+                        "delivery.dead_letter".into(),
+                        "not implemented on JetStream in this version (max_deliveries and backoff are)".into(),
+                    ));
+                }
+                if self.ordered {
+                    return Err((
+                        "delivery.ordered".into(),
+                        "not implemented on JetStream in this version".into(),
+                    ));
+                }
+                Ok(())
+            }
+            other => Err((
                 "delivery".into(),
-                format!("not implemented on the {scheme} scheme in this version (embedded only)"),
-            ));
+                format!(
+                    "not implemented on the {} scheme in this version (embedded and JetStream only)",
+                    other.scheme()
+                ),
+            )),
         }
-        Ok(())
     }
 
     /// How long a nack without a delay of its own waits before the `attempt`th delivery's
@@ -176,6 +195,13 @@ mod tests {
             err.contains("routes[0].delivery") && err.contains("kafka"),
             "{err}"
         );
+        // JetStream runs max_deliveries and backoff, not yet dead letters.
+        let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 } }\n";
+        Config::parse(js, "t").unwrap();
+        let err = Config::parse(&js.replace("20 } }", "20 }, dead_letter: dlq }"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routes[0].delivery.dead_letter"), "{err}");
     }
 
     #[test]

@@ -394,7 +394,7 @@ impl Config {
                 .map_err(|(k, m)| invalid(at(&k), m))?;
             route
                 .delivery
-                .validate(route.upstream.scheme())
+                .validate(&route.upstream.scheme)
                 .map_err(|(k, m)| invalid(at(&k), m))?;
         }
         Ok(())
