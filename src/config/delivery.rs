@@ -105,10 +105,26 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
+            // Redis Streams: the pending list's delivery count, and the backoff on nacks.
+            SchemeConfig::Redis(r) if r.mode == RedisMode::Streams => {
+                if self.dead_letter.is_some() {
+                    return Err((
+                        "delivery.dead_letter".into(),
+                        "not implemented on Redis Streams in this version (max_deliveries and backoff are)".into(),
+                    ));
+                }
+                if self.ordered {
+                    return Err((
+                        "delivery.ordered".into(),
+                        "not implemented on Redis Streams in this version".into(),
+                    ));
+                }
+                Ok(())
+            }
             other => Err((
                 "delivery".into(),
                 format!(
-                    "not implemented on the {} scheme in this version (embedded and JetStream only)",
+                    "not implemented on the {} scheme in this version (embedded, JetStream and Redis Streams only)",
                     other.scheme()
                 ),
             )),
