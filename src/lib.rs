@@ -22,10 +22,11 @@
 //!   handler, one file per command under `cmd/`.
 //! - `backend/`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
 //!   `sink` (backpressure, flow control, the gate that orders pushes after their subscribe
-//!   reply), `live/` (the live fan-out every scheme without history shares: members, bounded
-//!   queues, the slow-consumer policy), and one folder per scheme, each behind its Cargo feature
-//!   but `embedded`: `embedded/` (in-process broker: log, broker, groups, delivery, fanout,
-//!   durable, storage/), `kafka/` (rdkafka: client, inner, catalog, fetch, tail, groups), `nats/`
+//!   reply), `dead_letter` (the headers every scheme puts on a dead letter), `live/` (the live
+//!   fan-out every scheme without history shares: members, bounded queues, the slow-consumer
+//!   policy), and one folder per scheme, each behind its Cargo feature but `embedded`:
+//!   `embedded/` (in-process broker: log, broker, groups, acks, dead, delivery, fanout, durable,
+//!   storage/), `kafka/` (rdkafka: client, inner, catalog, fetch, tail, groups), `nats/`
 //!   (async-nats: client, reader, shared, tail, jetstream, consumers, core), `rabbitmq/` (lapin:
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
@@ -42,7 +43,8 @@
 //! - `console`: the live console's files, built into the binary.
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
-//!   `mqtt`, `gcp`, `aws`), `limits`, `plugins`, `storage`.
+//!   `mqtt`, `gcp`, `aws`), `limits`, `plugins`, `storage`, `delivery` (a route's at-least-once
+//!   policy).
 //! - `close`: why the gateway closes a connection: code, reason text, whether to reconnect.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.

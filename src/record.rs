@@ -82,6 +82,24 @@ impl Record {
         self.encoded.len()
     }
 
+    /// This log record as delivered to a group for the `attempt`th time: the same bytes with
+    /// `delivery_attempt` (field 10, the last) appended, as prost writes it. `self` must carry
+    /// no attempt of its own (a log's record, stored with 0).
+    pub fn with_attempt(&self, attempt: u32) -> Record {
+        let mut buf = Vec::with_capacity(self.encoded.len() + 6);
+        buf.extend_from_slice(&self.encoded);
+        put_varint(&mut buf, 10, u64::from(attempt));
+        Record {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            epoch: self.epoch,
+            timestamp: self.timestamp,
+            headers: self.headers.clone(),
+            encoded: Bytes::from(buf),
+        }
+    }
+
     pub fn matches_headers(&self, wanted: &[Header]) -> bool {
         wanted.iter().all(|w| {
             self.headers
@@ -254,6 +272,24 @@ mod encoding_tests {
         cases.push(empty);
         for p in &cases {
             assert_eq!(encode_message(p), by_prost(p), "offset {}", p.offset);
+        }
+    }
+
+    #[test]
+    fn a_redelivered_record_is_encoded_as_prost_encodes_it_with_its_attempt() {
+        let headers = vec![Header {
+            key: "k".into(),
+            value: Bytes::from_static(b"v"),
+        }];
+        let first = Record::from_parts(parts(42, 3, headers.clone()));
+        for attempt in [1, 2, 127, 128, u32::MAX] {
+            let mut again = parts(42, 3, headers.clone());
+            again.delivery_attempt = attempt;
+            assert_eq!(
+                first.with_attempt(attempt).encoded.as_ref(),
+                by_prost(&again).as_slice(),
+                "attempt {attempt}"
+            );
         }
     }
 }

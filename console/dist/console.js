@@ -440,6 +440,12 @@ function epochCell(epoch) {
   td.title = full;
   return td;
 }
+function offsetCell(m) {
+  const again = m.deliveryAttempt > 1 ? ` \xD7${m.deliveryAttempt}` : "";
+  const td = cell((m.position || String(m.offset)) + again, "num offset");
+  if (m.deliveryAttempt) td.title = `delivery attempt ${m.deliveryAttempt}`;
+  return td;
+}
 function renderRow(m) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
@@ -454,7 +460,7 @@ function renderRow(m) {
   tr.append(
     cell(m.topic, "topic"),
     cell(String(m.partition), "num partition"),
-    cell(m.position || String(m.offset), "num offset"),
+    offsetCell(m),
     epochCell(m.epoch),
     time,
     cell(show(m.key), "mono key"),

@@ -366,6 +366,14 @@ function epochCell(epoch) {
   return td;
 }
 
+// A group's redelivery is marked beside its position: the delivery attempt, in the title too.
+function offsetCell(m) {
+  const again = m.deliveryAttempt > 1 ? ` ×${m.deliveryAttempt}` : "";
+  const td = cell((m.position || String(m.offset)) + again, "num offset");
+  if (m.deliveryAttempt) td.title = `delivery attempt ${m.deliveryAttempt}`;
+  return td;
+}
+
 function renderRow(m) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
@@ -380,7 +388,7 @@ function renderRow(m) {
   tr.append(
     cell(m.topic, "topic"),
     cell(String(m.partition), "num partition"),
-    cell(m.position || String(m.offset), "num offset"),
+    offsetCell(m),
     epochCell(m.epoch),
     time,
     cell(show(m.key), "mono key"),

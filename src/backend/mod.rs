@@ -7,6 +7,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 mod capabilities;
+pub mod dead_letter;
 pub mod embedded;
 #[cfg(feature = "gcp-pubsub")]
 pub mod gcp;
@@ -60,7 +61,9 @@ pub fn build(route: &Route) -> Result<Arc<dyn Backend>, String> {
     // feature (`Scheme::compiled`); these arms answer the same should one get here.
     #[allow(unreachable_patterns)]
     match &route.upstream.scheme {
-        SchemeConfig::Embedded(o) => Ok(Arc::new(embedded::EmbeddedBackend::open(o.clone())?)),
+        SchemeConfig::Embedded(o) => Ok(Arc::new(
+            embedded::EmbeddedBackend::open(o.clone())?.with_delivery(route.delivery.clone()),
+        )),
         #[cfg(feature = "kafka")]
         SchemeConfig::Kafka(o) => Ok(Arc::new(kafka::KafkaBackend::new(route, o)?)),
         #[cfg(feature = "nats")]

@@ -2,6 +2,7 @@
 //! `validate` checks what one field alone cannot. Routes follow APISIX's route shape.
 
 mod aws;
+mod delivery;
 mod embedded;
 mod gcp;
 mod kafka;
@@ -18,6 +19,7 @@ mod tests;
 mod upstream;
 
 pub use aws::*;
+pub use delivery::*;
 pub use embedded::*;
 pub use gcp::*;
 pub use kafka::*;
@@ -138,6 +140,9 @@ pub struct Route {
     /// empty = any. Checked before the upgrade against cross-site WebSocket hijacking.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The at-least-once policy of its groups: retries, backoff, dead letters, ordering.
+    #[serde(default)]
+    pub delivery: DeliveryPolicy,
 }
 
 /// Everything a route's backend is built from: the upstream section, every plugin but those
@@ -150,6 +155,7 @@ pub struct BackendInput {
     plugins: Plugins,
     /// Each named file and a digest of its contents (None: unreadable now).
     files: Vec<(PathBuf, Option<u64>)>,
+    delivery: DeliveryPolicy,
 }
 
 impl Route {
@@ -203,6 +209,7 @@ impl Route {
                     (p, d)
                 })
                 .collect(),
+            delivery: self.delivery.clone(),
         }
     }
 
@@ -386,6 +393,10 @@ impl Config {
             route
                 .upstream
                 .validate(&route.plugins)
+                .map_err(|(k, m)| invalid(at(&k), m))?;
+            route
+                .delivery
+                .validate(&route.upstream.scheme)
                 .map_err(|(k, m)| invalid(at(&k), m))?;
         }
         Ok(())

@@ -21,13 +21,17 @@ fn every_file_in_conf_parses_and_validates() {
 }
 
 #[test]
-fn shipped_config_has_the_two_documented_routes() {
+fn shipped_config_has_the_documented_routes() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/config.yaml");
     let c = pubsub_gateway::Config::load(path.as_ref()).expect("parses");
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9080");
     let uris: Vec<_> = c.routes.iter().map(|r| r.uri.as_str()).collect();
-    assert_eq!(uris, ["/embedded", "/kafka"]);
-    assert_eq!(c.routes[1].upstream.nodes.0, ["127.0.0.1:9092"]);
+    assert_eq!(uris, ["/embedded", "/jobs", "/kafka"]);
+    assert_eq!(
+        c.routes[1].delivery.dead_letter.as_deref(),
+        Some("jobs-dlq")
+    );
+    assert_eq!(c.routes[2].upstream.nodes.0, ["127.0.0.1:9092"]);
 }
 
 #[test]

@@ -29,7 +29,10 @@ async fn embedded_route_describes_a_kafka_like_log_with_epochs() {
     assert_eq!(caps.starts, all_starts());
     assert!(caps.history && caps.fetch && caps.time_lookup && caps.offsets);
     assert!(caps.groups && caps.commit && caps.headers && caps.keys && caps.partitions);
-    assert!(!caps.ack && !caps.nack, "embedded commits cumulatively");
+    assert!(
+        caps.ack && caps.nack,
+        "embedded groups ack message by message as well as commit"
+    );
     assert_eq!(caps.wildcards, "regex");
     assert!(caps.epochs);
     assert!(!caps.string_positions);
@@ -51,14 +54,19 @@ async fn kafka_route_describes_itself_without_asking_the_broker() {
     gw.stop().await;
 }
 
+#[cfg(feature = "nats")]
 #[tokio::test]
-async fn ack_and_nack_on_a_committing_scheme_answer_the_capability_error() {
-    let gw = Gateway::start(EMBEDDED).await;
-    let mut c = gw.connect("/embedded").await;
-    c.produce_value("t", "v").await;
-    let id = c.subscribe(sub_from("t", Start::Earliest)).await;
+async fn ack_and_nack_on_a_scheme_without_them_answer_the_capability_error() {
+    let gw = Gateway::start(&crate::common::nats::core_route(
+        "/nats",
+        crate::common::nats::NATS,
+    ))
+    .await;
+    let mut c = gw.connect("/nats").await;
+    let subject = crate::common::nats::unique("acks");
+    let id = c.subscribe(sub(&subject)).await;
     let position = MessagePosition {
-        topic: "t".into(),
+        topic: subject.clone(),
         partition: 0,
         offset: 0,
         position: String::new(),
@@ -72,8 +80,7 @@ async fn ack_and_nack_on_a_committing_scheme_answer_the_capability_error() {
     );
     assert_eq!(code, 400);
     assert!(
-        message.contains("per-message ack")
-            && message.contains("route /embedded is the embedded broker"),
+        message.contains("per-message ack") && message.contains("route /nats is core NATS"),
         "{message}"
     );
     let (code, message) = error_of(

@@ -7010,7 +7010,8 @@ function toMessage(m) {
     value: m.value,
     headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value })),
     position: m.position ?? "",
-    epoch: epochText(m.epoch)
+    epoch: epochText(m.epoch),
+    deliveryAttempt: m.deliveryAttempt ?? 0
   };
 }
 function toRouteInfo(r) {

@@ -27,6 +27,8 @@ export interface Message {
   position: string;
   /** The generation of the log the position belongs to, a decimal uint64; "0" = not tracked. */
   epoch: string;
+  /** How many times the group delivered it, this time included: 1 first, more on redeliveries; 0 = not counted (plain subscriptions, fetch). */
+  deliveryAttempt: number;
 }
 
 /** A pushed message: also acknowledges itself (on the subscription that delivered it). */

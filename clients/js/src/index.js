@@ -122,6 +122,7 @@ function toMessage(m) {
     headers: (m.headers ?? []).map((h) => ({ key: h.key, value: h.value })),
     position: m.position ?? "",
     epoch: epochText(m.epoch),
+    deliveryAttempt: m.deliveryAttempt ?? 0,
   };
 }
 

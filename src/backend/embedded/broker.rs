@@ -61,6 +61,40 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Appends a message where its partition, key or the round-robin puts it, creating the
+    /// topic on first use; kept on disk before it answers when the broker has storage.
+    pub(super) async fn publish(
+        &self,
+        req: crate::backend::Publish,
+    ) -> Result<crate::backend::Published> {
+        // One lookup on the hot path: a produce to a topic that exists.
+        let topic = match self.topic(&req.topic) {
+            Some(t) => t,
+            // A partition a new topic would not have is refused before the topic is created.
+            None if req
+                .partition
+                .is_some_and(|p| p < 0 || p >= self.opts.partitions) =>
+            {
+                return Err(GatewayError::UnknownTopicOrPartition)
+            }
+            None => self.topic_or_create(&req.topic)?,
+        };
+        let count = topic.partitions.len() as i32;
+        let partition = match req.partition {
+            Some(p) if (0..count).contains(&p) => p,
+            Some(_) => return Err(GatewayError::UnknownTopicOrPartition),
+            None if !req.key.is_empty() => partition_for_key(&req.key, count),
+            None => (self.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
+        };
+        let (offset, batch) = self.append(&topic, partition, req)?;
+        self.durable(&topic, partition, batch).await?;
+        Ok(crate::backend::Published {
+            partition,
+            offset,
+            position: String::new(),
+        })
+    }
+
     pub(super) fn partition(
         &self,
         topic: &str,

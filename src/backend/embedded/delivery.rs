@@ -11,12 +11,16 @@ pub(super) struct Delivery {
     pub(super) topics_rx: watch::Receiver<u64>,
     pub(super) generation_rx: Option<watch::Receiver<u64>>,
     pub(super) spec: Arc<SubscribeSpec>,
+    /// The route's delivery policy (groups).
+    pub(super) policy: Arc<crate::config::DeliveryPolicy>,
     pub(super) sink: PushSink,
     pub(super) waker: Arc<Notify>,
     pub(super) cursors: BTreeMap<Tp, (Arc<Partition>, i64)>,
     /// LATEST and LAST resolved when the subscription started, for every partition it matched
     /// then: a group member given one of them later starts there, not at the log's start.
     pub(super) origin: HashMap<Tp, i64>,
+    /// When the next nacked message falls due (groups).
+    pub(super) next_due: Option<tokio::time::Instant>,
     pub(super) _task: crate::backend::TaskGauge,
 }
 
@@ -143,6 +147,7 @@ impl Delivery {
                     let _ = self.refresh(false);
                 }
                 _ = self.sink.flow.acked(), if room == 0 => {}
+                _ = tokio::time::sleep_until(self.next_due.unwrap_or_else(tokio::time::Instant::now)), if self.next_due.is_some() => {}
                 // The connection may go away while nothing is produced.
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
@@ -155,9 +160,52 @@ impl Delivery {
         mut room: usize,
     ) -> Result<bool, crate::backend::SinkClosed> {
         let mut any = false;
+        self.next_due = None;
+        if let Some(m) = &self.membership {
+            // A group member's window: what it holds unacknowledged, nacked ones included.
+            let window = match self.spec.max_in_flight {
+                0 => super::acks::DEFAULT_WINDOW,
+                n => n,
+            };
+            room = room.min(window.saturating_sub(m.group.unacked(m.id, self.cursors.keys())));
+        }
         for (tp, (part, cursor)) in self.cursors.iter_mut() {
             if room == 0 {
                 break;
+            }
+            if let Some(m) = &self.membership {
+                // Nacked messages whose backoff is over go out again first.
+                let (again, due) = m.group.due_again(m.id, tp, *cursor, room);
+                if let Some(due) = due {
+                    self.next_due = Some(self.next_due.map_or(due, |n| n.min(due)));
+                }
+                if !again.is_empty() {
+                    let mut records = Vec::with_capacity(again.len());
+                    let mut gone = Vec::new();
+                    {
+                        let log = lock(&part.log);
+                        for (offset, attempt) in &again {
+                            let read = (*offset >= log.start)
+                                .then(|| log.read(*offset, 1, usize::MAX).ok())
+                                .flatten()
+                                .and_then(|v| v.into_iter().next())
+                                .filter(|r| r.offset == *offset);
+                            match read {
+                                Some(r) => records.push(Arc::new(r.with_attempt(*attempt))),
+                                None => gone.push(*offset),
+                            }
+                        }
+                    }
+                    if !gone.is_empty() && m.group.done(tp, &gone) {
+                        let _ = self.broker.persist_groups().await;
+                    }
+                    room = room.saturating_sub(records.len());
+                    any = true;
+                    self.sink.push(&records).await?;
+                    if room == 0 {
+                        break;
+                    }
+                }
             }
             let batch = {
                 let log = lock(&part.log);
@@ -199,6 +247,19 @@ impl Delivery {
                     .into_iter()
                     .filter(|r| r.matches_headers(&self.spec.match_headers))
                     .collect()
+            };
+            // A group's deliveries await their acks and say which attempt they are.
+            let batch = match &self.membership {
+                Some(m) => {
+                    let (batch, dead) = m.group.delivering(m.id, tp, batch, *cursor, &self.policy);
+                    if !dead.is_empty()
+                        && self.broker.dead_letter(&self.policy, &m.group, dead).await
+                    {
+                        let _ = self.broker.persist_groups().await;
+                    }
+                    batch
+                }
+                None => batch,
             };
             room = room.saturating_sub(batch.len());
             self.sink.push(&batch).await?;

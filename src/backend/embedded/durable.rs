@@ -41,6 +41,7 @@ impl EmbeddedBackend {
                 spread: AtomicU32::new(0),
                 store: Some(store),
             }),
+            policy: Arc::default(),
         })
     }
 }

@@ -311,10 +311,12 @@ async fn catch_up(fan: Arc<Fan>, broker: Arc<Broker>, m: Member) {
         topics_rx: broker.topics_changed.subscribe(),
         generation_rx: None,
         spec: m.spec.clone(),
+        policy: Default::default(),
         sink: m.sink.clone(),
         waker,
         cursors,
         origin: HashMap::new(),
+        next_due: None,
         _task: TaskGauge::new(),
     };
     let mut m = m;

@@ -16,6 +16,8 @@ pub(super) struct GroupState {
     pub(super) members: BTreeMap<u64, SubscribeSpec>,
     pub(super) assignment: HashMap<u64, BTreeSet<Tp>>,
     pub(super) committed: HashMap<Tp, i64>,
+    /// Delivered messages awaiting their ack, per partition (`acks`).
+    pub(super) outstanding: HashMap<Tp, super::acks::Outstanding>,
     /// Since when the group has had no members.
     pub(super) idle_since: Option<std::time::Instant>,
 }

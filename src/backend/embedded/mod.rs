@@ -4,12 +4,15 @@
 //! offsets. Memory is bounded by retention times `max_topics` (clients cannot create more).
 //!
 //! Files by job: `log` (partitions and their logs), `broker` (topics, appends, groups' registry),
-//! `groups` (assignment and commits), `delivery` (a subscription's loop), `fanout` (one shared
-//! reader per topic for plain subscriptions), `durable` (the broker opened from and kept in its
+//! `groups` (assignment and commits), `acks` (per-message ack and nack in groups), `dead` (their dead
+//! letters), `delivery` (a subscription's loop), `fanout` (one shared reader per topic for plain
+//! subscriptions), `durable` (the broker opened from and kept in its
 //! `storage` directory), `storage/` (segment files, recovery, the sync thread), this file (the
 //! backend and its subscriptions).
 
+mod acks;
 mod broker;
+mod dead;
 mod delivery;
 mod durable;
 mod fanout;
@@ -19,6 +22,7 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
+use acks::Settle;
 use broker::*;
 use delivery::*;
 use groups::*;
@@ -58,6 +62,8 @@ use crate::backend::lock;
 
 pub struct EmbeddedBackend {
     broker: Arc<Broker>,
+    /// The route's delivery policy, run by the gateway for the broker's groups.
+    policy: Arc<crate::config::DeliveryPolicy>,
 }
 
 impl EmbeddedBackend {
@@ -73,7 +79,14 @@ impl EmbeddedBackend {
                 spread: AtomicU32::new(0),
                 store: None,
             }),
+            policy: Arc::default(),
         }
+    }
+
+    /// The route's delivery policy for its groups (retries, backoff, dead letters).
+    pub fn with_delivery(mut self, policy: crate::config::DeliveryPolicy) -> EmbeddedBackend {
+        self.policy = Arc::new(policy);
+        self
     }
 }
 
@@ -82,6 +95,8 @@ impl EmbeddedBackend {
 const CAPABILITIES: super::Capabilities = super::Capabilities {
     description: std::borrow::Cow::Borrowed("the embedded broker"),
     epochs: true,
+    ack: true,
+    nack: true,
     ..super::KAFKA_LIKE
 };
 
@@ -129,32 +144,7 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn produce(&self, req: super::Publish) -> Result<super::Published> {
-        // One lookup on the hot path: a produce to a topic that exists.
-        let topic = match self.broker.topic(&req.topic) {
-            Some(t) => t,
-            // A partition a new topic would not have is refused before the topic is created.
-            None if req
-                .partition
-                .is_some_and(|p| p < 0 || p >= self.broker.opts.partitions) =>
-            {
-                return Err(GatewayError::UnknownTopicOrPartition)
-            }
-            None => self.broker.topic_or_create(&req.topic)?,
-        };
-        let count = topic.partitions.len() as i32;
-        let partition = match req.partition {
-            Some(p) if (0..count).contains(&p) => p,
-            Some(_) => return Err(GatewayError::UnknownTopicOrPartition),
-            None if !req.key.is_empty() => partition_for_key(&req.key, count),
-            None => (self.broker.spread.fetch_add(1, Ordering::Relaxed) % count as u32) as i32,
-        };
-        let (offset, batch) = self.broker.append(&topic, partition, req)?;
-        self.broker.durable(&topic, partition, batch).await?;
-        Ok(super::Published {
-            partition,
-            offset,
-            position: String::new(),
-        })
+        self.broker.publish(req).await
     }
 
     async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
@@ -217,8 +207,10 @@ impl Backend for EmbeddedBackend {
             let fan = fanout::subscribe(broker, &name, spec, sink.clone())?;
             return Ok(Arc::new(EmbeddedSubscription {
                 broker: broker.clone(),
+                policy: self.policy.clone(),
                 group: None,
                 sink,
+                waker: None,
                 delivery: Delivering::Fan(fan),
             }));
         }
@@ -237,16 +229,19 @@ impl Backend for EmbeddedBackend {
             None => None,
         };
         let group = membership.as_ref().map(|m| (m.group.clone(), m.id));
+        let waker = Arc::new(Notify::new());
         let mut delivery = Delivery {
             broker: broker.clone(),
             topics_rx: broker.topics_changed.subscribe(),
             generation_rx: membership.as_ref().map(|m| m.group.generation.subscribe()),
             membership,
             spec: Arc::new(spec),
+            policy: self.policy.clone(),
             sink: sink.clone(),
-            waker: Arc::new(Notify::new()),
+            waker: waker.clone(),
             cursors: BTreeMap::new(),
             origin: HashMap::new(),
+            next_due: None,
             _task: super::TaskGauge::new(),
         };
         // Positions are fixed before the reply, so a message produced after the client sees the
@@ -256,8 +251,10 @@ impl Backend for EmbeddedBackend {
         tokio::spawn(delivery.run(cancel.clone()));
         Ok(Arc::new(EmbeddedSubscription {
             broker: broker.clone(),
+            policy: self.policy.clone(),
             group,
             sink,
+            waker: Some(waker),
             delivery: Delivering::Task(cancel),
         }))
     }
@@ -273,13 +270,48 @@ enum Delivering {
 
 struct EmbeddedSubscription {
     broker: Arc<Broker>,
+    policy: Arc<crate::config::DeliveryPolicy>,
     /// The group and this member's id in it.
     group: Option<(Arc<Group>, u64)>,
     sink: PushSink,
+    /// Wakes the delivery task when an ack frees its window or a nack gives a message back.
+    waker: Option<Arc<Notify>>,
     delivery: Delivering,
 }
 
 impl EmbeddedSubscription {
+    /// Acks or nacks, one by one: in a group the member's own deliveries only, and the
+    /// committed offset follows the lowest unacknowledged one; on a plain subscription an ack
+    /// frees the `max_in_flight` window (nothing is redelivered there, so a nack is refused).
+    async fn settle(&self, positions: Vec<super::Position>, how: Settle) -> Result<()> {
+        let Some((g, member)) = &self.group else {
+            if let Settle::Nack(_) = how {
+                return Err(GatewayError::BadRequest(
+                    "nack needs a group subscription: a plain one delivers nothing again".into(),
+                ));
+            }
+            for p in &positions {
+                self.sink.flow.ack_one(&p.topic, p.partition, p.offset);
+            }
+            return Ok(());
+        };
+        let settled = g.settle(*member, &positions, &how, &self.policy)?;
+        for p in &positions {
+            self.sink.flow.ack_one(&p.topic, p.partition, p.offset);
+        }
+        let mut moved = settled.moved;
+        if !settled.dead.is_empty() {
+            moved |= self.broker.dead_letter(&self.policy, g, settled.dead).await;
+        }
+        if let Some(w) = &self.waker {
+            w.notify_one();
+        }
+        if moved {
+            self.broker.persist_groups().await?;
+        }
+        Ok(())
+    }
+
     fn stop(&self) {
         match &self.delivery {
             Delivering::Task(cancel) => cancel.cancel(),
@@ -305,7 +337,7 @@ impl Subscription for EmbeddedSubscription {
             checked.push(((t.name.clone(), o.partition), o.offset));
         }
         if let Some((g, member)) = &self.group {
-            let mut st = lock(&g.state);
+            let st = lock(&g.state);
             let owned = st.assignment.get(member);
             if let Some(((topic, partition), _)) = checked
                 .iter()
@@ -316,7 +348,12 @@ impl Subscription for EmbeddedSubscription {
                     "partition {topic}/{partition} is not assigned to this group member"
                 )));
             }
-            st.committed.extend(checked);
+            drop(st);
+            // A commit acknowledges every delivery below it (`acks`): mixing the two is defined.
+            for (tp, offset) in &checked {
+                g.committed_below(tp, *offset);
+            }
+            lock(&g.state).committed.extend(checked);
         }
         if self.group.is_some() {
             self.broker.persist_groups().await?;
@@ -324,7 +361,18 @@ impl Subscription for EmbeddedSubscription {
         for o in &offsets {
             self.sink.flow.ack(&o.topic, o.partition, o.offset);
         }
+        if let Some(w) = &self.waker {
+            w.notify_one();
+        }
         Ok(())
+    }
+
+    async fn ack(&self, positions: Vec<super::Position>) -> Result<()> {
+        self.settle(positions, Settle::Ack).await
+    }
+
+    async fn nack(&self, positions: Vec<super::Position>, delay: Duration) -> Result<()> {
+        self.settle(positions, Settle::Nack(delay)).await
     }
 
     fn close(&self) {

@@ -116,7 +116,12 @@ async fn deliver(mut rx: mpsc::Receiver<Incoming>, spec: SubscribeSpec, member: 
         };
         // The session is gone (its holder left): it resends the message to whoever resumes it.
         let Some(from) = from.upgrade() else { continue };
-        let record = super::hub::record(&p, next);
+        let mut record = super::hub::record(&p, next);
+        // MQTT does not count deliveries: a first delivery is 1; a resent one (DUP, after a
+        // session resumed) was delivered before, how often is unknown (0).
+        if !p.dup {
+            record = Arc::new(record.with_attempt(1));
+        }
         let excluded = super::reserved(&record.topic)
             || spec
                 .allowed

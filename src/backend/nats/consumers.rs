@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::js_error;
 use super::client::within;
 use super::jetstream::Js;
-use super::reader::{js_record, new_generation, Ordered, Reader};
+use super::reader::{js_group_record, js_record, new_generation, Ordered, Reader};
 use super::shared::{InFlight, Shared};
 use crate::backend::Position;
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
@@ -101,6 +101,7 @@ pub(super) async fn subscribe(
         epoch: AtomicU64::new(view.epoch),
         ack_timeout: js.conn.timeouts.send(),
         connections: js.conn.connections(),
+        delivery: js.delivery.clone(),
     });
     let group = shared.spec.group.clone();
     match group {
@@ -154,6 +155,8 @@ pub(super) async fn subscribe(
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs_f64(js.opts.ack_wait_secs),
                 max_ack_pending,
+                // The route's `delivery.max_deliveries` (0 = the server's default: no limit).
+                max_deliver: i64::from(js.delivery.max_deliveries),
                 ..Default::default()
             };
             let stream_name = view.name.clone();
@@ -381,7 +384,7 @@ async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: Cancel
             Some(Ok(m)) => m,
         };
         errors = 0;
-        let Ok(record) = js_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
+        let Ok(record) = js_group_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
             continue;
         };
         if !shared.wanted(&record) {
@@ -458,12 +461,16 @@ impl JsSubscription {
         }
     }
 
-    async fn reply(&self, taken: Vec<Taken>, kind: AckKind) -> Result<()> {
+    async fn reply(
+        &self,
+        taken: Vec<Taken>,
+        kind: impl Fn(&jetstream::Message) -> AckKind + Send + Sync,
+    ) -> Result<()> {
         let done: Vec<(Arc<str>, i64)> = taken.iter().map(|(s, o, _)| (s.clone(), *o)).collect();
         let result = within(self.shared.ack_timeout, "the acknowledgement", async {
             // Confirmed by the server: an acknowledged message is not redelivered after an outage.
             for m in taken.into_iter().filter_map(|(_, _, m)| m) {
-                m.double_ack_with(kind)
+                m.double_ack_with(kind(&m))
                     .await
                     .map_err(|e| js_error("JetStream acknowledgement failed", e))?;
             }
@@ -479,7 +486,7 @@ impl JsSubscription {
 impl Subscription for JsSubscription {
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let taken = self.take(&positions)?;
-        self.reply(taken, AckKind::Ack).await
+        self.reply(taken, |_| AckKind::Ack).await
     }
 
     async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
@@ -490,8 +497,19 @@ impl Subscription for JsSubscription {
             ));
         }
         let taken = self.take(&positions)?;
-        let delay = (!delay.is_zero()).then_some(delay);
-        self.reply(taken, AckKind::Nak(delay)).await
+        // A nack without a delay of its own waits the route's backoff for the delivery it
+        // answers (JetStream's count); the server redelivers after it.
+        let backoff = self.shared.delivery.clone();
+        self.reply(taken, move |m| {
+            let wait = if delay.is_zero() {
+                let delivered = m.info().map_or(1, |i| i.delivered);
+                backoff.backoff_for(u32::try_from(delivered.max(1)).unwrap_or(u32::MAX))
+            } else {
+                delay
+            };
+            AckKind::Nak((!wait.is_zero()).then_some(wait))
+        })
+        .await
     }
 
     fn close(&self) {

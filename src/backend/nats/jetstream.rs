@@ -23,6 +23,9 @@ const LOOKUP_TTL: Duration = Duration::from_secs(10);
 pub(super) struct Js {
     pub conn: Arc<Conn>,
     pub opts: NatsOptions,
+    /// The route's delivery policy, mapped onto the group consumers (`max_deliver`) and their
+    /// nacks (the backoff).
+    pub delivery: crate::config::DeliveryPolicy,
     /// Made once `create_stream` has run (or found the stream).
     created: OnceCell<()>,
     /// Shared readers of the live end of each subscribed subject.
@@ -42,10 +45,11 @@ pub(super) struct StreamView {
 }
 
 impl Js {
-    pub fn new(conn: Arc<Conn>, opts: NatsOptions) -> Js {
+    pub fn new(conn: Arc<Conn>, opts: NatsOptions, delivery: crate::config::DeliveryPolicy) -> Js {
         Js {
             conn,
             opts,
+            delivery,
             created: OnceCell::new(),
             tails: Arc::default(),
             lookups: Mutex::new(HashMap::new()),

@@ -90,7 +90,11 @@ impl NatsBackend {
                 None => std::borrow::Cow::Borrowed("NATS JetStream"),
             };
             (
-                Some(Arc::new(jetstream::Js::new(conn.clone(), opts))),
+                Some(Arc::new(jetstream::Js::new(
+                    conn.clone(),
+                    opts,
+                    route.delivery.clone(),
+                ))),
                 Capabilities {
                     description,
                     ..JETSTREAM

@@ -155,16 +155,31 @@ fn ms_of(t: time::OffsetDateTime) -> i64 {
 
 /// A JetStream message as a gateway record: offset = stream sequence, epoch = the stream's.
 pub(super) fn js_record(m: &jetstream::Message, epoch: u64) -> Result<Arc<Record>> {
+    js_record_attempt(m, epoch, false)
+}
+
+/// A group's JetStream delivery: also its delivery attempt, the server's count of deliveries
+/// of the message to the durable consumer (`info.delivered`).
+pub(super) fn js_group_record(m: &jetstream::Message, epoch: u64) -> Result<Arc<Record>> {
+    js_record_attempt(m, epoch, true)
+}
+
+fn js_record_attempt(m: &jetstream::Message, epoch: u64, group: bool) -> Result<Arc<Record>> {
     let info = m
         .info()
         .map_err(|e| GatewayError::Upstream(format!("JetStream message without metadata: {e}")))?;
+    let delivery_attempt = if group {
+        u32::try_from(info.delivered.max(0)).unwrap_or(u32::MAX)
+    } else {
+        0
+    };
     Ok(Arc::new(Record::from_parts(RecordParts {
         topic: Arc::from(m.subject.as_str()),
         partition: 0,
         offset: i64::try_from(info.stream_sequence).unwrap_or(i64::MAX),
         position: String::new(),
         epoch,
-        delivery_attempt: 0,
+        delivery_attempt,
         timestamp: ms_of(info.published),
         key: bytes::Bytes::new(),
         value: m.payload.clone(),

@@ -53,6 +53,8 @@ pub(super) struct Shared {
     pub epoch: AtomicU64,
     pub ack_timeout: Duration,
     pub connections: tokio::sync::watch::Receiver<u64>,
+    /// The route's delivery policy (a group's nack backoff).
+    pub delivery: crate::config::DeliveryPolicy,
 }
 
 impl Shared {

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{amqp_error, short, within, Conn};
 use super::props::to_record;
 use super::topology::{declare_exchange, declare_group_queue, group_queue_name};
-use crate::backend::{lock, PushSink, SubscribeSpec, Subscription, TaskGauge};
+use crate::backend::{lock, PushSink, Record, SubscribeSpec, Subscription, TaskGauge};
 use crate::backend::{Flow, Position};
 use crate::config::QueueType;
 use crate::error::{GatewayError, Result};
@@ -176,6 +176,7 @@ async fn run(member: Arc<Member>, first: (u64, Channel, Consumer), sink: PushSin
             let Some(Ok(delivery)) = next else { break };
             let offset = member.next_offset.fetch_add(1, Ordering::Relaxed);
             let record = to_record(&delivery, offset);
+            let record = Arc::new(record.with_attempt(attempt(&delivery, &record)));
             lock(&member.pending).insert(offset, (record.topic.clone(), delivery.acker.clone()));
             let one = [record];
             let pushed = tokio::select! {
@@ -282,5 +283,21 @@ impl Subscription for GroupSubscription {
 impl Drop for GroupSubscription {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A group delivery's attempt: a quorum queue counts the earlier deliveries in
+/// `x-delivery-count`; a classic queue only says whether the message was delivered before
+/// (then 0: how often is unknown).
+fn attempt(d: &lapin::message::Delivery, r: &Record) -> u32 {
+    let counted = r
+        .headers
+        .iter()
+        .find(|h| h.key == "x-delivery-count")
+        .and_then(|h| std::str::from_utf8(&h.value).ok()?.parse::<u32>().ok());
+    match counted {
+        Some(n) => n.saturating_add(1),
+        None if d.redelivered => 0,
+        None => 1,
     }
 }

@@ -16,6 +16,8 @@ pub(super) struct Conn {
     client: Client,
     pub timeouts: UpstreamTimeout,
     pub opts: RedisOptions,
+    /// The route's delivery policy (stream groups: max_deliveries and the nack backoff).
+    pub delivery: crate::config::DeliveryPolicy,
     manager: tokio::sync::Mutex<Option<ConnectionManager>>,
     /// When the last attempt to make the command connection failed: requests within a second
     /// of it answer 503 at once instead of queueing for their own attempt.
@@ -82,6 +84,7 @@ impl Conn {
             client,
             timeouts: up.timeout.clone(),
             opts,
+            delivery: route.delivery.clone(),
             manager: tokio::sync::Mutex::new(None),
             failed_at: std::sync::Mutex::new(None),
             route: route.uri.clone(),

@@ -27,6 +27,9 @@ use crate::error::{GatewayError, Result};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
+/// Entries read for a member, with the attempt each delivery is (0: unknown).
+type Got = Vec<(Id, Arc<Record>, u32)>;
+
 /// Unacknowledged entries a group member holds when the subscribe sets no `max_in_flight`: a
 /// client that never acknowledges stops receiving instead of growing its pending list forever.
 pub(super) const MAX_UNACKED: usize = 1000;
@@ -52,8 +55,8 @@ struct Member {
     consumer: String,
     sink: PushSink,
     filter: Filter,
-    /// Delivered, not yet acknowledged.
-    inflight: Mutex<BTreeMap<Id, ()>>,
+    /// Delivered, not yet acknowledged, with the delivery's attempt.
+    inflight: Mutex<BTreeMap<Id, u32>>,
     /// Nacked: claimed back (and so delivered again) once the instant passes.
     nacked: Mutex<Vec<(Instant, Id)>>,
     /// Wakes the member loop when a nack sets an earlier redelivery time.
@@ -125,12 +128,21 @@ impl Member {
 
     /// Entries read for this consumer: delivered, or acknowledged at once when this member's
     /// identity or filter excludes them (they are the group's all the same).
-    async fn deliver(&self, got: Vec<(Id, Arc<Record>)>) -> std::result::Result<(), ()> {
+    /// Entries past the route's `delivery.max_deliveries` are acknowledged without delivery
+    /// (dropped: dead letters are not run on Redis yet).
+    async fn deliver(&self, got: Got) -> std::result::Result<(), ()> {
         let mut batch = Vec::new();
         let mut skip = Vec::new();
-        for (id, r) in got {
-            if self.filter.wanted(&r) {
-                lock(&self.inflight).insert(id, ());
+        for (id, r, attempt) in got {
+            let exhausted = attempt > 0
+                && !self
+                    .conn
+                    .delivery
+                    .may_deliver_again(attempt.saturating_sub(1));
+            if exhausted {
+                skip.push(id);
+            } else if self.filter.wanted(&r) {
+                lock(&self.inflight).insert(id, attempt);
                 batch.push(r);
             } else {
                 skip.push(id);
@@ -146,7 +158,7 @@ impl Member {
         self.sink.push(&batch).await.map_err(|_| ())
     }
 
-    async fn read_new(&self, count: usize) -> Result<Vec<(Id, Arc<Record>)>> {
+    async fn read_new(&self, count: usize) -> Result<Got> {
         let reply: Value = self
             .conn
             .query(
@@ -161,14 +173,57 @@ impl Member {
                     .arg(">"),
             )
             .await?;
+        // `>`: entries never delivered to the group before, so each is its first delivery.
         Ok(entry::streams(&reply)
             .into_iter()
             .flat_map(|(_, entries)| entry::records(&self.key, entries))
+            .map(|(id, r)| (id, Arc::new(r.with_attempt(1)), 1))
+            .collect())
+    }
+
+    /// Claimed entries stamped with their delivery count as Redis keeps it (XPENDING's
+    /// fourth field; the claim already counted this delivery); 0 where Redis does not say.
+    async fn with_counts(&self, got: Vec<(Id, Arc<Record>)>) -> Result<Got> {
+        let (Some(first), Some(last)) =
+            (got.iter().map(|g| g.0).min(), got.iter().map(|g| g.0).max())
+        else {
+            return Ok(Vec::new());
+        };
+        let reply: Value = self
+            .conn
+            .query(
+                self.cmd("XPENDING")
+                    .arg(first.to_string())
+                    .arg(last.to_string())
+                    .arg(got.len().max(1) * 4)
+                    .arg(&self.consumer),
+            )
+            .await?;
+        let mut counts = BTreeMap::new();
+        if let Value::Array(rows) = &reply {
+            for row in rows {
+                let Value::Array(f) = row else { continue };
+                let id = f
+                    .first()
+                    .and_then(bulk)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(Id::parse);
+                if let (Some(id), Some(Value::Int(n))) = (id, f.get(3)) {
+                    counts.insert(id, u32::try_from(*n).unwrap_or(0));
+                }
+            }
+        }
+        Ok(got
+            .into_iter()
+            .map(|(id, r)| {
+                let n = counts.get(&id).copied().unwrap_or(0);
+                (id, Arc::new(r.with_attempt(n)), n)
+            })
             .collect())
     }
 
     /// Takes over what other members left pending longer than the claim idle time.
-    async fn autoclaim(&self, cursor: &mut Id, count: usize) -> Result<Vec<(Id, Arc<Record>)>> {
+    async fn autoclaim(&self, cursor: &mut Id, count: usize) -> Result<Got> {
         let reply: Value = self
             .conn
             .query(
@@ -189,14 +244,15 @@ impl Member {
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(Id::parse)
             .unwrap_or(Id::ZERO);
-        Ok(parts
+        let got = parts
             .get(1)
             .map(|e| entry::records(&self.key, e))
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.with_counts(got).await
     }
 
     /// Nacked entries whose delay passed, claimed back to this consumer (delivered again).
-    async fn reclaim_due(&self) -> Result<Vec<(Id, Arc<Record>)>> {
+    async fn reclaim_due(&self) -> Result<Got> {
         let now = Instant::now();
         let due: Vec<Id> = {
             let mut nacked = lock(&self.nacked);
@@ -213,7 +269,7 @@ impl Member {
             c.arg(id.to_string());
         }
         let reply: Value = self.conn.query(&c).await?;
-        Ok(entry::records(&self.key, &reply))
+        self.with_counts(entry::records(&self.key, &reply)).await
     }
 
     fn next_nack(&self) -> Option<Instant> {
@@ -327,7 +383,7 @@ struct GroupSubscription {
 
 impl GroupSubscription {
     /// The named entries out of the in-flight set, all or none.
-    fn take(&self, positions: &[Position]) -> Result<Vec<Id>> {
+    fn take(&self, positions: &[Position]) -> Result<Vec<(Id, u32)>> {
         let mut inflight = lock(&self.member.inflight);
         let mut ids = Vec::new();
         for p in positions {
@@ -340,10 +396,10 @@ impl GroupSubscription {
             }
             ids.push(id);
         }
-        for id in &ids {
-            inflight.remove(id);
-        }
-        Ok(ids)
+        Ok(ids
+            .into_iter()
+            .map(|id| (id, inflight.remove(&id).unwrap_or(0)))
+            .collect())
     }
 
     fn release(&self, ids: &[Id]) {
@@ -359,7 +415,7 @@ impl GroupSubscription {
 #[async_trait]
 impl Subscription for GroupSubscription {
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
-        let ids = self.take(&positions)?;
+        let ids: Vec<Id> = self.take(&positions)?.into_iter().map(|t| t.0).collect();
         let mut c = self.member.cmd("XACK");
         for id in &ids {
             c.arg(id.to_string());
@@ -370,9 +426,16 @@ impl Subscription for GroupSubscription {
     }
 
     async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
-        let ids = self.take(&positions)?;
-        let at = Instant::now() + delay;
-        lock(&self.member.nacked).extend(ids.iter().map(|id| (at, *id)));
+        let taken = self.take(&positions)?;
+        let now = Instant::now();
+        // Without a delay of its own, the route's backoff for the delivery it answers.
+        let policy = &self.member.conn.delivery;
+        let wait = |attempt: u32| match delay.is_zero() {
+            true => policy.backoff_for(attempt.max(1)),
+            false => delay,
+        };
+        lock(&self.member.nacked).extend(taken.iter().map(|(id, n)| (now + wait(*n), *id)));
+        let ids: Vec<Id> = taken.into_iter().map(|t| t.0).collect();
         self.member.nudge.notify_one();
         self.release(&ids);
         Ok(())

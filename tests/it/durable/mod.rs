@@ -637,3 +637,60 @@ async fn under_fsync_always_an_acknowledged_produce_is_readable_at_once() {
     }
     gw.kill();
 }
+
+/// A gateway killed with messages delivered and unacknowledged loses none: the group resumes
+/// at the lowest unacknowledged offset its acks left on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_redelivers_from_the_lowest_unacknowledged_offset_kept_on_disk() {
+    let dir = Dir::new("acks-kill");
+    let opts = "partitions: 1,";
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            ..sub_from("work", Start::Earliest)
+        })
+        .await;
+    for i in 0..6 {
+        c.produce_to("work", 0, &format!("m{i}")).await;
+    }
+    assert_eq!(offsets_of(&c.pushed(id, 6).await), vec![0, 1, 2, 3, 4, 5]);
+    let positions = [0, 1, 2, 4]
+        .iter()
+        .map(|o| MessagePosition {
+            topic: "work".into(),
+            partition: 0,
+            offset: *o,
+            position: String::new(),
+        })
+        .collect();
+    let r = c
+        .request(Req::CmdAck(CmdAck {
+            subscription_id: id,
+            positions,
+        }))
+        .await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    gw.kill();
+
+    let gw = Gw::start(&dir, opts, "fsync: always");
+    let mut c = gw.client().await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            ..sub_from("work", Start::Earliest)
+        })
+        .await;
+    let again = c.pushed(id, 3).await;
+    assert_eq!(
+        offsets_of(&again),
+        vec![3, 4, 5],
+        "3 was never acknowledged"
+    );
+    assert_eq!(
+        again[0].delivery_attempt, 1,
+        "the count is kept in memory: it starts over after a restart"
+    );
+    drop(gw);
+}

@@ -1,5 +1,6 @@
 //! The full command set on the embedded scheme, through the real server and a real client.
 
+mod acks;
 mod apisix;
 mod fetch_produce;
 mod groups;

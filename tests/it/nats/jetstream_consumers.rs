@@ -111,6 +111,7 @@ async fn jetstream_group_redelivers_what_a_member_left_unacknowledged() {
     }
     let got = a.pushed(ida, 2).await;
     assert_eq!(values(&got), ["m1", "m2"]);
+    assert!(got.iter().all(|m| m.delivery_attempt == 1), "{got:?}");
     // Gone without acknowledging: the next member gets both well before the 30 s ack wait.
     a.disconnect().await;
     let mut b = js.gw.connect("/js").await;
@@ -119,6 +120,10 @@ async fn jetstream_group_redelivers_what_a_member_left_unacknowledged() {
     let mut v = values(&again);
     v.sort();
     assert_eq!(v, ["m1", "m2"]);
+    assert!(
+        again.iter().all(|m| m.delivery_attempt == 2),
+        "JetStream's count: {again:?}"
+    );
     js.end().await;
 }
 
@@ -163,6 +168,11 @@ async fn jetstream_nack_with_delay_redelivers_after_the_delay_and_bad_acks_are_r
     let again = c.pushed(id, 1).await;
     assert!(nacked.elapsed() >= Duration::from_millis(1_400));
     assert_eq!(again[0].offset, first[0].offset);
+    assert_eq!(
+        (first[0].delivery_attempt, again[0].delivery_attempt),
+        (1, 2),
+        "the delivery attempt rises with the redelivery"
+    );
     let r = c
         .request(Req::CmdAck(CmdAck {
             subscription_id: id,
@@ -272,5 +282,65 @@ async fn a_plain_jetstream_subscriber_held_by_max_in_flight_loses_nothing_and_ho
         .pushed_within(sid, Duration::from_millis(300))
         .await
         .is_empty());
+    js.end().await;
+}
+
+/// A JetStream route with this `delivery:` policy.
+async fn js_with_policy(policy: &str) -> Js {
+    let nc = oracle().await;
+    let stream = unique("GWT");
+    let base = unique("gwt.js").replace('_', ".");
+    let yaml = format!(
+        "{}    delivery: {{ {policy} }}\n",
+        js_route("/js", NATS, &stream, &base, "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    Js {
+        gw,
+        nc,
+        stream,
+        base,
+    }
+}
+
+#[tokio::test]
+async fn jetstream_nacks_wait_the_routes_backoff_and_stop_after_max_deliveries() {
+    let js = js_with_policy("max_deliveries: 2, backoff: { min_ms: 600, max_ms: 5000 }").await;
+    let t = js.subject("p");
+    let mut c = js.gw.connect("/js").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: unique("grp"),
+            start: StartPosition::Earliest as i32,
+            ..sub(&t)
+        })
+        .await;
+    c.produce_value(&t, "poison").await;
+    let first = c.pushed(id, 1).await;
+    assert_eq!(first[0].delivery_attempt, 1);
+    let nack = |offset: i64| {
+        Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(&t, &[offset]),
+            delay_ms: 0,
+        })
+    };
+    // No delay of its own: the route's backoff, 600 ms on the first delivery.
+    let nacked = std::time::Instant::now();
+    let r = c.request(nack(first[0].offset)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    let again = c.pushed(id, 1).await;
+    let waited = nacked.elapsed();
+    assert!(waited >= Duration::from_millis(550), "after {waited:?}");
+    assert_eq!(again[0].delivery_attempt, 2);
+    // The second delivery was the last (the consumer's max_deliver): no third.
+    let r = c.request(nack(again[0].offset)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    assert!(
+        c.pushed_within(id, Duration::from_millis(2_000))
+            .await
+            .is_empty(),
+        "delivered past max_deliveries"
+    );
     js.end().await;
 }

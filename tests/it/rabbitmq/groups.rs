@@ -92,6 +92,7 @@ async fn unacked_messages_are_redelivered_to_another_member_after_one_disconnect
     }
     let held = a.pushed(ida, 3).await;
     assert_eq!(values(&held), ["o0", "o1", "o2"]);
+    assert!(held.iter().all(|m| m.delivery_attempt == 1), "{held:?}");
     // max_in_flight 3 = the member's prefetch: a fourth waits in the queue.
     a.produce_value("orders", "o3").await;
     assert!(a
@@ -128,6 +129,8 @@ async fn unacked_messages_are_redelivered_to_another_member_after_one_disconnect
     assert!(again
         .iter()
         .all(|m| hval(m, "amqp-redelivered").as_deref() == Some("true")));
+    // A classic queue does not count deliveries: a redelivery's attempt is unknown (0).
+    assert!(again.iter().all(|m| m.delivery_attempt == 0), "{again:?}");
     // A nack (no dead-letter exchange) gives a message back to the queue at once.
     nack(&mut b, idb, &again[..1]).await;
     let back = b.pushed(idb, 1).await;

@@ -77,6 +77,11 @@ async fn quorum_group_is_shared_redelivers_after_a_member_leaves_and_dead_letter
     assert_eq!(hval(&again[0], "amqp-redelivered").as_deref(), Some("true"));
     // The quorum queue counted the return of a member that left, as it counts a nack.
     assert_eq!(hval(&again[0], "x-delivery-count").as_deref(), Some("1"));
+    assert_eq!(
+        (held[0].delivery_attempt, again[0].delivery_attempt),
+        (1, 2),
+        "the quorum queue's count"
+    );
     ack(&mut b, idb, &again).await;
 
     // max_deliveries 2 = x-delivery-limit 2: nacked with requeue, the message comes back until

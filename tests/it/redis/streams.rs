@@ -598,6 +598,11 @@ async fn streams_nack_leaves_the_entry_pending_and_delivers_it_again_after_the_d
     let nacked = tokio::time::Instant::now();
     let again = c.pushed(id, 1).await;
     assert_eq!(again[0].position, got[0].position);
+    assert_eq!(
+        (got[0].delivery_attempt, again[0].delivery_attempt),
+        (1, 2),
+        "Redis's delivery count, read with XPENDING after the claim"
+    );
     let after = nacked.elapsed();
     assert!(
         after >= Duration::from_millis(250) && after < Duration::from_secs(2),
@@ -732,4 +737,63 @@ async fn two_gateways_on_one_redis_are_replicas_for_channels_and_groups() {
     del(&mut rc, &key).await;
     gw1.stop().await;
     gw2.stop().await;
+}
+
+#[tokio::test]
+async fn streams_nacks_wait_the_routes_backoff_and_stop_after_max_deliveries() {
+    let mut rc = oracle().await;
+    let key = unique("policy");
+    let yaml = format!(
+        "{}    delivery: {{ max_deliveries: 2, backoff: {{ min_ms: 500, max_ms: 5000 }} }}\n",
+        streams_route("/s", REDIS, "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut c = gw.connect("/s").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            start: StartPosition::Earliest as i32,
+            ..sub(&key)
+        })
+        .await;
+    xadd(&mut rc, &key, &[("value", "poison")]).await;
+    let got = c.pushed(id, 1).await;
+    assert_eq!(got[0].delivery_attempt, 1);
+    let nack = |ms: &[KafkaMessage]| {
+        Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(&key, ms),
+            delay_ms: 0,
+        })
+    };
+    // No delay of its own: the route's backoff, 500 ms after the first delivery.
+    let nacked = tokio::time::Instant::now();
+    let r = c.request(nack(&got)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    let again = c.pushed(id, 1).await;
+    let waited = nacked.elapsed();
+    assert!(waited >= Duration::from_millis(450), "after {waited:?}");
+    assert_eq!(again[0].delivery_attempt, 2);
+    // The second delivery was the last: the next claim acknowledges it undelivered.
+    let r = c.request(nack(&again)).await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    assert!(
+        c.pushed_within(id, Duration::from_millis(2_500))
+            .await
+            .is_empty(),
+        "delivered past max_deliveries"
+    );
+    // Redis's own view: nothing pending for the group any more.
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg(&key)
+        .arg("g")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    let redis::Value::Array(summary) = pending else {
+        panic!("XPENDING answered {pending:?}")
+    };
+    assert_eq!(summary.first(), Some(&redis::Value::Int(0)), "{summary:?}");
+    del(&mut rc, &key).await;
+    gw.stop().await;
 }

@@ -311,6 +311,9 @@ impl Out {
             if !m.position.is_empty() {
                 o.insert("position".into(), json!(m.position));
             }
+            if m.delivery_attempt != 0 {
+                o.insert("delivery_attempt".into(), json!(m.delivery_attempt));
+            }
             return self.json(Value::Object(o));
         }
         let mut line = format!(
@@ -326,6 +329,10 @@ impl Out {
         line.push_str(&self.bytes_text(&m.value));
         for h in &m.headers {
             line.push_str(&format!("  {}={}", h.key, self.bytes_text(&h.value)));
+        }
+        // A group's redelivery says so; first deliveries read as before.
+        if m.delivery_attempt > 1 {
+            line.push_str(&format!("  (delivery {})", m.delivery_attempt));
         }
         self.line(&line)
     }
