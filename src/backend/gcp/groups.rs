@@ -394,11 +394,14 @@ async fn read(member: &Member, sink: &PushSink) {
                     // was held cannot be acked any more; make it again.
                     lock(&member.held).clear();
                     sink.flow.forget_all();
+                    // A missing topic is tried again with backoff (it may come back, as
+                    // after an emulator restart); a refusal ends the subscription.
                     if let Err(e) = ensure(conn, &member.topic, &member.fqsn).await {
-                        if e.code() == 404 || e.code() == 403 {
+                        if e.code() == 403 {
                             sink.fail(&e).await;
                             return;
                         }
+                        tracing::debug!(subscription = %member.fqsn, error = %e, "Pub/Sub group subscription not made again yet");
                     }
                 }
                 Code::PermissionDenied => {

@@ -15,6 +15,7 @@ use crate::common::gcp::{attributes, project, route, Oracle};
 use crate::common::{error_of, value_of, Gateway, WAIT};
 
 mod groups;
+mod outage;
 
 fn header(k: &str, v: &str) -> KafkaHeader {
     KafkaHeader {
