@@ -14,6 +14,7 @@ use pubsub_gateway::pb::{
 use crate::common::gcp::{attributes, project, route, Oracle};
 use crate::common::{error_of, value_of, Gateway, WAIT};
 
+mod credentials;
 mod groups;
 mod outage;
 
