@@ -31,7 +31,8 @@
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
 //!   client, topic, hub, members, handover, groups), `gcp/` (gcloud-pubsub's gRPC clients: auth,
-//!   client, live), `aws/` (AWS's SDK for SNS and SQS: client, message, live, groups).
+//!   metadata, client, live, groups), `aws/` (AWS's SDK for SNS and SQS: client, message, live,
+//!   groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `framing`: what a connection's frames hold: binary protobuf, or proto3 JSON text for the
 //!   `pubsub.json` subprotocol (requests read with pbjson; replies and pushes, built as protobuf
