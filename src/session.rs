@@ -78,6 +78,11 @@ impl RouteEnd {
         self.end(CloseReason::UpstreamChanged);
     }
 
+    /// Cancelled when the route ends (and at shutdown): for HTTP streams on the route.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
     fn end(&self, why: Closing) {
         let _ = self.why.set(why);
         self.token.cancel();

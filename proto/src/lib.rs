@@ -7,3 +7,5 @@
 #![allow(clippy::all, missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/pubsub.rs"));
+
+pub mod json;

@@ -18,6 +18,7 @@ mod fanout;
 mod gcp;
 mod handshakes;
 mod hardening;
+mod http;
 mod kafka;
 mod layout;
 mod live_memory;
