@@ -508,6 +508,7 @@ async fn serve<S>(
         .limits
         .request_head_timeout()
         .min(table.limits.handshake_timeout());
+    let per_sec = table.limits.max_requests_per_sec;
     drop(table);
     let conn = Arc::new(Conn {
         peer,
@@ -515,6 +516,7 @@ async fn serve<S>(
         shutdown: shutdown.clone(),
         tracker,
         slot: Mutex::new(Some(slot)),
+        rate: Mutex::new(session::RateLimit::new(per_sec)),
     });
     let service = hyper::service::service_fn(move |req| {
         let conn = conn.clone();
@@ -557,6 +559,8 @@ struct Conn {
     tracker: TaskTracker,
     /// Held until the first request head is complete.
     slot: Mutex<Option<HandshakeSlot>>,
+    /// The connection's HTTP calls, limited as a WebSocket connection's requests are.
+    rate: Mutex<session::RateLimit>,
 }
 
 impl Conn {
@@ -633,6 +637,15 @@ impl Conn {
                 plain_close(404, "no route for this path\n")
             };
         };
+        if !self.rate.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let e = crate::error::GatewayError::Overloaded(format!(
+                "rate limit exceeded ({} requests per second)",
+                table.limits.max_requests_per_sec
+            ));
+            return crate::http::error(e.code(), &e.to_string());
+        }
+        METRICS.http_requests.fetch_add(1, Ordering::Relaxed);
         let route = call::Route {
             uri: Arc::from(entry.route.uri.as_str()),
             backend: entry.backend.clone(),

@@ -192,6 +192,9 @@ pub(super) async fn stream(
         Some(other) => return answer_error(other),
         None => return error(503, "the subscription ended before it started"),
     }
+    crate::metrics::METRICS
+        .http_streams
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(%peer, route = %route.uri, "event stream opened");
     let state = Stream {
         c,

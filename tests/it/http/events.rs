@@ -25,6 +25,12 @@ async fn an_event_stream_gets_live_messages_and_resumes_after_last_event_id_with
     let gw = Gateway::start(EMBEDDED).await;
     let t = topic("sse");
     post_all(gw.addr, &t, &["before"]).await;
+    let streams = || {
+        pubsub_gateway::metrics::METRICS
+            .http_streams
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let opened = streams();
     let mut s = Http::connect(gw.addr)
         .await
         .events(&format!("/embedded/topics/{t}?start=earliest"), &[])
@@ -33,6 +39,7 @@ async fn an_event_stream_gets_live_messages_and_resumes_after_last_event_id_with
     post_all(gw.addr, &t, &["a", "b"]).await;
     let got = s.messages(3).await;
     assert_eq!(data_values(&got), ["before", "a", "b"]);
+    assert!(streams() > opened, "the stream is counted");
     let last_seen = got[1].id.clone().expect("an id");
     drop(s);
     post_all(gw.addr, &t, &["c"]).await;

@@ -272,3 +272,41 @@ async fn the_websocket_upgrade_on_the_same_listener_is_unchanged() {
         .await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn calls_over_the_request_rate_answer_429_and_the_connection_keeps_serving() {
+    let gw = Gateway::start(&embedded_with_limits("max_requests_per_sec: 3")).await;
+    let mut http = Http::connect(gw.addr).await;
+    let before = pubsub_gateway::metrics::METRICS
+        .rate_limited
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let a = http.get("/embedded/info").await;
+        if a.status == 429 {
+            assert_eq!(
+                a.json()["message"],
+                json!("rate limit exceeded (3 requests per second)")
+            );
+        }
+        statuses.push(a.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.starts_with(&[200, 200, 200]), "{statuses:?}");
+    assert!(
+        pubsub_gateway::metrics::METRICS
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > before
+    );
+    // The bucket refills: the same connection is served again.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if http.get("/embedded/info").await.status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.stop().await;
+}
