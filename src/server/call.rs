@@ -30,6 +30,9 @@ pub(super) struct Route {
     pub(super) limits: Arc<Limits>,
     /// Cancelled when the route goes (reload) or at shutdown: streams end.
     pub(super) end: CancellationToken,
+    /// Counts a long-lived call (an event stream) against the connection limits, as a WebSocket
+    /// is counted; None when a limit is reached. The slot is released when dropped.
+    pub(super) admit: Arc<dyn Fn() -> Option<Box<dyn Send>> + Send + Sync>,
 }
 
 /// A command runner for one HTTP call (or one event stream): the dispatcher, and the queue its

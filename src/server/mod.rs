@@ -652,6 +652,17 @@ impl Conn {
             auth: entry.auth_tx.borrow().clone(),
             limits: table.limits.clone(),
             end: entry.end.token().clone(),
+            admit: {
+                let (inner, ip, limits) =
+                    (self.inner.clone(), self.peer.ip(), table.limits.clone());
+                Arc::new(move || match inner.admit(ip, &limits) {
+                    Ok(slot) => Some(Box::new(slot) as Box<dyn Send>),
+                    Err(r) => {
+                        METRICS.reject(r);
+                        None
+                    }
+                })
+            },
         };
         drop(table);
         endpoints::serve(req, endpoint, &query, route, self.peer).await

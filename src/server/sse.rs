@@ -182,6 +182,13 @@ pub(super) async fn stream(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    // A stream is a connection as long-lived as a WebSocket: counted against the same limits.
+    let Some(slot) = (route.admit)() else {
+        let mut r = error(503, "too many connections: try again later");
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return r;
+    };
     if let Some(r) = c.run(Req::CmdKafkaSubscribe(sub)).await {
         return answer_error(r);
     }
@@ -207,6 +214,7 @@ pub(super) async fn stream(
         skip,
         budget,
         done: false,
+        _slot: slot,
     };
     let events = futures_util::stream::unfold(state, |mut s| async move {
         let event = s.next().await?;
@@ -243,6 +251,8 @@ struct Stream {
     skip: Option<String>,
     budget: usize,
     done: bool,
+    /// The stream's place under the connection limits.
+    _slot: Box<dyn Send>,
 }
 
 impl Stream {

@@ -166,3 +166,48 @@ async fn a_stream_ends_with_a_close_event_when_its_route_is_removed_or_the_gatew
     assert!(s.ends_within(WAIT).await);
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn streams_count_against_the_connection_limits_and_free_their_place_when_the_client_goes() {
+    let gw = Gateway::start(&embedded_with_limits("max_connections: 1")).await;
+    let t = topic("limit");
+    let path = format!("/embedded/topics/{t}");
+    let first = Http::connect(gw.addr)
+        .await
+        .events(&path, &[])
+        .await
+        .expect("the first stream");
+    let refused = Http::connect(gw.addr)
+        .await
+        .events(&path, &[])
+        .await
+        .err()
+        .expect("a second stream is over the limit");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // Publishing is not a long-lived connection: still served.
+    assert_eq!(
+        Http::connect(gw.addr).await.post(&path, "x").await.status,
+        200
+    );
+    drop(first);
+    // The client went: its place is free again (released when the server sees it gone).
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut s = loop {
+        match Http::connect(gw.addr).await.events(&path, &[]).await {
+            Ok(s) => break s,
+            Err(a) => assert_eq!(a.status, 503),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        Http::connect(gw.addr).await.post(&path, "y").await.status,
+        200
+    );
+    assert_eq!(s.next().await.json()["value"], json!("y"));
+    gw.stop().await;
+}
