@@ -212,13 +212,22 @@ async fn publish(
             Err(r) => return *r,
         }
     };
-    // A body over the frame limit is refused without reading the rest of it.
-    let body = match http_body_util::Limited::new(req.into_body(), limits.max_frame_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    // A body over the frame limit is refused without reading the rest of it; one that trickles
+    // in gets the handshake's time bound, as a request head does.
+    let reading = http_body_util::Limited::new(req.into_body(), limits.max_frame_bytes).collect();
+    let body = match tokio::time::timeout(limits.handshake_timeout(), reading).await {
+        Err(_) => {
+            METRICS.reject(Rejection::HandshakeTimeout);
+            return plain_close_json(
+                408,
+                &format!(
+                    "the body did not arrive within {} s",
+                    limits.handshake_timeout().as_secs()
+                ),
+            );
+        }
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             METRICS.reject(Rejection::BadRequest);
             return plain_close_json(
                 413,
@@ -228,7 +237,7 @@ async fn publish(
                 ),
             );
         }
-        Err(_) => return error(400, "the request body could not be read"),
+        Ok(Err(_)) => return error(400, "the request body could not be read"),
     };
     match single {
         Some(mut m) => {
@@ -253,7 +262,7 @@ async fn publish(
     }
 }
 
-/// A 413 that also closes the connection: the rest of the body was not read.
+/// A 413 or 408 that also closes the connection: the rest of the body was not read.
 fn plain_close_json(code: u16, message: &str) -> Response {
     let mut r = error(i32::from(code), message);
     r.headers_mut()

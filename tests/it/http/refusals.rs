@@ -310,3 +310,30 @@ async fn calls_over_the_request_rate_answer_429_and_the_connection_keeps_serving
     }
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408_in_time_and_nothing_is_stored() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = Gateway::start(&embedded_with_limits("handshake_timeout_secs: 1")).await;
+    let t = topic("slowbody");
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(
+        format!("POST /embedded/topics/{t} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let a = Http::connect(gw.addr)
+        .await
+        .get(&format!("/embedded/topics/{t}"))
+        .await;
+    assert_eq!(a.status, 404, "nothing stored: {:?}", a.body);
+    gw.stop().await;
+}
