@@ -32,7 +32,10 @@ use crate::auth::percent_decode;
 use crate::http::{error, Body};
 use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
-use crate::pb::{CmdKafkaSubscribe, KafkaHeader, KafkaPush, StartPosition};
+use crate::pb::{
+    CmdAck, CmdKafkaCommit, CmdKafkaSubscribe, KafkaHeader, KafkaPartitionOffset, KafkaPush,
+    MessagePosition, StartPosition,
+};
 
 /// What reconnecting `EventSource`s wait before trying again, in ms.
 const RETRY_MS: u64 = 1000;
@@ -182,6 +185,7 @@ pub(super) async fn stream(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let grouped = !sub.group.is_empty();
     // A stream is a connection as long-lived as a WebSocket: counted against the same limits.
     let Some(slot) = (route.admit)() else {
         let mut r = error(503, "too many connections: try again later");
@@ -194,11 +198,25 @@ pub(super) async fn stream(
     }
     // The subscribe's reply comes through the queue, before any push.
     let budget = c.out.budget;
-    match c.inbox.recv_frame(budget).await.map(|f| decode(&f)) {
-        Some(Resp::KafkaSubscribeResp(_)) => {}
+    let subscription = match c.inbox.recv_frame(budget).await.map(|f| decode(&f)) {
+        Some(Resp::KafkaSubscribeResp(r)) => r.subscription_id,
         Some(other) => return answer_error(other),
         None => return error(503, "the subscription ended before it started"),
-    }
+    };
+    // A group's progress is settled as its events are written: committed (cumulative schemes)
+    // or acknowledged (per-message ones).
+    let settle = if grouped {
+        match c.run(Req::CmdRouteInfo(crate::pb::CmdRouteInfo {})).await {
+            Some(Resp::RouteInfoResp(info)) => match info.capabilities {
+                Some(caps) if caps.ack => Settle::Ack,
+                Some(caps) if caps.commit => Settle::Commit,
+                _ => Settle::Nothing,
+            },
+            _ => Settle::Nothing,
+        }
+    } else {
+        Settle::Nothing
+    };
     crate::metrics::METRICS
         .http_streams
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -215,6 +233,9 @@ pub(super) async fn stream(
         budget,
         done: false,
         _slot: slot,
+        subscription,
+        settle,
+        written: Vec::new(),
     };
     let events = futures_util::stream::unfold(state, |mut s| async move {
         let event = s.next().await?;
@@ -253,6 +274,21 @@ struct Stream {
     done: bool,
     /// The stream's place under the connection limits.
     _slot: Box<dyn Send>,
+    subscription: i64,
+    settle: Settle,
+    /// A group's messages queued as events, settled once they are written.
+    written: Vec<MessagePosition>,
+}
+
+/// How a group stream's delivered messages are settled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// Not a group, or a scheme that keeps no group progress.
+    Nothing,
+    /// `cmd_kafka_commit` of the next offsets (Kafka, embedded).
+    Commit,
+    /// `cmd_ack` of each message (RabbitMQ, NATS JetStream, Redis, Pub/Sub).
+    Ack,
 }
 
 impl Stream {
@@ -261,6 +297,10 @@ impl Stream {
         loop {
             if let Some(e) = self.queued.pop_front() {
                 return Some(e);
+            }
+            // Asked for the next event: hyper has taken the ones before.
+            if !self.written.is_empty() {
+                self.settle_written().await;
             }
             if self.done {
                 return None;
@@ -285,6 +325,41 @@ impl Stream {
                 },
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": heartbeat\n\n")),
             }
+        }
+    }
+
+    /// Commits or acknowledges the group's messages written so far.
+    async fn settle_written(&mut self) {
+        let positions = std::mem::take(&mut self.written);
+        let req = match self.settle {
+            Settle::Nothing => return,
+            Settle::Ack => Req::CmdAck(CmdAck {
+                subscription_id: self.subscription,
+                positions,
+            }),
+            Settle::Commit => {
+                let mut next: Vec<KafkaPartitionOffset> = Vec::new();
+                for p in positions {
+                    match next
+                        .iter_mut()
+                        .find(|o| o.topic == p.topic && o.partition == p.partition)
+                    {
+                        Some(o) => o.offset = o.offset.max(p.offset + 1),
+                        None => next.push(KafkaPartitionOffset {
+                            topic: p.topic,
+                            partition: p.partition,
+                            offset: p.offset + 1,
+                        }),
+                    }
+                }
+                Req::CmdKafkaCommit(CmdKafkaCommit {
+                    subscription_id: self.subscription,
+                    offsets: next,
+                })
+            }
+        };
+        if let Some(Resp::ErrorResp(e)) = self.c.run(req).await {
+            tracing::debug!(code = e.code, message = %e.message, "settling a group stream's messages failed");
         }
     }
 
@@ -325,6 +400,14 @@ impl Stream {
                 position: m.position.clone(),
                 topic: m.topic.clone(),
             };
+            if self.settle != Settle::Nothing {
+                self.written.push(MessagePosition {
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    position: m.position.clone(),
+                });
+            }
             let data = pubsub_proto::json::message(m, false);
             self.queued.push_back(Bytes::from(format!(
                 "id: {}\ndata: {data}\n\n",

@@ -211,3 +211,38 @@ async fn streams_count_against_the_connection_limits_and_free_their_place_when_t
     assert_eq!(s.next().await.json()["value"], json!("y"));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_group_stream_commits_what_it_wrote_so_the_group_goes_on_after_it() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let t = topic("grp");
+    let group = topic("g");
+    post_all(gw.addr, &t, &["one", "two"]).await;
+    let path = format!("/embedded/topics/{t}?group={group}&start=earliest");
+    let mut s = Http::connect(gw.addr)
+        .await
+        .events(&path, &[])
+        .await
+        .expect("stream");
+    assert_eq!(data_values(&s.messages(2).await), ["one", "two"]);
+    // Once "marker" arrives, the stream has gone on past "two": the two are committed.
+    post_all(gw.addr, &t, &["marker"]).await;
+    assert_eq!(data_values(&s.messages(1).await), ["marker"]);
+    drop(s);
+    post_all(gw.addr, &t, &["three"]).await;
+    // The group's next member (the first one gone) goes on after them, not from the start.
+    let mut again = Http::connect(gw.addr)
+        .await
+        .events(&path, &[])
+        .await
+        .expect("stream");
+    let mut got = Vec::new();
+    while got.last().map(String::as_str) != Some("three") {
+        got.extend(data_values(&again.messages(1).await));
+    }
+    assert!(
+        !got.iter().any(|v| v == "one" || v == "two"),
+        "redelivered what was committed: {got:?}"
+    );
+    gw.stop().await;
+}
