@@ -431,6 +431,13 @@ fn batch_messages(topic: &str, body: &[u8]) -> Result<Vec<CmdKafkaProduce>, Stri
 /// `GET {uri}/topics/{topic}?partition=&offset=&max=&max_bytes=&wait_ms=`: a fetch, `{messages:
 /// [...]}` in the shape of `pubsub --json`, plus `next_offset` to ask from next.
 async fn fetch(topic: String, query: &HashMap<String, String>, c: &Commands) -> Response {
+    if query.contains_key("group") {
+        METRICS.reject(Rejection::BadRequest);
+        return error(
+            400,
+            "a group is consumed by an event stream (Accept: text/event-stream); a fetch reads by offset",
+        );
+    }
     let partition = match number::<i32>(query, "partition") {
         Ok(p) => p.unwrap_or(0),
         Err(r) => return *r,

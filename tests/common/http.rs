@@ -45,14 +45,22 @@ impl Answer {
 impl Http {
     pub async fn connect(addr: SocketAddr) -> Http {
         let tcp = TcpStream::connect(addr).await.expect("tcp connect");
+        Http::over(tcp, &addr.to_string()).await
+    }
+
+    /// HTTP over `io` (a TLS stream, say), naming `host`.
+    pub async fn over<T>(io: T, host: &str) -> Http
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
                 .await
                 .expect("http handshake");
         tokio::spawn(conn);
         Http {
             sender,
-            host: addr.to_string(),
+            host: host.to_string(),
         }
     }
 

@@ -175,3 +175,51 @@ async fn info_is_cmd_route_info_as_json() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn https_serves_the_endpoints_on_the_tls_listener() {
+    use rustls::pki_types::pem::PemObject;
+    use std::sync::Arc;
+    let dir = TempDir::new("pubsub-gw-https-");
+    let (ca, cert, key) = crate::common::certs::write_pki(&dir.0);
+    let yaml = format!(
+        "server:\n  tls: {{ cert: {}, key: {} }}\n{}",
+        cert.display(),
+        key.display(),
+        EMBEDDED
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cc = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let tls = |cc: Arc<rustls::ClientConfig>| async move {
+        let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        tokio_rustls::TlsConnector::from(cc)
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .expect("TLS handshake")
+    };
+    let t = topic("https");
+    let mut http = Http::over(tls(cc.clone()).await, "localhost").await;
+    let a = http
+        .post(&format!("/embedded/topics/{t}"), "secret hello")
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let mut s = Http::over(tls(cc.clone()).await, "localhost")
+        .await
+        .events(&format!("/embedded/topics/{t}?start=earliest"), &[])
+        .await
+        .expect("stream over TLS");
+    assert_eq!(s.next().await.json()["value"], json!("secret hello"));
+    gw.stop().await;
+}
