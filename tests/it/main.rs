@@ -20,6 +20,7 @@ mod fanout;
 mod gcp;
 mod handshakes;
 mod hardening;
+mod http;
 mod json_ws;
 mod kafka;
 mod layout;
