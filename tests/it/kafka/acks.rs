@@ -114,6 +114,20 @@ async fn kafka_group_commit_by_acks_never_passes_an_unacknowledged_message() {
     assert_eq!(code, 400, "{msg}");
     let (code, msg) = error_of(ack(&mut a, id, &t, &[1]).await);
     assert_eq!(code, 400, "{msg}");
+    // A partition the member does not hold: 409, and nothing changes.
+    let r = a
+        .request(Req::CmdAck(CmdAck {
+            subscription_id: id,
+            positions: vec![MessagePosition {
+                topic: t.clone(),
+                partition: 1,
+                offset: 0,
+                position: String::new(),
+            }],
+        }))
+        .await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 409, "{msg}");
     assert_eq!(committed(&broker, &group, &t).await, Some(2));
     let r = ack(&mut a, id, &t, &[2]).await;
     assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
@@ -266,5 +280,43 @@ async fn kafka_vanished_members_unacknowledged_messages_go_to_another_member() {
     let r = ack(&mut b, idb, &t, &[1, 2]).await;
     assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
     assert_eq!(committed(&broker, &group, &t).await, Some(3));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_plain_subscription_ack_frees_the_window_and_nack_answers_400() {
+    let (_broker, gw, t) = setup("kplain", "").await;
+    let mut p = gw.connect("/kafka").await;
+    for i in 0..2 {
+        produce(&mut p, &t, Some(0), b"", format!("m{i}").as_bytes()).await;
+    }
+    let mut a = gw.connect("/kafka").await;
+    let id = a
+        .subscribe(CmdKafkaSubscribe {
+            topic: t.clone(),
+            start: StartPosition::Earliest as i32,
+            max_in_flight: 1,
+            ..Default::default()
+        })
+        .await;
+    let got = pushed_by(&mut a, id, 1, Duration::from_secs(20)).await;
+    assert_eq!(
+        attempts(&got),
+        vec![(0, 0)],
+        "plain pushes carry no attempt"
+    );
+    let r = a
+        .request(Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(&t, &[0]),
+            delay_ms: 0,
+        }))
+        .await;
+    let (code, msg) = error_of(r);
+    assert_eq!(code, 400, "{msg}");
+    let r = ack(&mut a, id, &t, &[0]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    let got = pushed_by(&mut a, id, 1, Duration::from_secs(20)).await;
+    assert_eq!(offsets_of(&got), vec![1], "the ack freed the window");
     gw.stop().await;
 }
