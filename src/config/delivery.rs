@@ -150,6 +150,16 @@ impl DeliveryPolicy {
         Duration::from_millis(ms)
     }
 
+    /// How long a message nacked with `delay` after its `attempts`th delivery waits: the
+    /// nack's own delay, or the backoff when it names none.
+    pub fn nack_wait(&self, delay: Duration, attempts: u32) -> Duration {
+        if delay.is_zero() {
+            self.backoff_for(attempts)
+        } else {
+            delay
+        }
+    }
+
     /// Whether a message delivered `attempts` times may go out again.
     pub fn may_deliver_again(&self, attempts: u32) -> bool {
         self.max_deliveries == 0 || attempts < self.max_deliveries

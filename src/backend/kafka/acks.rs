@@ -187,12 +187,7 @@ impl Acks {
                         continue; // named twice in this nack
                     }
                     if policy.may_deliver_again(out.attempts) {
-                        let wait = if delay.is_zero() {
-                            policy.backoff_for(out.attempts)
-                        } else {
-                            *delay
-                        };
-                        out.due = Some(Instant::now() + wait);
+                        out.due = Some(Instant::now() + policy.nack_wait(*delay, out.attempts));
                     } else {
                         out.dying = true;
                         dead.push(Dead {
@@ -355,31 +350,16 @@ impl KafkaSubscription {
     /// The message as it was (key, value, headers, timestamp) plus the dead-letter headers,
     /// produced to `to` with the route's producer.
     async fn write_dead_letter(&self, to: &str, d: &Dead) -> Result<()> {
-        use prost::Message as _;
-        let m = crate::pb::KafkaMessage::decode(d.record.encoded.clone())
-            .map_err(|e| GatewayError::Upstream(format!("message unreadable: {e}")))?;
-        let headers = crate::backend::dead_letter::headers(
-            &d.record.headers,
-            &crate::backend::dead_letter::Origin {
-                topic: &d.tp.0,
-                partition: d.tp.1,
-                position: d.record.offset.to_string(),
-                delivery_count: d.attempts,
-                first_delivery_ms: d.first_ms,
-                reason: d.reason,
-            },
-        );
-        self.inner
-            .produce(crate::backend::Publish {
-                topic: to.to_owned(),
-                partition: None,
-                key: m.key,
-                value: m.value,
-                headers,
-                timestamp: m.timestamp,
-            })
-            .await
-            .map(|_| ())
+        let origin = crate::backend::dead_letter::Origin {
+            topic: &d.tp.0,
+            partition: d.tp.1,
+            position: d.record.offset.to_string(),
+            delivery_count: d.attempts,
+            first_delivery_ms: d.first_ms,
+            reason: d.reason,
+        };
+        let letter = crate::backend::dead_letter::publish(to, &d.record, &origin)?;
+        self.inner.produce(letter).await.map(|_| ())
     }
 }
 
