@@ -28,7 +28,7 @@
 //!   fan-out every scheme without history shares: members, bounded queues, the slow-consumer
 //!   policy), and one folder per scheme, each behind its Cargo feature but `embedded`:
 //!   `embedded/` (in-process broker: log, broker, groups, acks, dead, delivery, fanout, durable,
-//!   storage/), `kafka/` (rdkafka: client, inner, catalog, fetch, tail, groups), `nats/`
+//!   storage/), `kafka/` (rdkafka: client, inner, catalog, fetch, tail, groups, acks), `nats/`
 //!   (async-nats: client, reader, shared, tail, jetstream, consumers, core), `rabbitmq/` (lapin:
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,

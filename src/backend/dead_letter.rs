@@ -66,3 +66,23 @@ pub fn headers(original: &[Header], o: &Origin<'_>) -> Vec<Header> {
     ]);
     out
 }
+
+/// The dead letter of `record` for topic `to`: its key, value and timestamp as they were, its
+/// headers followed by the dead-letter headers.
+pub fn publish(
+    to: &str,
+    record: &super::Record,
+    o: &Origin<'_>,
+) -> crate::error::Result<super::Publish> {
+    use prost::Message as _;
+    let m = crate::pb::KafkaMessage::decode(record.encoded.clone())
+        .map_err(|e| crate::error::GatewayError::Upstream(format!("message unreadable: {e}")))?;
+    Ok(super::Publish {
+        topic: to.to_owned(),
+        partition: None,
+        key: m.key,
+        value: m.value,
+        headers: headers(&record.headers, o),
+        timestamp: m.timestamp,
+    })
+}

@@ -89,6 +89,16 @@ impl DeliveryPolicy {
         }
         match scheme {
             SchemeConfig::Embedded(_) => Ok(()),
+            // Kafka groups: run in the gateway (max_deliveries, backoff, dead_letter).
+            SchemeConfig::Kafka(_) => {
+                if self.ordered {
+                    return Err((
+                        "delivery.ordered".into(),
+                        "not implemented on Kafka in this version (max_deliveries, backoff and dead_letter are)".into(),
+                    ));
+                }
+                Ok(())
+            }
             // JetStream: the group consumer's max_deliver, and the backoff on nacks.
             SchemeConfig::Nats(n) if n.is_jetstream() => {
                 if self.dead_letter.is_some() {
@@ -124,7 +134,7 @@ impl DeliveryPolicy {
             other => Err((
                 "delivery".into(),
                 format!(
-                    "not implemented on the {} scheme in this version (embedded, JetStream and Redis Streams only)",
+                    "not implemented on the {} scheme in this version (embedded, Kafka, JetStream and Redis Streams only)",
                     other.scheme()
                 ),
             )),
@@ -138,6 +148,16 @@ impl DeliveryPolicy {
         let shift = attempt.saturating_sub(1).min(40);
         let ms = b.min_ms.saturating_mul(1u64 << shift).min(b.max_ms);
         Duration::from_millis(ms)
+    }
+
+    /// How long a message nacked with `delay` after its `attempts`th delivery waits: the
+    /// nack's own delay, or the backoff when it names none.
+    pub fn nack_wait(&self, delay: Duration, attempts: u32) -> Duration {
+        if delay.is_zero() {
+            self.backoff_for(attempts)
+        } else {
+            delay
+        }
     }
 
     /// Whether a message delivered `attempts` times may go out again.
@@ -205,12 +225,19 @@ mod tests {
 
     #[test]
     fn a_policy_is_refused_where_the_scheme_would_ignore_it() {
-        let text = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
+        let text = "routes:\n  - uri: /a\n    upstream: { scheme: mqtt, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
         assert!(
-            err.contains("routes[0].delivery") && err.contains("kafka"),
+            err.contains("routes[0].delivery") && err.contains("mqtt"),
             "{err}"
         );
+        // Kafka runs max_deliveries, backoff and dead letters, not yet ordered.
+        let kafka = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: dlq }\n";
+        Config::parse(kafka, "t").unwrap();
+        let err = Config::parse(&kafka.replace("dlq }", "dlq, ordered: true }"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
         // JetStream runs max_deliveries and backoff, not yet dead letters.
         let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 } }\n";
         Config::parse(js, "t").unwrap();

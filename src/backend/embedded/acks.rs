@@ -299,12 +299,7 @@ impl Group {
                         continue; // named twice in this nack
                     }
                     if policy.may_deliver_again(out.attempts) {
-                        let wait = if delay.is_zero() {
-                            policy.backoff_for(out.attempts)
-                        } else {
-                            *delay
-                        };
-                        out.due = Some(Instant::now() + wait);
+                        out.due = Some(Instant::now() + policy.nack_wait(*delay, out.attempts));
                     } else {
                         out.due = Some(Instant::now() + SETTLING);
                         settled.dead.push(Dead {

@@ -3,8 +3,6 @@
 //! topic before the group counts it done, so the commit never passes a message that was
 //! neither acknowledged nor dead-lettered.
 
-use prost::Message as _;
-
 use super::acks::Dead;
 use super::*;
 use crate::backend::dead_letter;
@@ -57,28 +55,16 @@ impl Broker {
         let Some(record) = record else {
             return Ok(());
         };
-        let m = crate::pb::KafkaMessage::decode(record.encoded.clone())
-            .map_err(|e| GatewayError::Upstream(format!("stored message unreadable: {e}")))?;
-        let headers = dead_letter::headers(
-            &record.headers,
-            &dead_letter::Origin {
-                topic: &d.tp.0,
-                partition: d.tp.1,
-                position: d.offset.to_string(),
-                delivery_count: d.attempts,
-                first_delivery_ms: d.first_ms,
-                reason: d.reason,
-            },
-        );
-        self.publish(crate::backend::Publish {
-            topic: to.to_owned(),
-            partition: None,
-            key: m.key,
-            value: m.value,
-            headers,
-            timestamp: m.timestamp,
-        })
-        .await
-        .map(|_| ())
+        let origin = dead_letter::Origin {
+            topic: &d.tp.0,
+            partition: d.tp.1,
+            position: d.offset.to_string(),
+            delivery_count: d.attempts,
+            first_delivery_ms: d.first_ms,
+            reason: d.reason,
+        };
+        self.publish(dead_letter::publish(to, &record, &origin)?)
+            .await
+            .map(|_| ())
     }
 }

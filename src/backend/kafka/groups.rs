@@ -92,6 +92,10 @@ pub(super) struct Member {
     pub(super) group: String,
     /// Partitions assigned to this member now: commits for others are refused.
     pub(super) owned: Mutex<BTreeSet<Tp>>,
+    /// What it pushed and has not had acknowledged, bounded by its window.
+    pub(super) acks: Mutex<Acks>,
+    /// Rung on every ack, nack and commit: the window may have room, a nack may fall due.
+    pub(super) wake: Notify,
 }
 
 /// Where each partition of the subscribed topics starts when the group has no committed
@@ -302,11 +306,15 @@ impl GroupRun {
                     gone.extend(lock(&self.member.owned).iter().cloned());
                 }
                 let mut owned = lock(&self.member.owned);
+                let mut acks = lock(&self.member.acks);
                 for tp in &gone {
                     owned.remove(tp);
-                    // Acknowledgements for it can no longer be sent by this member.
+                    // Acknowledgements for it can no longer be sent by this member; what it
+                    // left unacknowledged, the next owner reads again from the commit.
                     self.sink.flow.forget(&tp.0, tp.1);
+                    acks.forget(tp);
                 }
+                drop(acks);
                 drop(owned);
                 let owned = lock(&self.member.owned);
                 held.records
@@ -332,12 +340,42 @@ impl GroupRun {
         }
     }
 
+    /// Pushes for the first time (noted for acks, stamped with delivery attempt 1).
+    pub(super) async fn push(&self, records: Vec<Arc<Record>>) -> bool {
+        let stamped = lock(&self.member.acks).delivering(records);
+        self.send(&stamped).await
+    }
+
     /// Pushes, giving up when the subscription is cancelled (a vanished client's queue may
     /// never drain).
-    pub(super) async fn push(&self, records: &[Arc<Record>]) -> bool {
+    async fn send(&self, records: &[Arc<Record>]) -> bool {
         tokio::select! {
             _ = self.cancel.cancelled() => false,
             r = self.sink.push(records) => r.is_ok(),
+        }
+    }
+
+    /// How many more messages may be pushed: the flow window and the window of
+    /// unacknowledged messages.
+    fn room(&self) -> usize {
+        self.sink.flow.room().min(lock(&self.member.acks).room())
+    }
+
+    /// Pushes nacked messages whose time has come again; false when the subscription ended.
+    /// Returns when the next one falls due.
+    async fn redeliver(&self) -> Option<Option<tokio::time::Instant>> {
+        loop {
+            let room = self.sink.flow.room().min(BATCH);
+            if room == 0 {
+                return Some(None);
+            }
+            let (again, next) = lock(&self.member.acks).due_again(room);
+            if again.is_empty() {
+                return Some(next);
+            }
+            if !self.send(&again).await {
+                return None;
+            }
         }
     }
 }
@@ -358,7 +396,17 @@ pub(super) async fn group_loop(mut run: GroupRun) {
         paused: false,
     };
     loop {
-        let room = run.sink.flow.room();
+        let Some(next_due) = run.redeliver().await else {
+            break;
+        };
+        let due = async move {
+            match next_due {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(due);
+        let room = run.room();
         if !held.records.is_empty() {
             if room == 0 {
                 if !held.paused {
@@ -370,6 +418,8 @@ pub(super) async fn group_loop(mut run: GroupRun) {
                     _ = run.cancel.cancelled() => break,
                     Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
                     _ = run.sink.flow.acked() => {}
+                    _ = run.member.wake.notified() => {}
+                    _ = &mut due => {}
                     // Polling serves rebalances; what was fetched before the pause is kept.
                     m = run.consumer.recv() => if let Ok(m) = m {
                         let r = to_record(&m, &Arc::from(m.topic()));
@@ -382,7 +432,7 @@ pub(super) async fn group_loop(mut run: GroupRun) {
             }
             let n = room.min(held.records.len()).min(BATCH);
             let batch: Vec<_> = held.records.drain(..n).collect();
-            if !run.push(&batch).await {
+            if !run.push(batch).await {
                 break;
             }
             continue;
@@ -395,12 +445,14 @@ pub(super) async fn group_loop(mut run: GroupRun) {
             biased;
             _ = run.cancel.cancelled() => break,
             Some(ev) = run.events.recv() => if !run.handle(ev, &mut held).await { break },
+            _ = run.member.wake.notified() => {}
+            _ = &mut due => {}
             m = run.consumer.recv() => match m {
                 Ok(m) => {
                     let topic: Arc<str> = Arc::from(m.topic());
                     let mut batch = vec![to_record(&m, &topic)];
                     drop(m);
-                    let room = run.sink.flow.room();
+                    let room = run.room();
                     let mut bytes = batch[0].size();
                     while batch.len() < BATCH.min(room) && bytes < PUSH_BYTES {
                         match run.consumer.recv().now_or_never() {
@@ -422,7 +474,7 @@ pub(super) async fn group_loop(mut run: GroupRun) {
                             held.records.push_front(r);
                         }
                     }
-                    if !run.push(&wanted).await {
+                    if !run.push(wanted).await {
                         break;
                     }
                 }

@@ -16,9 +16,10 @@
 //!
 //! Files by job: `client` (settings, errors, diagnostics, health), `inner` (the shared clients
 //! and blocking calls), `catalog` (shared pattern metadata), `fetch` (the fetch pool), `tail`
-//! (shared fan-out and catch-up), `groups` (group members), this file (the backend and its
-//! subscriptions).
+//! (shared fan-out and catch-up), `groups` (group members), `acks` (a member's per-message
+//! acknowledgements, nacks and dead letters), this file (the backend and its subscriptions).
 
+mod acks;
 mod catalog;
 mod client;
 mod fetch;
@@ -28,6 +29,7 @@ mod tail;
 #[cfg(test)]
 mod tests;
 
+use acks::*;
 use catalog::*;
 use client::*;
 use fetch::*;
@@ -59,7 +61,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     FetchLimits, PushSink, Record, SinkClosed, Start, SubscribeSpec, Subscription, Target,
 };
-use crate::config::{KafkaOptions, Route, SaslMechanism};
+use crate::config::{DeliveryPolicy, KafkaOptions, Route, SaslMechanism};
 use crate::error::{GatewayError, Result};
 
 type Tp = (Arc<str>, i32);
@@ -76,6 +78,8 @@ const ADMIN_CONCURRENCY: usize = 32;
 const PARTITION_COUNT_TTL: Duration = Duration::from_secs(10);
 pub struct KafkaBackend {
     inner: Arc<Inner>,
+    /// The route's `delivery:` policy, run by group members in the gateway.
+    policy: Arc<DeliveryPolicy>,
 }
 
 impl KafkaBackend {
@@ -188,6 +192,7 @@ impl KafkaBackend {
                 catalog_task: OnceLock::new(),
                 shutdown: CancellationToken::new(),
             }),
+            policy: Arc::new(route.delivery.clone()),
         })
     }
 }
@@ -221,6 +226,7 @@ struct KafkaSubscription {
     group: Option<std::sync::Weak<StreamConsumer<GroupContext>>>,
     member: Option<Arc<Member>>,
     inner: Arc<Inner>,
+    policy: Arc<DeliveryPolicy>,
 }
 
 #[async_trait]
@@ -243,33 +249,40 @@ impl Subscription for KafkaSubscription {
                     )));
                 }
             }
-            let mut tpl = TopicPartitionList::new();
-            for o in &offsets {
-                if o.offset < 0 {
-                    return Err(GatewayError::BadRequest(format!(
-                        "invalid commit offset {}",
-                        o.offset
-                    )));
-                }
-                tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
-                    .map_err(|e| upstream_error(&e))?;
+            if let Some(o) = offsets.iter().find(|o| o.offset < 0) {
+                return Err(GatewayError::BadRequest(format!(
+                    "invalid commit offset {}",
+                    o.offset
+                )));
             }
-            let call = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync));
-            match tokio::time::timeout(self.inner.timeout, call).await {
-                Ok(joined) => joined
-                    .map_err(join_error)?
-                    .map_err(|e| upstream_error(&e))?,
-                Err(_) => {
-                    return Err(GatewayError::Timeout(
-                        "kafka commit did not finish in time".into(),
-                    ))
+            let points: Vec<(Tp, i64)> = offsets
+                .iter()
+                .map(|o| ((Arc::from(o.topic.as_str()), o.partition), o.offset))
+                .collect();
+            commit_points(&consumer, &points, self.inner.timeout).await?;
+            if let Some(member) = &self.member {
+                // A commit acknowledges every delivery below it (`acks`): mixing the two is
+                // defined, as on the embedded broker.
+                let mut acks = lock(&member.acks);
+                for (tp, offset) in &points {
+                    acks.committed_below(tp, *offset);
                 }
+                drop(acks);
+                member.wake.notify_one();
             }
         }
         for o in &offsets {
             self.flow.ack(&o.topic, o.partition, o.offset);
         }
         Ok(())
+    }
+
+    async fn ack(&self, positions: Vec<super::Position>) -> Result<()> {
+        self.settle(positions, Settle::Ack).await
+    }
+
+    async fn nack(&self, positions: Vec<super::Position>, delay: Duration) -> Result<()> {
+        self.settle(positions, Settle::Nack(delay)).await
     }
 
     fn close(&self) {
@@ -285,6 +298,8 @@ impl Drop for KafkaSubscription {
 
 const CAPABILITIES: super::Capabilities = super::Capabilities {
     description: std::borrow::Cow::Borrowed("Kafka"),
+    ack: true,
+    nack: true,
     ..super::KAFKA_LIKE
 };
 
@@ -335,55 +350,7 @@ impl super::Backend for KafkaBackend {
     }
 
     async fn produce(&self, req: super::Publish) -> Result<super::Published> {
-        let inner = &self.inner;
-        inner.reachable().await?;
-        let mut count = inner.partition_count(&req.topic).await?;
-        if let Some(p) = req.partition {
-            if p >= count {
-                count = inner.topic_partitions(&req.topic).await?;
-            }
-            if p < 0 || p >= count {
-                return Err(GatewayError::UnknownTopicOrPartition);
-            }
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&req.topic).payload(&req.value[..]);
-        if !req.key.is_empty() {
-            record = record.key(&req.key[..]);
-        }
-        if let Some(p) = req.partition {
-            record = record.partition(p);
-        }
-        if req.timestamp > 0 {
-            record = record.timestamp(req.timestamp);
-        }
-        if !req.headers.is_empty() {
-            let mut hs = OwnedHeaders::new_with_capacity(req.headers.len());
-            for h in &req.headers {
-                hs = hs.insert(Header {
-                    key: &h.key,
-                    value: Some(&h.value[..]),
-                });
-            }
-            record = record.headers(hs);
-        }
-        let send = inner
-            .producer
-            .send(record, Timeout::After(inner.send_timeout));
-        match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
-            Ok(Ok(d)) => {
-                inner.diag.health.ok();
-                Ok(super::Published {
-                    partition: d.partition,
-                    offset: d.offset,
-                    position: String::new(),
-                })
-            }
-            Ok(Err((e, _))) => Err(inner.unreachable(upstream_error(&e))),
-            Err(_) => Err(GatewayError::Timeout(
-                "kafka did not acknowledge in time".into(),
-            )),
-        }
+        self.inner.produce(req).await
     }
 
     async fn metadata(&self, topic: &str) -> Result<super::TopicMetadata> {
@@ -472,6 +439,7 @@ impl KafkaBackend {
             group: None,
             member: None,
             inner,
+            policy: self.policy.clone(),
         }))
     }
 
@@ -533,6 +501,8 @@ impl KafkaBackend {
         let member = Arc::new(Member {
             group,
             owned: Mutex::new(BTreeSet::new()),
+            acks: Mutex::new(Acks::new(spec.max_in_flight)),
+            wake: Notify::new(),
         });
         let catalog = matches!(spec.target, Target::Pattern(_)).then(|| inner.watch_catalog());
         tokio::spawn(group_loop(GroupRun {
@@ -556,6 +526,62 @@ impl KafkaBackend {
             group: Some(Arc::downgrade(&consumer)),
             member: Some(member),
             inner,
+            policy: self.policy.clone(),
         }))
+    }
+}
+
+impl Inner {
+    /// Produces one message with the upstream's producer (client publishes and dead letters).
+    pub(super) async fn produce(&self, req: super::Publish) -> Result<super::Published> {
+        let inner = self;
+        inner.reachable().await?;
+        let mut count = inner.partition_count(&req.topic).await?;
+        if let Some(p) = req.partition {
+            if p >= count {
+                count = inner.topic_partitions(&req.topic).await?;
+            }
+            if p < 0 || p >= count {
+                return Err(GatewayError::UnknownTopicOrPartition);
+            }
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&req.topic).payload(&req.value[..]);
+        if !req.key.is_empty() {
+            record = record.key(&req.key[..]);
+        }
+        if let Some(p) = req.partition {
+            record = record.partition(p);
+        }
+        if req.timestamp > 0 {
+            record = record.timestamp(req.timestamp);
+        }
+        if !req.headers.is_empty() {
+            let mut hs = OwnedHeaders::new_with_capacity(req.headers.len());
+            for h in &req.headers {
+                hs = hs.insert(Header {
+                    key: &h.key,
+                    value: Some(&h.value[..]),
+                });
+            }
+            record = record.headers(hs);
+        }
+        let send = inner
+            .producer
+            .send(record, Timeout::After(inner.send_timeout));
+        match tokio::time::timeout(inner.send_timeout + Duration::from_secs(1), send).await {
+            Ok(Ok(d)) => {
+                inner.diag.health.ok();
+                Ok(super::Published {
+                    partition: d.partition,
+                    offset: d.offset,
+                    position: String::new(),
+                })
+            }
+            Ok(Err((e, _))) => Err(inner.unreachable(upstream_error(&e))),
+            Err(_) => Err(GatewayError::Timeout(
+                "kafka did not acknowledge in time".into(),
+            )),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The Kafka scheme against a real Kafka-protocol broker (Tansu, started by the test harness).
 
+mod acks;
 mod fetch_produce;
 mod groups;
 mod security;
