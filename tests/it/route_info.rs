@@ -50,7 +50,8 @@ async fn kafka_route_describes_itself_without_asking_the_broker() {
     );
     let caps = info.capabilities.expect("capabilities");
     assert_eq!(caps.starts, all_starts());
-    assert!(caps.commit && !caps.ack && !caps.epochs);
+    // Groups take cumulative commits and per-message acks and nacks (issue #25).
+    assert!(caps.commit && caps.ack && caps.nack && !caps.epochs);
     gw.stop().await;
 }
 
