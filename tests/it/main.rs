@@ -20,6 +20,7 @@ mod fanout;
 mod gcp;
 mod handshakes;
 mod hardening;
+mod idempotent;
 mod json_ws;
 mod kafka;
 mod layout;

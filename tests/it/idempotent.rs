@@ -1,0 +1,169 @@
+//! Idempotent publish: a produce's `idempotency_key` stores the message once per topic within
+//! the route's window, and a repeat answers the first one's position. The gateway's own window,
+//! against the embedded broker and real brokers (each broker's client counts what is stored).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pubsub_gateway::pb::pub_sub_req::Req;
+use pubsub_gateway::pb::*;
+
+use crate::common::*;
+
+fn keyed(topic: &str, value: &str, key: &str) -> CmdKafkaProduce {
+    CmdKafkaProduce {
+        topic: topic.into(),
+        value: value.as_bytes().to_vec().into(),
+        idempotency_key: key.into(),
+        ..Default::default()
+    }
+}
+
+fn embedded_window(secs: u64) -> String {
+    format!("{EMBEDDED}    idempotency: {{ window_secs: {secs} }}\n")
+}
+
+#[tokio::test]
+async fn the_same_key_twice_stores_one_message_and_answers_the_first_position() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    let first = c.produce(keyed(&t, "a", "k1")).await;
+    let again = c.produce(keyed(&t, "a-resent", "k1")).await;
+    assert_eq!(again, first, "the repeat answers the first one's position");
+    // A second connection on the route shares the window.
+    let mut other = gw.connect("/embedded").await;
+    assert_eq!(other.produce(keyed(&t, "a-other", "k1")).await, first);
+    let stored = c.fetch(fetch_cmd(&t, 0, 0)).await;
+    assert_eq!(values(&stored), ["a"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn another_key_or_another_topic_or_no_key_stores_again() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    let u = unique_name("idem", '-');
+    let a = c.produce(keyed(&t, "a", "k1")).await;
+    let b = c.produce(keyed(&t, "b", "k2")).await;
+    assert_ne!(a.offset, b.offset);
+    c.produce(keyed(&u, "c", "k1")).await;
+    c.produce(keyed(&t, "d", "")).await;
+    c.produce(keyed(&t, "e", "")).await;
+    assert_eq!(
+        values(&c.fetch(fetch_cmd(&t, 0, 0)).await),
+        ["a", "b", "d", "e"]
+    );
+    assert_eq!(values(&c.fetch(fetch_cmd(&u, 0, 0)).await), ["c"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn repeats_sent_together_store_once_and_all_answer_the_same_position() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    // Pipelined: the gateway runs a connection's requests concurrently, so the repeats arrive
+    // while the first is still being stored.
+    let mut seqs = Vec::new();
+    for i in 0..20 {
+        seqs.push(
+            c.feed(Req::CmdKafkaProduce(keyed(&t, &format!("v{i}"), "same")))
+                .await,
+        );
+    }
+    c.flush().await;
+    let mut answers = Vec::new();
+    for s in seqs {
+        match c.reply(s).await {
+            pubsub_gateway::pb::pub_sub_resp::Resp::KafkaProduceResp(r) => answers.push(r),
+            other => panic!("expected a produce reply, got {other:?}"),
+        }
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert_eq!(values(&c.fetch(fetch_cmd(&t, 0, 0)).await), ["v0"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_over_128_bytes_answers_400_and_stores_nothing() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    let long = "k".repeat(129);
+    let (code, msg) = error_of(c.request(Req::CmdKafkaProduce(keyed(&t, "x", &long))).await);
+    assert_eq!(code, 400, "{msg}");
+    assert!(msg.contains("idempotency_key"), "{msg}");
+    // 128 bytes is fine, and the connection keeps serving.
+    c.produce(keyed(&t, "y", &"k".repeat(128))).await;
+    assert_eq!(values(&c.fetch(fetch_cmd(&t, 0, 0)).await), ["y"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn after_the_window_the_same_key_stores_again() {
+    let gw = Gateway::start(&embedded_window(1)).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    let first = c.produce(keyed(&t, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&t, "a", "k")).await, first);
+    // The window is time itself: nothing to wait for but the clock.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = c.produce(keyed(&t, "b", "k")).await;
+    assert_ne!(later.offset, first.offset);
+    assert_eq!(values(&c.fetch(fetch_cmd(&t, 0, 0)).await), ["a", "b"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_window_of_zero_ignores_keys() {
+    let gw = Gateway::start(&embedded_window(0)).await;
+    let mut c = gw.connect("/embedded").await;
+    let t = unique_name("idem", '-');
+    c.produce(keyed(&t, "a", "k")).await;
+    c.produce(keyed(&t, "b", "k")).await;
+    assert_eq!(values(&c.fetch(fetch_cmd(&t, 0, 0)).await), ["a", "b"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn redis_streams_store_a_repeated_key_once() {
+    use crate::common::redis_support as r;
+    let mut rc = r::oracle().await;
+    let key = r::unique("idem");
+    let gw = Gateway::start(&r::streams_route("/s", r::REDIS, "")).await;
+    let mut c = gw.connect("/s").await;
+    let first = c.produce(keyed(&key, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&key, "a", "k")).await, first);
+    c.produce(keyed(&key, "b", "other")).await;
+    assert_eq!(r::xrange_values(&mut rc, &key).await, ["a", "b"]);
+    r::del(&mut rc, &key).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn core_nats_publishes_a_repeated_key_once() {
+    use crate::common::nats as n;
+    let nc = n::oracle().await;
+    let subject = n::unique("idem");
+    let mut plain = nc.subscribe(subject.clone()).await.unwrap();
+    nc.flush().await.unwrap();
+    let gw = Gateway::start(&n::core_route("/n", n::NATS)).await;
+    let mut c = gw.connect("/n").await;
+    let first = c.produce(keyed(&subject, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&subject, "a", "k")).await, first);
+    // A later message under another key: it arrives right after the one stored, so a
+    // duplicate would have come between them.
+    c.produce(keyed(&subject, "end", "k2")).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let m = tokio::time::timeout(Duration::from_secs(5), plain.next())
+            .await
+            .expect("plain NATS got the message in time")
+            .expect("subscription open");
+        got.push(String::from_utf8_lossy(&m.payload).into_owned());
+    }
+    assert_eq!(got, ["a", "end"]);
+    gw.stop().await;
+}
