@@ -3617,6 +3617,7 @@ var pubsub = $root.pubsub = (() => {
     CmdKafkaProduce.prototype.value = $util.newBuffer([]);
     CmdKafkaProduce.prototype.headers = $util.emptyArray;
     CmdKafkaProduce.prototype.timestamp = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdKafkaProduce.prototype.idempotencyKey = "";
     let $oneOfFields;
     $Object.defineProperty(CmdKafkaProduce.prototype, "_partition", {
       get: $util.oneOfGetter($oneOfFields = ["partition"]),
@@ -3663,6 +3664,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 6, wireType 0 =*/
           48
         ).int64(message.timestamp);
+      if (message.idempotencyKey != null && $Object.hasOwnProperty.call(message, "idempotencyKey") && message.idempotencyKey !== "")
+        writer.uint32(
+          /* id 7, wireType 2 =*/
+          58
+        ).string(message.idempotencyKey);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -3744,6 +3750,15 @@ var pubsub = $root.pubsub = (() => {
               message.timestamp = value;
             else
               delete message.timestamp;
+            continue;
+          }
+          case 7: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.idempotencyKey = value;
+            else
+              delete message.idempotencyKey;
             continue;
           }
         }
