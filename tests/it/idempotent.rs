@@ -167,3 +167,33 @@ async fn core_nats_publishes_a_repeated_key_once() {
     assert_eq!(got, ["a", "end"]);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn jetstream_stores_a_repeated_key_once_even_through_another_gateway() {
+    use crate::common::nats as n;
+    let nc = n::oracle().await;
+    let stream = n::unique("IDEM");
+    let subject = n::unique("idem");
+    let route = n::js_route("/js", n::NATS, &stream, &subject, "");
+    // Two gateways (replicas): each has its own window, so the second one's repeat reaches
+    // JetStream, whose `Nats-Msg-Id` deduplication answers the first one's sequence.
+    let gw = Gateway::start(&route).await;
+    let other = Gateway::start(&route).await;
+    let mut c = gw.connect("/js").await;
+    let mut d = other.connect("/js").await;
+    let t = format!("{subject}.x");
+    let first = c.produce(keyed(&t, "a", "k")).await;
+    assert_eq!(d.produce(keyed(&t, "a", "k")).await, first);
+    assert_eq!(c.produce(keyed(&t, "a", "k")).await, first);
+    let jsc = async_nats::jetstream::new(nc.clone());
+    let mut s = jsc
+        .get_stream(&stream)
+        .await
+        .expect("the route made its stream");
+    assert_eq!(s.info().await.expect("stream info").state.messages, 1);
+    d.produce(keyed(&t, "b", "k2")).await;
+    assert_eq!(s.info().await.expect("stream info").state.messages, 2);
+    n::delete_stream(&nc, &stream).await;
+    gw.stop().await;
+    other.stop().await;
+}

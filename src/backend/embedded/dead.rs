@@ -77,6 +77,7 @@ impl Broker {
             value: m.value,
             headers,
             timestamp: m.timestamp,
+            idempotency_key: String::new(),
         })
         .await
         .map(|_| ())
