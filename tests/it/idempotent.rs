@@ -197,3 +197,70 @@ async fn jetstream_stores_a_repeated_key_once_even_through_another_gateway() {
     gw.stop().await;
     other.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stores_a_repeated_key_once() {
+    use crate::common::kafka as k;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let broker = k::shared();
+    let t = k::topic("idem");
+    broker.create_topic(&t, 1).await;
+    let gw = Gateway::start(&k::kafka_yaml(&broker.bootstrap(), "")).await;
+    let mut c = gw.connect("/kafka").await;
+    let first = c.produce(keyed(&t, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&t, "a", "k")).await, first);
+    c.produce(keyed(&t, "b", "k2")).await;
+    // A direct Kafka client counts what the partition holds.
+    let direct: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("direct client");
+    let t2 = t.clone();
+    let (low, high) = tokio::task::spawn_blocking(move || {
+        direct
+            .fetch_watermarks(&t2, 0, Duration::from_secs(5))
+            .expect("watermarks")
+    })
+    .await
+    .expect("joined");
+    assert_eq!(high - low, 2);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn rabbitmq_publishes_a_repeated_key_once() {
+    use crate::common::rabbitmq as r;
+    let conn = r::oracle().await;
+    let ch = r::channel(&conn).await;
+    let ex = r::unique("idem");
+    let topic = r::unique("idem");
+    let q = r::plain_queue(&ch, &ex, &topic).await;
+    let mut plain = r::consume(&ch, &q, true).await;
+    let gw = Gateway::start(&r::route("/r", r::AMQP, &ex, "")).await;
+    let mut c = gw.connect("/r").await;
+    let first = c.produce(keyed(&topic, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&topic, "a", "k")).await, first);
+    // Confirmed in order on one channel: a duplicate would come before "end".
+    c.produce(keyed(&topic, "end", "k2")).await;
+    assert_eq!(r::next_delivery(&mut plain).await.data, b"a");
+    assert_eq!(r::next_delivery(&mut plain).await.data, b"end");
+    gw.stop().await;
+    r::cleanup(&ch, &[&ex], &[&q]).await;
+}
+
+#[tokio::test]
+async fn mqtt_publishes_a_repeated_key_once() {
+    use crate::common::mqtt as m;
+    let topic = m::unique("idem");
+    let mut peer = m::Peer::connect().await;
+    peer.subscribe(&topic).await;
+    let gw = Gateway::start(&m::route("/m", m::MOSQUITTO, "")).await;
+    let mut c = gw.connect("/m").await;
+    let first = c.produce(keyed(&topic, "a", "k")).await;
+    assert_eq!(c.produce(keyed(&topic, "a", "k")).await, first);
+    // QoS 1 from one client, in order: a duplicate would come before "end".
+    c.produce(keyed(&topic, "end", "k2")).await;
+    assert_eq!(&peer.next().await.payload[..], b"a");
+    assert_eq!(&peer.next().await.payload[..], b"end");
+    gw.stop().await;
+}

@@ -357,6 +357,26 @@ mod tests {
             (Some("k"), Some("d1"))
         );
         assert!(m.attributes.is_empty());
+        // The produce's idempotency key is the deduplication id when SQS takes it as one and
+        // no header gives another; on a standard queue it is not sent.
+        let keyed = |k: &str| Publish {
+            idempotency_key: k.into(),
+            ..publish(&[], "k", b"v")
+        };
+        assert_eq!(
+            sqs(&f, keyed("id-1")).unwrap().dedup_id.as_deref(),
+            Some("id-1")
+        );
+        assert_eq!(sqs(&f, keyed("a b")).unwrap().dedup_id, None);
+        assert_eq!(sqs(&o, keyed("id-1")).unwrap().dedup_id, None);
+        let header_wins = Publish {
+            idempotency_key: "id-1".into(),
+            ..publish(&[(DEDUP_HEADER, b"d1")], "k", b"v")
+        };
+        assert_eq!(
+            sqs(&f, header_wins).unwrap().dedup_id.as_deref(),
+            Some("d1")
+        );
         for bad in ["", "a b", "a.b", "ü", &"a".repeat(257)] {
             assert!(validate_name(&o, bad).is_err(), "{bad}");
         }
