@@ -9,10 +9,12 @@
 //! checked by tests/it/layout.rs, which also checks that the files inside each folder use each
 //! other without cycles).
 //! - `server/`: accepts TCP or TLS, counts handshakes in progress (`handshakes`: per address, the
-//!   oldest silent one evicted for a new socket), reads the HTTP upgrade request, checks Origin
-//!   and credentials, picks the route and the framing (`choose_protocol`: binary, or JSON for
-//!   `pubsub.json`), upgrades; swaps the route table on reload, rebuilding a route's backend
-//!   when what it is built from changed.
+//!   oldest silent one evicted for a new socket), serves HTTP/1.1 with hyper: a WebSocket
+//!   upgrade request has its Origin and credentials checked, its route and framing picked
+//!   (`choose_protocol`: binary, or JSON for `pubsub.json`) before it is upgraded; other requests
+//!   go to the HTTP endpoints (`endpoints`: publish, fetch, info, each a protocol command run by a
+//!   dispatcher of its own; `sse`: a subscription as Server-Sent Events); swaps the route table on
+//!   reload, rebuilding a route's backend when what it is built from changed.
 //! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
 //!   server through its `Served` trait.
 //! - `session`: one connection's loop: reads requests, runs them concurrently, one writer task
@@ -32,7 +34,8 @@
 //!   client, topology, props, publish, hub, groups, stream, stream_read, stream_groups), `redis/`
 //!   (redis-rs: client, entry, pubsub, streams, tail, plain, groups), `mqtt/` (rumqttc: endpoint,
 //!   client, topic, hub, members, handover, groups), `gcp/` (gcloud-pubsub's gRPC clients: auth,
-//!   client, live), `aws/` (AWS's SDK for SNS and SQS: client, message, live, groups).
+//!   metadata, client, live, groups), `aws/` (AWS's SDK for SNS and SQS: client, message, live,
+//!   groups).
 //! - `outbox`: a connection's bounded outbound queue, shared by replies and pushes.
 //! - `framing`: what a connection's frames hold: binary protobuf, or proto3 JSON text for the
 //!   `pubsub.json` subprotocol (requests read with pbjson; replies and pushes, built as protobuf
@@ -40,7 +43,8 @@
 //! - `codec`: builds reply and push frames from records encoded once.
 //! - `record`: a message as the gateway carries it, protobuf-encoded once.
 //! - `auth`: key-auth, jwt-auth, Origin allow-lists and topic ACLs.
-//! - `http`: the plain HTTP answers the gateway writes itself.
+//! - `http`: the HTTP answers the gateway gives (hyper bodies on the main listener, written by
+//!   hand on the admin listener).
 //! - `console`: the live console's files, built into the binary.
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,

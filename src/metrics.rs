@@ -180,6 +180,10 @@ pub struct Metrics {
     pub queued_frames: Gauge,
     pub slow_consumer_closes: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Calls of the HTTP endpoints (publish, fetch, info, event streams), past the rate limit.
+    pub http_requests: AtomicU64,
+    /// Server-Sent Events streams opened.
+    pub http_streams: AtomicU64,
     /// Error replies the reader dropped because the client's queue was full.
     pub replies_dropped: AtomicU64,
     pub frames_too_big: AtomicU64,
@@ -205,6 +209,8 @@ pub static METRICS: Metrics = Metrics {
     queued_frames: Gauge::new(),
     slow_consumer_closes: ZERO,
     rate_limited: ZERO,
+    http_requests: ZERO,
+    http_streams: ZERO,
     replies_dropped: ZERO,
     frames_too_big: ZERO,
     kafka_client_errors: ZERO,
@@ -309,7 +315,7 @@ impl Metrics {
             "Backend tasks delivering to subscriptions (they end with their subscription).",
             self.subscription_tasks.load(Relaxed),
         );
-        let counters: [(&str, &str, u64); 10] = [
+        let counters: [(&str, &str, u64); 12] = [
             (
                 "pubsub_connections_total",
                 "WebSocket connections accepted.",
@@ -334,6 +340,16 @@ impl Metrics {
                 "pubsub_rate_limited_total",
                 "Requests refused by the per-connection rate limit.",
                 self.rate_limited.load(Relaxed),
+            ),
+            (
+                "pubsub_http_requests_total",
+                "Calls of the HTTP endpoints (the commands they run count in pubsub_commands_total too).",
+                self.http_requests.load(Relaxed),
+            ),
+            (
+                "pubsub_http_streams_total",
+                "Server-Sent Events streams opened.",
+                self.http_streams.load(Relaxed),
             ),
             (
                 "pubsub_replies_dropped_total",

@@ -280,6 +280,22 @@ impl Inbox {
         }
     }
 
+    /// The next frame for a writer that is not a WebSocket (an HTTP event stream): its share of
+    /// the budget given back as it is taken, pings skipped; None once closed and drained.
+    /// `budget` is the outbox's (`Outbox::budget`).
+    pub(crate) async fn recv_frame(&mut self, budget: usize) -> Option<Bytes> {
+        loop {
+            let o = self.recv().await?;
+            METRICS.queued_frames.fetch_sub(1, Relaxed);
+            if let Outbound::Frame(b) = o {
+                self.shared
+                    .bytes
+                    .add_permits(cost(b.len(), budget) as usize);
+                return Some(b);
+            }
+        }
+    }
+
     pub(crate) fn try_recv(&self) -> Option<Outbound> {
         let o = {
             let mut q = lock(&self.shared.queue);

@@ -83,6 +83,11 @@ impl RouteEnd {
         self.end(CloseReason::UpstreamChanged);
     }
 
+    /// Cancelled when the route ends (and at shutdown): for HTTP streams on the route.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
     fn end(&self, why: Closing) {
         let _ = self.why.set(why);
         self.token.cancel();
@@ -113,15 +118,16 @@ type Closing = CloseReason;
 /// Requests in flight (they finish with None) and the connection's `control` (Some(why)).
 type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Option<Closing>> + Send + 'a>>>;
 
-/// A token bucket holding one second's worth of requests.
-struct RateLimit {
+/// A token bucket holding one second's worth of requests (a WebSocket connection's, an HTTP
+/// keep-alive connection's).
+pub(crate) struct RateLimit {
     per_sec: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl RateLimit {
-    fn new(per_sec: u32) -> RateLimit {
+    pub(crate) fn new(per_sec: u32) -> RateLimit {
         RateLimit {
             per_sec: per_sec as f64,
             tokens: per_sec as f64,
@@ -129,7 +135,7 @@ impl RateLimit {
         }
     }
 
-    fn take(&mut self) -> bool {
+    pub(crate) fn take(&mut self) -> bool {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
         self.tokens = (self.tokens + refill).min(self.per_sec);

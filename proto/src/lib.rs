@@ -13,3 +13,5 @@ include!(concat!(env!("OUT_DIR"), "/pubsub.rs"));
 // too).
 #[cfg(feature = "json")]
 include!(concat!(env!("OUT_DIR"), "/pubsub.serde.rs"));
+
+pub mod json;

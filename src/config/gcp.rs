@@ -17,15 +17,22 @@ pub struct GcpOptions {
     pub ack_deadline_secs: u32,
     /// The message key is the ordering key (subscriptions created with message ordering).
     pub message_ordering: bool,
-    /// Subscriptions created with exactly-once delivery (groups; next slice).
+    /// Group subscriptions created with exactly-once delivery: an ack after the message's
+    /// lease lapsed (and Pub/Sub redelivered it) answers 409 instead of OK.
     pub exactly_once: bool,
-    /// A topic id of the project that group subscriptions dead-letter to (next slice).
+    /// A topic id of the project that group subscriptions dead-letter to.
     pub dead_letter_topic: Option<String>,
     /// Deliveries before a message is dead-lettered (with `dead_letter_topic`).
     pub max_delivery_attempts: u32,
     /// The expiration policy of the per-process subscriptions of plain subscribers: Google
     /// deletes one this long idle (a crashed gateway's are collected).
     pub live_subscription_ttl_secs: u64,
+    /// How long the gateway keeps extending the ack deadline of a message a group member holds
+    /// unacknowledged (Google's clients' max lease duration); past it Pub/Sub redelivers.
+    pub max_lease_secs: u32,
+    /// Group subscriptions keep acknowledged messages this long, so a TIMESTAMP or TIME_DELTA
+    /// start can seek back over them; 0 = not retained, groups start at LATEST only.
+    pub replay_window_secs: u64,
 }
 
 impl Default for GcpOptions {
@@ -40,6 +47,8 @@ impl Default for GcpOptions {
             dead_letter_topic: None,
             max_delivery_attempts: 5,
             live_subscription_ttl_secs: 86_400,
+            max_lease_secs: 3600,
+            replay_window_secs: 86_400,
         }
     }
 }
@@ -64,6 +73,10 @@ pub(super) struct GcpOptionsRaw {
     max_delivery_attempts: Option<u32>,
     #[serde(default = "default_live_ttl")]
     live_subscription_ttl_secs: u64,
+    #[serde(default = "default_max_lease_secs")]
+    max_lease_secs: u32,
+    #[serde(default = "default_live_ttl")]
+    replay_window_secs: u64,
 }
 
 fn default_ack_deadline_secs() -> u32 {
@@ -71,6 +84,9 @@ fn default_ack_deadline_secs() -> u32 {
 }
 fn default_live_ttl() -> u64 {
     86_400
+}
+fn default_max_lease_secs() -> u32 {
+    3600
 }
 
 /// Google's project id rule: 6-30 of `[a-z0-9-]`, a letter first, no trailing `-`; or a
@@ -139,6 +155,18 @@ impl TryFrom<GcpOptionsRaw> for GcpOptions {
                     .into(),
             );
         }
+        if !(r.ack_deadline_secs..=86_400).contains(&r.max_lease_secs) {
+            return Err(
+                "gcp_pubsub.max_lease_secs must be between ack_deadline_secs and 86400 (1 day)"
+                    .into(),
+            );
+        }
+        if r.replay_window_secs != 0 && !(600..=604_800).contains(&r.replay_window_secs) {
+            return Err(
+                "gcp_pubsub.replay_window_secs must be 0 (no replay) or between 600 (10 minutes) and 604800 (7 days)"
+                    .into(),
+            );
+        }
         Ok(GcpOptions {
             project: r.project,
             emulator: r.emulator,
@@ -149,6 +177,8 @@ impl TryFrom<GcpOptionsRaw> for GcpOptions {
             dead_letter_topic: r.dead_letter_topic,
             max_delivery_attempts,
             live_subscription_ttl_secs: r.live_subscription_ttl_secs,
+            max_lease_secs: r.max_lease_secs,
+            replay_window_secs: r.replay_window_secs,
         })
     }
 }

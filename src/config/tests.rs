@@ -247,12 +247,22 @@ fn gcp_pubsub_options_are_checked_naming_the_key_and_line() {
         ("        project: my-project\n        subscription_prefix: 1gw-\n", "subscription_prefix"),
         ("        project: my-project\n        subscription_prefix: a/b\n", "subscription_prefix"),
         ("        project: my-project\n        live_subscription_ttl_secs: 3600\n", "live_subscription_ttl_secs"),
+        ("        project: my-project\n        max_lease_secs: 29\n", "max_lease_secs"),
+        ("        project: my-project\n        max_lease_secs: 86401\n", "max_lease_secs"),
+        ("        project: my-project\n        replay_window_secs: 599\n", "replay_window_secs"),
+        ("        project: my-project\n        replay_window_secs: 604801\n", "replay_window_secs"),
     ] {
         let err = Config::parse(&gcp_route(opts, ""), "t").unwrap_err().to_string();
         assert!(err.contains(want) && err.contains("line"), "{opts}: {err}");
     }
     let good = "        project: my-project\n        dead_letter_topic: dlq\n        max_delivery_attempts: 100\n        emulator: true\n";
     assert!(Config::parse(&gcp_route(good, ""), "t").is_ok());
+    for good in [
+        "        project: my-project\n        replay_window_secs: 0\n        max_lease_secs: 30\n        emulator: true\n",
+        "        project: my-project\n        replay_window_secs: 604800\n        max_lease_secs: 86400\n        emulator: true\n",
+    ] {
+        assert!(Config::parse(&gcp_route(good, ""), "t").is_ok(), "{good}");
+    }
 }
 
 #[test]

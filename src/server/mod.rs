@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -31,11 +31,14 @@ use crate::backend::{self, Backend};
 use crate::close::CloseReason;
 use crate::config::{Config, Limits, Route};
 use crate::framing::{self, Framing};
-use crate::http::http_answer;
+use crate::http::{plain_close, Body};
 use crate::metrics::{Rejection, METRICS};
 use crate::session::{self, RouteEnd, SessionContext};
 
+mod call;
+mod endpoints;
 mod handshakes;
+mod sse;
 use handshakes::{HandshakeSlot, Handshakes};
 
 /// Largest HTTP request head accepted before the upgrade.
@@ -494,8 +497,12 @@ async fn serve_tls(
     }
 }
 
+/// One connection's HTTP/1.1, by hyper: each request is a WebSocket upgrade (the session then
+/// runs in a task of its own) or a call of the HTTP endpoints (`endpoints`), on keep-alive
+/// connections. The connection stops counting as a handshake in progress once its first request
+/// head has arrived.
 async fn serve<S>(
-    mut stream: S,
+    stream: S,
     slot: HandshakeSlot,
     peer: SocketAddr,
     table: Arc<Table>,
@@ -505,179 +512,284 @@ async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Boxed: the handshake's buffers are freed once it is done instead of sizing this task's
-    // state for the whole life of the connection.
-    let upgraded = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(table.limits.handshake_timeout(), Box::pin(handshake(&mut stream, &table))) => r,
+    let head_timeout = table
+        .limits
+        .request_head_timeout()
+        .min(table.limits.handshake_timeout());
+    let per_sec = table.limits.max_requests_per_sec;
+    drop(table);
+    let conn = Arc::new(Conn {
+        peer,
+        inner,
+        shutdown: shutdown.clone(),
+        tracker,
+        slot: Mutex::new(Some(slot)),
+        rate: Mutex::new(session::RateLimit::new(per_sec)),
+    });
+    let service = hyper::service::service_fn(move |req| {
+        let conn = conn.clone();
+        async move { Ok::<_, std::convert::Infallible>(conn.respond(req).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut served = std::pin::pin!(served);
+    let done = tokio::select! {
+        r = served.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            // Requests in progress finish (streams end on their own at shutdown); no new ones.
+            served.as_mut().graceful_shutdown();
+            match tokio::time::timeout(std::time::Duration::from_secs(2), served).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
     };
-    drop(slot);
-    let up = match upgraded {
-        Ok(Ok(u)) => u,
-        Ok(Err(HandshakeError::HeadTimeout)) => {
+    if let Err(e) = done {
+        if e.is_timeout() {
             METRICS.reject(Rejection::HandshakeTimeout);
             tracing::debug!(%peer, "request head timed out");
-            return;
+        } else {
+            tracing::debug!(%peer, error = %e, "HTTP connection ended");
         }
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "upgrade refused");
-            return;
-        }
-        Err(_) => {
-            METRICS.reject(Rejection::HandshakeTimeout);
-            tracing::debug!(%peer, "handshake timed out");
-            return;
-        }
-    };
-    let mut ws = WebSocketStream::from_partially_read(
-        stream,
-        up.leftover,
-        Role::Server,
-        Some(table.ws_config),
-    )
-    .await;
-    let slot = match inner.admit(peer.ip(), &table.limits) {
-        Ok(s) => s,
-        Err(r) => {
-            METRICS.reject(r);
-            tracing::info!(%peer, reason = ?r, "connection limit reached: closing with 1013");
-            let why = CloseReason::TooManyConnections;
-            let close = CloseFrame {
-                code: why.code(),
-                reason: why.reason().into(),
+    }
+}
+
+/// What every request of one connection shares.
+struct Conn {
+    peer: SocketAddr,
+    inner: Arc<Inner>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    /// Held until the first request head is complete.
+    slot: Mutex<Option<HandshakeSlot>>,
+    /// The connection's HTTP calls, limited as a WebSocket connection's requests are.
+    rate: Mutex<session::RateLimit>,
+}
+
+impl Conn {
+    async fn respond(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Response {
+        drop(self.slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+        // Per request: a reload applies to the next request of a keep-alive connection.
+        let table = self.inner.table();
+        let (path, query) = split_target(req.uri());
+        if is_upgrade(req.headers()) {
+            return match decide(&req, &path, &query, &table) {
+                Decision::Upgrade {
+                    entry,
+                    accept,
+                    protocol,
+                    framing,
+                    identity,
+                } => {
+                    let upgrading = hyper::upgrade::on(&mut req);
+                    let answer = switching_protocols(&accept, protocol.as_deref());
+                    let conn = WsConn {
+                        peer: self.peer,
+                        inner: self.inner.clone(),
+                        shutdown: self.shutdown.clone(),
+                        tracker: self.tracker.clone(),
+                    };
+                    self.tracker.spawn(async move {
+                        match upgrading.await {
+                            Ok(io) => {
+                                let ws = WebSocketStream::from_raw_socket(
+                                    hyper_util::rt::TokioIo::new(io),
+                                    Role::Server,
+                                    Some(table.ws_config),
+                                )
+                                .await;
+                                conn.run(ws, table, entry, identity, protocol, framing)
+                                    .await
+                            }
+                            Err(e) => {
+                                tracing::debug!(peer = %conn.peer, error = %e, "upgrade failed")
+                            }
+                        }
+                    });
+                    answer
+                }
+                Decision::Refuse {
+                    status,
+                    extra,
+                    body,
+                    reason,
+                } => {
+                    METRICS.reject(reason);
+                    tracing::debug!(peer = %self.peer, status, "upgrade refused");
+                    let mut r = plain_close(status, body);
+                    if let Some((name, value)) = extra {
+                        r.headers_mut()
+                            .insert(name, hyper::header::HeaderValue::from_static(value));
+                    }
+                    r
+                }
             };
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                futures_util::SinkExt::send(&mut ws, Message::Close(Some(close))),
-            )
-            .await;
-            return;
         }
-    };
-    METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
-    let entry = up.entry;
-    tracing::debug!(%peer, route = %entry.route.uri, identity = ?up.identity.id, "connection upgraded");
-    let mut auth = entry.auth_tx.subscribe();
-    // A reload between this connection's authentication and now: the session checks it again
-    // against the newer rules at once.
-    if !Arc::ptr_eq(&auth.borrow(), &entry.auth) {
-        auth.mark_changed();
+        let Some((entry, endpoint)) = table
+            .routes
+            .iter()
+            .find_map(|e| endpoints::parse(&e.route.uri, &path).map(|ep| (e, ep)))
+        else {
+            // The route's own path without an upgrade, or no route at all.
+            return if table.routes.iter().any(|r| r.route.matches(&path)) {
+                METRICS.reject(Rejection::BadRequest);
+                plain_close(
+                    400,
+                    "this path speaks WebSocket: send an upgrade request (HTTP endpoints: {uri}/topics/{topic}, {uri}/info)\n",
+                )
+            } else {
+                METRICS.reject(Rejection::NotFound);
+                plain_close(404, "no route for this path\n")
+            };
+        };
+        if !self.rate.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let e = crate::error::GatewayError::Overloaded(format!(
+                "rate limit exceeded ({} requests per second)",
+                table.limits.max_requests_per_sec
+            ));
+            return crate::http::error(e.code(), &e.to_string());
+        }
+        METRICS.http_requests.fetch_add(1, Ordering::Relaxed);
+        let route = call::Route {
+            uri: Arc::from(entry.route.uri.as_str()),
+            backend: entry.backend.clone(),
+            auth: entry.auth_tx.borrow().clone(),
+            limits: table.limits.clone(),
+            end: entry.end.token().clone(),
+            admit: {
+                let (inner, ip, limits) =
+                    (self.inner.clone(), self.peer.ip(), table.limits.clone());
+                Arc::new(move || match inner.admit(ip, &limits) {
+                    Ok(slot) => Some(Box::new(slot) as Box<dyn Send>),
+                    Err(r) => {
+                        METRICS.reject(r);
+                        None
+                    }
+                })
+            },
+        };
+        drop(table);
+        endpoints::serve(req, endpoint, &query, route, self.peer).await
     }
-    let ctx = SessionContext {
-        backend: entry.backend.clone(),
-        limits: table.limits.clone(),
-        identity: Arc::new(up.identity),
-        route_end: entry.end.clone(),
-        auth: Some(auth),
-        route: Arc::from(entry.route.uri.as_str()),
-        framing: up.framing,
-        window: entry.window.clone(),
-    };
-    drop(table);
-    // A plain map, not an async block: the task holds the session's future once, not next to
-    // the stream and context it was made from.
-    let session = session::run(ws, ctx, shutdown);
-    tracker.spawn(futures_util::FutureExt::map(session, move |()| {
-        drop(slot);
-        tracing::debug!(%peer, "connection closed");
-    }));
 }
 
-/// Why an upgrade did not happen; the HTTP answer has been written already where there is one.
-#[derive(Debug, thiserror::Error)]
-enum HandshakeError {
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("connection closed before a full request")]
-    Eof,
-    #[error("no full request head within the request head timeout")]
-    HeadTimeout,
-    #[error("answered {0}")]
-    Refused(u16),
+type Response = hyper::Response<Body>;
+
+/// A WebSocket connection past its 101.
+struct WsConn {
+    peer: SocketAddr,
+    inner: Arc<Inner>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
 }
 
-struct Upgrade {
-    entry: Arc<RouteEntry>,
-    identity: Identity,
-    framing: Framing,
-    leftover: Vec<u8>,
-}
-
-/// Reads one HTTP request head and either upgrades (the 101 is written) or answers with an
-/// HTTP error.
-async fn handshake<S>(stream: &mut S, table: &Table) -> Result<Upgrade, HandshakeError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + table.limits.request_head_timeout();
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
-            .await
-            .map_err(|_| HandshakeError::HeadTimeout)??;
-        if n == 0 {
-            return Err(HandshakeError::Eof);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                return match decide(&req, table) {
-                    Decision::Upgrade {
-                        entry,
-                        accept,
-                        protocol,
-                        framing,
-                        identity,
-                    } => {
-                        let protocol = protocol
-                            .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
-                            .unwrap_or_default();
-                        let resp = format!(
-                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
-                        );
-                        stream.write_all(resp.as_bytes()).await?;
-                        Ok(Upgrade {
-                            entry,
-                            identity,
-                            framing,
-                            leftover: buf.split_off(len),
-                        })
-                    }
-                    Decision::Refuse {
-                        status,
-                        extra,
-                        body,
-                        reason,
-                    } => {
-                        METRICS.reject(reason);
-                        http_answer(
-                            stream,
-                            status,
-                            extra,
-                            "text/plain; charset=utf-8",
-                            body.as_bytes(),
-                        )
-                        .await?;
-                        Err(HandshakeError::Refused(status))
-                    }
+impl WsConn {
+    async fn run<S>(
+        self,
+        mut ws: WebSocketStream<S>,
+        table: Arc<Table>,
+        entry: Arc<RouteEntry>,
+        identity: Identity,
+        protocol: Option<String>,
+        framing: Framing,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let WsConn {
+            peer,
+            inner,
+            shutdown,
+            tracker,
+        } = self;
+        let slot = match inner.admit(peer.ip(), &table.limits) {
+            Ok(s) => s,
+            Err(r) => {
+                METRICS.reject(r);
+                tracing::info!(%peer, reason = ?r, "connection limit reached: closing with 1013");
+                let why = CloseReason::TooManyConnections;
+                let close = CloseFrame {
+                    code: why.code(),
+                    reason: why.reason().into(),
                 };
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    futures_util::SinkExt::send(&mut ws, Message::Close(Some(close))),
+                )
+                .await;
+                return;
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST_HEAD => continue,
-            Ok(httparse::Status::Partial) => {
-                METRICS.reject(Rejection::BadRequest);
-                http_answer(stream, 431, "", "text/plain", b"request head too large\n").await?;
-                return Err(HandshakeError::Refused(431));
-            }
-            Err(_) => {
-                METRICS.reject(Rejection::BadRequest);
-                http_answer(stream, 400, "", "text/plain", b"malformed HTTP request\n").await?;
-                return Err(HandshakeError::Refused(400));
-            }
+        };
+        METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, route = %entry.route.uri, identity = ?identity.id, ?protocol, "connection upgraded");
+        let mut auth = entry.auth_tx.subscribe();
+        // A reload between this connection's authentication and now: the session checks it again
+        // against the newer rules at once.
+        if !Arc::ptr_eq(&auth.borrow(), &entry.auth) {
+            auth.mark_changed();
         }
+        // `framing` was chosen with `protocol` in `choose_protocol`.
+        let ctx = SessionContext {
+            backend: entry.backend.clone(),
+            limits: table.limits.clone(),
+            identity: Arc::new(identity),
+            route_end: entry.end.clone(),
+            auth: Some(auth),
+            route: Arc::from(entry.route.uri.as_str()),
+            framing,
+            window: entry.window.clone(),
+        };
+        drop(table);
+        drop(entry);
+        // A plain map, not an async block: the task holds the session's future once, not next to
+        // the stream and context it was made from.
+        let session = session::run(ws, ctx, shutdown);
+        tracker.spawn(futures_util::FutureExt::map(session, move |()| {
+            drop(slot);
+            tracing::debug!(%peer, "connection closed");
+        }));
     }
+}
+
+/// The 101 that completes an upgrade.
+fn switching_protocols(accept: &str, protocol: Option<&str>) -> Response {
+    let mut r = hyper::Response::new(crate::http::full(bytes::Bytes::new()));
+    *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::UPGRADE,
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(accept) {
+        h.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(v) = protocol.and_then(|p| hyper::header::HeaderValue::from_str(p).ok()) {
+        h.insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, v);
+    }
+    r
+}
+
+/// The request target's path and its decoded query.
+fn split_target(uri: &hyper::Uri) -> (String, HashMap<String, String>) {
+    (
+        uri.path().to_string(),
+        parse_query(uri.query().unwrap_or("")),
+    )
+}
+
+/// Asks for a WebSocket (`Upgrade: websocket`): such a request is answered as an upgrade or
+/// refused, never served as an HTTP endpoint.
+fn is_upgrade(headers: &hyper::HeaderMap) -> bool {
+    has_token(header(headers, "upgrade"), "websocket")
 }
 
 enum Decision {
@@ -690,17 +802,16 @@ enum Decision {
     },
     Refuse {
         status: u16,
-        extra: &'static str,
+        extra: Option<(hyper::header::HeaderName, &'static str)>,
         body: &'static str,
         reason: Rejection,
     },
 }
 
-pub(crate) fn header<'a>(req: &'a httparse::Request<'_, '_>, name: &str) -> Option<&'a str> {
-    req.headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .and_then(|h| std::str::from_utf8(h.value).ok())
+pub(crate) fn header<'a>(headers: &'a hyper::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }
 
@@ -712,80 +823,6 @@ fn is_bearer(protocol: &str) -> bool {
 
 fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-}
-
-fn decide(req: &httparse::Request<'_, '_>, table: &Table) -> Decision {
-    let refuse = |status, body, reason| Decision::Refuse {
-        status,
-        extra: "",
-        body,
-        reason,
-    };
-    let target = req.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let Some(entry) = table.routes.iter().find(|r| r.route.matches(path)) else {
-        return refuse(404, "no route for this path\n", Rejection::NotFound);
-    };
-    if !has_token(header(req, "upgrade"), "websocket")
-        || !has_token(header(req, "connection"), "upgrade")
-    {
-        return refuse(
-            400,
-            "this route speaks WebSocket only: send an upgrade request\n",
-            Rejection::BadRequest,
-        );
-    }
-    if req.method != Some("GET") {
-        return refuse(
-            400,
-            "a WebSocket upgrade must be a GET request\n",
-            Rejection::BadRequest,
-        );
-    }
-    if header(req, "sec-websocket-version") != Some("13") {
-        return Decision::Refuse {
-            status: 426,
-            extra: "Sec-WebSocket-Version: 13\r\n",
-            body: "unsupported WebSocket version: 13 is supported\n",
-            reason: Rejection::BadRequest,
-        };
-    }
-    let Some(key) = header(req, "sec-websocket-key").filter(|k| !k.is_empty()) else {
-        return refuse(400, "missing Sec-WebSocket-Key\n", Rejection::BadRequest);
-    };
-    if !entry.auth.origin_allowed(header(req, "origin")) {
-        return refuse(403, "origin not allowed\n", Rejection::ForbiddenOrigin);
-    }
-    let protocols: Vec<&str> = req
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"))
-        .filter_map(|h| std::str::from_utf8(h.value).ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let query = parse_query(query);
-    let lookup = |name: &str| header(req, name);
-    let identity = match entry.auth.authenticate(&Credentials {
-        header: &lookup,
-        query: &query,
-        protocols: &protocols,
-    }) {
-        Ok(id) => id,
-        Err(Refusal::Unauthorized) => {
-            return refuse(401, "invalid credentials\n", Rejection::Unauthorized)
-        }
-        Err(Refusal::Forbidden) => return refuse(403, "forbidden\n", Rejection::ForbiddenOrigin),
-    };
-    let (protocol, framing) = choose_protocol(&protocols);
-    Decision::Upgrade {
-        entry: entry.clone(),
-        accept: derive_accept_key(key.as_bytes()),
-        protocol,
-        framing,
-        identity,
-    }
 }
 
 /// The subprotocol answered to the client's offer, and the framing the session speaks.
@@ -815,5 +852,79 @@ fn choose_protocol(offered: &[&str]) -> (Option<String>, Framing) {
                 .map(|p| p.to_string()),
             Framing::Binary,
         ),
+    }
+}
+
+fn decide<B>(
+    req: &hyper::Request<B>,
+    path: &str,
+    query: &HashMap<String, String>,
+    table: &Table,
+) -> Decision {
+    let refuse = |status, body, reason| Decision::Refuse {
+        status,
+        extra: None,
+        body,
+        reason,
+    };
+    let headers = req.headers();
+    let Some(entry) = table.routes.iter().find(|r| r.route.matches(path)) else {
+        return refuse(404, "no route for this path\n", Rejection::NotFound);
+    };
+    if !has_token(header(headers, "connection"), "upgrade") {
+        return refuse(
+            400,
+            "this route speaks WebSocket only: send an upgrade request\n",
+            Rejection::BadRequest,
+        );
+    }
+    if req.method() != hyper::Method::GET {
+        return refuse(
+            400,
+            "a WebSocket upgrade must be a GET request\n",
+            Rejection::BadRequest,
+        );
+    }
+    if header(headers, "sec-websocket-version") != Some("13") {
+        return Decision::Refuse {
+            status: 426,
+            extra: Some((hyper::header::SEC_WEBSOCKET_VERSION, "13")),
+            body: "unsupported WebSocket version: 13 is supported\n",
+            reason: Rejection::BadRequest,
+        };
+    }
+    let Some(key) = header(headers, "sec-websocket-key").filter(|k| !k.is_empty()) else {
+        return refuse(400, "missing Sec-WebSocket-Key\n", Rejection::BadRequest);
+    };
+    if !entry.auth.origin_allowed(header(headers, "origin")) {
+        return refuse(403, "origin not allowed\n", Rejection::ForbiddenOrigin);
+    }
+    let protocols: Vec<&str> = headers
+        .get_all(hyper::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let lookup = |name: &str| header(headers, name);
+    let identity = match entry.auth.authenticate(&Credentials {
+        header: &lookup,
+        query,
+        protocols: &protocols,
+    }) {
+        Ok(id) => id,
+        Err(Refusal::Unauthorized) => {
+            return refuse(401, "invalid credentials\n", Rejection::Unauthorized)
+        }
+        Err(Refusal::Forbidden) => return refuse(403, "forbidden\n", Rejection::ForbiddenOrigin),
+    };
+    let (protocol, framing) = choose_protocol(&protocols);
+    Decision::Upgrade {
+        entry: entry.clone(),
+        accept: derive_accept_key(key.as_bytes()),
+        protocol,
+        framing,
+        identity,
     }
 }

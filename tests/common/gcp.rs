@@ -78,7 +78,12 @@ pub struct Oracle {
 
 impl Oracle {
     pub async fn new(project: &str) -> Oracle {
-        let env = Environment::Emulator(emulator().to_string());
+        Oracle::at(emulator(), project).await
+    }
+
+    /// Google's protocol on one project of the emulator at `addr`.
+    pub async fn at(addr: &str, project: &str) -> Oracle {
+        let env = Environment::Emulator(addr.to_string());
         let co = ConnectionOptions {
             connect_timeout: Some(Duration::from_secs(5)),
             ..Default::default()
@@ -86,7 +91,7 @@ impl Oracle {
         let cm = || async {
             ConnectionManager::new(1, "", &env, &co)
                 .await
-                .unwrap_or_else(|e| panic!("the emulator at {} is unreachable: {e}", emulator()))
+                .unwrap_or_else(|e| panic!("the emulator at {addr} is unreachable: {e}"))
         };
         Oracle {
             project: project.to_string(),
@@ -169,6 +174,29 @@ impl Oracle {
             .into_inner()
             .message_ids
             .remove(0)
+    }
+
+    /// Publishes `n` messages `{prefix}{i}`, a thousand per Publish call.
+    pub async fn publish_many(&self, topic: &str, prefix: &str, n: usize) {
+        let name = self.topic_name(topic);
+        for start in (0..n).step_by(1000) {
+            let messages = (start..n.min(start + 1000))
+                .map(|i| PubsubMessage {
+                    data: format!("{prefix}{i}").into_bytes().into(),
+                    ..Default::default()
+                })
+                .collect();
+            self.publisher()
+                .publish(create_request(
+                    format!("topic={name}"),
+                    PublishRequest {
+                        topic: name.clone(),
+                        messages,
+                    },
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("publish to {name}: {e}"));
+        }
     }
 
     /// The subscriptions of a topic (full names).
@@ -275,4 +303,61 @@ pub fn attributes(m: &PubsubMessage) -> Vec<(String, String)> {
         .collect();
     v.sort();
     v
+}
+
+/// An emulator of one test's own (to stop and start again), stopped when dropped.
+pub struct PrivateEmulator {
+    pub port: u16,
+    pgid: Option<String>,
+}
+
+impl PrivateEmulator {
+    /// Starts one (on `port`, else a free one); panics with the script's message.
+    pub fn start(port: Option<u16>) -> PrivateEmulator {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gcp-emulator.sh");
+        let mut cmd = std::process::Command::new(script);
+        cmd.arg("start");
+        if let Some(p) = port {
+            cmd.arg(p.to_string());
+        }
+        let out = cmd
+            .env("GCP_EMULATOR_OWNER", std::process::id().to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "the Pub/Sub emulator did not start ({script} start): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        let port = words
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} start printed {text:?}"));
+        PrivateEmulator {
+            port,
+            pgid: words.next().map(str::to_string),
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (its state is lost, as on every restart).
+    pub fn stop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gcp-emulator.sh");
+            let _ = std::process::Command::new(script)
+                .args(["stop", &pgid])
+                .output();
+        }
+    }
+}
+
+impl Drop for PrivateEmulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -13,6 +13,7 @@ pub mod certs;
 pub mod daemon;
 #[cfg(feature = "gcp-pubsub")]
 pub mod gcp;
+pub mod http;
 pub mod kafka;
 pub mod mqtt;
 pub mod nats;

@@ -20,6 +20,7 @@ mod fanout;
 mod gcp;
 mod handshakes;
 mod hardening;
+mod http;
 mod idempotent;
 mod json_ws;
 mod kafka;

@@ -1,17 +1,22 @@
-//! Credentials for Google Cloud: a service-account key file (`plugins.gcp-auth`) signs a
+//! Credentials for Google Cloud, found the way Google's libraries find them: a service-account
+//! key file (`plugins.gcp-auth`, else the file `GOOGLE_APPLICATION_CREDENTIALS` names) signs a
 //! self-signed JWT (RS256, `kid` = the key's id, audience Pub/Sub), as Google's clients do when
-//! given an audience: no token exchange, no network. Only the key's needed fields are read;
-//! neither the key nor a token is ever logged (errors name the file and serde's line/column).
+//! given an audience: no token exchange, no network; without either, the metadata server's
+//! token (`metadata`). Other credential kinds (`authorized_user`, `external_account`, …) are
+//! refused naming them. Only the key's needed fields are read; neither the key nor a token is
+//! ever logged (errors name the file and serde's line/column).
 
 use std::error::Error;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use token_source::{TokenSource, TokenSourceProvider};
 
+use super::metadata::MetadataToken;
 use crate::backend::lock;
 
 const AUDIENCE: &str = "https://pubsub.googleapis.com/";
@@ -132,12 +137,56 @@ impl TokenSource for SelfSignedJwt {
 
 /// What gcloud-gax asks for its token source.
 #[derive(Debug)]
-pub(super) struct Provider(pub Arc<SelfSignedJwt>);
+pub(super) struct Provider(pub Arc<dyn TokenSource>);
 
 impl TokenSourceProvider for Provider {
     fn token_source(&self) -> Arc<dyn TokenSource> {
         self.0.clone()
     }
+}
+
+/// The process environment Google's libraries read for credentials.
+pub(super) struct AdcEnv {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`: a credentials file.
+    pub credentials: Option<PathBuf>,
+    /// `GCE_METADATA_HOST`: the metadata server's `host[:port]`.
+    pub metadata_host: Option<String>,
+}
+
+impl AdcEnv {
+    pub fn from_process() -> AdcEnv {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        AdcEnv {
+            credentials: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+            metadata_host: var("GCE_METADATA_HOST").and_then(|v| v.into_string().ok()),
+        }
+    }
+}
+
+/// The route's token source: none for the emulator; `plugins.gcp-auth`'s key file; else the
+/// file of `GOOGLE_APPLICATION_CREDENTIALS` (a service-account key); else the metadata server.
+pub(super) fn token_source(
+    gcp_auth: Option<&Path>,
+    emulator: bool,
+    env: &AdcEnv,
+    timeout: Duration,
+) -> Result<Option<Arc<dyn TokenSource>>, String> {
+    if emulator {
+        return Ok(None);
+    }
+    if let Some(file) = gcp_auth {
+        return Ok(Some(Arc::new(SelfSignedJwt::from_file(file)?)));
+    }
+    if let Some(file) = &env.credentials {
+        return SelfSignedJwt::from_file(file)
+            .map(|s| Some(Arc::new(s) as Arc<dyn TokenSource>))
+            .map_err(|e| e.replacen("gcp-auth:", "GOOGLE_APPLICATION_CREDENTIALS:", 1));
+    }
+    let host = env
+        .metadata_host
+        .clone()
+        .unwrap_or_else(|| "metadata.google.internal".to_string());
+    Ok(Some(Arc::new(MetadataToken::new(host, timeout))))
 }
 
 #[cfg(test)]
@@ -228,5 +277,62 @@ mod tests {
             e.contains("not an RSA private key") && !e.contains("nope"),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_gcp_auth_then_the_adc_file_then_the_metadata_server() {
+        let dir = std::env::temp_dir().join(format!("gcp-adc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, _) = key_file(&dir);
+        let t = Duration::from_secs(1);
+        let none = AdcEnv {
+            credentials: None,
+            metadata_host: Some("127.0.0.1:9".into()),
+        };
+        assert!(
+            token_source(Some(&file), true, &none, t).unwrap().is_none(),
+            "emulator"
+        );
+        let s = token_source(Some(&file), false, &none, t).unwrap().unwrap();
+        assert!(format!("{s:?}").contains("SelfSignedJwt"), "{s:?}");
+        let adc = AdcEnv {
+            credentials: Some(file.clone()),
+            metadata_host: None,
+        };
+        let s = token_source(None, false, &adc, t).unwrap().unwrap();
+        assert!(s.token().await.unwrap().starts_with("Bearer ey"));
+        let s = token_source(None, false, &none, t).unwrap().unwrap();
+        assert!(
+            format!("{s:?}").contains("MetadataToken") && format!("{s:?}").contains("127.0.0.1:9")
+        );
+        for kind in [
+            "authorized_user",
+            "external_account",
+            "impersonated_service_account",
+        ] {
+            let other = dir.join(format!("{kind}.json"));
+            std::fs::write(
+                &other,
+                format!(r#"{{"type":"{kind}","refresh_token":"s3cr3t"}}"#),
+            )
+            .unwrap();
+            let e = token_source(
+                None,
+                false,
+                &AdcEnv {
+                    credentials: Some(other),
+                    metadata_host: None,
+                },
+                t,
+            )
+            .unwrap_err();
+            assert!(
+                e.contains(kind)
+                    && e.contains("GOOGLE_APPLICATION_CREDENTIALS")
+                    && !e.contains("s3cr3t"),
+                "{e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

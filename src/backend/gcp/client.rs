@@ -13,7 +13,7 @@ use gcloud_googleapis::pubsub::v1::publisher_client::PublisherClient;
 use gcloud_pubsub::apiv1::conn_pool::{ConnectionManager, PUBSUB};
 use gcloud_pubsub::apiv1::subscriber_client::SubscriberClient;
 
-use super::auth::{Provider, SelfSignedJwt};
+use super::auth::{token_source, AdcEnv, Provider};
 use crate::config::{GcpOptions, Route, UpstreamTimeout};
 use crate::error::{GatewayError, Result};
 
@@ -41,23 +41,22 @@ pub(super) struct Conn {
     pub timeouts: UpstreamTimeout,
     /// `host:port` of the emulator, or the Google endpoint's host.
     endpoint: Option<String>,
-    credentials: Option<Arc<SelfSignedJwt>>,
+    credentials: Option<Arc<dyn token_source::TokenSource>>,
     clients: tokio::sync::OnceCell<Arc<Clients>>,
 }
 
 impl Conn {
     pub fn new(route: &Route, opts: GcpOptions) -> std::result::Result<Conn, String> {
-        let credentials = match &route.plugins.gcp_auth {
-            Some(a) => Some(Arc::new(SelfSignedJwt::from_file(&a.credentials_file)?)),
-            None if opts.emulator => None,
-            None => {
-                return Err(
-                    "a gcp-pubsub route to Google needs plugins.gcp-auth (a service-account key file); \
-                     other credential sources come in a later version"
-                        .into(),
-                )
-            }
-        };
+        let credentials = token_source(
+            route
+                .plugins
+                .gcp_auth
+                .as_ref()
+                .map(|a| a.credentials_file.as_path()),
+            opts.emulator,
+            &AdcEnv::from_process(),
+            route.upstream.timeout.connect(),
+        )?;
         let endpoint = route.upstream.nodes.0.first().map(|n| {
             if opts.emulator {
                 n.clone()

@@ -242,7 +242,7 @@ async fn read(
                                         .map(|m| m.ack_id.clone())
                                         .collect();
                                     for m in r.received_messages {
-                                        feed.deliver(&Arc::new(record(&topic, m)));
+                                        feed.deliver(&Arc::new(record(&topic, m, -1)));
                                     }
                                     if !ack_ids.is_empty() {
                                         // Bounded: at most ACKS_IN_FLIGHT acks wait for Pub/Sub;
@@ -287,11 +287,13 @@ async fn read(
     }
 }
 
-/// A received message as a record: partition 0, no offset (-1: a live subscription has no
+/// A received message as a record: partition 0, `offset` (live: -1, a live subscription has no
 /// position a client could resume from or de-duplicate by; a per-reader counter would start
-/// over with each new subscription and make clients drop new messages as seen), position the
-/// message id, key the ordering key, headers the attributes sorted by name.
-fn record(topic: &Arc<str>, m: ReceivedMessage) -> Record {
+/// over with each new subscription and make clients drop new messages as seen; a group: the
+/// member's delivery number, what the client acks), position the message id, key the ordering
+/// key, headers the attributes sorted by name, the delivery attempt as Pub/Sub counts it
+/// (subscriptions with a dead-letter policy; else 0, unknown).
+pub(super) fn record(topic: &Arc<str>, m: ReceivedMessage, offset: i64) -> Record {
     let msg = m.message.unwrap_or_default();
     let timestamp = msg
         .publish_time
@@ -309,10 +311,10 @@ fn record(topic: &Arc<str>, m: ReceivedMessage) -> Record {
     Record::from_parts(RecordParts {
         topic: topic.clone(),
         partition: 0,
-        offset: -1,
+        offset,
         position: msg.message_id,
         epoch: 0,
-        delivery_attempt: 0,
+        delivery_attempt: u32::try_from(m.delivery_attempt).unwrap_or(0),
         timestamp,
         key: bytes::Bytes::from(msg.ordering_key),
         value: msg.data,

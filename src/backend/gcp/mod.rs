@@ -1,16 +1,22 @@
 //! The Google Cloud Pub/Sub scheme (`gcp-pubsub`), over gcloud-pubsub's gRPC clients.
 //!
-//! - `auth`: the service-account key's self-signed tokens (`plugins.gcp-auth`);
+//! - `auth`: where a route's credentials come from: a service-account key's self-signed tokens
+//!   (`plugins.gcp-auth`, `GOOGLE_APPLICATION_CREDENTIALS`), else `metadata`: the metadata
+//!   server's tokens;
 //! - `client`: the connections, status → error mapping, timeouts;
 //! - `live`: plain subscriptions, one Pub/Sub subscription per process and topic on the shared
-//!   live fan-out.
+//!   live fan-out;
+//! - `groups`: group subscriptions, one durable Pub/Sub subscription per (route, group, topic):
+//!   StreamingPull per member, per-message ack and nack, leases, seeks, dead letters.
 //!
-//! This slice: produce and plain (LATEST) subscriptions. Groups, ack/nack, seeks and dead
-//! letters are the next slice's (their commands answer the capability error meanwhile).
+//! fetch, list_offset and metadata have no faithful meaning on Pub/Sub (no positions to read
+//! from or list): capability errors.
 
 mod auth;
 mod client;
+mod groups;
 mod live;
+mod metadata;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -38,13 +44,23 @@ fn capabilities(opts: &GcpOptions) -> Capabilities {
     Capabilities {
         description: std::borrow::Cow::Borrowed("Google Cloud Pub/Sub"),
         history: false,
-        starts: &[StartPosition::Latest],
+        // TIMESTAMP and TIME_DELTA seek a group's subscription, which keeps acked messages
+        // for `replay_window_secs`.
+        starts: if opts.replay_window_secs > 0 {
+            &[
+                StartPosition::Latest,
+                StartPosition::Timestamp,
+                StartPosition::TimeDelta,
+            ]
+        } else {
+            &[StartPosition::Latest]
+        },
         fetch: false,
         time_lookup: false,
         offsets: false,
-        groups: false,
-        ack: false,
-        nack: false,
+        groups: true,
+        ack: true,
+        nack: true,
         commit: false,
         wildcards: Wildcards::None,
         headers: true,
@@ -60,6 +76,8 @@ type KeyLocks = HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>;
 
 pub struct GcpBackend {
     conn: Arc<client::Conn>,
+    /// What the gateway's subscription ids start with.
+    prefix: String,
     hub: live::Hub,
     caps: Capabilities,
     /// Per ordering key, the lock a Publish holds while in flight: Pub/Sub keeps a key's order
@@ -79,6 +97,7 @@ impl GcpBackend {
         Ok(GcpBackend {
             hub: live::Hub::new(conn.clone(), &prefix, name),
             conn,
+            prefix,
             caps,
             keys: Mutex::new(HashMap::new()),
         })
@@ -253,9 +272,15 @@ impl Backend for GcpBackend {
             }
         };
         if spec.group.is_some() {
-            return Err(GatewayError::BadRequest(
-                "Pub/Sub groups are not supported by this gateway version yet".into(),
-            ));
+            return groups::subscribe(self.conn.clone(), &self.prefix, topic, spec, sink).await;
+        }
+        let needs_group = |what: &str| {
+            Err(GatewayError::BadRequest(format!(
+                "plain Pub/Sub subscriptions are live (delivered at most once); {what} needs a group"
+            )))
+        };
+        if !matches!(spec.start, crate::backend::Start::Latest) {
+            return needs_group("a start time (a seek of the group's subscription)");
         }
         self.hub.subscribe(topic, spec, sink).await
     }

@@ -7,12 +7,16 @@ use std::time::Duration;
 use pubsub_gateway::pb::pub_sub_req::Req;
 use pubsub_gateway::pb::pub_sub_resp::Resp;
 use pubsub_gateway::pb::{
-    CmdAck, CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaMetadata, CmdKafkaProduce,
-    CmdKafkaSubscribe, CmdUnsubscribe, KafkaHeader, MessagePosition, StartPosition,
+    CmdKafkaCommit, CmdKafkaFetch, CmdKafkaListOffset, CmdKafkaMetadata, CmdKafkaProduce,
+    CmdKafkaSubscribe, CmdUnsubscribe, KafkaHeader, StartPosition,
 };
 
 use crate::common::gcp::{attributes, project, route, Oracle};
 use crate::common::{error_of, value_of, Gateway, WAIT};
+
+mod credentials;
+mod groups;
+mod outage;
 
 fn header(k: &str, v: &str) -> KafkaHeader {
     KafkaHeader {
@@ -267,30 +271,19 @@ async fn gcp_unsupported_commands_answer_the_capability_error_naming_the_scheme(
             topic: "t1x".into(),
         }),
         Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            group: "g1".into(),
-            ..subscribe("t1x")
-        }),
-        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
             start: StartPosition::Earliest as i32,
             ..subscribe("t1x")
         }),
         Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            start: StartPosition::Timestamp as i32,
-            start_value: 1,
-            ..subscribe("t1x")
-        }),
-        Req::CmdKafkaSubscribe(CmdKafkaSubscribe {
-            max_in_flight: 5,
+            group: "g1".into(),
+            start: StartPosition::Earliest as i32,
             ..subscribe("t1x")
         }),
         // A key is an ordering key only on routes with message_ordering.
         produce("t1x", "k", "v", &[]),
-        Req::CmdAck(CmdAck {
+        Req::CmdKafkaCommit(CmdKafkaCommit {
             subscription_id: sid,
-            positions: vec![MessagePosition {
-                topic: "t1x".into(),
-                ..Default::default()
-            }],
+            ..Default::default()
         }),
     ];
     for req in requests {
@@ -308,8 +301,7 @@ async fn gcp_unsupported_commands_answer_the_capability_error_naming_the_scheme(
     };
     assert_eq!(info.scheme, "gcp-pubsub");
     let caps = info.capabilities.expect("capabilities");
-    assert_eq!(caps.starts, [StartPosition::Latest as i32]);
-    assert!(caps.headers && !caps.keys && !caps.groups && !caps.ack && !caps.fetch);
+    assert!(caps.headers && !caps.keys && caps.groups && caps.ack && !caps.fetch);
     drop(oracle);
     gw.stop().await;
 }

@@ -229,8 +229,10 @@ routes:
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Header names are case-insensitive (hyper writes them in lower case).
     assert!(
-        head.contains("Sec-WebSocket-Protocol: pubsub\r\n"),
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-protocol: pubsub\r\n"),
         "{head}"
     );
     assert!(!head.contains(&token), "{head}");

@@ -276,45 +276,9 @@ impl Out {
         }
     }
 
-    fn bytes_json(&self, name: &str, b: &[u8], obj: &mut serde_json::Map<String, Value>) {
-        match std::str::from_utf8(b) {
-            Ok(s) if !self.hex => {
-                obj.insert(name.into(), json!(s));
-            }
-            _ => {
-                obj.insert(format!("{name}_hex"), json!(hex(b)));
-            }
-        }
-    }
-
     fn message(&self, m: &Message) -> Result<(), Fail> {
         if self.json {
-            let mut o = serde_json::Map::new();
-            o.insert("topic".into(), json!(m.topic));
-            o.insert("partition".into(), json!(m.partition));
-            o.insert("offset".into(), json!(m.offset));
-            o.insert("timestamp".into(), json!(m.timestamp));
-            if !m.key.is_empty() {
-                self.bytes_json("key", &m.key, &mut o);
-            }
-            self.bytes_json("value", &m.value, &mut o);
-            if !m.headers.is_empty() {
-                let mut h = serde_json::Map::new();
-                for x in &m.headers {
-                    self.bytes_json(&x.key, &x.value, &mut h);
-                }
-                o.insert("headers".into(), Value::Object(h));
-            }
-            if m.epoch != 0 {
-                o.insert("epoch".into(), json!(m.epoch));
-            }
-            if !m.position.is_empty() {
-                o.insert("position".into(), json!(m.position));
-            }
-            if m.delivery_attempt != 0 {
-                o.insert("delivery_attempt".into(), json!(m.delivery_attempt));
-            }
-            return self.json(Value::Object(o));
+            return self.json(pubsub_proto::json::message(m, self.hex));
         }
         let mut line = format!(
             "{:<16} {:>3} {:>8}  {}  ",
@@ -339,7 +303,7 @@ impl Out {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    pubsub_proto::json::hex(b)
 }
 
 /// ms since the epoch as UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`.
