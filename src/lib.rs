@@ -24,7 +24,8 @@
 //!   handler, one file per command under `cmd/`.
 //! - `backend/`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
 //!   `sink` (backpressure, flow control, the gate that orders pushes after their subscribe
-//!   reply), `dead_letter` (the headers every scheme puts on a dead letter), `live/` (the live
+//!   reply), `dead_letter` (the headers every scheme puts on a dead letter), `idempotency` (a
+//!   route's idempotent-publish window, bounded in time and keys), `live/` (the live
 //!   fan-out every scheme without history shares: members, bounded queues, the slow-consumer
 //!   policy), and one folder per scheme, each behind its Cargo feature but `embedded`:
 //!   `embedded/` (in-process broker: log, broker, groups, acks, dead, delivery, fanout, durable,
@@ -48,7 +49,7 @@
 //! - `config/`: YAML configuration, parsed then validated: `upstream` (what every scheme shares)
 //!   and `scheme` (one options type per scheme: `embedded`, `kafka`, `nats`, `rabbitmq`, `redis`,
 //!   `mqtt`, `gcp`, `aws`), `limits`, `plugins`, `storage`, `delivery` (a route's at-least-once
-//!   policy).
+//!   policy), `idempotency` (its idempotent-publish window).
 //! - `close`: why the gateway closes a connection: code, reason text, whether to reconnect.
 //! - `error`: the one error type and its mapping to `ErrorResp` codes.
 //! - `metrics`: process-wide counters and histograms.

@@ -51,6 +51,8 @@ pub struct SessionContext {
     pub route: Arc<str>,
     /// Binary protobuf, or JSON text for a client that asked for `pubsub.json`.
     pub framing: Framing,
+    /// The route's idempotent-publish window.
+    pub window: Arc<crate::backend::idempotency::Window>,
 }
 
 /// How a route ends for the connections open on it, shutdown aside: removed by a reload, or
@@ -214,7 +216,8 @@ where
     let mut auth = ctx.auth;
     let dispatcher = Dispatcher::new(ctx.backend, limits.clone(), out.clone(), ctx.identity)
         .with_auth(auth.clone())
-        .with_route(ctx.route.clone());
+        .with_route(ctx.route.clone())
+        .with_window(ctx.window);
     // A child of `shutdown`: cancelled at shutdown too.
     let route_end = ctx.route_end;
     async move {

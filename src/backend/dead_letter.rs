@@ -84,5 +84,7 @@ pub fn publish(
         value: m.value,
         headers: headers(&record.headers, o),
         timestamp: m.timestamp,
+        // A dead letter is written once per message, by the gateway itself.
+        idempotency_key: String::new(),
     })
 }

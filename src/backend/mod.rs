@@ -11,6 +11,7 @@ pub mod dead_letter;
 pub mod embedded;
 #[cfg(feature = "gcp-pubsub")]
 pub mod gcp;
+pub mod idempotency;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(any(

@@ -45,6 +45,10 @@ pub struct Publish {
     pub headers: Vec<Header>,
     /// ms since epoch; 0 = now.
     pub timestamp: i64,
+    /// The client's idempotency key (empty: none), for the schemes whose broker deduplicates
+    /// itself (JetStream's `Nats-Msg-Id`, SQS FIFO's deduplication id); the gateway's window
+    /// (`backend::idempotency`) has already answered repeats it remembers.
+    pub idempotency_key: String,
 }
 
 /// Where a published message was stored.
@@ -121,6 +125,7 @@ impl From<pb::CmdKafkaProduce> for Publish {
             value: c.value,
             headers: c.headers.into_iter().map(Header::from).collect(),
             timestamp: c.timestamp,
+            idempotency_key: c.idempotency_key,
         }
     }
 }

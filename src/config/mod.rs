@@ -5,6 +5,7 @@ mod aws;
 mod delivery;
 mod embedded;
 mod gcp;
+mod idempotency;
 mod kafka;
 mod limits;
 mod mqtt;
@@ -22,6 +23,7 @@ pub use aws::*;
 pub use delivery::*;
 pub use embedded::*;
 pub use gcp::*;
+pub use idempotency::*;
 pub use kafka::*;
 pub use limits::*;
 pub use mqtt::*;
@@ -143,6 +145,9 @@ pub struct Route {
     /// The at-least-once policy of its groups: retries, backoff, dead letters, ordering.
     #[serde(default)]
     pub delivery: DeliveryPolicy,
+    /// How long and for how many keys a produce's `idempotency_key` is remembered.
+    #[serde(default)]
+    pub idempotency: Idempotency,
 }
 
 /// Everything a route's backend is built from: the upstream section, every plugin but those

@@ -64,6 +64,8 @@ impl<'a> Names<'a> {
 pub(super) struct Checks<'a> {
     pub names: Names<'a>,
     pub missing: Option<Missing>,
+    /// Why the request is malformed (answered 400 before anything else is checked).
+    pub invalid: Option<String>,
 }
 
 impl<'a> Checks<'a> {
@@ -77,7 +79,16 @@ impl<'a> Checks<'a> {
         Checks {
             names,
             missing: None,
+            invalid: None,
         }
+    }
+
+    /// Refused as malformed (400, `why()`), when `when`.
+    pub fn refuse(mut self, when: bool, why: impl FnOnce() -> String) -> Checks<'a> {
+        if self.invalid.is_none() && when {
+            self.invalid = Some(why());
+        }
+        self
     }
 
     /// Names `topics`, needs nothing (so far).

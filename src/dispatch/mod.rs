@@ -73,6 +73,8 @@ pub struct Dispatcher {
     next_subscription: AtomicI64,
     /// The route's uri, for route_info and capability errors.
     route: Arc<str>,
+    /// The route's idempotent-publish window, shared by its connections (none: keys ignored).
+    window: Option<Arc<crate::backend::idempotency::Window>>,
 }
 
 /// An open subscription, with what the dispatcher checks and controls itself.
@@ -130,7 +132,14 @@ impl Dispatcher {
             pending_subscribes: AtomicUsize::new(0),
             next_subscription: AtomicI64::new(1),
             route: Arc::from(""),
+            window: None,
         }
+    }
+
+    /// Remembers produces' idempotency keys in the route's window.
+    pub fn with_window(mut self, window: Arc<crate::backend::idempotency::Window>) -> Self {
+        self.window = window.enabled().then_some(window);
+        self
     }
 
     /// The route this connection is on, for route_info and capability errors.
@@ -273,12 +282,15 @@ impl Dispatcher {
         cmd: C,
     ) -> Result<impl std::future::Future<Output = Result<Reply>> + 'a> {
         let checks = cmd.checks(self.caps());
-        let checked = self
-            .check_names(&checks.names)
-            .and_then(|()| match checks.missing {
-                None => Ok(()),
-                Some(missing) => Err(self.unsupported(missing)),
-            });
+        let checked = match checks.invalid {
+            Some(why) => Err(GatewayError::BadRequest(why)),
+            None => Ok(()),
+        }
+        .and_then(|()| self.check_names(&checks.names))
+        .and_then(|()| match checks.missing {
+            None => Ok(()),
+            Some(missing) => Err(self.unsupported(missing)),
+        });
         match checked {
             Ok(()) => Ok(cmd.run(self, seq)),
             Err(e) => Err(ctx(e, cmd.context())),

@@ -346,6 +346,7 @@ fn single_message(
         value: Bytes::new(),
         headers: list,
         timestamp,
+        idempotency_key: String::new(),
     })
 }
 
@@ -423,6 +424,7 @@ fn batch_messages(topic: &str, body: &[u8]) -> Result<Vec<CmdKafkaProduce>, Stri
                     })
                     .collect(),
                 timestamp: m.timestamp,
+                idempotency_key: String::new(),
             })
         })
         .collect()

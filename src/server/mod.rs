@@ -55,6 +55,8 @@ pub struct RouteEntry {
     end: RouteEnd,
     /// What `backend` was built from.
     input: crate::config::BackendInput,
+    /// The route's idempotent-publish window: kept by a reload that keeps its settings.
+    window: Arc<crate::backend::idempotency::Window>,
 }
 
 /// Everything a configuration determines; replaced whole on reload.
@@ -226,6 +228,10 @@ fn build_table(
         let auth_tx = same_route
             .map(|e| e.auth_tx.clone())
             .unwrap_or_else(|| Arc::new(watch::Sender::new(auth.clone())));
+        let window = same_route
+            .filter(|e| e.route.idempotency == route.idempotency)
+            .map(|e| e.window.clone())
+            .unwrap_or_else(|| backend::idempotency::Window::new(&route.idempotency));
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,
@@ -233,6 +239,7 @@ fn build_table(
             auth_tx,
             end,
             input,
+            window,
         }));
     }
     let limits = config.server.limits.clone();

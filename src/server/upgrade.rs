@@ -84,6 +84,7 @@ impl WsConn {
             auth: Some(auth),
             route: Arc::from(entry.route.uri.as_str()),
             framing,
+            window: entry.window.clone(),
         };
         drop(table);
         drop(entry);

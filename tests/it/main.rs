@@ -21,6 +21,7 @@ mod gcp;
 mod handshakes;
 mod hardening;
 mod http;
+mod idempotent;
 mod json_ws;
 mod kafka;
 mod layout;

@@ -3617,6 +3617,7 @@ var pubsub = $root.pubsub = (() => {
     CmdKafkaProduce.prototype.value = $util.newBuffer([]);
     CmdKafkaProduce.prototype.headers = $util.emptyArray;
     CmdKafkaProduce.prototype.timestamp = $util.Long ? $util.Long.fromBits(0, 0, false) : 0;
+    CmdKafkaProduce.prototype.idempotencyKey = "";
     let $oneOfFields;
     $Object.defineProperty(CmdKafkaProduce.prototype, "_partition", {
       get: $util.oneOfGetter($oneOfFields = ["partition"]),
@@ -3663,6 +3664,11 @@ var pubsub = $root.pubsub = (() => {
           /* id 6, wireType 0 =*/
           48
         ).int64(message.timestamp);
+      if (message.idempotencyKey != null && $Object.hasOwnProperty.call(message, "idempotencyKey") && message.idempotencyKey !== "")
+        writer.uint32(
+          /* id 7, wireType 2 =*/
+          58
+        ).string(message.idempotencyKey);
       if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
         for (let i = 0; i < message.$unknowns.length; ++i)
           writer.raw(message.$unknowns[i]);
@@ -3744,6 +3750,15 @@ var pubsub = $root.pubsub = (() => {
               message.timestamp = value;
             else
               delete message.timestamp;
+            continue;
+          }
+          case 7: {
+            if (wireType !== 2)
+              break;
+            if ((value = reader.stringVerify()).length)
+              message.idempotencyKey = value;
+            else
+              delete message.idempotencyKey;
             continue;
           }
         }
@@ -6950,6 +6965,10 @@ var PubSubError = class extends Error {
     if (reason !== void 0) this.reason = reason;
   }
 };
+function newIdempotencyKey() {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 var encoder = new TextEncoder();
 var decoder = new TextDecoder("utf-8", { fatal: false });
 function toBytes(v) {
@@ -7465,22 +7484,37 @@ var PubSubClient = class {
     return r.state;
   }
   /**
-   * Produces one message; resolves with {partition, offset}.
+   * Produces one message; resolves with {partition, offset}. Every produce carries an
+   * idempotency key (`o.idempotencyKey`, or a random 128-bit one in hex): when the connection is
+   * lost before the reply, the produce is sent again with the same key once the client has
+   * reconnected, and the gateway stores it once (README, "Idempotent publish"), within the
+   * request timeout.
    * @param {string} topic
    * @param {string|Uint8Array} value
-   * @param {object} [o] {key, headers ({k: v}, [[k, v]] or [{key, value}]), partition, timestamp}
+   * @param {object} [o] {key, headers ({k: v}, [[k, v]] or [{key, value}]), partition, timestamp,
+   *   idempotencyKey}
    */
   async produce(topic, value, o = {}) {
     const body = {
       topic: String(topic),
       key: toBytes(o.key),
       value: toBytes(value),
-      headers: headerList(o.headers)
+      headers: headerList(o.headers),
+      idempotencyKey: o.idempotencyKey != null ? String(o.idempotencyKey) : newIdempotencyKey()
     };
     if (o.partition != null) body.partition = int("partition", o.partition);
     if (o.timestamp != null) body.timestamp = int("timestamp", o.timestamp);
-    const r = await this._request("cmdKafkaProduce", "kafkaProduceResp", body);
-    return { partition: r.partition, offset: num(r.offset) };
+    const started = Date.now();
+    for (; ; ) {
+      const timeoutMs = this.requestTimeoutMs > 0 ? Math.max(1, this.requestTimeoutMs - (Date.now() - started)) : 0;
+      try {
+        const r = await this._request("cmdKafkaProduce", "kafkaProduceResp", body, { timeoutMs });
+        return { partition: r.partition, offset: num(r.offset) };
+      } catch (e) {
+        const resend = e instanceof PubSubError && e.reason === "disconnected" && !this._closed && this.reconnectOptions !== null;
+        if (!resend) throw e;
+      }
+    }
   }
   /**
    * Messages of one partition from `offset` on (416 when it is outside [earliest, end]).

@@ -159,6 +159,9 @@ export interface ProduceOptions {
   partition?: number;
   /** ms since epoch; 0 or absent = now */
   timestamp?: number;
+  /** at most 128 bytes; absent = a random 128-bit key in hex. A produce interrupted by a lost
+   * connection is sent again with it after the reconnect, and stored once. */
+  idempotencyKey?: string;
 }
 
 export interface FetchOptions {

@@ -42,6 +42,12 @@ export class PubSubError extends Error {
   }
 }
 
+/** A produce's idempotency key: 128 random bits in hex. */
+function newIdempotencyKey() {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
@@ -661,10 +667,15 @@ export class PubSubClient {
   }
 
   /**
-   * Produces one message; resolves with {partition, offset}.
+   * Produces one message; resolves with {partition, offset}. Every produce carries an
+   * idempotency key (`o.idempotencyKey`, or a random 128-bit one in hex): when the connection is
+   * lost before the reply, the produce is sent again with the same key once the client has
+   * reconnected, and the gateway stores it once (README, "Idempotent publish"), within the
+   * request timeout.
    * @param {string} topic
    * @param {string|Uint8Array} value
-   * @param {object} [o] {key, headers ({k: v}, [[k, v]] or [{key, value}]), partition, timestamp}
+   * @param {object} [o] {key, headers ({k: v}, [[k, v]] or [{key, value}]), partition, timestamp,
+   *   idempotencyKey}
    */
   async produce(topic, value, o = {}) {
     const body = {
@@ -672,11 +683,27 @@ export class PubSubClient {
       key: toBytes(o.key),
       value: toBytes(value),
       headers: headerList(o.headers),
+      idempotencyKey: o.idempotencyKey != null ? String(o.idempotencyKey) : newIdempotencyKey(),
     };
     if (o.partition != null) body.partition = int("partition", o.partition);
     if (o.timestamp != null) body.timestamp = int("timestamp", o.timestamp);
-    const r = await this._request("cmdKafkaProduce", "kafkaProduceResp", body);
-    return { partition: r.partition, offset: num(r.offset) };
+    const started = Date.now();
+    for (;;) {
+      const timeoutMs =
+        this.requestTimeoutMs > 0 ? Math.max(1, this.requestTimeoutMs - (Date.now() - started)) : 0;
+      try {
+        const r = await this._request("cmdKafkaProduce", "kafkaProduceResp", body, { timeoutMs });
+        return { partition: r.partition, offset: num(r.offset) };
+      } catch (e) {
+        // Lost with the connection: stored or not, the resend with the same key stores it once.
+        const resend =
+          e instanceof PubSubError &&
+          e.reason === "disconnected" &&
+          !this._closed &&
+          this.reconnectOptions !== null;
+        if (!resend) throw e;
+      }
+    }
   }
 
   /**

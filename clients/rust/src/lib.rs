@@ -296,6 +296,25 @@ impl Publish {
         self.cmd.timestamp = ms;
         self
     }
+    /// The gateway stores one message per key and topic within the route's window (at most
+    /// 128 bytes). Default: a random 128-bit key in hex, made by [`Client::produce`].
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.cmd.idempotency_key = key.into();
+        self
+    }
+}
+
+/// A produce's idempotency key: 128 random bits in hex (rustls's ring provider's generator;
+/// none when it fails, which leaves the produce without a key).
+fn new_idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    match rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+    {
+        Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Where a published message was stored.
@@ -1298,8 +1317,27 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// Every produce carries an idempotency key ([`Publish::idempotency_key`], or a random
+    /// one): when the connection is lost before the reply, the produce is sent again with the
+    /// same key once the client has reconnected (within the request timeout), and the gateway
+    /// stores it once.
     pub async fn produce(&self, message: Publish) -> Result<Produced> {
-        let r = self.request(Req::CmdKafkaProduce(message.cmd)).await?;
+        let mut cmd = message.cmd;
+        if cmd.idempotency_key.is_empty() {
+            cmd.idempotency_key = new_idempotency_key();
+        }
+        let timeout = self.inner.options.request_timeout;
+        let started = tokio::time::Instant::now();
+        let r = loop {
+            match self.request(Req::CmdKafkaProduce(cmd.clone())).await {
+                Err(Error::Disconnected)
+                    if self.inner.options.reconnect.is_some()
+                        && !cmd.idempotency_key.is_empty()
+                        && (timeout.is_zero() || started.elapsed() < timeout) => {}
+                r => break r?,
+            }
+        };
         expect_resp!(r, KafkaProduceResp, "produce").map(|p| Produced {
             partition: p.partition,
             offset: p.offset,

@@ -535,3 +535,95 @@ async fn an_unsubscribed_subscription_stays_gone_after_a_reconnect() {
     assert!(gone.ids().is_empty());
     gw.stop().await;
 }
+
+/// A TCP proxy that, when armed, ends the connection in place of the next bytes the gateway
+/// sends (a reply lost with its connection, after the gateway acted on the request).
+struct ReplyEater {
+    addr: SocketAddr,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    eaten: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReplyEater {
+    async fn start(upstream: SocketAddr) -> ReplyEater {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let eater = ReplyEater {
+            addr,
+            armed: Default::default(),
+            connections: Default::default(),
+            eaten: Default::default(),
+        };
+        let (armed, connections, eaten) = (
+            eater.armed.clone(),
+            eater.connections.clone(),
+            eater.eaten.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((a, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (armed, eaten) = (armed.clone(), eaten.clone());
+                tokio::spawn(async move {
+                    let Ok(b) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut ar, mut aw) = a.into_split();
+                    let (mut br, mut bw) = b.into_split();
+                    let up = async {
+                        let _ = tokio::io::copy(&mut ar, &mut bw).await;
+                    };
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let Ok(n) = br.read(&mut buf).await else {
+                                return;
+                            };
+                            if n == 0 {
+                                return;
+                            }
+                            if armed.swap(false, Ordering::SeqCst) {
+                                eaten.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
+                            if aw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        () = up => {}
+                        () = down => {}
+                    }
+                });
+            }
+        });
+        eater
+    }
+}
+
+#[tokio::test]
+async fn a_produce_whose_reply_is_lost_with_its_connection_is_sent_again_and_stored_once() {
+    use std::sync::atomic::Ordering;
+    let gw = Gateway::start(EMBEDDED).await;
+    let eater = ReplyEater::start(gw.addr).await;
+    let client = connect(&format!("ws://{}/embedded", eater.addr), fast_reconnect())
+        .await
+        .unwrap();
+    eater.armed.store(true, Ordering::SeqCst);
+    let p = client.publish("idem", "once").await.unwrap();
+    assert_eq!(eater.eaten.load(Ordering::SeqCst), 1, "the reply was lost");
+    assert!(eater.connections.load(Ordering::SeqCst) >= 2, "reconnected");
+    let stored = client
+        .fetch("idem", 0, 0, FetchOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (stored[0].offset, &stored[0].value[..]),
+        (p.offset, &b"once"[..])
+    );
+    gw.stop().await;
+}

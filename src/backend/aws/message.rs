@@ -114,7 +114,13 @@ fn outgoing(o: &AwsOptions, req: Publish, limit: usize) -> Result<Outgoing<Value
     };
     let mut size = body.len();
     let mut attributes = HashMap::new();
-    let mut dedup_id = None;
+    // A FIFO topic's or queue's deduplication id: the header when given, else the produce's
+    // idempotency key where SQS takes it as one (1 to 128 printable ASCII characters; another
+    // key is deduplicated by the gateway's window only).
+    let mut dedup_id = (o.fifo
+        && req.idempotency_key.bytes().all(|b| b.is_ascii_graphic())
+        && (1..=128).contains(&req.idempotency_key.len()))
+    .then(|| req.idempotency_key.clone());
     for h in req.headers {
         if o.fifo && h.key.eq_ignore_ascii_case(DEDUP_HEADER) {
             let v = String::from_utf8(h.value.to_vec()).unwrap_or_default();
@@ -313,6 +319,7 @@ mod tests {
                 })
                 .collect(),
             timestamp: 0,
+            idempotency_key: String::new(),
         }
     }
 
@@ -350,6 +357,26 @@ mod tests {
             (Some("k"), Some("d1"))
         );
         assert!(m.attributes.is_empty());
+        // The produce's idempotency key is the deduplication id when SQS takes it as one and
+        // no header gives another; on a standard queue it is not sent.
+        let keyed = |k: &str| Publish {
+            idempotency_key: k.into(),
+            ..publish(&[], "k", b"v")
+        };
+        assert_eq!(
+            sqs(&f, keyed("id-1")).unwrap().dedup_id.as_deref(),
+            Some("id-1")
+        );
+        assert_eq!(sqs(&f, keyed("a b")).unwrap().dedup_id, None);
+        assert_eq!(sqs(&o, keyed("id-1")).unwrap().dedup_id, None);
+        let header_wins = Publish {
+            idempotency_key: "id-1".into(),
+            ..publish(&[(DEDUP_HEADER, b"d1")], "k", b"v")
+        };
+        assert_eq!(
+            sqs(&f, header_wins).unwrap().dedup_id.as_deref(),
+            Some("d1")
+        );
         for bad in ["", "a b", "a.b", "ü", &"a".repeat(257)] {
             assert!(validate_name(&o, bad).is_err(), "{bad}");
         }

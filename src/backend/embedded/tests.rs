@@ -47,6 +47,7 @@ async fn produce(backend: &EmbeddedBackend, topic: &str, n: usize) {
                 value: Bytes::from(format!("m{i}")),
                 headers: vec![],
                 timestamp: 0,
+                idempotency_key: String::new(),
             })
             .await
             .unwrap();

@@ -309,6 +309,7 @@ mod tests {
                 })
                 .collect(),
             timestamp: 0,
+            idempotency_key: String::new(),
         }
     }
 

@@ -171,7 +171,18 @@ impl Js {
     pub async fn publish(&self, req: Publish) -> Result<Published> {
         let ctx = self.context().await?;
         check_payload(&ctx.client(), &req.value, &req.headers)?;
-        let headers = to_nats_headers(&req.headers)?;
+        let mut headers = to_nats_headers(&req.headers)?;
+        if !req.idempotency_key.is_empty() {
+            // JetStream's own deduplication: within the stream's duplicate window a repeat is
+            // not stored and its ack carries the first one's sequence, also past the gateway's
+            // window (another replica, a restarted gateway).
+            headers
+                .get_or_insert_with(async_nats::HeaderMap::new)
+                .insert(
+                    async_nats::header::NATS_MESSAGE_ID,
+                    req.idempotency_key.as_str(),
+                );
+        }
         if self.opts.stream.is_some() {
             // Made before the first publish when the route asks for it.
             self.stream_name(&ctx, &req.topic).await?;

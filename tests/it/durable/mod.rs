@@ -33,6 +33,7 @@ async fn fill(c: &mut Client, topic: &str) {
                 value: Bytes::from(format!("v{i}-{}", "x".repeat(100))),
                 headers: vec![header("n", &i.to_string())],
                 timestamp: T0 + i64::from(i) * 1000,
+                idempotency_key: String::new(),
             })
             .await;
         assert_eq!((r.partition, r.offset), (i % 2, i64::from(i / 2)));

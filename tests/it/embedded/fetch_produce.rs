@@ -333,6 +333,7 @@ async fn headers_key_and_explicit_timestamp_come_back_in_fetch() {
             value: Bytes::from_static(b"{\"a\":1}"),
             headers: headers.clone(),
             timestamp: 1_600_000_000_123,
+            idempotency_key: String::new(),
         })
         .await;
     assert_eq!(

@@ -192,6 +192,7 @@ async fn keyed_produce_uses_kafkas_default_partitioner_and_keeps_headers_and_tim
                 },
             ],
             timestamp: 1_650_000_000_123,
+            idempotency_key: String::new(),
         }))
         .await;
     let Resp::KafkaProduceResp(p) = r else {

@@ -408,6 +408,9 @@ export namespace pubsub {
         /** CmdKafkaProduce timestamp. */
         timestamp: (number|Long);
 
+        /** CmdKafkaProduce idempotencyKey. */
+        idempotencyKey: string;
+
         /**
          * Creates a new CmdKafkaProduce instance using the specified properties.
          * @param [properties] Properties to set
@@ -457,6 +460,9 @@ export namespace pubsub {
 
             /** CmdKafkaProduce timestamp */
             timestamp?: (number|Long|null);
+
+            /** CmdKafkaProduce idempotencyKey */
+            idempotencyKey?: (string|null);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];

@@ -925,6 +925,7 @@ export const pubsub = $root.pubsub = (() => {
          * @property {Uint8Array|null} [value] CmdKafkaProduce value
          * @property {Array.<pubsub.KafkaHeader.$Properties>|null} [headers] CmdKafkaProduce headers
          * @property {number|Long|null} [timestamp] CmdKafkaProduce timestamp
+         * @property {string|null} [idempotencyKey] CmdKafkaProduce idempotencyKey
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -1005,6 +1006,14 @@ export const pubsub = $root.pubsub = (() => {
          */
         CmdKafkaProduce.prototype.timestamp = $util.Long ? $util.Long.fromBits(0,0,false) : 0;
 
+        /**
+         * CmdKafkaProduce idempotencyKey.
+         * @member {string} idempotencyKey
+         * @memberof pubsub.CmdKafkaProduce
+         * @instance
+         */
+        CmdKafkaProduce.prototype.idempotencyKey = "";
+
         // OneOf field names bound to virtual getters and setters
         let $oneOfFields;
 
@@ -1059,6 +1068,8 @@ export const pubsub = $root.pubsub = (() => {
                     $root.pubsub.KafkaHeader.encode(message.headers[i], writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
             if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp") && (typeof message.timestamp === "object" ? message.timestamp.low || message.timestamp.high : message.timestamp !== 0))
                 writer.uint32(/* id 6, wireType 0 =*/48).int64(message.timestamp);
+            if (message.idempotencyKey != null && $Object.hasOwnProperty.call(message, "idempotencyKey") && message.idempotencyKey !== "")
+                writer.uint32(/* id 7, wireType 2 =*/58).string(message.idempotencyKey);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -1152,6 +1163,15 @@ export const pubsub = $root.pubsub = (() => {
                             message.timestamp = value;
                         else
                             delete message.timestamp;
+                        continue;
+                    }
+                case 7: {
+                        if (wireType !== 2)
+                            break;
+                        if ((value = reader.stringVerify()).length)
+                            message.idempotencyKey = value;
+                        else
+                            delete message.idempotencyKey;
                         continue;
                     }
                 }
