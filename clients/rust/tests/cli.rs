@@ -193,7 +193,7 @@ async fn fetch_offsets_meta_and_info_answer_for_people_and_programs() {
     assert!(out.contains("commit            yes\n"), "{out}");
     let info = &json_lines(&ok(&run(&url, &["info", "--json"], "").await))[0];
     assert_eq!(info["scheme"], "embedded");
-    assert_eq!(info["capabilities"]["ack"], false);
+    assert_eq!(info["capabilities"]["ack"], true);
     assert!(ok(&run(&url, &["ping"], "").await).starts_with("pong in "));
     gw.stop().await;
 }
