@@ -252,7 +252,7 @@ const startOptions = (page) =>
   page.$$eval("#sub-start option", (os) => os.filter((o) => !o.disabled && !o.hidden).map((o) => o.value));
 const shown = (page, sel) => page.locator(sel).isVisible();
 
-test("console: an embedded route shows its scheme and offers every start position, fetch, offsets and commit, no ack", { timeout: 90000 }, async (t) => {
+test("console: an embedded route shows its scheme and offers every start position, fetch, offsets, commit and the ack column", { timeout: 90000 }, async (t) => {
   const gw = await startGateway({
     routes: [{ uri: "/embedded", upstream: { scheme: "embedded", embedded: { partitions: 2 } } }],
   });
@@ -262,15 +262,15 @@ test("console: an embedded route shows its scheme and offers every start positio
   t.after(() => browser.close());
   const page = await openConsole(browser, url);
 
-  // The embedded route: every start position, groups, partitions, fetch and offsets, commit; no
-  // per-message ack.
+  // The embedded route: every start position, groups, partitions, fetch and offsets, commit, and
+  // per-message ack and nack (issue #25).
   await page.waitForFunction(() => document.getElementById("scheme").textContent === "embedded");
   assert.match(await page.getAttribute("#scheme", "title"), /^starts: LATEST, EARLIEST, LAST, OFFSET, TIMESTAMP, TIME_DELTA; history, fetch, offsets, groups, commit/);
   assert.deepEqual(await startOptions(page), ["LATEST", "EARLIEST", "LAST", "OFFSET", "TIMESTAMP", "TIME_DELTA"]);
   for (const sel of ["#sub-group", "#sub-partitions", "#pub-key", "#pub-headers", "#pub-partition", "#read-section", "#fetch-button", "#offsets-button"]) {
     assert.equal(await shown(page, sel), true, sel);
   }
-  assert.equal(await shown(page, "#messages th[data-cap]"), false, "no ack column");
+  assert.equal(await shown(page, "#messages th[data-cap]"), true, "the ack column");
 
   const topic = uniqueTopic("console-caps");
   const producer = await nodeClient(`${gw.ws}/embedded`);
@@ -284,8 +284,8 @@ test("console: an embedded route shows its scheme and offers every start positio
   assert.match(epoch, /^[1-9][0-9]{8,}$/, "the message's epoch");
   assert.equal(c.epoch, `…${epoch.slice(-6)}`, "the epoch's end is shown");
   assert.equal(await tr.locator("td.epoch").getAttribute("title"), epoch, "all of it in the title");
-  assert.equal(await tr.locator("td.actions").isVisible(), false);
-  // commit: what this route has instead of ack.
+  assert.equal(await tr.locator("td.actions").isVisible(), true);
+  // commit: cumulative, beside the per-message ack.
   await page.click("#subs li button.commit");
   await page.waitForFunction(() => document.getElementById("sub-note").textContent === "committed p0@1");
   // Offsets and fetch.
