@@ -112,8 +112,31 @@ mod tests {
         let e = request(r#"{"sequence":"9","cmdPing":{"bogus":1}}"#).unwrap_err();
         assert_eq!(e.sequence, 9);
         assert!(e.error.to_string().contains("bogus"), "{}", e.error);
+        // proto3 JSON readers take an int64 as a number too.
+        let e = request(r#"{"sequence":11,"cmdPing":{"bogus":1}}"#).unwrap_err();
+        assert_eq!(e.sequence, 11);
         assert_eq!(request("not json").unwrap_err().sequence, 0);
         assert_eq!(request(r#"{"sequence":12}{}"#).unwrap_err().sequence, 0);
+    }
+
+    #[test]
+    fn a_reply_frame_is_written_as_its_proto3_json() {
+        use prost::Message as _;
+        let frame = PubSubResp {
+            sequence: 5,
+            resp: Some(crate::pb::pub_sub_resp::Resp::PongResp(
+                crate::pb::PongResp {
+                    state: bytes::Bytes::from_static(b"hi"),
+                },
+            )),
+        }
+        .encode_to_vec();
+        let v: serde_json::Value = serde_json::from_str(&response(&frame)).unwrap();
+        assert_eq!(v["sequence"], "5");
+        assert_eq!(v["pongResp"]["state"], "aGk=");
+        // A frame that is not a reply still answers, as an error the client can read.
+        let v: serde_json::Value = serde_json::from_str(&response(&[0xff, 0xff])).unwrap();
+        assert!(v["errorResp"]["message"].is_string(), "{v}");
     }
 
     #[test]
