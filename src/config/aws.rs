@@ -80,23 +80,16 @@ pub fn valid_region(r: &str) -> bool {
 /// SQS's queue name rule: 1 to 80 of `[A-Za-z0-9_-]`, a FIFO queue's ending in `.fifo`
 /// (counted in the 80).
 pub fn valid_queue_name(name: &str, fifo: bool) -> bool {
-    let base = if fifo {
-        match name.strip_suffix(".fifo") {
-            Some(b) => b,
-            None => return false,
-        }
-    } else {
-        name
-    };
-    !base.is_empty()
-        && name.len() <= 80
-        && base
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    valid_name(name, fifo, 80)
 }
 
 /// SNS's topic name rule: 1 to 256 of `[A-Za-z0-9_-]`, a FIFO topic's ending in `.fifo`.
 pub fn valid_topic_name(name: &str, fifo: bool) -> bool {
+    valid_name(name, fifo, 256)
+}
+
+/// The rule SNS and SQS share, with their own maximum length (`.fifo` counted in it).
+fn valid_name(name: &str, fifo: bool, max: usize) -> bool {
     let base = if fifo {
         match name.strip_suffix(".fifo") {
             Some(b) => b,
@@ -106,7 +99,7 @@ pub fn valid_topic_name(name: &str, fifo: bool) -> bool {
         name
     };
     !base.is_empty()
-        && name.len() <= 256
+        && name.len() <= max
         && base
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
