@@ -1,16 +1,19 @@
 //! The admin listener (`server.admin_listen`): `/healthz`, `/readyz`, Prometheus `/metrics`,
-//! `/api/routes` and the live console under `/console/`. One request per connection; meant for
-//! loopback or a private network, never the internet.
+//! `/api/routes` and the live console under `/console/`. Served by hyper (HTTP/1.1), one request
+//! per connection (`Connection: close`), at most [`MAX_CONNECTIONS`] at once; meant for loopback
+//! or a private network, never the internet.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
-use crate::http::http_answer;
+use crate::http::{full, Body};
 use crate::metrics::METRICS;
 
 /// What the admin listener shows of the running gateway; the server implements it, so this
@@ -24,8 +27,18 @@ pub(crate) trait Served: Send + Sync + 'static {
 
 const INDEX: &str = "<!doctype html><title>pubsub-gateway admin</title><ul><li><a href=\"/console/\">console</a><li><a href=\"/metrics\">metrics</a><li><a href=\"/readyz\">readyz</a><li><a href=\"/healthz\">healthz</a><li><a href=\"/api/routes\">routes</a></ul>\n";
 
-/// How long /readyz waits for each upstream.
+/// How long /readyz waits for each upstream (all are asked at once).
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
+/// A connection's whole life: the request head, the answer (readiness takes at most
+/// READY_TIMEOUT) and its writing. A client that holds a connection longer is cut off.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request head must arrive within this.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; one more is closed at once. Scrapers and a console need a few;
+/// a flood must not cost the gateway unbounded tasks and buffers.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// The request head's bytes at most (431 beyond).
+const MAX_HEAD: usize = 8 * 1024;
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -35,14 +48,18 @@ pub(crate) async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin listening");
     }
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
+                    // Over the bound: dropped (closed) unanswered.
+                    let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
                     let inner = inner.clone();
                     tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), request(tcp, inner)).await;
+                        let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection(tcp, inner)).await;
+                        drop(slot);
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -51,101 +68,88 @@ pub(crate) async fn serve(
     }
 }
 
-async fn request(mut tcp: TcpStream, inner: Arc<dyn Served>) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let path = loop {
-        let n = tcp.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                if req.method != Some("GET") && req.method != Some("HEAD") {
-                    return http_answer(
-                        &mut tcp,
-                        405,
-                        "Allow: GET\r\n",
-                        "text/plain",
-                        b"GET only\n",
-                    )
-                    .await;
-                }
-                let p = req.path.unwrap_or("/");
-                break p.split_once('?').map_or(p, |(p, _)| p).to_owned();
-            }
-            Ok(httparse::Status::Partial) if buf.len() < 8192 => continue,
-            _ => return http_answer(&mut tcp, 400, "", "text/plain", b"bad request\n").await,
-        }
-    };
-    match path.as_str() {
-        "/healthz" => http_answer(&mut tcp, 200, "", "text/plain", b"ok\n").await,
+async fn connection(tcp: TcpStream, inner: Arc<dyn Served>) {
+    let service = hyper::service::service_fn(move |req| {
+        let inner = inner.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(req, &*inner).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(false)
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .await;
+}
+
+fn answer(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn respond(req: Request<hyper::body::Incoming>, inner: &dyn Served) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = answer(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match req.uri().path() {
+        "/healthz" => answer(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" => {
-            let (ok, body) = readiness(&*inner).await;
-            http_answer(
-                &mut tcp,
-                if ok { 200 } else { 503 },
-                "",
-                "application/json",
-                body.as_bytes(),
-            )
-            .await
+            let (ok, body) = readiness(inner).await;
+            let status = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            answer(status, "application/json", body)
         }
-        "/metrics" => {
-            let body = METRICS.render();
-            http_answer(
-                &mut tcp,
-                200,
-                "",
-                "text/plain; version=0.0.4",
-                body.as_bytes(),
-            )
-            .await
-        }
-        "/api/routes" => {
-            let body = routes_json(&*inner);
-            http_answer(&mut tcp, 200, "", "application/json", body.as_bytes()).await
-        }
-        "/" => {
-            http_answer(
-                &mut tcp,
-                200,
-                "",
-                "text/html; charset=utf-8",
-                INDEX.as_bytes(),
-            )
-            .await
-        }
+        "/metrics" => answer(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            METRICS.render(),
+        ),
+        "/api/routes" => answer(StatusCode::OK, "application/json", routes_json(inner)),
+        "/" => answer(StatusCode::OK, "text/html; charset=utf-8", INDEX),
         // The page's relative imports need the trailing slash.
         "/console" => {
-            http_answer(&mut tcp, 308, "Location: /console/\r\n", "text/plain", b"").await
+            let mut r = answer(StatusCode::PERMANENT_REDIRECT, "text/plain", "");
+            r.headers_mut()
+                .insert(LOCATION, HeaderValue::from_static("/console/"));
+            r
         }
         p => match crate::console::asset(p) {
-            Some((content_type, body)) => http_answer(&mut tcp, 200, "", content_type, body).await,
-            None => http_answer(&mut tcp, 404, "", "text/plain", b"not found\n").await,
+            Some((content_type, body)) => answer(StatusCode::OK, content_type, body),
+            None => answer(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         },
     }
 }
 
-/// Every route's upstream must answer (Kafka: a metadata request) within READY_TIMEOUT.
+/// Every route's upstream must answer (Kafka: a metadata request) within READY_TIMEOUT; the
+/// routes are asked at once, so the answer takes at most READY_TIMEOUT however many there are.
 async fn readiness(inner: &dyn Served) -> (bool, String) {
+    let checks = inner.routes().into_iter().map(|(uri, backend)| async move {
+        let state = match tokio::time::timeout(READY_TIMEOUT, backend.ready()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some("timed out".to_string()),
+        };
+        (uri, state)
+    });
     let mut all = true;
     let mut routes = serde_json::Map::new();
-    for (uri, backend) in inner.routes() {
-        let state = match tokio::time::timeout(READY_TIMEOUT, backend.ready()).await {
-            Ok(Ok(())) => "ready".to_string(),
-            Ok(Err(e)) => {
-                all = false;
-                e.to_string()
-            }
-            Err(_) => {
-                all = false;
-                "timed out".to_string()
-            }
-        };
+    for (uri, state) in futures_util::future::join_all(checks).await {
+        all &= state.is_none();
+        let state = state.unwrap_or_else(|| "ready".to_string());
         routes.insert(uri, serde_json::Value::String(state));
     }
     let body = serde_json::json!({ "ready": all, "routes": routes });

@@ -1,37 +1,5 @@
-//! The HTTP answers the gateway gives: written by hand on the admin listener (`http_answer`),
-//! built for hyper on the main listener (`plain_close`, `json`, `error`, streamed bodies).
-
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-
-/// Writes a complete HTTP/1.1 answer and closes the write side.
-pub(crate) async fn http_answer<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: u16,
-    extra: &str,
-    content_type: &str,
-    body: &[u8],
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        308 => "Permanent Redirect",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.shutdown().await
-}
+//! The HTTP answers the gateway gives, built for hyper on both listeners (`full`, `plain_close`,
+//! `json`, `error`, streamed bodies).
 
 /// The body of every answer the listener gives: whole (`full`) or streamed (Server-Sent Events).
 pub(crate) type Body =

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 use token_source::TokenSource;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend::lock;
 
@@ -57,50 +56,44 @@ impl MetadataToken {
     }
 
     async fn fetch(&self) -> Result<TokenResponse, BoxError> {
+        use http_body_util::BodyExt;
         let addr = if self.host.contains(':') {
             self.host.clone()
         } else {
             format!("{}:80", self.host)
         };
-        let mut stream = tokio::net::TcpStream::connect(&addr).await?;
         let host = self.host.as_str();
-        let request = format!(
-            "GET {PATH} HTTP/1.1\r\nHost: {host}\r\nMetadata-Flavor: Google\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut buf = Vec::new();
-        (&mut stream)
-            .take(MAX_RESPONSE as u64 + 1)
-            .read_to_end(&mut buf)
-            .await?;
-        if buf.len() > MAX_RESPONSE {
-            return Err(format!(
-                "the metadata server at {host} answered over {MAX_RESPONSE} bytes"
+        let stream = tokio::net::TcpStream::connect(&addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        // The connection is driven until the answer is read; it ends with this request.
+        let driver = tokio::spawn(connection);
+        let request = hyper::Request::get(PATH)
+            .header(hyper::header::HOST, host)
+            .header("Metadata-Flavor", "Google")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let answer = sender.send_request(request).await;
+        let body = match answer {
+            Ok(resp) if resp.status() == hyper::StatusCode::OK => http_body_util::Limited::new(
+                resp.into_body(),
+                MAX_RESPONSE,
             )
-            .into());
-        }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        let httparse::Status::Complete(at) = resp.parse(&buf)? else {
-            return Err(
-                format!("the metadata server at {host} answered a partial response").into(),
-            );
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|_| {
+                format!(
+                    "the metadata server at {host} answered over {MAX_RESPONSE} bytes or broke off"
+                )
+            }),
+            Ok(resp) => Err(format!(
+                "the metadata server at {host} answered HTTP {}",
+                resp.status().as_u16()
+            )),
+            Err(e) => Err(format!("the metadata server at {host}: {e}")),
         };
-        let code = resp.code.unwrap_or(0);
-        if code != 200 {
-            return Err(format!("the metadata server at {host} answered HTTP {code}").into());
-        }
-        let chunked = resp.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("transfer-encoding")
-                && String::from_utf8_lossy(h.value)
-                    .to_ascii_lowercase()
-                    .contains("chunked")
-        });
-        let body = if chunked {
-            dechunk(&buf[at..]).ok_or("the metadata server's chunked body is malformed")?
-        } else {
-            buf[at..].to_vec()
-        };
+        driver.abort();
+        let body = body?;
         serde_json::from_slice::<TokenResponse>(&body).map_err(|e| {
             format!(
                 "the metadata server at {host} answered no token ({:?} error at line {}, column {})",
@@ -110,22 +103,6 @@ impl MetadataToken {
             )
             .into()
         })
-    }
-}
-
-/// An HTTP/1.1 chunked body, decoded.
-fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&rest[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(rest.get(..size)?);
-        rest = rest.get(size + 2..)?;
     }
 }
 
@@ -154,6 +131,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A real HTTP server on 127.0.0.1 answering the documented token JSON (chunked when
     /// asked), counting requests and keeping the last one.
@@ -213,7 +191,10 @@ mod tests {
             req.starts_with(&format!("GET {PATH} HTTP/1.1\r\n")),
             "{req}"
         );
-        assert!(req.contains("Metadata-Flavor: Google"), "{req}");
+        assert!(
+            req.to_ascii_lowercase().contains("metadata-flavor: google"),
+            "{req}"
+        );
         assert!(
             !format!("{source:?}").contains("ya29"),
             "Debug shows no token"
@@ -259,5 +240,37 @@ mod tests {
         };
         let source = MetadataToken::new(format!("127.0.0.1:{port}"), Duration::from_secs(2));
         assert!(source.token().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_metadata_answer_over_the_bound_or_not_200_is_refused_without_its_body() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut req = vec![0u8; 4096];
+                let _ = s.read(&mut req).await;
+                let answer = if n == 0 {
+                    let body = format!(r#"{{"access_token":"{}"}}"#, "s3cr3t".repeat(20_000));
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 6\r\n\r\ns3cr3t".to_string()
+                };
+                n += 1;
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let source = MetadataToken::new(addr, Duration::from_secs(2));
+        let e = source.token().await.unwrap_err().to_string();
+        assert!(
+            e.contains("over 65536 bytes") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        let e = source.token().await.unwrap_err().to_string();
+        assert!(e.contains("HTTP 404") && !e.contains("s3cr3t"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! the browser ways to pass a token), topic ACLs, Origin checks, limits, the admin listener and
 //! reload.
 
+mod admin;
 mod jwt;
 mod keys_and_acls;
 mod tls;
