@@ -228,10 +228,15 @@ fn build_table(
         let auth_tx = same_route
             .map(|e| e.auth_tx.clone())
             .unwrap_or_else(|| Arc::new(watch::Sender::new(auth.clone())));
-        let window = same_route
-            .filter(|e| e.route.idempotency == route.idempotency)
-            .map(|e| e.window.clone())
-            .unwrap_or_else(|| backend::idempotency::Window::new(&route.idempotency));
+        // Kept while its settings and its journal's place are; a new one reads the journal.
+        let window = match same_route.filter(|e| {
+            e.route.idempotency == route.idempotency
+                && backend::idempotency::journal_dir(&e.route)
+                    == backend::idempotency::journal_dir(route)
+        }) {
+            Some(e) => e.window.clone(),
+            None => backend::idempotency::Window::for_route(route).map_err(err)?,
+        };
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,

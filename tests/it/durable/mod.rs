@@ -695,3 +695,43 @@ async fn a_killed_gateway_redelivers_from_the_lowest_unacknowledged_offset_kept_
     );
     drop(gw);
 }
+
+#[tokio::test]
+async fn idempotency_keys_survive_a_killed_gateway_with_storage_and_a_repeat_is_not_stored_again() {
+    let dir = Dir::new("idem-restart");
+    let opts = "partitions: 1,";
+    let storage = "fsync: always";
+    let keyed = |value: &str, key: &str| CmdKafkaProduce {
+        topic: "orders".into(),
+        value: Bytes::from(value.to_owned()),
+        idempotency_key: key.into(),
+        ..Default::default()
+    };
+    let gw = Gw::start(&dir, opts, storage);
+    let mut c = gw.client().await;
+    let first = c.produce(keyed("a", "key-a")).await;
+    let second = c.produce(keyed("b", "key-b")).await;
+    gw.kill();
+
+    // The client resends both after the crash: answered with the first positions, not stored.
+    let gw = Gw::start(&dir, opts, storage);
+    let mut c = gw.client().await;
+    assert_eq!(c.produce(keyed("a-resent", "key-a")).await, first);
+    assert_eq!(c.produce(keyed("b-resent", "key-b")).await, second);
+    let third = c.produce(keyed("c", "key-c")).await;
+    assert_eq!(third.offset, second.offset + 1, "a new key stores");
+    gw.term();
+
+    // And again after a graceful restart (the journal was compacted on the last start).
+    let gw = Gw::start(&dir, opts, storage);
+    let mut c = gw.client().await;
+    assert_eq!(c.produce(keyed("c-resent", "key-c")).await, third);
+    assert_eq!(c.produce(keyed("a-resent", "key-a")).await, first);
+    let values: Vec<_> = fetch_all(&mut c, "orders", 0, 0)
+        .await
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.value).into_owned())
+        .collect();
+    assert_eq!(values, ["a", "b", "c"], "each key stored once");
+    gw.kill();
+}
