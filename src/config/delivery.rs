@@ -99,14 +99,9 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
-            // JetStream: the group consumer's max_deliver, and the backoff on nacks.
+            // JetStream: the group consumer's max_deliver (or the gateway's count with a dead
+            // letter), and the backoff on nacks.
             SchemeConfig::Nats(n) if n.is_jetstream() => {
-                if self.dead_letter.is_some() {
-                    return Err((
-                        "delivery.dead_letter".into(),
-                        "not implemented on JetStream in this version (max_deliveries and backoff are)".into(),
-                    ));
-                }
                 if self.ordered {
                     return Err((
                         "delivery.ordered".into(),
@@ -115,14 +110,9 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
-            // Redis Streams: the pending list's delivery count, and the backoff on nacks.
+            // Redis Streams: the pending list's delivery count, dead letters XADDed by the
+            // gateway, and the backoff on nacks.
             SchemeConfig::Redis(r) if r.mode == RedisMode::Streams => {
-                if self.dead_letter.is_some() {
-                    return Err((
-                        "delivery.dead_letter".into(),
-                        "not implemented on Redis Streams in this version (max_deliveries and backoff are)".into(),
-                    ));
-                }
                 if self.ordered {
                     return Err((
                         "delivery.ordered".into(),
@@ -238,13 +228,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("routes[0].delivery.ordered"), "{err}");
-        // JetStream runs max_deliveries and backoff, not yet dead letters.
-        let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 } }\n";
+        // JetStream runs max_deliveries, backoff and dead letters, not yet ordered.
+        let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 }, dead_letter: dlq }\n";
         Config::parse(js, "t").unwrap();
-        let err = Config::parse(&js.replace("20 } }", "20 }, dead_letter: dlq }"), "t")
+        let err = Config::parse(&js.replace("dlq }", "dlq, ordered: true }"), "t")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("routes[0].delivery.dead_letter"), "{err}");
+        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
     }
 
     #[test]
