@@ -121,6 +121,7 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
+            SchemeConfig::Rabbitmq(o) => self.validate_rabbitmq(o),
             other => Err((
                 "delivery".into(),
                 format!(
@@ -129,6 +130,53 @@ impl DeliveryPolicy {
                 ),
             )),
         }
+    }
+
+    /// RabbitMQ group queues: the quorum queue's delivery count, dead letters published by the
+    /// gateway to an exchange, the backoff on nacks. The route's own `rabbitmq.max_deliveries`
+    /// and `dead_letter_exchange` (RabbitMQ dead-letters itself, with `x-death`) do the same
+    /// job differently: one or the other.
+    fn validate_rabbitmq(&self, o: &RabbitOptions) -> Result<(), (String, String)> {
+        let refuse = |key: &str, why: &str| Err((key.to_owned(), why.to_owned()));
+        if o.queue_type == QueueType::Stream {
+            return refuse(
+                "delivery",
+                "not on RabbitMQ stream routes: a stream group commits offsets, nothing is delivered again",
+            );
+        }
+        if self.ordered {
+            return refuse(
+                "delivery.ordered",
+                "not implemented on RabbitMQ in this version",
+            );
+        }
+        if self.max_deliveries > 0 && o.queue_type != QueueType::Quorum {
+            return refuse(
+                "delivery.max_deliveries",
+                "needs rabbitmq.queue_type: quorum (classic queues do not count deliveries)",
+            );
+        }
+        if self.max_deliveries > 0 && o.max_deliveries.is_some() {
+            return refuse(
+                "delivery.max_deliveries",
+                "set either delivery.max_deliveries (the gateway dead-letters, x-dead-letter-* headers) or rabbitmq.max_deliveries (RabbitMQ does, x-death), not both",
+            );
+        }
+        if let Some(d) = &self.dead_letter {
+            if o.dead_letter_exchange.is_some() {
+                return refuse(
+                    "delivery.dead_letter",
+                    "set either delivery.dead_letter or rabbitmq.dead_letter_exchange, not both",
+                );
+            }
+            if d.len() > 255 || d.chars().any(char::is_control) {
+                return refuse(
+                    "delivery.dead_letter",
+                    "an exchange name: at most 255 bytes, no control characters",
+                );
+            }
+        }
+        Ok(())
     }
 
     /// How long a nack without a delay of its own waits before the `attempt`th delivery's
@@ -235,6 +283,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("routes[0].delivery.ordered"), "{err}");
+    }
+
+    #[test]
+    fn rabbitmq_takes_a_policy_on_quorum_queues_and_refuses_it_beside_its_own_keys() {
+        let route = |rabbit: &str, delivery: &str| {
+            format!("routes:\n  - uri: /a\n    upstream: {{ scheme: rabbitmq, nodes: [\"h:5672\"], rabbitmq: {{ exchange: x{rabbit} }} }}\n    delivery: {{ {delivery} }}\n")
+        };
+        let err = |rabbit: &str, delivery: &str| {
+            Config::parse(&route(rabbit, delivery), "t")
+                .unwrap_err()
+                .to_string()
+        };
+        let quorum = ", queue_type: quorum";
+        Config::parse(&route(quorum, "max_deliveries: 3, dead_letter: dlx"), "t").unwrap();
+        // The backoff alone needs no count: classic queues take it.
+        Config::parse(&route("", "backoff: { min_ms: 10, max_ms: 20 }"), "t").unwrap();
+        let e = err("", "max_deliveries: 3");
+        assert!(
+            e.contains("delivery.max_deliveries") && e.contains("quorum"),
+            "{e}"
+        );
+        let e = err(&format!("{quorum}, max_deliveries: 2"), "max_deliveries: 3");
+        assert!(e.contains("not both"), "{e}");
+        let e = err(
+            &format!("{quorum}, dead_letter_exchange: d"),
+            "max_deliveries: 3, dead_letter: dlx",
+        );
+        assert!(
+            e.contains("delivery.dead_letter") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err(
+            ", queue_type: stream",
+            "backoff: { min_ms: 10, max_ms: 20 }",
+        );
+        assert!(e.contains("stream"), "{e}");
+        let e = err(quorum, "ordered: true");
+        assert!(e.contains("delivery.ordered"), "{e}");
     }
 
     #[test]
