@@ -122,10 +122,28 @@ impl DeliveryPolicy {
                 Ok(())
             }
             SchemeConfig::Rabbitmq(o) => self.validate_rabbitmq(o),
+            // MQTT shared subscriptions: retries, backoff and dead letters run by the gateway.
+            SchemeConfig::Mqtt(_) => {
+                if self.ordered {
+                    return Err((
+                        "delivery.ordered".into(),
+                        "not implemented on MQTT in this version".into(),
+                    ));
+                }
+                if let Some(d) = &self.dead_letter {
+                    if d.contains(['+', '#']) || d.starts_with('$') || d.contains('\0') {
+                        return Err((
+                            "delivery.dead_letter".into(),
+                            "an MQTT topic name: no `+` or `#` wildcards, not a `$` topic".into(),
+                        ));
+                    }
+                }
+                Ok(())
+            }
             other => Err((
                 "delivery".into(),
                 format!(
-                    "not implemented on the {} scheme in this version (embedded, Kafka, JetStream and Redis Streams only)",
+                    "not implemented on the {} scheme in this version (embedded, Kafka, JetStream, Redis Streams, RabbitMQ and MQTT only)",
                     other.scheme()
                 ),
             )),
@@ -263,12 +281,26 @@ mod tests {
 
     #[test]
     fn a_policy_is_refused_where_the_scheme_would_ignore_it() {
-        let text = "routes:\n  - uri: /a\n    upstream: { scheme: mqtt, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
+        // Core NATS has no acknowledgements: nothing to retry.
+        let text = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
         assert!(
-            err.contains("routes[0].delivery") && err.contains("mqtt"),
+            err.contains("routes[0].delivery") && err.contains("nats"),
             "{err}"
         );
+        // MQTT runs all but ordered in the gateway; a dead-letter topic is a topic name.
+        let mqtt = "routes:\n  - uri: /a\n    upstream: { scheme: mqtt, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: game/dlq }\n";
+        Config::parse(mqtt, "t").unwrap();
+        for bad in ["game/+", "$SYS/dlq"] {
+            let err = Config::parse(&mqtt.replace("game/dlq", &format!("\"{bad}\"")), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("routes[0].delivery.dead_letter"), "{err}");
+        }
+        let err = Config::parse(&mqtt.replace("dlq }", "dlq, ordered: true }"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
         // Kafka runs max_deliveries, backoff and dead letters, not yet ordered.
         let kafka = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: dlq }\n";
         Config::parse(kafka, "t").unwrap();
