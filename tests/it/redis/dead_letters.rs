@@ -151,3 +151,61 @@ async fn streams_a_last_delivery_left_unanswered_is_dead_lettered_when_claimed()
     del(&mut rc, &dlq).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn streams_an_entry_whose_dead_letter_cannot_be_written_stays_pending_until_it_can() {
+    let mut rc = oracle().await;
+    let key = unique("dl-src");
+    let dlq = unique("dl-dlq");
+    // The dead-letter key holds a string: XADD fails (WRONGTYPE) until it is deleted.
+    let _: () = redis::cmd("SET")
+        .arg(&dlq)
+        .arg("not a stream")
+        .query_async(&mut rc)
+        .await
+        .unwrap();
+    let gw = Gateway::start(&policy_route(
+        &format!("max_deliveries: 1, dead_letter: {dlq}"),
+        ", claim_idle_ms: 300",
+    ))
+    .await;
+    let mut c = gw.connect("/s").await;
+    let id = c
+        .subscribe(CmdKafkaSubscribe {
+            group: "g".into(),
+            start: StartPosition::Earliest as i32,
+            ..sub(&key)
+        })
+        .await;
+    let eid = xadd(&mut rc, &key, &[("value", "poison")]).await;
+    let got = c.pushed(id, 1).await;
+    let r = c
+        .request(Req::CmdNack(CmdNack {
+            subscription_id: id,
+            positions: positions(&key, &got),
+            delay_ms: 0,
+        }))
+        .await;
+    assert!(matches!(r, Resp::OkResp(_)), "{r:?}");
+    // Not written, not lost: still pending in the group, and not delivered again.
+    assert!(c
+        .pushed_within(id, Duration::from_millis(1_000))
+        .await
+        .is_empty());
+    assert_eq!(pending_count(&mut rc, &key, "g").await, 1);
+    del(&mut rc, &dlq).await;
+    let (_, f) = first_entry(&dlq).await;
+    assert_eq!(f["value"], "poison");
+    assert_eq!(f["x-dead-letter-position"], eid);
+    // Its nacked delivery was the last allowed; the one that writes it is a claim past it.
+    assert_eq!(f["x-dead-letter-reason"], "max_deliveries");
+    assert_eq!(xlen(&mut rc, &dlq).await, 1, "written once");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while pending_count(&mut rc, &key, "g").await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    del(&mut rc, &key).await;
+    del(&mut rc, &dlq).await;
+    gw.stop().await;
+}
