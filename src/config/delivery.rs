@@ -99,14 +99,9 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
-            // JetStream: the group consumer's max_deliver, and the backoff on nacks.
+            // JetStream: the group consumer's max_deliver (or the gateway's count with a dead
+            // letter), and the backoff on nacks.
             SchemeConfig::Nats(n) if n.is_jetstream() => {
-                if self.dead_letter.is_some() {
-                    return Err((
-                        "delivery.dead_letter".into(),
-                        "not implemented on JetStream in this version (max_deliveries and backoff are)".into(),
-                    ));
-                }
                 if self.ordered {
                     return Err((
                         "delivery.ordered".into(),
@@ -115,14 +110,9 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
-            // Redis Streams: the pending list's delivery count, and the backoff on nacks.
+            // Redis Streams: the pending list's delivery count, dead letters XADDed by the
+            // gateway, and the backoff on nacks.
             SchemeConfig::Redis(r) if r.mode == RedisMode::Streams => {
-                if self.dead_letter.is_some() {
-                    return Err((
-                        "delivery.dead_letter".into(),
-                        "not implemented on Redis Streams in this version (max_deliveries and backoff are)".into(),
-                    ));
-                }
                 if self.ordered {
                     return Err((
                         "delivery.ordered".into(),
@@ -131,14 +121,80 @@ impl DeliveryPolicy {
                 }
                 Ok(())
             }
+            SchemeConfig::Rabbitmq(o) => self.validate_rabbitmq(o),
+            // MQTT shared subscriptions: retries, backoff and dead letters run by the gateway.
+            SchemeConfig::Mqtt(_) => {
+                if self.ordered {
+                    return Err((
+                        "delivery.ordered".into(),
+                        "not implemented on MQTT in this version".into(),
+                    ));
+                }
+                if let Some(d) = &self.dead_letter {
+                    if d.contains(['+', '#']) || d.starts_with('$') || d.contains('\0') {
+                        return Err((
+                            "delivery.dead_letter".into(),
+                            "an MQTT topic name: no `+` or `#` wildcards, not a `$` topic".into(),
+                        ));
+                    }
+                }
+                Ok(())
+            }
             other => Err((
                 "delivery".into(),
                 format!(
-                    "not implemented on the {} scheme in this version (embedded, Kafka, JetStream and Redis Streams only)",
+                    "not implemented on the {} scheme in this version (embedded, Kafka, JetStream, Redis Streams, RabbitMQ and MQTT only)",
                     other.scheme()
                 ),
             )),
         }
+    }
+
+    /// RabbitMQ group queues: the quorum queue's delivery count, dead letters published by the
+    /// gateway to an exchange, the backoff on nacks. The route's own `rabbitmq.max_deliveries`
+    /// and `dead_letter_exchange` (RabbitMQ dead-letters itself, with `x-death`) do the same
+    /// job differently: one or the other.
+    fn validate_rabbitmq(&self, o: &RabbitOptions) -> Result<(), (String, String)> {
+        let refuse = |key: &str, why: &str| Err((key.to_owned(), why.to_owned()));
+        if o.queue_type == QueueType::Stream {
+            return refuse(
+                "delivery",
+                "not on RabbitMQ stream routes: a stream group commits offsets, nothing is delivered again",
+            );
+        }
+        if self.ordered {
+            return refuse(
+                "delivery.ordered",
+                "not implemented on RabbitMQ in this version",
+            );
+        }
+        if self.max_deliveries > 0 && o.queue_type != QueueType::Quorum {
+            return refuse(
+                "delivery.max_deliveries",
+                "needs rabbitmq.queue_type: quorum (classic queues do not count deliveries)",
+            );
+        }
+        if self.max_deliveries > 0 && o.max_deliveries.is_some() {
+            return refuse(
+                "delivery.max_deliveries",
+                "set either delivery.max_deliveries (the gateway dead-letters, x-dead-letter-* headers) or rabbitmq.max_deliveries (RabbitMQ does, x-death), not both",
+            );
+        }
+        if let Some(d) = &self.dead_letter {
+            if o.dead_letter_exchange.is_some() {
+                return refuse(
+                    "delivery.dead_letter",
+                    "set either delivery.dead_letter or rabbitmq.dead_letter_exchange, not both",
+                );
+            }
+            if d.len() > 255 || d.chars().any(char::is_control) {
+                return refuse(
+                    "delivery.dead_letter",
+                    "an exchange name: at most 255 bytes, no control characters",
+                );
+            }
+        }
+        Ok(())
     }
 
     /// How long a nack without a delay of its own waits before the `attempt`th delivery's
@@ -225,12 +281,26 @@ mod tests {
 
     #[test]
     fn a_policy_is_refused_where_the_scheme_would_ignore_it() {
-        let text = "routes:\n  - uri: /a\n    upstream: { scheme: mqtt, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
+        // Core NATS has no acknowledgements: nothing to retry.
+        let text = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3 }\n";
         let err = Config::parse(text, "t").unwrap_err().to_string();
         assert!(
-            err.contains("routes[0].delivery") && err.contains("mqtt"),
+            err.contains("routes[0].delivery") && err.contains("nats"),
             "{err}"
         );
+        // MQTT runs all but ordered in the gateway; a dead-letter topic is a topic name.
+        let mqtt = "routes:\n  - uri: /a\n    upstream: { scheme: mqtt, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: game/dlq }\n";
+        Config::parse(mqtt, "t").unwrap();
+        for bad in ["game/+", "$SYS/dlq"] {
+            let err = Config::parse(&mqtt.replace("game/dlq", &format!("\"{bad}\"")), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("routes[0].delivery.dead_letter"), "{err}");
+        }
+        let err = Config::parse(&mqtt.replace("dlq }", "dlq, ordered: true }"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
         // Kafka runs max_deliveries, backoff and dead letters, not yet ordered.
         let kafka = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: dlq }\n";
         Config::parse(kafka, "t").unwrap();
@@ -238,13 +308,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("routes[0].delivery.ordered"), "{err}");
-        // JetStream runs max_deliveries and backoff, not yet dead letters.
-        let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 } }\n";
+        // JetStream runs max_deliveries, backoff and dead letters, not yet ordered.
+        let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 }, dead_letter: dlq }\n";
         Config::parse(js, "t").unwrap();
-        let err = Config::parse(&js.replace("20 } }", "20 }, dead_letter: dlq }"), "t")
+        let err = Config::parse(&js.replace("dlq }", "dlq, ordered: true }"), "t")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("routes[0].delivery.dead_letter"), "{err}");
+        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
+    }
+
+    #[test]
+    fn rabbitmq_takes_a_policy_on_quorum_queues_and_refuses_it_beside_its_own_keys() {
+        let route = |rabbit: &str, delivery: &str| {
+            format!("routes:\n  - uri: /a\n    upstream: {{ scheme: rabbitmq, nodes: [\"h:5672\"], rabbitmq: {{ exchange: x{rabbit} }} }}\n    delivery: {{ {delivery} }}\n")
+        };
+        let err = |rabbit: &str, delivery: &str| {
+            Config::parse(&route(rabbit, delivery), "t")
+                .unwrap_err()
+                .to_string()
+        };
+        let quorum = ", queue_type: quorum";
+        Config::parse(&route(quorum, "max_deliveries: 3, dead_letter: dlx"), "t").unwrap();
+        // The backoff alone needs no count: classic queues take it.
+        Config::parse(&route("", "backoff: { min_ms: 10, max_ms: 20 }"), "t").unwrap();
+        let e = err("", "max_deliveries: 3");
+        assert!(
+            e.contains("delivery.max_deliveries") && e.contains("quorum"),
+            "{e}"
+        );
+        let e = err(&format!("{quorum}, max_deliveries: 2"), "max_deliveries: 3");
+        assert!(e.contains("not both"), "{e}");
+        let e = err(
+            &format!("{quorum}, dead_letter_exchange: d"),
+            "max_deliveries: 3, dead_letter: dlx",
+        );
+        assert!(
+            e.contains("delivery.dead_letter") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err(
+            ", queue_type: stream",
+            "backoff: { min_ms: 10, max_ms: 20 }",
+        );
+        assert!(e.contains("stream"), "{e}");
+        let e = err(quorum, "ordered: true");
+        assert!(e.contains("delivery.ordered"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub(super) struct Endpoint {
     pub timeouts: UpstreamTimeout,
     pub options: MqttOptions,
     pub route: String,
+    /// The route's delivery policy: group nacks and dead letters, run by the gateway.
+    pub delivery: crate::config::DeliveryPolicy,
 }
 
 impl Endpoint {
@@ -49,6 +51,7 @@ impl Endpoint {
             timeouts: up.timeout.clone(),
             options,
             route: route.uri.clone(),
+            delivery: route.delivery.clone(),
         })
     }
 }

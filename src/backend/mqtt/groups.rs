@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, Endpoint};
-use super::members::{fnv, share_filter, Incoming, Member, MemberHandler, Release, Slots};
+use super::members::{
+    fnv, share_filter, Delivered, Incoming, Member, MemberHandler, Release, Slots,
+};
 use crate::backend::{lock, Position, PushSink, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
 
@@ -73,6 +75,7 @@ pub(super) async fn subscribe(
     let member = Arc::new(Member {
         conn,
         pending: Mutex::new(HashMap::new()),
+        delivery: ep.delivery.clone(),
         sink,
         tx,
         cancel: CancellationToken::new(),
@@ -105,22 +108,30 @@ async fn deliver(mut rx: mpsc::Receiver<Incoming>, spec: SubscribeSpec, member: 
             }
             r = rx.recv() => r,
         };
-        let (p, from) = match got {
+        let (p, from, attempt, first_ms) = match got {
             None => return,
             Some(Incoming::Reconnected(from)) => {
                 lock(&member.pending)
-                    .retain(|_, (c, _)| !std::ptr::eq(Arc::as_ptr(c), from.as_ptr()));
+                    .retain(|_, d| !std::ptr::eq(Arc::as_ptr(&d.conn), from.as_ptr()));
                 continue;
             }
-            Some(Incoming::Message(p, from)) => (*p, from),
+            // MQTT does not count deliveries: a first delivery is 1; a resent one (DUP, after
+            // a session resumed) was delivered before, how often is unknown (0).
+            Some(Incoming::Message(p, from)) => {
+                let attempt = u32::from(!p.dup);
+                (*p, from, attempt, crate::backend::now_ms())
+            }
+            Some(Incoming::Again(d)) => {
+                let d = *d;
+                let attempt = d.attempt.max(1).saturating_add(1);
+                (d.publish, Arc::downgrade(&d.conn), attempt, d.first_ms)
+            }
         };
         // The session is gone (its holder left): it resends the message to whoever resumes it.
         let Some(from) = from.upgrade() else { continue };
         let mut record = super::hub::record(&p, next);
-        // MQTT does not count deliveries: a first delivery is 1; a resent one (DUP, after a
-        // session resumed) was delivered before, how often is unknown (0).
-        if !p.dup {
-            record = Arc::new(record.with_attempt(1));
+        if attempt > 0 {
+            record = Arc::new(record.with_attempt(attempt));
         }
         let excluded = super::reserved(&record.topic)
             || spec
@@ -134,7 +145,16 @@ async fn deliver(mut rx: mpsc::Receiver<Incoming>, spec: SubscribeSpec, member: 
             continue;
         }
         if p.qos != QoS::AtMostOnce {
-            lock(&member.pending).insert(next, (from, p));
+            lock(&member.pending).insert(
+                next,
+                Delivered {
+                    conn: from,
+                    publish: p,
+                    attempt,
+                    first_ms,
+                    nacked: false,
+                },
+            );
         }
         next += 1;
         let one = [record];
@@ -161,7 +181,7 @@ impl Subscription for GroupSubscription {
         {
             let mut pending = lock(&self.member.pending);
             for p in &positions {
-                if !pending.contains_key(&p.offset) {
+                if pending.get(&p.offset).is_none_or(|d| d.nacked) {
                     return Err(GatewayError::BadRequest(format!(
                         "offset {} is not an unacknowledged delivery of this subscription (acknowledged already, QoS 0, or void after a reconnection: the broker resends those)",
                         p.offset
@@ -169,8 +189,8 @@ impl Subscription for GroupSubscription {
                 }
             }
             for p in &positions {
-                if let Some((conn, m)) = pending.remove(&p.offset) {
-                    found.push((p.topic.clone(), p.offset, conn, m));
+                if let Some(d) = pending.remove(&p.offset) {
+                    found.push((p.topic.clone(), p.offset, d.conn, d.publish));
                 }
             }
         }
@@ -179,6 +199,10 @@ impl Subscription for GroupSubscription {
             self.member.sink.flow.ack_one(&topic, 0, offset);
         }
         Ok(())
+    }
+
+    async fn nack(&self, positions: Vec<Position>, delay: std::time::Duration) -> Result<()> {
+        super::retry::nack(&self.member, &positions, delay).await
     }
 
     fn close(&self) {

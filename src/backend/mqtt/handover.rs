@@ -23,7 +23,7 @@ pub(super) fn leave(ep: &Endpoint, member: &Arc<Member>, release: Option<Release
     let held = queued > 0
         || lock(&member.pending)
             .values()
-            .any(|(c, _)| Arc::ptr_eq(c, &member.conn));
+            .any(|d| Arc::ptr_eq(&d.conn, &member.conn));
     // Taking a session over starts a connection task: only from inside the runtime.
     let in_runtime = tokio::runtime::Handle::try_current().is_ok();
     let heir = match (&release, held && in_runtime) {
@@ -66,6 +66,6 @@ pub(super) fn leave(ep: &Endpoint, member: &Arc<Member>, release: Option<Release
 pub(super) fn prune(member: &Member) {
     let pending = lock(&member.pending);
     lock(&member.heirlooms).retain(|h| {
-        h.since.elapsed() < KEEP || pending.values().any(|(c, _)| Arc::ptr_eq(c, &h.conn))
+        h.since.elapsed() < KEEP || pending.values().any(|d| Arc::ptr_eq(&d.conn, &h.conn))
     });
 }

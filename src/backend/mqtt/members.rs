@@ -86,6 +86,23 @@ pub(super) fn fnv(s: &str) -> u32 {
 pub(super) enum Incoming {
     Message(Box<MqttPublish>, Weak<Conn>),
     Reconnected(Weak<Conn>),
+    /// A nacked delivery whose wait is over, delivered again by the gateway (MQTT has no
+    /// redelivery of its own): its attempt and first delivery time carry on.
+    Again(Box<Delivered>),
+}
+
+/// A delivery pushed and not yet acknowledged, with the connection whose session the PUBACK
+/// goes to. MQTT does not count deliveries: the gateway does, per member (`retry`).
+pub(super) struct Delivered {
+    pub conn: Arc<Conn>,
+    pub publish: MqttPublish,
+    /// 1 on a first delivery; 0 on one the broker resent (DUP: how often is unknown).
+    pub attempt: u32,
+    /// When the gateway first delivered it (ms since the epoch).
+    pub first_ms: i64,
+    /// Nacked and waiting to go out again: not acknowledgeable, still unacknowledged at the
+    /// broker (so a departing member's session still holds it).
+    pub nacked: bool,
 }
 
 pub(super) struct MemberHandler {
@@ -144,7 +161,9 @@ pub(super) struct Member {
     pub conn: Arc<Conn>,
     /// Deliveries pushed and not yet acknowledged, by the position the client sees, with the
     /// connection whose session the PUBACK goes to.
-    pub pending: Mutex<HashMap<i64, (Arc<Conn>, MqttPublish)>>,
+    pub pending: Mutex<HashMap<i64, Delivered>>,
+    /// The route's delivery policy (the gateway's own retries and dead letters).
+    pub delivery: crate::config::DeliveryPolicy,
     pub sink: PushSink,
     /// Where this member's deliveries (and those of sessions it took over) arrive.
     pub tx: mpsc::Sender<Incoming>,

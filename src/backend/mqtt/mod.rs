@@ -7,7 +7,8 @@
 //! - `topic`: topic and filter rules, and the `mqtt.*` headers for QoS, retain and properties;
 //! - `hub`: plain subscriptions, one MQTT subscription per filter fanned out in the gateway;
 //! - `groups`: shared subscriptions, a connection per member, acknowledged per message;
-//! - `handover`: what a departing member left unacknowledged goes to another member.
+//! - `handover`: what a departing member left unacknowledged goes to another member;
+//! - `retry`: nacks, the route's `delivery:` policy and dead letters, run by the gateway.
 //!
 //! A topic is an MQTT topic (`game/room/42`); there is one partition (0) and no offsets (-1),
 //! except that group deliveries are numbered per subscription for `cmd_ack`.
@@ -18,6 +19,7 @@ mod groups;
 mod handover;
 mod hub;
 mod members;
+mod retry;
 mod topic;
 
 use std::sync::Arc;
@@ -43,7 +45,7 @@ const MQTT: Capabilities = Capabilities {
     offsets: false,
     groups: true,
     ack: true,
-    nack: false,
+    nack: true,
     commit: false,
     wildcards: Wildcards::Mqtt,
     headers: true,

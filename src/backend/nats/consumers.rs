@@ -16,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::js_error;
 use super::client::within;
+use super::dead;
 use super::jetstream::Js;
 use super::reader::{js_group_record, js_record, new_generation, Ordered, Reader};
 use super::shared::{InFlight, Shared};
+use crate::backend::dead_letter::Reason;
 use crate::backend::Position;
 use crate::backend::{PushSink, Record, Start, SubscribeSpec, Subscription, TaskGauge};
 use crate::error::{GatewayError, Result};
@@ -156,7 +158,12 @@ pub(super) async fn subscribe(
                 ack_wait: Duration::from_secs_f64(js.opts.ack_wait_secs),
                 max_ack_pending,
                 // The route's `delivery.max_deliveries` (0 = the server's default: no limit).
-                max_deliver: i64::from(js.delivery.max_deliveries),
+                // With a dead-letter subject the gateway counts instead (JetStream would only
+                // report the message): no limit at the server, see `dead`.
+                max_deliver: match dead::target(&js.delivery) {
+                    Some(_) => 0,
+                    None => i64::from(js.delivery.max_deliveries),
+                },
                 ..Default::default()
             };
             let stream_name = view.name.clone();
@@ -187,10 +194,15 @@ pub(super) async fn subscribe(
                 consumer,
                 batch,
             };
-            tokio::spawn(group_loop(shared.clone(), member, cancel.clone()));
+            tokio::spawn(group_loop(
+                shared.clone(),
+                js.clone(),
+                member,
+                cancel.clone(),
+            ));
         }
     }
-    Ok(Arc::new(JsSubscription { shared, cancel }))
+    Ok(Arc::new(JsSubscription { shared, js, cancel }))
 }
 
 async fn plain_loop(
@@ -316,7 +328,12 @@ impl GroupMember {
     }
 }
 
-async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: CancellationToken) {
+async fn group_loop(
+    shared: Arc<Shared>,
+    js: Arc<Js>,
+    mut member: GroupMember,
+    cancel: CancellationToken,
+) {
     let _task = TaskGauge::new();
     let mut messages = None;
     let mut errors = 0u32;
@@ -384,7 +401,15 @@ async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: Cancel
             Some(Ok(m)) => m,
         };
         errors = 0;
-        let Ok(record) = js_group_record(&msg, shared.epoch.load(Ordering::Acquire)) else {
+        let epoch = shared.epoch.load(Ordering::Acquire);
+        if dead::past_limit(&shared.delivery, &msg) {
+            // Its last allowed delivery went unanswered: a dead letter, not a delivery.
+            if let Some(to) = dead::target(&shared.delivery) {
+                dead::give_up(&js, to, msg, epoch, Reason::MaxDeliveries).await;
+            }
+            continue;
+        }
+        let Ok(record) = js_group_record(&msg, epoch) else {
             continue;
         };
         if !shared.wanted(&record) {
@@ -425,6 +450,8 @@ async fn group_loop(shared: Arc<Shared>, mut member: GroupMember, cancel: Cancel
 
 struct JsSubscription {
     shared: Arc<Shared>,
+    /// Publishes the dead letters of nacked last deliveries.
+    js: Arc<Js>,
     cancel: CancellationToken,
 }
 
@@ -496,14 +523,30 @@ impl Subscription for JsSubscription {
                     .into(),
             ));
         }
-        let taken = self.take(&positions)?;
+        let mut taken = self.take(&positions)?;
+        // The nack of a last allowed delivery: its dead letter, at once (no backoff).
+        if let Some(to) = dead::target(&self.shared.delivery) {
+            let epoch = self.shared.epoch.load(Ordering::Acquire);
+            let mut done = Vec::new();
+            for (s, o, m) in &mut taken {
+                if m.as_ref()
+                    .is_some_and(|m| dead::last_allowed(&self.shared.delivery, m))
+                {
+                    if let Some(m) = m.take() {
+                        dead::give_up(&self.js, to, m, epoch, Reason::Nack).await;
+                    }
+                    done.push((s.clone(), *o));
+                }
+            }
+            self.release(&done);
+            taken.retain(|(_, _, m)| m.is_some());
+        }
         // A nack without a delay of its own waits the route's backoff for the delivery it
         // answers (JetStream's count); the server redelivers after it.
         let backoff = self.shared.delivery.clone();
         self.reply(taken, move |m| {
             let wait = if delay.is_zero() {
-                let delivered = m.info().map_or(1, |i| i.delivered);
-                backoff.backoff_for(u32::try_from(delivered.max(1)).unwrap_or(u32::MAX))
+                backoff.backoff_for(dead::delivered(m))
             } else {
                 delay
             };

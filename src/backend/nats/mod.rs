@@ -6,6 +6,7 @@
 //! - `jetstream`: streams, publish with PubAck, fetch, list_offset, metadata;
 //! - `consumers`: JetStream subscriptions: a durable consumer shared by a group's members,
 //!   per-message ack and nack;
+//! - `dead`: dead letters of groups, counted by the gateway from JetStream's delivery count;
 //! - `reader`: ordered reading of a stream from a sequence (an ephemeral consumer made again
 //!   from where it was when lost, or from the beginning of a stream made again);
 //! - `shared`: what a JetStream subscription's tasks share (spec, sink, in-flight messages);
@@ -17,6 +18,7 @@
 mod client;
 mod consumers;
 mod core;
+mod dead;
 mod jetstream;
 mod reader;
 mod shared;

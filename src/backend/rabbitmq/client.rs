@@ -29,6 +29,9 @@ pub(super) struct Conn {
     tls: OwnedTLSConfig,
     pub timeouts: UpstreamTimeout,
     pub opts: RabbitOptions,
+    /// The route's delivery policy (group queues' delivery limit and dead letters, the nack
+    /// backoff).
+    pub delivery: crate::config::DeliveryPolicy,
     pub route: String,
     state: watch::Sender<Current>,
     started: std::sync::Once,
@@ -98,6 +101,7 @@ impl Conn {
             tls,
             timeouts: up.timeout.clone(),
             opts,
+            delivery: route.delivery.clone(),
             route: route.uri.clone(),
             state: watch::Sender::new(None),
             started: std::sync::Once::new(),

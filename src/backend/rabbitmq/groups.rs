@@ -11,24 +11,34 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Acker, Channel, Consumer};
+use lapin::{Channel, Consumer};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{amqp_error, short, within, Conn};
+use super::dead;
 use super::props::to_record;
+use super::publish::Publisher;
 use super::topology::{declare_exchange, declare_group_queue, group_queue_name};
+use crate::backend::dead_letter::Reason;
 use crate::backend::{lock, PushSink, Record, SubscribeSpec, Subscription, TaskGauge};
 use crate::backend::{Flow, Position};
 use crate::config::QueueType;
 use crate::error::{GatewayError, Result};
 
-/// Deliveries pushed and not yet acknowledged, by the offset the subscription gave them.
-type Pending = HashMap<i64, (Arc<str>, Acker)>;
+/// Deliveries pushed and not yet acknowledged, by the offset the subscription gave them, with
+/// their attempt (the delivery is kept whole for its dead letter; at most the prefetch).
+type Pending = HashMap<i64, (Arc<str>, Delivery, u32)>;
+
+/// A pending delivery taken out for an answer: its offset, topic, delivery and attempt.
+type Taken = (i64, Arc<str>, Delivery, u32);
 
 struct Member {
     conn: Arc<Conn>,
+    /// Publishes the dead letters of the route's `delivery:` policy.
+    publisher: Arc<Publisher>,
     queue: String,
     topic: String,
     prefetch: u16,
@@ -75,11 +85,35 @@ impl Member {
         Ok((generation, ch, consumer))
     }
 
+    /// Dead-letters `d` (or drops it without a dead-letter exchange) and acknowledges it; a
+    /// dead letter that cannot be written gives the message back (requeued: the queue's
+    /// `x-delivery-limit` lets RabbitMQ dead-letter it itself once over the limit).
+    async fn give_up(&self, d: Delivery, count: u32, reason: Reason) {
+        let written = dead::write(&self.conn, &self.publisher, &d, count, reason).await;
+        let answered = match &written {
+            Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
+            Err(e) => {
+                tracing::warn!(route = %self.conn.route, queue = %self.queue, error = %e,
+                    "dead letter not written; the message goes back to the queue");
+                d.acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = answered {
+            // The channel is gone: the broker gives the message back by itself.
+            tracing::debug!(error = %amqp_error(e), "dead-lettered message not answered");
+        }
+    }
+
     /// Deliveries of a lost channel cannot be acknowledged any more: the broker redelivers them.
     fn forget_pending(&self, sink: &PushSink) {
         let topics: Vec<Arc<str>> = lock(&self.pending)
             .drain()
-            .map(|(_, (topic, _))| topic)
+            .map(|(_, (topic, _, _))| topic)
             .collect();
         for t in topics {
             sink.flow.forget(&t, 0);
@@ -89,6 +123,7 @@ impl Member {
 
 pub(super) async fn subscribe(
     conn: Arc<Conn>,
+    publisher: Arc<Publisher>,
     topic: String,
     spec: SubscribeSpec,
     sink: PushSink,
@@ -122,6 +157,7 @@ pub(super) async fn subscribe(
         queue: group_queue_name(&conn, &group, &topic)?,
         requeue_on_nack: requeue_on_nack(&conn),
         conn,
+        publisher,
         topic,
         prefetch,
         pending: Mutex::new(HashMap::new()),
@@ -176,8 +212,14 @@ async fn run(member: Arc<Member>, first: (u64, Channel, Consumer), sink: PushSin
             let Some(Ok(delivery)) = next else { break };
             let offset = member.next_offset.fetch_add(1, Ordering::Relaxed);
             let record = to_record(&delivery, offset);
-            let record = Arc::new(record.with_attempt(attempt(&delivery, &record)));
-            lock(&member.pending).insert(offset, (record.topic.clone(), delivery.acker.clone()));
+            let n = attempt(&delivery, &record);
+            if dead::past_limit(&member.conn, n) {
+                // Its last allowed delivery went unanswered: a dead letter, not a delivery.
+                member.give_up(delivery, n - 1, Reason::MaxDeliveries).await;
+                continue;
+            }
+            let record = Arc::new(record.with_attempt(n));
+            lock(&member.pending).insert(offset, (record.topic.clone(), delivery, n));
             let one = [record];
             let pushed = tokio::select! {
                 _ = member.cancel.cancelled() => {
@@ -216,7 +258,7 @@ struct GroupSubscription {
 
 impl GroupSubscription {
     /// Takes the deliveries named by `positions` out of the pending set, all or none.
-    fn take(&self, positions: &[Position]) -> Result<Vec<(i64, Arc<str>, Acker)>> {
+    fn take(&self, positions: &[Position]) -> Result<Vec<Taken>> {
         let mut pending = lock(&self.member.pending);
         if let Some(p) = positions.iter().find(|p| !pending.contains_key(&p.offset)) {
             return Err(GatewayError::BadRequest(format!(
@@ -226,7 +268,11 @@ impl GroupSubscription {
         }
         Ok(positions
             .iter()
-            .filter_map(|p| pending.remove(&p.offset).map(|(t, a)| (p.offset, t, a)))
+            .filter_map(|p| {
+                pending
+                    .remove(&p.offset)
+                    .map(|(t, d, n)| (p.offset, t, d, n))
+            })
             .collect())
     }
 }
@@ -234,9 +280,9 @@ impl GroupSubscription {
 #[async_trait]
 impl Subscription for GroupSubscription {
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
-        for (offset, topic, acker) in self.take(&positions)? {
+        for (offset, topic, d, _) in self.take(&positions)? {
             self.flow.ack_one(&topic, 0, offset);
-            acker
+            d.acker
                 .ack(BasicAckOptions::default())
                 .await
                 .map_err(amqp_error)?;
@@ -247,28 +293,48 @@ impl Subscription for GroupSubscription {
     async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
         let requeue = self.member.requeue_on_nack;
         let taken = self.take(&positions)?;
-        for (offset, topic, _) in &taken {
+        for (offset, topic, _, _) in &taken {
             self.flow.ack_one(topic, 0, *offset);
+        }
+        // The nack of a last allowed delivery (the route's `delivery.max_deliveries`): its
+        // dead letter at once, written by the gateway.
+        let mut given_back = Vec::new();
+        for (_, _, d, n) in taken {
+            if dead::last_allowed(&self.member.conn, n) {
+                self.member.give_up(d, n, Reason::Nack).await;
+            } else {
+                given_back.push((d.acker, n));
+            }
         }
         let options = BasicNackOptions {
             requeue,
             ..Default::default()
         };
-        if delay.is_zero() {
-            for (_, _, acker) in taken {
+        // Without a delay of its own, the route's backoff for the delivery it answers.
+        let policy = &self.member.conn.delivery;
+        let mut later = Vec::new();
+        for (acker, n) in given_back {
+            let wait = policy.nack_wait(delay, n);
+            if wait.is_zero() {
                 acker.nack(options).await.map_err(amqp_error)?;
+            } else {
+                later.push((wait, acker));
             }
+        }
+        if later.is_empty() {
             return Ok(());
         }
         // AMQP has no delayed requeue: the gateway holds the messages (they keep counting
         // against the prefetch) and gives them back after the delay, or when the member leaves.
+        later.sort_by_key(|(wait, _)| *wait);
         let cancel = self.member.cancel.clone();
+        let start = tokio::time::Instant::now();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(delay) => {}
-            }
-            for (_, _, acker) in taken {
+            for (wait, acker) in later {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep_until(start + wait) => {}
+                }
                 let _ = acker.nack(options).await;
             }
         });

@@ -6,6 +6,7 @@
 //! - `publish`: publishing with publisher confirms and mandatory routing;
 //! - `hub`: plain subscriptions of one binding key share one queue and one consumer;
 //! - `groups`: group members share a durable queue, with per-message ack and nack;
+//! - `dead`: the route's `delivery:` on group queues: dead letters published by the gateway;
 //! - `stream`: stream routes, read from any start position by stream offset;
 //! - `stream_read`: fetch, list_offset and metadata on stream routes, by stream offset;
 //! - `stream_groups`: groups on stream routes, whose committed offsets the gateway keeps.
@@ -16,6 +17,7 @@
 //! stream offsets.
 
 mod client;
+mod dead;
 mod groups;
 mod hub;
 mod props;
@@ -75,7 +77,7 @@ const STREAM: Capabilities = Capabilities {
 
 pub struct RabbitBackend {
     conn: Arc<client::Conn>,
-    publisher: publish::Publisher,
+    publisher: Arc<publish::Publisher>,
     hub: Arc<hub::Hub>,
     /// Set on stream routes.
     stream: Option<String>,
@@ -105,7 +107,7 @@ impl RabbitBackend {
         };
         let conn = Arc::new(client::Conn::new(route, opts)?);
         Ok(RabbitBackend {
-            publisher: publish::Publisher::new(conn.clone()),
+            publisher: Arc::new(publish::Publisher::new(conn.clone())),
             hub: Arc::new(hub::Hub::new(conn.clone(), &route.uri)),
             conn,
             stream,
@@ -213,7 +215,10 @@ impl Backend for RabbitBackend {
             };
         }
         match spec.group {
-            Some(_) => groups::subscribe(self.conn.clone(), topic, spec, sink).await,
+            Some(_) => {
+                let publisher = self.publisher.clone();
+                groups::subscribe(self.conn.clone(), publisher, topic, spec, sink).await
+            }
             None => self.hub.subscribe(topic, spec, sink).await,
         }
     }

@@ -5,13 +5,21 @@
 use std::sync::Arc;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation};
 
 use super::client::{amqp_error, short, within, Conn};
 use super::props::to_properties;
 use super::topology::{declare_exchange, declare_stream};
 use crate::backend::{Publish, Published};
 use crate::error::{GatewayError, Result};
+
+/// Where a publish goes.
+pub(super) struct Destination<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    /// Unroutable answers an error instead of being dropped by the broker.
+    pub mandatory: bool,
+}
 
 pub(super) struct Publisher {
     conn: Arc<Conn>,
@@ -58,16 +66,31 @@ impl Publisher {
 
     pub async fn publish(&self, req: Publish) -> Result<Published> {
         let properties = to_properties(&req, self.conn.opts.durable)?;
-        let routing_key = short("topic (routing key)", &req.topic)?;
-        let exchange = short("exchange", &self.conn.opts.exchange)?;
+        let to = Destination {
+            exchange: &self.conn.opts.exchange,
+            routing_key: &req.topic,
+            mandatory: self.conn.opts.mandatory,
+        };
+        self.publish_to(to, &req.value, properties).await
+    }
+
+    /// Publishes `body` with `properties` and waits for the broker's confirm.
+    pub async fn publish_to(
+        &self,
+        to: Destination<'_>,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<Published> {
+        let routing_key = short("topic (routing key)", to.routing_key)?;
+        let exchange = short("exchange", to.exchange)?;
         let ch = self.channel().await?;
         let options = BasicPublishOptions {
-            mandatory: self.conn.opts.mandatory,
+            mandatory: to.mandatory,
             immediate: false,
         };
         let confirm = within(self.conn.timeouts.send(), "the publish", async {
             let pending = ch
-                .basic_publish(exchange, routing_key, options, &req.value, properties)
+                .basic_publish(exchange, routing_key, options, body, properties)
                 .await
                 .map_err(amqp_error)?;
             pending.await.map_err(amqp_error)
@@ -78,7 +101,7 @@ impl Publisher {
             Confirmation::Ack(Some(_)) => {
                 return Err(GatewayError::UnknownTopicOrPartition.context(format!(
                     "no queue bound for routing key `{}` on exchange `{}` (mandatory)",
-                    req.topic, self.conn.opts.exchange
+                    to.routing_key, to.exchange
                 )))
             }
             Confirmation::Nack(_) => {

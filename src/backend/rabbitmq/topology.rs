@@ -75,13 +75,20 @@ pub(super) async fn declare_group_queue(
         ShortString::from("x-queue-type"),
         AMQPValue::LongString(LongString::from(o.queue_type.as_str())),
     );
-    if let Some(dlx) = &o.dead_letter_exchange {
+    // The route's `delivery:` (exclusive with these two keys): the broker's own limit and
+    // dead-letter exchange stay as a backstop for what the gateway cannot dead-letter itself.
+    let d = &conn.delivery;
+    let dlx = o.dead_letter_exchange.as_ref().or(d.dead_letter.as_ref());
+    let limit = o
+        .max_deliveries
+        .or((d.max_deliveries > 0).then_some(d.max_deliveries));
+    if let Some(dlx) = dlx {
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(LongString::from(dlx.as_str())),
         );
     }
-    if let (QueueType::Quorum, Some(n)) = (o.queue_type, o.max_deliveries) {
+    if let (QueueType::Quorum, Some(n)) = (o.queue_type, limit) {
         args.insert(
             ShortString::from("x-delivery-limit"),
             AMQPValue::LongInt(n.min(i32::MAX as u32) as i32),

@@ -16,10 +16,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{bulk, Conn};
+use super::dead;
 use super::entry::{self, Id};
 use super::plain::start_after;
 use super::streams::{self, Bounds};
 use super::tail::{Filter, TailUse, Tails};
+use crate::backend::dead_letter::Reason;
 use crate::backend::retry_delay;
 use crate::backend::{lock, Position, PushSink, Record, SubscribeSpec};
 use crate::backend::{Subscription, TaskGauge};
@@ -55,8 +57,9 @@ struct Member {
     consumer: String,
     sink: PushSink,
     filter: Filter,
-    /// Delivered, not yet acknowledged, with the delivery's attempt.
-    inflight: Mutex<BTreeMap<Id, u32>>,
+    /// Delivered, not yet acknowledged, with the delivery's attempt (and the entry, for its
+    /// dead letter should this delivery be nacked as the last allowed one).
+    inflight: Mutex<BTreeMap<Id, (u32, Arc<Record>)>>,
     /// Nacked: claimed back (and so delivered again) once the instant passes.
     nacked: Mutex<Vec<(Instant, Id)>>,
     /// Wakes the member loop when a nack sets an earlier redelivery time.
@@ -128,8 +131,9 @@ impl Member {
 
     /// Entries read for this consumer: delivered, or acknowledged at once when this member's
     /// identity or filter excludes them (they are the group's all the same).
-    /// Entries past the route's `delivery.max_deliveries` are acknowledged without delivery
-    /// (dropped: dead letters are not run on Redis yet).
+    /// Entries past the route's `delivery.max_deliveries` (their last allowed delivery went
+    /// unanswered) are dead-lettered, or dropped without a dead-letter stream, and acknowledged
+    /// without delivery.
     async fn deliver(&self, got: Got) -> std::result::Result<(), ()> {
         let mut batch = Vec::new();
         let mut skip = Vec::new();
@@ -140,9 +144,13 @@ impl Member {
                     .delivery
                     .may_deliver_again(attempt.saturating_sub(1));
             if exhausted {
-                skip.push(id);
+                // This claim counted a delivery that does not happen.
+                let count = attempt.saturating_sub(1);
+                if self.give_up(id, &r, count, Reason::MaxDeliveries).await {
+                    skip.push(id);
+                }
             } else if self.filter.wanted(&r) {
-                lock(&self.inflight).insert(id, attempt);
+                lock(&self.inflight).insert(id, (attempt, r.clone()));
                 batch.push(r);
             } else {
                 skip.push(id);
@@ -156,6 +164,22 @@ impl Member {
             let _ = self.conn.query::<i64>(&c).await;
         }
         self.sink.push(&batch).await.map_err(|_| ())
+    }
+
+    /// Writes the dead letter of `id` when the route names a dead-letter stream; false when
+    /// it could not be written (the entry stays pending, claimed and tried again later).
+    async fn give_up(&self, id: Id, r: &Record, count: u32, reason: Reason) -> bool {
+        let Some(to) = &self.conn.delivery.dead_letter else {
+            return true;
+        };
+        match dead::write(&self.conn, to, (&self.key, id), r, count, reason).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, stream = %self.key, entry = %id,
+                    "dead letter not written; the entry stays pending");
+                false
+            }
+        }
     }
 
     async fn read_new(&self, count: usize) -> Result<Got> {
@@ -383,7 +407,7 @@ struct GroupSubscription {
 
 impl GroupSubscription {
     /// The named entries out of the in-flight set, all or none.
-    fn take(&self, positions: &[Position]) -> Result<Vec<(Id, u32)>> {
+    fn take(&self, positions: &[Position]) -> Result<Vec<(Id, u32, Arc<Record>)>> {
         let mut inflight = lock(&self.member.inflight);
         let mut ids = Vec::new();
         for p in positions {
@@ -398,7 +422,7 @@ impl GroupSubscription {
         }
         Ok(ids
             .into_iter()
-            .map(|id| (id, inflight.remove(&id).unwrap_or(0)))
+            .filter_map(|id| inflight.remove(&id).map(|(n, r)| (id, n, r)))
             .collect())
     }
 
@@ -426,15 +450,46 @@ impl Subscription for GroupSubscription {
     }
 
     async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {
-        let taken = self.take(&positions)?;
+        let mut taken = self.take(&positions)?;
+        let policy = &self.member.conn.delivery;
+        // The nack of a last allowed delivery: its dead letter at once, then XACK.
+        if policy.dead_letter.is_some() {
+            let mut dead = Vec::new();
+            let mut kept = Vec::new();
+            for (id, n, r) in taken {
+                if n > 0 && !policy.may_deliver_again(n) {
+                    dead.push((id, n, r));
+                } else {
+                    kept.push((id, n, r));
+                }
+            }
+            taken = kept;
+            let mut written = Vec::new();
+            for (id, n, r) in dead {
+                if self.member.give_up(id, &r, n, Reason::Nack).await {
+                    written.push(id);
+                } else {
+                    // Claimed back after its wait and dead-lettered then.
+                    taken.push((id, n, r));
+                }
+            }
+            if !written.is_empty() {
+                let mut c = self.member.cmd("XACK");
+                for id in &written {
+                    c.arg(id.to_string());
+                }
+                let acked = self.member.conn.query::<i64>(&c).await;
+                self.release(&written);
+                acked?;
+            }
+        }
         let now = Instant::now();
         // Without a delay of its own, the route's backoff for the delivery it answers.
-        let policy = &self.member.conn.delivery;
         let wait = |attempt: u32| match delay.is_zero() {
             true => policy.backoff_for(attempt.max(1)),
             false => delay,
         };
-        lock(&self.member.nacked).extend(taken.iter().map(|(id, n)| (now + wait(*n), *id)));
+        lock(&self.member.nacked).extend(taken.iter().map(|(id, n, _)| (now + wait(*n), *id)));
         let ids: Vec<Id> = taken.into_iter().map(|t| t.0).collect();
         self.member.nudge.notify_one();
         self.release(&ids);

@@ -6,9 +6,11 @@
 //! - `streams`: XADD, XRANGE fetches, offsets, metadata;
 //! - `tail`: one shared XREAD reader per upstream for every followed stream;
 //! - `plain`: plain stream subscriptions (catch up alone, then follow the tail);
-//! - `groups`: consumer groups (XREADGROUP, XACK, XAUTOCLAIM, nack by XCLAIM).
+//! - `groups`: consumer groups (XREADGROUP, XACK, XAUTOCLAIM, nack by XCLAIM);
+//! - `dead`: dead letters of groups, XADDed by the gateway before the XACK.
 
 mod client;
+mod dead;
 mod entry;
 mod groups;
 mod plain;

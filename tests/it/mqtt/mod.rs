@@ -2,6 +2,7 @@
 //! WebSocket client, with plain rumqttc v5 clients as oracle and interop peer. Every test uses
 //! its own topics; outages use a private `mosquitto` on a free port.
 
+mod delivery;
 mod groups;
 mod security;
 
@@ -317,7 +318,7 @@ async fn hostile_and_unsupported_requests_answer_clear_errors() {
     assert_eq!(info.scheme, "mqtt");
     let caps = info.capabilities.expect("capabilities");
     assert_eq!(caps.wildcards, "mqtt");
-    assert!(caps.groups && caps.ack && !caps.nack && !caps.history && !caps.keys);
+    assert!(caps.groups && caps.ack && caps.nack && !caps.history && !caps.keys);
     gw.stop().await;
 }
 

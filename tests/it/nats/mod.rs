@@ -3,6 +3,7 @@
 //! uses its own subjects and streams and deletes the streams it made.
 
 mod core;
+mod dead_letters;
 mod jetstream;
 mod jetstream_consumers;
 

@@ -4,6 +4,7 @@
 //! credential tests make their own vhost and user with `rabbitmqctl` (as root) and delete them.
 //! Outages go through a fault-injecting TCP proxy.
 
+mod delivery;
 mod groups;
 mod outages;
 mod plain;

@@ -2,6 +2,7 @@
 //! client, with plain redis-rs as oracle and interop peer. Every test uses its own channels and
 //! keys and deletes the keys it made; outages use a private `redis-server` on a free port.
 
+mod dead_letters;
 mod options;
 mod outages;
 mod pubsub;
