@@ -100,6 +100,16 @@ impl Record {
         }
     }
 
+    /// The message's key (None: empty), decoded from the encoded message: for ordered delivery
+    /// per key, where a scheme's records are not kept decoded.
+    pub fn key(&self) -> Option<Bytes> {
+        use prost::Message as _;
+        crate::pb::KafkaMessage::decode(self.encoded.clone())
+            .ok()
+            .map(|m| m.key)
+            .filter(|k| !k.is_empty())
+    }
+
     pub fn matches_headers(&self, wanted: &[Header]) -> bool {
         wanted.iter().all(|w| {
             self.headers

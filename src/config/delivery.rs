@@ -89,16 +89,8 @@ impl DeliveryPolicy {
         }
         match scheme {
             SchemeConfig::Embedded(_) => Ok(()),
-            // Kafka groups: run in the gateway (max_deliveries, backoff, dead_letter).
-            SchemeConfig::Kafka(_) => {
-                if self.ordered {
-                    return Err((
-                        "delivery.ordered".into(),
-                        "not implemented on Kafka in this version (max_deliveries, backoff and dead_letter are)".into(),
-                    ));
-                }
-                Ok(())
-            }
+            // Kafka groups: all of it run in the gateway's group member.
+            SchemeConfig::Kafka(_) => Ok(()),
             // JetStream: the group consumer's max_deliver (or the gateway's count with a dead
             // letter), and the backoff on nacks.
             SchemeConfig::Nats(n) if n.is_jetstream() => {
@@ -301,13 +293,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("routes[0].delivery.ordered"), "{err}");
-        // Kafka runs max_deliveries, backoff and dead letters, not yet ordered.
+        // Kafka runs all of it, ordered included.
         let kafka = "routes:\n  - uri: /a\n    upstream: { scheme: kafka, nodes: [\"h:1\"] }\n    delivery: { max_deliveries: 3, dead_letter: dlq }\n";
         Config::parse(kafka, "t").unwrap();
-        let err = Config::parse(&kafka.replace("dlq }", "dlq, ordered: true }"), "t")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("routes[0].delivery.ordered"), "{err}");
+        Config::parse(&kafka.replace("dlq }", "dlq, ordered: true }"), "t").unwrap();
         // JetStream runs max_deliveries, backoff and dead letters, not yet ordered.
         let js = "routes:\n  - uri: /a\n    upstream: { scheme: nats, nodes: [\"h:4222\"], nats: { stream: S } }\n    delivery: { max_deliveries: 3, backoff: { min_ms: 10, max_ms: 20 }, dead_letter: dlq }\n";
         Config::parse(js, "t").unwrap();

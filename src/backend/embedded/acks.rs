@@ -77,15 +77,6 @@ impl Outstanding {
     }
 }
 
-/// A message's key, for ordering (empty: none).
-fn key_of(r: &Record) -> Option<Bytes> {
-    use prost::Message as _;
-    crate::pb::KafkaMessage::decode(r.encoded.clone())
-        .ok()
-        .map(|m| m.key)
-        .filter(|k| !k.is_empty())
-}
-
 /// How long a message being dead-lettered is kept from going out again (the dead letter is
 /// written well within it, or the message is given back).
 const SETTLING: Duration = Duration::from_secs(3600);
@@ -135,7 +126,7 @@ impl Group {
         let mut deliver = Vec::with_capacity(records.len());
         for r in records {
             if !o.out.contains_key(&r.offset) {
-                let key = policy.ordered.then(|| key_of(&r)).flatten();
+                let key = policy.ordered.then(|| r.key()).flatten();
                 if let Some(k) = &key {
                     o.by_key.entry(k.clone()).or_default().insert(r.offset);
                 }

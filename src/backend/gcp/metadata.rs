@@ -74,18 +74,17 @@ impl MetadataToken {
             .body(http_body_util::Empty::<bytes::Bytes>::new())?;
         let answer = sender.send_request(request).await;
         let body = match answer {
-            Ok(resp) if resp.status() == hyper::StatusCode::OK => http_body_util::Limited::new(
-                resp.into_body(),
-                MAX_RESPONSE,
-            )
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .map_err(|_| {
-                format!(
+            Ok(resp) if resp.status() == hyper::StatusCode::OK => {
+                http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .map_err(|_| {
+                        format!(
                     "the metadata server at {host} answered over {MAX_RESPONSE} bytes or broke off"
                 )
-            }),
+                    })
+            }
             Ok(resp) => Err(format!(
                 "the metadata server at {host} answered HTTP {}",
                 resp.status().as_u16()

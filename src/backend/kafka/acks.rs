@@ -31,6 +31,10 @@ struct Out {
     due: Option<Instant>,
     /// Being dead-lettered: neither ack nor nack may touch it.
     dying: bool,
+    /// Its key, with `delivery.ordered` (a keyless message is never held back).
+    key: Option<Bytes>,
+    /// Not delivered yet: an earlier message of its key is still out (`delivery.ordered`).
+    held: bool,
 }
 
 /// One partition's pushed and unacknowledged messages.
@@ -41,12 +45,60 @@ struct Part {
     /// What this member last committed (or saw committed) for the partition.
     committed: i64,
     out: BTreeMap<i64, Out>,
+    /// With `delivery.ordered`: how many messages of each key are in `out`.
+    keys: HashMap<Bytes, usize>,
 }
 
 impl Part {
     /// The offset the group may commit: nothing unacknowledged below it.
     fn commit_point(&self) -> i64 {
         self.out.keys().next().copied().unwrap_or(self.next)
+    }
+
+    /// Takes `offset` out; with its key, the next held message of that key falls due now.
+    fn remove(&mut self, offset: i64) {
+        let Some(out) = self.out.remove(&offset) else {
+            return;
+        };
+        if let Some(k) = out.key {
+            match self.keys.get_mut(&k) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    self.release(&k);
+                }
+                _ => {
+                    self.keys.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// When no message of `key` is out with the client (delivered, nacked or being
+    /// dead-lettered), the first held one falls due now.
+    fn release(&mut self, key: &Bytes) {
+        let mut of_key = self
+            .out
+            .values_mut()
+            .filter(|o| o.key.as_ref() == Some(key));
+        if let Some(first) = of_key.next() {
+            if first.held {
+                first.held = false;
+                first.due = Some(Instant::now());
+            }
+        }
+    }
+
+    /// After messages left `out` in bulk (a cumulative commit): the key counts again, and each
+    /// key's first message released if it was held.
+    fn recount(&mut self) {
+        self.keys.clear();
+        for k in self.out.values().filter_map(|o| o.key.clone()) {
+            *self.keys.entry(k).or_insert(0) += 1;
+        }
+        let keys: Vec<Bytes> = self.keys.keys().cloned().collect();
+        for k in keys {
+            self.release(&k);
+        }
     }
 }
 
@@ -73,11 +125,14 @@ pub(super) enum Settle {
 pub(super) struct Acks {
     parts: HashMap<Tp, Part>,
     window: usize,
+    /// `delivery.ordered`: a message waits while an earlier one of its key is out.
+    ordered: bool,
 }
 
 impl Acks {
-    pub(super) fn new(max_in_flight: usize) -> Acks {
+    pub(super) fn new(max_in_flight: usize, ordered: bool) -> Acks {
         Acks {
+            ordered,
             parts: HashMap::new(),
             window: if max_in_flight == 0 {
                 DEFAULT_WINDOW
@@ -93,12 +148,15 @@ impl Acks {
         self.window.saturating_sub(held)
     }
 
-    /// Notes the first push of `records` and returns them stamped with delivery attempt 1.
+    /// Notes the first push of `records` and returns those to push now, stamped with delivery
+    /// attempt 1; with `delivery.ordered`, a message whose key has an earlier one out is held
+    /// (noted, counted in the window, pushed once that one is acknowledged or dead-lettered).
     pub(super) fn delivering(&mut self, records: Vec<Arc<Record>>) -> Vec<Arc<Record>> {
         let now = crate::backend::now_ms();
+        let ordered = self.ordered;
         records
             .into_iter()
-            .map(|r| {
+            .filter_map(|r| {
                 let p = self
                     .parts
                     .entry((r.topic.clone(), r.partition))
@@ -107,18 +165,36 @@ impl Acks {
                         // Where the member started reading: the group's commit, or the start.
                         committed: r.offset,
                         out: BTreeMap::new(),
+                        keys: HashMap::new(),
                     });
                 p.next = p.next.max(r.offset + 1);
-                let out = p.out.entry(r.offset).or_insert(Out {
-                    record: r.clone(),
-                    attempts: 0,
-                    first_ms: now,
-                    due: None,
-                    dying: false,
-                });
+                if !p.out.contains_key(&r.offset) {
+                    let key = if ordered { r.key() } else { None };
+                    let held = key.as_ref().is_some_and(|k| {
+                        let n = p.keys.entry(k.clone()).or_insert(0);
+                        *n += 1;
+                        *n > 1
+                    });
+                    p.out.insert(
+                        r.offset,
+                        Out {
+                            record: r.clone(),
+                            attempts: 0,
+                            first_ms: now,
+                            due: None,
+                            dying: false,
+                            key,
+                            held,
+                        },
+                    );
+                }
+                let out = p.out.get_mut(&r.offset)?;
+                if out.held {
+                    return None;
+                }
                 out.attempts = out.attempts.saturating_add(1);
                 out.due = None;
-                Arc::new(r.with_attempt(out.attempts))
+                Some(Arc::new(r.with_attempt(out.attempts)))
             })
             .collect()
     }
@@ -133,6 +209,10 @@ impl Acks {
             for out in p.out.values_mut() {
                 let Some(due) = out.due else { continue };
                 if due <= now && again.len() < max {
+                    if out.attempts == 0 {
+                        // Held until now (`delivery.ordered`): this is its first delivery.
+                        out.first_ms = crate::backend::now_ms();
+                    }
                     out.attempts = out.attempts.saturating_add(1);
                     out.due = None;
                     again.push(Arc::new(out.record.with_attempt(out.attempts)));
@@ -160,7 +240,7 @@ impl Acks {
                 .parts
                 .get(&tp)
                 .and_then(|part| part.out.get(&p.offset))
-                .is_some_and(|o| o.due.is_none() && !o.dying);
+                .is_some_and(|o| o.due.is_none() && !o.dying && !o.held);
             if !awaiting {
                 return Err(GatewayError::BadRequest(format!(
                     "message {}/{} at offset {} is not awaiting an ack from this subscription",
@@ -176,9 +256,7 @@ impl Acks {
                 continue;
             };
             match how {
-                Settle::Ack => {
-                    part.out.remove(&p.offset);
-                }
+                Settle::Ack => part.remove(p.offset),
                 Settle::Nack(delay) => {
                     let Some(out) = part.out.get_mut(&p.offset) else {
                         continue;
@@ -208,7 +286,7 @@ impl Acks {
     /// A dead-lettered (or dropped) message is done; the commit point, if it moved.
     pub(super) fn done(&mut self, tp: &Tp, offset: i64) -> Vec<(Tp, i64)> {
         if let Some(p) = self.parts.get_mut(tp) {
-            p.out.remove(&offset);
+            p.remove(offset);
         }
         self.moved([tp.clone()])
     }
@@ -229,6 +307,9 @@ impl Acks {
             p.out = p.out.split_off(&offset);
             p.committed = p.committed.max(offset);
             p.next = p.next.max(offset);
+            if self.ordered {
+                p.recount();
+            }
         }
     }
 
@@ -379,6 +460,22 @@ mod tests {
         ))
     }
 
+    fn keyed(offset: i64, key: &'static str) -> Arc<Record> {
+        Arc::new(Record::new(
+            Arc::from("t"),
+            0,
+            offset,
+            0,
+            Bytes::from_static(key.as_bytes()),
+            Bytes::new(),
+            Vec::new(),
+        ))
+    }
+
+    fn offsets(records: &[Arc<Record>]) -> Vec<i64> {
+        records.iter().map(|r| r.offset).collect()
+    }
+
     fn pos(offset: i64) -> crate::backend::Position {
         crate::backend::Position {
             topic: "t".into(),
@@ -390,7 +487,7 @@ mod tests {
 
     #[test]
     fn commit_point_never_passes_an_unacknowledged_message() {
-        let mut a = Acks::new(0);
+        let mut a = Acks::new(0, false);
         a.delivering((0..3).map(rec).collect());
         let policy = DeliveryPolicy::default();
         let (moved, _) = a.settle(&[pos(1), pos(2)], &Settle::Ack, &policy).unwrap();
@@ -401,7 +498,7 @@ mod tests {
 
     #[test]
     fn settling_a_position_never_pushed_changes_nothing() {
-        let mut a = Acks::new(0);
+        let mut a = Acks::new(0, false);
         a.delivering(vec![rec(0)]);
         let policy = DeliveryPolicy::default();
         assert!(a.settle(&[pos(0), pos(7)], &Settle::Ack, &policy).is_err());
@@ -411,7 +508,7 @@ mod tests {
 
     #[test]
     fn nack_past_max_deliveries_gives_the_message_up() {
-        let mut a = Acks::new(0);
+        let mut a = Acks::new(0, false);
         a.delivering(vec![rec(0)]);
         let policy = DeliveryPolicy {
             max_deliveries: 2,
@@ -432,5 +529,78 @@ mod tests {
             a.done(&(Arc::from("t"), 0), 0),
             vec![((Arc::from("t"), 0), 1)]
         );
+    }
+
+    #[test]
+    fn ordered_holds_a_key_while_its_earlier_message_is_out_and_releases_it_on_ack() {
+        let mut a = Acks::new(0, true);
+        let policy = DeliveryPolicy {
+            ordered: true,
+            ..Default::default()
+        };
+        let pushed = a.delivering(vec![
+            keyed(0, "a"),
+            keyed(1, "a"),
+            keyed(2, "b"),
+            keyed(3, ""),
+            keyed(4, "a"),
+        ]);
+        assert_eq!(offsets(&pushed), [0, 2, 3], "a's later messages wait");
+        assert_eq!(
+            a.room(),
+            DEFAULT_WINDOW - 5,
+            "held messages count in the window"
+        );
+        assert!(
+            a.settle(&[pos(1)], &Settle::Ack, &policy).is_err(),
+            "a held message was not delivered: it cannot be acked"
+        );
+        // A nack keeps the key held: the nacked message goes again first.
+        a.settle(&[pos(0)], &Settle::Nack(Duration::ZERO), &policy)
+            .unwrap();
+        let (again, _) = a.due_again(10);
+        assert_eq!(offsets(&again), [0]);
+        assert_eq!(again[0].key().as_deref(), Some(&b"a"[..]));
+        a.settle(&[pos(0)], &Settle::Ack, &policy).unwrap();
+        let (again, _) = a.due_again(10);
+        assert_eq!(offsets(&again), [1], "released by the ack, first delivery");
+        let m =
+            <crate::pb::KafkaMessage as prost::Message>::decode(again[0].encoded.clone()).unwrap();
+        assert_eq!(m.delivery_attempt, 1);
+        a.settle(&[pos(1)], &Settle::Ack, &policy).unwrap();
+        let (again, _) = a.due_again(10);
+        assert_eq!(offsets(&again), [4]);
+    }
+
+    #[test]
+    fn ordered_releases_the_next_of_a_key_when_one_is_dead_lettered_or_committed_past() {
+        let mut a = Acks::new(0, true);
+        let policy = DeliveryPolicy {
+            ordered: true,
+            max_deliveries: 1,
+            ..Default::default()
+        };
+        let pushed = a.delivering(vec![keyed(0, "a"), keyed(1, "a"), keyed(2, "a")]);
+        assert_eq!(offsets(&pushed), [0]);
+        let (_, dead) = a
+            .settle(&[pos(0)], &Settle::Nack(Duration::ZERO), &policy)
+            .unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(
+            a.due_again(10).0.is_empty(),
+            "held while 0 is being dead-lettered"
+        );
+        a.done(&(Arc::from("t"), 0), 0);
+        assert_eq!(offsets(&a.due_again(10).0), [1]);
+        // A cumulative commit past 1 acknowledges it; 2 goes out.
+        a.committed_below(&(Arc::from("t"), 0), 2);
+        assert_eq!(offsets(&a.due_again(10).0), [2]);
+    }
+
+    #[test]
+    fn without_ordered_every_message_of_a_key_goes_out_at_once() {
+        let mut a = Acks::new(0, false);
+        let pushed = a.delivering(vec![keyed(0, "a"), keyed(1, "a")]);
+        assert_eq!(offsets(&pushed), [0, 1]);
     }
 }

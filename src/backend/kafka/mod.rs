@@ -501,7 +501,7 @@ impl KafkaBackend {
         let member = Arc::new(Member {
             group,
             owned: Mutex::new(BTreeSet::new()),
-            acks: Mutex::new(Acks::new(spec.max_in_flight)),
+            acks: Mutex::new(Acks::new(spec.max_in_flight, self.policy.ordered)),
             wake: Notify::new(),
         });
         let catalog = matches!(spec.target, Target::Pattern(_)).then(|| inner.watch_catalog());

@@ -320,3 +320,45 @@ async fn kafka_plain_subscription_ack_frees_the_window_and_nack_answers_400() {
     assert_eq!(offsets_of(&got), vec![1], "the ack freed the window");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_ordered_delivery_holds_a_key_until_its_earlier_message_is_acked() {
+    let (broker, gw, t) = setup("kord", "    delivery: { ordered: true }\n").await;
+    let group = topic("kord-group");
+    let mut p = gw.connect("/kafka").await;
+    for (key, value) in [("k1", "a"), ("k1", "b"), ("k2", "c"), ("k1", "d")] {
+        produce(&mut p, &t, Some(0), key.as_bytes(), value.as_bytes()).await;
+    }
+    let mut a = gw.connect("/kafka").await;
+    let id = a.subscribe(member(&t, &group)).await;
+    let got = pushed_by(&mut a, id, 2, Duration::from_secs(60)).await;
+    assert_eq!(
+        attempts(&got),
+        vec![(0, 1), (2, 1)],
+        "b and d wait for a (same key); c (another key) does not"
+    );
+    let (code, msg) = error_of(ack(&mut a, id, &t, &[1]).await);
+    assert_eq!(code, 400, "a held message was never delivered: {msg}");
+    // A nacked a still holds its key: a comes again before b.
+    nack(&mut a, id, &t, 0, 0).await;
+    let again = pushed_by(&mut a, id, 1, Duration::from_secs(10)).await;
+    assert_eq!(attempts(&again), vec![(0, 2)]);
+    let r = ack(&mut a, id, &t, &[0, 2]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    let next = pushed_by(&mut a, id, 1, Duration::from_secs(10)).await;
+    assert_eq!(attempts(&next), vec![(1, 1)], "b, released by a's ack");
+    assert_eq!(value_of(&next[0]), "b");
+    assert_eq!(
+        committed(&broker, &group, &t).await,
+        Some(1),
+        "the commit stops at b, still out"
+    );
+    let r = ack(&mut a, id, &t, &[1]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    let last = pushed_by(&mut a, id, 1, Duration::from_secs(10)).await;
+    assert_eq!(attempts(&last), vec![(3, 1)]);
+    let r = ack(&mut a, id, &t, &[3]).await;
+    assert!(matches!(r, Resp::OkResp(_)), "ack answered {r:?}");
+    assert_eq!(committed(&broker, &group, &t).await, Some(4));
+    gw.stop().await;
+}
