@@ -65,18 +65,22 @@ impl Commands {
 
     /// Runs one command; None when its reply went to the queue (a subscribe's).
     pub(super) async fn run(&self, req: Req) -> Option<Resp> {
-        let frame = self
-            .dispatcher
-            .handle(
-                PubSubReq {
-                    sequence: 0,
-                    req: Some(req),
-                },
-                std::time::Instant::now(),
-            )
-            .await?;
-        Some(decode(&frame))
+        run_on(&self.dispatcher, req).await
     }
+}
+
+/// Runs one command on `dispatcher`; None when its reply went to the queue (a subscribe's).
+pub(super) async fn run_on(dispatcher: &Dispatcher, req: Req) -> Option<Resp> {
+    let frame = dispatcher
+        .handle(
+            PubSubReq {
+                sequence: 0,
+                req: Some(req),
+            },
+            std::time::Instant::now(),
+        )
+        .await?;
+    Some(decode(&frame))
 }
 
 /// A reply frame back into its message (the dispatcher encodes replies once, for WebSocket).

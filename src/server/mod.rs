@@ -33,7 +33,9 @@ use crate::session::{self, RouteEnd};
 
 mod call;
 mod endpoints;
+mod groups;
 mod handshakes;
+mod leases;
 mod sse;
 mod upgrade;
 use handshakes::{HandshakeSlot, Handshakes};
@@ -57,6 +59,8 @@ pub struct RouteEntry {
     input: crate::config::BackendInput,
     /// The route's idempotent-publish window: kept by a reload that keeps its settings.
     window: Arc<crate::backend::idempotency::Window>,
+    /// The route's HTTP group memberships: kept with its backend.
+    groups: Arc<groups::Registry>,
 }
 
 /// Everything a configuration determines; replaced whole on reload.
@@ -232,6 +236,7 @@ fn build_table(
             .filter(|e| e.route.idempotency == route.idempotency)
             .map(|e| e.window.clone())
             .unwrap_or_else(|| backend::idempotency::Window::new(&route.idempotency));
+        let groups = kept.map(|e| e.groups.clone()).unwrap_or_default();
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,
@@ -240,6 +245,7 @@ fn build_table(
             end,
             input,
             window,
+            groups,
         }));
     }
     let limits = config.server.limits.clone();
@@ -672,8 +678,9 @@ impl Conn {
                 })
             },
         };
+        let groups = entry.groups.clone();
         drop(table);
-        endpoints::serve(req, endpoint, &query, route, self.peer).await
+        endpoints::serve(req, endpoint, &query, route, groups, self.peer).await
     }
 }
 

@@ -88,7 +88,7 @@ impl EventId {
 }
 
 /// The start position named by `?start=`.
-fn start(name: &str) -> Option<StartPosition> {
+pub(super) fn start(name: &str) -> Option<StartPosition> {
     Some(match name.to_ascii_lowercase().as_str() {
         "latest" => StartPosition::Latest,
         "earliest" => StartPosition::Earliest,

@@ -4,6 +4,7 @@
 
 mod brokers;
 mod events;
+mod groups;
 mod publish;
 mod refusals;
 
