@@ -522,9 +522,11 @@ async fn serve<S>(
         .min(table.limits.handshake_timeout());
     let per_sec = table.limits.max_requests_per_sec;
     drop(table);
+    let kill = CancellationToken::new();
     let conn = Arc::new(Conn {
         peer,
         inner,
+        kill: kill.clone(),
         shutdown: shutdown.clone(),
         tracker,
         slot: Mutex::new(Some(slot)),
@@ -544,6 +546,10 @@ async fn serve<S>(
     let mut served = std::pin::pin!(served);
     let done = tokio::select! {
         r = served.as_mut() => r,
+        _ = kill.cancelled() => {
+            tracing::debug!(%peer, "HTTP connection closed: a slow consumer");
+            return;
+        }
         _ = shutdown.cancelled() => {
             // Requests in progress finish (streams end on their own at shutdown); no new ones.
             served.as_mut().graceful_shutdown();
@@ -566,6 +572,8 @@ async fn serve<S>(
 /// What every request of one connection shares.
 struct Conn {
     peer: SocketAddr,
+    /// Closes the connection (a stalled event stream under `slow_consumer: close`).
+    kill: CancellationToken,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -666,6 +674,7 @@ impl Conn {
             auth: entry.auth_tx.borrow().clone(),
             limits: table.limits.clone(),
             end: entry.end.token().clone(),
+            connection: self.kill.clone(),
             admit: {
                 let (inner, ip, limits) =
                     (self.inner.clone(), self.peer.ip(), table.limits.clone());

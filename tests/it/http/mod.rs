@@ -7,6 +7,7 @@ mod events;
 mod groups;
 mod publish;
 mod refusals;
+mod slow;
 
 use std::time::Duration;
 
