@@ -182,46 +182,80 @@ async fn kafka_group_get_leases_ack_settles_and_lapsed_or_nacked_leases_are_rede
     gw.stop().await;
 }
 
-#[tokio::test]
-async fn an_idle_membership_is_released_and_gives_its_leased_messages_back_to_the_group() {
-    let gw = Gateway::start(EMBEDDED).await;
-    let t = topic("idle");
+/// On the route at `base` (`gw`'s): a membership is not idle while a GET waits on it; one that
+/// is idle is released, and what it had leased goes back to the group at once. The
+/// delivery_attempt of the message's delivery to the group's next member.
+async fn idle_release(gw: &Gateway, base: &str, t: &str) -> u32 {
     let group = topic("g");
-    let mut c = Consumer::new(gw.addr, "/embedded", &t, &group).await;
+    let mut c = Consumer::new(gw.addr, base, t, &group).await;
     assert!(c.get("start=earliest").await.is_empty());
     // Not idle while a GET waits on it, however short its idle_ms: the GET gets what comes.
     let mut publisher = Http::connect(gw.addr).await;
     let (got, posted) = tokio::join!(c.get("wait_ms=20000&idle_ms=100"), async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        publisher.post(&format!("/embedded/topics/{t}"), "w").await
+        publisher.post(&format!("{base}/topics/{t}"), "w").await
     });
     assert_eq!(posted.status, 200, "{:?}", posted.body);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["value"], json!("w"));
     let w = got[0]["ack_id"].as_str().unwrap().to_string();
     assert_eq!(c.ack("ack", &[&w]).await["acked"], json!(1));
-    let a = c.http.post(&format!("/embedded/topics/{t}"), "x").await;
+    let a = c.http.post(&format!("{base}/topics/{t}"), "x").await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     // Leased for a minute, by a membership released after 300 ms without a call.
     let (v, attempt, id) = c.next("ack_timeout_ms=60000&idle_ms=300").await;
     assert_eq!((v.as_str(), attempt), ("x", 1));
     // Another member of the group, over WebSocket: it gets the message once the idle
     // membership gives it back, long before the lease would have lapsed.
-    let mut ws = gw.connect("/embedded").await;
+    let mut ws = gw.connect(base).await;
     let sid = ws
         .subscribe(CmdKafkaSubscribe {
             group: group.clone(),
-            ..sub(&t)
+            ..sub(t)
         })
         .await;
     let got = ws.pushed(sid, 1).await;
     assert_eq!(value_of(&got[0]), "x");
-    assert_eq!(got[0].delivery_attempt, 2);
-    // Its ids died with it.
+    // Its ids died with it (asked on a new connection: the gateway closes idle ones).
+    c.http = Http::connect(gw.addr).await;
     let a = c
         .settle("ack", json!({"group": group, "topic": t, "ack_ids": [id]}))
         .await;
     assert_eq!(a.status, 400, "{:?}", a.body);
+    got[0].delivery_attempt
+}
+
+#[tokio::test]
+async fn embedded_an_idle_membership_is_released_and_gives_its_leased_messages_back_to_the_group() {
+    let gw = Gateway::start(EMBEDDED).await;
+    assert_eq!(idle_release(&gw, "/embedded", &topic("idle")).await, 2);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn jetstream_an_idle_membership_is_released_and_gives_its_leased_messages_back_to_the_group()
+{
+    use crate::common::nats::{delete_stream, js_route, oracle, unique, NATS};
+    let nc = oracle().await;
+    let stream = unique("GWHI");
+    let base = unique("gwhi.js").replace('_', ".");
+    let gw = Gateway::start(&js_route("/js", NATS, &stream, &base, "")).await;
+    // JetStream counts every delivery, the one to the released member's closing pull included.
+    assert!(idle_release(&gw, "/js", &format!("{base}.t")).await >= 2);
+    gw.stop().await;
+    delete_stream(&nc, &stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_an_idle_membership_is_released_and_gives_its_leased_messages_back_to_the_group() {
+    use crate::common::kafka::{kafka_yaml, shared, topic as kafka_topic};
+    let broker = shared();
+    let t = kafka_topic("httpi");
+    broker.create_topic(&t, 1).await;
+    let gw = Gateway::start(&kafka_yaml(&broker.bootstrap(), "")).await;
+    // The next member reads on from the group's committed offset: the gateway's count of
+    // attempts, kept per member, starts over there.
+    assert!(idle_release(&gw, "/kafka", &t).await >= 1);
     gw.stop().await;
 }
 
