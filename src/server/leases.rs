@@ -320,6 +320,8 @@ pub(super) async fn settle(
             return error(e.code, &e.message);
         }
     }
+    // Room for more: the task takes deliveries again if it had stopped at MAX_LEASED.
+    m.changed.notify_one();
     let done = if nack { "nacked" } else { "acked" };
     json(200, &json!({ done: n, "expired": expired }))
 }

@@ -40,7 +40,8 @@ impl Consumer {
 
     /// The one message of a GET that waits for it.
     async fn next(&mut self, query: &str) -> (String, u64, String) {
-        let got = self.get(&format!("wait_ms=20000&{query}")).await;
+        // Within the test client's own time bound (WAIT).
+        let got = self.get(&format!("wait_ms=8000&{query}")).await;
         assert_eq!(got.len(), 1, "{got:?}");
         let m = &got[0];
         (
@@ -282,5 +283,108 @@ async fn a_group_get_on_a_scheme_without_per_message_ack_answers_the_capability_
     assert_eq!(a.status, 400, "{:?}", a.body);
     let a = http.get("/n/ack").await;
     assert_eq!(a.status, 405, "{:?}", a.body);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_membership_holds_at_most_max_leased_messages_and_settling_one_makes_room() {
+    let gw = Gateway::start(EMBEDDED).await;
+    let t = topic("full");
+    let mut c = Consumer::new(gw.addr, "/embedded", &t, &topic("g")).await;
+    let messages: Vec<Value> = (0..1001)
+        .map(|i| json!({"value": format!("{i}")}))
+        .collect();
+    let a = c
+        .http
+        .send(
+            "POST",
+            &format!("/embedded/topics/{t}"),
+            &[("content-type", "application/vnd.pubsub.batch+json")],
+            json!({ "messages": messages }).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let mut ids = Vec::new();
+    while ids.len() < 1000 {
+        for m in c.get("start=earliest&max=1000&wait_ms=5000").await {
+            ids.push(m["ack_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids.len(), 1000, "the first 1000, no more");
+    // Full: a GET answers no message (and says so), however long it may wait.
+    let a = c
+        .http
+        .get(&format!(
+            "/embedded/topics/{t}?group={}&wait_ms=300",
+            c.group
+        ))
+        .await;
+    let v = a.json();
+    assert_eq!(v["messages"], json!([]));
+    assert_eq!(
+        (v["leased"].clone(), v["max_leased"].clone()),
+        (json!(1000), json!(1000))
+    );
+    // One settled makes room for the last message.
+    assert_eq!(c.ack("ack", &[&ids[0]]).await["acked"], json!(1));
+    let (v, attempt, _) = c.next("").await;
+    assert_eq!((v.as_str(), attempt), ("1000", 1));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn each_credential_holds_its_own_membership_under_its_own_acls() {
+    let yaml = r#"
+routes:
+  - uri: /e
+    upstream: { scheme: embedded }
+    plugins:
+      key-auth:
+        keys:
+          - { id: alice, key: alice-http-key-0123, acl: { write: ["mine-.*"], read: ["mine-.*"] } }
+          - { id: bob, key: bob-http-key-0123456 }
+"#;
+    let gw = Gateway::start(yaml).await;
+    let mut http = Http::connect(gw.addr).await;
+    let t = topic("mine");
+    let alice = [("apikey", "alice-http-key-0123")];
+    let bob = [("apikey", "bob-http-key-0123456")];
+    for v in ["one", "two"] {
+        let a = http
+            .send("POST", &format!("/e/topics/{t}"), &alice, v)
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+    let get = |topic: &str| format!("/e/topics/{topic}?group=g&start=earliest&wait_ms=300");
+    assert_eq!(http.get(&get(&t)).await.status, 401);
+    // Alice's ACL applies to her membership, as to her WebSocket subscribe.
+    let a = http.send("GET", &get(&topic("theirs")), &alice, "").await;
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    // Bob's membership takes the group's messages (the one he asked for leased, the other
+    // delivered to it, waiting for his next GET): Alice's own membership, in the same group,
+    // gets none of them.
+    let a = http.send("GET", &get(&t), &bob, "").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let bobs = a.json()["messages"][0].clone();
+    assert_eq!(bobs["value"], json!("one"));
+    let a = http.send("GET", &get(&t), &alice, "").await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.json()["messages"], json!([]));
+    let settle = |id: &Value| json!({"group": "g", "topic": t, "ack_ids": [id]}).to_string();
+    let a = http
+        .send("POST", "/e/ack", &[], settle(&bobs["ack_id"]))
+        .await;
+    assert_eq!(a.status, 401);
+    // Bob's id is not Alice's to settle.
+    let a = http
+        .send("POST", "/e/ack", &alice, settle(&bobs["ack_id"]))
+        .await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
+    let a = http
+        .send("POST", "/e/ack", &bob, settle(&bobs["ack_id"]))
+        .await;
+    assert_eq!(a.json()["acked"], json!(1), "{:?}", a.body);
+    let a = http.send("GET", &get(&t), &bob, "").await;
+    assert_eq!(a.json()["messages"][0]["value"], json!("two"));
     gw.stop().await;
 }
