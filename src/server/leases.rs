@@ -28,7 +28,8 @@ use crate::pb::{CmdAck, KafkaMessage, MessagePosition, StartPosition};
 
 type Response = hyper::Response<Body>;
 
-pub(super) fn ack_id(nonce: u64, token: u64) -> String {
+/// The id a lease is settled by: unguessable (both halves random), and naming its membership.
+fn ack_id(nonce: u64, token: u64) -> String {
     format!("{nonce:016x}{token:016x}")
 }
 
