@@ -13,7 +13,9 @@
 //!   upgrade request has its Origin and credentials checked, its route and framing picked
 //!   (`choose_protocol`: binary, or JSON for `pubsub.json`) before it is upgraded; other requests
 //!   go to the HTTP endpoints (`endpoints`: publish, fetch, info, each a protocol command run by a
-//!   dispatcher of its own; `sse`: a subscription as Server-Sent Events); swaps the route table on
+//!   dispatcher of its own; `sse`: a subscription as Server-Sent Events; `groups`: the group
+//!   memberships the gateway holds for HTTP consumers; `leases`: their calls, a group GET's
+//!   leased messages, ack and nack by ack_id); swaps the route table on
 //!   reload, rebuilding a route's backend when what it is built from changed.
 //! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
 //!   server through its `Served` trait.

@@ -33,6 +33,9 @@ pub(super) struct Route {
     /// Counts a long-lived call (an event stream) against the connection limits, as a WebSocket
     /// is counted; None when a limit is reached. The slot is released when dropped.
     pub(super) admit: Arc<dyn Fn() -> Option<Box<dyn Send>> + Send + Sync>,
+    /// Cancelling it closes the call's connection: how a stalled event stream is ended (its
+    /// body is not polled while the client does not read, so it cannot end itself).
+    pub(super) connection: CancellationToken,
 }
 
 /// A command runner for one HTTP call (or one event stream): the dispatcher, and the queue its
@@ -65,18 +68,22 @@ impl Commands {
 
     /// Runs one command; None when its reply went to the queue (a subscribe's).
     pub(super) async fn run(&self, req: Req) -> Option<Resp> {
-        let frame = self
-            .dispatcher
-            .handle(
-                PubSubReq {
-                    sequence: 0,
-                    req: Some(req),
-                },
-                std::time::Instant::now(),
-            )
-            .await?;
-        Some(decode(&frame))
+        run_on(&self.dispatcher, req).await
     }
+}
+
+/// Runs one command on `dispatcher`; None when its reply went to the queue (a subscribe's).
+pub(super) async fn run_on(dispatcher: &Dispatcher, req: Req) -> Option<Resp> {
+    let frame = dispatcher
+        .handle(
+            PubSubReq {
+                sequence: 0,
+                req: Some(req),
+            },
+            std::time::Instant::now(),
+        )
+        .await?;
+    Some(decode(&frame))
 }
 
 /// A reply frame back into its message (the dispatcher encodes replies once, for WebSocket).

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 
 use super::call::{number, Commands, Route};
 use super::sse;
+use super::{groups, leases};
 use crate::auth::{percent_decode, Credentials, Refusal};
 use crate::config::Limits;
 use crate::http::{error, json, Body};
@@ -42,6 +44,9 @@ pub(super) enum Endpoint {
     Topic(String),
     /// `{uri}/info`.
     Info,
+    /// `{uri}/ack` and `{uri}/nack`: settling what a group GET leased (`groups`).
+    Ack,
+    Nack,
 }
 
 /// The endpoint `path` names on the route `uri`, if any. A route `uri` ending in `*` (a prefix)
@@ -49,8 +54,11 @@ pub(super) enum Endpoint {
 pub(super) fn parse(uri: &str, path: &str) -> Option<Endpoint> {
     let base = uri.strip_suffix('*').unwrap_or(uri).trim_end_matches('/');
     let rest = path.strip_prefix(base)?;
-    if rest == "/info" {
-        return Some(Endpoint::Info);
+    match rest {
+        "/info" => return Some(Endpoint::Info),
+        "/ack" => return Some(Endpoint::Ack),
+        "/nack" => return Some(Endpoint::Nack),
+        _ => {}
     }
     let topic = rest.strip_prefix("/topics/")?;
     if topic.is_empty() {
@@ -83,6 +91,7 @@ pub(super) async fn serve(
     endpoint: Endpoint,
     query: &HashMap<String, String>,
     route: Route,
+    groups: Arc<groups::Registry>,
     peer: SocketAddr,
 ) -> Response {
     let origin = header(req.headers(), "origin").map(str::to_string);
@@ -93,7 +102,7 @@ pub(super) async fn serve(
     let mut resp = if req.method() == Method::OPTIONS {
         preflight(req.headers())
     } else {
-        call(req, endpoint, query, route, peer).await
+        call(req, endpoint, query, route, &groups, peer).await
     };
     if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         let h = resp.headers_mut();
@@ -126,6 +135,7 @@ async fn call(
     endpoint: Endpoint,
     query: &HashMap<String, String>,
     route: Route,
+    groups: &Arc<groups::Registry>,
     peer: SocketAddr,
 ) -> Response {
     let headers = req.headers();
@@ -169,15 +179,29 @@ async fn call(
         (Endpoint::Topic(topic), Method::GET) => {
             let sse =
                 header(req.headers(), "accept").is_some_and(|a| a.contains("text/event-stream"));
-            let c = Commands::new(&route, identity);
             if sse {
+                let c = Commands::new(&route, identity);
                 let last = header(req.headers(), "last-event-id").map(str::to_string);
                 sse::stream(topic, query, last, c, &route, peer).await
+            } else if query.contains_key("group") {
+                match leases::query(topic, query, &route.limits) {
+                    Ok(g) => leases::get(&route, groups, identity, g).await,
+                    Err(r) => *r,
+                }
             } else {
+                let c = Commands::new(&route, identity);
                 fetch(topic, query, &c).await
             }
         }
+        (endpoint @ (Endpoint::Ack | Endpoint::Nack), Method::POST) => {
+            let body = match read_body(req, &route.limits).await {
+                Ok(b) => b,
+                Err(r) => return *r,
+            };
+            leases::settle(groups, &identity, &body, endpoint == Endpoint::Nack).await
+        }
         (Endpoint::Info, _) => method_not_allowed("GET, OPTIONS"),
+        (Endpoint::Ack | Endpoint::Nack, _) => method_not_allowed("POST, OPTIONS"),
         (Endpoint::Topic(_), _) => method_not_allowed("GET, POST, OPTIONS"),
     }
 }
@@ -212,32 +236,9 @@ async fn publish(
             Err(r) => return *r,
         }
     };
-    // A body over the frame limit is refused without reading the rest of it; one that trickles
-    // in gets the handshake's time bound, as a request head does.
-    let reading = http_body_util::Limited::new(req.into_body(), limits.max_frame_bytes).collect();
-    let body = match tokio::time::timeout(limits.handshake_timeout(), reading).await {
-        Err(_) => {
-            METRICS.reject(Rejection::HandshakeTimeout);
-            return plain_close_json(
-                408,
-                &format!(
-                    "the body did not arrive within {} s",
-                    limits.handshake_timeout().as_secs()
-                ),
-            );
-        }
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            METRICS.reject(Rejection::BadRequest);
-            return plain_close_json(
-                413,
-                &format!(
-                    "body larger than the frame limit ({} bytes)",
-                    limits.max_frame_bytes
-                ),
-            );
-        }
-        Ok(Err(_)) => return error(400, "the request body could not be read"),
+    let body = match read_body(req, limits).await {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     match single {
         Some(mut m) => {
@@ -259,6 +260,39 @@ async fn publish(
             }
             json(200, &json!({ "results": results }))
         }
+    }
+}
+
+/// A request's body, whole. One over the frame limit is refused without reading the rest of
+/// it; one that trickles in gets the handshake's time bound, as a request head does.
+async fn read_body(
+    req: Request<hyper::body::Incoming>,
+    limits: &Limits,
+) -> Result<Bytes, Box<Response>> {
+    let reading = http_body_util::Limited::new(req.into_body(), limits.max_frame_bytes).collect();
+    match tokio::time::timeout(limits.handshake_timeout(), reading).await {
+        Err(_) => {
+            METRICS.reject(Rejection::HandshakeTimeout);
+            Err(Box::new(plain_close_json(
+                408,
+                &format!(
+                    "the body did not arrive within {} s",
+                    limits.handshake_timeout().as_secs()
+                ),
+            )))
+        }
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            METRICS.reject(Rejection::BadRequest);
+            Err(Box::new(plain_close_json(
+                413,
+                &format!(
+                    "body larger than the frame limit ({} bytes)",
+                    limits.max_frame_bytes
+                ),
+            )))
+        }
+        Ok(Err(_)) => Err(Box::new(error(400, "the request body could not be read"))),
     }
 }
 
@@ -433,13 +467,6 @@ fn batch_messages(topic: &str, body: &[u8]) -> Result<Vec<CmdKafkaProduce>, Stri
 /// `GET {uri}/topics/{topic}?partition=&offset=&max=&max_bytes=&wait_ms=`: a fetch, `{messages:
 /// [...]}` in the shape of `pubsub --json`, plus `next_offset` to ask from next.
 async fn fetch(topic: String, query: &HashMap<String, String>, c: &Commands) -> Response {
-    if query.contains_key("group") {
-        METRICS.reject(Rejection::BadRequest);
-        return error(
-            400,
-            "a group is consumed by an event stream (Accept: text/event-stream); a fetch reads by offset",
-        );
-    }
     let partition = match number::<i32>(query, "partition") {
         Ok(p) => p.unwrap_or(0),
         Err(r) => return *r,
@@ -525,5 +552,11 @@ mod tests {
         assert_eq!(parse("/e", "/ex/info"), None);
         assert_eq!(parse("/e", "/e"), None);
         assert_eq!(parse("/ws/*", "/ws/info"), Some(Endpoint::Info));
+        assert_eq!(parse("/e", "/e/ack"), Some(Endpoint::Ack));
+        assert_eq!(parse("/e", "/e/nack"), Some(Endpoint::Nack));
+        assert_eq!(
+            parse("/e", "/e/topics/x/ack"),
+            Some(Endpoint::Topic("x/ack".into()))
+        );
     }
 }

@@ -33,7 +33,9 @@ use crate::session::{self, RouteEnd};
 
 mod call;
 mod endpoints;
+mod groups;
 mod handshakes;
+mod leases;
 mod sse;
 mod upgrade;
 use handshakes::{HandshakeSlot, Handshakes};
@@ -57,6 +59,8 @@ pub struct RouteEntry {
     input: crate::config::BackendInput,
     /// The route's idempotent-publish window: kept by a reload that keeps its settings.
     window: Arc<crate::backend::idempotency::Window>,
+    /// The route's HTTP group memberships: kept with its backend.
+    groups: Arc<groups::Registry>,
 }
 
 /// Everything a configuration determines; replaced whole on reload.
@@ -237,6 +241,7 @@ fn build_table(
             Some(e) => e.window.clone(),
             None => backend::idempotency::Window::for_route(route).map_err(err)?,
         };
+        let groups = kept.map(|e| e.groups.clone()).unwrap_or_default();
         routes.push(Arc::new(RouteEntry {
             route: route.clone(),
             backend,
@@ -245,6 +250,7 @@ fn build_table(
             end,
             input,
             window,
+            groups,
         }));
     }
     let limits = config.server.limits.clone();
@@ -521,9 +527,11 @@ async fn serve<S>(
         .min(table.limits.handshake_timeout());
     let per_sec = table.limits.max_requests_per_sec;
     drop(table);
+    let kill = CancellationToken::new();
     let conn = Arc::new(Conn {
         peer,
         inner,
+        kill: kill.clone(),
         shutdown: shutdown.clone(),
         tracker,
         slot: Mutex::new(Some(slot)),
@@ -543,6 +551,10 @@ async fn serve<S>(
     let mut served = std::pin::pin!(served);
     let done = tokio::select! {
         r = served.as_mut() => r,
+        _ = kill.cancelled() => {
+            tracing::debug!(%peer, "HTTP connection closed: a slow consumer");
+            return;
+        }
         _ = shutdown.cancelled() => {
             // Requests in progress finish (streams end on their own at shutdown); no new ones.
             served.as_mut().graceful_shutdown();
@@ -565,6 +577,8 @@ async fn serve<S>(
 /// What every request of one connection shares.
 struct Conn {
     peer: SocketAddr,
+    /// Closes the connection (a stalled event stream under `slow_consumer: close`).
+    kill: CancellationToken,
     inner: Arc<Inner>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -665,6 +679,7 @@ impl Conn {
             auth: entry.auth_tx.borrow().clone(),
             limits: table.limits.clone(),
             end: entry.end.token().clone(),
+            connection: self.kill.clone(),
             admit: {
                 let (inner, ip, limits) =
                     (self.inner.clone(), self.peer.ip(), table.limits.clone());
@@ -677,8 +692,9 @@ impl Conn {
                 })
             },
         };
+        let groups = entry.groups.clone();
         drop(table);
-        endpoints::serve(req, endpoint, &query, route, self.peer).await
+        endpoints::serve(req, endpoint, &query, route, groups, self.peer).await
     }
 }
 

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::call::{decode, number, Commands, Route};
 use crate::auth::percent_decode;
+use crate::config::SlowConsumerPolicy;
 use crate::http::{error, Body};
 use crate::pb::pub_sub_req::Req;
 use crate::pb::pub_sub_resp::Resp;
@@ -88,7 +89,7 @@ impl EventId {
 }
 
 /// The start position named by `?start=`.
-fn start(name: &str) -> Option<StartPosition> {
+pub(super) fn start(name: &str) -> Option<StartPosition> {
     Some(match name.to_ascii_lowercase().as_str() {
         "latest" => StartPosition::Latest,
         "earliest" => StartPosition::Earliest,
@@ -220,6 +221,18 @@ pub(super) async fn stream(
     crate::metrics::METRICS
         .http_streams
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let slow = CancellationToken::new();
+    let watch = (route.limits.slow_consumer == SlowConsumerPolicy::Close).then(|| {
+        let done = CancellationToken::new();
+        tokio::spawn(watch_slow(
+            c.out.clone(),
+            route.limits.slow_consumer_timeout_ms,
+            slow.clone(),
+            route.connection.clone(),
+            done.clone(),
+        ));
+        done.drop_guard()
+    });
     tracing::debug!(%peer, route = %route.uri, "event stream opened");
     let state = Stream {
         c,
@@ -236,6 +249,8 @@ pub(super) async fn stream(
         subscription,
         settle,
         written: Vec::new(),
+        slow,
+        _watch: watch,
     };
     let events = futures_util::stream::unfold(state, |mut s| async move {
         let event = s.next().await?;
@@ -278,6 +293,57 @@ struct Stream {
     settle: Settle,
     /// A group's messages queued as events, settled once they are written.
     written: Vec<MessagePosition>,
+    /// Cancelled by `watch_slow`: the stream ends with a `close` event if it still can.
+    slow: CancellationToken,
+    /// Stops `watch_slow` when the stream ends.
+    _watch: Option<tokio_util::sync::DropGuard>,
+}
+
+/// How long a stream found slow has to end itself with a `close` event (its client reading
+/// again) before its connection is closed.
+const SLOW_GRACE: Duration = Duration::from_millis(500);
+
+/// `slow_consumer: close` for an event stream, as a WebSocket session applies it: a live
+/// subscription's queue overflowed, or the stream's queue stayed full for `timeout_ms`. A stream
+/// whose client does not read is not polled, so it is watched from outside: it is asked to end,
+/// and if it has not within `SLOW_GRACE`, its connection is closed.
+async fn watch_slow(
+    out: crate::outbox::Outbox,
+    timeout_ms: u64,
+    slow: CancellationToken,
+    connection: CancellationToken,
+    done: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis((timeout_ms / 4).max(10)));
+    let mut full_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if !out.is_full() {
+            full_since = None;
+        }
+        let full_too_long = out.is_full()
+            && full_since
+                .get_or_insert_with(tokio::time::Instant::now)
+                .elapsed()
+                >= Duration::from_millis(timeout_ms);
+        if out.is_slow() || full_too_long {
+            break;
+        }
+    }
+    crate::metrics::METRICS
+        .slow_consumer_closes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!("closing a slow event stream");
+    slow.cancel();
+    if tokio::time::timeout(SLOW_GRACE, done.cancelled())
+        .await
+        .is_err()
+    {
+        connection.cancel();
+    }
 }
 
 /// How a group stream's delivered messages are settled.
@@ -305,13 +371,11 @@ impl Stream {
             if self.done {
                 return None;
             }
-            if self.c.out.is_slow() {
-                crate::metrics::METRICS
-                    .slow_consumer_closes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if self.slow.is_cancelled() {
                 return self.finish("slow consumer: the stream could not keep up");
             }
             tokio::select! {
+                _ = self.slow.cancelled() => return self.finish("slow consumer: the stream could not keep up"),
                 _ = self.end.cancelled() => return self.finish("the gateway is going away or the route changed"),
                 frame = self.c.inbox.recv_frame(self.budget) => match frame.map(|f| decode(&f)) {
                     Some(Resp::KafkaPush(p)) => self.push(p),

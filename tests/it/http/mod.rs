@@ -4,8 +4,10 @@
 
 mod brokers;
 mod events;
+mod groups;
 mod publish;
 mod refusals;
+mod slow;
 
 use std::time::Duration;
 
