@@ -15,8 +15,9 @@
 //!   go to the HTTP endpoints (`endpoints`: publish, fetch, info, each a protocol command run by a
 //!   dispatcher of its own; `sse`: a subscription as Server-Sent Events; `groups`: the group
 //!   memberships the gateway holds for HTTP consumers; `leases`: their calls, a group GET's
-//!   leased messages, ack and nack by ack_id); swaps the route table on
-//!   reload, rebuilding a route's backend when what it is built from changed.
+//!   leased messages, ack and nack by ack_id); swaps the route table on reload (`table`: a
+//!   route's backend rebuilt only when what it is built from changed, its idempotency window
+//!   and HTTP memberships kept with it).
 //! - `admin`: the admin listener: health, readiness, Prometheus metrics, the console; sees the
 //!   server through its `Served` trait.
 //! - `session`: one connection's loop: reads requests, runs them concurrently, one writer task
@@ -27,7 +28,8 @@
 //! - `backend/`: the `Backend` trait and the types crossing it (`spec`), `capabilities`, the push
 //!   `sink` (backpressure, flow control, the gate that orders pushes after their subscribe
 //!   reply), `dead_letter` (the headers every scheme puts on a dead letter), `idempotency` (a
-//!   route's idempotent-publish window, bounded in time and keys), `live/` (the live
+//!   route's idempotent-publish window, bounded in time and keys; journaled beside an embedded
+//!   route's storage so a restart keeps it), `live/` (the live
 //!   fan-out every scheme without history shares: members, bounded queues, the slow-consumer
 //!   policy), and one folder per scheme, each behind its Cargo feature but `embedded`:
 //!   `embedded/` (in-process broker: log, broker, groups, acks, dead, delivery, fanout, durable,
