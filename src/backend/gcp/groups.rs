@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gcloud_gax::grpc::{Code, Status};
 use gcloud_googleapis::pubsub::v1::{
-    seek_request, AcknowledgeRequest, DeadLetterPolicy, ExpirationPolicy, GetSubscriptionRequest,
+    seek_request, DeadLetterPolicy, ExpirationPolicy, GetSubscriptionRequest,
     ModifyAckDeadlineRequest, PullRequest, SeekRequest, Subscription as PsSubscription,
 };
-use prost::Message as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -33,8 +32,8 @@ use crate::error::{GatewayError, Result};
 
 /// A member's window when the subscribe sets no `max_in_flight`.
 const DEFAULT_WINDOW: usize = 1000;
-/// Ack ids per Acknowledge / ModifyAckDeadline call (Google's clients' batch size).
-const BATCH: usize = 1000;
+/// Ack ids per ModifyAckDeadline call, as per Acknowledge call.
+const BATCH: usize = super::acks::BATCH;
 /// Lapsed entries a member keeps (so a late ack still reaches Pub/Sub) before dropping the oldest.
 const MAX_LAPSED: usize = 10_000;
 
@@ -57,6 +56,8 @@ struct Member {
     cancel: CancellationToken,
     /// Wakes the reader when the window has room again.
     freed: Notify,
+    /// Acks waiting for the next Acknowledge call.
+    acks: Arc<super::acks::Batcher>,
 }
 
 impl Member {
@@ -235,9 +236,11 @@ pub(super) async fn subscribe(
             ))
         }
     }
+    let topic: Arc<str> = Arc::from(topic);
+    let acks = super::acks::Batcher::new(conn.clone(), fqsn.clone(), topic.clone());
     let member = Arc::new(Member {
         conn,
-        topic: Arc::from(topic),
+        topic,
         fqsn,
         held: Mutex::new(BTreeMap::new()),
         next_offset: AtomicI64::new(0),
@@ -247,6 +250,7 @@ pub(super) async fn subscribe(
         },
         cancel: CancellationToken::new(),
         freed: Notify::new(),
+        acks: Arc::new(acks),
     });
     let flow = sink.flow.clone();
     tokio::spawn(lease(member.clone(), flow.clone()));
@@ -469,31 +473,6 @@ async fn deliver(
     true
 }
 
-/// google.rpc.ErrorInfo (not in gcloud-googleapis): why Pub/Sub refused an exactly-once ack.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ErrorInfo {
-    #[prost(string, tag = "1")]
-    reason: String,
-    #[prost(string, tag = "2")]
-    domain: String,
-    #[prost(map = "string, string", tag = "3")]
-    metadata: HashMap<String, String>,
-}
-
-/// The ack ids an exactly-once refusal names, with their failure kind.
-fn exactly_once_failures(s: &Status) -> HashMap<String, String> {
-    let Ok(st) = gcloud_googleapis::rpc::Status::decode(s.details()) else {
-        return HashMap::new();
-    };
-    st.details
-        .iter()
-        .filter(|a| a.type_url.ends_with("/google.rpc.ErrorInfo"))
-        .filter_map(|a| ErrorInfo::decode(a.value.as_slice()).ok())
-        .filter(|e| e.reason == "EXACTLY_ONCE_ACKID_FAILURE")
-        .flat_map(|e| e.metadata)
-        .collect()
-}
-
 struct GroupSubscription {
     member: Arc<Member>,
     flow: Arc<Flow>,
@@ -531,46 +510,8 @@ impl GroupSubscription {
 impl Subscription for GroupSubscription {
     async fn ack(&self, positions: Vec<Position>) -> Result<()> {
         let taken = self.take(&positions)?;
-        let m = &self.member;
-        let clients = m.conn.clients().await?;
-        for chunk in taken.chunks(BATCH) {
-            let req = AcknowledgeRequest {
-                subscription: m.fqsn.clone(),
-                ack_ids: chunk.iter().map(|(_, h)| h.ack_id.clone()).collect(),
-            };
-            let r = m
-                .conn
-                .within("the ack", async {
-                    Ok(clients.subscriber.acknowledge(req, quick()).await)
-                })
-                .await?;
-            let Err(s) = r else { continue };
-            let failed = exactly_once_failures(&s);
-            let stale: Vec<String> = chunk
-                .iter()
-                .filter(|(_, h)| {
-                    failed
-                        .get(&h.ack_id)
-                        .is_some_and(|k| k.starts_with("PERMANENT"))
-                })
-                .map(|(o, _)| o.to_string())
-                .collect();
-            if !stale.is_empty() {
-                return Err(GatewayError::Conflict(format!(
-                    "Pub/Sub refused the ack of offset {} of topic {}: its lease lapsed and Pub/Sub redelivered it (exactly-once delivery)",
-                    stale.join(", "),
-                    m.topic
-                )));
-            }
-            if !failed.is_empty() {
-                return Err(GatewayError::Unavailable(format!(
-                    "Pub/Sub could not confirm the ack on topic {} (exactly-once delivery, transient): ack again",
-                    m.topic
-                )));
-            }
-            return Err(status_error(&s, &format!("subscription `{}`", m.fqsn)));
-        }
-        Ok(())
+        let ids = taken.into_iter().map(|(o, h)| (o, h.ack_id)).collect();
+        self.member.acks.acknowledge(ids).await
     }
 
     async fn nack(&self, positions: Vec<Position>, delay: Duration) -> Result<()> {

@@ -12,6 +12,7 @@
 //! fetch, list_offset and metadata have no faithful meaning on Pub/Sub (no positions to read
 //! from or list): capability errors.
 
+mod acks;
 mod auth;
 mod client;
 mod groups;
