@@ -23,12 +23,22 @@
 //! scenario could not run. Missed performance targets are reported, not failures.
 
 mod args;
+#[cfg(feature = "aws")]
+mod aws;
 mod churn;
 mod client;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod cloud;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod cloudfan;
 mod compare;
 mod fanout;
 mod fetch;
 mod gateway;
+#[cfg(feature = "gcp-pubsub")]
+mod gcp;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod group;
 mod idle;
 mod kafka;
 mod process;
@@ -66,6 +76,15 @@ scenarios (defaults in brackets):
             --scheme embedded|kafka [embedded] --producer gateway|rdkafka [gateway]
             --producers P [1]
             S subscribers of one topic, R msgs/s produced: delivered msgs/s, latency
+  fanout    --scheme gcp|aws --subscribers S [1000] --rate R [100] --size B [100]
+            --seconds T [10] --inflight K [32]
+            one Pub/Sub or SNS topic (the emulator, moto: started by scripts/), S
+            subscribers through the gateway, R msgs/s published by a direct client (K
+            calls in flight), and the direct client's own subscriber as the reference
+  group     --scheme gcp|aws --messages N [2000] --size B [100] --rounds R [1]
+            --max-in-flight M [0 = the route's]
+            N preloaded messages consumed with per-message acks by one gateway group
+            member, then by a direct client of the same emulator/moto: msgs/s, ratio
   fetch     --messages N [1000000] --size B [100] --scheme kafka|embedded [kafka]
             --rounds R [2] --fetch-max-messages M [0 = server default]
             a preloaded partition read through the gateway vs a direct rdkafka consumer
@@ -105,8 +124,22 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn run_one(env: &Env, a: &Args) -> Result<Report, String> {
     let t = Instant::now();
+    let cloud_scheme = matches!(
+        a.opts.get("scheme").map(String::as_str),
+        Some("gcp" | "aws")
+    );
     let mut r = match a.scenario.as_str() {
         "idle" => idle(env, a).await,
+        #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+        "fanout" if cloud_scheme => cloudfan::fanout(env, a, &a.str("scheme", "gcp")).await,
+        #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+        "group" => group::group(env, a).await,
+        #[cfg(not(any(feature = "gcp-pubsub", feature = "aws")))]
+        "group" => Err("group needs the gcp-pubsub or aws feature".into()),
+        "fanout" if cloud_scheme => Err(format!(
+            "--scheme {} needs the gcp-pubsub or aws feature",
+            a.str("scheme", "")
+        )),
         "fanout" => fanout(env, a).await,
         "fetch" => fetch(env, a).await,
         "requests" => requests(env, a).await,
@@ -132,6 +165,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let nofile = raise_nofile();
+    // The aws route's credentials (moto takes any key), set while this process has one thread.
+    #[cfg(feature = "aws")]
+    for var in [aws::KEY_VAR, aws::SECRET_VAR] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "testing");
+        }
+    }
     let threads: usize = match args.num("threads", 2) {
         Ok(t) => t,
         Err(e) => {
