@@ -46,7 +46,9 @@ mod produce;
 mod push;
 mod report;
 mod requests;
+mod settle;
 mod smoke;
+mod values;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +96,10 @@ scenarios (defaults in brackets):
   churn     --rate R [200] --seconds T [20] --topics K [10] --max-pending P [2000]
             --rounds N [2] --settle SECS [3]
             connect, subscribe, receive one message, disconnect at R/s: RSS and fds after
+  acks      --scheme embedded|kafka [embedded] --messages N [20000] --members LIST [1,4]
+            --partitions P [4] --size B [100] --hold W [10000]
+            group throughput, per-message acks vs cumulative commits, M members each;
+            gateway RSS with a member holding W unacknowledged messages
   smoke     every scenario on the embedded scheme at tiny scale (a few seconds)
 
 common options:
@@ -130,6 +136,7 @@ async fn run_one(env: &Env, a: &Args) -> Result<Report, String> {
     );
     let mut r = match a.scenario.as_str() {
         "idle" => idle(env, a).await,
+        "acks" => settle::acks(env, a).await,
         #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
         "fanout" if cloud_scheme => cloudfan::fanout(env, a, &a.str("scheme", "gcp")).await,
         #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
