@@ -9,79 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::Args;
-use crate::client::{clock, first_errors, now_ns, Ws};
+use crate::client::{clock, first_errors, now_ns};
 use crate::cloud::{self, text_value, Cpu3, Seen};
 use crate::gateway::{Env, Gateway};
-use crate::push::{open_subscribed, scan_messages, RESP_PUSH};
+use crate::push::open_subscribed;
 use crate::report::{sampler, steady_rate, Hist, Report};
-
-/// What one gateway subscriber saw.
-struct SubSeen {
-    seen: Seen,
-    frames: u64,
-    error: Option<String>,
-}
-
-/// Reads pushes until cancelled, recording each value's sequence and latency.
-async fn read_values(
-    mut ws: Ws,
-    n: u64,
-    cancel: CancellationToken,
-    delivered: Arc<AtomicU64>,
-) -> SubSeen {
-    let mut st = SubSeen {
-        seen: Seen::new(n),
-        frames: 0,
-        error: None,
-    };
-    loop {
-        let msg = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break,
-            m = ws.next() => m,
-        };
-        let b = match msg {
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(Message::Close(f))) => {
-                st.error = Some(format!("closed by the gateway: {f:?}"));
-                break;
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                st.error = Some(format!("connection failed: {e}"));
-                break;
-            }
-            None => {
-                st.error = Some("connection ended".into());
-                break;
-            }
-        };
-        let now = now_ns();
-        let mut new = 0;
-        let seen = &mut st.seen;
-        match scan_messages(&b, RESP_PUSH, |_, v| new += u64::from(seen.record(v, now))) {
-            Ok(Some(_)) => {
-                st.frames += 1;
-                delivered.fetch_add(new, Ordering::Relaxed);
-            }
-            Ok(None) => {
-                st.error = Some("a frame other than a push".into());
-                break;
-            }
-            Err(e) => {
-                st.error = Some(format!("bad frame: {e}"));
-                break;
-            }
-        }
-    }
-    st
-}
+use crate::values::read_values;
 
 pub async fn fanout(env: &Env, a: &Args, scheme: &str) -> Result<Report, String> {
     a.only(&[

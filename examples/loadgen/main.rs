@@ -39,6 +39,7 @@ mod gateway;
 mod gcp;
 #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
 mod group;
+mod httpb;
 mod idle;
 mod kafka;
 mod process;
@@ -100,6 +101,10 @@ scenarios (defaults in brackets):
             --partitions P [4] --size B [100] --hold W [10000]
             group throughput, per-message acks vs cumulative commits, M members each;
             gateway RSS with a member holding W unacknowledged messages
+  http      --connections C [100] --seconds T [5] --subscribers S [1000] --rate R [200]
+            --fanout-seconds F [5] --size B [100]
+            embedded: keep-alive HTTP POST publishes vs WebSocket produces (C connections,
+            one request each at a time), then SSE fan-out to S streams vs WebSocket fan-out
   smoke     every scenario on the embedded scheme at tiny scale (a few seconds)
 
 common options:
@@ -137,6 +142,7 @@ async fn run_one(env: &Env, a: &Args) -> Result<Report, String> {
     let mut r = match a.scenario.as_str() {
         "idle" => idle(env, a).await,
         "acks" => settle::acks(env, a).await,
+        "http" => httpb::http(env, a).await,
         #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
         "fanout" if cloud_scheme => cloudfan::fanout(env, a, &a.str("scheme", "gcp")).await,
         #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]

@@ -1,9 +1,16 @@
 //! Message values in text (SNS takes UTF-8 only) carrying the send time and a sequence number,
 //! and a receiver's record of them: each sequence once, in any order.
 
-use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::client::now_ns;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{now_ns, Ws};
+use crate::push::{scan_messages, RESP_PUSH};
 use crate::report::Hist;
 
 /// A text value of `size` bytes (at least 32): send time (ns on the process clock) and
@@ -71,4 +78,66 @@ impl Seen {
             }
         }
     }
+}
+
+/// What one gateway subscriber saw.
+pub struct SubSeen {
+    pub seen: Seen,
+    pub frames: u64,
+    pub error: Option<String>,
+}
+
+/// Reads pushes until cancelled, recording each value's sequence and latency.
+pub async fn read_values(
+    mut ws: Ws,
+    n: u64,
+    cancel: CancellationToken,
+    delivered: Arc<AtomicU64>,
+) -> SubSeen {
+    let mut st = SubSeen {
+        seen: Seen::new(n),
+        frames: 0,
+        error: None,
+    };
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            m = ws.next() => m,
+        };
+        let b = match msg {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Close(f))) => {
+                st.error = Some(format!("closed by the gateway: {f:?}"));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                st.error = Some(format!("connection failed: {e}"));
+                break;
+            }
+            None => {
+                st.error = Some("connection ended".into());
+                break;
+            }
+        };
+        let now = now_ns();
+        let mut new = 0;
+        let seen = &mut st.seen;
+        match scan_messages(&b, RESP_PUSH, |_, v| new += u64::from(seen.record(v, now))) {
+            Ok(Some(_)) => {
+                st.frames += 1;
+                delivered.fetch_add(new, Ordering::Relaxed);
+            }
+            Ok(None) => {
+                st.error = Some("a frame other than a push".into());
+                break;
+            }
+            Err(e) => {
+                st.error = Some(format!("bad frame: {e}"));
+                break;
+            }
+        }
+    }
+    st
 }
