@@ -107,6 +107,8 @@ fn loadgen_smoke_passes() {
         "smoke requests (ping)",
         "smoke requests (produce)",
         "smoke churn",
+        "smoke acks",
+        "smoke http",
     ] {
         assert!(
             stdout.contains(&format!("== {scenario} ==")),
@@ -130,7 +132,7 @@ fn loadgen_smoke_against_the_floor_passes() {
             "no {scenario} report in:\n{stdout}"
         );
     }
-    for skipped in ["fetch", "churn"] {
+    for skipped in ["fetch", "churn", "acks", "http"] {
         assert!(
             stdout.contains(&format!("== smoke {skipped} == skipped")),
             "the floor run should say it skipped {skipped}:\n{stdout}"
