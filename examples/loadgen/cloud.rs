@@ -159,15 +159,21 @@ impl Cpu3 {
     }
 
     /// The same for a phase without the gateway (the direct client's).
-    pub fn add_direct(&self, server: &Script, server_name: &str, r: &mut crate::report::Report) {
+    pub fn add_direct(
+        &self,
+        server: &Script,
+        server_name: &str,
+        r: &mut crate::report::Report,
+        prefix: &str,
+    ) {
         let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
         r.metric(
-            &format!("direct_{server_name}_cpu_pct"),
+            &format!("{prefix}direct_phase_{server_name}_cpu_pct"),
             100.0 * (server.cpu_secs() - self.server) / wall,
             "% of one core",
         );
         r.metric(
-            "direct_loadgen_cpu_pct",
+            &format!("{prefix}direct_phase_loadgen_cpu_pct"),
             100.0 * (crate::process::self_cpu_secs() - self.me) / wall,
             "% of one core",
         );

@@ -278,7 +278,7 @@ pub async fn group(env: &Env, a: &Args) -> Result<Report, String> {
 
         let cpu = Cpu3::start(&gw, cloud.server());
         let (secs, d) = direct(&cloud, "lg-direct-group", n).await?;
-        cpu.add_direct(cloud.server(), server_name, &mut r);
+        cpu.add_direct(cloud.server(), server_name, &mut r, &p);
         let d_rate = d.distinct as f64 / secs.max(1e-9);
         r.metric(&format!("{p}direct_msgs_per_sec"), d_rate, "msg/s");
         r.metric(&format!("{p}direct_secs"), secs, "s");
