@@ -60,7 +60,7 @@ pub async fn smoke(env: &Env, a: &Args) -> Result<Vec<Report>, String> {
         ),
         (
             "acks",
-            vec![("messages", "500"), ("hold", "500"), ("members", "1,4")],
+            vec![("messages", "500"), ("hold", "500"), ("members", "1")],
         ),
         (
             "http",
