@@ -153,8 +153,16 @@ async fn member(
     }
     st.secs = t0.elapsed().as_secs_f64();
     drop(tx);
-    if let Ok(Err(e)) = writer.await {
-        st.first_error.get_or_insert(e);
+    // A writer blocked on a gateway that stopped reading must not hang the report.
+    match tokio::time::timeout(Duration::from_secs(5), writer).await {
+        Ok(Ok(Err(e))) => {
+            st.first_error.get_or_insert(e);
+        }
+        Err(_) => {
+            st.first_error
+                .get_or_insert_with(|| "the writer was still blocked 5 s after the end".into());
+        }
+        _ => {}
     }
     Ok(st)
 }

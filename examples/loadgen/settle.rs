@@ -87,6 +87,7 @@ struct MemberOut {
 }
 
 /// One group member: consumes until `done`, settling by `mode`; then waits for its answers.
+#[allow(clippy::too_many_arguments)]
 async fn member(
     gw: SocketAddr,
     path: &'static str,
@@ -219,8 +220,16 @@ async fn member(
         }
     }
     drop(tx);
-    if let Ok(Err(e)) = writer.await {
-        out.first_error.get_or_insert(e);
+    // A writer blocked on a gateway that stopped reading must not hang the report.
+    match tokio::time::timeout(Duration::from_secs(5), writer).await {
+        Ok(Ok(Err(e))) => {
+            out.first_error.get_or_insert(e);
+        }
+        Err(_) => {
+            out.first_error
+                .get_or_insert_with(|| "the writer was still blocked 5 s after the end".into());
+        }
+        _ => {}
     }
     Ok(out)
 }
