@@ -239,7 +239,10 @@ pub async fn group(env: &Env, a: &Args) -> Result<Report, String> {
         }
         let _ = ws.close(None).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SQS: the first member's long poll (20 s) outlives its leaving at the server, and takes
+    // what arrives meanwhile out of sight for the visibility timeout: wait it out.
+    let settle = if scheme == "aws" { 21_000 } else { 500 };
+    tokio::time::sleep(Duration::from_millis(settle)).await;
     for round in 0..rounds.max(1) {
         let p = if rounds > 1 {
             format!("r{}_", round + 1)
