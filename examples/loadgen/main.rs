@@ -23,12 +23,23 @@
 //! scenario could not run. Missed performance targets are reported, not failures.
 
 mod args;
+#[cfg(feature = "aws")]
+mod aws;
 mod churn;
 mod client;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod cloud;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod cloudfan;
 mod compare;
 mod fanout;
 mod fetch;
 mod gateway;
+#[cfg(feature = "gcp-pubsub")]
+mod gcp;
+#[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+mod group;
+mod httpb;
 mod idle;
 mod kafka;
 mod process;
@@ -36,7 +47,9 @@ mod produce;
 mod push;
 mod report;
 mod requests;
+mod settle;
 mod smoke;
+mod values;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +79,15 @@ scenarios (defaults in brackets):
             --scheme embedded|kafka [embedded] --producer gateway|rdkafka [gateway]
             --producers P [1]
             S subscribers of one topic, R msgs/s produced: delivered msgs/s, latency
+  fanout    --scheme gcp|aws --subscribers S [1000] --rate R [100] --size B [100]
+            --seconds T [10] --inflight K [32]
+            one Pub/Sub or SNS topic (the emulator, moto: started by scripts/), S
+            subscribers through the gateway, R msgs/s published by a direct client (K
+            calls in flight), and the direct client's own subscriber as the reference
+  group     --scheme gcp|aws --messages N [2000] --size B [100] --rounds R [1]
+            --max-in-flight M [0 = the route's]
+            N preloaded messages consumed with per-message acks by one gateway group
+            member, then by a direct client of the same emulator/moto: msgs/s, ratio
   fetch     --messages N [1000000] --size B [100] --scheme kafka|embedded [kafka]
             --rounds R [2] --fetch-max-messages M [0 = server default]
             a preloaded partition read through the gateway vs a direct rdkafka consumer
@@ -75,6 +97,14 @@ scenarios (defaults in brackets):
   churn     --rate R [200] --seconds T [20] --topics K [10] --max-pending P [2000]
             --rounds N [2] --settle SECS [3]
             connect, subscribe, receive one message, disconnect at R/s: RSS and fds after
+  acks      --scheme embedded|kafka [embedded] --messages N [20000] --members LIST [1,4]
+            --partitions P [4] --size B [100] --hold W [10000]
+            group throughput, per-message acks vs cumulative commits, M members each;
+            gateway RSS with a member holding W unacknowledged messages
+  http      --connections C [100] --seconds T [5] --subscribers S [1000] --rate R [200]
+            --fanout-seconds F [5] --size B [100]
+            embedded: keep-alive HTTP POST publishes vs WebSocket produces (C connections,
+            one request each at a time), then SSE fan-out to S streams vs WebSocket fan-out
   smoke     every scenario on the embedded scheme at tiny scale (a few seconds)
 
 common options:
@@ -105,8 +135,24 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn run_one(env: &Env, a: &Args) -> Result<Report, String> {
     let t = Instant::now();
+    let cloud_scheme = matches!(
+        a.opts.get("scheme").map(String::as_str),
+        Some("gcp" | "aws")
+    );
     let mut r = match a.scenario.as_str() {
         "idle" => idle(env, a).await,
+        "acks" => settle::acks(env, a).await,
+        "http" => httpb::http(env, a).await,
+        #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+        "fanout" if cloud_scheme => cloudfan::fanout(env, a, &a.str("scheme", "gcp")).await,
+        #[cfg(any(feature = "gcp-pubsub", feature = "aws"))]
+        "group" => group::group(env, a).await,
+        #[cfg(not(any(feature = "gcp-pubsub", feature = "aws")))]
+        "group" => Err("group needs the gcp-pubsub or aws feature".into()),
+        "fanout" if cloud_scheme => Err(format!(
+            "--scheme {} needs the gcp-pubsub or aws feature",
+            a.str("scheme", "")
+        )),
         "fanout" => fanout(env, a).await,
         "fetch" => fetch(env, a).await,
         "requests" => requests(env, a).await,
@@ -132,6 +178,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let nofile = raise_nofile();
+    // The aws route's credentials (moto takes any key), set while this process has one thread.
+    #[cfg(feature = "aws")]
+    for var in [aws::KEY_VAR, aws::SECRET_VAR] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "testing");
+        }
+    }
     let threads: usize = match args.num("threads", 2) {
         Ok(t) => t,
         Err(e) => {

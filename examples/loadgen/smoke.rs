@@ -58,10 +58,24 @@ pub async fn smoke(env: &Env, a: &Args) -> Result<Vec<Report>, String> {
                 ("rounds", "2"),
             ],
         ),
+        (
+            "acks",
+            vec![("messages", "500"), ("hold", "500"), ("members", "1")],
+        ),
+        (
+            "http",
+            vec![
+                ("connections", "10"),
+                ("seconds", "0.5"),
+                ("subscribers", "20"),
+                ("rate", "50"),
+                ("fanout-seconds", "0.5"),
+            ],
+        ),
     ];
     let mut reports = Vec::new();
     for (scenario, pairs) in runs {
-        if env.server == Server::Floor && matches!(scenario, "fetch" | "churn") {
+        if env.server == Server::Floor && matches!(scenario, "fetch" | "churn" | "acks" | "http") {
             println!("== smoke {scenario} == skipped: the floor does not do it");
             continue;
         }

@@ -107,6 +107,8 @@ fn loadgen_smoke_passes() {
         "smoke requests (ping)",
         "smoke requests (produce)",
         "smoke churn",
+        "smoke acks",
+        "smoke http",
     ] {
         assert!(
             stdout.contains(&format!("== {scenario} ==")),
@@ -130,11 +132,87 @@ fn loadgen_smoke_against_the_floor_passes() {
             "no {scenario} report in:\n{stdout}"
         );
     }
-    for skipped in ["fetch", "churn"] {
+    for skipped in ["fetch", "churn", "acks", "http"] {
         assert!(
             stdout.contains(&format!("== smoke {skipped} == skipped")),
             "the floor run should say it skipped {skipped}:\n{stdout}"
         );
     }
     assert!(stdout.contains("server=floor"), "{stdout}");
+}
+
+/// Runs one loadgen scenario at tiny scale against the gateway; its stdout, after checking the
+/// exit status and the JSON report (every message delivered once, no error).
+fn scenario(args: &[&str]) -> String {
+    let loadgen = fresh_example("loadgen", "examples/loadgen");
+    let json = std::env::temp_dir().join(format!(
+        "loadgen-{}-{}.json",
+        args.join("-").replace(['/', ' '], "_"),
+        std::process::id()
+    ));
+    let out = Command::new(&loadgen)
+        .args(args)
+        .arg("--gateway")
+        .arg(env!("CARGO_BIN_EXE_pubsub-gateway"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run the loadgen");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "loadgen {args:?} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let report = std::fs::read_to_string(&json).expect("the JSON report");
+    let _ = std::fs::remove_file(&json);
+    assert!(report.contains("\"ok\": true"), "JSON report: {report}");
+    stdout
+}
+
+#[test]
+fn loadgen_gcp_fanout_delivers_every_message_to_every_subscriber_and_the_direct_one() {
+    let out = scenario(&[
+        "fanout",
+        "--scheme",
+        "gcp",
+        "--subscribers",
+        "20",
+        "--rate",
+        "20",
+        "--seconds",
+        "1",
+    ]);
+    assert!(out.contains("direct_received"), "{out}");
+}
+
+#[test]
+fn loadgen_gcp_group_consumes_every_message_with_acks_through_the_gateway_and_directly() {
+    let out = scenario(&["group", "--scheme", "gcp", "--messages", "50"]);
+    assert!(out.contains("ratio_gateway_direct"), "{out}");
+}
+
+#[test]
+fn loadgen_aws_fanout_delivers_every_message_to_every_subscriber_and_the_direct_one() {
+    let out = scenario(&[
+        "fanout",
+        "--scheme",
+        "aws",
+        "--subscribers",
+        "20",
+        "--rate",
+        "10",
+        "--seconds",
+        "1",
+    ]);
+    assert!(out.contains("direct_received"), "{out}");
+}
+
+#[test]
+fn loadgen_aws_group_consumes_every_message_with_acks_through_the_gateway_and_directly() {
+    let out = scenario(&["group", "--scheme", "aws", "--messages", "30"]);
+    assert!(out.contains("ratio_gateway_direct"), "{out}");
 }
