@@ -331,10 +331,8 @@ async fn read(m: Arc<Member>) {
         } else {
             WAIT_SECS
         };
-        let received = tokio::select! {
-            _ = m.cancel.cancelled() => break,
-            r = conn
-                .sqs
+        let mut poll = Box::pin(
+            conn.sqs
                 .receive_message()
                 .queue_url(&url)
                 .max_number_of_messages(room as i32)
@@ -342,7 +340,29 @@ async fn read(m: Arc<Member>) {
                 .visibility_timeout(conn.opts.visibility_timeout_secs as i32)
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send() => r,
+                .send(),
+        );
+        let received = tokio::select! {
+            _ = m.cancel.cancelled() => {
+                // SQS carries on with a long poll whose caller went away, and what it takes
+                // would stay invisible for the visibility timeout: let it end (at most `wait`
+                // seconds) and give back what it took, so the group's other members get it now.
+                let m = m.clone();
+                tokio::spawn(async move {
+                    let Ok(out) = poll.await else { return };
+                    let receipts: Vec<(String, String)> = out
+                        .messages
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|msg| Some((msg.message_id?, msg.receipt_handle?)))
+                        .collect();
+                    if !receipts.is_empty() {
+                        let _ = m.change_visibility(&receipts, 0).await;
+                    }
+                });
+                break;
+            }
+            r = &mut poll => r,
         };
         let messages = match received {
             Ok(out) => {

@@ -570,3 +570,35 @@ async fn aws_a_group_with_match_headers_gets_only_matching_messages_and_the_othe
         .is_empty());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn aws_a_member_that_leaves_during_a_long_poll_gives_back_what_the_poll_took_at_once() {
+    let o = Oracle::new();
+    let topic = name("poll");
+    let arn = o.create_topic(&topic).await;
+    let prefix = format!("p{:x}{}-", std::process::id(), rand_suffix());
+    // A visibility timeout far beyond the wait below: only a give-back delivers in time.
+    let gw = Gateway::start(&route(
+        "/aws",
+        &format!("queue_prefix: {prefix}, visibility_timeout_secs: 60"),
+    ))
+    .await;
+    let mut a = gw.connect("/aws").await;
+    a.subscribe(group(&topic, "g", 10)).await;
+    // a's member opens its long poll on the empty queue right after the reply; then a leaves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.disconnect().await;
+    // SQS (moto) still runs a's poll: it is the only one open when the message arrives.
+    o.publish(&arn, "taken by the orphaned poll", &[]).await;
+    let mut b = gw.connect("/aws").await;
+    let sb = b.subscribe(group(&topic, "g", 10)).await;
+    let got = tokio::time::timeout(Duration::from_secs(25), b.pushed(sb, 1))
+        .await
+        .expect("given back when the poll ended, not hidden for the 60 s visibility timeout");
+    assert_eq!(
+        got.iter().map(value_of).collect::<Vec<_>>(),
+        ["taken by the orphaned poll"],
+        "given back when the poll ended, not hidden for the 60 s visibility timeout"
+    );
+    gw.stop().await;
+}
