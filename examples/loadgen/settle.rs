@@ -310,7 +310,14 @@ pub async fn acks(env: &Env, a: &Args) -> Result<Report, String> {
     };
     let routes = match &tansu {
         Some(t) => kafka_route(&t.bootstrap()),
-        None => embedded_route(&format!("partitions: {partitions}")),
+        // Retention that keeps every preloaded message: the defaults (10,000 messages or 1 MiB
+        // a partition) would drop the oldest of a large preload, and the members would wait for
+        // messages that no longer exist.
+        None => embedded_route(&format!(
+            "partitions: {partitions}, retention_messages: {}, retention_bytes: {}",
+            n.max(1),
+            (n.max(1) as usize).saturating_mul(size.max(32) + 512)
+        )),
     };
     let path: &'static str = if scheme == "kafka" {
         "/kafka"

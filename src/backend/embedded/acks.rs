@@ -262,11 +262,16 @@ impl Group {
                     p.topic, p.partition
                 )));
             }
-            let awaiting = st
-                .outstanding
-                .get(&tp)
-                .and_then(|o| o.out.get(&p.offset))
-                .is_some_and(|o| o.member == member && o.due.is_none() && !o.held);
+            let out = st.outstanding.get(&tp).and_then(|o| o.out.get(&p.offset));
+            if out.is_some_and(|o| o.member != member) {
+                // Its partition moved during a rebalance and the message went out again to
+                // another member (or waits to): this delivery is stale, as on Kafka.
+                return Err(GatewayError::Conflict(format!(
+                    "message {}/{} at offset {} was delivered again after a rebalance: ack that delivery",
+                    p.topic, p.partition, p.offset
+                )));
+            }
+            let awaiting = out.is_some_and(|o| o.due.is_none() && !o.held);
             if !awaiting {
                 return Err(GatewayError::BadRequest(format!(
                     "message {}/{} at offset {} is not awaiting an ack from this subscription",
