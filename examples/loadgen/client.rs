@@ -97,10 +97,12 @@ pub async fn connect(
     let config = WebSocketConfig::default()
         .read_buffer_size(read_buf)
         .write_buffer_size(16 * 1024);
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{gw}{path}"), tcp, Some(config))
-            .await
-            .map_err(|e| format!("upgrade from {src}: {e}"))?;
+    let upgrade =
+        tokio_tungstenite::client_async_with_config(format!("ws://{gw}{path}"), tcp, Some(config));
+    let (ws, _) = tokio::time::timeout(crate::WAIT, upgrade)
+        .await
+        .map_err(|_| format!("upgrade from {src}: no answer within {:?}", crate::WAIT))?
+        .map_err(|e| format!("upgrade from {src}: {e}"))?;
     Ok(ws)
 }
 
