@@ -136,11 +136,23 @@ async fn member(
         errors: 0,
         first_error: None,
     };
+    let mut last_data = Instant::now();
     loop {
         if done.is_cancelled() && out.answered + out.moved + out.errors >= out.settles_sent {
             break;
         }
-        let next = tokio::time::timeout(STALL, async {
+        // A stall is STALL without a data frame: the gateway's keep-alive pings do not count.
+        let Some(left) = STALL.checked_sub(last_data.elapsed()) else {
+            out.first_error.get_or_insert_with(|| {
+                format!(
+                    "member stalled {STALL:?}: {} of {} settles answered",
+                    out.answered + out.moved + out.errors,
+                    out.settles_sent
+                )
+            });
+            break;
+        };
+        let next = tokio::time::timeout(left, async {
             tokio::select! {
                 // Woken by the end only while nothing is awaited.
                 _ = done.cancelled(), if out.answered + out.moved + out.errors >= out.settles_sent => None,
@@ -149,13 +161,12 @@ async fn member(
         })
         .await;
         let b = match next {
-            Err(_) => {
-                out.first_error
-                    .get_or_insert_with(|| format!("member stalled {STALL:?}"));
-                break;
-            }
+            Err(_) => continue,
             Ok(None) => break,
-            Ok(Some(Some(Ok(Message::Binary(b))))) => b,
+            Ok(Some(Some(Ok(Message::Binary(b))))) => {
+                last_data = Instant::now();
+                b
+            }
             Ok(Some(Some(Ok(Message::Close(f))))) => return Err(format!("closed: {f:?}")),
             Ok(Some(Some(Ok(_)))) => continue,
             Ok(Some(Some(Err(e)))) => return Err(format!("connection failed: {e}")),
