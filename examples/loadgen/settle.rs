@@ -113,18 +113,25 @@ async fn member(
     };
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Req>();
+    // Requests the writer has flushed to the socket: a stall report says which side holds
+    // the missing answers (written and unanswered, or never written).
+    let flushed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flushed_w = flushed.clone();
     let writer = tokio::spawn(async move {
         let mut seq = 2i64;
         while let Some(r) = rx.recv().await {
             let mut next = Some(r);
+            let mut batch = 0u64;
             while let Some(r) = next {
                 sink.feed(frame(seq, r))
                     .await
                     .map_err(|e| format!("send: {e}"))?;
                 seq += 1;
+                batch += 1;
                 next = rx.try_recv().ok();
             }
             sink.flush().await.map_err(|e| format!("flush: {e}"))?;
+            flushed_w.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
         }
         let _ = sink.close().await;
         Ok::<(), String>(())
@@ -145,9 +152,10 @@ async fn member(
         let Some(left) = STALL.checked_sub(last_data.elapsed()) else {
             out.first_error.get_or_insert_with(|| {
                 format!(
-                    "member stalled {STALL:?}: {} of {} settles answered",
+                    "member stalled {STALL:?}: {} of {} settles answered, {} written to the socket",
                     out.answered + out.moved + out.errors,
-                    out.settles_sent
+                    out.settles_sent,
+                    flushed.load(std::sync::atomic::Ordering::Relaxed)
                 )
             });
             break;
