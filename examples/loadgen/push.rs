@@ -6,14 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::StreamExt;
 use prost::Message as _;
 use pubsub_gateway::pb::{PubSubResp, StartPosition};
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{connect, now_ns, sent_ns, subscribe, Sources, Ws};
+use crate::client::{connect, now_ns, recv_binary, sent_ns, subscribe, Sources, Ws};
 use crate::report::Hist;
 use crate::WAIT;
 
@@ -126,26 +124,16 @@ pub async fn read_pushes(
     let mut st = SubStats::default();
     let mut next: Option<i64> = None;
     loop {
-        let msg = tokio::select! {
+        let b = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            m = ws.next() => m,
-        };
-        let b = match msg {
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(Message::Close(f))) => {
-                st.error = Some(format!("closed by the gateway: {f:?}"));
-                break;
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                st.error = Some(format!("connection failed: {e}"));
-                break;
-            }
-            None => {
-                st.error = Some("connection ended".into());
-                break;
-            }
+            r = recv_binary(&mut ws) => match r {
+                Ok(b) => b,
+                Err(e) => {
+                    st.error = Some(e);
+                    break;
+                }
+            },
         };
         let now = now_ns();
         let (mut received, mut gaps, mut dups) = (0u64, 0u64, 0u64);

@@ -5,11 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{now_ns, Ws};
+use crate::client::{now_ns, recv_binary, Ws};
 use crate::push::{scan_messages, RESP_PUSH};
 use crate::report::Hist;
 
@@ -100,26 +98,16 @@ pub async fn read_values(
         error: None,
     };
     loop {
-        let msg = tokio::select! {
+        let b = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            m = ws.next() => m,
-        };
-        let b = match msg {
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(Message::Close(f))) => {
-                st.error = Some(format!("closed by the gateway: {f:?}"));
-                break;
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                st.error = Some(format!("connection failed: {e}"));
-                break;
-            }
-            None => {
-                st.error = Some("connection ended".into());
-                break;
-            }
+            r = recv_binary(&mut ws) => match r {
+                Ok(b) => b,
+                Err(e) => {
+                    st.error = Some(e);
+                    break;
+                }
+            },
         };
         let now = now_ns();
         let mut new = 0;
